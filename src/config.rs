@@ -1,0 +1,180 @@
+//! The command line, and turning it into a checked [`Config`] and a bound
+//! listener. Every mistake becomes an [`Error`] that names what was wrong.
+
+use crate::error::{Error, Result};
+use crate::frame::DEFAULT_MAX_FRAME;
+use crate::names::MAX_NAME_LEN;
+use crate::peers::parse_peers;
+use clap::Parser;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// netdb: a distributed key-value store. Each node keeps every key with a
+/// vector clock and pushes its state to its peers; replicas converge, and
+/// concurrent writes are resolved last-write-wins the same way everywhere.
+#[derive(Debug, Parser)]
+#[command(name = "netdb", version, about, long_about = None)]
+pub struct Args {
+    /// This node's name; unique in the cluster.
+    pub name: String,
+    /// Address to listen on for peers, as host:port.
+    pub addr: String,
+    /// File listing the peers, one host:port per line; without it the node
+    /// runs alone.
+    pub peers_file: Option<PathBuf>,
+    /// How often to push to the peers, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub sync_interval_ms: u64,
+    /// Do not read commands from stdin; serve peers until killed.
+    #[arg(long)]
+    pub no_cli: bool,
+    /// Largest peer message accepted, in bytes; values must fit in one.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME, value_name = "BYTES")]
+    pub max_frame_bytes: usize,
+    /// Most peer connections served at once.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
+}
+
+/// A node's checked settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's name.
+    pub name: String,
+    /// Peers as `host:port`, this node excluded.
+    pub peers: Vec<String>,
+    /// Time between sync rounds.
+    pub sync_interval: Duration,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// Most incoming connections at once.
+    pub max_connections: usize,
+    /// Time allowed to open a connection to a peer.
+    pub connect_timeout: Duration,
+    /// Time allowed for each read or write on a peer connection.
+    pub io_timeout: Duration,
+    /// Time an incoming connection may stay silent.
+    pub idle_timeout: Duration,
+}
+
+/// Smallest `--max-frame-bytes`: a batch must always fit.
+pub const MIN_MAX_FRAME: usize = 1024 * 1024;
+
+impl Config {
+    /// Settings with the defaults, for a node called `name` with `peers`.
+    pub fn new(name: &str, peers: Vec<String>) -> Config {
+        Config {
+            name: name.to_owned(),
+            peers,
+            sync_interval: Duration::from_millis(1000),
+            max_frame: DEFAULT_MAX_FRAME,
+            max_connections: 256,
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// The longest value a node with these settings accepts: one that still
+    /// fits a frame with the longest key and its clock.
+    pub fn max_value(&self) -> usize {
+        self.max_frame - crate::store::MAX_KEY_LEN - 64 * 1024
+    }
+}
+
+/// Checks the command line, binds the listen address and reads the peers
+/// file.
+pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
+    if args.name.is_empty()
+        || args.name.len() > MAX_NAME_LEN
+        || args
+            .name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::Config(format!(
+            "bad node name '{}': 1 to {MAX_NAME_LEN} bytes, no spaces",
+            args.name.escape_debug()
+        )));
+    }
+    if args.sync_interval_ms == 0 {
+        return Err(Error::Config(
+            "--sync-interval-ms must be at least 1".into(),
+        ));
+    }
+    if args.max_frame_bytes < MIN_MAX_FRAME || args.max_frame_bytes > u32::MAX as usize {
+        return Err(Error::Config(format!(
+            "--max-frame-bytes must be between {MIN_MAX_FRAME} and {}",
+            u32::MAX
+        )));
+    }
+    let listen = resolve_one(&args.addr).map_err(|reason| Error::Address {
+        addr: args.addr.clone(),
+        reason,
+    })?;
+    let listener = TcpListener::bind(listen).map_err(|source| Error::Bind {
+        addr: args.addr.clone(),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| Error::Bind {
+        addr: args.addr.clone(),
+        source,
+    })?;
+    let peers = match &args.peers_file {
+        Some(path) => read_peers(path, bound)?,
+        None => Vec::new(),
+    };
+    let mut config = Config::new(&args.name, peers);
+    config.sync_interval = Duration::from_millis(args.sync_interval_ms);
+    config.max_frame = args.max_frame_bytes;
+    config.max_connections = args.max_connections.max(1);
+    Ok((config, listener))
+}
+
+fn resolve_one(addr: &str) -> std::result::Result<SocketAddr, String> {
+    let mut addrs = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("expected host:port ({e})"))?;
+    addrs
+        .next()
+        .ok_or_else(|| "resolves to no address".to_string())
+}
+
+/// Reads and resolves the peers file, leaving out this node itself.
+fn read_peers(path: &PathBuf, me: SocketAddr) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::PeersFile {
+        path: path.clone(),
+        source,
+    })?;
+    let lines = parse_peers(&text).map_err(|e| Error::PeerLine {
+        path: path.clone(),
+        line: e.line,
+        reason: e.reason,
+    })?;
+    let mut peers = Vec::new();
+    for peer in lines {
+        let addr = peer.addr();
+        let resolved: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|e| Error::PeerLine {
+                path: path.clone(),
+                line: peer.line,
+                reason: format!("cannot resolve '{addr}': {e}"),
+            })?
+            .collect();
+        if resolved.iter().any(|a| is_me(*a, me)) {
+            continue;
+        }
+        if !peers.contains(&addr) {
+            peers.push(addr);
+        }
+    }
+    Ok(peers)
+}
+
+/// Whether `peer` is this node's own listen address (a wildcard listen
+/// address counts as every local address on its port).
+fn is_me(peer: SocketAddr, me: SocketAddr) -> bool {
+    peer == me || (me.ip().is_unspecified() && peer.port() == me.port() && peer.ip().is_loopback())
+}

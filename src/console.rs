@@ -1,0 +1,208 @@
+//! The stdin command loop: reads lines, runs them against the node, prints
+//! one reply per command on stdout.
+//!
+//! Data commands that are already buffered go to the store thread as one
+//! batch, so a piped script costs one channel trip per batch rather than
+//! per line; replies still come out in input order. stdout is flushed
+//! whenever the loop would wait for more input, so an interactive user sees
+//! each reply at once.
+
+use crate::cli::{display_key, display_value, parse_line, Command, HELP};
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::service::{Op, OpReply};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, SystemTime};
+
+/// Most data commands sent to the store thread in one batch.
+pub const MAX_BATCH: usize = 1024;
+
+/// How long `quit` and end of input wait for the final push.
+pub const FINAL_PUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the `sync` command waits for acknowledgements.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One reply to come, in input order.
+enum Slot {
+    /// The reply to the next op of the batch.
+    Op,
+    /// A reply known already (a parse error).
+    Text(String),
+}
+
+/// Commands read but not yet answered.
+#[derive(Default)]
+struct Batch {
+    slots: Vec<Slot>,
+    ops: Vec<Op>,
+}
+
+fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+/// Runs the command loop until `quit` or end of input; both make one
+/// final push to the peers.
+pub fn run(node: &Node, input: impl Read, mut out: impl Write, interactive: bool) -> Result<()> {
+    let mut input = BufReader::with_capacity(256 * 1024, input);
+    let mut batch = Batch::default();
+    let mut line = Vec::new();
+    loop {
+        if interactive && batch.slots.is_empty() {
+            out.write_all(b"> ")
+                .map_err(io_err("cannot write to stdout"))?;
+            out.flush().map_err(io_err("cannot write to stdout"))?;
+        }
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(io_err("cannot read stdin"))?;
+        if n == 0 {
+            answer(node, &mut batch, &mut out)?;
+            out.flush().map_err(io_err("cannot write to stdout"))?;
+            final_push(node);
+            return Ok(());
+        }
+        match parse_line(&line) {
+            Ok(Command::Nothing) => {}
+            Ok(Command::Put { key, value }) => batch.push(Op::Put { key, value }),
+            Ok(Command::Get { key }) => batch.push(Op::Get { key }),
+            Ok(Command::Delete { key }) => batch.push(Op::Delete { key }),
+            Err(e) => batch.slots.push(Slot::Text(format!("Error: {e}"))),
+            Ok(other) => {
+                answer(node, &mut batch, &mut out)?;
+                if !run_other(node, other, &mut out)? {
+                    out.flush().map_err(io_err("cannot write to stdout"))?;
+                    final_push(node);
+                    return Ok(());
+                }
+            }
+        }
+        // Keep batching while whole lines wait in the buffer; answer before
+        // blocking on input.
+        let more_waiting = input.buffer().contains(&b'\n');
+        if !more_waiting || batch.ops.len() >= MAX_BATCH {
+            answer(node, &mut batch, &mut out)?;
+        }
+        if !more_waiting {
+            out.flush().map_err(io_err("cannot write to stdout"))?;
+        }
+    }
+}
+
+impl Batch {
+    fn push(&mut self, op: Op) {
+        self.slots.push(Slot::Op);
+        self.ops.push(op);
+    }
+}
+
+/// Runs the batch and writes its replies in order.
+fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
+    if batch.slots.is_empty() {
+        return Ok(());
+    }
+    let ops = std::mem::take(&mut batch.ops);
+    let mut replies = if ops.is_empty() {
+        Vec::new()
+    } else {
+        node.store().ops(ops)?
+    }
+    .into_iter();
+    for slot in batch.slots.drain(..) {
+        let text = match slot {
+            Slot::Text(t) => t,
+            Slot::Op => match replies.next() {
+                Some(OpReply::Stored) => "Value stored.".to_string(),
+                Some(OpReply::Deleted) => "Key deleted.".to_string(),
+                Some(OpReply::Value(v)) => format!("Value: {}", display_value(&v)),
+                Some(OpReply::NotFound) => "Key not found.".to_string(),
+                Some(OpReply::Refused(e)) => format!("Error: {e}"),
+                None => "Error: no reply from the store".to_string(),
+            },
+        };
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(io_err("cannot write to stdout"))?;
+    }
+    Ok(())
+}
+
+/// Runs a command that is not a data command; `false` means stop.
+fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
+    let text = match cmd {
+        Command::Quit => {
+            writeln!(out, "Goodbye!").map_err(io_err("cannot write to stdout"))?;
+            return Ok(false);
+        }
+        Command::Help => HELP.to_string(),
+        Command::Keys => {
+            let keys = node.store().keys()?;
+            if keys.is_empty() {
+                "(no keys)".to_string()
+            } else {
+                keys.iter()
+                    .map(|k| display_key(k).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+        Command::Status => status(node)?,
+        Command::Sync => {
+            out.flush().map_err(io_err("cannot write to stdout"))?;
+            let (acked, peers) = node.sync_now(SYNC_TIMEOUT)?;
+            if peers == 0 {
+                "No peers to sync with.".to_string()
+            } else {
+                format!("Synced with {acked} of {peers} peers.")
+            }
+        }
+        Command::Put { .. } | Command::Get { .. } | Command::Delete { .. } | Command::Nothing => {
+            return Ok(true)
+        }
+    };
+    writeln!(out, "{text}").map_err(io_err("cannot write to stdout"))?;
+    Ok(true)
+}
+
+fn status(node: &Node) -> Result<String> {
+    let counts = node.store().counts()?;
+    let mut lines = vec![
+        format!("node {} listening on {}", node.name(), node.addr()),
+        format!(
+            "keys: {} live, {} tombstones",
+            counts.live, counts.tombstones
+        ),
+    ];
+    let peers = node.peers().lock().clone();
+    if peers.is_empty() {
+        lines.push("peers: none".to_string());
+    }
+    let now = SystemTime::now();
+    for p in peers {
+        let state = match (p.reachable, &p.last_error) {
+            (None, _) => "not tried yet".to_string(),
+            (Some(true), _) => "reachable".to_string(),
+            (Some(false), Some(e)) => format!("unreachable ({e})"),
+            (Some(false), None) => "unreachable".to_string(),
+        };
+        let last = match p
+            .last_sync
+            .map(|t| now.duration_since(t).unwrap_or_default())
+        {
+            Some(ago) => format!("last sync {:.1} s ago", ago.as_secs_f64()),
+            None => "never synced".to_string(),
+        };
+        lines.push(format!("peer {}: {state}, {last}", p.addr));
+    }
+    Ok(lines.join("\n"))
+}
+
+fn final_push(node: &Node) {
+    if let Ok((acked, peers)) = node.sync_now(FINAL_PUSH_TIMEOUT) {
+        if peers > 0 {
+            crate::log!("final push: {acked} of {peers} peers acknowledged");
+        }
+    }
+}

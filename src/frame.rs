@@ -1,0 +1,204 @@
+//! Framing of peer messages over any byte stream.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of
+//! postcard-encoded [`Message`]. The length is checked against a maximum
+//! before anything is read, and the buffer grows only with bytes that
+//! actually arrive, so a peer that announces 4 GiB and sends nothing costs
+//! nothing. Works over `impl Read` / `impl Write`: no sockets here.
+
+use crate::wire::{Message, MAGIC};
+use serde::Serialize;
+use std::fmt;
+use std::io::{self, Read, Write};
+
+/// The default largest frame, in bytes.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// What can go wrong reading or writing a frame.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The stream failed (including a read or write timeout).
+    Io(io::Error),
+    /// The stream ended cleanly between frames.
+    Closed,
+    /// A frame announced more bytes than allowed.
+    TooLarge {
+        /// Announced length.
+        len: u64,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The payload is not a valid message.
+    Decode(postcard::Error),
+    /// The connection did not start with [`MAGIC`].
+    BadMagic([u8; 4]),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Io(e) if is_timeout(e) => write!(f, "timed out"),
+            FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::Closed => write!(f, "connection closed"),
+            FrameError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes is over the limit of {max}")
+            }
+            FrameError::Decode(e) => write!(f, "undecodable message: {e}"),
+            FrameError::BadMagic(m) => write!(f, "not a netdb peer (first bytes {m:02x?})"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> FrameError {
+        FrameError::Io(e)
+    }
+}
+
+/// Whether an I/O error is a socket timeout (on Unix a timed-out read shows
+/// up as `WouldBlock`, elsewhere as `TimedOut`).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Encodes `msg` (a [`Message`] or [`crate::wire::MessageRef`]) into one
+/// frame and writes it; returns the bytes written. The caller flushes.
+pub fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> Result<usize, FrameError> {
+    let body = postcard::to_stdvec(msg).map_err(FrameError::Decode)?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge {
+        len: body.len() as u64,
+        max: u32::MAX as usize,
+    })?;
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(&body)?;
+    Ok(body.len() + 4)
+}
+
+/// Reads one frame and decodes it. `Closed` when the stream ends before the
+/// first byte of a frame; a stream that ends inside a frame is an I/O error.
+pub fn read_frame(r: &mut impl Read, max: usize) -> Result<Message, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_be_bytes(len);
+    if len as usize > max {
+        return Err(FrameError::TooLarge {
+            len: u64::from(len),
+            max,
+        });
+    }
+    // Grow with what arrives rather than trusting the announced length.
+    let mut body = Vec::with_capacity((len as usize).min(64 * 1024));
+    r.take(u64::from(len)).read_to_end(&mut body)?;
+    if body.len() != len as usize {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    }
+    postcard::from_bytes(&body).map_err(FrameError::Decode)
+}
+
+/// Reads the connection preamble and checks it is [`MAGIC`].
+pub fn read_magic(r: &mut impl Read) -> Result<(), FrameError> {
+    let mut got = [0u8; 4];
+    r.read_exact(&mut got)?;
+    if got == MAGIC {
+        Ok(())
+    } else {
+        Err(FrameError::BadMagic(got))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Batch, Bytes, WireEntry};
+
+    fn sample() -> Message {
+        Message::Push {
+            batch: Batch {
+                names: vec!["a".into()],
+                entries: vec![WireEntry {
+                    key: Bytes(b"key".to_vec()),
+                    value: None,
+                    ts: 1,
+                    writer: 0,
+                    clock: vec![(0, 1)],
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_back_to_back() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &sample()).expect("writes");
+        write_frame(
+            &mut buf,
+            &Message::Hello {
+                version: 1,
+                name: "n".into(),
+            },
+        )
+        .expect("writes");
+        let mut r = &buf[..];
+        assert_eq!(read_frame(&mut r, 1024).expect("first"), sample());
+        assert!(matches!(
+            read_frame(&mut r, 1024).expect("second"),
+            Message::Hello { .. }
+        ));
+        assert!(matches!(read_frame(&mut r, 1024), Err(FrameError::Closed)));
+    }
+
+    #[test]
+    fn an_oversized_length_is_refused_before_reading_the_body() {
+        let mut r = &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3][..];
+        match read_frame(&mut r, 1 << 20) {
+            Err(FrameError::TooLarge { len, .. }) => assert_eq!(len, u64::from(u32::MAX)),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_message() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &sample()).expect("writes");
+        for cut in 1..buf.len() {
+            let mut r = &buf[..cut];
+            assert!(
+                matches!(read_frame(&mut r, 1024), Err(FrameError::Io(_))),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_payload_is_a_decode_error() {
+        let mut buf = 5u32.to_be_bytes().to_vec();
+        buf.extend_from_slice(&[0xEE; 5]);
+        assert!(matches!(
+            read_frame(&mut &buf[..], 1024),
+            Err(FrameError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn magic_is_checked() {
+        assert!(read_magic(&mut &MAGIC[..]).is_ok());
+        assert!(matches!(
+            read_magic(&mut &b"*1\r\n"[..]),
+            Err(FrameError::BadMagic(_))
+        ));
+    }
+}

@@ -1,0 +1,71 @@
+//! netdb: a distributed key-value store of equal nodes.
+//!
+//! Each node keeps every key with a per-key vector clock and pushes its
+//! state to its peers on a period; replicas converge, and concurrent writes
+//! are resolved last-write-wins, the same way on every node.
+//!
+//! # Map of the crate
+//!
+//! The pure core (no threads, sockets, files or wall clock):
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`clock`] | vector clocks and their causal comparisons |
+//! | [`hlc`] | hybrid logical timestamps and never-repeating write counters |
+//! | [`names`] | node names interned to small ids |
+//! | [`version`] | a key's version and the merge rule, with its laws |
+//! | [`store`] | the clocked map: local writes, merges, snapshots |
+//! | [`wire`] | the peer protocol's messages |
+//! | [`frame`] | length-prefixed framing over `Read`/`Write` |
+//! | [`cli`] | parsing command lines, quoting keys and values |
+//! | [`peers`] | parsing the peers file |
+//!
+//! The shell (threads and sockets, kept thin):
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`config`] | the command line, checked; binding the listener |
+//! | [`service`] | the store thread and its request channel |
+//! | [`server`] | the listener and incoming peer connections |
+//! | [`sync`] | the sync thread and one pusher per peer |
+//! | [`node`] | starting and stopping all of the above |
+//! | [`console`] | the stdin command loop |
+//! | [`error`], [`log`] | startup errors; log lines on stderr |
+//!
+//! # Threads
+//!
+//! ```text
+//!  stdin ──> main (console) ─┐                         ┌─> pusher(peer 1) ──TCP──> peer
+//!                            │   Request channel       │
+//!  peer ──TCP──> conn thread ┼──(bounded, 1024)──> store thread        ...
+//!  (one per connection,      │   owns the Store;       │
+//!   started by the listener) │   replies on a channel  └─> pusher(peer n) ──TCP──> peer
+//!                            │   sent with the request      ^
+//!  sync thread (every interval) ── snapshot ────────────────┘ (one job channel per pusher)
+//! ```
+//!
+//! Only the store thread touches the map, so it needs no lock. The sync
+//! thread asks it for one snapshot per round and hands that to every
+//! pusher; a pusher merges what its peer sends back through the same
+//! request channel. A channel whose other end is gone means "shut down".
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod console;
+pub mod error;
+pub mod frame;
+pub mod hlc;
+pub mod log;
+pub mod names;
+pub mod node;
+pub mod peers;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod sync;
+pub mod version;
+pub mod wire;

@@ -1,0 +1,206 @@
+//! The listener thread and one thread per incoming peer connection.
+//!
+//! A connection must open with the peer magic and a `Hello` of the same
+//! protocol version; then each `Push` is merged by the store thread and
+//! answered with an `Ack`. Whatever a connection sends that is not that
+//! (random bytes, an oversized or truncated frame, a wrong magic or
+//! version, silence past the timeout) closes that connection with one log
+//! line. The node, its data and its other connections go on.
+
+use crate::error::{Error, Result};
+use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
+use crate::service::StoreHandle;
+use crate::wire::{Message, MessageRef, PROTOCOL_VERSION};
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Limits for incoming connections.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest frame accepted, in bytes.
+    pub max_frame: usize,
+    /// Most connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Time allowed for the magic and `Hello`.
+    pub handshake_timeout: Duration,
+    /// Time a connection may stay silent between pushes.
+    pub idle_timeout: Duration,
+}
+
+/// Starts the listener thread. It stops after `shutdown` is set, at the
+/// next connection (the node connects to itself to wake it).
+pub fn spawn_listener(
+    listener: TcpListener,
+    name: String,
+    store: StoreHandle,
+    settings: ServerSettings,
+    shutdown: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("netdb-listen".into())
+        .spawn(move || accept_loop(listener, &name, &store, &settings, &shutdown))
+        .map_err(|source| Error::Io {
+            context: "cannot start the listener thread",
+            source,
+        })
+}
+
+/// Decrements the open-connection count when a connection thread ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    name: &str,
+    store: &StoreHandle,
+    settings: &ServerSettings,
+    shutdown: &AtomicBool,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for conn in listener.incoming() {
+        if shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little
+                // rather than spin.
+                crate::log!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let from = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+        if open.fetch_add(1, Ordering::SeqCst) >= settings.max_connections {
+            open.fetch_sub(1, Ordering::SeqCst);
+            crate::log!(
+                "refused connection from {from}: {} connections open, the limit",
+                settings.max_connections
+            );
+            continue;
+        }
+        let slot = Slot(Arc::clone(&open));
+        let (name, store, settings) = (name.to_owned(), store.clone(), settings.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("netdb-conn-{from}"))
+            .spawn(move || {
+                let _slot = slot;
+                if let Err(e) = serve_peer(stream, &name, &store, &settings) {
+                    crate::log!("closed connection from {from}: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            crate::log!("cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Why a connection was closed.
+#[derive(Debug)]
+enum ConnError {
+    Frame(FrameError),
+    Protocol(String),
+    Stopped,
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnError::Frame(e) => write!(f, "{e}"),
+            ConnError::Protocol(why) => write!(f, "{why}"),
+            ConnError::Stopped => write!(f, "node shutting down"),
+        }
+    }
+}
+
+impl From<FrameError> for ConnError {
+    fn from(e: FrameError) -> ConnError {
+        ConnError::Frame(e)
+    }
+}
+
+impl From<std::io::Error> for ConnError {
+    fn from(e: std::io::Error) -> ConnError {
+        ConnError::Frame(FrameError::Io(e))
+    }
+}
+
+/// Serves one peer connection until it closes. A clean close (between
+/// frames, or idle past the timeout) is `Ok`.
+fn serve_peer(
+    stream: TcpStream,
+    name: &str,
+    store: &StoreHandle,
+    settings: &ServerSettings,
+) -> std::result::Result<(), ConnError> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(settings.handshake_timeout))?;
+    stream.set_write_timeout(Some(settings.handshake_timeout))?;
+    let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
+    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+
+    read_magic(&mut reader)?;
+    match read_frame(&mut reader, settings.max_frame)? {
+        Message::Hello { version, .. } => {
+            // Answer before refusing, so the other side can say why.
+            write_frame(
+                &mut writer,
+                &MessageRef::Hello {
+                    version: PROTOCOL_VERSION,
+                    name,
+                },
+            )?;
+            writer.flush()?;
+            if version != PROTOCOL_VERSION {
+                return Err(ConnError::Protocol(format!(
+                    "peer speaks protocol version {version}, this node speaks {PROTOCOL_VERSION}"
+                )));
+            }
+        }
+        other => return Err(unexpected(&other, "Hello")),
+    }
+    let socket = writer.get_ref();
+    socket.set_read_timeout(Some(settings.idle_timeout))?;
+
+    loop {
+        let batch = match read_frame(&mut reader, settings.max_frame) {
+            Ok(Message::Push { batch }) => batch,
+            Ok(other) => return Err(unexpected(&other, "Push")),
+            Err(FrameError::Closed) => return Ok(()),
+            Err(FrameError::Io(e)) if is_timeout(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let newer = match store.apply(batch).map_err(|_| ConnError::Stopped)? {
+            Ok(newer) => newer,
+            Err(e) => return Err(ConnError::Protocol(e.to_string())),
+        };
+        write_frame(&mut writer, &MessageRef::Ack { newer: &newer })?;
+        writer.flush()?;
+    }
+}
+
+fn unexpected(msg: &Message, wanted: &str) -> ConnError {
+    let got = match msg {
+        Message::Hello { .. } => "Hello",
+        Message::Push { .. } => "Push",
+        Message::Ack { .. } => "Ack",
+    };
+    ConnError::Protocol(format!("expected {wanted}, got {got}"))
+}
+
+/// Wakes a listener blocked in `accept` (used at shutdown).
+pub fn wake(addr: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+}
