@@ -179,8 +179,9 @@ fn status(node: &Node) -> Result<String> {
     if peers.is_empty() {
         lines.push("peers: none".to_string());
     }
+    let lags = node.store().peer_lags()?;
     let now = SystemTime::now();
-    for p in peers {
+    for (p, lag) in peers.into_iter().zip(lags) {
         let state = match (p.reachable, &p.last_error) {
             (None, _) => "not tried yet".to_string(),
             (Some(true), _) => "reachable".to_string(),
@@ -194,7 +195,14 @@ fn status(node: &Node) -> Result<String> {
             Some(ago) => format!("last sync {:.1} s ago", ago.as_secs_f64()),
             None => "never synced".to_string(),
         };
-        lines.push(format!("peer {}: {state}, {last}", p.addr));
+        let behind = match lag.writes_behind {
+            Some(n) => format!("{n} writes behind"),
+            None => "nothing acknowledged yet".to_string(),
+        };
+        lines.push(format!(
+            "peer {}: {state}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it",
+            p.addr, p.last_round_bytes, lag.tombstones_waiting
+        ));
     }
     Ok(lines.join("\n"))
 }

@@ -127,6 +127,7 @@ mod tests {
 
     fn sample() -> Message {
         Message::Push {
+            done: None,
             batch: Batch {
                 names: vec!["a".into()],
                 entries: vec![WireEntry {

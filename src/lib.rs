@@ -13,6 +13,7 @@
 //! | [`clock`] | vector clocks and their causal comparisons |
 //! | [`hlc`] | hybrid logical timestamps and never-repeating write counters |
 //! | [`names`] | node names interned to small ids |
+//! | [`vv`] | version vectors: what a node has seen of each writer |
 //! | [`version`] | a key's version and the merge rule, with its laws |
 //! | [`store`] | the clocked map: local writes, merges, snapshots |
 //! | [`wire`] | the peer protocol's messages |
@@ -68,4 +69,5 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod version;
+pub mod vv;
 pub mod wire;

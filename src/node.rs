@@ -38,7 +38,14 @@ impl Node {
                 source,
             })?;
         let mut threads = Vec::new();
-        let (store, store_thread) = service::spawn(Store::new(&config.name, config.max_value()))?;
+        // A node without persistence starts without its data, so it writes
+        // under a new writer identity each run (see `Store::new`).
+        let writer = format!("{}#{}", config.name, service::wall_clock_us());
+        let (written_tx, written_rx) = bounded(1);
+        let (store, store_thread) = service::spawn(
+            Store::new(&writer, config.max_value()).with_peers(config.peers.len()),
+            written_tx,
+        )?;
         threads.push(store_thread);
         let shutdown = Arc::new(AtomicBool::new(false));
         threads.push(server::spawn_listener(
@@ -68,7 +75,9 @@ impl Node {
         let (stop_tx, stop_rx) = bounded(1);
         threads.push(sync::spawn_ticker(
             Arc::clone(&pushers),
+            store.clone(),
             config.sync_interval,
+            written_rx,
             stop_rx,
         )?);
         Ok(Node {

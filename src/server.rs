@@ -1,8 +1,8 @@
 //! The listener thread and one thread per incoming peer connection.
 //!
 //! A connection must open with the peer magic and a `Hello` of the same
-//! protocol version; then each `Push` is merged by the store thread and
-//! answered with an `Ack`. Whatever a connection sends that is not that
+//! protocol version; then it carries pushes, each merged by the store
+//! thread and answered as [`crate::wire`] describes. Whatever a connection sends that is not that
 //! (random bytes, an oversized or truncated frame, a wrong magic or
 //! version, silence past the timeout) closes that connection with one log
 //! line. The node, its data and its other connections go on.
@@ -10,7 +10,9 @@
 use crate::error::{Error, Result};
 use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
 use crate::service::StoreHandle;
-use crate::wire::{Message, MessageRef, PROTOCOL_VERSION};
+use crate::store::BatchError;
+use crate::sync::CHUNK_BYTES;
+use crate::wire::{Message, MessageRef, WireVv, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -155,11 +157,13 @@ fn serve_peer(
     match read_frame(&mut reader, settings.max_frame)? {
         Message::Hello { version, .. } => {
             // Answer before refusing, so the other side can say why.
+            let vv = store.version_vector().map_err(|_| ConnError::Stopped)?;
             write_frame(
                 &mut writer,
-                &MessageRef::Hello {
+                &MessageRef::Welcome {
                     version: PROTOCOL_VERSION,
                     name,
+                    vv: &vv,
                 },
             )?;
             writer.flush()?;
@@ -171,33 +175,80 @@ fn serve_peer(
         }
         other => return Err(unexpected(&other, "Hello")),
     }
-    let socket = writer.get_ref();
-    socket.set_read_timeout(Some(settings.idle_timeout))?;
+    writer
+        .get_ref()
+        .set_read_timeout(Some(settings.idle_timeout))?;
 
     loop {
-        let batch = match read_frame(&mut reader, settings.max_frame) {
-            Ok(Message::Push { batch }) => batch,
+        let (batch, done) = match read_frame(&mut reader, settings.max_frame) {
+            Ok(Message::Push { batch, done }) => (batch, done),
             Ok(other) => return Err(unexpected(&other, "Push")),
             Err(FrameError::Closed) => return Ok(()),
             Err(FrameError::Io(e)) if is_timeout(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let newer = match store.apply(batch).map_err(|_| ConnError::Stopped)? {
-            Ok(newer) => newer,
-            Err(e) => return Err(ConnError::Protocol(e.to_string())),
+        if !batch.entries.is_empty() {
+            invalid(store.apply(batch))?;
+        }
+        let Some(pusher_vv) = done else {
+            write_frame(&mut writer, &MessageRef::Next)?;
+            writer.flush()?;
+            continue;
         };
-        write_frame(&mut writer, &MessageRef::Ack { newer: &newer })?;
-        writer.flush()?;
+        // Every part has arrived: this node has seen what the pusher had.
+        invalid(store.join_version_vector(pusher_vv.clone()))?;
+        answer(&mut writer, store, pusher_vv)?;
+    }
+}
+
+/// Sends the pusher every entry above its vector, then this node's vector
+/// as it was when the answer started.
+fn answer(
+    writer: &mut BufWriter<TcpStream>,
+    store: &StoreHandle,
+    pusher_vv: WireVv,
+) -> std::result::Result<(), ConnError> {
+    let mut cursor = None;
+    let mut my_vv = None;
+    loop {
+        let (delta, vv) = store
+            .delta(pusher_vv.clone(), cursor, CHUNK_BYTES)
+            .map_err(|_| ConnError::Stopped)?;
+        if my_vv.is_none() {
+            my_vv = vv;
+        }
+        if !delta.batch.entries.is_empty() {
+            write_frame(
+                writer,
+                &MessageRef::Pull {
+                    batch: &delta.batch,
+                },
+            )?;
+        }
+        match delta.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let vv = my_vv.unwrap_or_default();
+    write_frame(writer, &MessageRef::Ack { vv: &vv })?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// A refused batch or vector closes the connection.
+fn invalid(
+    result: Result<std::result::Result<(), BatchError>>,
+) -> std::result::Result<(), ConnError> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ConnError::Protocol(e.to_string())),
+        Err(_) => Err(ConnError::Stopped),
     }
 }
 
 fn unexpected(msg: &Message, wanted: &str) -> ConnError {
-    let got = match msg {
-        Message::Hello { .. } => "Hello",
-        Message::Push { .. } => "Push",
-        Message::Ack { .. } => "Ack",
-    };
-    ConnError::Protocol(format!("expected {wanted}, got {got}"))
+    ConnError::Protocol(format!("expected {wanted}, got {}", msg.kind()))
 }
 
 /// Wakes a listener blocked in `accept` (used at shutdown).

@@ -8,9 +8,9 @@
 //! request and passes it into the store; it ends when every sender is gone.
 
 use crate::error::{Error, Result};
-use crate::store::{BatchError, Counts, Store, WriteError};
-use crate::wire::Batch;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
+use crate::wire::{Batch, WireVv};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
@@ -62,19 +62,49 @@ pub enum Request {
         /// One reply per command, in order.
         reply: Sender<Vec<OpReply>>,
     },
-    /// Merge a batch from a peer; the reply is what the peer lacks.
+    /// Merge a batch from a peer.
     Apply {
         /// The versions.
         batch: Batch,
-        /// Where the answer goes (none: nobody waits).
-        reply: Option<Sender<std::result::Result<Batch, BatchError>>>,
+        /// Whether the batch was valid.
+        reply: Sender<std::result::Result<(), BatchError>>,
     },
-    /// Every version, cut into batches of about `chunk_bytes`.
-    Snapshot {
-        /// Target batch size.
-        chunk_bytes: usize,
-        /// Where the batches go.
-        reply: Sender<Vec<Batch>>,
+    /// A transfer from a peer whose vector was `vv` is complete.
+    JoinVersionVector {
+        /// The peer's vector at the start of the transfer.
+        vv: WireVv,
+        /// Whether the vector was valid.
+        reply: Sender<std::result::Result<(), BatchError>>,
+    },
+    /// One part of what a node that has seen `since` lacks.
+    Delta {
+        /// The other node's version vector.
+        since: WireVv,
+        /// Where the previous part stopped; `None` starts a transfer.
+        cursor: Option<Cursor>,
+        /// Target part size.
+        max_bytes: usize,
+        /// The part, and at the start of a transfer this node's vector.
+        reply: Sender<(Delta, Option<WireVv>)>,
+    },
+    /// This node's version vector.
+    VersionVector {
+        /// Where it goes.
+        reply: Sender<WireVv>,
+    },
+    /// Listed peer `peer` acknowledged `vv` (tombstones may go).
+    PeerAcknowledged {
+        /// Index in the peers list.
+        peer: usize,
+        /// Its vector.
+        vv: WireVv,
+    },
+    /// Drop the tombstones every listed peer has acknowledged.
+    CollectTombstones,
+    /// How far each listed peer is behind.
+    PeerLags {
+        /// Where they go, by peer index.
+        reply: Sender<Vec<PeerLag>>,
     },
     /// The live keys, sorted.
     Keys {
@@ -106,24 +136,54 @@ impl StoreHandle {
         self.call(|reply| Request::Ops { ops, reply })
     }
 
-    /// Merges a peer's batch; returns what the peer lacks.
-    pub fn apply(&self, batch: Batch) -> Result<std::result::Result<Batch, BatchError>> {
-        self.call(|reply| Request::Apply {
-            batch,
-            reply: Some(reply),
+    /// Merges a peer's batch; an error means the batch was invalid.
+    pub fn apply(&self, batch: Batch) -> Result<std::result::Result<(), BatchError>> {
+        self.call(|reply| Request::Apply { batch, reply })
+    }
+
+    /// Records a completed transfer from a peer whose vector was `vv`.
+    pub fn join_version_vector(&self, vv: WireVv) -> Result<std::result::Result<(), BatchError>> {
+        self.call(|reply| Request::JoinVersionVector { vv, reply })
+    }
+
+    /// One part of what a node that has seen `since` lacks; at the start of
+    /// a transfer (`cursor` is `None`) also this node's vector.
+    pub fn delta(
+        &self,
+        since: WireVv,
+        cursor: Option<Cursor>,
+        max_bytes: usize,
+    ) -> Result<(Delta, Option<WireVv>)> {
+        self.call(|reply| Request::Delta {
+            since,
+            cursor,
+            max_bytes,
+            reply,
         })
     }
 
-    /// Merges a batch without waiting for the answer.
-    pub fn apply_later(&self, batch: Batch) -> Result<()> {
+    /// This node's version vector.
+    pub fn version_vector(&self) -> Result<WireVv> {
+        self.call(|reply| Request::VersionVector { reply })
+    }
+
+    /// Records what listed peer `peer` acknowledged, without waiting.
+    pub fn peer_acknowledged(&self, peer: usize, vv: WireVv) -> Result<()> {
         self.tx
-            .send(Request::Apply { batch, reply: None })
+            .send(Request::PeerAcknowledged { peer, vv })
             .map_err(|_| Error::Stopped)
     }
 
-    /// Every version, in batches of about `chunk_bytes`.
-    pub fn snapshot(&self, chunk_bytes: usize) -> Result<Vec<Batch>> {
-        self.call(|reply| Request::Snapshot { chunk_bytes, reply })
+    /// Asks for a tombstone collection, without waiting.
+    pub fn collect_tombstones(&self) -> Result<()> {
+        self.tx
+            .send(Request::CollectTombstones)
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// How far each listed peer is behind.
+    pub fn peer_lags(&self) -> Result<Vec<PeerLag>> {
+        self.call(|reply| Request::PeerLags { reply })
     }
 
     /// The live keys, sorted.
@@ -145,11 +205,16 @@ pub fn wall_clock_us() -> u64 {
 }
 
 /// Starts the store thread; it runs until every [`StoreHandle`] is dropped.
-pub fn spawn(store: Store) -> Result<(StoreHandle, std::thread::JoinHandle<()>)> {
+/// After each batch with a local write it pokes `written` (without ever
+/// blocking), so the sync thread can push soon.
+pub fn spawn(
+    store: Store,
+    written: Sender<()>,
+) -> Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
-        .spawn(move || serve(store, rx))
+        .spawn(move || serve(store, rx, written))
         .map_err(|source| Error::Io {
             context: "cannot start the store thread",
             source,
@@ -157,18 +222,22 @@ pub fn spawn(store: Store) -> Result<(StoreHandle, std::thread::JoinHandle<()>)>
     Ok((StoreHandle { tx }, thread))
 }
 
-fn serve(mut store: Store, rx: Receiver<Request>) {
+fn serve(mut store: Store, rx: Receiver<Request>, written: Sender<()>) {
     for request in rx {
-        handle(&mut store, request);
+        if handle(&mut store, request) {
+            // Full means a poke is already waiting; gone means no sync thread.
+            if let Err(TrySendError::Disconnected(())) = written.try_send(()) {}
+        }
     }
 }
 
-/// Serves one request. A reply channel whose receiver is gone (the caller
-/// gave up) is not an error.
-fn handle(store: &mut Store, request: Request) {
+/// Serves one request; returns whether it wrote locally. A reply channel
+/// whose receiver is gone (the caller gave up) is not an error.
+fn handle(store: &mut Store, request: Request) -> bool {
     match request {
         Request::Ops { ops, reply } => {
             let now = wall_clock_us();
+            let wrote = ops.iter().any(|op| !matches!(op, Op::Get { .. }));
             let replies = ops
                 .into_iter()
                 .map(|op| match op {
@@ -187,22 +256,37 @@ fn handle(store: &mut Store, request: Request) {
                 })
                 .collect();
             let _ = reply.send(replies);
+            return wrote;
         }
         Request::Apply { batch, reply } => {
-            let result = store.apply_batch(&batch);
-            match reply {
-                Some(reply) => {
-                    let _ = reply.send(result);
-                }
-                None => {
-                    if let Err(e) = result {
-                        crate::log!("dropped a batch from a peer: {e}");
-                    }
-                }
+            let _ = reply.send(store.apply_batch(&batch));
+        }
+        Request::JoinVersionVector { vv, reply } => {
+            let _ = reply.send(store.join_version_vector(&vv));
+        }
+        Request::Delta {
+            since,
+            cursor,
+            max_bytes,
+            reply,
+        } => {
+            let vv = cursor.is_none().then(|| store.version_vector());
+            let _ = reply.send((store.delta(&since, cursor, max_bytes), vv));
+        }
+        Request::VersionVector { reply } => {
+            let _ = reply.send(store.version_vector());
+        }
+        Request::PeerAcknowledged { peer, vv } => {
+            if let Err(e) = store.peer_acknowledged(peer, &vv) {
+                crate::log!("ignored an acknowledgement: {e}");
             }
         }
-        Request::Snapshot { chunk_bytes, reply } => {
-            let _ = reply.send(store.snapshot(chunk_bytes));
+        Request::CollectTombstones => {
+            store.collect_tombstones();
+        }
+        Request::PeerLags { reply } => {
+            let n = store.peer_count();
+            let _ = reply.send((0..n).map(|i| store.peer_lag(i)).collect());
         }
         Request::Keys { reply } => {
             let _ = reply.send(store.keys());
@@ -211,4 +295,5 @@ fn handle(store: &mut Store, request: Request) {
             let _ = reply.send(store.counts());
         }
     }
+    false
 }

@@ -1,19 +1,23 @@
-//! Pushing this node's state to its peers: one pusher thread per peer and a
-//! sync thread that starts a round every interval.
+//! Pushing to the peers: one pusher thread per peer and a sync thread that
+//! starts rounds.
 //!
-//! A round takes one snapshot from the store thread and hands it to every
-//! pusher. Each pusher owns its peer's connection (kept open and re-opened
-//! after a failure), sends the snapshot in bounded batches and merges what
-//! each answer carries back. Pushers work in parallel and with timeouts on
-//! connect, read and write, so a peer that is down, slow or silent delays
-//! only its own pusher; a pusher still busy when the next round starts
-//! simply misses that round.
+//! A round starts soon after a local write (the store thread pokes the sync
+//! thread; writes that arrive together share one round) and at least every
+//! interval. In a round each pusher sends its peer every entry above the
+//! peer's last acknowledged version vector, in bounded parts, and merges
+//! what the peer sends back (see [`crate::wire`] for the exchange). An idle
+//! round costs two small vectors.
+//!
+//! Each pusher owns its peer's connection (kept open, re-opened after a
+//! failure) and has timeouts on connect, read and write, so a peer that is
+//! down, slow or silent delays only its own pusher. A pusher still busy
+//! when more rounds start serves them all with one push.
 
 use crate::error::{Error, Result};
 use crate::frame::{read_frame, write_frame, FrameError};
 use crate::service::StoreHandle;
-use crate::wire::{Batch, Message, MessageRef, MAGIC, PROTOCOL_VERSION};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
+use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Target size of one pushed batch, in bytes.
+/// Target size of one part of a transfer, in bytes.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Timeouts and limits for outgoing pushes.
@@ -35,7 +39,7 @@ pub struct PushSettings {
     pub max_frame: usize,
 }
 
-/// What `status` shows of one peer.
+/// What `status` shows of one peer's connection.
 #[derive(Debug, Clone)]
 pub struct PeerStatus {
     /// The peer as written in the peers file.
@@ -53,10 +57,8 @@ pub struct PeerStatus {
 /// The status of every peer, shared by the pushers (writers) and the CLI.
 pub type PeerTable = Arc<Mutex<Vec<PeerStatus>>>;
 
-/// One round's work for a pusher.
+/// A request for one push; `done` hears whether the peer acknowledged.
 struct Job {
-    batches: Arc<Vec<Batch>>,
-    /// Told whether the push was acknowledged, when someone waits.
     done: Option<Sender<bool>>,
 }
 
@@ -64,11 +66,11 @@ struct Job {
 pub struct Pushers {
     jobs: Vec<Sender<Job>>,
     table: PeerTable,
-    store: StoreHandle,
 }
 
 impl Pushers {
-    /// Starts one pusher thread per peer address.
+    /// Starts one pusher thread per peer address; peer `i` is listed peer
+    /// `i` of the store.
     pub fn spawn(
         name: &str,
         peers: Vec<String>,
@@ -90,7 +92,7 @@ impl Pushers {
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (index, addr) in peers.into_iter().enumerate() {
-            let (tx, rx) = bounded(4);
+            let (tx, rx) = bounded(8);
             let pusher = Pusher {
                 index,
                 addr: addr.clone(),
@@ -110,7 +112,7 @@ impl Pushers {
             jobs.push(tx);
             threads.push(thread);
         }
-        Ok((Pushers { jobs, table, store }, threads))
+        Ok((Pushers { jobs, table }, threads))
     }
 
     /// The shared peer status table.
@@ -128,23 +130,17 @@ impl Pushers {
         self.jobs.is_empty()
     }
 
-    /// Starts a round: one snapshot, handed to every pusher that is free.
-    /// With `done`, each pusher that took the job reports there whether its
-    /// peer acknowledged; returns how many took it.
+    /// Asks every pusher for a push. With `done`, each pusher that took the
+    /// job reports there whether its peer acknowledged; returns how many
+    /// took it (a pusher with a full queue has pushes coming anyway).
     fn start_round(&self, done: Option<&Sender<bool>>) -> Result<usize> {
-        if self.jobs.is_empty() {
-            return Ok(0);
-        }
-        let batches = Arc::new(self.store.snapshot(CHUNK_BYTES)?);
         let mut started = 0;
         for jobs in &self.jobs {
-            let job = Job {
-                batches: Arc::clone(&batches),
+            match jobs.try_send(Job {
                 done: done.cloned(),
-            };
-            match jobs.try_send(job) {
+            }) {
                 Ok(()) => started += 1,
-                Err(TrySendError::Full(_)) => {} // still busy with earlier rounds
+                Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => return Err(Error::Stopped),
             }
         }
@@ -170,23 +166,36 @@ impl Pushers {
     }
 }
 
-/// Starts the sync thread: a round every `interval`, until `stop` is
-/// dropped or sent to.
+/// Starts the sync thread: a round soon after each poke on `written`, and
+/// one every `interval` (which also collects tombstones), until `stop`
+/// is sent to or dropped.
 pub fn spawn_ticker(
     pushers: Arc<Pushers>,
+    store: StoreHandle,
     interval: Duration,
+    written: Receiver<()>,
     stop: Receiver<()>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netdb-sync".into())
-        .spawn(move || loop {
-            match stop.recv_timeout(interval) {
-                Err(RecvTimeoutError::Timeout) => {
-                    if pushers.start_round(None).is_err() {
-                        return;
+        .spawn(move || {
+            let mut next_tick = Instant::now() + interval;
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                select! {
+                    recv(stop) -> _ => return,
+                    recv(written) -> poke => {
+                        if poke.is_err() || pushers.start_round(None).is_err() {
+                            return;
+                        }
+                    }
+                    default(wait) => {
+                        next_tick = Instant::now() + interval;
+                        if pushers.start_round(None).is_err() || store.collect_tombstones().is_err() {
+                            return;
+                        }
                     }
                 }
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
             }
         })
         .map_err(|source| Error::Io {
@@ -199,6 +208,8 @@ pub fn spawn_ticker(
 struct Conn {
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
+    /// The peer's version vector as last acknowledged on this connection.
+    peer_vv: WireVv,
 }
 
 /// The thread that pushes to one peer.
@@ -212,18 +223,19 @@ struct Pusher {
     conn: Option<Conn>,
 }
 
+/// Why a push failed, as shown in `status` and the log.
+type PushError = String;
+
 impl Pusher {
     fn run(mut self, jobs: Receiver<Job>) {
         while let Ok(first) = jobs.recv() {
-            // Rounds that queued up while this peer was slow are served by
-            // one push of the newest snapshot.
+            // Rounds that queued up while this push was busy are all served
+            // by the next push, which sends everything they would have.
             let mut waiting: Vec<Sender<bool>> = first.done.into_iter().collect();
-            let mut batches = first.batches;
             while let Ok(more) = jobs.try_recv() {
                 waiting.extend(more.done);
-                batches = more.batches;
             }
-            let ok = self.push_with_retry(&batches);
+            let ok = self.push_with_retry();
             for done in waiting {
                 let _ = done.send(ok);
             }
@@ -232,11 +244,11 @@ impl Pusher {
 
     /// Pushes; a failure on a reused connection (which the peer may have
     /// closed while idle) is retried once on a fresh one.
-    fn push_with_retry(&mut self, batches: &[Batch]) -> bool {
+    fn push_with_retry(&mut self) -> bool {
         let reused = self.conn.is_some();
-        let mut result = self.push(batches);
+        let mut result = self.push();
         if result.is_err() && reused {
-            result = self.push(batches);
+            result = self.push();
         }
         let mut table = self.table.lock();
         let status = &mut table[self.index];
@@ -262,42 +274,79 @@ impl Pusher {
         result.is_ok()
     }
 
-    /// One push of every batch; returns the bytes sent. On error the
-    /// connection is dropped.
-    fn push(&mut self, batches: &[Batch]) -> std::result::Result<usize, String> {
-        let result = self.try_push(batches);
-        if result.is_err() {
-            self.conn = None;
+    /// One push; returns the bytes sent. On error the connection is dropped.
+    fn push(&mut self) -> std::result::Result<usize, PushError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.connect()?);
+        }
+        let mut conn = self.conn.take().expect("connected just above");
+        let result = self.exchange(&mut conn);
+        if result.is_ok() {
+            self.conn = Some(conn);
         }
         result
     }
 
-    fn try_push(&mut self, batches: &[Batch]) -> std::result::Result<usize, String> {
-        if self.conn.is_none() {
-            self.conn = Some(self.connect()?);
-        }
-        let conn = self.conn.as_mut().expect("connected just above");
+    /// Sends what the peer lacks, merges what it sends back, records its
+    /// acknowledged vector.
+    fn exchange(&self, conn: &mut Conn) -> std::result::Result<usize, PushError> {
+        let stopped = |e: Error| e.to_string();
+        let frame = |e: FrameError| e.to_string();
         let mut sent = 0;
-        for batch in batches {
-            sent += write_frame(&mut conn.writer, &MessageRef::Push { batch })
-                .map_err(|e| e.to_string())?;
-            conn.writer
-                .flush()
-                .map_err(|e| FrameError::Io(e).to_string())?;
-            match read_frame(&mut conn.reader, self.settings.max_frame) {
-                Ok(Message::Ack { newer }) => {
-                    if !newer.entries.is_empty() {
-                        self.store.apply_later(newer).map_err(|e| e.to_string())?;
-                    }
-                }
-                Ok(_) => return Err("peer answered a push with something other than Ack".into()),
-                Err(e) => return Err(e.to_string()),
+        let mut cursor = None;
+        let mut my_vv: Option<WireVv> = None;
+        loop {
+            let (delta, vv) = self
+                .store
+                .delta(conn.peer_vv.clone(), cursor, CHUNK_BYTES)
+                .map_err(stopped)?;
+            if my_vv.is_none() {
+                my_vv = vv;
+            }
+            let last = delta.next.is_none();
+            let done = if last { my_vv.as_ref() } else { None };
+            sent += write_frame(
+                &mut conn.writer,
+                &MessageRef::Push {
+                    batch: &delta.batch,
+                    done,
+                },
+            )
+            .map_err(frame)?;
+            conn.writer.flush().map_err(|e| frame(e.into()))?;
+            if last {
+                break;
+            }
+            match read_frame(&mut conn.reader, self.settings.max_frame).map_err(frame)? {
+                Message::Next => cursor = delta.next,
+                other => return Err(format!("expected Next, got {}", other.kind())),
             }
         }
-        Ok(sent)
+        loop {
+            match read_frame(&mut conn.reader, self.settings.max_frame).map_err(frame)? {
+                Message::Pull { batch } => {
+                    self.store
+                        .apply(batch)
+                        .map_err(stopped)?
+                        .map_err(|e| e.to_string())?;
+                }
+                Message::Ack { vv } => {
+                    self.store
+                        .join_version_vector(vv.clone())
+                        .map_err(stopped)?
+                        .map_err(|e| e.to_string())?;
+                    self.store
+                        .peer_acknowledged(self.index, vv.clone())
+                        .map_err(stopped)?;
+                    conn.peer_vv = vv;
+                    return Ok(sent);
+                }
+                other => return Err(format!("expected Pull or Ack, got {}", other.kind())),
+            }
+        }
     }
 
-    fn connect(&self) -> std::result::Result<Conn, String> {
+    fn connect(&self) -> std::result::Result<Conn, PushError> {
         let addrs: Vec<SocketAddr> = self
             .addr
             .to_socket_addrs()
@@ -317,30 +366,35 @@ impl Pusher {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(self.settings.io_timeout))?;
         stream.set_write_timeout(Some(self.settings.io_timeout))?;
-        let mut conn = Conn {
-            reader: BufReader::with_capacity(64 * 1024, stream.try_clone()?),
-            writer: BufWriter::with_capacity(64 * 1024, stream),
-        };
-        conn.writer.write_all(&MAGIC)?;
+        let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
+        let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+        writer.write_all(&MAGIC)?;
         write_frame(
-            &mut conn.writer,
+            &mut writer,
             &MessageRef::Hello {
                 version: PROTOCOL_VERSION,
                 name: &self.name,
             },
         )?;
-        conn.writer.flush()?;
-        match read_frame(&mut conn.reader, self.settings.max_frame)? {
-            Message::Hello { version, .. } if version != PROTOCOL_VERSION => {
+        writer.flush()?;
+        match read_frame(&mut reader, self.settings.max_frame)? {
+            Message::Welcome { version, .. } if version != PROTOCOL_VERSION => {
                 Err(protocol(format!(
                     "peer speaks protocol version {version}, this node speaks {PROTOCOL_VERSION}"
                 )))
             }
-            Message::Hello { name, .. } if name == self.name => Err(protocol(format!(
+            Message::Welcome { name, .. } if name == self.name => Err(protocol(format!(
                 "peer answers with this node's own name '{name}'"
             ))),
-            Message::Hello { .. } => Ok(conn),
-            _ => Err(protocol("peer did not answer with Hello".into())),
+            Message::Welcome { vv, .. } => Ok(Conn {
+                reader,
+                writer,
+                peer_vv: vv,
+            }),
+            other => Err(protocol(format!(
+                "peer answered Hello with {}",
+                other.kind()
+            ))),
         }
     }
 }

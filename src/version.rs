@@ -132,7 +132,7 @@ mod tests {
 
     impl SimNode {
         fn write(&mut self, value: Option<Vec<u8>>, now_us: u64) -> Version {
-            let counter = self.counter.next(now_us);
+            let counter = self.counter.issue();
             let ts = self.hlc.tick(now_us);
             let base = self
                 .held

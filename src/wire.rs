@@ -2,12 +2,27 @@
 //!
 //! A connection opens with [`MAGIC`] (four raw bytes, sent by the side that
 //! connects) and then carries frames (see [`crate::frame`]), each one
-//! postcard-encoded [`Message`]. Both sides first send [`Message::Hello`]
-//! with the protocol version and their node name; then the connecting side
-//! sends [`Message::Push`] batches and the other side answers each with one
-//! [`Message::Ack`] that carries back the versions the pusher lacks.
+//! postcard-encoded [`Message`]. One sync round from a pusher to a peer:
 //!
-//! Versions cross the wire with node *names*, not this process's ids: each
+//! ```text
+//! pusher                                   peer
+//!   MAGIC, Hello{version, name}  ───>                 (new connection only)
+//!                                <───  Welcome{version, name, vv}
+//!   Push{batch, done: None}      ───>                 (zero or more parts)
+//!                                <───  Next
+//!   Push{batch, done: Some(vv)}  ───>                 (the last part)
+//!                                <───  Pull{batch}    (zero or more)
+//!                                <───  Ack{vv}
+//! ```
+//!
+//! The pusher sends every entry with a dot above the peer's version vector
+//! (from `Welcome`, or the last `Ack`), and its own vector at the start of
+//! the transfer; the peer merges, joins that vector into its own, and
+//! answers with every entry above the pusher's vector, then its own vector.
+//! So one round moves data both ways, and an idle round costs two small
+//! vectors.
+//!
+//! Versions cross the wire with writer *names*, not this process's ids: each
 //! [`Batch`] has its own name table and its entries point into it by index.
 //!
 //! Nothing in this module is trusted: [`crate::store::Store::apply_batch`]
@@ -27,51 +42,90 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// is refused at the handshake.
 pub const PROTOCOL_VERSION: u16 = 1;
 
+/// A version vector on the wire: (writer name, counter) pairs.
+pub type WireVv = Vec<(String, u64)>;
+
 /// A message between peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// First message on a connection, from both sides.
+    /// First message of the connecting side.
     Hello {
         /// The sender's [`PROTOCOL_VERSION`].
         version: u16,
         /// The sender's node name.
         name: String,
     },
-    /// Versions for the receiver to merge; one of the chunks of a sync round.
+    /// The answer to [`Message::Hello`].
+    Welcome {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The sender's node name.
+        name: String,
+        /// The sender's version vector: what the pusher need not send.
+        vv: WireVv,
+    },
+    /// Entries for the receiver to merge: one part of a push.
     Push {
-        /// The versions.
+        /// The entries.
+        batch: Batch,
+        /// On the last part: the pusher's version vector when the transfer
+        /// started.
+        done: Option<WireVv>,
+    },
+    /// The answer to a part of a push that is not the last.
+    Next,
+    /// Entries the pusher lacks, after the last part of a push.
+    Pull {
+        /// The entries.
         batch: Batch,
     },
-    /// The answer to a [`Message::Push`]: merged.
+    /// Ends the answer to a push: the receiver's version vector when it
+    /// started answering.
     Ack {
-        /// For each pushed key where the receiver's merged version has seen
-        /// something the pushed one had not, the receiver's version, so one
-        /// round moves data both ways.
-        newer: Batch,
+        /// The version vector.
+        vv: WireVv,
     },
+}
+
+impl Message {
+    /// The message's name, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::Welcome { .. } => "Welcome",
+            Message::Push { .. } => "Push",
+            Message::Next => "Next",
+            Message::Pull { .. } => "Pull",
+            Message::Ack { .. } => "Ack",
+        }
+    }
 }
 
 /// [`Message`] by reference, for sending without copying a batch. The
 /// variants are in the same order with the same fields, so both encode to
 /// the same bytes (a test checks it).
 #[derive(Debug, Clone, Copy, Serialize)]
+#[allow(missing_docs)]
 pub enum MessageRef<'a> {
-    /// See [`Message::Hello`].
     Hello {
-        /// See [`Message::Hello`].
         version: u16,
-        /// See [`Message::Hello`].
         name: &'a str,
     },
-    /// See [`Message::Push`].
+    Welcome {
+        version: u16,
+        name: &'a str,
+        vv: &'a WireVv,
+    },
     Push {
-        /// See [`Message::Push`].
+        batch: &'a Batch,
+        done: Option<&'a WireVv>,
+    },
+    Next,
+    Pull {
         batch: &'a Batch,
     },
-    /// See [`Message::Ack`].
     Ack {
-        /// See [`Message::Ack`].
-        newer: &'a Batch,
+        vv: &'a WireVv,
     },
 }
 
@@ -156,6 +210,7 @@ mod tests {
     #[test]
     fn messages_round_trip_through_postcard() {
         let msg = Message::Push {
+            done: None,
             batch: Batch {
                 names: vec!["n1".into(), "n2".into()],
                 entries: vec![WireEntry {
@@ -178,30 +233,66 @@ mod tests {
             names: vec!["n".into()],
             entries: vec![],
         };
-        let owned = |m: &Message| postcard::to_stdvec(m).expect("encodes");
-        let borrowed = |m: &MessageRef| postcard::to_stdvec(m).expect("encodes");
-        assert_eq!(
-            owned(&Message::Hello {
-                version: 3,
-                name: "x".into()
-            }),
-            borrowed(&MessageRef::Hello {
-                version: 3,
-                name: "x"
-            })
-        );
-        assert_eq!(
-            owned(&Message::Push {
-                batch: batch.clone()
-            }),
-            borrowed(&MessageRef::Push { batch: &batch })
-        );
-        assert_eq!(
-            owned(&Message::Ack {
-                newer: batch.clone()
-            }),
-            borrowed(&MessageRef::Ack { newer: &batch })
-        );
+        let vv: WireVv = vec![("n".into(), 7)];
+        let pairs = [
+            (
+                Message::Hello {
+                    version: 3,
+                    name: "x".into(),
+                },
+                MessageRef::Hello {
+                    version: 3,
+                    name: "x",
+                },
+            ),
+            (
+                Message::Welcome {
+                    version: 3,
+                    name: "x".into(),
+                    vv: vv.clone(),
+                },
+                MessageRef::Welcome {
+                    version: 3,
+                    name: "x",
+                    vv: &vv,
+                },
+            ),
+            (
+                Message::Push {
+                    batch: batch.clone(),
+                    done: Some(vv.clone()),
+                },
+                MessageRef::Push {
+                    batch: &batch,
+                    done: Some(&vv),
+                },
+            ),
+            (
+                Message::Push {
+                    batch: batch.clone(),
+                    done: None,
+                },
+                MessageRef::Push {
+                    batch: &batch,
+                    done: None,
+                },
+            ),
+            (Message::Next, MessageRef::Next),
+            (
+                Message::Pull {
+                    batch: batch.clone(),
+                },
+                MessageRef::Pull { batch: &batch },
+            ),
+            (Message::Ack { vv: vv.clone() }, MessageRef::Ack { vv: &vv }),
+        ];
+        for (owned, borrowed) in pairs {
+            assert_eq!(
+                postcard::to_stdvec(&owned).expect("encodes"),
+                postcard::to_stdvec(&borrowed).expect("encodes"),
+                "{owned:?}"
+            );
+        }
     }
 
     #[test]
