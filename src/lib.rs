@@ -20,6 +20,10 @@
 //! | [`frame`] | length-prefixed framing over `Read`/`Write` |
 //! | [`cli`] | parsing command lines, quoting keys and values |
 //! | [`peers`] | parsing the peers file |
+//! | [`resp`] | the Redis protocol (RESP2): request parsing, reply encoding, the client side |
+//! | [`glob`] | Redis-style glob patterns for `KEYS` and `SCAN MATCH` |
+//! | [`record`] | checksummed records: the framing of the files on disk |
+//! | [`journal`] | what the files on disk hold; replaying them into a store |
 //!
 //! The shell (threads and sockets, kept thin):
 //!
@@ -31,7 +35,7 @@
 //! | [`sync`] | the sync thread and one pusher per peer |
 //! | [`node`] | starting and stopping all of the above |
 //! | [`console`] | the stdin command loop |
-//! | [`error`], [`log`] | startup errors; log lines on stderr |
+//! | [`error`], [`mod@log`] | startup errors; log lines on stderr |
 //!
 //! # Threads
 //!
@@ -59,11 +63,15 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod frame;
+pub mod glob;
 pub mod hlc;
+pub mod journal;
 pub mod log;
 pub mod names;
 pub mod node;
 pub mod peers;
+pub mod record;
+pub mod resp;
 pub mod server;
 pub mod service;
 pub mod store;

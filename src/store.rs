@@ -21,6 +21,7 @@
 
 use crate::clock::{Clock, Dot, NodeId};
 use crate::hlc::{Hlc, WriteCounter};
+use crate::journal::JournalWriter;
 use crate::names::{Names, MAX_NAME_LEN};
 use crate::version::{winner, Stamp, VersionRef, Winner};
 use crate::vv::VersionVector;
@@ -171,6 +172,31 @@ pub struct Store {
     vv: VersionVector,
     peer_acks: Vec<Option<VersionVector>>,
     max_value: usize,
+    /// Bytes of keys and values held, tombstones included.
+    data_bytes: usize,
+    /// Records of the changes not yet taken for the log, when logging.
+    journal: Option<JournalWriter>,
+    /// How to take back the changes since the last [`Store::commit`], when
+    /// logging: their log write may fail.
+    undo: Vec<Undo>,
+}
+
+/// One change to take back, newest last.
+enum Undo {
+    /// An entry was added at the end of `slots`.
+    Inserted,
+    /// The entry in `slot` replaced this one.
+    Replaced { slot: u32, old: Entry },
+    /// The version vector was this before a join.
+    Joined { old: VersionVector },
+}
+
+/// Progress of writing the whole store as a snapshot file.
+#[derive(Debug, Default)]
+pub struct SnapshotCursor {
+    next_slot: usize,
+    started: bool,
+    out: JournalWriter,
 }
 
 impl Store {
@@ -197,6 +223,9 @@ impl Store {
             vv: VersionVector::new(),
             peer_acks: Vec::new(),
             max_value,
+            data_bytes: 0,
+            journal: None,
+            undo: Vec::new(),
         }
     }
 
@@ -273,19 +302,46 @@ impl Store {
             ts: self.hlc.tick(now_us),
             writer: self.me,
         };
-        match self.find(key) {
+        let slot = match self.find(key) {
             Some(slot) => {
                 let clock = self.slots[slot as usize].clock.with(dot);
-                self.replace(slot, Entry::new(key, value, clock, stamp));
+                self.replace_logged(slot, Entry::new(key, value, clock, stamp));
+                slot
             }
-            None => self.insert(Entry::new(key, value, Clock::single(dot), stamp)),
-        }
+            None => self.insert_logged(Entry::new(key, value, Clock::single(dot), stamp)),
+        };
+        self.log_slot(slot);
         Ok(())
     }
 
-    /// Adds an entry for a key that is not in the store.
-    fn insert(&mut self, entry: Entry) {
+    /// [`Self::insert`], remembering how to take it back when logging.
+    fn insert_logged(&mut self, entry: Entry) -> u32 {
+        if self.journal.is_some() {
+            self.undo.push(Undo::Inserted);
+        }
+        self.insert(entry)
+    }
+
+    /// [`Self::replace`], remembering how to take it back when logging.
+    fn replace_logged(&mut self, slot: u32, entry: Entry) {
+        let old = self.replace(slot, entry);
+        if self.journal.is_some() {
+            self.undo.push(Undo::Replaced { slot, old });
+        }
+    }
+
+    /// Logs the version in `slot`, when logging.
+    fn log_slot(&mut self, slot: u32) {
+        if let Some(j) = self.journal.as_mut() {
+            let e = &self.slots[slot as usize];
+            j.version(&self.names, e.key(), e.value(), &e.clock, e.stamp());
+        }
+    }
+
+    /// Adds an entry for a key that is not in the store; returns its slot.
+    fn insert(&mut self, entry: Entry) -> u32 {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 keys");
+        self.data_bytes += entry.bytes.len();
         let hash = self.hasher.hash_one(entry.key());
         index(&mut self.dots, &entry.clock, slot);
         if entry.tombstone {
@@ -295,12 +351,14 @@ impl Store {
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.table
             .insert_unique(hash, slot, |&s| hasher.hash_one(slots[s as usize].key()));
+        slot
     }
 
-    /// Puts a new version of the same key in `slot`.
-    fn replace(&mut self, slot: u32, entry: Entry) {
+    /// Puts a new version of the same key in `slot`; returns the old one.
+    fn replace(&mut self, slot: u32, entry: Entry) -> Entry {
         let old = std::mem::replace(&mut self.slots[slot as usize], entry);
         let new = &self.slots[slot as usize];
+        self.data_bytes = self.data_bytes + new.bytes.len() - old.bytes.len();
         unindex(&mut self.dots, &old.clock, slot);
         index(&mut self.dots, &new.clock, slot);
         if new.tombstone {
@@ -308,6 +366,7 @@ impl Store {
         } else {
             self.tombstones.remove(&slot);
         }
+        old
     }
 
     /// Removes the entry in `slot`, moving the last entry into its place.
@@ -318,6 +377,7 @@ impl Store {
         }
         unindex(&mut self.dots, &self.slots[slot as usize].clock, slot);
         self.tombstones.remove(&slot);
+        self.data_bytes -= self.slots[slot as usize].bytes.len();
         let last = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys");
         self.slots.swap_remove(slot as usize);
         if slot == last {
@@ -354,7 +414,8 @@ impl Store {
             if self.vv.covers_clock(&clock) {
                 return false;
             }
-            self.insert(Entry::new(key, value, clock, stamp));
+            let slot = self.insert_logged(Entry::new(key, value, clock, stamp));
+            self.log_slot(slot);
             return true;
         };
         let e = &self.slots[slot as usize];
@@ -369,17 +430,16 @@ impl Store {
                     return false;
                 }
                 let joined = e.clock.join(&clock);
-                unindex(&mut self.dots, &e.clock, slot);
-                index(&mut self.dots, &joined, slot);
-                self.slots[slot as usize].clock = joined;
-                true
+                let same = Entry::new(e.key(), e.value(), joined, e.stamp());
+                self.replace_logged(slot, same);
             }
             Winner::Right => {
                 let joined = e.clock.join(&clock);
-                self.replace(slot, Entry::new(key, value, joined, stamp));
-                true
+                self.replace_logged(slot, Entry::new(key, value, joined, stamp));
             }
         }
+        self.log_slot(slot);
+        true
     }
 
     /// Merges a batch from a peer. The batch is checked whole first; a bad
@@ -468,9 +528,16 @@ impl Store {
     /// `vv` has arrived: this node has now seen everything up to `vv`.
     pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<(), BatchError> {
         check_names(vv.iter().map(|(n, _)| n.as_str()))?;
+        let old = self.vv.clone();
         for (name, counter) in vv {
             let id = self.names.intern(name);
             self.vv.raise(id, *counter);
+        }
+        if self.vv != old {
+            if let Some(j) = self.journal.as_mut() {
+                j.joined(&self.names, &self.vv);
+                self.undo.push(Undo::Joined { old });
+            }
         }
         Ok(())
     }
@@ -596,6 +663,120 @@ impl Store {
         }
     }
 
+    /// Bytes of keys and values held (tombstones' keys included): the
+    /// size a compacted snapshot is measured against.
+    pub fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    /// Starts logging: from now on every change is also encoded as a
+    /// record, to be taken with [`Self::take_journal`]. Begins a file.
+    pub fn start_journal(&mut self) {
+        let mut j = JournalWriter::new();
+        j.start_file(self.names.name(self.me), &self.names);
+        self.journal = Some(j);
+    }
+
+    /// The records of the changes since the last call, to be written to
+    /// the log. Follow with [`Self::commit`] once written, or
+    /// [`Self::rollback`] if the write failed.
+    pub fn take_journal(&mut self) -> Vec<u8> {
+        self.journal
+            .as_mut()
+            .map(JournalWriter::take)
+            .unwrap_or_default()
+    }
+
+    /// Whether changes wait to be taken for the log.
+    pub fn has_journal(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| !j.is_empty())
+    }
+
+    /// The changes taken are in the log: forget how to take them back.
+    pub fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// The changes taken could not be logged: take them back, newest first,
+    /// so the store holds only what the log holds. Counters and timestamps
+    /// stay where they were (a skipped counter is harmless).
+    pub fn rollback(&mut self) {
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::Inserted => {
+                    let last = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys");
+                    self.remove(last);
+                }
+                Undo::Replaced { slot, old } => {
+                    self.replace(slot, old);
+                }
+                Undo::Joined { old } => self.vv = old,
+            }
+        }
+    }
+
+    /// Begins a new log file (the old one is closed): the records every
+    /// file starts with.
+    pub fn rotate_journal(&mut self) {
+        if let Some(j) = self.journal.as_mut() {
+            j.start_file(self.names.name(self.me), &self.names);
+        }
+    }
+
+    /// Encodes the next `max_entries` entries of a snapshot into
+    /// `cursor`'s buffer (take them with [`SnapshotCursor::take`]); returns
+    /// whether the snapshot is complete. Entries changed while a snapshot is
+    /// being written are also in the new log, so a snapshot need not be of
+    /// one instant; but tombstones must not be collected meanwhile, since
+    /// that moves entries between slots.
+    pub fn snapshot_part(&self, cursor: &mut SnapshotCursor, max_entries: usize) -> bool {
+        if !cursor.started {
+            cursor.out.start_file(self.names.name(self.me), &self.names);
+            cursor.out.joined(&self.names, &self.vv);
+            cursor.started = true;
+        }
+        let end = (cursor.next_slot + max_entries).min(self.slots.len());
+        for e in &self.slots[cursor.next_slot.min(end)..end] {
+            cursor
+                .out
+                .version(&self.names, e.key(), e.value(), &e.clock, e.stamp());
+        }
+        cursor.next_slot = end;
+        end >= self.slots.len()
+    }
+
+    /// The id of a writer name, for replay.
+    pub(crate) fn intern(&mut self, name: &str) -> NodeId {
+        self.names.intern(name)
+    }
+
+    /// Sets a key's version as a log record says it was, for replay.
+    pub(crate) fn restore(&mut self, key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) {
+        self.hlc.observe(stamp.ts);
+        let own = clock.get(self.me);
+        if own > 0 {
+            self.counter.observe(own);
+            self.vv.raise(self.me, own);
+        }
+        if key.len() > MAX_KEY_LEN || clock.is_empty() {
+            return;
+        }
+        let entry = Entry::new(key, value, clock, stamp);
+        match self.find(key) {
+            Some(slot) => {
+                self.replace(slot, entry);
+            }
+            None => {
+                self.insert(entry);
+            }
+        }
+    }
+
+    /// Joins the version vector as a log record says, for replay.
+    pub(crate) fn restore_joined(&mut self, vv: &VersionVector) {
+        self.vv.join(vv);
+    }
+
     /// The live keys, sorted.
     pub fn keys(&self) -> Vec<Vec<u8>> {
         let mut keys: Vec<Vec<u8>> = self
@@ -633,6 +814,18 @@ impl Store {
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+}
+
+impl SnapshotCursor {
+    /// A snapshot from the first entry.
+    pub fn new() -> SnapshotCursor {
+        SnapshotCursor::default()
+    }
+
+    /// The records encoded so far, leaving the buffer empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.out.take()
     }
 }
 

@@ -1,0 +1,354 @@
+//! What the log and snapshot files hold, and the pure halves of writing and
+//! reading them: encoding changes into checksummed records, and replaying
+//! records into a [`Store`].
+//!
+//! Every file (log or snapshot) is a sequence of [`crate::record`] records
+//! whose bodies are postcard-encoded [`Change`]s. A file starts with
+//! [`Change::Writer`] (whose data this is) and defines each writer name with
+//! [`Change::Name`] before the first record that uses its id. A
+//! [`Change::Version`] holds a key's whole version after a change, so
+//! replay just sets it: replaying a record twice, or a record older than
+//! the version already loaded followed by the newer ones, ends in the same
+//! state. That is what lets a snapshot be written while writes go on.
+//!
+//! No files here: the shell ([`crate::disk`]) reads and writes them.
+
+use crate::clock::{Clock, Dot, NodeId};
+use crate::names::Names;
+use crate::record;
+use crate::store::Store;
+use crate::version::Stamp;
+use crate::vv::VersionVector;
+use crate::wire::WireEntry;
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One record's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// First record of every file: the writer identity of the node.
+    Writer {
+        /// The writer name (node name and epoch).
+        name: String,
+    },
+    /// Gives the writer id used by later records of this file a name.
+    Name {
+        /// The id within this file.
+        id: u32,
+        /// The writer name.
+        name: String,
+    },
+    /// A key's version after a change (ids are this file's).
+    Version(WireEntry),
+    /// The node's version vector was joined with this one.
+    Joined {
+        /// (writer id, counter) pairs.
+        vv: Vec<(u32, u64)>,
+    },
+}
+
+/// [`Change`] by reference, so the store can log a version without copying
+/// it. Same variants, same order: it encodes to the same bytes.
+#[derive(Serialize)]
+enum ChangeRef<'a> {
+    Writer { name: &'a str },
+    Name { id: u32, name: &'a str },
+    Version(EntryRef<'a>),
+    Joined { vv: DotsRef<'a> },
+}
+
+/// [`WireEntry`] by reference.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    key: BytesRef<'a>,
+    value: Option<BytesRef<'a>>,
+    ts: u64,
+    writer: u32,
+    clock: DotsRef<'a>,
+}
+
+struct BytesRef<'a>(&'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// Dots, encoded like `Vec<(u32, u64)>`.
+struct DotsRef<'a>(&'a [Dot]);
+
+impl Serialize for DotsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for d in self.0 {
+            seq.serialize_element(&(d.node.0, d.counter))?;
+        }
+        seq.end()
+    }
+}
+
+/// Encodes changes into the records of one file.
+#[derive(Debug, Default)]
+pub struct JournalWriter {
+    buf: Vec<u8>,
+    names_written: usize,
+    scratch: Vec<u8>,
+}
+
+impl JournalWriter {
+    /// A writer with nothing buffered.
+    pub fn new() -> JournalWriter {
+        JournalWriter::default()
+    }
+
+    fn emit(&mut self, change: &ChangeRef) {
+        self.scratch.clear();
+        // Encoding into a Vec cannot fail.
+        let body = postcard::to_extend(change, std::mem::take(&mut self.scratch))
+            .expect("encoding into a Vec cannot fail");
+        record::encode(&body, &mut self.buf);
+        self.scratch = body;
+    }
+
+    /// Starts a new file: the writer identity and every known name.
+    pub fn start_file(&mut self, writer: &str, names: &Names) {
+        self.names_written = 0;
+        self.emit(&ChangeRef::Writer { name: writer });
+        self.define_names(names);
+    }
+
+    fn define_names(&mut self, names: &Names) {
+        while self.names_written < names.len() {
+            let id = self.names_written as u32;
+            self.emit(&ChangeRef::Name {
+                id,
+                name: names.name(NodeId(id)),
+            });
+            self.names_written += 1;
+        }
+    }
+
+    /// Logs a key's version.
+    pub fn version(
+        &mut self,
+        names: &Names,
+        key: &[u8],
+        value: Option<&[u8]>,
+        clock: &Clock,
+        stamp: Stamp,
+    ) {
+        self.define_names(names);
+        self.emit(&ChangeRef::Version(EntryRef {
+            key: BytesRef(key),
+            value: value.map(BytesRef),
+            ts: stamp.ts,
+            writer: stamp.writer.0,
+            clock: DotsRef(clock.dots()),
+        }));
+    }
+
+    /// Logs a join of the version vector.
+    pub fn joined(&mut self, names: &Names, vv: &VersionVector) {
+        self.define_names(names);
+        let dots: Vec<Dot> = vv
+            .iter()
+            .map(|(node, counter)| Dot { node, counter })
+            .collect();
+        self.emit(&ChangeRef::Joined { vv: DotsRef(&dots) });
+    }
+
+    /// The buffered bytes, leaving the buffer empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// How many bytes are buffered.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// Why a file could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// A record's checksum is right but its body is not a change.
+    Undecodable(String),
+    /// A record uses a writer id no `Name` record defined.
+    UnknownId(u32),
+    /// The file does not start with a `Writer` record.
+    NoWriter,
+    /// The file belongs to another writer.
+    OtherWriter {
+        /// The writer the file names.
+        found: String,
+        /// The writer being recovered.
+        expected: String,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Undecodable(e) => write!(f, "undecodable record: {e}"),
+            ReplayError::UnknownId(id) => write!(f, "record uses undefined writer id {id}"),
+            ReplayError::NoWriter => write!(f, "file does not start with a writer record"),
+            ReplayError::OtherWriter { found, expected } => {
+                write!(f, "file belongs to writer '{found}', not '{expected}'")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// The writer a file belongs to: the name in its first record.
+pub fn writer_of(first_body: &[u8]) -> Option<String> {
+    match postcard::from_bytes(first_body) {
+        Ok(Change::Writer { name }) => Some(name),
+        _ => None,
+    }
+}
+
+/// Replays the records of one file into a store, in order.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    ids: Vec<Option<NodeId>>,
+    started: bool,
+}
+
+impl Replayer {
+    /// A replayer for a new file.
+    pub fn new() -> Replayer {
+        Replayer::default()
+    }
+
+    fn id(&self, id: u32) -> Result<NodeId, ReplayError> {
+        self.ids
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .ok_or(ReplayError::UnknownId(id))
+    }
+
+    /// Applies one record body.
+    pub fn apply(&mut self, store: &mut Store, body: &[u8]) -> Result<(), ReplayError> {
+        let change: Change =
+            postcard::from_bytes(body).map_err(|e| ReplayError::Undecodable(e.to_string()))?;
+        match change {
+            Change::Writer { name } => {
+                if name != store.writer() {
+                    return Err(ReplayError::OtherWriter {
+                        found: name,
+                        expected: store.writer().to_owned(),
+                    });
+                }
+                self.started = true;
+            }
+            _ if !self.started => return Err(ReplayError::NoWriter),
+            Change::Name { id, name } => {
+                let i = id as usize;
+                if i > self.ids.len() + 1024 {
+                    return Err(ReplayError::UnknownId(id));
+                }
+                if self.ids.len() <= i {
+                    self.ids.resize(i + 1, None);
+                }
+                self.ids[i] = Some(store.intern(&name));
+            }
+            Change::Version(w) => {
+                let mut dots = Vec::with_capacity(w.clock.len());
+                for &(id, counter) in &w.clock {
+                    dots.push(Dot {
+                        node: self.id(id)?,
+                        counter,
+                    });
+                }
+                let stamp = Stamp {
+                    ts: w.ts,
+                    writer: self.id(w.writer)?,
+                };
+                store.restore(
+                    &w.key.0,
+                    w.value.as_ref().map(|v| &v.0[..]),
+                    Clock::from_dots(dots),
+                    stamp,
+                );
+            }
+            Change::Joined { vv } => {
+                let mut joined = VersionVector::new();
+                for (id, counter) in vv {
+                    joined.raise(self.id(id)?, counter);
+                }
+                store.restore_joined(&joined);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Bytes;
+
+    #[test]
+    fn changes_by_reference_encode_like_owned_ones() {
+        let mut names = Names::new();
+        let a = names.intern("a#1");
+        let b = names.intern("b#1");
+        let clock = Clock::from_dots([
+            Dot {
+                node: a,
+                counter: 3,
+            },
+            Dot {
+                node: b,
+                counter: 9,
+            },
+        ]);
+        let by_ref = |c: &ChangeRef| postcard::to_stdvec(c).expect("encodes");
+        let owned = |c: &Change| postcard::to_stdvec(c).expect("encodes");
+        assert_eq!(
+            by_ref(&ChangeRef::Version(EntryRef {
+                key: BytesRef(b"k"),
+                value: Some(BytesRef(b"v")),
+                ts: 77,
+                writer: 1,
+                clock: DotsRef(clock.dots()),
+            })),
+            owned(&Change::Version(WireEntry {
+                key: Bytes(b"k".to_vec()),
+                value: Some(Bytes(b"v".to_vec())),
+                ts: 77,
+                writer: 1,
+                clock: vec![(0, 3), (1, 9)],
+            }))
+        );
+        assert_eq!(
+            by_ref(&ChangeRef::Joined {
+                vv: DotsRef(clock.dots())
+            }),
+            owned(&Change::Joined {
+                vv: vec![(0, 3), (1, 9)]
+            })
+        );
+        assert_eq!(
+            by_ref(&ChangeRef::Name { id: 4, name: "x" }),
+            owned(&Change::Name {
+                id: 4,
+                name: "x".into()
+            })
+        );
+        assert_eq!(
+            by_ref(&ChangeRef::Writer { name: "x" }),
+            owned(&Change::Writer { name: "x".into() })
+        );
+    }
+}
