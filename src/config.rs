@@ -1,6 +1,7 @@
 //! The command line, and turning it into a checked [`Config`] and a bound
 //! listener. Every mistake becomes an [`Error`] that names what was wrong.
 
+use crate::disk::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::frame::DEFAULT_MAX_FRAME;
 use crate::names::MAX_NAME_LEN;
@@ -35,6 +36,23 @@ pub struct Args {
     /// Most peer connections served at once.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_connections: usize,
+    /// Directory for this node's log and snapshots [default: ./NAME].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: a restart starts empty.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// When to fsync the log: always (before acknowledging a write),
+    /// everysec (about one second of writes at risk), no (left to the OS).
+    #[arg(long, default_value = "everysec", value_name = "POLICY")]
+    pub fsync: FsyncPolicy,
+    /// At startup, cut the log at a damaged record instead of refusing to
+    /// start (what follows the damage is lost).
+    #[arg(long)]
+    pub truncate_corrupt_log: bool,
+    /// Compact only once the logs hold at least this many bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub compact_min_bytes: u64,
 }
 
 /// A node's checked settings.
@@ -56,6 +74,8 @@ pub struct Config {
     pub io_timeout: Duration,
     /// Time an incoming connection may stay silent.
     pub idle_timeout: Duration,
+    /// Where and how to keep data on disk; `None` keeps it in memory only.
+    pub disk: Option<DiskSettings>,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -73,6 +93,7 @@ impl Config {
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
+            disk: None,
         }
     }
 
@@ -129,6 +150,19 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.sync_interval = Duration::from_millis(args.sync_interval_ms);
     config.max_frame = args.max_frame_bytes;
     config.max_connections = args.max_connections.max(1);
+    if !args.in_memory {
+        config.disk = Some(DiskSettings {
+            dir: args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&args.name)),
+            fsync: args.fsync,
+            truncate_corrupt: args.truncate_corrupt_log,
+            compact_factor: 4,
+            compact_min_bytes: args.compact_min_bytes,
+            max_record: config.max_frame,
+        });
+    }
     Ok((config, listener))
 }
 

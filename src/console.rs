@@ -207,10 +207,15 @@ fn status(node: &Node) -> Result<String> {
     Ok(lines.join("\n"))
 }
 
+/// The end of a session: one more push to the peers, then everything
+/// pending written and fsynced.
 fn final_push(node: &Node) {
     if let Ok((acked, peers)) = node.sync_now(FINAL_PUSH_TIMEOUT) {
         if peers > 0 {
             crate::log!("final push: {acked} of {peers} peers acknowledged");
         }
+    }
+    if let Err(e) = node.stop_store() {
+        crate::log!("stopping: {e}");
     }
 }

@@ -47,6 +47,24 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// A file of the data directory could not be read or written.
+    Disk {
+        /// What was being done, naming the file.
+        context: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A file of the data directory holds a damaged record.
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the damaged record.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+        /// Whether `--truncate-corrupt-log` would let the node start.
+        hint: bool,
+    },
     /// The store thread is gone (the node is shutting down).
     Stopped,
 }
@@ -70,6 +88,26 @@ impl fmt::Display for Error {
                 write!(f, "peers file {}, line {line}: {reason}", path.display())
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Disk { context, source } => write!(f, "{context}: {source}"),
+            Error::Corrupt {
+                file,
+                offset,
+                reason,
+                hint,
+            } => {
+                write!(
+                    f,
+                    "{} is damaged at offset {offset}: {reason}",
+                    file.display()
+                )?;
+                if *hint {
+                    write!(
+                        f,
+                        " (start with --truncate-corrupt-log to cut the log there, losing what follows)"
+                    )?;
+                }
+                Ok(())
+            }
             Error::Stopped => write!(f, "the node is shutting down"),
         }
     }

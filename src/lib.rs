@@ -61,6 +61,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod disk;
 pub mod error;
 pub mod frame;
 pub mod glob;

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use netdb::config::{configure, Args};
-use netdb::error::Result;
+use netdb::error::{Error, Result};
 use netdb::node::Node;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -18,6 +18,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// SIGTERM and SIGINT stop the node cleanly: the store thread writes and
+/// fsyncs what is pending, then the process exits 0.
+fn catch_signals(node: &Node) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let io = |source| Error::Io {
+        context: "cannot catch signals",
+        source,
+    };
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(io)?;
+    let store = node.store().clone();
+    std::thread::Builder::new()
+        .name("netdb-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                netdb::log!("{name}: stopping");
+                if let Ok(Err(why)) = store.stop() {
+                    netdb::log!("stopping: {why}");
+                    std::process::exit(1);
+                }
+                std::process::exit(0);
+            }
+        })
+        .map_err(io)?;
+    Ok(())
+}
+
 fn run() -> Result<()> {
     let args = Args::parse();
     netdb::log::set_node_name(&args.name);
@@ -29,6 +60,7 @@ fn run() -> Result<()> {
         node.addr(),
         interval.as_millis()
     );
+    catch_signals(&node)?;
     if args.no_cli {
         loop {
             std::thread::park();

@@ -5,6 +5,7 @@
 //! uses to talk to them. [`Node::shutdown`] stops them.
 
 use crate::config::Config;
+use crate::disk::DataDir;
 use crate::error::Result;
 use crate::server::{self, ServerSettings};
 use crate::service::{self, StoreHandle};
@@ -38,14 +39,34 @@ impl Node {
                 source,
             })?;
         let mut threads = Vec::new();
-        // A node without persistence starts without its data, so it writes
-        // under a new writer identity each run (see `Store::new`).
-        let writer = format!("{}#{}", config.name, service::wall_clock_us());
+        // A node that starts without its data writes under a new writer
+        // identity (see `Store::new`); one with a data directory keeps the
+        // identity its files hold.
+        let new_writer = format!("{}#{}", config.name, service::wall_clock_us());
+        let (max_value, peers) = (config.max_value(), config.peers.len());
+        let make_store = |writer: &str| Store::new(writer, max_value).with_peers(peers);
+        let (store, disk) = match &config.disk {
+            None => (make_store(&new_writer), None),
+            Some(settings) => {
+                let (disk, store, found) =
+                    DataDir::open(settings.clone(), &config.name, &new_writer, make_store)?;
+                crate::log!(
+                    "data directory {}: {} entries loaded ({}{} log records), fsync {}",
+                    disk.path().display(),
+                    found.entries,
+                    if found.snapshot {
+                        "a snapshot and "
+                    } else {
+                        ""
+                    },
+                    found.log_records,
+                    disk.fsync_policy(),
+                );
+                (store, Some(disk))
+            }
+        };
         let (written_tx, written_rx) = bounded(1);
-        let (store, store_thread) = service::spawn(
-            Store::new(&writer, config.max_value()).with_peers(config.peers.len()),
-            written_tx,
-        )?;
+        let (store, store_thread) = service::spawn(store, disk, written_tx)?;
         threads.push(store_thread);
         let shutdown = Arc::new(AtomicBool::new(false));
         threads.push(server::spawn_listener(
@@ -115,6 +136,16 @@ impl Node {
     /// most `timeout`.
     pub fn sync_now(&self, timeout: Duration) -> Result<(usize, usize)> {
         Ok((self.pushers.sync_now(timeout)?, self.pushers.len()))
+    }
+
+    /// Writes and fsyncs everything pending and stops the store thread: the
+    /// last step before the process exits. The node answers no more
+    /// commands after it.
+    pub fn stop_store(&self) -> Result<()> {
+        match self.store.stop() {
+            Ok(Ok(())) | Err(_) => Ok(()),
+            Ok(Err(why)) => Err(crate::error::Error::Config(why)),
+        }
     }
 
     /// Stops the sync thread and the listener and waits for them. Pushers

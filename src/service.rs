@@ -7,10 +7,13 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
+use crate::disk::DataDir;
 use crate::error::{Error, Result};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::ops::ControlFlow;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
@@ -116,6 +119,11 @@ pub enum Request {
         /// Where they go.
         reply: Sender<Counts>,
     },
+    /// Write and fsync what is pending, then stop serving.
+    Stop {
+        /// Whether the final fsync succeeded.
+        reply: Sender<std::result::Result<(), String>>,
+    },
 }
 
 /// A cloneable way to talk to the store thread.
@@ -195,6 +203,12 @@ impl StoreHandle {
     pub fn counts(&self) -> Result<Counts> {
         self.call(|reply| Request::Counts { reply })
     }
+
+    /// Writes and fsyncs everything pending and stops the store thread:
+    /// the last step of a clean stop. Later calls fail with `Stopped`.
+    pub fn stop(&self) -> Result<std::result::Result<(), String>> {
+        self.call(|reply| Request::Stop { reply })
+    }
 }
 
 /// Microseconds since the Unix epoch (0 if the clock is before it).
@@ -204,17 +218,30 @@ pub fn wall_clock_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// Starts the store thread; it runs until every [`StoreHandle`] is dropped.
-/// After each batch with a local write it pokes `written` (without ever
-/// blocking), so the sync thread can push soon.
+/// Most requests served before their log records are written together.
+pub const MAX_GROUP: usize = 256;
+
+/// Starts the store thread; it runs until every [`StoreHandle`] is dropped
+/// or [`StoreHandle::stop`] is called. After each group of requests with a
+/// local write it pokes `written` (never blocking), so the sync thread can
+/// push soon. With a data directory, every change is logged before it is
+/// acknowledged (see [`Service`]).
 pub fn spawn(
     store: Store,
+    disk: Option<DataDir>,
     written: Sender<()>,
 ) -> Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded(QUEUE_DEPTH);
+    let service = Service {
+        store,
+        disk,
+        pending: Vec::new(),
+        wrote: false,
+        written,
+    };
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
-        .spawn(move || serve(store, rx, written))
+        .spawn(move || service.run(&rx))
         .map_err(|source| Error::Io {
             context: "cannot start the store thread",
             source,
@@ -222,78 +249,212 @@ pub fn spawn(
     Ok((StoreHandle { tx }, thread))
 }
 
-fn serve(mut store: Store, rx: Receiver<Request>, written: Sender<()>) {
-    for request in rx {
-        if handle(&mut store, request) {
-            // Full means a poke is already waiting; gone means no sync thread.
-            if let Err(TrySendError::Disconnected(())) = written.try_send(()) {}
-        }
-    }
+/// A reply held back until the log records of its changes are written.
+enum Deferred {
+    Ops {
+        reply: Sender<Vec<OpReply>>,
+        replies: Vec<OpReply>,
+    },
+    Unit {
+        reply: Sender<std::result::Result<(), BatchError>>,
+        result: std::result::Result<(), BatchError>,
+    },
 }
 
-/// Serves one request; returns whether it wrote locally. A reply channel
-/// whose receiver is gone (the caller gave up) is not an error.
-fn handle(store: &mut Store, request: Request) -> bool {
-    match request {
-        Request::Ops { ops, reply } => {
-            let now = wall_clock_us();
-            let wrote = ops.iter().any(|op| !matches!(op, Op::Get { .. }));
-            let replies = ops
-                .into_iter()
-                .map(|op| match op {
-                    Op::Put { key, value } => match store.put(&key, &value, now) {
-                        Ok(()) => OpReply::Stored,
-                        Err(e) => OpReply::Refused(e),
-                    },
-                    Op::Delete { key } => match store.delete(&key, now) {
-                        Ok(()) => OpReply::Deleted,
-                        Err(e) => OpReply::Refused(e),
-                    },
-                    Op::Get { key } => match store.get(&key) {
-                        Some(v) => OpReply::Value(v.to_vec()),
-                        None => OpReply::NotFound,
-                    },
-                })
-                .collect();
-            let _ = reply.send(replies);
-            return wrote;
-        }
-        Request::Apply { batch, reply } => {
-            let _ = reply.send(store.apply_batch(&batch));
-        }
-        Request::JoinVersionVector { vv, reply } => {
-            let _ = reply.send(store.join_version_vector(&vv));
-        }
-        Request::Delta {
-            since,
-            cursor,
-            max_bytes,
-            reply,
-        } => {
-            let vv = cursor.is_none().then(|| store.version_vector());
-            let _ = reply.send((store.delta(&since, cursor, max_bytes), vv));
-        }
-        Request::VersionVector { reply } => {
-            let _ = reply.send(store.version_vector());
-        }
-        Request::PeerAcknowledged { peer, vv } => {
-            if let Err(e) = store.peer_acknowledged(peer, &vv) {
-                crate::log!("ignored an acknowledgement: {e}");
+/// The store thread's state.
+///
+/// Requests are served in groups: everything waiting in the channel (up to
+/// [`MAX_GROUP`]) is applied, then the group's log records are written
+/// with one write (and one fsync with `--fsync always`), and only then are
+/// the replies of the changing requests sent. So concurrent writers share
+/// an fsync, and no write is acknowledged before it is logged. If the log
+/// write fails, the group's changes are taken back and their requests get
+/// an error. Anything that sends data to a peer first waits for the
+/// group's log write, so a peer never holds what this node failed to log.
+struct Service {
+    store: Store,
+    disk: Option<DataDir>,
+    pending: Vec<Deferred>,
+    wrote: bool,
+    written: Sender<()>,
+}
+
+impl Service {
+    fn run(mut self, rx: &Receiver<Request>) {
+        loop {
+            let compacting = self.disk.as_ref().is_some_and(DataDir::is_compacting);
+            let first = if compacting {
+                match rx.recv_timeout(Duration::from_millis(1)) {
+                    Ok(r) => Some(r),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => break,
+                }
+            };
+            if let Some(request) = first {
+                if self.serve(request).is_break() {
+                    return;
+                }
+                for _ in 1..MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(request) => {
+                            if self.serve(request).is_break() {
+                                return;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.flush();
+            if let Some(disk) = self.disk.as_mut() {
+                disk.maybe_compact(&mut self.store);
+                disk.step_compaction(&self.store);
+                self.store.hold_tombstones(disk.is_compacting());
             }
         }
-        Request::CollectTombstones => {
-            store.collect_tombstones();
-        }
-        Request::PeerLags { reply } => {
-            let n = store.peer_count();
-            let _ = reply.send((0..n).map(|i| store.peer_lag(i)).collect());
-        }
-        Request::Keys { reply } => {
-            let _ = reply.send(store.keys());
-        }
-        Request::Counts { reply } => {
-            let _ = reply.send(store.counts());
+        self.flush();
+        if let Some(disk) = self.disk.as_mut() {
+            let _ = disk.close();
         }
     }
-    false
+
+    /// Writes the group's log records and sends its held-back replies.
+    fn flush(&mut self) {
+        let failure = match self.disk.as_mut() {
+            Some(disk) if self.store.has_journal() => {
+                let records = self.store.take_journal();
+                match disk.append(&records) {
+                    Ok(()) => {
+                        self.store.commit();
+                        None
+                    }
+                    Err(why) => {
+                        crate::log!("{why}; the writes of this group are refused");
+                        self.store.rollback();
+                        Some(why)
+                    }
+                }
+            }
+            _ => None,
+        };
+        for deferred in self.pending.drain(..) {
+            match deferred {
+                Deferred::Ops { reply, mut replies } => {
+                    if let Some(why) = &failure {
+                        for r in &mut replies {
+                            if matches!(r, OpReply::Stored | OpReply::Deleted) {
+                                *r = OpReply::Refused(WriteError::NotLogged(why.clone()));
+                            }
+                        }
+                    }
+                    let _ = reply.send(replies);
+                }
+                Deferred::Unit { reply, result } => {
+                    let result = match &failure {
+                        Some(why) => Err(BatchError(format!("not logged: {why}"))),
+                        None => result,
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        if std::mem::take(&mut self.wrote) && failure.is_none() {
+            // Full means a poke is already waiting; gone means no sync thread.
+            if let Err(TrySendError::Disconnected(())) = self.written.try_send(()) {}
+        }
+    }
+
+    /// Serves one request; `Break` after a stop.
+    fn serve(&mut self, request: Request) -> ControlFlow<()> {
+        let store = &mut self.store;
+        match request {
+            Request::Ops { ops, reply } => {
+                let now = wall_clock_us();
+                let mut wrote = false;
+                let replies = ops
+                    .into_iter()
+                    .map(|op| match op {
+                        Op::Put { key, value } => match store.put(&key, &value, now) {
+                            Ok(()) => {
+                                wrote = true;
+                                OpReply::Stored
+                            }
+                            Err(e) => OpReply::Refused(e),
+                        },
+                        Op::Delete { key } => match store.delete(&key, now) {
+                            Ok(()) => {
+                                wrote = true;
+                                OpReply::Deleted
+                            }
+                            Err(e) => OpReply::Refused(e),
+                        },
+                        Op::Get { key } => match store.get(&key) {
+                            Some(v) => OpReply::Value(v.to_vec()),
+                            None => OpReply::NotFound,
+                        },
+                    })
+                    .collect();
+                if wrote {
+                    self.wrote = true;
+                    self.pending.push(Deferred::Ops { reply, replies });
+                } else {
+                    let _ = reply.send(replies);
+                }
+            }
+            Request::Apply { batch, reply } => {
+                let result = store.apply_batch(&batch);
+                self.pending.push(Deferred::Unit { reply, result });
+            }
+            Request::JoinVersionVector { vv, reply } => {
+                let result = store.join_version_vector(&vv);
+                self.pending.push(Deferred::Unit { reply, result });
+            }
+            Request::Delta {
+                since,
+                cursor,
+                max_bytes,
+                reply,
+            } => {
+                // What leaves for a peer must be in the log first.
+                self.flush();
+                let store = &self.store;
+                let vv = cursor.is_none().then(|| store.version_vector());
+                let _ = reply.send((store.delta(&since, cursor, max_bytes), vv));
+            }
+            Request::VersionVector { reply } => {
+                self.flush();
+                let _ = reply.send(self.store.version_vector());
+            }
+            Request::PeerAcknowledged { peer, vv } => {
+                if let Err(e) = store.peer_acknowledged(peer, &vv) {
+                    crate::log!("ignored an acknowledgement: {e}");
+                }
+            }
+            Request::CollectTombstones => {
+                store.collect_tombstones();
+            }
+            Request::PeerLags { reply } => {
+                let n = store.peer_count();
+                let _ = reply.send((0..n).map(|i| store.peer_lag(i)).collect());
+            }
+            Request::Keys { reply } => {
+                let _ = reply.send(store.keys());
+            }
+            Request::Counts { reply } => {
+                let _ = reply.send(store.counts());
+            }
+            Request::Stop { reply } => {
+                self.flush();
+                let result = self.disk.as_mut().map_or(Ok(()), DataDir::close);
+                let _ = reply.send(result);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }

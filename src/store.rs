@@ -46,6 +46,9 @@ pub enum WriteError {
         /// The limit.
         max: usize,
     },
+    /// The write was applied but its log record could not be written, so
+    /// it was taken back.
+    NotLogged(String),
 }
 
 impl fmt::Display for WriteError {
@@ -57,6 +60,7 @@ impl fmt::Display for WriteError {
             WriteError::ValueTooLong { len, max } => {
                 write!(f, "value of {len} bytes is over the limit of {max}")
             }
+            WriteError::NotLogged(why) => write!(f, "not stored: {why}"),
         }
     }
 }
@@ -179,6 +183,9 @@ pub struct Store {
     /// How to take back the changes since the last [`Store::commit`], when
     /// logging: their log write may fail.
     undo: Vec<Undo>,
+    /// Tombstones are not collected while set (a snapshot is being
+    /// written, and collecting moves entries between slots).
+    hold_tombstones: bool,
 }
 
 /// One change to take back, newest last.
@@ -226,6 +233,7 @@ impl Store {
             data_bytes: 0,
             journal: None,
             undo: Vec::new(),
+            hold_tombstones: false,
         }
     }
 
@@ -613,7 +621,7 @@ impl Store {
     /// Drops every tombstone that all listed peers have acknowledged (with
     /// no listed peers: every tombstone). Returns how many.
     pub fn collect_tombstones(&mut self) -> usize {
-        if self.tombstones.is_empty() {
+        if self.tombstones.is_empty() || self.hold_tombstones {
             return 0;
         }
         let mut floor = self.vv.clone();
@@ -698,8 +706,10 @@ impl Store {
     }
 
     /// The changes taken could not be logged: take them back, newest first,
-    /// so the store holds only what the log holds. Counters and timestamps
-    /// stay where they were (a skipped counter is harmless).
+    /// so the store holds only what the log holds. The node's own counter,
+    /// its entry in the version vector and the timestamp stay where they
+    /// were: the taken-back writes never left the node, so at worst their
+    /// counters are skipped, or reused after a restart.
     pub fn rollback(&mut self) {
         while let Some(undo) = self.undo.pop() {
             match undo {
@@ -743,6 +753,12 @@ impl Store {
         }
         cursor.next_slot = end;
         end >= self.slots.len()
+    }
+
+    /// Holds (or releases) tombstone collection, while a snapshot is being
+    /// written.
+    pub fn hold_tombstones(&mut self, hold: bool) {
+        self.hold_tombstones = hold;
     }
 
     /// The id of a writer name, for replay.
