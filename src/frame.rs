@@ -112,7 +112,14 @@ pub fn read_frame(r: &mut impl Read, max: usize) -> Result<Message, FrameError> 
 /// Reads the connection preamble and checks it is [`MAGIC`].
 pub fn read_magic(r: &mut impl Read) -> Result<(), FrameError> {
     let mut got = [0u8; 4];
-    r.read_exact(&mut got)?;
+    r.read_exact(&mut got).map_err(|e| match e.kind() {
+        // read_exact says "failed to fill whole buffer": say what happened.
+        io::ErrorKind::UnexpectedEof => FrameError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "closed before the handshake",
+        )),
+        _ => FrameError::Io(e),
+    })?;
     if got == MAGIC {
         Ok(())
     } else {

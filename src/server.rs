@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
 use crate::service::StoreHandle;
 use crate::store::BatchError;
-use crate::sync::CHUNK_BYTES;
+use crate::sync::part_bytes;
 use crate::wire::{Message, MessageRef, WireVv, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -197,7 +197,12 @@ fn serve_peer(
         };
         // Every part has arrived: this node has seen what the pusher had.
         invalid(store.join_version_vector(pusher_vv.clone()))?;
-        answer(&mut writer, store, pusher_vv)?;
+        answer(
+            &mut writer,
+            store,
+            pusher_vv,
+            part_bytes(settings.max_frame),
+        )?;
     }
 }
 
@@ -207,12 +212,13 @@ fn answer(
     writer: &mut BufWriter<TcpStream>,
     store: &StoreHandle,
     pusher_vv: WireVv,
+    max_part: usize,
 ) -> std::result::Result<(), ConnError> {
     let mut cursor = None;
     let mut my_vv = None;
     loop {
         let (delta, vv) = store
-            .delta(pusher_vv.clone(), cursor, CHUNK_BYTES)
+            .delta(pusher_vv.clone(), cursor, max_part)
             .map_err(|_| ConnError::Stopped)?;
         if my_vv.is_none() {
             my_vv = vv;

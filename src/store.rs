@@ -34,6 +34,15 @@ use std::hash::{BuildHasher, RandomState};
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 
+/// Counters at or above this are refused from peers: counters count writes
+/// one by one and can never get there, and a peer that claims them would
+/// make this node's own counter or timestamp saturate.
+pub const MAX_COUNTER: u64 = 1 << 48;
+
+/// Timestamps at or above this (the year 6429) are refused from peers, for
+/// the same reason.
+pub const MAX_TIMESTAMP: u64 = 1 << 63;
+
 /// Why a write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteError {
@@ -119,6 +128,12 @@ impl Entry {
             ts: self.ts,
             writer: self.writer,
         }
+    }
+
+    /// An upper bound of the entry's encoded size on the wire (varints at
+    /// their longest), without the batch's name table.
+    fn wire_size_hint(&self) -> usize {
+        self.bytes.len() + 15 * self.clock.dots().len() + 32
     }
 
     fn version(&self) -> VersionRef<'_> {
@@ -486,6 +501,9 @@ impl Store {
             if w.clock.iter().all(|&(_, c)| c == 0) {
                 return fail("empty clock".into());
             }
+            if w.ts >= MAX_TIMESTAMP || w.clock.iter().any(|&(_, c)| c >= MAX_COUNTER) {
+                return fail("timestamp or counter out of range".into());
+            }
         }
         Ok(())
     }
@@ -535,7 +553,7 @@ impl Store {
     /// Records that every entry of a transfer from a peer whose vector was
     /// `vv` has arrived: this node has now seen everything up to `vv`.
     pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<(), BatchError> {
-        check_names(vv.iter().map(|(n, _)| n.as_str()))?;
+        check_vv(vv)?;
         let old = self.vv.clone();
         for (name, counter) in vv {
             let id = self.names.intern(name);
@@ -550,14 +568,17 @@ impl Store {
         Ok(())
     }
 
-    /// The entries a node that has seen `since` lacks, from `cursor` on,
-    /// about `max_bytes` of them (at least one when any is left). An entry
-    /// is sent when any dot of its clock lies above `since`.
+    /// The entries a node that has seen `since` lacks, from `cursor` on, at
+    /// most about `max_bytes` of them (but at least one when any is left).
+    /// An entry is sent when any dot of its clock lies above `since`.
     pub fn delta(&self, since: &WireVv, cursor: Option<Cursor>, max_bytes: usize) -> Delta {
         let since = self.local_vv(since);
         let mut taken = HashSet::new();
         let mut entries = Vec::new();
         let mut size = 0;
+        // The last dot looked at; `None` until the first, so a part always
+        // holds at least one entry.
+        let mut last: Option<Dot> = None;
         let first = cursor.map_or(0, |c| c.0.node.0);
         for n in first..self.names.len() as u32 {
             let node = NodeId(n);
@@ -573,17 +594,22 @@ impl Store {
                 counter: u64::MAX,
             };
             for (&dot, &slot) in self.dots.range(range) {
-                if taken.insert(slot) {
-                    let w = Self::to_wire(&self.slots[slot as usize]);
-                    size += w.encoded_size_hint();
-                    entries.push(w);
+                if !taken.contains(&slot) {
+                    let e = &self.slots[slot as usize];
+                    let size_hint = e.wire_size_hint();
+                    // Stop before the entry that would pass the limit, so a
+                    // part stays within a frame; the next part starts at it.
+                    if let Some(last) = last.filter(|_| size + size_hint > max_bytes) {
+                        return Delta {
+                            batch: self.batch(entries),
+                            next: Some(Cursor(last)),
+                        };
+                    }
+                    taken.insert(slot);
+                    entries.push(Self::to_wire(e));
+                    size += size_hint;
                 }
-                if size >= max_bytes {
-                    return Delta {
-                        batch: self.batch(entries),
-                        next: Some(Cursor(dot)),
-                    };
-                }
+                last = Some(dot);
             }
         }
         Delta {
@@ -607,7 +633,7 @@ impl Store {
     /// drops the tombstones every listed peer now has. Returns how many
     /// were dropped.
     pub fn peer_acknowledged(&mut self, peer: usize, vv: &WireVv) -> Result<usize, BatchError> {
-        check_names(vv.iter().map(|(n, _)| n.as_str()))?;
+        check_vv(vv)?;
         let mut local = VersionVector::new();
         for (name, counter) in vv {
             local.raise(self.names.intern(name), *counter);
@@ -862,6 +888,15 @@ fn unindex(dots: &mut BTreeMap<Dot, u32>, clock: &Clock, slot: u32) {
     }
 }
 
+/// Checks a version vector from a peer: sane names and counters.
+fn check_vv(vv: &WireVv) -> Result<(), BatchError> {
+    check_names(vv.iter().map(|(n, _)| n.as_str()))?;
+    if vv.iter().any(|&(_, c)| c >= MAX_COUNTER) {
+        return Err(BatchError("counter out of range".into()));
+    }
+    Ok(())
+}
+
 fn check_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<(), BatchError> {
     match names.find(|n| n.is_empty() || n.len() > MAX_NAME_LEN) {
         Some(n) => Err(BatchError(format!("writer name of {} bytes", n.len()))),
@@ -1092,6 +1127,39 @@ mod tests {
         };
         a.apply_batch(&batch).expect("valid");
         assert_eq!(a.get(b"k"), None);
+    }
+
+    #[test]
+    fn delta_parts_stay_under_the_limit_and_together_hold_everything() {
+        let mut a = Store::new("a", MAX);
+        for i in 0..20u8 {
+            a.put(&[i], &[i; 600], 1_000).expect("put");
+        }
+        let mut cursor = None;
+        let mut keys = Vec::new();
+        loop {
+            let d = a.delta(&WireVv::new(), cursor, 1_500);
+            let size: usize = d
+                .batch
+                .entries
+                .iter()
+                .map(|e| e.value.as_ref().map_or(0, |v| v.0.len()))
+                .sum();
+            assert!(size <= 1_500 && !d.batch.entries.is_empty(), "{size}");
+            keys.extend(d.batch.entries.iter().map(|e| e.key.0[0]));
+            match d.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys, (0..20).collect::<Vec<u8>>());
+        // One entry larger than the limit still goes, alone.
+        let mut b = Store::new("b", MAX);
+        b.put(b"big", &[0; 5_000], 1).expect("put");
+        let d = b.delta(&WireVv::new(), None, 1_500);
+        assert_eq!((d.batch.entries.len(), d.next), (1, None));
     }
 
     #[test]

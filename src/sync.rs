@@ -25,8 +25,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Target size of one part of a transfer, in bytes.
+/// Largest part of a transfer, in bytes, when frames allow it.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The part size for a node whose largest frame is `max_frame`: half of it
+/// at most, which leaves room for the name table (a single entry may take
+/// more, and always fits: values are limited to fit a frame alone).
+pub fn part_bytes(max_frame: usize) -> usize {
+    CHUNK_BYTES.min(max_frame / 2)
+}
 
 /// Timeouts and limits for outgoing pushes.
 #[derive(Debug, Clone)]
@@ -298,7 +305,11 @@ impl Pusher {
         loop {
             let (delta, vv) = self
                 .store
-                .delta(conn.peer_vv.clone(), cursor, CHUNK_BYTES)
+                .delta(
+                    conn.peer_vv.clone(),
+                    cursor,
+                    part_bytes(self.settings.max_frame),
+                )
                 .map_err(stopped)?;
             if my_vv.is_none() {
                 my_vv = vv;

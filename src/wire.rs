@@ -153,14 +153,6 @@ pub struct WireEntry {
     pub clock: Vec<(u32, u64)>,
 }
 
-impl WireEntry {
-    /// A rough size in bytes once encoded, to cut batches to a size.
-    pub fn encoded_size_hint(&self) -> usize {
-        let value = self.value.as_ref().map_or(0, |v| v.0.len());
-        self.key.0.len() + value + 12 * self.clock.len() + 16
-    }
-}
-
 /// A byte string, encoded as one length-prefixed run of bytes (serde's
 /// default for `Vec<u8>` is a sequence of single bytes, far slower).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

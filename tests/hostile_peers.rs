@@ -1,0 +1,400 @@
+//! Whatever arrives on the peer port that is not a well-behaved peer costs
+//! one closed connection and one log line: after each kind of garbage the
+//! node still answers on stdin and still replicates with its real peer.
+
+mod common;
+
+use common::{cluster, Cluster, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS};
+use netdb::frame::{read_frame, write_frame};
+use netdb::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// How long the node may take to log a closed connection.
+const LOG_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Connects to `to` and returns the stream and the address the node sees
+/// it from (the one its log line names).
+fn connect(to: SocketAddr) -> (TcpStream, SocketAddr) {
+    let stream = TcpStream::connect(to).expect("connect to the node");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let local = stream.local_addr().expect("local address");
+    (stream, local)
+}
+
+/// Sends `bytes`, closes the sending side, and returns the address the
+/// node sees the connection from.
+fn send_and_close(to: SocketAddr, bytes: &[u8]) -> SocketAddr {
+    let (mut stream, local) = connect(to);
+    stream.write_all(bytes).expect("send");
+    stream.flush().expect("flush");
+    let _ = stream.shutdown(Shutdown::Write);
+    local
+}
+
+/// A valid opening: the magic and a Hello of this protocol version.
+fn greeting() -> Vec<u8> {
+    let mut bytes = MAGIC.to_vec();
+    write_frame(
+        &mut bytes,
+        &Message::Hello {
+            version: PROTOCOL_VERSION,
+            name: "intruder".into(),
+        },
+    )
+    .expect("encode Hello");
+    bytes
+}
+
+/// Opens a connection with a valid greeting and reads the node's Hello.
+fn greeted(to: SocketAddr, node_name: &str) -> (TcpStream, SocketAddr) {
+    let (mut stream, local) = connect(to);
+    stream.write_all(&greeting()).expect("send greeting");
+    let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
+    assert!(
+        matches!(&reply, Message::Welcome { version, name, .. }
+            if *version == PROTOCOL_VERSION && name == node_name),
+        "{reply:?}"
+    );
+    (stream, local)
+}
+
+/// Reads the node's answer to a last push part: Pulls, then an Ack.
+fn read_until_ack(stream: &mut TcpStream) {
+    loop {
+        match read_frame(stream, 1 << 20).expect("an answer") {
+            Message::Pull { .. } => {}
+            Message::Ack { .. } => return,
+            other => panic!("expected Pull or Ack, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for n1's log line about closing the connection from `from`.
+fn assert_closed(c: &Cluster, from: SocketAddr, reason: &str) {
+    let want = format!("[n1] closed connection from {from}: {reason}");
+    let line = c[0].wait_log(&format!("closed connection from {from}: "), LOG_TIMEOUT);
+    assert_eq!(line, want);
+}
+
+/// n1 answers on stdin and replicates both ways with n2; `tag` keeps the
+/// keys of several checks apart.
+fn assert_healthy(c: &mut Cluster, tag: &str) {
+    assert_eq!(c[0].cmd(&format!("put {tag}-1 one")), "Value stored.");
+    assert_eq!(c[0].cmd(&format!("get {tag}-1")), "Value: one");
+    c[1].wait_reply(&format!("get {tag}-1"), "Value: one", CONVERGE_TIMEOUT);
+    assert_eq!(c[1].cmd(&format!("put {tag}-2 two")), "Value stored.");
+    c[0].wait_reply(&format!("get {tag}-2"), "Value: two", CONVERGE_TIMEOUT);
+    let stderr = c[0].stderr_lines().join("\n");
+    assert!(!stderr.contains("panicked"), "n1 panicked:\n{stderr}");
+}
+
+#[test]
+fn random_bytes() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let mut rng = Rng::from_env_or_clock("random_bytes");
+    for round in 0..3 {
+        let mut garbage = rng.bytes(4096);
+        if garbage[0] == MAGIC[0] {
+            garbage[0] ^= 0xFF; // not the magic, by construction
+        }
+        let from = send_and_close(c[0].addr(), &garbage);
+        let first: [u8; 4] = garbage[..4].try_into().expect("4 bytes");
+        assert_closed(
+            &c,
+            from,
+            &format!("not a netdb peer (first bytes {first:02x?})"),
+        );
+        assert_healthy(&mut c, &format!("random-{round}"));
+    }
+}
+
+#[test]
+fn wrong_magic() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let from = send_and_close(c[0].addr(), b"NDB1 hello there\r\n");
+    assert_closed(&c, from, "not a netdb peer (first bytes [4e, 44, 42, 31])");
+    assert_healthy(&mut c, "magic");
+}
+
+#[test]
+fn a_4_gib_length_prefix() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+    bytes.extend_from_slice(b"and then very little");
+    // Left open: the length alone must be refused, without waiting for the
+    // body and without allocating for it.
+    let (mut stream, from) = connect(c[0].addr());
+    stream.write_all(&bytes).expect("send");
+    assert_closed(
+        &c,
+        from,
+        "frame of 4294967295 bytes is over the limit of 67108864",
+    );
+    assert_healthy(&mut c, "huge");
+    drop(stream);
+}
+
+#[test]
+fn a_length_prefix_over_the_limit_set_on_the_command_line() {
+    let mut n1 = common::Node::alone("n1", &["--max-frame-bytes", "1048576"]);
+    let mut bytes = greeting();
+    bytes.extend_from_slice(&(1_048_577u32).to_be_bytes());
+    let (mut stream, from) = connect(n1.addr());
+    stream.write_all(&bytes).expect("send");
+    let line = n1.wait_log(&format!("closed connection from {from}: "), LOG_TIMEOUT);
+    assert_eq!(
+        line,
+        format!("[n1] closed connection from {from}: frame of 1048577 bytes is over the limit of 1048576")
+    );
+    assert_eq!(n1.cmd("put k v"), "Value stored.");
+    assert_eq!(n1.cmd("get k"), "Value: v");
+}
+
+#[test]
+fn a_truncated_frame() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    // The magic, then a Hello cut short, then the end of the stream.
+    let hello = greeting();
+    let from = send_and_close(c[0].addr(), &hello[..hello.len() - 3]);
+    assert_closed(&c, from, "unexpected end of file");
+    assert_healthy(&mut c, "cut-hello");
+
+    // A Push cut short after a valid greeting.
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    let mut push = Vec::new();
+    write_frame(
+        &mut push,
+        &Message::Push {
+            batch: one_entry("cut", "n9", 0, 0),
+            done: Some(Vec::new()),
+        },
+    )
+    .expect("encode Push");
+    stream.write_all(&push[..push.len() / 2]).expect("send");
+    stream.shutdown(Shutdown::Write).expect("shutdown");
+    assert_closed(&c, from, "unexpected end of file");
+    assert_healthy(&mut c, "cut-push");
+    assert_eq!(c[0].cmd("get cut"), "Key not found.");
+}
+
+#[test]
+fn a_hello_of_another_protocol_version() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let (mut stream, from) = connect(c[0].addr());
+    let mut bytes = MAGIC.to_vec();
+    write_frame(
+        &mut bytes,
+        &Message::Hello {
+            version: 99,
+            name: "future".into(),
+        },
+    )
+    .expect("encode Hello");
+    stream.write_all(&bytes).expect("send");
+    // The node says which version it speaks before it hangs up.
+    let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
+    assert!(
+        matches!(&reply, Message::Welcome { version, name, .. }
+            if *version == PROTOCOL_VERSION && name == "n1"),
+        "{reply:?}"
+    );
+    assert_closed(
+        &c,
+        from,
+        &format!("peer speaks protocol version 99, this node speaks {PROTOCOL_VERSION}"),
+    );
+    assert_healthy(&mut c, "version");
+}
+
+#[test]
+fn messages_out_of_order() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    // A Push where the Hello should be.
+    let mut bytes = MAGIC.to_vec();
+    write_frame(
+        &mut bytes,
+        &Message::Push {
+            batch: Batch::default(),
+            done: None,
+        },
+    )
+    .expect("encode");
+    let from = send_and_close(c[0].addr(), &bytes);
+    assert_closed(&c, from, "expected Hello, got Push");
+    assert_healthy(&mut c, "push-first");
+
+    // An Ack where a Push should be.
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, &Message::Ack { vv: Vec::new() }).expect("encode");
+    stream.write_all(&bytes).expect("send");
+    assert_closed(&c, from, "expected Push, got Ack");
+    assert_healthy(&mut c, "ack");
+}
+
+#[test]
+fn an_undecodable_frame_after_a_valid_greeting() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    let mut bytes = 5u32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0xEE; 5]);
+    stream.write_all(&bytes).expect("send");
+    let line = c[0].wait_log(&format!("closed connection from {from}: "), LOG_TIMEOUT);
+    assert!(
+        line.starts_with(&format!(
+            "[n1] closed connection from {from}: undecodable message: "
+        )),
+        "{line}"
+    );
+    assert_healthy(&mut c, "undecodable");
+}
+
+/// A batch of one version of `key` written by `writer`.
+fn one_entry(key: &str, writer: &str, writer_index: u32, clock_index: u32) -> Batch {
+    Batch {
+        names: vec![writer.into()],
+        entries: vec![WireEntry {
+            key: Bytes(key.as_bytes().to_vec()),
+            value: Some(Bytes(b"injected".to_vec())),
+            ts: 1,
+            writer: writer_index,
+            clock: vec![(clock_index, 1)],
+        }],
+    }
+}
+
+#[test]
+fn a_push_with_an_invalid_batch_changes_nothing() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    for (i, batch) in [
+        one_entry("bad", "n9", 7, 0), // writer out of range
+        one_entry("bad", "n9", 0, 7), // clock entry out of range
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut stream, from) = greeted(c[0].addr(), "n1");
+        let mut bytes = Vec::new();
+        write_frame(
+            &mut bytes,
+            &Message::Push {
+                batch,
+                done: Some(Vec::new()),
+            },
+        )
+        .expect("encode");
+        stream.write_all(&bytes).expect("send");
+        assert_closed(&c, from, "invalid batch: node index out of range");
+        assert_eq!(c[0].cmd("get bad"), "Key not found.");
+        assert_healthy(&mut c, &format!("invalid-{i}"));
+    }
+    // A valid push from a stranger is merged and acknowledged, on the same
+    // kind of connection: the checks above were about the batch.
+    let (mut stream, _) = greeted(c[0].addr(), "n1");
+    let mut bytes = Vec::new();
+    write_frame(
+        &mut bytes,
+        &Message::Push {
+            batch: one_entry("good", "n9", 0, 0),
+            done: Some(Vec::new()),
+        },
+    )
+    .expect("encode");
+    stream.write_all(&bytes).expect("send");
+    // The node answers with what the pusher lacks (Pulls), then its Ack.
+    read_until_ack(&mut stream);
+    assert_eq!(c[0].cmd("get good"), "Value: injected");
+    c[1].wait_reply("get good", "Value: injected", CONVERGE_TIMEOUT);
+}
+
+#[test]
+fn fifty_idle_connections() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    let idle: Vec<(TcpStream, SocketAddr)> = (0..50).map(|_| connect(c[0].addr())).collect();
+    // While they sit there, the node works and replicates both ways.
+    assert_healthy(&mut c, "idle");
+    // When they hang up, each costs one log line.
+    let addrs: Vec<SocketAddr> = idle.iter().map(|(_, a)| *a).collect();
+    drop(idle);
+    for from in addrs {
+        let line = c[0].wait_log(&format!("closed connection from {from}: "), LOG_TIMEOUT);
+        assert!(
+            line.starts_with(&format!("[n1] closed connection from {from}: ")),
+            "{line}"
+        );
+    }
+    assert_healthy(&mut c, "after-idle");
+}
+
+#[test]
+fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    // A well-formed batch carrying a version that claims n1 has already
+    // made write number u64::MAX, at the end of time. No honest peer can
+    // send it: it is refused, the connection closed.
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    let batch = Batch {
+        names: vec!["n1".into()],
+        entries: vec![WireEntry {
+            key: Bytes(b"poison".to_vec()),
+            value: Some(Bytes(b"x".to_vec())),
+            ts: u64::MAX,
+            writer: 0,
+            clock: vec![(0, u64::MAX)],
+        }],
+    };
+    let mut bytes = Vec::new();
+    write_frame(
+        &mut bytes,
+        &Message::Push {
+            batch,
+            done: Some(Vec::new()),
+        },
+    )
+    .expect("encode");
+    stream.write_all(&bytes).expect("send");
+    assert_closed(&c, from, "invalid batch: timestamp or counter out of range");
+    drop(stream);
+
+    // Two writes in a row on n1: the second must reach n2.
+    assert_eq!(c[0].cmd("put k b"), "Value stored.");
+    c[1].wait_reply("get k", "Value: b", CONVERGE_TIMEOUT);
+    assert_eq!(c[0].cmd("put k a"), "Value stored.");
+    assert_eq!(c[0].cmd("get k"), "Value: a");
+    c[1].wait_reply("get k", "Value: a", CONVERGE_TIMEOUT);
+}
+
+#[test]
+fn connections_over_the_limit_are_refused_and_logged() {
+    let mut n1 = common::Node::alone("n1", &["--max-connections", "3"]);
+    let idle: Vec<(TcpStream, SocketAddr)> = (0..3).map(|_| connect(n1.addr())).collect();
+    // All three are being served (each waits for its magic); the fourth is
+    // turned away at once.
+    let (mut extra, from) = connect(n1.addr());
+    let line = n1.wait_log(&format!("connection from {from}"), LOG_TIMEOUT);
+    assert_eq!(
+        line,
+        format!("[n1] refused connection from {from}: 3 connections open, the limit")
+    );
+    let mut buf = [0u8; 1];
+    assert!(
+        matches!(std::io::Read::read(&mut extra, &mut buf), Ok(0) | Err(_)),
+        "the refused connection is closed"
+    );
+    assert_eq!(n1.cmd("put k v"), "Value stored.");
+    // Once they hang up, a peer gets in again.
+    let gone = idle[0].1;
+    drop(idle);
+    n1.wait_log(&format!("closed connection from {gone}: "), LOG_TIMEOUT);
+    let name = n1.name().to_owned();
+    common::eventually(LOG_TIMEOUT, "a greeting is answered again", || {
+        let (mut stream, _) = connect(n1.addr());
+        stream.write_all(&greeting()).expect("send greeting");
+        matches!(read_frame(&mut stream, 1 << 20), Ok(Message::Welcome { name: n, .. }) if n == name)
+    });
+}
