@@ -162,8 +162,17 @@ pub struct DataDir {
 /// A snapshot being written.
 struct Compaction {
     cursor: SnapshotCursor,
-    parts: Option<Sender<Vec<u8>>>,
+    parts: Option<Sender<Part>>,
     done: Receiver<Result<()>>,
+}
+
+/// What the store thread hands the compaction thread.
+enum Part {
+    /// Records of the snapshot.
+    Records(Vec<u8>),
+    /// The snapshot is complete. Without it (the store thread stopped
+    /// first) the file is abandoned, never renamed.
+    End,
 }
 
 /// What recovery found, for the startup log line.
@@ -495,9 +504,13 @@ impl DataDir {
         };
         if let Some(parts) = &c.parts {
             let complete = store.snapshot_part(&mut c.cursor, 4096);
-            let failed = parts.send(c.cursor.take()).is_err();
-            if complete || failed {
-                c.parts = None; // the thread finishes the file
+            let mut sent = parts.send(Part::Records(c.cursor.take()));
+            if complete && sent.is_ok() {
+                sent = parts.send(Part::End);
+            }
+            if complete || sent.is_err() {
+                // The thread finishes the file, or has reported why not.
+                c.parts = None;
             }
             return;
         }
@@ -534,17 +547,26 @@ fn create_log(dir: &Path, gen: u64) -> Result<File> {
 
 /// The compaction thread: writes the parts to a temporary file, makes it
 /// the snapshot atomically, then deletes the files it replaces.
-fn write_snapshot(dir: &Path, gen: u64, parts: &Receiver<Vec<u8>>) -> Result<()> {
+fn write_snapshot(dir: &Path, gen: u64, parts: &Receiver<Part>) -> Result<()> {
     let name = file_name(Kind::Snapshot, gen);
     let tmp = dir.join(format!("{name}.tmp"));
     let result = (|| {
         let mut file =
             File::create(&tmp).map_err(io_error(format!("cannot create {}", tmp.display())))?;
         let mut writer = io::BufWriter::with_capacity(1 << 20, &mut file);
-        for part in parts {
-            writer
-                .write_all(&part)
-                .map_err(io_error(format!("cannot write {}", tmp.display())))?;
+        loop {
+            match parts.recv() {
+                Ok(Part::Records(records)) => writer
+                    .write_all(&records)
+                    .map_err(io_error(format!("cannot write {}", tmp.display())))?,
+                Ok(Part::End) => break,
+                Err(_) => {
+                    return Err(Error::Config(format!(
+                        "{} abandoned: the node stopped first",
+                        tmp.display()
+                    )))
+                }
+            }
         }
         writer
             .flush()
