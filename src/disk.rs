@@ -23,7 +23,7 @@
 //! it with the records [`crate::store::Store::take_journal`] hands over.
 
 use crate::error::{Error, Result};
-use crate::journal::{writer_of, Replayer};
+use crate::journal::{is_complete, node_of, writer_of, Replayer};
 use crate::record::{self, End};
 use crate::store::{SnapshotCursor, Store};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
@@ -246,24 +246,37 @@ impl DataDir {
             snapshot.map(|g| (Kind::Snapshot, g)).into_iter().collect();
         to_load.extend(files.iter().filter(|&&(k, g)| k == Kind::Log && g >= from));
 
-        // The writer identity comes from the files, or is new.
-        let mut writer = None;
+        let mut owner = None;
         let mut contents = Vec::new();
         for &(kind, gen) in &to_load {
             let path = dir.join(file_name(kind, gen));
             let data =
                 fs::read(&path).map_err(io_error(format!("cannot read {}", path.display())))?;
-            if writer.is_none() {
+            if owner.is_none() {
                 let scan = record::scan(&data, settings.max_record);
-                writer = scan
+                owner = scan
                     .records
                     .first()
                     .and_then(|r| writer_of(&data[r.clone()]));
             }
             contents.push((kind, gen, path, data));
         }
-        let writer = writer.unwrap_or_else(|| new_writer.to_owned());
-        let owner = writer.rsplit_once('#').map_or(writer.as_str(), |(n, _)| n);
+        // The node goes on writing under the identity of its newest log
+        // only if that log holds every write made under it (a clean stop,
+        // or an fsync per write); otherwise under a new identity, so no
+        // counter it may have used before the crash is used again.
+        let resumable = contents
+            .iter()
+            .rev()
+            .find(|(kind, ..)| *kind == Kind::Log)
+            .and_then(|(_, _, _, data)| {
+                let scan = record::scan(data, settings.max_record);
+                let writer = writer_of(&data[scan.records.first()?.clone()])?;
+                is_complete(data, &scan.records).then_some(writer)
+            });
+        let writer = resumable.unwrap_or_else(|| new_writer.to_owned());
+        let owner = owner.unwrap_or_else(|| writer.clone());
+        let owner = node_of(&owner);
         if owner != name {
             return Err(Error::Config(format!(
                 "data directory {} holds node '{owner}', not '{name}'",
@@ -360,7 +373,7 @@ impl DataDir {
             flusher: None,
             compaction: None,
         };
-        store.start_journal();
+        store.start_journal(disk.settings.fsync == FsyncPolicy::Always);
         let header = store.take_journal();
         disk.append(&header)
             .map_err(|e| Error::Config(format!("cannot start the log: {e}")))?;

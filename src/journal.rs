@@ -46,6 +46,12 @@ pub enum Change {
         /// (writer id, counter) pairs.
         vv: Vec<(u32, u64)>,
     },
+    /// The node stopped cleanly: everything before this record reached
+    /// the disk (the last record of a log).
+    Closed,
+    /// Every write in this file was fsynced before it was acknowledged or
+    /// sent to a peer (`--fsync always`), so a crash lost none of them.
+    SyncedEachWrite,
 }
 
 /// [`Change`] by reference, so the store can log a version without copying
@@ -56,6 +62,8 @@ enum ChangeRef<'a> {
     Name { id: u32, name: &'a str },
     Version(EntryRef<'a>),
     Joined { vv: DotsRef<'a> },
+    Closed,
+    SyncedEachWrite,
 }
 
 /// [`WireEntry`] by reference.
@@ -115,11 +123,20 @@ impl JournalWriter {
         self.scratch = body;
     }
 
-    /// Starts a new file: the writer identity and every known name.
-    pub fn start_file(&mut self, writer: &str, names: &Names) {
+    /// Starts a new file: the writer identity, whether each write is
+    /// fsynced, and every known name.
+    pub fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
         self.names_written = 0;
         self.emit(&ChangeRef::Writer { name: writer });
+        if synced_each_write {
+            self.emit(&ChangeRef::SyncedEachWrite);
+        }
         self.define_names(names);
+    }
+
+    /// Ends a log after a clean stop.
+    pub fn closed(&mut self) {
+        self.emit(&ChangeRef::Closed);
     }
 
     fn define_names(&mut self, names: &Names) {
@@ -211,6 +228,11 @@ impl fmt::Display for ReplayError {
 
 impl std::error::Error for ReplayError {}
 
+/// The node a writer name belongs to: the part before the epoch.
+pub fn node_of(writer: &str) -> &str {
+    writer.rsplit_once('#').map_or(writer, |(node, _)| node)
+}
+
 /// The writer a file belongs to: the name in its first record.
 pub fn writer_of(first_body: &[u8]) -> Option<String> {
     match postcard::from_bytes(first_body) {
@@ -219,11 +241,30 @@ pub fn writer_of(first_body: &[u8]) -> Option<String> {
     }
 }
 
+/// Whether a log (its record bodies, in order) holds every write its
+/// writer made while it was written: the writer stopped cleanly, or
+/// fsynced each write. Only then may a restarted node go on writing under
+/// that identity; otherwise writes it acknowledged or sent to peers may be
+/// missing, and reusing their counters would make new writes look old.
+/// `records` are the body ranges of the log's bytes `data`.
+pub fn is_complete(data: &[u8], records: &[std::ops::Range<usize>]) -> bool {
+    let decode = |r: &std::ops::Range<usize>| postcard::from_bytes::<Change>(&data[r.clone()]).ok();
+    if matches!(records.last().and_then(decode), Some(Change::Closed)) {
+        return true;
+    }
+    records
+        .iter()
+        .take(2)
+        .any(|r| decode(r) == Some(Change::SyncedEachWrite))
+}
+
 /// Replays the records of one file into a store, in order.
 #[derive(Debug, Default)]
 pub struct Replayer {
     ids: Vec<Option<NodeId>>,
-    started: bool,
+    /// The writer identity the file was written under (an earlier identity
+    /// of the same node, or the store's own).
+    writer: Option<NodeId>,
 }
 
 impl Replayer {
@@ -246,15 +287,16 @@ impl Replayer {
             postcard::from_bytes(body).map_err(|e| ReplayError::Undecodable(e.to_string()))?;
         match change {
             Change::Writer { name } => {
-                if name != store.writer() {
+                if node_of(&name) != node_of(store.writer()) {
                     return Err(ReplayError::OtherWriter {
                         found: name,
                         expected: store.writer().to_owned(),
                     });
                 }
-                self.started = true;
+                self.writer = Some(store.intern(&name));
             }
-            _ if !self.started => return Err(ReplayError::NoWriter),
+            _ if self.writer.is_none() => return Err(ReplayError::NoWriter),
+            Change::Closed | Change::SyncedEachWrite => {}
             Change::Name { id, name } => {
                 let i = id as usize;
                 if i > self.ids.len() + 1024 {
@@ -282,6 +324,7 @@ impl Replayer {
                     w.value.as_ref().map(|v| &v.0[..]),
                     Clock::from_dots(dots),
                     stamp,
+                    self.writer.expect("checked above"),
                 );
             }
             Change::Joined { vv } => {
@@ -319,7 +362,7 @@ mod tests {
 
     fn logging(writer: &str) -> Store {
         let mut s = Store::new(writer, MAX);
-        s.start_journal();
+        s.start_journal(false);
         s
     }
 
@@ -415,6 +458,46 @@ mod tests {
 
     #[derive(Default)]
     struct SnapshotCursorHandle(crate::store::SnapshotCursor);
+
+    #[test]
+    fn a_log_is_complete_after_a_clean_stop_or_with_an_fsync_per_write() {
+        let complete = |synced: bool, close: bool| {
+            let mut a = Store::new("a#1", MAX);
+            a.start_journal(synced);
+            a.put(b"k", b"v", 1).expect("put");
+            if close {
+                a.close_journal();
+            }
+            let log = a.take_journal();
+            let scan = record::scan(&log, MAX);
+            is_complete(&log, &scan.records)
+        };
+        assert!(!complete(false, false));
+        assert!(complete(false, true));
+        assert!(complete(true, false));
+    }
+
+    #[test]
+    fn a_new_identity_replays_the_old_one_s_writes_and_knows_it_has_them() {
+        let mut old = logging("a#1");
+        old.put(b"k1", b"v1", 1_000).expect("put");
+        old.put(b"k2", b"v2", 1_000).expect("put");
+        let log = old.take_journal();
+        let mut new = replay("a#2", &[&log]);
+        assert_eq!(new.get(b"k2"), Some(&b"v2"[..]));
+        let vv = new.version_vector();
+        assert!(vv.contains(&("a#1".to_string(), 2)), "{vv:?}");
+        // New writes go under the new identity, from counter 1.
+        new.put(b"k1", b"again", 2_000).expect("put");
+        assert!(new.version_vector().contains(&("a#2".to_string(), 1)));
+        // A peer's entry above what the old identity logged is still
+        // wanted: it may be a write the crash lost.
+        let d = old.delta(&new.version_vector(), None, MAX);
+        assert!(d.batch.entries.is_empty());
+        old.put(b"lost", b"x", 1_500).expect("put");
+        let d = old.delta(&new.version_vector(), None, MAX);
+        assert_eq!(d.batch.entries.len(), 1);
+    }
 
     #[test]
     fn another_writer_s_files_are_refused() {

@@ -317,6 +317,7 @@ impl Service {
                 self.store.hold_tombstones(disk.is_compacting());
             }
         }
+        self.store.close_journal();
         self.flush();
         if let Some(disk) = self.disk.as_mut() {
             let _ = disk.close();
@@ -449,6 +450,7 @@ impl Service {
                 let _ = reply.send(store.counts());
             }
             Request::Stop { reply } => {
+                self.store.close_journal();
                 self.flush();
                 let result = self.disk.as_mut().map_or(Ok(()), DataDir::close);
                 let _ = reply.send(result);

@@ -201,6 +201,8 @@ pub struct Store {
     /// Tombstones are not collected while set (a snapshot is being
     /// written, and collecting moves entries between slots).
     hold_tombstones: bool,
+    /// Whether logged writes are fsynced one group at a time.
+    synced_each_write: bool,
 }
 
 /// One change to take back, newest last.
@@ -249,6 +251,7 @@ impl Store {
             journal: None,
             undo: Vec::new(),
             hold_tombstones: false,
+            synced_each_write: false,
         }
     }
 
@@ -705,10 +708,21 @@ impl Store {
 
     /// Starts logging: from now on every change is also encoded as a
     /// record, to be taken with [`Self::take_journal`]. Begins a file.
-    pub fn start_journal(&mut self) {
+    /// `synced_each_write` says every write will be fsynced before it is
+    /// acknowledged or leaves the node (recorded so a restart can trust the
+    /// log to hold every write).
+    pub fn start_journal(&mut self, synced_each_write: bool) {
         let mut j = JournalWriter::new();
-        j.start_file(self.names.name(self.me), &self.names);
+        j.start_file(self.names.name(self.me), synced_each_write, &self.names);
         self.journal = Some(j);
+        self.synced_each_write = synced_each_write;
+    }
+
+    /// Logs a clean stop: the last record before the final fsync.
+    pub fn close_journal(&mut self) {
+        if let Some(j) = self.journal.as_mut() {
+            j.closed();
+        }
     }
 
     /// The records of the changes since the last call, to be written to
@@ -755,7 +769,11 @@ impl Store {
     /// file starts with.
     pub fn rotate_journal(&mut self) {
         if let Some(j) = self.journal.as_mut() {
-            j.start_file(self.names.name(self.me), &self.names);
+            j.start_file(
+                self.names.name(self.me),
+                self.synced_each_write,
+                &self.names,
+            );
         }
     }
 
@@ -767,7 +785,9 @@ impl Store {
     /// that moves entries between slots.
     pub fn snapshot_part(&self, cursor: &mut SnapshotCursor, max_entries: usize) -> bool {
         if !cursor.started {
-            cursor.out.start_file(self.names.name(self.me), &self.names);
+            cursor
+                .out
+                .start_file(self.names.name(self.me), false, &self.names);
             cursor.out.joined(&self.names, &self.vv);
             cursor.started = true;
         }
@@ -792,13 +812,25 @@ impl Store {
         self.names.intern(name)
     }
 
-    /// Sets a key's version as a log record says it was, for replay.
-    pub(crate) fn restore(&mut self, key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) {
+    /// Sets a key's version as a log record says it was, for replay, from
+    /// a file written by `file_writer` (this node, under this or an earlier
+    /// identity: its writes are in the log in counter order, so the
+    /// version vector covers every one up to the highest replayed).
+    pub(crate) fn restore(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        clock: Clock,
+        stamp: Stamp,
+        file_writer: NodeId,
+    ) {
         self.hlc.observe(stamp.ts);
-        let own = clock.get(self.me);
+        let own = clock.get(file_writer);
         if own > 0 {
-            self.counter.observe(own);
-            self.vv.raise(self.me, own);
+            self.vv.raise(file_writer, own);
+            if file_writer == self.me {
+                self.counter.observe(own);
+            }
         }
         if key.len() > MAX_KEY_LEN || clock.is_empty() {
             return;
