@@ -95,8 +95,17 @@ struct Entry {
     ts: u64,
     clock: Clock,
     writer: NodeId,
+    /// The key's hash (see [`Store::key_hash`]), kept so that growing the
+    /// table never reads the keys again.
+    hash: u32,
     key_len: u16,
     tombstone: bool,
+}
+
+/// Spreads a stored 32-bit key hash over the 64 bits the table uses (its
+/// low bits pick the bucket, its top bits the tag).
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl Entry {
@@ -110,6 +119,7 @@ impl Entry {
             ts: stamp.ts,
             clock,
             writer: stamp.writer,
+            hash: 0, // set when it enters the table
             key_len: u16::try_from(key.len()).expect("keys are checked against MAX_KEY_LEN"),
             tombstone: value.is_none(),
         }
@@ -280,11 +290,19 @@ impl Store {
         }
     }
 
+    /// The hash a key is stored under (keyed, so peers and clients cannot
+    /// aim keys at one bucket).
+    fn key_hash(&self, key: &[u8]) -> u32 {
+        self.hasher.hash_one(key) as u32
+    }
+
     fn find(&self, key: &[u8]) -> Option<u32> {
         let slots = &self.slots;
+        let hash = self.key_hash(key);
         self.table
-            .find(self.hasher.hash_one(key), |&s| {
-                slots[s as usize].key() == key
+            .find(table_hash(hash), |&s| {
+                let e = &slots[s as usize];
+                e.hash == hash && e.key() == key
             })
             .copied()
     }
@@ -365,23 +383,25 @@ impl Store {
     }
 
     /// Adds an entry for a key that is not in the store; returns its slot.
-    fn insert(&mut self, entry: Entry) -> u32 {
+    fn insert(&mut self, mut entry: Entry) -> u32 {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 keys");
         self.data_bytes += entry.bytes.len();
-        let hash = self.hasher.hash_one(entry.key());
+        entry.hash = self.key_hash(entry.key());
+        let hash = table_hash(entry.hash);
         index(&mut self.dots, &entry.clock, slot);
         if entry.tombstone {
             self.tombstones.insert(slot);
         }
         self.slots.push(entry);
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let slots = &self.slots;
         self.table
-            .insert_unique(hash, slot, |&s| hasher.hash_one(slots[s as usize].key()));
+            .insert_unique(hash, slot, |&s| table_hash(slots[s as usize].hash));
         slot
     }
 
     /// Puts a new version of the same key in `slot`; returns the old one.
-    fn replace(&mut self, slot: u32, entry: Entry) -> Entry {
+    fn replace(&mut self, slot: u32, mut entry: Entry) -> Entry {
+        entry.hash = self.slots[slot as usize].hash;
         let old = std::mem::replace(&mut self.slots[slot as usize], entry);
         let new = &self.slots[slot as usize];
         self.data_bytes = self.data_bytes + new.bytes.len() - old.bytes.len();
@@ -397,7 +417,7 @@ impl Store {
 
     /// Removes the entry in `slot`, moving the last entry into its place.
     fn remove(&mut self, slot: u32) {
-        let hash = self.hasher.hash_one(self.slots[slot as usize].key());
+        let hash = table_hash(self.slots[slot as usize].hash);
         if let Ok(found) = self.table.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
@@ -411,7 +431,7 @@ impl Store {
         }
         // The former last entry now lives in `slot`: repoint its references.
         let moved = &self.slots[slot as usize];
-        let hash = self.hasher.hash_one(moved.key());
+        let hash = table_hash(moved.hash);
         if let Some(s) = self.table.find_mut(hash, |&s| s == last) {
             *s = slot;
         }
