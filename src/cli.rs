@@ -171,9 +171,18 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         return Ok(Command::Nothing);
     }
     let end = body.iter().position(|&b| is_blank(b)).unwrap_or(body.len());
-    let word = String::from_utf8_lossy(&body[..end]).to_ascii_lowercase();
+    // Lowercased on the stack: this runs for every line of a piped load.
+    let mut lower = [0u8; 8];
+    let word = match lower.get_mut(..end) {
+        Some(lower) => {
+            lower.copy_from_slice(&body[..end]);
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower).unwrap_or("")
+        }
+        None => "", // longer than any command
+    };
     let rest = &body[end..];
-    let err = |why: &str| ParseError(format!("{why} ({})", usage(&word)));
+    let err = |why: &str| ParseError(format!("{why} ({})", usage(word)));
     let no_more = |rest: &[u8]| -> Result<(), ParseError> {
         if skip_blanks(rest).is_empty() {
             Ok(())
@@ -188,7 +197,7 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         no_more(rest)?;
         Ok(key)
     };
-    match word.as_str() {
+    match word {
         "put" | "set" => {
             let (key, rest) = take_token(rest)
                 .map_err(|e| err(&e))?
@@ -215,7 +224,7 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         }),
         "keys" | "status" | "sync" | "help" | "quit" | "exit" => {
             no_more(rest).map_err(|_| ParseError(format!("{word} takes no arguments")))?;
-            Ok(match word.as_str() {
+            Ok(match word {
                 "keys" => Command::Keys,
                 "status" => Command::Status,
                 "sync" => Command::Sync,

@@ -111,20 +111,18 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
     }
     .into_iter();
     for slot in batch.slots.drain(..) {
-        let text = match slot {
-            Slot::Text(t) => t,
+        let written = match slot {
+            Slot::Text(t) => writeln!(out, "{t}"),
             Slot::Op => match replies.next() {
-                Some(OpReply::Stored) => "Value stored.".to_string(),
-                Some(OpReply::Deleted) => "Key deleted.".to_string(),
-                Some(OpReply::Value(v)) => format!("Value: {}", display_value(&v)),
-                Some(OpReply::NotFound) => "Key not found.".to_string(),
-                Some(OpReply::Refused(e)) => format!("Error: {e}"),
-                None => "Error: no reply from the store".to_string(),
+                Some(OpReply::Stored) => out.write_all(b"Value stored.\n"),
+                Some(OpReply::Deleted) => out.write_all(b"Key deleted.\n"),
+                Some(OpReply::Value(v)) => writeln!(out, "Value: {}", display_value(&v)),
+                Some(OpReply::NotFound) => out.write_all(b"Key not found.\n"),
+                Some(OpReply::Refused(e)) => writeln!(out, "Error: {e}"),
+                None => out.write_all(b"Error: no reply from the store\n"),
             },
         };
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(io_err("cannot write to stdout"))?;
+        written.map_err(io_err("cannot write to stdout"))?;
     }
     Ok(())
 }
