@@ -102,6 +102,9 @@ impl Serialize for DotsRef<'_> {
 pub struct JournalWriter {
     buf: Vec<u8>,
     names_written: usize,
+    /// `names_written` as of the last commit: the names the log really
+    /// holds, since a refused group's records never reach it.
+    names_committed: usize,
     scratch: Vec<u8>,
 }
 
@@ -177,6 +180,18 @@ impl JournalWriter {
             .map(|(node, counter)| Dot { node, counter })
             .collect();
         self.emit(&ChangeRef::Joined { vv: DotsRef(&dots) });
+    }
+
+    /// The records taken reached the log.
+    pub fn commit(&mut self) {
+        self.names_committed = self.names_written;
+    }
+
+    /// The records taken did not reach the log: names they defined will be
+    /// defined again before their next use.
+    pub fn rollback(&mut self) {
+        self.names_written = self.names_committed;
+        self.buf.clear();
     }
 
     /// The buffered bytes, leaving the buffer empty.

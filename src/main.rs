@@ -7,11 +7,23 @@ use netdb::error::{Error, Result};
 use netdb::node::Node;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the signal thread before it stops the store: from then on the
+/// store refusing a command is the stop under way, not a failure.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if STOPPING.load(Ordering::SeqCst) {
+                // The signal thread exits the process (0, or 1 if the final
+                // fsync failed) once the store has written what is pending.
+                loop {
+                    std::thread::park();
+                }
+            }
             eprintln!("netdb: error: {e}");
             ExitCode::FAILURE
         }
@@ -38,6 +50,7 @@ fn catch_signals(node: &Node) -> Result<()> {
                     "SIGINT"
                 };
                 netdb::log!("{name}: stopping");
+                STOPPING.store(true, Ordering::SeqCst);
                 if let Ok(Err(why)) = store.stop() {
                     netdb::log!("stopping: {why}");
                     std::process::exit(1);

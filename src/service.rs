@@ -249,6 +249,15 @@ pub fn spawn(
     Ok((StoreHandle { tx }, thread))
 }
 
+/// Turns the acknowledgements of writes that were taken back into errors.
+fn refuse_writes(replies: &mut [OpReply], why: &str) {
+    for r in replies {
+        if matches!(r, OpReply::Stored | OpReply::Deleted) {
+            *r = OpReply::Refused(WriteError::NotLogged(why.to_owned()));
+        }
+    }
+}
+
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
     Ops {
@@ -324,8 +333,20 @@ impl Service {
         }
     }
 
-    /// Writes the group's log records and sends its held-back replies.
-    fn flush(&mut self) {
+    /// Flushes the group if it has records not yet in the log; returns why
+    /// the log write failed, if it did.
+    fn settle(&mut self) -> Option<String> {
+        if self.store.has_journal() {
+            self.flush()
+        } else {
+            None
+        }
+    }
+
+    /// Writes the group's log records and sends its held-back replies;
+    /// returns why the log write failed, if it did (the group's changes are
+    /// then taken back and its requests refused).
+    fn flush(&mut self) -> Option<String> {
         let failure = match self.disk.as_mut() {
             Some(disk) if self.store.has_journal() => {
                 let records = self.store.take_journal();
@@ -347,11 +368,7 @@ impl Service {
             match deferred {
                 Deferred::Ops { reply, mut replies } => {
                     if let Some(why) = &failure {
-                        for r in &mut replies {
-                            if matches!(r, OpReply::Stored | OpReply::Deleted) {
-                                *r = OpReply::Refused(WriteError::NotLogged(why.clone()));
-                            }
-                        }
+                        refuse_writes(&mut replies, why);
                     }
                     let _ = reply.send(replies);
                 }
@@ -368,6 +385,7 @@ impl Service {
             // Full means a poke is already waiting; gone means no sync thread.
             if let Err(TrySendError::Disconnected(())) = self.written.try_send(()) {}
         }
+        failure
     }
 
     /// Serves one request; `Break` after a stop.
@@ -377,29 +395,38 @@ impl Service {
             Request::Ops { ops, reply } => {
                 let now = wall_clock_us();
                 let mut wrote = false;
-                let replies = ops
-                    .into_iter()
-                    .map(|op| match op {
-                        Op::Put { key, value } => match store.put(&key, &value, now) {
+                let mut replies = Vec::with_capacity(ops.len());
+                for op in ops {
+                    let answer = match op {
+                        Op::Put { key, value } => match self.store.put(&key, &value, now) {
                             Ok(()) => {
                                 wrote = true;
                                 OpReply::Stored
                             }
                             Err(e) => OpReply::Refused(e),
                         },
-                        Op::Delete { key } => match store.delete(&key, now) {
+                        Op::Delete { key } => match self.store.delete(&key, now) {
                             Ok(()) => {
                                 wrote = true;
                                 OpReply::Deleted
                             }
                             Err(e) => OpReply::Refused(e),
                         },
-                        Op::Get { key } => match store.get(&key) {
-                            Some(v) => OpReply::Value(v.to_vec()),
-                            None => OpReply::NotFound,
-                        },
-                    })
-                    .collect();
+                        Op::Get { key } => {
+                            // A read sees only what is in the log: were the
+                            // pending records refused, it would have seen a
+                            // write that never happened.
+                            if let Some(why) = self.settle() {
+                                refuse_writes(&mut replies, &why);
+                            }
+                            match self.store.get(&key) {
+                                Some(v) => OpReply::Value(v.to_vec()),
+                                None => OpReply::NotFound,
+                            }
+                        }
+                    };
+                    replies.push(answer);
+                }
                 if wrote {
                     self.wrote = true;
                     self.pending.push(Deferred::Ops { reply, replies });
@@ -444,10 +471,12 @@ impl Service {
                 let _ = reply.send((0..n).map(|i| store.peer_lag(i)).collect());
             }
             Request::Keys { reply } => {
-                let _ = reply.send(store.keys());
+                self.settle();
+                let _ = reply.send(self.store.keys());
             }
             Request::Counts { reply } => {
-                let _ = reply.send(store.counts());
+                self.settle();
+                let _ = reply.send(self.store.counts());
             }
             Request::Stop { reply } => {
                 self.store.close_journal();

@@ -213,6 +213,8 @@ pub struct Store {
     hold_tombstones: bool,
     /// Whether logged writes are fsynced one group at a time.
     synced_each_write: bool,
+    /// The write counter as of the last commit to the log.
+    committed_counter: u64,
 }
 
 /// One change to take back, newest last.
@@ -262,6 +264,7 @@ impl Store {
             undo: Vec::new(),
             hold_tombstones: false,
             synced_each_write: false,
+            committed_counter: 0,
         }
     }
 
@@ -763,14 +766,23 @@ impl Store {
     /// The changes taken are in the log: forget how to take them back.
     pub fn commit(&mut self) {
         self.undo.clear();
+        if let Some(j) = self.journal.as_mut() {
+            j.commit();
+        }
+        self.committed_counter = self.counter.last();
     }
 
     /// The changes taken could not be logged: take them back, newest first,
-    /// so the store holds only what the log holds. The node's own counter,
-    /// its entry in the version vector and the timestamp stay where they
-    /// were: the taken-back writes never left the node, so at worst their
-    /// counters are skipped, or reused after a restart.
+    /// so the store holds only what the log holds. The node's own counter
+    /// and its entry in the version vector go back too (the taken-back
+    /// writes never left the node, so their counters are free again; kept,
+    /// they would reach peers in the vector and make the counters the log
+    /// resumes from after a restart look already seen). The timestamp
+    /// stays: it only has to grow.
     pub fn rollback(&mut self) {
+        if let Some(j) = self.journal.as_mut() {
+            j.rollback();
+        }
         while let Some(undo) = self.undo.pop() {
             match undo {
                 Undo::Inserted => {
@@ -783,6 +795,9 @@ impl Store {
                 Undo::Joined { old } => self.vv = old,
             }
         }
+        self.counter = WriteCounter::new();
+        self.counter.observe(self.committed_counter);
+        self.vv.lower(self.me, self.committed_counter);
     }
 
     /// Begins a new log file (the old one is closed): the records every
@@ -869,6 +884,7 @@ impl Store {
     /// Joins the version vector as a log record says, for replay.
     pub(crate) fn restore_joined(&mut self, vv: &VersionVector) {
         self.vv.join(vv);
+        self.counter.observe(vv.get(self.me));
     }
 
     /// The live keys, sorted.

@@ -38,6 +38,14 @@ impl VersionVector {
         self.counters[i] = self.counters[i].max(counter);
     }
 
+    /// Lowers `node`'s counter to at most `counter` (taking back writes
+    /// that never left the node).
+    pub fn lower(&mut self, node: NodeId, counter: u64) {
+        if let Some(c) = self.counters.get_mut(node.0 as usize) {
+            *c = (*c).min(counter);
+        }
+    }
+
     /// Raises every counter to at least `other`'s.
     pub fn join(&mut self, other: &VersionVector) {
         for (node, counter) in other.iter() {
