@@ -614,21 +614,7 @@ fn a_full_disk_refuses_writes_without_lying() {
         .env("NETDB_TEST_LOG_LIMIT_BYTES", &limit.to_string())
         .start();
     let value = |i: usize| format!("v{i}-{}", "y".repeat(60));
-    let mut stored = Vec::new();
-    let refused = loop {
-        let i = stored.len();
-        assert!(i < 1000, "1000 writes and the log never filled");
-        let reply = node.cmd(&format!("put f{i:03} {}", value(i)));
-        if reply == "Value stored." {
-            stored.push(format!("f{i:03}"));
-            continue;
-        }
-        assert!(
-            reply.starts_with("Error: not stored: "),
-            "put f{i:03}: {reply}"
-        );
-        break format!("f{i:03}");
-    };
+    let (stored, refused) = fill_log(&mut node, value);
     assert!(stored.len() > 5, "some writes fit: {stored:?}");
     // No lie: the refused value is not there.
     assert_eq!(node.get(&refused), None, "the refused put is not readable");
@@ -654,6 +640,50 @@ fn a_full_disk_refuses_writes_without_lying() {
     }
     node.put(&refused, "now");
     assert_eq!(node.get(&refused).as_deref(), Some("now"));
+}
+
+/// Fills the log of `node` (started with a small
+/// `NETDB_TEST_LOG_LIMIT_BYTES`) with puts of `value(i)` to `f000`,
+/// `f001`...; returns the keys stored and the key of the refused put.
+fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<String>, String) {
+    let mut stored = Vec::new();
+    loop {
+        let i = stored.len();
+        assert!(i < 1000, "1000 writes and the log never filled");
+        let key = format!("f{i:03}");
+        let reply = node.cmd(&format!("put {key} {}", value(i)));
+        if reply == "Value stored." {
+            stored.push(key);
+            continue;
+        }
+        assert!(
+            reply.starts_with("Error: not stored: "),
+            "put {key}: {reply}"
+        );
+        return (stored, key);
+    }
+}
+
+#[test]
+fn a_data_dir_of_another_node_is_refused() {
+    let dir = temp_dir();
+    let mut node = Opts::new("alice", dir.path()).start();
+    node.put("k", "v");
+    assert!(node.stop().status.success());
+
+    let exited = Opts::new("bob", dir.path())
+        .try_start()
+        .err()
+        .expect("bob must not start on alice's directory");
+    assert_eq!(exited.status.code(), Some(1), "{exited}");
+    assert_no_panic(&exited.stderr);
+    assert!(
+        exited.stderr.iter().any(|l| l.contains("'alice'")),
+        "the message should name the directory's node\n{}",
+        show(&exited.stderr)
+    );
+    let mut node = Opts::new("alice", dir.path()).start();
+    assert_eq!(node.get("k").as_deref(), Some("v"));
 }
 
 #[test]
@@ -801,4 +831,88 @@ fn in_memory_writes_no_files() {
     assert_eq!(node.get("k1"), None);
     assert!(node.stop().status.success());
     assert_eq!(file_names(cwd.path()), Vec::<String>::new(), "no files");
+}
+
+/// SIGTERM while writes stream in, `rounds` times: every write the node
+/// acknowledged, before or after the signal, is there after a restart.
+/// With `exit_0`, the node must also exit with status 0.
+fn sigterm_during_writes(test: &str, rounds: usize, exit_0: bool) {
+    let mut rng = Rng::seeded(test);
+    for round in 0..rounds {
+        let dir = temp_dir();
+        let opts = Opts::new("stream", dir.path()).fsync("no");
+        let mut node = opts.start();
+        let mut stdin = node.take_stdin();
+        let acked = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (acked, stop) = (Arc::clone(&acked), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for i in 0..100_000 {
+                    while i >= acked.load(Ordering::SeqCst) + 32 {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                    if writeln!(stdin, "put w{i:05} v{i}").is_err() {
+                        return;
+                    }
+                }
+                panic!("the node never stopped reading");
+            })
+        };
+        let signal_after = 1 + rng.below(300);
+        let mut count = 0;
+        loop {
+            if count == signal_after {
+                let status = std::process::Command::new("kill")
+                    .args(["-TERM", &node.pid().to_string()])
+                    .status()
+                    .expect("run kill -TERM");
+                assert!(status.success());
+            }
+            match node.next_reply() {
+                Reply::Line(reply) => {
+                    assert_eq!(reply, "Value stored.", "round {round}, put w{count:05}");
+                    count += 1;
+                    acked.store(count, Ordering::SeqCst);
+                }
+                Reply::Closed => break,
+            }
+        }
+        assert!(
+            count >= signal_after,
+            "round {round}: stdout closed before the signal"
+        );
+        let exited = node.wait_exit();
+        stop.store(true, Ordering::SeqCst);
+        writer.join().expect("writer thread");
+        assert_no_panic(&exited.stderr);
+        let context =
+            format!("round {round}: SIGTERM after {signal_after} replies ({count} in all)");
+        assert!(
+            exited.status.code().is_some(),
+            "{context}: the node died of a signal: {exited}"
+        );
+        if exit_0 {
+            assert_eq!(exited.status.code(), Some(0), "{context}: {exited}");
+        }
+
+        let mut node = opts.start();
+        let names: Vec<String> = (0..count).map(|i| format!("w{i:05}")).collect();
+        let found = node.get_all(&names);
+        for (i, v) in found.into_iter().enumerate() {
+            assert_eq!(v, Some(format!("v{i}")), "{context}: w{i:05}");
+        }
+    }
+}
+
+#[test]
+fn sigterm_during_writes_keeps_every_acknowledged_write() {
+    sigterm_during_writes(
+        "sigterm_during_writes_keeps_every_acknowledged_write",
+        5,
+        false,
+    );
 }

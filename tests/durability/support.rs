@@ -257,6 +257,12 @@ impl Opts {
         self
     }
 
+    /// Unsets an environment variable set with [`Self::env`].
+    pub fn without_env(mut self, key: &str) -> Opts {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Listens on `addr` instead of an ephemeral port.
     pub fn addr(mut self, addr: &str) -> Opts {
         self.addr = addr.into();
@@ -452,6 +458,20 @@ impl Node {
         }
     }
 
+    /// Writes several command lines with one write, so that the node reads
+    /// them together and runs them as one batch.
+    pub fn send_batch(&mut self, lines: &[&str]) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        if let Err(e) = stdin.write_all(text.as_bytes()) {
+            panic!(
+                "cannot write to node {}: {e}\n{}",
+                self.name,
+                show(&self.stderr())
+            );
+        }
+    }
+
     /// The next stdout line, or `Closed`; panics after `REPLY_TIMEOUT`.
     pub fn next_reply(&mut self) -> Reply {
         match self.replies.recv_timeout(REPLY_TIMEOUT) {
@@ -511,6 +531,17 @@ impl Node {
             self.send(&format!("get {k}"));
         }
         keys.iter().map(|k| parse_get(&self.reply(), k)).collect()
+    }
+
+    /// `status`: its reply, `lines` lines long (two, and one per peer).
+    pub fn status(&mut self, lines: usize) -> Vec<String> {
+        self.send("status");
+        (0..lines).map(|_| self.reply()).collect()
+    }
+
+    /// How many stderr lines so far contain `text`.
+    pub fn count_stderr(&self, text: &str) -> usize {
+        self.stderr().iter().filter(|l| l.contains(text)).count()
     }
 
     /// Sends SIGKILL and reaps the process; returns its stderr.
@@ -595,6 +626,15 @@ impl Cluster {
     /// Starts `n` nodes `n0`, `n1`... with `extra` arguments and a fast
     /// sync interval.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with(n, extra, |_, opts| opts)
+    }
+
+    /// [`Self::start`], with node `i` started as `customize(i, opts)`.
+    pub fn start_with(
+        n: usize,
+        extra: &[&str],
+        customize: impl Fn(usize, Opts) -> Opts,
+    ) -> Cluster {
         let peers_dir = temp_dir();
         let peers = peers_dir.path().join("peers");
         let dirs: Vec<TempDir> = (0..n).map(|_| temp_dir()).collect();
@@ -611,9 +651,10 @@ impl Cluster {
                         &interval,
                     ];
                     args.extend_from_slice(extra);
-                    Opts::new(&format!("n{i}"), dirs[i].path())
+                    let opts = Opts::new(&format!("n{i}"), dirs[i].path())
                         .addr(&format!("127.0.0.1:{}", ports[i]))
-                        .args(&args)
+                        .args(&args);
+                    customize(i, opts)
                 })
                 .collect();
             let mut nodes = Vec::new();
@@ -655,6 +696,13 @@ impl Cluster {
         assert!(self.nodes[i].is_none(), "node {i} is still running");
         self.nodes[i] = Some(self.opts[i].start_retrying_port());
         self.node(i)
+    }
+
+    /// Starts node `i` again on its port with its data directory, with
+    /// its options changed by `change` from now on.
+    pub fn restart_with(&mut self, i: usize, change: impl FnOnce(Opts) -> Opts) -> &mut Node {
+        self.opts[i] = change(self.opts[i].clone());
+        self.restart(i)
     }
 
     /// Waits until nodes `a` and `b` hold the same values for `keys`;
