@@ -664,6 +664,39 @@ fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<S
     }
 }
 
+/// A `get` in the same batch as a refused put must not return the value
+/// that was not stored.
+#[test]
+#[ignore = "netdb bug: a get served in the same group as a write whose log write then fails \
+            returns the refused value (src/service.rs, Service::flush)"]
+fn a_read_in_the_same_batch_as_a_refused_write_does_not_see_it() {
+    let dir = temp_dir();
+    let mut node = Opts::new("dirty", dir.path())
+        .fsync("always")
+        .env("NETDB_TEST_LOG_LIMIT_BYTES", "2000")
+        .start();
+    let value = |i: usize| format!("v{i}-{}", "y".repeat(60));
+    let (stored, refused) = fill_log(&mut node, value);
+    let big = "z".repeat(100);
+    let put_refused = format!("put {refused} {big}");
+    let get_refused = format!("get {refused}");
+    let put_stored = format!("put {} {big}", stored[0]);
+    let get_stored = format!("get {}", stored[0]);
+    node.send_batch(&[&put_refused, &get_refused, &put_stored, &get_stored]);
+    let replies: Vec<String> = (0..4).map(|_| node.reply()).collect();
+    assert!(replies[0].starts_with("Error: not stored: "), "{replies:?}");
+    assert!(replies[2].starts_with("Error: not stored: "), "{replies:?}");
+    assert_eq!(
+        replies[1], "Key not found.",
+        "a get after a refused put returned the value that was not stored: {replies:?}"
+    );
+    assert_eq!(
+        replies[3],
+        format!("Value: {}", value(0)),
+        "a get after a refused overwrite returned the value that was not stored: {replies:?}"
+    );
+}
+
 #[test]
 fn a_data_dir_of_another_node_is_refused() {
     let dir = temp_dir();
@@ -684,6 +717,39 @@ fn a_data_dir_of_another_node_is_refused() {
     );
     let mut node = Opts::new("alice", dir.path()).start();
     assert_eq!(node.get("k").as_deref(), Some("v"));
+}
+
+/// A node restarted with a smaller `--max-frame-bytes` finds a record
+/// over the new limit: nothing is damaged, so it must not call the log
+/// damaged nor advise `--truncate-corrupt-log` (which would throw that
+/// record and everything after it away).
+#[test]
+#[ignore = "netdb bug: a record over a lowered --max-frame-bytes is reported as damage, with \
+            advice to truncate the log there (src/disk.rs, DataDir::open)"]
+fn a_record_over_a_lowered_frame_limit_is_not_called_damage() {
+    let dir = temp_dir();
+    let opts = Opts::new("framed", dir.path());
+    let mut node = opts.start();
+    node.put("big", &"b".repeat(1_100_000));
+    node.put("small", "s");
+    assert!(node.stop().status.success());
+
+    let lowered = opts.clone().args(&["--max-frame-bytes", "1048576"]);
+    match lowered.try_start() {
+        Ok(mut node) => {
+            assert_eq!(node.get("small").as_deref(), Some("s"));
+            assert_eq!(node.get("big").map(|v| v.len()), Some(1_100_000));
+        }
+        Err(exited) => {
+            assert_no_panic(&exited.stderr);
+            let text = exited.stderr.join("\n");
+            assert!(
+                !text.contains("--truncate-corrupt-log") && text.contains("--max-frame-bytes"),
+                "the node should point at --max-frame-bytes, not at truncating\n{}",
+                show(&exited.stderr)
+            );
+        }
+    }
 }
 
 #[test]
@@ -833,6 +899,103 @@ fn in_memory_writes_no_files() {
     assert_eq!(file_names(cwd.path()), Vec::<String>::new(), "no files");
 }
 
+/// Waits until `value` of `key` has reached node `to` of `cluster`.
+fn wait_replicated(cluster: &mut Cluster, to: usize, key: &str, value: &str) {
+    let deadline = Instant::now() + support::CONVERGE_TIMEOUT;
+    loop {
+        let found = cluster.node(to).get(key);
+        if found.as_deref() == Some(value) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key}={value} never reached node {to} within {:?} (it holds {found:?})",
+            support::CONVERGE_TIMEOUT
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node whose last own write was a delete, whose tombstone both nodes
+/// collected before a compaction, restarts from that snapshot: its next
+/// write must still reach its peer.
+///
+/// The snapshot holds that write's counter only in its version vector (no
+/// entry carries it any more). If recovery does not move the write counter
+/// above it, the next write reuses a counter the peer has already seen,
+/// and the peer never takes the write.
+#[test]
+#[ignore = "netdb bug: recovery does not move the write counter above the own entry of a \
+            restored version vector (Store::restore_joined), so counters are reused"]
+fn a_node_restarted_from_a_snapshot_does_not_reuse_its_write_counters() {
+    let mut cluster = Cluster::start(2, &["--fsync", "always", "--compact-min-bytes", "4096"]);
+    let n0 = cluster.node(0);
+    n0.put("x", "1");
+    n0.put("k", "v");
+    n0.delete("k");
+    // Both nodes have it: the tombstone is collected.
+    support::eventually(
+        support::CONVERGE_TIMEOUT,
+        "n0 collects the tombstone of k",
+        || cluster.node(0).status(3)[1] == "keys: 1 live, 0 tombstones",
+    );
+    // Writes of n1, merged and logged by n0, make n0 compact; n0 itself
+    // writes nothing more.
+    let compactions = cluster.node(0).count_stderr("compaction done");
+    let padding = "p".repeat(100);
+    for i in 0.. {
+        assert!(i < 1000, "n0 never compacted");
+        if cluster.node(0).count_stderr("compaction done") > compactions {
+            break;
+        }
+        let n1 = cluster.node(1);
+        n1.put("hot", &format!("{i}{padding}"));
+        assert_eq!(n1.cmd("sync"), "Synced with 1 of 1 peers.");
+    }
+    cluster.kill(0);
+    cluster.restart(0).put("fresh", "after-restart");
+    wait_replicated(&mut cluster, 1, "fresh", "after-restart");
+}
+
+/// A write refused for a full disk is taken back; after a restart the
+/// node's next write must still reach its peer, which synced with the
+/// node in between.
+///
+/// The refused write's counter stays in the node's version vector, which
+/// the peer learns on the next push; the counter was never logged, so the
+/// restarted node issues it again and the peer takes the new write for
+/// one it has seen.
+#[test]
+#[ignore = "netdb bug: a rolled-back write leaves its counter in the version vector that \
+            peers learn; after a restart the counter is reused (Store::rollback)"]
+fn a_write_refused_for_a_full_disk_does_not_hide_later_writes_from_peers() {
+    let limit = "2000";
+    let mut cluster = Cluster::start_with(2, &["--fsync", "always"], |i, opts| {
+        if i == 0 {
+            opts.env("NETDB_TEST_LOG_LIMIT_BYTES", limit)
+        } else {
+            opts
+        }
+    });
+    let n0 = cluster.node(0);
+    let value = "f".repeat(60);
+    for i in 0.. {
+        assert!(i < 1000, "the log never filled");
+        let reply = n0.cmd(&format!("put f{i} {value}"));
+        if reply.starts_with("Error: not stored: ") {
+            break;
+        }
+        assert_eq!(reply, "Value stored.");
+    }
+    // A push: the peer learns the node's version vector.
+    n0.cmd("sync");
+    cluster.kill(0);
+    cluster
+        .restart_with(0, |opts| opts.without_env("NETDB_TEST_LOG_LIMIT_BYTES"))
+        .put("fresh", "after-restart");
+    wait_replicated(&mut cluster, 1, "fresh", "after-restart");
+}
+
 /// SIGTERM while writes stream in, `rounds` times: every write the node
 /// acknowledged, before or after the signal, is there after a restart.
 /// With `exit_0`, the node must also exit with status 0.
@@ -915,4 +1078,11 @@ fn sigterm_during_writes_keeps_every_acknowledged_write() {
         5,
         false,
     );
+}
+
+#[test]
+#[ignore = "netdb bug: SIGTERM while the console waits on the store races with the console's \
+            `the node is shutting down` error, and the node then exits 1 (src/main.rs)"]
+fn sigterm_during_writes_exits_0() {
+    sigterm_during_writes("sigterm_during_writes_exits_0", 50, true);
 }
