@@ -681,6 +681,16 @@ impl Cluster {
         panic!("no free ports after {PORT_ATTEMPTS} attempts");
     }
 
+    /// The options node `i` is started with.
+    pub fn opts_of(&self, i: usize) -> Opts {
+        self.opts[i].clone()
+    }
+
+    /// The data directory of node `i`.
+    pub fn dir(&self, i: usize) -> &Path {
+        self.opts[i].dir()
+    }
+
     /// Node `i`, which must be running.
     pub fn node(&mut self, i: usize) -> &mut Node {
         self.nodes[i].as_mut().expect("node is running")
