@@ -1131,3 +1131,55 @@ fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
         }
     }
 }
+
+/// A peer killed with SIGKILL again and again, at random moments while
+/// the other node writes and pushes to it, converges in the end and keeps
+/// every write it acknowledged. The nodes write disjoint keys, so the
+/// expected values do not depend on last-write-wins.
+#[test]
+fn a_peer_killed_again_and_again_while_syncing_converges_and_keeps_its_writes() {
+    let mut rng =
+        Rng::seeded("a_peer_killed_again_and_again_while_syncing_converges_and_keeps_its_writes");
+    let mut cluster = Cluster::start(2, &["--fsync", "always"]);
+    let names = keys("c", 40);
+    let mut expected: State = vec![None; names.len()];
+    let (mine, theirs) = (0..30, 30..40);
+    let mut writes = 0;
+    let mut write = |cluster: &mut Cluster, node: usize, keys: std::ops::Range<usize>, n: usize| {
+        let node = cluster.node(node);
+        let mut changes = Vec::new();
+        for _ in 0..n {
+            writes += 1;
+            let k = keys.start + rng.below(keys.len());
+            if rng.percent(20) {
+                node.send(&format!("delete {}", names[k]));
+                changes.push((k, None));
+            } else {
+                node.send(&format!("put {} w{writes}", names[k]));
+                changes.push((k, Some(format!("w{writes}"))));
+            }
+        }
+        for (k, value) in changes {
+            let reply = node.reply();
+            let ok = if value.is_some() {
+                "Value stored."
+            } else {
+                "Key deleted."
+            };
+            assert_eq!(reply, ok, "write to {}", names[k]);
+            expected[k] = value;
+        }
+        rng.below(150)
+    };
+    for _ in 0..5 {
+        write(&mut cluster, 1, theirs.clone(), 5);
+        let pause = write(&mut cluster, 0, mine.clone(), 50);
+        // A random moment of the pushes that the burst started.
+        std::thread::sleep(Duration::from_millis(pause as u64));
+        cluster.kill(1);
+        write(&mut cluster, 0, mine.clone(), 20);
+        cluster.restart(1);
+    }
+    let found = cluster.converge(0, 1, &names);
+    assert_eq!(found, expected);
+}
