@@ -443,13 +443,17 @@ impl Node {
         self.stdin.take().expect("stdin not taken yet")
     }
 
+    /// Writes one command line without waiting for its reply; false if
+    /// the node is gone (its stdin is closed).
+    pub fn try_send(&mut self, line: &str) -> bool {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).is_ok()
+    }
+
     /// Writes one command line without waiting for its reply.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        if let Err(e) = stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| stdin.write_all(b"\n"))
-        {
+        if let Err(e) = stdin.write_all(format!("{line}\n").as_bytes()) {
             panic!(
                 "cannot write '{line}' to node {}: {e}\n{}",
                 self.name,
