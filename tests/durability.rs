@@ -634,10 +634,16 @@ fn a_full_disk_refuses_writes_without_lying() {
     assert!(reply.starts_with("Error: not stored: "), "{reply}");
     assert_eq!(node.get(&stored[0]), Some(value(0)));
     let (_, path) = last_log(dir.path());
-    let len = std::fs::metadata(&path).expect("stat the log").len();
+    let log = std::fs::read(&path).expect("read the log");
     assert!(
-        len <= limit,
-        "the log holds {len} bytes, over the {limit} limit"
+        log.len() as u64 <= limit,
+        "the log holds {} bytes, over the {limit} limit",
+        log.len()
+    );
+    let refused_value = value(stored.len());
+    assert!(
+        !contains(&log, refused_value.as_bytes()),
+        "the refused value was left in the log"
     );
     assert_no_panic(&node.kill());
 
