@@ -476,17 +476,27 @@ impl DataDir {
         self.sync().map_err(Error::Config)?;
         let gen = self.gen + 1;
         let log = create_log(&self.settings.dir, gen)?;
+        // The new log must start with its header before anything else goes
+        // in; if it cannot, the old log goes on (with its own names).
+        store.rotate_journal();
+        let header = store.take_journal();
+        if let Err(source) = (&log).write_all(&header).and_then(|()| log.sync_data()) {
+            store.rollback();
+            let path = self.settings.dir.join(file_name(Kind::Log, gen));
+            let _ = fs::remove_file(&path);
+            return Err(Error::Disk {
+                context: format!("cannot start {}", path.display()),
+                source,
+            });
+        }
+        store.commit();
         self.gen = gen;
         self.log = Arc::new(log);
-        self.log_len = 0;
-        self.logs_bytes = 0;
+        self.log_len = header.len() as u64;
+        self.logs_bytes = header.len() as u64;
         if let Some(flusher) = &self.flusher {
             let _ = flusher.send(Arc::clone(&self.log));
         }
-        store.rotate_journal();
-        let header = store.take_journal();
-        self.append(&header).map_err(Error::Config)?;
-        store.commit();
         let (parts_tx, parts_rx) = bounded(4);
         let (done_tx, done_rx) = bounded(1);
         let dir = self.settings.dir.clone();
