@@ -1,0 +1,171 @@
+# shellcheck shell=bash
+# Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh); sourced,
+# not run. Needs bash, coreutils, awk and the redis-server and redis-tools
+# packages, nothing else.
+#
+# The sourcing script sets `set -euo pipefail`, cds to the repo root and
+# calls `bench_setup` once; everything it starts is stopped, and the
+# temporary directory removed, when it exits.
+
+# The temporary directory of this run.
+BENCH_TMP=""
+# Processes to stop on exit (pids, each started by this script).
+BENCH_PIDS=()
+# The running redis-server's pid and port (see start_redis).
+REDIS_PID=""
+REDIS_PORT=""
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+bench_cleanup() {
+    local pid
+    for pid in "${BENCH_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ -n "$BENCH_TMP" ]]; then
+        rm -rf "$BENCH_TMP"
+    fi
+}
+
+# Makes the temporary directory and arranges the cleanup.
+bench_setup() {
+    local tool
+    for tool in cargo redis-server redis-cli awk; do
+        command -v "$tool" >/dev/null || die "$tool is not installed"
+    done
+    BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/netdb-bench.XXXXXX")
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# Builds netdb in release mode; sets NETDB to the binary.
+build_netdb() {
+    echo "building netdb (release)..." >&2
+    cargo build --release --quiet
+    NETDB="${CARGO_TARGET_DIR:-target}/release/netdb"
+    [[ -x "$NETDB" ]] || die "no binary at $NETDB"
+}
+
+# A 100-byte value, the same for every key.
+value100() {
+    local v
+    printf -v v '%100s' ''
+    echo "${v// /v}"
+}
+
+# `put KEY VALUE` lines for keys key:0 .. key:N-1 (or, with `padded`,
+# key:000000 .. key:999999, ten bytes each).
+# Usage: gen_puts N padded|plain > file
+gen_puts() {
+    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" \
+        'BEGIN { for (i = 0; i < n; i++) printf("put " fmt " %s\n", i, v) }'
+}
+
+# The same writes as gen_puts, as SET commands in the Redis protocol, for
+# `redis-cli --pipe`.
+gen_sets() {
+    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            k = sprintf(fmt, i)
+            printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
+        }
+    }'
+}
+
+key_format() {
+    case "$1" in
+        padded) echo 'key:%06d' ;;
+        plain) echo 'key:%d' ;;
+        *) die "key format '$1'" ;;
+    esac
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on, below the kernel's
+# ephemeral range so no outgoing connection holds it. Whoever binds it
+# next may still race us: start_redis retries.
+free_port() {
+    local port _
+    for _ in $(seq 100); do
+        port=$((20000 + RANDOM % 12000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# Starts an empty redis-server without persistence on a free port and waits
+# until it answers; sets REDIS_PID and REDIS_PORT.
+start_redis() {
+    local attempt _
+    for attempt in 1 2 3 4 5; do
+        REDIS_PORT=$(free_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --daemonize no --dir "$BENCH_TMP" --logfile "$BENCH_TMP/redis.log" &
+        REDIS_PID=$!
+        BENCH_PIDS+=("$REDIS_PID")
+        for _ in $(seq 200); do
+            if ! kill -0 "$REDIS_PID" 2>/dev/null; then
+                break
+            fi
+            if [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; then
+                return 0
+            fi
+            sleep 0.05
+        done
+        echo "redis-server did not start on port $REDIS_PORT (attempt $attempt)" >&2
+        stop_redis
+    done
+    die "cannot start redis-server; see its log above"
+}
+
+stop_redis() {
+    if [[ -n "$REDIS_PID" ]]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
+    REDIS_PID=""
+}
+
+# A field of `INFO memory`, e.g. `redis_info_memory used_memory`.
+redis_info_memory() {
+    redis-cli -p "$REDIS_PORT" info memory | tr -d '\r' | awk -F: -v f="$1" '$1 == f { print $2 }'
+}
+
+# Loads a file of protocol commands with redis-cli --pipe and checks that
+# every one of `expected` commands was answered without error.
+redis_pipe() {
+    local file=$1 expected=$2 report
+    report=$(redis-cli -p "$REDIS_PORT" --pipe <"$file")
+    if ! grep -q "errors: 0, replies: $expected" <<<"$report"; then
+        die "redis-cli --pipe: $report"
+    fi
+}
+
+now_ns() {
+    date +%s%N
+}
+
+# The median of the numbers given as arguments.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2
+    }'
+}
+
+# Floating-point arithmetic: `calc '%.2f' 'a / b'`.
+calc() {
+    awk "BEGIN { printf(\"$1\n\", $2) }"
+}
+
+machine_notes() {
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)," \
+        "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}

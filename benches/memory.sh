@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Resident memory per key: a million keys (10-byte keys key:000000 ..
+# key:999999, 100-byte values) in a netdb node and in Redis.
+#
+# netdb: a standalone node reads its stdin from a FIFO. Its RSS (VmRSS in
+# /proc/PID/status) is read once it has answered a `get` while empty, and
+# again after the million puts and a `get` of the last key have been
+# answered (replies come in input order, so that answer means every put
+# was applied); the difference over the key count is its cost per key.
+# Redis: `INFO memory` (used_memory, what its allocator handed out, and
+# used_memory_rss) of a fresh server before and after loading the same
+# keys with redis-cli --pipe. Prints both, the medians of RUNS runs and the
+# ratios. Target: netdb at most 1.5x Redis.
+#
+# Usage: benches/memory.sh   (RUNS=1 KEYS=100000 to change the defaults)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source benches/lib.sh
+
+RUNS=${RUNS:-3}
+KEYS=${KEYS:-1000000}
+((KEYS <= 1000000)) || die "KEYS is at most 1000000 (keys have six digits)"
+LAST_KEY=$(printf 'key:%06d' $((KEYS - 1)))
+
+bench_setup
+build_netdb
+echo "generating $KEYS puts and SETs..." >&2
+gen_puts "$KEYS" padded >"$BENCH_TMP/puts.txt"
+gen_sets "$KEYS" padded >"$BENCH_TMP/sets.resp"
+machine_notes
+
+# Waits until the node's last output line matches `pattern`.
+await_reply() {
+    local pattern=$1 out=$BENCH_TMP/netdb.out _
+    for _ in $(seq 2400); do
+        # shellcheck disable=SC2053 # the pattern is a glob on purpose
+        if [[ -s "$out" && "$(tail -n 1 "$out")" == $pattern ]]; then
+            return 0
+        fi
+        kill -0 "$NETDB_PID" 2>/dev/null || die "netdb exited: $(cat "$BENCH_TMP/netdb.log")"
+        sleep 0.05
+    done
+    die "no '$pattern' from netdb within 120 s"
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Measures one netdb node; sets PER_KEY (bytes) and prints its numbers.
+NETDB_PID=""
+PER_KEY=""
+run_netdb() {
+    local fifo=$BENCH_TMP/netdb.in empty full stored
+    rm -f "$fifo" "$BENCH_TMP/netdb.out"
+    mkfifo "$fifo"
+    "$NETDB" mem1 127.0.0.1:0 --in-memory <"$fifo" >"$BENCH_TMP/netdb.out" 2>"$BENCH_TMP/netdb.log" &
+    NETDB_PID=$!
+    BENCH_PIDS+=("$NETDB_PID")
+    exec 3>"$fifo"
+
+    echo "get $LAST_KEY" >&3
+    await_reply 'Key not found.'
+    empty=$(rss_kib "$NETDB_PID")
+
+    cat "$BENCH_TMP/puts.txt" >&3
+    echo "get $LAST_KEY" >&3
+    await_reply 'Value: *'
+    full=$(rss_kib "$NETDB_PID")
+    stored=$(grep -c '^Value stored\.$' "$BENCH_TMP/netdb.out")
+    ((stored == KEYS)) || die "netdb stored $stored of $KEYS keys"
+
+    exec 3>&- # end of input: the node exits
+    wait "$NETDB_PID" || die "netdb failed: $(cat "$BENCH_TMP/netdb.log")"
+    PER_KEY=$(calc '%.1f' "($full - $empty) * 1024 / $KEYS")
+    printf '  netdb: RSS %d KiB empty, %d KiB with %d keys: %s bytes/key\n' \
+        "$empty" "$full" "$KEYS" "$PER_KEY"
+}
+
+# Measures one fresh Redis; sets USED_PER_KEY and RSS_PER_KEY (bytes).
+USED_PER_KEY=""
+RSS_PER_KEY=""
+run_redis() {
+    local used0 rss0 used1 rss1 keys
+    start_redis
+    used0=$(redis_info_memory used_memory)
+    rss0=$(redis_info_memory used_memory_rss)
+    redis_pipe "$BENCH_TMP/sets.resp" "$KEYS"
+    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
+    [[ "$keys" == "$KEYS" ]] || die "redis holds $keys keys, expected $KEYS"
+    used1=$(redis_info_memory used_memory)
+    rss1=$(redis_info_memory used_memory_rss)
+    stop_redis
+    USED_PER_KEY=$(calc '%.1f' "($used1 - $used0) / $KEYS")
+    RSS_PER_KEY=$(calc '%.1f' "($rss1 - $rss0) / $KEYS")
+    printf '  redis: used_memory %d -> %d, RSS %d -> %d: %s bytes/key used, %s bytes/key RSS\n' \
+        "$used0" "$used1" "$rss0" "$rss1" "$USED_PER_KEY" "$RSS_PER_KEY"
+}
+
+netdb_per_key=()
+redis_used=()
+redis_rss=()
+for run in $(seq "$RUNS"); do
+    echo "run $run:"
+    run_netdb
+    netdb_per_key+=("$PER_KEY")
+    run_redis
+    redis_used+=("$USED_PER_KEY")
+    redis_rss+=("$RSS_PER_KEY")
+done
+
+n=$(median "${netdb_per_key[@]}")
+u=$(median "${redis_used[@]}")
+r=$(median "${redis_rss[@]}")
+printf 'median bytes/key: netdb RSS %.1f   redis used_memory %.1f   redis RSS %.1f\n' "$n" "$u" "$r"
+printf 'ratio: netdb RSS / redis RSS %.2f   netdb RSS / redis used_memory %.2f\n' \
+    "$(calc '%.4f' "$n / $r")" "$(calc '%.4f' "$n / $u")"
+machine_notes
