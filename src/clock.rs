@@ -69,7 +69,15 @@ impl Clock {
     /// Builds a clock from dots in any order; repeated nodes keep their
     /// highest counter, zero counters are dropped.
     pub fn from_dots(dots: impl IntoIterator<Item = Dot>) -> Clock {
-        let mut dots: Vec<Dot> = dots.into_iter().filter(|d| d.counter > 0).collect();
+        let mut dots = dots.into_iter().filter(|d| d.counter > 0);
+        // Most clocks have one dot: no allocation for them.
+        let Some(first) = dots.next() else {
+            return Clock::default();
+        };
+        let Some(second) = dots.next() else {
+            return Clock::One(first);
+        };
+        let mut dots: Vec<Dot> = [first, second].into_iter().chain(dots).collect();
         dots.sort_unstable();
         // After sorting, the highest counter of a node is its last dot.
         let mut out: Vec<Dot> = Vec::with_capacity(dots.len());

@@ -69,14 +69,47 @@ pub fn is_timeout(e: &io::Error) -> bool {
 /// Encodes `msg` (a [`Message`] or [`crate::wire::MessageRef`]) into one
 /// frame and writes it; returns the bytes written. The caller flushes.
 pub fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> Result<usize, FrameError> {
-    let body = postcard::to_stdvec(msg).map_err(FrameError::Decode)?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge {
-        len: body.len() as u64,
+    // Sized first, then encoded straight into the writer: no body buffer.
+    let size = postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
+        .map_err(FrameError::Decode)?;
+    let len = u32::try_from(size).map_err(|_| FrameError::TooLarge {
+        len: size as u64,
         max: u32::MAX as usize,
     })?;
     w.write_all(&len.to_be_bytes())?;
-    w.write_all(&body)?;
-    Ok(body.len() + 4)
+    let mut out = KeepError {
+        inner: w,
+        error: None,
+    };
+    if let Err(e) = postcard::to_io(msg, &mut out) {
+        // postcard reports a failed write as a full buffer: give the
+        // writer's own error (a timeout, say) instead.
+        return Err(match out.error {
+            Some(io) => FrameError::Io(io),
+            None => FrameError::Decode(e),
+        });
+    }
+    Ok(size + 4)
+}
+
+/// A writer that keeps the first error of the writer it wraps.
+struct KeepError<'a, W> {
+    inner: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for KeepError<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            io::Error::from(kind)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Reads one frame and decodes it. `Closed` when the stream ends before the
@@ -188,6 +221,29 @@ mod tests {
                 matches!(read_frame(&mut r, 1024), Err(FrameError::Io(_))),
                 "cut at {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn a_failing_writer_s_own_error_comes_back() {
+        /// Takes the length prefix, then times out.
+        struct Refuses(usize);
+        impl Write for Refuses {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 >= 4 {
+                    return Err(io::Error::from(io::ErrorKind::WouldBlock));
+                }
+                let n = buf.len().min(4 - self.0);
+                self.0 += n;
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        match write_frame(&mut Refuses(0), &sample()) {
+            Err(FrameError::Io(e)) => assert!(is_timeout(&e)),
+            other => panic!("expected the writer's error, got {other:?}"),
         }
     }
 
