@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::frame::{read_frame, write_frame, FrameError};
 use crate::service::StoreHandle;
 use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
-use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select, Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -137,30 +137,37 @@ impl Pushers {
         self.jobs.is_empty()
     }
 
-    /// Asks every pusher for a push. With `done`, each pusher that took the
-    /// job reports there whether its peer acknowledged; returns how many
-    /// took it (a pusher with a full queue has pushes coming anyway).
-    fn start_round(&self, done: Option<&Sender<bool>>) -> Result<usize> {
-        let mut started = 0;
+    /// Asks every pusher for a push, unless it has one queued already (a
+    /// queued push sends everything this one would).
+    fn start_round(&self) -> Result<()> {
         for jobs in &self.jobs {
-            match jobs.try_send(Job {
-                done: done.cloned(),
-            }) {
-                Ok(()) => started += 1,
-                Err(TrySendError::Full(_)) => {}
+            match jobs.try_send(Job { done: None }) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => return Err(Error::Stopped),
             }
         }
-        Ok(started)
+        Ok(())
     }
 
     /// Pushes to every peer now and waits up to `timeout` for their
-    /// acknowledgements; returns how many acknowledged.
+    /// acknowledgements; returns how many acknowledged. Unlike a periodic
+    /// round, this waits for room in a busy pusher's queue: the caller
+    /// wants this push's answer.
     pub fn sync_now(&self, timeout: Duration) -> Result<usize> {
-        let (tx, rx) = bounded(self.jobs.len().max(1));
-        let started = self.start_round(Some(&tx))?;
-        drop(tx);
         let deadline = Instant::now() + timeout;
+        let (tx, rx) = bounded(self.jobs.len().max(1));
+        let mut started = 0;
+        for jobs in &self.jobs {
+            let job = Job {
+                done: Some(tx.clone()),
+            };
+            match jobs.send_deadline(job, deadline) {
+                Ok(()) => started += 1,
+                Err(SendTimeoutError::Timeout(_)) => {}
+                Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Stopped),
+            }
+        }
+        drop(tx);
         let mut acked = 0;
         for _ in 0..started {
             match rx.recv_deadline(deadline) {
@@ -192,13 +199,13 @@ pub fn spawn_ticker(
                 select! {
                     recv(stop) -> _ => return,
                     recv(written) -> poke => {
-                        if poke.is_err() || pushers.start_round(None).is_err() {
+                        if poke.is_err() || pushers.start_round().is_err() {
                             return;
                         }
                     }
                     default(wait) => {
                         next_tick = Instant::now() + interval;
-                        if pushers.start_round(None).is_err() || store.collect_tombstones().is_err() {
+                        if pushers.start_round().is_err() || store.collect_tombstones().is_err() {
                             return;
                         }
                     }

@@ -596,7 +596,14 @@ impl Cluster {
     pub fn sync_all(&mut self) {
         for node in &mut self.nodes {
             let want = format!("Synced with {0} of {0} peers.", node.spec.peer_count);
-            assert_eq!(node.cmd("sync"), want, "{}: `sync`", node.name());
+            let got = node.cmd("sync");
+            assert_eq!(
+                got,
+                want,
+                "{}: `sync`; its stderr:\n{}",
+                node.name(),
+                node.stderr_text()
+            );
         }
     }
 }
