@@ -148,21 +148,20 @@ impl Node {
         }
     }
 
-    /// Stops the sync thread and the listener and waits for them. Pushers
-    /// and connection threads end when their channels and sockets close.
-    pub fn shutdown(mut self) {
+    /// Stops the node: the sync thread and the listener (waiting for
+    /// them), then the store thread after writing and fsyncing what is
+    /// pending. Pushers and connection threads end as their channels and
+    /// sockets close. For tests and embedding; the binary exits instead.
+    pub fn shutdown(mut self) -> Result<()> {
         self.shutdown.store(true, Ordering::SeqCst);
         self.stop_ticker.take();
         server::wake(self.addr);
-        // The store thread and pushers end once every handle is dropped,
-        // which includes connection threads still serving a peer: do not
-        // wait for those.
-        let Node { threads, .. } = self;
-        for t in threads {
+        for t in std::mem::take(&mut self.threads) {
             let name = t.thread().name().unwrap_or("").to_owned();
             if name == "netdb-sync" || name == "netdb-listen" {
                 let _ = t.join();
             }
         }
+        self.stop_store()
     }
 }
