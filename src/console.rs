@@ -119,6 +119,7 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
                 Some(OpReply::Value(v)) => format!("Value: {}", display_value(&v)),
                 Some(OpReply::NotFound) => "Key not found.".to_string(),
                 Some(OpReply::Refused(e)) => format!("Error: {e}"),
+                Some(other) => format!("Error: unexpected reply from the store: {other:?}"),
                 None => "Error: no reply from the store".to_string(),
             },
         };

@@ -8,6 +8,7 @@
 //! request and passes it into the store; it ends when every sender is gone.
 
 use crate::error::{Error, Result};
+use crate::glob::glob_match;
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -36,6 +37,36 @@ pub enum Op {
         /// The key.
         key: Vec<u8>,
     },
+    /// Whether a key has a value.
+    Exists {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// The live keys that match a glob pattern (see [`crate::glob`]), in
+    /// no particular order.
+    Keys {
+        /// The pattern.
+        pattern: Vec<u8>,
+    },
+    /// One step of a `SCAN` over the live keys (see [`Store::scan`] for
+    /// what a cursor guarantees).
+    Scan {
+        /// Where the previous step stopped; 0 starts.
+        cursor: u64,
+        /// Only keys that match this glob pattern.
+        pattern: Option<Vec<u8>>,
+        /// About how many entries to visit.
+        count: usize,
+    },
+    /// The number of live keys.
+    DbSize,
+}
+
+impl Op {
+    /// Whether the op writes (and so is clocked, replicated and logged).
+    pub fn is_write(&self) -> bool {
+        matches!(self, Op::Put { .. } | Op::Delete { .. })
+    }
 }
 
 /// The answer to one [`Op`].
@@ -51,6 +82,19 @@ pub enum OpReply {
     NotFound,
     /// The write was refused and changed nothing.
     Refused(WriteError),
+    /// Whether the key has a value.
+    Exists(bool),
+    /// The keys that matched.
+    Keys(Vec<Vec<u8>>),
+    /// One step of a `SCAN`.
+    Scanned {
+        /// Where to go on from; 0 when the iteration is complete.
+        next: u64,
+        /// The keys that matched among those visited.
+        keys: Vec<Vec<u8>>,
+    },
+    /// A number of keys.
+    Count(usize),
 }
 
 /// A request to the store thread.
@@ -237,7 +281,7 @@ fn handle(store: &mut Store, request: Request) -> bool {
     match request {
         Request::Ops { ops, reply } => {
             let now = wall_clock_us();
-            let wrote = ops.iter().any(|op| !matches!(op, Op::Get { .. }));
+            let wrote = ops.iter().any(Op::is_write);
             let replies = ops
                 .into_iter()
                 .map(|op| match op {
@@ -253,6 +297,21 @@ fn handle(store: &mut Store, request: Request) -> bool {
                         Some(v) => OpReply::Value(v.to_vec()),
                         None => OpReply::NotFound,
                     },
+                    Op::Exists { key } => OpReply::Exists(store.get(&key).is_some()),
+                    Op::Keys { pattern } => {
+                        OpReply::Keys(store.keys_where(|k| glob_match(&pattern, k)))
+                    }
+                    Op::Scan {
+                        cursor,
+                        pattern,
+                        count,
+                    } => {
+                        let (next, keys) = store.scan(cursor, count, |k| {
+                            pattern.as_deref().is_none_or(|p| glob_match(p, k))
+                        });
+                        OpReply::Scanned { next, keys }
+                    }
+                    Op::DbSize => OpReply::Count(store.counts().live),
                 })
                 .collect();
             let _ = reply.send(replies);
