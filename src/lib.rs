@@ -22,6 +22,7 @@
 //! | [`peers`] | parsing the peers file |
 //! | [`resp`] | the Redis protocol (RESP2): request parsing, reply encoding, the client side |
 //! | [`glob`] | Redis-style glob patterns for `KEYS` and `SCAN MATCH` |
+//! | [`commands`] | the Redis commands: a request to a reply, or to store ops and how to answer from theirs |
 //! | [`record`] | checksummed records: the framing of the files on disk |
 //! | [`journal`] | what the files on disk hold; replaying them into a store |
 //!
@@ -59,6 +60,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod error;
