@@ -17,9 +17,11 @@ use std::time::Duration;
 #[command(name = "netdb", version, about, long_about = None)]
 pub struct Args {
     /// This node's name; unique in the cluster.
-    pub name: String,
-    /// Address to listen on for peers, as host:port.
-    pub addr: String,
+    #[arg(required_unless_present = "connect")]
+    pub name: Option<String>,
+    /// Address to listen on for peers and Redis clients, as host:port.
+    #[arg(required_unless_present = "connect")]
+    pub addr: Option<String>,
     /// File listing the peers, one host:port per line; without it the node
     /// runs alone.
     pub peers_file: Option<PathBuf>,
@@ -35,6 +37,20 @@ pub struct Args {
     /// Most peer connections served at once.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_connections: usize,
+    /// Most Redis client connections served at once.
+    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_CLIENTS, value_name = "N")]
+    pub max_clients: usize,
+    /// Close a Redis client connection silent this long; 0 never does.
+    #[arg(long, default_value_t = crate::client::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECS")]
+    pub client_idle_timeout_secs: u64,
+    /// Largest Redis request accepted, in bytes.
+    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Instead of running a node, connect to the node at host:port and
+    /// read the same commands as a node's stdin (put, get, delete, keys,
+    /// status, help, quit), typed or piped.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file"])]
+    pub connect: Option<String>,
 }
 
 /// A node's checked settings.
@@ -56,10 +72,19 @@ pub struct Config {
     pub io_timeout: Duration,
     /// Time an incoming connection may stay silent.
     pub idle_timeout: Duration,
+    /// Most Redis client connections at once.
+    pub max_clients: usize,
+    /// Time a Redis client connection may stay silent; `None` for ever.
+    pub client_idle_timeout: Option<Duration>,
+    /// Largest Redis request accepted, in bytes.
+    pub max_request: usize,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
 pub const MIN_MAX_FRAME: usize = 1024 * 1024;
+
+/// Smallest `--max-request-bytes`: room for a longest key and a little.
+pub const MIN_MAX_REQUEST: usize = 1024 * 1024;
 
 impl Config {
     /// Settings with the defaults, for a node called `name` with `peers`.
@@ -73,6 +98,9 @@ impl Config {
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
+            max_clients: crate::client::DEFAULT_MAX_CLIENTS,
+            client_idle_timeout: Some(crate::client::DEFAULT_IDLE_TIMEOUT),
+            max_request: crate::client::DEFAULT_MAX_REQUEST,
         }
     }
 
@@ -86,16 +114,16 @@ impl Config {
 /// Checks the command line, binds the listen address and reads the peers
 /// file.
 pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
-    if args.name.is_empty()
-        || args.name.len() > MAX_NAME_LEN
-        || args
-            .name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+    let (Some(name), Some(addr)) = (&args.name, &args.addr) else {
+        return Err(Error::Config("a node needs a NAME and an ADDR".into()));
+    };
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(Error::Config(format!(
             "bad node name '{}': 1 to {MAX_NAME_LEN} bytes, no spaces",
-            args.name.escape_debug()
+            name.escape_debug()
         )));
     }
     if args.sync_interval_ms == 0 {
@@ -109,26 +137,35 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             u32::MAX
         )));
     }
-    let listen = resolve_one(&args.addr).map_err(|reason| Error::Address {
-        addr: args.addr.clone(),
+    if args.max_request_bytes < MIN_MAX_REQUEST {
+        return Err(Error::Config(format!(
+            "--max-request-bytes must be at least {MIN_MAX_REQUEST}"
+        )));
+    }
+    let listen = resolve_one(addr).map_err(|reason| Error::Address {
+        addr: addr.clone(),
         reason,
     })?;
     let listener = TcpListener::bind(listen).map_err(|source| Error::Bind {
-        addr: args.addr.clone(),
+        addr: addr.clone(),
         source,
     })?;
     let bound = listener.local_addr().map_err(|source| Error::Bind {
-        addr: args.addr.clone(),
+        addr: addr.clone(),
         source,
     })?;
     let peers = match &args.peers_file {
         Some(path) => read_peers(path, bound)?,
         None => Vec::new(),
     };
-    let mut config = Config::new(&args.name, peers);
+    let mut config = Config::new(name, peers);
     config.sync_interval = Duration::from_millis(args.sync_interval_ms);
     config.max_frame = args.max_frame_bytes;
     config.max_connections = args.max_connections.max(1);
+    config.max_clients = args.max_clients;
+    config.client_idle_timeout = (args.client_idle_timeout_secs > 0)
+        .then(|| Duration::from_secs(args.client_idle_timeout_secs));
+    config.max_request = args.max_request_bytes;
     Ok((config, listener))
 }
 
