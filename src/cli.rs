@@ -301,6 +301,91 @@ pub fn display_key(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// What `status` shows: the node, its counts and its peers. The console
+/// builds it from the running node, `netdb --connect` from `INFO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node's name.
+    pub name: String,
+    /// The address it listens on.
+    pub addr: String,
+    /// Keys with a value.
+    pub live: usize,
+    /// Keys whose current version is a delete.
+    pub tombstones: usize,
+    /// One line per listed peer.
+    pub peers: Vec<PeerReport>,
+}
+
+/// Whether the last push to a peer worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerState {
+    /// No push tried yet.
+    NotTried,
+    /// The last push succeeded.
+    Reachable,
+    /// The last push failed, and why if known.
+    Unreachable(Option<String>),
+}
+
+/// What `status` shows of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The peer as written in the peers file.
+    pub addr: String,
+    /// Whether the last push worked.
+    pub state: PeerState,
+    /// How long ago a push last succeeded, in milliseconds.
+    pub last_sync_ms_ago: Option<u64>,
+    /// Writes this node has that the peer has not acknowledged; `None`
+    /// before its first acknowledgement.
+    pub writes_behind: Option<u64>,
+    /// Bytes sent in the last successful round.
+    pub last_round_bytes: usize,
+    /// Tombstones kept until this peer acknowledges them.
+    pub tombstones_waiting: usize,
+}
+
+impl fmt::Display for PeerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerState::NotTried => f.write_str("not tried yet"),
+            PeerState::Reachable => f.write_str("reachable"),
+            PeerState::Unreachable(Some(e)) => write!(f, "unreachable ({e})"),
+            PeerState::Unreachable(None) => f.write_str("unreachable"),
+        }
+    }
+}
+
+/// The text `status` prints, without a final newline.
+pub fn format_status(status: &NodeStatus) -> String {
+    let mut lines = vec![
+        format!("node {} listening on {}", status.name, status.addr),
+        format!(
+            "keys: {} live, {} tombstones",
+            status.live, status.tombstones
+        ),
+    ];
+    if status.peers.is_empty() {
+        lines.push("peers: none".to_string());
+    }
+    for p in &status.peers {
+        let last = match p.last_sync_ms_ago {
+            Some(ms) => format!("last sync {:.1} s ago", ms as f64 / 1000.0),
+            None => "never synced".to_string(),
+        };
+        let behind = match p.writes_behind {
+            Some(n) => format!("{n} writes behind"),
+            None => "nothing acknowledged yet".to_string(),
+        };
+        lines.push(format!(
+            "peer {}: {}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it",
+            p.addr, p.state, p.last_round_bytes, p.tombstones_waiting
+        ));
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +492,49 @@ mod tests {
         fn no_line_panics(line in proptest::collection::vec(any::<u8>(), 0..60)) {
             let _ = parse_line(&line);
         }
+    }
+
+    #[test]
+    fn status_text() {
+        let mut status = NodeStatus {
+            name: "a".into(),
+            addr: "127.0.0.1:9001".into(),
+            live: 3,
+            tombstones: 1,
+            peers: Vec::new(),
+        };
+        assert_eq!(
+            format_status(&status),
+            "node a listening on 127.0.0.1:9001\nkeys: 3 live, 1 tombstones\npeers: none"
+        );
+        status.peers = vec![
+            PeerReport {
+                addr: "b:1".into(),
+                state: PeerState::Reachable,
+                last_sync_ms_ago: Some(1250),
+                writes_behind: Some(0),
+                last_round_bytes: 10,
+                tombstones_waiting: 0,
+            },
+            PeerReport {
+                addr: "c:2".into(),
+                state: PeerState::Unreachable(Some("refused".into())),
+                last_sync_ms_ago: None,
+                writes_behind: None,
+                last_round_bytes: 0,
+                tombstones_waiting: 1,
+            },
+        ];
+        let text = format_status(&status);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[2],
+            "peer b:1: reachable, last sync 1.2 s ago, 0 writes behind, 10 bytes sent last round, 0 tombstones waiting on it"
+        );
+        assert_eq!(
+            lines[3],
+            "peer c:2: unreachable (refused), never synced, nothing acknowledged yet, 0 bytes sent last round, 1 tombstones waiting on it"
+        );
     }
 }

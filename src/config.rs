@@ -15,12 +15,20 @@ use std::time::Duration;
 /// vector clock and pushes its state to its peers; replicas converge, and
 /// concurrent writes are resolved last-write-wins the same way everywhere.
 #[derive(Debug, Parser)]
-#[command(name = "netdb", version, about, long_about = None)]
+#[command(
+    name = "netdb",
+    version,
+    about,
+    long_about = None,
+    override_usage = "netdb [OPTIONS] <NAME> <ADDR> [PEERS_FILE]\n       netdb --connect <ADDR>"
+)]
 pub struct Args {
     /// This node's name; unique in the cluster.
-    pub name: String,
-    /// Address to listen on for peers, as host:port.
-    pub addr: String,
+    #[arg(required_unless_present = "connect")]
+    pub name: Option<String>,
+    /// Address to listen on for peers and Redis clients, as host:port.
+    #[arg(required_unless_present = "connect")]
+    pub addr: Option<String>,
     /// File listing the peers, one host:port per line; without it the node
     /// runs alone.
     pub peers_file: Option<PathBuf>,
@@ -53,6 +61,20 @@ pub struct Args {
     /// Compact only once the logs hold at least this many bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub compact_min_bytes: u64,
+    /// Most Redis client connections served at once.
+    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_CLIENTS, value_name = "N")]
+    pub max_clients: usize,
+    /// Close a Redis client connection silent this long; 0 never does.
+    #[arg(long, default_value_t = crate::client::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECS")]
+    pub client_idle_timeout_secs: u64,
+    /// Largest Redis request accepted, in bytes.
+    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Instead of running a node, connect to the node at host:port and
+    /// read the same commands as a node's stdin (put, get, delete, keys,
+    /// status, help, quit), typed or piped.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file"])]
+    pub connect: Option<String>,
 }
 
 /// A node's checked settings.
@@ -76,10 +98,19 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Where and how to keep data on disk; `None` keeps it in memory only.
     pub disk: Option<DiskSettings>,
+    /// Most Redis client connections at once.
+    pub max_clients: usize,
+    /// Time a Redis client connection may stay silent; `None` for ever.
+    pub client_idle_timeout: Option<Duration>,
+    /// Largest Redis request accepted, in bytes.
+    pub max_request: usize,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
 pub const MIN_MAX_FRAME: usize = 1024 * 1024;
+
+/// Smallest `--max-request-bytes`: room for a longest key and a little.
+pub const MIN_MAX_REQUEST: usize = 1024 * 1024;
 
 impl Config {
     /// Settings with the defaults, for a node called `name` with `peers`.
@@ -94,6 +125,9 @@ impl Config {
             io_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
             disk: None,
+            max_clients: crate::client::DEFAULT_MAX_CLIENTS,
+            client_idle_timeout: Some(crate::client::DEFAULT_IDLE_TIMEOUT),
+            max_request: crate::client::DEFAULT_MAX_REQUEST,
         }
     }
 
@@ -107,16 +141,18 @@ impl Config {
 /// Checks the command line, binds the listen address and reads the peers
 /// file.
 pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
-    if args.name.is_empty()
-        || args.name.len() > MAX_NAME_LEN
-        || args
-            .name
+    let (Some(name), Some(addr)) = (&args.name, &args.addr) else {
+        return Err(Error::Config("a node needs a NAME and an ADDR".into()));
+    };
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
     {
         return Err(Error::Config(format!(
-            "bad node name '{}': 1 to {MAX_NAME_LEN} bytes, no spaces",
-            args.name.escape_debug()
+            "bad node name '{}': 1 to {MAX_NAME_LEN} bytes, no spaces or #",
+            name.escape_debug()
         )));
     }
     if args.sync_interval_ms == 0 {
@@ -130,32 +166,34 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             u32::MAX
         )));
     }
-    let listen = resolve_one(&args.addr).map_err(|reason| Error::Address {
-        addr: args.addr.clone(),
+    if args.max_request_bytes < MIN_MAX_REQUEST {
+        return Err(Error::Config(format!(
+            "--max-request-bytes must be at least {MIN_MAX_REQUEST}"
+        )));
+    }
+    let listen = resolve_one(addr).map_err(|reason| Error::Address {
+        addr: addr.clone(),
         reason,
     })?;
     let listener = TcpListener::bind(listen).map_err(|source| Error::Bind {
-        addr: args.addr.clone(),
+        addr: addr.clone(),
         source,
     })?;
     let bound = listener.local_addr().map_err(|source| Error::Bind {
-        addr: args.addr.clone(),
+        addr: addr.clone(),
         source,
     })?;
     let peers = match &args.peers_file {
         Some(path) => read_peers(path, bound)?,
         None => Vec::new(),
     };
-    let mut config = Config::new(&args.name, peers);
+    let mut config = Config::new(name, peers);
     config.sync_interval = Duration::from_millis(args.sync_interval_ms);
     config.max_frame = args.max_frame_bytes;
     config.max_connections = args.max_connections.max(1);
     if !args.in_memory {
         config.disk = Some(DiskSettings {
-            dir: args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&args.name)),
+            dir: args.data_dir.clone().unwrap_or_else(|| PathBuf::from(name)),
             fsync: args.fsync,
             truncate_corrupt: args.truncate_corrupt_log,
             compact_factor: 4,
@@ -166,6 +204,10 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             max_record: u32::MAX as usize,
         });
     }
+    config.max_clients = args.max_clients;
+    config.client_idle_timeout = (args.client_idle_timeout_secs > 0)
+        .then(|| Duration::from_secs(args.client_idle_timeout_secs));
+    config.max_request = args.max_request_bytes;
     Ok((config, listener))
 }
 

@@ -7,11 +7,17 @@
 //! whenever the loop would wait for more input, so an interactive user sees
 //! each reply at once.
 
-use crate::cli::{display_key, display_value, parse_line, Command, HELP};
+use crate::cli::{
+    display_key, display_value, format_status, parse_line, Command, NodeStatus, PeerReport,
+    PeerState, HELP,
+};
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::service::{Op, OpReply};
+use crate::service::{Op, OpReply, StoreHandle};
+use crate::store::PeerLag;
+use crate::sync::{PeerStatus, PeerTable};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 /// Most data commands sent to the store thread in one batch.
@@ -119,6 +125,7 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
                 Some(OpReply::Value(v)) => writeln!(out, "Value: {}", display_value(&v)),
                 Some(OpReply::NotFound) => out.write_all(b"Key not found.\n"),
                 Some(OpReply::Refused(e)) => writeln!(out, "Error: {e}"),
+                Some(other) => writeln!(out, "Error: unexpected reply from the store: {other:?}"),
                 None => out.write_all(b"Error: no reply from the store\n"),
             },
         };
@@ -165,44 +172,54 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
 }
 
 fn status(node: &Node) -> Result<String> {
-    let counts = node.store().counts()?;
-    let mut lines = vec![
-        format!("node {} listening on {}", node.name(), node.addr()),
-        format!(
-            "keys: {} live, {} tombstones",
-            counts.live, counts.tombstones
-        ),
-    ];
-    let peers = node.peers().lock().clone();
-    if peers.is_empty() {
-        lines.push("peers: none".to_string());
-    }
-    let lags = node.store().peer_lags()?;
-    let now = SystemTime::now();
-    for (p, lag) in peers.into_iter().zip(lags) {
-        let state = match (p.reachable, &p.last_error) {
-            (None, _) => "not tried yet".to_string(),
-            (Some(true), _) => "reachable".to_string(),
-            (Some(false), Some(e)) => format!("unreachable ({e})"),
-            (Some(false), None) => "unreachable".to_string(),
-        };
-        let last = match p
-            .last_sync
-            .map(|t| now.duration_since(t).unwrap_or_default())
-        {
-            Some(ago) => format!("last sync {:.1} s ago", ago.as_secs_f64()),
-            None => "never synced".to_string(),
-        };
-        let behind = match lag.writes_behind {
-            Some(n) => format!("{n} writes behind"),
-            None => "nothing acknowledged yet".to_string(),
-        };
-        lines.push(format!(
-            "peer {}: {state}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it",
-            p.addr, p.last_round_bytes, lag.tombstones_waiting
-        ));
-    }
-    Ok(lines.join("\n"))
+    Ok(format_status(&node_status(node)?))
+}
+
+fn node_status(node: &Node) -> Result<NodeStatus> {
+    gather_status(node.name(), node.addr(), node.store(), &node.peers())
+}
+
+/// A node's name, counts and peers, as `status` and `INFO` show them.
+pub fn gather_status(
+    name: &str,
+    addr: SocketAddr,
+    store: &StoreHandle,
+    peers: &PeerTable,
+) -> Result<NodeStatus> {
+    let counts = store.counts()?;
+    let peers = peers.lock().clone();
+    let lags = store.peer_lags()?;
+    Ok(NodeStatus {
+        name: name.to_owned(),
+        addr: addr.to_string(),
+        live: counts.live,
+        tombstones: counts.tombstones,
+        peers: peer_reports(&peers, &lags, SystemTime::now()),
+    })
+}
+
+/// The peers' lines of `status`, from the pushers' table and the store's
+/// lags (both by peer index).
+pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> Vec<PeerReport> {
+    peers
+        .iter()
+        .zip(lags)
+        .map(|(p, lag)| PeerReport {
+            addr: p.addr.clone(),
+            state: match (p.reachable, &p.last_error) {
+                (None, _) => PeerState::NotTried,
+                (Some(true), _) => PeerState::Reachable,
+                (Some(false), e) => PeerState::Unreachable(e.clone()),
+            },
+            last_sync_ms_ago: p.last_sync.map(|t| {
+                u64::try_from(now.duration_since(t).unwrap_or_default().as_millis())
+                    .unwrap_or(u64::MAX)
+            }),
+            writes_behind: lag.writes_behind,
+            last_round_bytes: p.last_round_bytes,
+            tombstones_waiting: lag.tombstones_waiting,
+        })
+        .collect()
 }
 
 /// The end of a session: one more push to the peers, then everything

@@ -67,6 +67,14 @@ pub enum Error {
     },
     /// The store thread is gone (the node is shutting down).
     Stopped,
+    /// `--connect`: the node could not be reached, or the connection to
+    /// it failed.
+    Connect {
+        /// The node, as given.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Result with [`Error`].
@@ -109,6 +117,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Stopped => write!(f, "the node is shutting down"),
+            Error::Connect { addr, reason } => write!(f, "node {addr}: {reason}"),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! | [`peers`] | parsing the peers file |
 //! | [`resp`] | the Redis protocol (RESP2): request parsing, reply encoding, the client side |
 //! | [`glob`] | Redis-style glob patterns for `KEYS` and `SCAN MATCH` |
+//! | [`commands`] | the Redis commands: a request to a reply, or to store ops and how to answer from theirs |
 //! | [`record`] | checksummed records: the framing of the files on disk |
 //! | [`journal`] | what the files on disk hold; replaying them into a store |
 //!
@@ -31,7 +32,9 @@
 //! | --- | --- |
 //! | [`config`] | the command line, checked; binding the listener |
 //! | [`service`] | the store thread and its request channel |
-//! | [`server`] | the listener and incoming peer connections |
+//! | [`server`] | the listener; incoming connections told apart by their first byte; peer connections |
+//! | [`client`] | Redis client connections: batches of pipelined commands, limits, counters |
+//! | [`connect`] | `netdb --connect`: the console's line CLI against a remote node over RESP |
 //! | [`sync`] | the sync thread and one pusher per peer |
 //! | [`node`] | starting and stopping all of the above |
 //! | [`console`] | the stdin command loop |
@@ -46,8 +49,15 @@
 //!  (one per connection,      │   owns the Store;       │
 //!   started by the listener) │   replies on a channel  └─> pusher(peer n) ──TCP──> peer
 //!                            │   sent with the request      ^
+//!  Redis client ──TCP──>     │                              │
+//!     client thread ─────────┤ (one per connection, on the  │
+//!                            │  same port; one Ops request  │
+//!                            │  per batch of commands)      │
 //!  sync thread (every interval) ── snapshot ────────────────┘ (one job channel per pusher)
 //! ```
+//!
+//! The listener peeks at each new connection's first byte: the peer magic
+//! makes a peer connection, anything else a Redis client connection.
 //!
 //! Only the store thread touches the map, so it needs no lock. The sync
 //! thread asks it for one snapshot per round and hands that to every
@@ -58,8 +68,11 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 pub mod clock;
+pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod console;
 pub mod disk;
 pub mod error;

@@ -64,7 +64,13 @@ fn catch_signals(node: &Node) -> Result<()> {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    netdb::log::set_node_name(&args.name);
+    if let Some(addr) = &args.connect {
+        let stdin = std::io::stdin();
+        let interactive = stdin.is_terminal();
+        let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        return netdb::connect::run(addr, stdin.lock(), stdout, interactive);
+    }
+    netdb::log::set_node_name(args.name.as_deref().unwrap_or_default());
     let (config, listener) = configure(&args)?;
     let (peers, interval) = (config.peers.len(), config.sync_interval);
     let node = Node::start(config, listener)?;

@@ -4,6 +4,7 @@
 //! peer and the sync thread, and returns a handle that the CLI (or a test)
 //! uses to talk to them. [`Node::shutdown`] stops them.
 
+use crate::client::{self, ClientSettings};
 use crate::config::Config;
 use crate::disk::DataDir;
 use crate::error::Result;
@@ -69,6 +70,16 @@ impl Node {
         let (store, store_thread) = service::spawn(store, disk, written_tx)?;
         threads.push(store_thread);
         let shutdown = Arc::new(AtomicBool::new(false));
+        let clients = Arc::new(client::Context::new(
+            &config.name,
+            addr,
+            store.clone(),
+            ClientSettings {
+                max_clients: config.max_clients,
+                idle_timeout: config.client_idle_timeout,
+                limits: client::limits(config.max_request),
+            },
+        ));
         threads.push(server::spawn_listener(
             listener,
             config.name.clone(),
@@ -80,6 +91,7 @@ impl Node {
                 idle_timeout: config.idle_timeout,
             },
             Arc::clone(&shutdown),
+            Arc::clone(&clients),
         )?);
         let (pushers, pusher_threads) = Pushers::spawn(
             &config.name,
@@ -93,6 +105,7 @@ impl Node {
         )?;
         threads.extend(pusher_threads);
         let pushers = Arc::new(pushers);
+        clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
         threads.push(sync::spawn_ticker(
             Arc::clone(&pushers),

@@ -1,18 +1,26 @@
-//! The listener thread and one thread per incoming peer connection.
+//! The listener thread and one thread per incoming connection, from a
+//! peer or from a Redis client.
 //!
-//! A connection must open with the peer magic and a `Hello` of the same
-//! protocol version; then it carries pushes, each merged by the store
-//! thread and answered as [`crate::wire`] describes. Whatever a connection sends that is not that
-//! (random bytes, an oversized or truncated frame, a wrong magic or
-//! version, silence past the timeout) closes that connection with one log
-//! line. The node, its data and its other connections go on.
+//! Peers and clients share the node's address; the first byte tells them
+//! apart. A peer opens with [`MAGIC`], whose first byte (0xF0) never
+//! starts a RESP request or an inline command; anything else, or silence
+//! until the handshake timeout (a client may connect and wait, a peer
+//! never does), is a client, served by [`crate::client`].
+//!
+//! A peer connection must open with the peer magic and a `Hello` of the
+//! same protocol version; then it carries pushes, each merged by the store
+//! thread and answered as [`crate::wire`] describes. Whatever a connection
+//! sends that is not that (random bytes, an oversized or truncated frame, a
+//! wrong magic or version, silence past the timeout) closes that connection
+//! with one log line. The node, its data and its other connections go on.
 
+use crate::client;
 use crate::error::{Error, Result};
 use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
 use crate::service::StoreHandle;
 use crate::store::BatchError;
 use crate::sync::part_bytes;
-use crate::wire::{Message, MessageRef, WireVv, PROTOCOL_VERSION};
+use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,7 +33,7 @@ use std::time::Duration;
 pub struct ServerSettings {
     /// Largest frame accepted, in bytes.
     pub max_frame: usize,
-    /// Most connections served at once; more are closed at once.
+    /// Most peer connections served at once; more are closed at once.
     pub max_connections: usize,
     /// Time allowed for the magic and `Hello`.
     pub handshake_timeout: Duration,
@@ -34,17 +42,19 @@ pub struct ServerSettings {
 }
 
 /// Starts the listener thread. It stops after `shutdown` is set, at the
-/// next connection (the node connects to itself to wake it).
+/// next connection (the node connects to itself to wake it). Client
+/// connections are served with `clients`.
 pub fn spawn_listener(
     listener: TcpListener,
     name: String,
     store: StoreHandle,
     settings: ServerSettings,
     shutdown: Arc<AtomicBool>,
+    clients: Arc<client::Context>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netdb-listen".into())
-        .spawn(move || accept_loop(listener, &name, &store, &settings, &shutdown))
+        .spawn(move || accept_loop(listener, &name, &store, &settings, &shutdown, &clients))
         .map_err(|source| Error::Io {
             context: "cannot start the listener thread",
             source,
@@ -66,8 +76,16 @@ fn accept_loop(
     store: &StoreHandle,
     settings: &ServerSettings,
     shutdown: &AtomicBool,
+    clients: &Arc<client::Context>,
 ) {
+    // Every connection holds a slot while its first byte is awaited; then
+    // a peer also holds a peer slot, and a client is counted by `clients`.
     let open = Arc::new(AtomicUsize::new(0));
+    let max_open = settings
+        .max_connections
+        .saturating_add(clients.settings().max_clients)
+        .saturating_add(1);
+    let peers = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if shutdown.load(Ordering::SeqCst) {
             break;
@@ -85,26 +103,54 @@ fn accept_loop(
         let from = stream
             .peer_addr()
             .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-        if open.fetch_add(1, Ordering::SeqCst) >= settings.max_connections {
+        if open.fetch_add(1, Ordering::SeqCst) >= max_open {
             open.fetch_sub(1, Ordering::SeqCst);
-            crate::log!(
-                "refused connection from {from}: {} connections open, the limit",
-                settings.max_connections
-            );
+            crate::log!("refused connection from {from}: {max_open} connections open, the limit");
             continue;
         }
         let slot = Slot(Arc::clone(&open));
         let (name, store, settings) = (name.to_owned(), store.clone(), settings.clone());
+        let (peers, clients) = (Arc::clone(&peers), Arc::clone(clients));
         let spawned = std::thread::Builder::new()
             .name(format!("netdb-conn-{from}"))
             .spawn(move || {
                 let _slot = slot;
+                match first_byte(&stream, settings.handshake_timeout) {
+                    Ok(Some(byte)) if byte == MAGIC[0] => {}
+                    Ok(Some(_)) => return client::serve(stream, &clients),
+                    Err(e) if is_timeout(&e) => return client::serve(stream, &clients),
+                    Ok(None) => return,
+                    Err(e) => return crate::log!("closed connection from {from}: {e}"),
+                }
+                if peers.fetch_add(1, Ordering::SeqCst) >= settings.max_connections {
+                    peers.fetch_sub(1, Ordering::SeqCst);
+                    return crate::log!(
+                        "refused peer connection from {from}: {} peers connected, the limit",
+                        settings.max_connections
+                    );
+                }
+                let _peer_slot = Slot(peers);
                 if let Err(e) = serve_peer(stream, &name, &store, &settings) {
                     crate::log!("closed connection from {from}: {e}");
                 }
             });
         if let Err(e) = spawned {
             crate::log!("cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// The first byte the other side sends, without taking it off the
+/// stream; `None` if it closed first.
+fn first_byte(stream: &TcpStream, timeout: Duration) -> std::io::Result<Option<u8>> {
+    stream.set_read_timeout(Some(timeout))?;
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.peek(&mut byte) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(byte[0])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

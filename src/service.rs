@@ -9,6 +9,7 @@
 
 use crate::disk::DataDir;
 use crate::error::{Error, Result};
+use crate::glob::glob_match;
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -39,6 +40,36 @@ pub enum Op {
         /// The key.
         key: Vec<u8>,
     },
+    /// Whether a key has a value.
+    Exists {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// The live keys that match a glob pattern (see [`crate::glob`]), in
+    /// no particular order.
+    Keys {
+        /// The pattern.
+        pattern: Vec<u8>,
+    },
+    /// One step of a `SCAN` over the live keys (see [`Store::scan`] for
+    /// what a cursor guarantees).
+    Scan {
+        /// Where the previous step stopped; 0 starts.
+        cursor: u64,
+        /// Only keys that match this glob pattern.
+        pattern: Option<Vec<u8>>,
+        /// About how many entries to visit.
+        count: usize,
+    },
+    /// The number of live keys.
+    DbSize,
+}
+
+impl Op {
+    /// Whether the op writes (and so is clocked, replicated and logged).
+    pub fn is_write(&self) -> bool {
+        matches!(self, Op::Put { .. } | Op::Delete { .. })
+    }
 }
 
 /// The answer to one [`Op`].
@@ -54,6 +85,19 @@ pub enum OpReply {
     NotFound,
     /// The write was refused and changed nothing.
     Refused(WriteError),
+    /// Whether the key has a value.
+    Exists(bool),
+    /// The keys that matched.
+    Keys(Vec<Vec<u8>>),
+    /// One step of a `SCAN`.
+    Scanned {
+        /// Where to go on from; 0 when the iteration is complete.
+        next: u64,
+        /// The keys that matched among those visited.
+        keys: Vec<Vec<u8>>,
+    },
+    /// A number of keys.
+    Count(usize),
 }
 
 /// A request to the store thread.
@@ -249,6 +293,32 @@ pub fn spawn(
     Ok((StoreHandle { tx }, thread))
 }
 
+/// Answers a data command that only reads.
+fn read_op(store: &Store, op: Op) -> OpReply {
+    match op {
+        Op::Get { key } => match store.get(&key) {
+            Some(v) => OpReply::Value(v.to_vec()),
+            None => OpReply::NotFound,
+        },
+        Op::Exists { key } => OpReply::Exists(store.get(&key).is_some()),
+        Op::Keys { pattern } => OpReply::Keys(store.keys_where(|k| glob_match(&pattern, k))),
+        Op::Scan {
+            cursor,
+            pattern,
+            count,
+        } => {
+            let (next, keys) = store.scan(cursor, count, |k| {
+                pattern.as_deref().is_none_or(|p| glob_match(p, k))
+            });
+            OpReply::Scanned { next, keys }
+        }
+        Op::DbSize => OpReply::Count(store.counts().live),
+        Op::Put { .. } | Op::Delete { .. } => {
+            unreachable!("writes are applied by the caller, never passed here")
+        }
+    }
+}
+
 /// Turns the acknowledgements of writes that were taken back into errors.
 fn refuse_writes(replies: &mut [OpReply], why: &str) {
     for r in replies {
@@ -412,17 +482,14 @@ impl Service {
                             }
                             Err(e) => OpReply::Refused(e),
                         },
-                        Op::Get { key } => {
+                        read => {
                             // A read sees only what is in the log: were the
                             // pending records refused, it would have seen a
                             // write that never happened.
                             if let Some(why) = self.settle() {
                                 refuse_writes(&mut replies, &why);
                             }
-                            match self.store.get(&key) {
-                                Some(v) => OpReply::Value(v.to_vec()),
-                                None => OpReply::NotFound,
-                            }
+                            read_op(&self.store, read)
                         }
                     };
                     replies.push(answer);

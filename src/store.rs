@@ -18,6 +18,8 @@
 //! * `vv`: this node's version vector (see [`crate::vv`]).
 //! * `peer_acks`: the last version vector each listed peer acknowledged; a
 //!   tombstone whose clock all of them cover is dropped.
+//! * `scan_order`: every slot by its key's hash, the order [`Store::scan`]
+//!   walks, which neither writes nor the removal of entries can change.
 
 use crate::clock::{Clock, Dot, NodeId};
 use crate::hlc::{Hlc, WriteCounter};
@@ -27,7 +29,7 @@ use crate::version::{winner, Stamp, VersionRef, Winner};
 use crate::vv::VersionVector;
 use crate::wire::{Batch, Bytes, WireEntry, WireVv};
 use hashbrown::HashTable;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
@@ -194,6 +196,8 @@ pub struct Store {
     slots: Vec<Entry>,
     table: HashTable<u32>,
     dots: BTreeMap<Dot, u32>,
+    /// (hash of the key, slot) for every entry, tombstones included.
+    scan_order: BTreeSet<(u64, u32)>,
     tombstones: HashSet<u32>,
     hasher: RandomState,
     hlc: Hlc,
@@ -252,6 +256,7 @@ impl Store {
             slots: Vec::new(),
             table: HashTable::new(),
             dots: BTreeMap::new(),
+            scan_order: BTreeSet::new(),
             tombstones: HashSet::new(),
             hasher: RandomState::new(),
             hlc: Hlc::new(),
@@ -392,6 +397,7 @@ impl Store {
         entry.hash = self.key_hash(entry.key());
         let hash = table_hash(entry.hash);
         index(&mut self.dots, &entry.clock, slot);
+        self.scan_order.insert((hash, slot));
         if entry.tombstone {
             self.tombstones.insert(slot);
         }
@@ -424,6 +430,7 @@ impl Store {
         if let Ok(found) = self.table.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
+        self.scan_order.remove(&(hash, slot));
         unindex(&mut self.dots, &self.slots[slot as usize].clock, slot);
         self.tombstones.remove(&slot);
         self.data_bytes -= self.slots[slot as usize].bytes.len();
@@ -438,6 +445,8 @@ impl Store {
         if let Some(s) = self.table.find_mut(hash, |&s| s == last) {
             *s = slot;
         }
+        self.scan_order.remove(&(hash, last));
+        self.scan_order.insert((hash, slot));
         for dot in moved.clock.dots() {
             if let Some(s) = self.dots.get_mut(dot).filter(|s| **s == last) {
                 *s = slot;
@@ -899,6 +908,52 @@ impl Store {
         keys
     }
 
+    /// The live keys for which `wanted` says yes, in no particular order.
+    pub fn keys_where(&self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        self.slots
+            .iter()
+            .filter(|e| !e.tombstone && wanted(e.key()))
+            .map(|e| e.key().to_vec())
+            .collect()
+    }
+
+    /// One step of an iteration over the live keys, as Redis's `SCAN` does
+    /// it: visits about `count` entries from `cursor` on (0 starts) and
+    /// returns the cursor to go on from (0 when the iteration is complete)
+    /// and the live keys among them for which `wanted` says yes.
+    ///
+    /// The order is that of the keys' hashes, which are fixed for the
+    /// life of the store, so the guarantee is stronger than Redis's: a key
+    /// that is live from the first step of an iteration to the last is
+    /// returned exactly once, whatever is written, merged, deleted or
+    /// collected meanwhile; a key added or deleted meanwhile is returned at
+    /// most once. A cursor means nothing to another store (each hashes with
+    /// its own random seed). Keys with the same 64-bit hash are never
+    /// split between two steps.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> (u64, Vec<Vec<u8>>) {
+        let mut keys = Vec::new();
+        let mut visited = 0;
+        let mut order = self.scan_order.range((cursor, 0)..).peekable();
+        while let Some(&(hash, slot)) = order.next() {
+            let e = &self.slots[slot as usize];
+            if !e.tombstone && wanted(e.key()) {
+                keys.push(e.key().to_vec());
+            }
+            visited += 1;
+            match order.peek() {
+                None => break,
+                Some(&&(next, _)) if visited >= count && next != hash => return (next, keys),
+                Some(_) => {}
+            }
+        }
+        (0, keys)
+    }
+
     /// Every key's version, with writer names instead of ids, sorted by
     /// key: a form that two stores can be compared in.
     pub fn canonical(&self) -> Vec<CanonicalEntry> {
@@ -1195,6 +1250,78 @@ mod tests {
         };
         a.apply_batch(&batch).expect("valid");
         assert_eq!(a.get(b"k"), None);
+    }
+
+    /// Every key a full SCAN iteration returns, stepping `count` at a time
+    /// and calling `between` after each step.
+    fn scan_all(
+        store: &mut Store,
+        count: usize,
+        mut between: impl FnMut(&mut Store, usize),
+    ) -> Vec<Vec<u8>> {
+        let mut cursor = 0;
+        let mut all = Vec::new();
+        for step in 0.. {
+            let (next, keys) = store.scan(cursor, count, |_| true);
+            assert!(keys.len() <= count + 2, "step {step}: {} keys", keys.len());
+            all.extend(keys);
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor, "the cursor moves on");
+            cursor = next;
+            between(store, step);
+        }
+        all
+    }
+
+    #[test]
+    fn a_scan_returns_every_key_once_and_skips_tombstones() {
+        let mut a = Store::new("a", MAX);
+        assert_eq!(a.scan(0, 10, |_| true), (0, Vec::new()));
+        for i in 0..100u8 {
+            a.put(&[i], b"v", 1_000).expect("put");
+        }
+        a.delete(&[7], 1_000).expect("delete");
+        for count in [1, 3, 10, 1000] {
+            let mut got = scan_all(&mut a, count, |_, _| {});
+            got.sort();
+            let want: Vec<Vec<u8>> = (0..100u8).filter(|&i| i != 7).map(|i| vec![i]).collect();
+            assert_eq!(got, want, "count {count}");
+        }
+        let (_, even) = a.scan(0, 1000, |k| k[0] % 2 == 0);
+        assert_eq!(even.len(), 50);
+        let mut listed = a.keys_where(|k| k[0] < 10);
+        listed.sort();
+        assert_eq!(listed.len(), 9);
+    }
+
+    #[test]
+    fn a_scan_keeps_its_guarantee_while_keys_come_and_go() {
+        let mut a = Store::new("a", MAX);
+        for i in 0..200u8 {
+            a.put(&[i], b"v", 1_000).expect("put");
+        }
+        // The first 100 keys stay; the others are deleted and collected
+        // (which moves entries between slots) or rewritten, and new keys
+        // arrive, all while the iteration goes on.
+        let got = scan_all(&mut a, 7, |store, step| {
+            let victim = 100 + (step * 13 % 100) as u8;
+            store.delete(&[victim], 1_000).expect("delete");
+            store.collect_tombstones();
+            store.put(&[1, step as u8], b"new", 1_000).expect("put");
+            store
+                .put(&[(step % 100) as u8], b"again", 1_000)
+                .expect("put");
+        });
+        for i in 0..100u8 {
+            let n = got.iter().filter(|k| **k == [i]).count();
+            assert_eq!(n, 1, "key {i} returned {n} times");
+        }
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "no key twice");
     }
 
     #[test]

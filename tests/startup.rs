@@ -183,12 +183,13 @@ fn bad_node_names() {
         ("", String::new()),
         ("tab\there", "tab\\there".to_string()),
         ("new\nline", "new\\nline".to_string()),
+        ("a#1", "a#1".to_string()),
         (long.as_str(), long.clone()),
     ] {
         let done = run(&[&name, &any_port()]);
         assert_fails_with(
             &done,
-            &format!("netdb: error: bad node name '{shown}': 1 to 255 bytes, no spaces"),
+            &format!("netdb: error: bad node name '{shown}': 1 to 255 bytes, no spaces or #"),
         );
     }
 }

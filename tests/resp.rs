@@ -1,0 +1,537 @@
+//! Redis clients against running nodes: a Redis client library, raw
+//! sockets, redis-cli and redis-benchmark where the machine has them, and
+//! `netdb --connect`.
+
+#[path = "resp/support.rs"]
+mod support;
+
+use redis::Commands;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::{eventually, Node};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn connection(node: &Node) -> redis::Connection {
+    redis::Client::open(node.url())
+        .expect("client")
+        .get_connection()
+        .expect("connect")
+}
+
+fn raw(node: &Node) -> TcpStream {
+    let s = TcpStream::connect(node.addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s
+}
+
+/// Reads until `want` bytes have arrived (or the stream ends).
+fn read_n(stream: &mut TcpStream, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    while got.len() < want {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read after {} bytes: {e}", got.len()),
+        }
+    }
+    got
+}
+
+/// Reads until the other side closes.
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).expect("read until closed");
+    got
+}
+
+fn has(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_set_on_one_node_is_read_on_another() {
+    let nodes = Node::cluster(2, &[]);
+    let mut a = connection(&nodes[0]);
+    let mut b = connection(&nodes[1]);
+    let () = a.set("greeting", "hello from n0").expect("set");
+    eventually(WAIT, "the value to reach n1", || {
+        b.get::<_, Option<String>>("greeting").expect("get") == Some("hello from n0".into())
+    });
+    // A delete through RESP replicates like any other write.
+    let deleted: i64 = b.del("greeting").expect("del");
+    assert_eq!(deleted, 1);
+    eventually(WAIT, "the delete to reach n0", || {
+        a.get::<_, Option<String>>("greeting")
+            .expect("get")
+            .is_none()
+    });
+    // INFO shows the peer and its sync state.
+    let info: String = redis::cmd("INFO").arg("netdb").query(&mut a).expect("info");
+    assert!(info.contains("peers:1\r\n"), "{info}");
+    assert!(
+        info.contains(&format!("peer0:addr={}", nodes[1].addr)),
+        "{info}"
+    );
+    eventually(WAIT, "n0 to report n1 reachable", || {
+        let info: String = redis::cmd("INFO").arg("netdb").query(&mut a).expect("info");
+        info.contains("state=reachable")
+    });
+}
+
+#[test]
+fn binary_keys_and_values_with_every_byte_value() {
+    let node = Node::alone(&[]);
+    let mut con = connection(&node);
+    let every: Vec<u8> = (0..=255).collect();
+    let key: Vec<u8> = every.iter().rev().copied().collect();
+    let () = con.set(&key, &every).expect("set");
+    let got: Vec<u8> = con.get(&key).expect("get");
+    assert_eq!(got, every);
+    let () = con.set(b"empty", b"").expect("set empty");
+    let both: Vec<Option<Vec<u8>>> = con.mget(&[&key[..], b"empty", b"none"]).expect("mget");
+    assert_eq!(both, vec![Some(every.clone()), Some(Vec::new()), None]);
+    let keys: Vec<Vec<u8>> = con.keys("*").expect("keys");
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&key));
+}
+
+#[test]
+fn the_client_library_sees_redis_replies() {
+    let node = Node::alone(&[]);
+    let mut con = connection(&node);
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut con).expect("ping"),
+        "PONG"
+    );
+    let () = redis::cmd("MSET")
+        .arg("user:1")
+        .arg("a")
+        .arg("user:2")
+        .arg("b")
+        .arg("other")
+        .arg("c")
+        .query(&mut con)
+        .expect("mset");
+    let n: i64 = con.exists(&["user:1", "user:2", "nope"]).expect("exists");
+    assert_eq!(n, 2);
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
+    assert_eq!(size, 3);
+    let mut users: Vec<String> = con.keys("user:*").expect("keys");
+    users.sort();
+    assert_eq!(users, ["user:1", "user:2"]);
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(10)
+        .query::<()>(&mut con)
+        .expect_err("EX refused");
+    assert!(
+        err.to_string()
+            .contains("netdb does not support SET option 'EX'"),
+        "{err}"
+    );
+    let err = redis::cmd("LPUSH")
+        .arg("l")
+        .arg("x")
+        .query::<()>(&mut con)
+        .expect_err("unknown");
+    assert!(
+        err.to_string()
+            .contains("unknown command 'LPUSH', with args beginning with: 'l' 'x'"),
+        "{err}"
+    );
+    let err = redis::cmd("GET").query::<()>(&mut con).expect_err("arity");
+    assert!(
+        err.to_string()
+            .contains("wrong number of arguments for 'get' command"),
+        "{err}"
+    );
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query(&mut con)
+        .expect("select 0");
+    let err = redis::cmd("SELECT")
+        .arg(1)
+        .query::<()>(&mut con)
+        .expect_err("select 1");
+    assert!(
+        err.to_string().contains("DB index is out of range"),
+        "{err}"
+    );
+    // The connection is still usable after errors.
+    let v: String = con.get("other").expect("get");
+    assert_eq!(v, "c");
+}
+
+#[test]
+fn scan_visits_every_key_while_keys_change() {
+    let node = Node::alone(&[]);
+    let mut con = connection(&node);
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+    }
+    let () = pipe.query(&mut con).expect("load");
+    let mut writer = connection(&node);
+    let mut cursor = 0u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut steps = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("key:*")
+            .arg("COUNT")
+            .arg(50)
+            .query(&mut con)
+            .expect("scan");
+        for k in keys {
+            assert!(seen.insert(k), "a key returned twice");
+        }
+        // Other writes go on meanwhile: new keys, deletes of others.
+        let () = writer
+            .set(format!("new:{steps}"), steps)
+            .expect("write meanwhile");
+        let _: i64 = writer
+            .del(format!("new:{}", steps / 2))
+            .expect("delete meanwhile");
+        steps += 1;
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(steps > 10, "{steps} steps");
+    assert_eq!(seen.len(), 2000);
+    // The library's own iterator agrees.
+    let all: Vec<String> = con
+        .scan_match::<_, String>("key:1*")
+        .expect("scan")
+        .map(|k| k.expect("key"))
+        .collect();
+    assert_eq!(all.len(), 1111);
+}
+
+#[test]
+fn inline_commands_are_understood() {
+    let node = Node::alone(&[]);
+    let mut s = raw(&node);
+    s.write_all(b"PING\r\nSET k \"a b\"\r\nget k\nECHO 'x y'\r\nDEL k nope\r\n")
+        .expect("write");
+    let want = b"+PONG\r\n+OK\r\n$3\r\na b\r\n$3\r\nx y\r\n:1\r\n";
+    assert_eq!(read_n(&mut s, want.len()), want);
+}
+
+#[test]
+fn a_pipeline_gets_every_reply_in_order() {
+    let node = Node::alone(&[]);
+    let mut s = raw(&node);
+    let mut w = s.try_clone().expect("clone");
+    let n = 20_000;
+    let writer = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            let key = format!("k{i}");
+            let value = format!("v{i}");
+            netdb::resp::encode_command(&[b"SET", key.as_bytes(), value.as_bytes()], &mut bytes);
+            // Commands answered without the store, in between.
+            netdb::resp::encode_command(&[b"ECHO", key.as_bytes()], &mut bytes);
+            netdb::resp::encode_command(&[b"GET", key.as_bytes()], &mut bytes);
+        }
+        w.write_all(&bytes).expect("write pipeline");
+    });
+    let mut want = Vec::new();
+    for i in 0..n {
+        let key = format!("k{i}");
+        let value = format!("v{i}");
+        want.extend_from_slice(b"+OK\r\n");
+        netdb::resp::Reply::Bulk(key.into_bytes()).write_to(&mut want);
+        netdb::resp::Reply::Bulk(value.into_bytes()).write_to(&mut want);
+    }
+    let got = read_n(&mut s, want.len());
+    writer.join().expect("writer");
+    assert!(got == want, "replies differ or are out of order");
+    // The same through the client library's pipeline.
+    let mut con = connection(&node);
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("GET").arg(format!("k{i}"));
+    }
+    let values: Vec<String> = pipe.query(&mut con).expect("pipeline");
+    assert_eq!(values.len(), 1000);
+    assert_eq!(values[999], "v999");
+}
+
+#[test]
+fn malformed_input_closes_only_that_connection() {
+    let mut node = Node::alone(&[]);
+    let mut good = connection(&node);
+    let () = good.set("k", "v").expect("set");
+    let mut bad = raw(&node);
+    // The good request before the bad bytes is answered first.
+    bad.write_all(b"PING\r\n*1\r\nx3\r\nGET k\r\n")
+        .expect("write");
+    assert_eq!(
+        read_to_close(&mut bad),
+        b"+PONG\r\n-ERR Protocol error: expected '$', got 'x'\r\n"
+    );
+    let mut bad = raw(&node);
+    bad.write_all(b"SET \"unclosed\r\n").expect("write");
+    assert_eq!(
+        read_to_close(&mut bad),
+        b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
+    let mut bad = raw(&node);
+    bad.write_all(b"*1\r\n$999999999999\r\n").expect("write");
+    assert_eq!(
+        read_to_close(&mut bad),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert!(node.is_running());
+    let v: String = good.get("k").expect("the other connection goes on");
+    assert_eq!(v, "v");
+    let mut fresh = connection(&node);
+    let v: String = fresh.get("k").expect("new connections work");
+    assert_eq!(v, "v");
+    eventually(WAIT, "a log line for the bad client", || {
+        node.log().iter().any(|l| l.contains("protocol error"))
+    });
+}
+
+#[test]
+fn a_request_over_the_size_limit_is_refused() {
+    let node = Node::alone(&["--max-request-bytes", "1048576"]);
+    let refused = |args: &[&[u8]], error: &str| {
+        let mut s = raw(&node);
+        let mut big = Vec::new();
+        netdb::resp::encode_command(args, &mut big);
+        // The error comes from a header; the rest may never be read.
+        let _ = s.write_all(&big);
+        let got = read_to_close(&mut s);
+        assert_eq!(got, format!("-ERR Protocol error: {error}\r\n").as_bytes());
+    };
+    let chunk = vec![b'x'; 600 * 1024];
+    refused(&[b"SET", b"k", &vec![b'x'; 2 << 20]], "invalid bulk length");
+    refused(
+        &[b"MSET", b"a", &chunk, b"b", &chunk],
+        "request over the limit of 1048576 bytes",
+    );
+    let mut con = connection(&node);
+    let () = con
+        .set("small", &chunk)
+        .expect("smaller requests still work");
+}
+
+#[test]
+fn clients_over_the_limit_are_told_and_closed() {
+    let node = Node::alone(&["--max-clients", "2"]);
+    let mut first = connection(&node);
+    let mut second = connection(&node);
+    let mut third = raw(&node);
+    third.write_all(b"PING\r\n").expect("write");
+    assert_eq!(
+        read_to_close(&mut third),
+        b"-ERR max number of clients reached\r\n"
+    );
+    let () = first.set("a", 1).expect("first still served");
+    let () = second.set("b", 2).expect("second still served");
+    drop(first);
+    eventually(WAIT, "a free slot after a client left", || {
+        let mut s = raw(&node);
+        s.write_all(b"PING\r\n").expect("write");
+        read_n(&mut s, 7) == b"+PONG\r\n"
+    });
+}
+
+#[test]
+fn idle_clients_are_closed() {
+    let node = Node::alone(&["--client-idle-timeout-secs", "1"]);
+    let mut s = raw(&node);
+    s.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_n(&mut s, 7), b"+PONG\r\n");
+    // Then silence: the node closes the connection on its own.
+    assert_eq!(read_to_close(&mut s), b"");
+}
+
+#[test]
+fn redis_cli_works_and_pipes_100k_keys() {
+    if !has("redis-cli") {
+        println!("skipped: redis-cli not installed");
+        return;
+    }
+    let node = Node::alone(&[]);
+    let port = node.addr.port().to_string();
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(cli(&["PING"]), "PONG\n");
+    assert_eq!(cli(&["SET", "a key", "a value"]), "OK\n");
+    assert_eq!(cli(&["GET", "a key"]), "a value\n");
+
+    let mut script = Vec::new();
+    for i in 0..100_000 {
+        netdb::resp::encode_command(
+            &[
+                b"SET",
+                format!("bulk:{i}").as_bytes(),
+                format!("value {i}").as_bytes(),
+            ],
+            &mut script,
+        );
+    }
+    let mut pipe = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port, "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run redis-cli --pipe");
+    let mut stdin = pipe.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || stdin.write_all(&script).expect("feed"));
+    let out = pipe.wait_with_output().expect("redis-cli --pipe");
+    feeder.join().expect("feeder");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("errors: 0, replies: 100000"), "{text}");
+    assert_eq!(cli(&["DBSIZE"]), "100001\n");
+    assert_eq!(cli(&["GET", "bulk:99999"]), "value 99999\n");
+    let scanned = cli(&["--scan", "--pattern", "bulk:1234*"]);
+    assert_eq!(scanned.lines().count(), 11, "{scanned}");
+}
+
+#[test]
+fn redis_benchmark_runs_without_warnings() {
+    if !has("redis-benchmark") {
+        println!("skipped: redis-benchmark not installed");
+        return;
+    }
+    let node = Node::alone(&[]);
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &node.addr.port().to_string()])
+        .args(["-t", "ping,set,get,mset", "-n", "2000", "-c", "4", "-q"])
+        .output()
+        .expect("run redis-benchmark");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+    assert!(stdout.contains("SET: "), "{stdout}");
+}
+
+#[test]
+fn the_connect_client_runs_a_piped_script() {
+    let node = Node::alone(&[]);
+    let script = "put greeting hello world\n\
+                  get greeting\n\
+                  put \"two words\" \"a\\nb\"\n\
+                  get \"two words\"\n\
+                  keys\n\
+                  # a comment\n\
+                  \n\
+                  get missing\n\
+                  delete greeting\n\
+                  get greeting\n\
+                  bogus\n\
+                  status\n\
+                  quit\n\
+                  get never-sent\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netdb"))
+        .args(["--connect", &node.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run netdb --connect");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("feed");
+    let out = child.wait_with_output().expect("netdb --connect");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!(
+        "Value stored.\n\
+         Value: hello world\n\
+         Value stored.\n\
+         Value: \"a\\nb\"\n\
+         greeting\n\
+         \"two words\"\n\
+         Key not found.\n\
+         Key deleted.\n\
+         Key not found.\n\
+         Error: unknown command 'bogus' (commands: put, get, delete, keys, status, sync, help, quit)\n\
+         node solo listening on {}\n\
+         keys: 1 live, 1 tombstones\n\
+         peers: none\n\
+         Goodbye!\n",
+        node.addr
+    );
+    assert_eq!(stdout, want);
+
+    // Without a node to talk to: one line on stderr, a non-zero exit.
+    let free = support::free_ports(1)[0];
+    let out = Command::new(env!("CARGO_BIN_EXE_netdb"))
+        .args(["--connect", &format!("127.0.0.1:{free}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run netdb --connect");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("netdb: error: node 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn the_connect_client_pipes_many_lines() {
+    let node = Node::alone(&[]);
+    let mut script = String::new();
+    for i in 0..20_000 {
+        script.push_str(&format!("put k{i} value number {i}\n"));
+    }
+    for i in (0..20_000).step_by(1000) {
+        script.push_str(&format!("get k{i}\n"));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netdb"))
+        .args(["--connect", &node.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run netdb --connect");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || stdin.write_all(script.as_bytes()).expect("feed"));
+    let out = child.wait_with_output().expect("netdb --connect");
+    feeder.join().expect("feeder");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 20_020);
+    assert!(lines[..20_000].iter().all(|l| *l == "Value stored."));
+    assert_eq!(lines[20_000], "Value: value number 0");
+    assert_eq!(lines[20_019], "Value: value number 19000");
+}
