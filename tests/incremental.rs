@@ -1,0 +1,206 @@
+//! Sync costs what changed: an idle round sends two small vectors whatever
+//! the data set's size, a write is pushed as it happens rather than at the
+//! next round, a node that was down receives only what it missed, and
+//! tombstones are dropped once every listed peer has them (and only then).
+//!
+//! Costs are counted in bytes from `status`, never timed.
+
+mod common;
+
+use common::{cluster, eventually, Cluster, Node};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What one peer line of `status` says.
+#[derive(Debug, Clone, PartialEq)]
+struct PeerLine {
+    reachable: bool,
+    /// Seconds since the last successful push, to a tenth.
+    last_sync_ago: Option<f64>,
+    writes_behind: Option<u64>,
+    bytes_last_round: usize,
+    tombstones_waiting: usize,
+}
+
+/// Parses `peer ADDR: STATE, last sync X s ago|never synced, N writes
+/// behind|nothing acknowledged yet, N bytes sent last round, N tombstones
+/// waiting on it`.
+fn parse_peer_line(line: &str) -> PeerLine {
+    let fields: Vec<&str> = line
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no `: ` in peer line {line:?}"))
+        .1
+        .split(", ")
+        .collect();
+    assert_eq!(fields.len(), 5, "peer line {line:?}");
+    let number = |field: &str, suffix: &str| -> u64 {
+        field
+            .strip_suffix(suffix)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{field:?} is not `N{suffix}` in {line:?}"))
+    };
+    PeerLine {
+        reachable: fields[0] == "reachable",
+        last_sync_ago: fields[1]
+            .strip_prefix("last sync ")
+            .and_then(|f| f.strip_suffix(" s ago"))
+            .map(|s| s.parse().unwrap_or_else(|_| panic!("bad time in {line:?}"))),
+        writes_behind: (fields[2] != "nothing acknowledged yet")
+            .then(|| number(fields[2], " writes behind")),
+        bytes_last_round: number(fields[3], " bytes sent last round") as usize,
+        tombstones_waiting: number(fields[4], " tombstones waiting on it") as usize,
+    }
+}
+
+/// The peer line for `addr` in `node`'s status, parsed.
+fn peer(node: &mut Node, addr: SocketAddr) -> PeerLine {
+    parse_peer_line(&node.peer_status(addr))
+}
+
+/// `(live, tombstones)` from `node`'s status.
+fn counts(node: &mut Node) -> (usize, usize) {
+    let line = node.status().remove(1);
+    let parse = || -> Option<(usize, usize)> {
+        let rest = line.strip_prefix("keys: ")?;
+        let (live, rest) = rest.split_once(" live, ")?;
+        let tombstones = rest.strip_suffix(" tombstones")?;
+        Some((live.parse().ok()?, tombstones.parse().ok()?))
+    };
+    parse().unwrap_or_else(|| panic!("{}: bad counts line {line:?}", node.name()))
+}
+
+/// Waits until `node` holds `live` keys and `tombstones` tombstones;
+/// panics after `within` with the counts it last showed.
+fn wait_counts(node: &mut Node, live: usize, tombstones: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = counts(node);
+        if got == (live, tombstones) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: still {} live keys and {} tombstones after {within:?}, \
+             wanted {live} and {tombstones}",
+            node.name(),
+            got.0,
+            got.1
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `lines` to `node` in one write and checks every reply is `reply`:
+/// thousands of commands cost one pipe write, not one round trip each.
+fn pipe(node: &mut Node, lines: &[String], reply: &str) {
+    let mut script = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines {
+        script.push_str(line);
+        script.push('\n');
+    }
+    node.send_raw(script.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, line) in lines.iter().enumerate() {
+        let got = node.read_line(deadline.saturating_duration_since(Instant::now()));
+        assert_eq!(got, reply, "{}: reply {i} to {line:?}", node.name());
+    }
+}
+
+/// Watches every pair `(node i, peer addr)` in `pairs` until each has
+/// completed `rounds` rounds after this call, and calls `check` with every
+/// peer line read once the pair's first such round is over. A round is
+/// seen completing when the peer's `last sync` time jumps back; rounds of
+/// a pusher never overlap, so one that completes after this call started
+/// after every round that completed before it.
+fn watch_rounds(
+    c: &mut Cluster,
+    pairs: &[(usize, SocketAddr)],
+    rounds: usize,
+    within: Duration,
+    mut check: impl FnMut(&mut Node, SocketAddr, &PeerLine),
+) {
+    let mut seen = vec![0; pairs.len()];
+    let mut last_ago: Vec<Option<f64>> = vec![None; pairs.len()];
+    eventually(
+        within,
+        format_args!("{rounds} rounds on each of {pairs:?}"),
+        || {
+            for (k, &(i, addr)) in pairs.iter().enumerate() {
+                let line = peer(&mut c.nodes[i], addr);
+                if let (Some(before), Some(now)) = (last_ago[k], line.last_sync_ago) {
+                    if now < before {
+                        seen[k] += 1;
+                    }
+                }
+                last_ago[k] = line.last_sync_ago;
+                if seen[k] > 0 {
+                    check(&mut c.nodes[i], addr, &line);
+                }
+            }
+            seen.iter().all(|&s| s >= rounds)
+        },
+    );
+}
+
+/// Every `(node, peer)` pair of a cluster.
+fn all_pairs(c: &Cluster) -> Vec<(usize, SocketAddr)> {
+    let addrs = c.addrs();
+    let mut pairs = Vec::new();
+    for i in 0..addrs.len() {
+        for &addr in &addrs {
+            if addr != addrs[i] {
+                pairs.push((i, addr));
+            }
+        }
+    }
+    pairs
+}
+
+#[test]
+fn an_idle_round_with_100k_keys_sends_under_1_kb_per_peer() {
+    const KEYS: usize = 100_000;
+    // Rounds far enough apart that each one shows in `last sync`.
+    let mut c = cluster(3, 300);
+    let puts: Vec<String> = (0..KEYS).map(|i| format!("put key-{i:06} v{i}")).collect();
+    pipe(&mut c[0], &puts, "Value stored.");
+    for node in &mut c.nodes {
+        wait_counts(node, KEYS, 0, Duration::from_secs(30));
+    }
+    // Every peer has acknowledged everything, so whatever round comes next
+    // has nothing to send.
+    let pairs = all_pairs(&c);
+    eventually(
+        Duration::from_secs(10),
+        "every peer 0 writes behind",
+        || {
+            pairs.iter().all(|&(i, addr)| {
+                let line = peer(&mut c.nodes[i], addr);
+                line.reachable && line.writes_behind == Some(0)
+            })
+        },
+    );
+    let mut largest = 0;
+    let mut checked = 0;
+    watch_rounds(
+        &mut c,
+        &pairs,
+        3,
+        Duration::from_secs(20),
+        |node, addr, line| {
+            assert!(
+                line.reachable && line.writes_behind == Some(0),
+                "{}: peer {addr} fell behind while idle: {line:?}",
+                node.name()
+            );
+            largest = largest.max(line.bytes_last_round);
+            checked += 1;
+            assert!(
+                line.bytes_last_round < 1024,
+                "{}: an idle round to {addr} with {KEYS} keys sent {} bytes",
+                node.name(),
+                line.bytes_last_round
+            );
+        },
+    );
+    eprintln!("largest idle round: {largest} bytes ({checked} peer lines read)");
+}
