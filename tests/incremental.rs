@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{cluster, eventually, Cluster, Node};
+use common::{cluster, eventually, Cluster, Node, NO_SYNC_MS};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -203,4 +203,32 @@ fn an_idle_round_with_100k_keys_sends_under_1_kb_per_peer() {
         },
     );
     eprintln!("largest idle round: {largest} bytes ({checked} peer lines read)");
+}
+
+#[test]
+fn a_write_reaches_the_peers_without_waiting_for_a_round() {
+    // No periodic round during the test: only the push a write starts can
+    // deliver it in time.
+    let mut c = cluster(3, NO_SYNC_MS);
+    // Every node is up and every pusher has met its peers.
+    c.sync_all();
+    let within = Duration::from_secs(10);
+
+    assert_eq!(c[0].cmd("put pushed from-n1"), "Value stored.");
+    c.wait_all("get pushed", "Value: from-n1", within);
+    assert_eq!(c[1].cmd("put pushed from-n2"), "Value stored.");
+    c.wait_all("get pushed", "Value: from-n2", within);
+    assert_eq!(c[2].cmd("delete pushed"), "Key deleted.");
+    c.wait_all("get pushed", "Key not found.", within);
+
+    // A burst shares pushes; the last write of it still goes out.
+    let burst: Vec<String> = (0..1000).map(|i| format!("put burst-{i:04} {i}")).collect();
+    pipe(&mut c[1], &burst, "Value stored.");
+    c.wait_all("get burst-0999", "Value: 999", within);
+    for node in &mut c.nodes {
+        let name = node.name().to_owned();
+        eventually(within, format_args!("{name} holds the burst"), || {
+            counts(node).0 == burst.len()
+        });
+    }
 }
