@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{cluster, eventually, Cluster, Node, NO_SYNC_MS};
+use common::{cluster, eventually, Cluster, Node, NodeSpec, NO_SYNC_MS};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,41 @@ fn pipe(node: &mut Node, lines: &[String], reply: &str) {
     for (i, line) in lines.iter().enumerate() {
         let got = node.read_line(deadline.saturating_duration_since(Instant::now()));
         assert_eq!(got, reply, "{}: reply {i} to {line:?}", node.name());
+    }
+}
+
+/// `n` nodes listing each other, each keeping its data in a directory of
+/// its own next to the peers file, so a killed node restarts from its data.
+fn durable_cluster(n: usize, interval_ms: u64) -> Cluster {
+    let dir = tempfile::tempdir().expect("make a temp dir");
+    let peers_file = dir.path().join("peers.txt");
+    let nodes = common::start_all(n, |addrs| {
+        common::write_peers_file(&peers_file, addrs);
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let name = format!("n{}", i + 1);
+                let data = dir.path().join(&name);
+                NodeSpec {
+                    extra_args: vec![
+                        "--sync-interval-ms".into(),
+                        interval_ms.to_string(),
+                        "--data-dir".into(),
+                        data.to_string_lossy().into_owned(),
+                    ],
+                    name,
+                    addr: *addr,
+                    peers_file: Some(peers_file.clone()),
+                    peer_count: n - 1,
+                }
+            })
+            .collect()
+    });
+    Cluster {
+        nodes,
+        dir,
+        peers_file,
     }
 }
 
@@ -231,4 +266,91 @@ fn a_write_reaches_the_peers_without_waiting_for_a_round() {
             counts(node).0 == burst.len()
         });
     }
+}
+
+/// The bytes of a data set's keys and values: what any transfer of all of
+/// it must carry at least.
+fn payload(data: &[(String, String)]) -> usize {
+    data.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+#[test]
+fn a_node_that_was_down_receives_only_the_writes_it_missed() {
+    const OLD: usize = 20_000;
+    const MISSED_EACH: usize = 5_000;
+    // No periodic round: every transfer below is one `sync`, so the bytes
+    // its pushers report are all that was sent to the restarted node.
+    let mut c = durable_cluster(3, NO_SYNC_MS);
+    let n3 = c.addrs()[2];
+
+    let old: Vec<(String, String)> = (0..OLD)
+        .map(|i| (format!("key-{i:05}"), format!("{i:05}-{}", "o".repeat(194))))
+        .collect();
+    let puts: Vec<String> = old.iter().map(|(k, v)| format!("put {k} {v}")).collect();
+    pipe(&mut c[0], &puts, "Value stored.");
+    c.sync_all();
+    for node in &mut c.nodes {
+        assert_eq!(counts(node), (OLD, 0), "{}", node.name());
+    }
+
+    c[2].kill();
+    // The writes it misses: n1 overwrites old keys, n2 adds new ones.
+    let overwrites: Vec<(String, String)> = (0..MISSED_EACH)
+        .map(|i| (format!("key-{i:05}"), format!("new{i}")))
+        .collect();
+    let added: Vec<(String, String)> = (0..MISSED_EACH)
+        .map(|i| (format!("added-{i:05}"), format!("a{i}")))
+        .collect();
+    let put_lines = |data: &[(String, String)]| -> Vec<String> {
+        data.iter().map(|(k, v)| format!("put {k} {v}")).collect()
+    };
+    pipe(&mut c[0], &put_lines(&overwrites), "Value stored.");
+    pipe(&mut c[1], &put_lines(&added), "Value stored.");
+    // n1 and n2 exchange what each wrote; n3 is down.
+    assert_eq!(c[0].cmd("sync"), "Synced with 1 of 2 peers.");
+    assert_eq!(c[1].cmd("sync"), "Synced with 1 of 2 peers.");
+    let total = OLD + MISSED_EACH;
+    for node in &mut c.nodes[..2] {
+        assert_eq!(counts(node), (total, 0), "{}", node.name());
+    }
+
+    c[2].restart();
+    c[2].wait_log(&format!("{OLD} entries loaded"), Duration::from_secs(10));
+    assert_eq!(counts(&mut c[2]), (OLD, 0), "n3 restarted from its data");
+
+    // n1 pushes n3 everything n3 lacks, its own writes and n2's alike.
+    assert_eq!(c[0].cmd("sync"), "Synced with 2 of 2 peers.");
+    assert_eq!(counts(&mut c[2]), (total, 0), "n3 after n1's push");
+    // n2 has nothing left to send it.
+    assert_eq!(c[1].cmd("sync"), "Synced with 2 of 2 peers.");
+    let from_n1 = peer(&mut c[0], n3).bytes_last_round;
+    let from_n2 = peer(&mut c[1], n3).bytes_last_round;
+    for (key, value) in overwrites.iter().chain(&added).step_by(997) {
+        assert_eq!(c[2].cmd(&format!("get {key}")), format!("Value: {value}"));
+    }
+    assert_eq!(
+        c[2].cmd(&format!("get {}", old[OLD - 1].0)),
+        format!("Value: {}", old[OLD - 1].1)
+    );
+
+    let missed = payload(&overwrites) + payload(&added);
+    let whole = payload(&old[MISSED_EACH..]) + missed;
+    eprintln!(
+        "catch-up: {from_n1} + {from_n2} bytes sent; missed writes carry {missed} bytes, \
+         the whole data set {whole}"
+    );
+    assert!(
+        from_n1 >= missed,
+        "n1 sent {from_n1} bytes, less than the {missed} bytes of the missed writes: \
+         the catch-up was not that push"
+    );
+    assert!(
+        from_n1 + from_n2 < whole / 4,
+        "catching up sent {from_n1} + {from_n2} bytes, not far below the {whole} bytes \
+         of the whole data set: it was not incremental"
+    );
+    assert!(
+        from_n2 < 1024,
+        "n2 sent {from_n2} bytes with nothing to send"
+    );
 }
