@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{cluster, eventually, Cluster, Node, NodeSpec, NO_SYNC_MS};
+use common::{cluster, eventually, Cluster, Node, NodeSpec, FAST_SYNC_MS, NO_SYNC_MS};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -353,4 +353,107 @@ fn a_node_that_was_down_receives_only_the_writes_it_missed() {
         from_n2 < 1024,
         "n2 sent {from_n2} bytes with nothing to send"
     );
+}
+
+#[test]
+fn tombstones_disappear_once_every_peer_has_them() {
+    let mut c = cluster(3, FAST_SYNC_MS);
+    let keys: Vec<String> = (0..30).map(|i| format!("doomed-{i:02}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let line = format!("put {key} v{i}");
+        assert_eq!(c[i % 3].cmd(&line), "Value stored.");
+    }
+    assert_eq!(c[0].cmd("put bystander stays"), "Value stored.");
+    for node in &mut c.nodes {
+        wait_counts(node, keys.len() + 1, 0, Duration::from_secs(10));
+    }
+
+    // Each key deleted on a node that did not write it.
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(c[(i + 1) % 3].cmd(&format!("delete {key}")), "Key deleted.");
+    }
+    for node in &mut c.nodes {
+        wait_counts(node, 1, 0, Duration::from_secs(10));
+    }
+    let pairs = all_pairs(&c);
+    for &(i, addr) in &pairs {
+        let line = peer(&mut c[i], addr);
+        assert_eq!(line.tombstones_waiting, 0, "{}: {addr}", c[i].name());
+    }
+    // Without their tombstones the keys stay deleted, round after round.
+    for _ in 0..3 {
+        c.sync_all();
+        for key in &keys {
+            c.assert_all(&format!("get {key}"), "Key not found.");
+        }
+        c.assert_all("get bystander", "Value: stays");
+    }
+    for node in &mut c.nodes {
+        assert_eq!(counts(node), (1, 0), "{}", node.name());
+    }
+}
+
+#[test]
+fn tombstones_wait_for_a_peer_that_is_down_and_the_key_stays_deleted() {
+    // Rounds far enough apart that each one shows in `last sync`.
+    let mut c = durable_cluster(3, 200);
+    let addrs = c.addrs();
+    let keys: Vec<String> = (0..10).map(|i| format!("doomed-{i}")).collect();
+    for key in &keys {
+        assert_eq!(c[0].cmd(&format!("put {key} old")), "Value stored.");
+    }
+    assert_eq!(c[0].cmd("put bystander stays"), "Value stored.");
+    let all = keys.len() + 1;
+    for node in &mut c.nodes {
+        wait_counts(node, all, 0, Duration::from_secs(10));
+    }
+
+    c[2].kill();
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(c[i % 2].cmd(&format!("delete {key}")), "Key deleted.");
+    }
+    for node in &mut c.nodes[..2] {
+        wait_counts(node, 1, keys.len(), Duration::from_secs(10));
+    }
+    // Round after round between the live nodes, both keep every tombstone
+    // for the dead peer, and none for the live one.
+    let live_pairs = [(0, addrs[1]), (1, addrs[0])];
+    watch_rounds(
+        &mut c,
+        &live_pairs,
+        3,
+        Duration::from_secs(20),
+        |node, other, line| {
+            let name = node.name().to_owned();
+            assert!(line.reachable, "{name}: {other} {line:?}");
+            assert_eq!(line.tombstones_waiting, 0, "{name}: live peer {other}");
+            assert_eq!(counts(node), (1, keys.len()), "{name} while n3 is down");
+            let dead = peer(node, addrs[2]);
+            assert!(!dead.reachable, "{name}: n3 {dead:?}");
+            assert_eq!(dead.tombstones_waiting, keys.len(), "{name}: dead n3");
+        },
+    );
+
+    // n3 comes back from its data, still holding the old values.
+    c[2].restart();
+    c[2].wait_log(&format!("{all} entries loaded"), Duration::from_secs(10));
+    // The deletes win everywhere: the old values never come back.
+    eventually(Duration::from_secs(10), "n3 learns of the deletes", || {
+        for node in &mut c.nodes[..2] {
+            for key in &keys {
+                assert_eq!(node.cmd(&format!("get {key}")), "Key not found.");
+            }
+        }
+        keys.iter()
+            .all(|key| c[2].cmd(&format!("get {key}")) == "Key not found.")
+    });
+    // Every peer has them now: the tombstones go.
+    for node in &mut c.nodes {
+        wait_counts(node, 1, 0, Duration::from_secs(10));
+    }
+    c.sync_all();
+    for key in &keys {
+        c.assert_all(&format!("get {key}"), "Key not found.");
+    }
+    c.assert_all("get bystander", "Value: stays");
 }
