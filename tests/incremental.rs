@@ -26,12 +26,14 @@ struct PeerLine {
 /// behind|nothing acknowledged yet, N bytes sent last round, N tombstones
 /// waiting on it`.
 fn parse_peer_line(line: &str) -> PeerLine {
-    let fields: Vec<&str> = line
+    // Split from the right: the reason a peer is unreachable may hold ", ".
+    let mut fields: Vec<&str> = line
         .split_once(": ")
         .unwrap_or_else(|| panic!("no `: ` in peer line {line:?}"))
         .1
-        .split(", ")
+        .rsplitn(5, ", ")
         .collect();
+    fields.reverse();
     assert_eq!(fields.len(), 5, "peer line {line:?}");
     let number = |field: &str, suffix: &str| -> u64 {
         field
