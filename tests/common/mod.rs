@@ -97,29 +97,21 @@ impl Log {
     fn collect(from: impl Read + Send + 'static, thread_name: String) -> Arc<Log> {
         let log = Arc::new(Log::default());
         let sink = Arc::clone(&log);
-        std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || {
-                let mut reader = BufReader::new(from);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            let text = String::from_utf8_lossy(&line)
-                                .trim_end_matches(['\n', '\r'])
-                                .to_owned();
-                            let mut state = sink.state.lock().expect("log lock");
-                            state.lines.push(text);
-                            sink.grew.notify_all();
-                        }
-                    }
-                }
-                sink.state.lock().expect("log lock").closed = true;
+        let end = Arc::clone(&log);
+        for_each_line(
+            from,
+            thread_name,
+            move |text| {
+                let mut state = sink.state.lock().expect("log lock");
+                state.lines.push(text);
                 sink.grew.notify_all();
-            })
-            .expect("start a stderr reader thread");
+                true
+            },
+            move || {
+                end.state.lock().expect("log lock").closed = true;
+                end.grew.notify_all();
+            },
+        );
         log
     }
 
@@ -173,6 +165,19 @@ impl Log {
 /// the channel disconnects at end of output.
 fn collect_stdout(from: impl Read + Send + 'static, thread_name: String) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
+    for_each_line(from, thread_name, move |text| tx.send(text).is_ok(), || {});
+    rx
+}
+
+/// Starts a thread that hands each line of `from` (without its line end)
+/// to `each` until the stream ends or `each` returns false, then runs
+/// `at_end`.
+fn for_each_line(
+    from: impl Read + Send + 'static,
+    thread_name: String,
+    mut each: impl FnMut(String) -> bool + Send + 'static,
+    at_end: impl FnOnce() + Send + 'static,
+) {
     std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
@@ -186,15 +191,16 @@ fn collect_stdout(from: impl Read + Send + 'static, thread_name: String) -> Rece
                         let text = String::from_utf8_lossy(&line)
                             .trim_end_matches(['\n', '\r'])
                             .to_owned();
-                        if tx.send(text).is_err() {
+                        if !each(text) {
                             break;
                         }
                     }
                 }
             }
+            drop(each);
+            at_end();
         })
-        .expect("start a stdout reader thread");
-    rx
+        .expect("start a reader thread");
 }
 
 /// How a node failed to start.
