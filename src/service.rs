@@ -10,6 +10,7 @@
 use crate::disk::DataDir;
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
+use crate::slot::{Answer, ReplySlot};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -107,7 +108,7 @@ pub enum Request {
         /// The commands.
         ops: Vec<Op>,
         /// One reply per command, in order.
-        reply: Sender<Vec<OpReply>>,
+        reply: Answer<Vec<OpReply>>,
     },
     /// Merge a batch from a peer.
     Apply {
@@ -185,7 +186,17 @@ impl StoreHandle {
 
     /// Runs data commands in order and returns one reply per command.
     pub fn ops(&self, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        self.call(|reply| Request::Ops { ops, reply })
+        self.ops_via(&ReplySlot::new(), ops)
+    }
+
+    /// [`ops`](Self::ops) with the answer coming through `slot`, which a
+    /// client connection makes once and reuses for every batch.
+    pub fn ops_via(&self, slot: &ReplySlot<Vec<OpReply>>, ops: Vec<Op>) -> Result<Vec<OpReply>> {
+        let reply = slot.answer();
+        self.tx
+            .send(Request::Ops { ops, reply })
+            .map_err(|_| Error::Stopped)?;
+        slot.wait().ok_or(Error::Stopped)
     }
 
     /// Merges a peer's batch; an error means the batch was invalid.
@@ -331,7 +342,7 @@ fn refuse_writes(replies: &mut [OpReply], why: &str) {
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
     Ops {
-        reply: Sender<Vec<OpReply>>,
+        reply: Answer<Vec<OpReply>>,
         replies: Vec<OpReply>,
     },
     Unit {
@@ -440,7 +451,7 @@ impl Service {
                     if let Some(why) = &failure {
                         refuse_writes(&mut replies, why);
                     }
-                    let _ = reply.send(replies);
+                    reply.send(replies);
                 }
                 Deferred::Unit { reply, result } => {
                     let result = match &failure {
@@ -498,7 +509,7 @@ impl Service {
                     self.wrote = true;
                     self.pending.push(Deferred::Ops { reply, replies });
                 } else {
-                    let _ = reply.send(replies);
+                    reply.send(replies);
                 }
             }
             Request::Apply { batch, reply } => {
