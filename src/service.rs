@@ -13,9 +13,9 @@ use crate::glob::glob_match;
 use crate::slot::{Answer, ReplySlot};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
@@ -339,6 +339,32 @@ fn refuse_writes(replies: &mut [OpReply], why: &str) {
     }
 }
 
+/// How long the store thread keeps looking for a request, yielding its
+/// core between looks, before it sleeps on an empty channel.
+const IDLE_POLL: Duration = Duration::from_micros(100);
+
+/// The next request; `None` once every sender is gone.
+///
+/// A client that waits for each answer before it sends its next request
+/// comes back tens of microseconds later. Were the store thread asleep by
+/// then, every request would pay for waking it (a system call by the
+/// sender, and the scheduler's latency) on top of waking the connection
+/// thread. So it first looks for a request for [`IDLE_POLL`], yielding
+/// its core to any other thread that can run between looks.
+fn next_request(rx: &Receiver<Request>) -> Option<Request> {
+    let deadline = Instant::now() + IDLE_POLL;
+    loop {
+        match rx.try_recv() {
+            Ok(request) => return Some(request),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            Err(TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
     Ops {
@@ -380,9 +406,9 @@ impl Service {
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
-                match rx.recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => break,
+                match next_request(rx) {
+                    Some(r) => Some(r),
+                    None => break,
                 }
             };
             if let Some(request) = first {
