@@ -26,14 +26,27 @@ die() {
 bench_cleanup() {
     local pid
     for pid in "${BENCH_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
+        stop_pid "$pid"
     done
     if [[ -n "$BENCH_TMP" ]]; then
         rm -rf "$BENCH_TMP"
     fi
+}
+
+# Stops a process this script started: SIGTERM, then SIGKILL if it is
+# still there after 5 s (a hung server must not hang the script's exit).
+stop_pid() {
+    local pid=$1 _
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "process $pid ignored SIGTERM for 5 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
 }
 
 # Makes the temporary directory and arranges the cleanup.
@@ -143,8 +156,7 @@ await_pong() {
 
 stop_redis() {
     if [[ -n "$REDIS_PID" ]]; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
+        stop_pid "$REDIS_PID"
     fi
     REDIS_PID=""
 }
@@ -171,8 +183,7 @@ start_node() {
 
 stop_node() {
     if [[ -n "$NODE_PID" ]]; then
-        kill "$NODE_PID" 2>/dev/null || true
-        wait "$NODE_PID" 2>/dev/null || true
+        stop_pid "$NODE_PID"
     fi
     NODE_PID=""
 }
