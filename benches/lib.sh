@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh); sourced,
-# not run. Needs bash, coreutils, awk and the redis-server and redis-tools
+# Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh,
+# redis_benchmark.sh); sourced, not run. Needs bash, coreutils, awk and the redis-server and redis-tools
 # packages, nothing else.
 #
 # The sourcing script sets `set -euo pipefail`, cds to the repo root and
@@ -14,6 +14,9 @@ BENCH_PIDS=()
 # The running redis-server's pid and port (see start_redis).
 REDIS_PID=""
 REDIS_PORT=""
+# The running background netdb node's pid and port (see start_node).
+NODE_PID=""
+NODE_PORT=""
 
 die() {
     echo "error: $*" >&2
@@ -23,14 +26,27 @@ die() {
 bench_cleanup() {
     local pid
     for pid in "${BENCH_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
+        stop_pid "$pid"
     done
     if [[ -n "$BENCH_TMP" ]]; then
         rm -rf "$BENCH_TMP"
     fi
+}
+
+# Stops a process this script started: SIGTERM, then SIGKILL if it is
+# still there after 5 s (a hung server must not hang the script's exit).
+stop_pid() {
+    local pid=$1 _
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "process $pid ignored SIGTERM for 5 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
 }
 
 # Makes the temporary directory and arranges the cleanup.
@@ -102,36 +118,74 @@ free_port() {
 }
 
 # Starts an empty redis-server without persistence on a free port and waits
-# until it answers; sets REDIS_PID and REDIS_PORT.
+# until it answers; sets REDIS_PID and REDIS_PORT. Arguments are passed on
+# to redis-server after the defaults, so they win over them (e.g.
+# `start_redis --appendonly yes --appendfsync everysec`).
 start_redis() {
-    local attempt _
+    local attempt
     for attempt in 1 2 3 4 5; do
         REDIS_PORT=$(free_port)
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-            --daemonize no --dir "$BENCH_TMP" --logfile "$BENCH_TMP/redis.log" &
+            --daemonize no --dir "$BENCH_TMP" --logfile "$BENCH_TMP/redis.log" "$@" &
         REDIS_PID=$!
         BENCH_PIDS+=("$REDIS_PID")
-        for _ in $(seq 200); do
-            if ! kill -0 "$REDIS_PID" 2>/dev/null; then
-                break
-            fi
-            if [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; then
-                return 0
-            fi
-            sleep 0.05
-        done
+        if await_pong "$REDIS_PID" "$REDIS_PORT"; then
+            return 0
+        fi
         echo "redis-server did not start on port $REDIS_PORT (attempt $attempt)" >&2
         stop_redis
     done
     die "cannot start redis-server; see its log above"
 }
 
+# Waits (up to 10 s) until the server `pid` answers PING on `port`; fails
+# if it exits or stays silent.
+await_pong() {
+    local pid=$1 port=$2 _
+    for _ in $(seq 200); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
 stop_redis() {
     if [[ -n "$REDIS_PID" ]]; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
+        stop_pid "$REDIS_PID"
     fi
     REDIS_PID=""
+}
+
+# Starts a standalone netdb node without a console on a free port and
+# waits until it answers PING; sets NODE_PID and NODE_PORT. Arguments are
+# netdb options (e.g. `--in-memory`); without `--in-memory` give it a
+# `--data-dir` under $BENCH_TMP. Its log goes to $BENCH_TMP/node.log.
+start_node() {
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        NODE_PORT=$(free_port)
+        "$NETDB" bench1 "127.0.0.1:$NODE_PORT" --no-cli "$@" 2>>"$BENCH_TMP/node.log" &
+        NODE_PID=$!
+        BENCH_PIDS+=("$NODE_PID")
+        if await_pong "$NODE_PID" "$NODE_PORT"; then
+            return 0
+        fi
+        echo "netdb did not start on port $NODE_PORT (attempt $attempt)" >&2
+        stop_node
+    done
+    die "cannot start netdb: $(tail -n 5 "$BENCH_TMP/node.log")"
+}
+
+stop_node() {
+    if [[ -n "$NODE_PID" ]]; then
+        stop_pid "$NODE_PID"
+    fi
+    NODE_PID=""
 }
 
 # A field of `INFO memory`, e.g. `redis_info_memory used_memory`.

@@ -21,7 +21,8 @@ use crate::cli::NodeStatus;
 use crate::commands::{plan, Action, Facts, Finish, InfoData, Session, Tally};
 use crate::frame::is_timeout;
 use crate::resp::{Limits, Reply, RequestDecoder};
-use crate::service::{Op, StoreHandle};
+use crate::service::{Op, OpReply, StoreHandle};
+use crate::slot::ReplySlot;
 use crate::sync::PeerTable;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -183,6 +184,7 @@ pub fn serve(mut stream: TcpStream, ctx: &Context) {
         out: Vec::with_capacity(READ_BUF),
         ops: Vec::new(),
         pending: Vec::new(),
+        answers: ReplySlot::new(),
         tally: Tally::default(),
     };
     let result = stream
@@ -284,6 +286,8 @@ struct Connection<'a> {
     ops: Vec<Op>,
     /// Replies behind the first store reply of the batch, in order.
     pending: Vec<Pending>,
+    /// Where the store thread's answers arrive.
+    answers: ReplySlot<Vec<OpReply>>,
     tally: Tally,
 }
 
@@ -404,7 +408,10 @@ impl Connection<'_> {
         let replies = if ops.is_empty() {
             Vec::new()
         } else {
-            self.ctx.store.ops(ops).map_err(|_| Closed::Stopped)?
+            self.ctx
+                .store
+                .ops_via(&self.answers, ops)
+                .map_err(|_| Closed::Stopped)?
         };
         let mut replies = replies.into_iter();
         for pending in self.pending.drain(..) {

@@ -32,6 +32,7 @@
 //! | --- | --- |
 //! | [`config`] | the command line, checked; binding the listener |
 //! | [`service`] | the store thread and its request channel |
+//! | [`slot`] | the reply slot a client connection reuses for its answers from the store thread |
 //! | [`server`] | the listener; incoming connections told apart by their first byte; peer connections |
 //! | [`client`] | Redis client connections: batches of pipelined commands, limits, counters |
 //! | [`connect`] | `netdb --connect`: the console's line CLI against a remote node over RESP |
@@ -88,6 +89,7 @@ pub mod record;
 pub mod resp;
 pub mod server;
 pub mod service;
+pub mod slot;
 pub mod store;
 pub mod sync;
 pub mod version;

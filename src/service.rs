@@ -10,11 +10,12 @@
 use crate::disk::DataDir;
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
+use crate::slot::{Answer, ReplySlot};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
 use crate::wire::{Batch, WireVv};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
@@ -107,7 +108,7 @@ pub enum Request {
         /// The commands.
         ops: Vec<Op>,
         /// One reply per command, in order.
-        reply: Sender<Vec<OpReply>>,
+        reply: Answer<Vec<OpReply>>,
     },
     /// Merge a batch from a peer.
     Apply {
@@ -185,7 +186,17 @@ impl StoreHandle {
 
     /// Runs data commands in order and returns one reply per command.
     pub fn ops(&self, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        self.call(|reply| Request::Ops { ops, reply })
+        self.ops_via(&ReplySlot::new(), ops)
+    }
+
+    /// [`ops`](Self::ops) with the answer coming through `slot`, which a
+    /// client connection makes once and reuses for every batch.
+    pub fn ops_via(&self, slot: &ReplySlot<Vec<OpReply>>, ops: Vec<Op>) -> Result<Vec<OpReply>> {
+        let reply = slot.answer();
+        self.tx
+            .send(Request::Ops { ops, reply })
+            .map_err(|_| Error::Stopped)?;
+        slot.wait().ok_or(Error::Stopped)
     }
 
     /// Merges a peer's batch; an error means the batch was invalid.
@@ -328,10 +339,36 @@ fn refuse_writes(replies: &mut [OpReply], why: &str) {
     }
 }
 
+/// How long the store thread keeps looking for a request, yielding its
+/// core between looks, before it sleeps on an empty channel.
+const IDLE_POLL: Duration = Duration::from_micros(100);
+
+/// The next request; `None` once every sender is gone.
+///
+/// A client that waits for each answer before it sends its next request
+/// comes back tens of microseconds later. Were the store thread asleep by
+/// then, every request would pay for waking it (a system call by the
+/// sender, and the scheduler's latency) on top of waking the connection
+/// thread. So it first looks for a request for [`IDLE_POLL`], yielding
+/// its core to any other thread that can run between looks.
+fn next_request(rx: &Receiver<Request>) -> Option<Request> {
+    let deadline = Instant::now() + IDLE_POLL;
+    loop {
+        match rx.try_recv() {
+            Ok(request) => return Some(request),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            Err(TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
     Ops {
-        reply: Sender<Vec<OpReply>>,
+        reply: Answer<Vec<OpReply>>,
         replies: Vec<OpReply>,
     },
     Unit {
@@ -369,9 +406,9 @@ impl Service {
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
-                match rx.recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => break,
+                match next_request(rx) {
+                    Some(r) => Some(r),
+                    None => break,
                 }
             };
             if let Some(request) = first {
@@ -440,7 +477,7 @@ impl Service {
                     if let Some(why) = &failure {
                         refuse_writes(&mut replies, why);
                     }
-                    let _ = reply.send(replies);
+                    reply.send(replies);
                 }
                 Deferred::Unit { reply, result } => {
                     let result = match &failure {
@@ -498,7 +535,7 @@ impl Service {
                     self.wrote = true;
                     self.pending.push(Deferred::Ops { reply, replies });
                 } else {
-                    let _ = reply.send(replies);
+                    reply.send(replies);
                 }
             }
             Request::Apply { batch, reply } => {
