@@ -1,7 +1,7 @@
 //! Pushing to the peers: one pusher thread per peer and a sync thread that
 //! starts rounds.
 //!
-//! A round starts soon after a local write (the store thread pokes the sync
+//! A round starts when the node starts, soon after a local write (the store thread pokes the sync
 //! thread; writes that arrive together share one round) and at least every
 //! interval. In a round each pusher sends its peer every entry above the
 //! peer's last acknowledged version vector, in bounded parts, and merges
@@ -180,9 +180,10 @@ impl Pushers {
     }
 }
 
-/// Starts the sync thread: a round soon after each poke on `written`, and
-/// one every `interval` (which also collects tombstones), until `stop`
-/// is sent to or dropped.
+/// Starts the sync thread: a round at once (a node that starts empty gets
+/// its peers' data without waiting an interval), a round soon after each
+/// poke on `written`, and one every `interval` (which also collects
+/// tombstones), until `stop` is sent to or dropped.
 pub fn spawn_ticker(
     pushers: Arc<Pushers>,
     store: StoreHandle,
@@ -194,6 +195,9 @@ pub fn spawn_ticker(
         .name("netdb-sync".into())
         .spawn(move || {
             let mut next_tick = Instant::now() + interval;
+            if pushers.start_round().is_err() {
+                return;
+            }
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 select! {
