@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
 use crate::service::StoreHandle;
 use crate::store::BatchError;
-use crate::sync::part_bytes;
+use crate::sync::{part_bytes, Merges, Parts};
 use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -225,6 +225,10 @@ fn serve_peer(
         .get_ref()
         .set_read_timeout(Some(settings.idle_timeout))?;
 
+    // Parts are answered with `Next` as soon as they are decoded, before
+    // they are merged, so the pusher sends the next part while this node
+    // merges; at most PARTS_IN_FLIGHT wait for the store thread.
+    let mut merges = Merges::new(store);
     loop {
         let (batch, done) = match read_frame(&mut reader, settings.max_frame) {
             Ok(Message::Push { batch, done }) => (batch, done),
@@ -234,14 +238,16 @@ fn serve_peer(
             Err(e) => return Err(e.into()),
         };
         if !batch.entries.is_empty() {
-            invalid(store.apply(batch))?;
+            invalid(merges.add(batch))?;
         }
         let Some(pusher_vv) = done else {
             write_frame(&mut writer, &MessageRef::Next)?;
             writer.flush()?;
             continue;
         };
-        // Every part has arrived: this node has seen what the pusher had.
+        // Every part has arrived and, once merged, this node has seen what
+        // the pusher had: only then may its vector be joined.
+        invalid(merges.finish())?;
         invalid(store.join_version_vector(pusher_vv.clone()))?;
         answer(
             &mut writer,
@@ -260,29 +266,13 @@ fn answer(
     pusher_vv: WireVv,
     max_part: usize,
 ) -> std::result::Result<(), ConnError> {
-    let mut cursor = None;
-    let mut my_vv = None;
-    loop {
-        let (delta, vv) = store
-            .delta(pusher_vv.clone(), cursor, max_part)
-            .map_err(|_| ConnError::Stopped)?;
-        if my_vv.is_none() {
-            my_vv = vv;
-        }
-        if !delta.batch.entries.is_empty() {
-            write_frame(
-                writer,
-                &MessageRef::Pull {
-                    batch: &delta.batch,
-                },
-            )?;
-        }
-        match delta.next {
-            Some(next) => cursor = Some(next),
-            None => break,
+    let mut parts = Parts::new(store, pusher_vv, max_part).map_err(|_| ConnError::Stopped)?;
+    while let Some((batch, _)) = parts.next_part().map_err(|_| ConnError::Stopped)? {
+        if !batch.entries.is_empty() {
+            write_frame(writer, &MessageRef::Pull { batch: &batch })?;
         }
     }
-    let vv = my_vv.unwrap_or_default();
+    let vv = parts.start_vv().cloned().unwrap_or_default();
     write_frame(writer, &MessageRef::Ack { vv: &vv })?;
     writer.flush()?;
     Ok(())

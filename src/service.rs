@@ -204,6 +204,21 @@ impl StoreHandle {
         self.call(|reply| Request::Apply { batch, reply })
     }
 
+    /// Hands a peer's batch to the store thread without waiting for it;
+    /// the returned channel hears whether the batch was valid once it is
+    /// merged (and logged, when logging). Requests from one thread are
+    /// served in the order sent.
+    pub fn apply_later(
+        &self,
+        batch: Batch,
+    ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
+        let (reply, rx) = bounded(1);
+        self.tx
+            .send(Request::Apply { batch, reply })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
+    }
+
     /// Records a completed transfer from a peer whose vector was `vv`.
     pub fn join_version_vector(&self, vv: WireVv) -> Result<std::result::Result<(), BatchError>> {
         self.call(|reply| Request::JoinVersionVector { vv, reply })
@@ -223,6 +238,27 @@ impl StoreHandle {
             max_bytes,
             reply,
         })
+    }
+
+    /// [`Self::delta`] without waiting for it: the part arrives on the
+    /// returned channel, so the caller can send one part while the store
+    /// thread gathers the next.
+    pub fn delta_later(
+        &self,
+        since: WireVv,
+        cursor: Option<Cursor>,
+        max_bytes: usize,
+    ) -> Result<Receiver<(Delta, Option<WireVv>)>> {
+        let (reply, rx) = bounded(1);
+        self.tx
+            .send(Request::Delta {
+                since,
+                cursor,
+                max_bytes,
+                reply,
+            })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
     }
 
     /// This node's version vector.

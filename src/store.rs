@@ -198,6 +198,9 @@ pub struct Store {
     dots: BTreeMap<Dot, u32>,
     /// (hash of the key, slot) for every entry, tombstones included.
     scan_order: BTreeSet<(u64, u32)>,
+    /// While a batch is merged: the `scan_order` pairs of its new entries,
+    /// added in order once the batch is done (see [`Store::apply_batch`]).
+    new_in_batch: Option<Vec<(u64, u32)>>,
     tombstones: HashSet<u32>,
     hasher: RandomState,
     hlc: Hlc,
@@ -257,6 +260,7 @@ impl Store {
             table: HashTable::new(),
             dots: BTreeMap::new(),
             scan_order: BTreeSet::new(),
+            new_in_batch: None,
             tombstones: HashSet::new(),
             hasher: RandomState::new(),
             hlc: Hlc::new(),
@@ -397,7 +401,12 @@ impl Store {
         entry.hash = self.key_hash(entry.key());
         let hash = table_hash(entry.hash);
         index(&mut self.dots, &entry.clock, slot);
-        self.scan_order.insert((hash, slot));
+        match self.new_in_batch.as_mut() {
+            Some(pairs) => pairs.push((hash, slot)),
+            None => {
+                self.scan_order.insert((hash, slot));
+            }
+        }
         if entry.tombstone {
             self.tombstones.insert(slot);
         }
@@ -505,6 +514,13 @@ impl Store {
     pub fn apply_batch(&mut self, batch: &Batch) -> Result<(), BatchError> {
         self.check_batch(batch)?;
         let ids: Vec<NodeId> = batch.names.iter().map(|n| self.names.intern(n)).collect();
+        // New keys join `scan_order` after the batch, sorted: inserting them
+        // into the tree in order keeps its upper levels in the cache, where
+        // inserting them as they come (by hash, so at random) misses it at
+        // almost every level; of merging a full transfer into an empty
+        // node that was the largest part. Nothing in the loop reads
+        // `scan_order` or removes an entry.
+        self.new_in_batch = Some(Vec::new());
         for w in &batch.entries {
             let clock = Clock::from_dots(w.clock.iter().map(|&(i, counter)| Dot {
                 node: ids[i as usize],
@@ -516,6 +532,9 @@ impl Store {
             };
             self.merge(&w.key.0, w.value.as_ref().map(|v| &v.0[..]), clock, stamp);
         }
+        let mut pairs = self.new_in_batch.take().unwrap_or_default();
+        pairs.sort_unstable();
+        self.scan_order.extend(pairs);
         Ok(())
     }
 
@@ -1294,6 +1313,40 @@ mod tests {
         let mut listed = a.keys_where(|k| k[0] < 10);
         listed.sort();
         assert_eq!(listed.len(), 9);
+    }
+
+    #[test]
+    fn keys_merged_from_batches_are_scanned_once_and_can_be_taken_back() {
+        let mut b = Store::new("b", MAX);
+        for i in 0..300u16 {
+            b.put(&i.to_be_bytes(), b"v", 1_000).expect("put");
+        }
+        let mut a = Store::new("a", MAX);
+        a.put(&7u16.to_be_bytes(), b"mine", 1_000).expect("put");
+        let mut cursor = None;
+        loop {
+            // Small parts: several batches, each adding keys to scan_order.
+            let d = b.delta(&a.version_vector(), cursor, 500);
+            a.apply_batch(&d.batch).expect("valid batch");
+            match d.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut got = scan_all(&mut a, 7, |_, _| {});
+        got.sort();
+        let want: Vec<Vec<u8>> = (0..300u16).map(|i| i.to_be_bytes().to_vec()).collect();
+        assert_eq!(got, want);
+
+        // A logged batch whose log write fails is taken back whole, its
+        // keys out of scan_order too.
+        let mut c = Store::new("c", MAX);
+        c.start_journal(false);
+        c.apply_batch(&b.delta(&Vec::new(), None, usize::MAX).batch)
+            .expect("valid batch");
+        c.rollback();
+        assert_eq!(scan_all(&mut c, 10, |_, _| {}), Vec::<Vec<u8>>::new());
+        assert_eq!(c.counts().live, 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Pushing to the peers: one pusher thread per peer and a sync thread that
 //! starts rounds.
 //!
-//! A round starts soon after a local write (the store thread pokes the sync
+//! A round starts when the node starts, soon after a local write (the store thread pokes the sync
 //! thread; writes that arrive together share one round) and at least every
 //! interval. In a round each pusher sends its peer every entry above the
 //! peer's last acknowledged version vector, in bounded parts, and merges
@@ -16,9 +16,13 @@
 use crate::error::{Error, Result};
 use crate::frame::{read_frame, write_frame, FrameError};
 use crate::service::StoreHandle;
-use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
-use crossbeam_channel::{bounded, select, Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::store::{BatchError, Delta};
+use crate::wire::{Batch, Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
+use crossbeam_channel::{
+    bounded, select, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
 use parking_lot::Mutex;
+use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -33,6 +37,118 @@ pub const CHUNK_BYTES: usize = 1024 * 1024;
 /// more, and always fits: values are limited to fit a frame alone).
 pub fn part_bytes(max_frame: usize) -> usize {
     CHUNK_BYTES.min(max_frame / 2)
+}
+
+/// Most parts of one transfer in flight: parts a pusher sends ahead of
+/// the peer's `Next` for the first of them, and parts a receiver has handed
+/// to its store thread without having seen them merged. So the sender's
+/// store thread, the encoding, the network, the decoding and the
+/// receiver's store thread all work at once, while a transfer holds at
+/// most a few parts of [`CHUNK_BYTES`] in memory on each side.
+pub const PARTS_IN_FLIGHT: usize = 4;
+
+/// The parts of a transfer to a node that has seen `since`, each gathered
+/// by the store thread while the caller sends the one before.
+pub struct Parts<'a> {
+    store: &'a StoreHandle,
+    since: WireVv,
+    max_bytes: usize,
+    next: Option<Receiver<(Delta, Option<WireVv>)>>,
+    start_vv: Option<WireVv>,
+}
+
+impl<'a> Parts<'a> {
+    /// Asks for the first part.
+    pub fn new(store: &'a StoreHandle, since: WireVv, max_bytes: usize) -> Result<Parts<'a>> {
+        let next = Some(store.delta_later(since.clone(), None, max_bytes)?);
+        Ok(Parts {
+            store,
+            since,
+            max_bytes,
+            next,
+            start_vv: None,
+        })
+    }
+
+    /// The next part and whether it is the last, or `None` after the
+    /// last; asks for the part after it before returning.
+    pub fn next_part(&mut self) -> Result<Option<(Batch, bool)>> {
+        let Some(rx) = self.next.take() else {
+            return Ok(None);
+        };
+        let (delta, vv) = rx.recv().map_err(|_| Error::Stopped)?;
+        if self.start_vv.is_none() {
+            self.start_vv = vv;
+        }
+        if let Some(cursor) = delta.next {
+            self.next = Some(self.store.delta_later(
+                self.since.clone(),
+                Some(cursor),
+                self.max_bytes,
+            )?);
+        }
+        Ok(Some((delta.batch, delta.next.is_none())))
+    }
+
+    /// This node's version vector when the transfer started (known once
+    /// the first part has been taken).
+    pub fn start_vv(&self) -> Option<&WireVv> {
+        self.start_vv.as_ref()
+    }
+}
+
+/// The parts of an incoming transfer handed to the store thread and not
+/// yet seen merged, oldest first. The next part is decoded while the store
+/// thread merges this one; [`Merges::finish`] waits for all of them, so a
+/// version vector is joined or acknowledged only once everything it
+/// covers is merged (and logged, when logging).
+pub struct Merges<'a> {
+    store: &'a StoreHandle,
+    pending: VecDeque<Receiver<std::result::Result<(), BatchError>>>,
+}
+
+impl<'a> Merges<'a> {
+    /// No merges in flight.
+    pub fn new(store: &'a StoreHandle) -> Merges<'a> {
+        Merges {
+            store,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Hands `batch` to the store thread. Merges already done are checked
+    /// first, and with [`PARTS_IN_FLIGHT`] pending the oldest is waited
+    /// for; an invalid part seen there is the error.
+    pub fn add(&mut self, batch: Batch) -> Result<std::result::Result<(), BatchError>> {
+        while let Some(oldest) = self.pending.front() {
+            let result = if self.pending.len() >= PARTS_IN_FLIGHT {
+                oldest.recv().map_err(|_| Error::Stopped)?
+            } else {
+                match oldest.try_recv() {
+                    Ok(result) => result,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(Error::Stopped),
+                }
+            };
+            self.pending.pop_front();
+            if result.is_err() {
+                return Ok(result);
+            }
+        }
+        self.pending.push_back(self.store.apply_later(batch)?);
+        Ok(Ok(()))
+    }
+
+    /// Waits until every part handed over is merged.
+    pub fn finish(&mut self) -> Result<std::result::Result<(), BatchError>> {
+        while let Some(oldest) = self.pending.pop_front() {
+            let result = oldest.recv().map_err(|_| Error::Stopped)?;
+            if result.is_err() {
+                return Ok(result);
+            }
+        }
+        Ok(Ok(()))
+    }
 }
 
 /// Timeouts and limits for outgoing pushes.
@@ -180,9 +296,10 @@ impl Pushers {
     }
 }
 
-/// Starts the sync thread: a round soon after each poke on `written`, and
-/// one every `interval` (which also collects tombstones), until `stop`
-/// is sent to or dropped.
+/// Starts the sync thread: a round at once (a node that starts empty gets
+/// its peers' data without waiting an interval), a round soon after each
+/// poke on `written`, and one every `interval` (which also collects
+/// tombstones), until `stop` is sent to or dropped.
 pub fn spawn_ticker(
     pushers: Arc<Pushers>,
     store: StoreHandle,
@@ -194,6 +311,9 @@ pub fn spawn_ticker(
         .name("netdb-sync".into())
         .spawn(move || {
             let mut next_tick = Instant::now() + interval;
+            if pushers.start_round().is_err() {
+                return;
+            }
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 select! {
@@ -302,31 +422,23 @@ impl Pusher {
     }
 
     /// Sends what the peer lacks, merges what it sends back, records its
-    /// acknowledged vector.
+    /// acknowledged vector. Up to [`PARTS_IN_FLIGHT`] parts go out before
+    /// the peer's `Next` for the first of them.
     fn exchange(&self, conn: &mut Conn) -> std::result::Result<usize, PushError> {
         let stopped = |e: Error| e.to_string();
         let frame = |e: FrameError| e.to_string();
         let mut sent = 0;
-        let mut cursor = None;
-        let mut my_vv: Option<WireVv> = None;
-        loop {
-            let (delta, vv) = self
-                .store
-                .delta(
-                    conn.peer_vv.clone(),
-                    cursor,
-                    part_bytes(self.settings.max_frame),
-                )
-                .map_err(stopped)?;
-            if my_vv.is_none() {
-                my_vv = vv;
-            }
-            let last = delta.next.is_none();
-            let done = if last { my_vv.as_ref() } else { None };
+        let since = conn.peer_vv.clone();
+        let max_part = part_bytes(self.settings.max_frame);
+        let mut parts = Parts::new(&self.store, since, max_part).map_err(stopped)?;
+        // Parts sent whose `Next` has not come back yet.
+        let mut unanswered = 0;
+        while let Some((batch, last)) = parts.next_part().map_err(stopped)? {
+            let done = if last { parts.start_vv() } else { None };
             sent += write_frame(
                 &mut conn.writer,
                 &MessageRef::Push {
-                    batch: &delta.batch,
+                    batch: &batch,
                     done,
                 },
             )
@@ -335,20 +447,31 @@ impl Pusher {
             if last {
                 break;
             }
-            match read_frame(&mut conn.reader, self.settings.max_frame).map_err(frame)? {
-                Message::Next => cursor = delta.next,
-                other => return Err(format!("expected Next, got {}", other.kind())),
+            unanswered += 1;
+            if unanswered == PARTS_IN_FLIGHT {
+                self.expect_next(conn)?;
+                unanswered -= 1;
             }
         }
+        for _ in 0..unanswered {
+            self.expect_next(conn)?;
+        }
+        let mut merges = Merges::new(&self.store);
         loop {
             match read_frame(&mut conn.reader, self.settings.max_frame).map_err(frame)? {
                 Message::Pull { batch } => {
-                    self.store
-                        .apply(batch)
+                    merges
+                        .add(batch)
                         .map_err(stopped)?
                         .map_err(|e| e.to_string())?;
                 }
                 Message::Ack { vv } => {
+                    // The peer's vector covers what it sent: join it only
+                    // once all of that is merged.
+                    merges
+                        .finish()
+                        .map_err(stopped)?
+                        .map_err(|e| e.to_string())?;
                     self.store
                         .join_version_vector(vv.clone())
                         .map_err(stopped)?
@@ -361,6 +484,13 @@ impl Pusher {
                 }
                 other => return Err(format!("expected Pull or Ack, got {}", other.kind())),
             }
+        }
+    }
+
+    fn expect_next(&self, conn: &mut Conn) -> std::result::Result<(), PushError> {
+        match read_frame(&mut conn.reader, self.settings.max_frame).map_err(|e| e.to_string())? {
+            Message::Next => Ok(()),
+            other => Err(format!("expected Next, got {}", other.kind())),
         }
     }
 

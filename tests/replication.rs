@@ -338,3 +338,50 @@ fn a_node_that_missed_a_delete_does_not_bring_the_key_back() {
         assert_eq!(node.cmd("get k"), "Key not found.", "{}", node.name());
     }
 }
+
+#[test]
+fn a_node_restarted_empty_gets_a_transfer_of_many_parts_whole() {
+    // The smallest frames make parts of half a MiB: 20,000 keys of 400
+    // bytes are about 17 parts, more than a transfer keeps in flight.
+    let frame = (1024 * 1024).to_string();
+    let mut c = common::cluster_with_args(2, NO_SYNC_MS, &[], &["--max-frame-bytes", &frame]);
+    let url = format!("redis://{}/", c[0].addr());
+    let mut conn = redis::Client::open(url)
+        .expect("a redis URL")
+        .get_connection()
+        .expect("connect to n1");
+    let value = "v".repeat(400);
+    let mut pipe = redis::pipe();
+    for batch in 0..20 {
+        let mut mset = redis::cmd("MSET");
+        for i in 0..1000 {
+            mset.arg(format!("key:{:05}", batch * 1000 + i)).arg(&value);
+        }
+        pipe.add_command(mset).ignore();
+    }
+    pipe.query::<()>(&mut conn).expect("MSET");
+    // n2 starts empty: its round at startup pulls everything from n1, and
+    // n1's next round pushes what n2 has not acknowledged.
+    c[1].restart();
+    assert_eq!(c[0].cmd("sync"), "Synced with 1 of 1 peers.");
+    let url = format!("redis://{}/", c[1].addr());
+    let mut n2 = redis::Client::open(url)
+        .expect("a redis URL")
+        .get_connection()
+        .expect("connect to n2");
+    eventually(CONVERGE_TIMEOUT * 2, "n2 holds every key", || {
+        redis::cmd("DBSIZE")
+            .query::<usize>(&mut n2)
+            .expect("DBSIZE")
+            == 20_000
+    });
+    for k in ["key:00000", "key:07777", "key:19999"] {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut n2).expect("GET");
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{k}");
+    }
+    // Both nodes acknowledged the whole transfer: nothing is left behind.
+    let n2_addr = c[1].addr();
+    eventually(CONVERGE_TIMEOUT, "n1 sees n2 0 writes behind", || {
+        c[0].peer_status(n2_addr).contains(", 0 writes behind, ")
+    });
+}

@@ -1,0 +1,769 @@
+//! Replication numbers from real processes: the release `netdb` binary and
+//! `redis-server`, started on free loopback ports and stopped (killed and
+//! reaped) when the bench ends or fails.
+//!
+//! 1. Replication latency under a steady write load: for sampled writes,
+//!    the time from the write's reply to the value being readable on each
+//!    other node (a `GET` poll over RESP, one connection per node); a
+//!    3-node netdb cluster (default settings, `--in-memory`) beside a Redis
+//!    primary with replicas (`--replicaof`) under the same load.
+//! 2. Bytes a pusher sends its peer in one round (`last_round_bytes` of
+//!    `INFO netdb`) by key count and by writes in the round.
+//! 3. Full resync: an empty node started beside a peer holding many keys,
+//!    timed until its `DBSIZE` shows them all.
+//!
+//! Run with `cargo bench --bench replication` (a few minutes). Sizes come
+//! from the environment, so a quick run is possible:
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `REPL_TABLES` | `1,2,3` | which tables to print |
+//! | `REPL_SECS` | `10` | seconds of sampling per system in table 1 |
+//! | `REPL_RATE` | `5000` | background writes per second in table 1 |
+//! | `REPL_SAMPLE_MS` | `20` | one sampled write every this many ms |
+//! | `REPL_REDIS_REPLICAS` | `2` | Redis replicas in table 1 |
+//! | `REPL_KEYS` | `10000,100000,1000000` | key counts of table 2 |
+//! | `REPL_WRITES` | `0,10,1000` | writes per round in table 2 |
+//! | `REPL_FULL_KEYS` | `1000000` | keys of the full resync (table 3) |
+//! | `REPL_REPS` | `3` | repetitions (medians) in tables 2 and 3 |
+//!
+//! Keys are 10 bytes (`key:000042`) and values 100 bytes, as in the other
+//! benches.
+
+use redis::{Client, Connection};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes in every value.
+const VALUE_LEN: usize = 100;
+
+/// Keys the background load of table 1 writes to.
+const LOAD_KEYS: u64 = 10_000;
+
+/// Longest wait for one sampled write to show up on a node.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Res<T> = std::result::Result<T, String>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("replication bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Res<()> {
+    let tables = env_list("REPL_TABLES", &[1, 2, 3]);
+    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    println!("netdb replication bench");
+    for (label, bin) in binaries() {
+        println!("binary {label}: {}", bin.display());
+    }
+    println!("{}", machine_notes());
+    if tables.contains(&1) {
+        latency_table(tmp.path())?;
+    }
+    if tables.contains(&2) {
+        bytes_table(tmp.path())?;
+    }
+    if tables.contains(&3) {
+        resync_table(tmp.path())?;
+    }
+    println!("\n{}", machine_notes());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- settings
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .split(',')
+            .filter_map(|s| s.trim().replace('_', "").parse().ok())
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+fn machine_notes() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "machine: {} cores, load average {}",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        load.join(" ")
+    )
+}
+
+// --------------------------------------------------------------- processes
+
+/// The netdb binary cargo built for this bench (the release profile).
+fn netdb_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_netdb"))
+}
+
+/// The netdb binaries to measure, by label: `REPL_NETDB_BINS` as
+/// `label=path,label=path` (to compare two builds side by side in one
+/// run), or the one cargo built.
+fn binaries() -> Vec<(String, PathBuf)> {
+    match std::env::var("REPL_NETDB_BINS") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|item| item.split_once('='))
+            .map(|(label, path)| (label.trim().to_owned(), PathBuf::from(path.trim())))
+            .collect(),
+        Err(_) => vec![("netdb".to_owned(), netdb_bin())],
+    }
+}
+
+/// A child process killed and reaped when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Res<Proc> {
+        let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    /// CPU time (user and system) the process has used so far, from
+    /// `/proc` (Linux; `None` elsewhere): on a busy machine a steadier
+    /// measure of the work done than the wall clock.
+    fn cpu_secs(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The fields after the command name, which is in parentheses.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        // USER_HZ is 100 on Linux.
+        Some(ticks / 100.0)
+    }
+
+    fn check_alive(&mut self) -> Res<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!("{} exited: {status}", self.name)),
+            Err(e) => Err(format!("{}: {e}", self.name)),
+        }
+    }
+}
+
+/// `n` free loopback ports (bound together, then released; whoever binds
+/// one next may race us, which only fails the run).
+fn free_ports(n: usize) -> Res<Vec<u16>> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}")))
+        .collect::<Res<_>>()?;
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map(|a| a.port())
+                .map_err(|e| format!("local_addr: {e}"))
+        })
+        .collect()
+}
+
+fn addr(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// A netdb node on `port` with `peers` (in memory, no console).
+fn start_netdb(bin: &Path, dir: &Path, name: &str, port: u16, peers: &[u16]) -> Res<Proc> {
+    let peers_file = dir.join(format!("{name}.peers"));
+    let text: String = peers.iter().map(|&p| addr(p) + "\n").collect();
+    std::fs::write(&peers_file, text).map_err(|e| format!("peers file: {e}"))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(name)
+        .arg(addr(port))
+        .arg(&peers_file)
+        .args(["--no-cli", "--in-memory"]);
+    Proc::spawn(name, &mut cmd, &dir.join(format!("{name}.log")))
+}
+
+/// A redis-server on `port` without persistence, a replica of `primary`
+/// if given.
+fn start_redis(dir: &Path, name: &str, port: u16, primary: Option<u16>) -> Res<Proc> {
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join(format!("{name}.log")));
+    if let Some(p) = primary {
+        cmd.args(["--replicaof", "127.0.0.1", &p.to_string()]);
+    }
+    Proc::spawn(name, &mut cmd, &dir.join(format!("{name}.stderr")))
+}
+
+/// A RESP connection to `port`, retried until `deadline` (the server may
+/// still be starting).
+fn connect_until(port: u16, deadline: Instant) -> Res<Connection> {
+    let client =
+        Client::open(format!("redis://127.0.0.1:{port}/")).map_err(|e| format!("client: {e}"))?;
+    loop {
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(mut c) => {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    c.set_read_timeout(Some(Duration::from_secs(30)))
+                        .map_err(|e| format!("timeout: {e}"))?;
+                    return Ok(c);
+                }
+            }
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("cannot connect to port {port}: {e}"))
+            }
+            Err(_) => {}
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn connect(port: u16) -> Res<Connection> {
+    connect_until(port, Instant::now() + Duration::from_secs(15))
+}
+
+fn key(i: u64) -> String {
+    format!("key:{i:06}")
+}
+
+fn value(tag: u64) -> Vec<u8> {
+    let mut v = format!("{tag:020}").into_bytes();
+    v.resize(VALUE_LEN, b'v');
+    v
+}
+
+fn dbsize(c: &mut Connection) -> Res<usize> {
+    redis::cmd("DBSIZE")
+        .query(c)
+        .map_err(|e| format!("DBSIZE: {e}"))
+}
+
+/// Writes keys `from..to` with MSETs of 1000 pairs, pipelined.
+fn fill(c: &mut Connection, from: u64, to: u64) -> Res<()> {
+    let v = value(0);
+    let mut pipe = redis::pipe();
+    let mut queued = 0;
+    let mut i = from;
+    while i < to {
+        let end = (i + 1000).min(to);
+        let mut cmd = redis::cmd("MSET");
+        for k in i..end {
+            cmd.arg(key(k)).arg(&v[..]);
+        }
+        pipe.add_command(cmd).ignore();
+        queued += 1;
+        i = end;
+        if queued == 50 || i == to {
+            pipe.query::<()>(c).map_err(|e| format!("MSET: {e}"))?;
+            pipe = redis::pipe();
+            queued = 0;
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+// ---------------------------------------------------------------- table 1
+
+/// Latencies of one system: milliseconds from a sampled write's reply to
+/// its value on one other node, one number per (write, other node).
+struct Latencies {
+    ms: Vec<f64>,
+    missed: usize,
+    load_rate: f64,
+}
+
+/// Runs the load and the sampler. `load_ports` take the background writes
+/// (one writer thread each); sample `i` is written to `targets[i % n].0`
+/// and polled on every port of `targets[i % n].1`.
+fn measure_latency(load_ports: &[u16], targets: &[(u16, Vec<u16>)]) -> Res<Latencies> {
+    let secs = env_usize("REPL_SECS", 10) as f64;
+    let rate = env_usize("REPL_RATE", 5000) as f64;
+    let sample_every = Duration::from_millis(env_usize("REPL_SAMPLE_MS", 20) as u64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let per_thread = rate / load_ports.len() as f64;
+    let mut writers = Vec::new();
+    for (t, &port) in load_ports.iter().enumerate() {
+        let mut c = connect(port)?;
+        let (stop, written) = (Arc::clone(&stop), Arc::clone(&written));
+        writers.push(thread::spawn(move || -> Res<()> {
+            let period = Duration::from_secs_f64(1.0 / per_thread);
+            let mut start = Instant::now();
+            let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ t as u64;
+            let mut n: u32 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let due = start + period * n;
+                let now = Instant::now();
+                if due > now {
+                    thread::sleep(due - now);
+                } else if now - due > period * 20 {
+                    // Fell behind (the machine is busy): go on at the rate
+                    // from here rather than catch up in a burst.
+                    start = now - period * n;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                redis::cmd("SET")
+                    .arg(format!("load:{:05}", x % LOAD_KEYS))
+                    .arg(&value(x)[..])
+                    .query::<()>(&mut c)
+                    .map_err(|e| format!("SET: {e}"))?;
+                written.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+            Ok(())
+        }));
+    }
+    // Warm up before sampling.
+    thread::sleep(Duration::from_secs(1));
+    let mut conns: HashMap<u16, Connection> = HashMap::new();
+    let mut readers: HashMap<u16, Connection> = HashMap::new();
+    for (w, rs) in targets {
+        if !conns.contains_key(w) {
+            conns.insert(*w, connect(*w)?);
+        }
+        for r in rs {
+            if !readers.contains_key(r) {
+                readers.insert(*r, connect(*r)?);
+            }
+        }
+    }
+    let (w0, t0) = (written.load(Ordering::Relaxed), Instant::now());
+    let end = t0 + Duration::from_secs_f64(secs);
+    let mut ms = Vec::new();
+    let mut missed = 0;
+    let mut i: u64 = 0;
+    let tag = std::process::id() as u64 * 1_000_000;
+    while Instant::now() < end {
+        let next = Instant::now() + sample_every;
+        let (w, rs) = &targets[i as usize % targets.len()];
+        let k = format!("sample:{i:06}");
+        let v = value(tag + i);
+        let c = conns.get_mut(w).expect("connected above");
+        redis::cmd("SET")
+            .arg(&k)
+            .arg(&v[..])
+            .query::<()>(c)
+            .map_err(|e| format!("SET: {e}"))?;
+        let replied = Instant::now();
+        let mut pending: Vec<u16> = rs.clone();
+        while !pending.is_empty() {
+            if replied.elapsed() > SAMPLE_TIMEOUT {
+                missed += pending.len();
+                break;
+            }
+            let mut still = Vec::new();
+            for r in pending {
+                let rc = readers.get_mut(&r).expect("connected above");
+                let got: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(&k)
+                    .query(rc)
+                    .map_err(|e| format!("GET: {e}"))?;
+                if got.as_deref() == Some(&v[..]) {
+                    ms.push(replied.elapsed().as_secs_f64() * 1e3);
+                } else {
+                    still.push(r);
+                }
+            }
+            pending = still;
+        }
+        i += 1;
+        let now = Instant::now();
+        if next > now {
+            thread::sleep(next - now);
+        }
+    }
+    let load_rate = (written.load(Ordering::Relaxed) - w0) as f64 / t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join()
+            .map_err(|_| "a load thread panicked".to_string())??;
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(Latencies {
+        ms,
+        missed,
+        load_rate,
+    })
+}
+
+fn latency_table(tmp: &Path) -> Res<()> {
+    let dir = tmp.join("latency");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    println!(
+        "\n## 1. Replication latency: write reply to value readable on another node\n\
+         load {} writes/s (REPL_RATE), sampling {} s (REPL_SECS), one sample every {} ms",
+        env_usize("REPL_RATE", 5000),
+        env_usize("REPL_SECS", 10),
+        env_usize("REPL_SAMPLE_MS", 20)
+    );
+
+    let mut rows = Vec::new();
+    for (label, bin) in binaries() {
+        let ports = free_ports(3)?;
+        let mut nodes = Vec::new();
+        for (i, &p) in ports.iter().enumerate() {
+            nodes.push(start_netdb(
+                &bin,
+                &dir,
+                &format!("{label}-node{i}"),
+                p,
+                &ports,
+            )?);
+        }
+        let targets: Vec<(u16, Vec<u16>)> = ports
+            .iter()
+            .map(|&w| (w, ports.iter().copied().filter(|&r| r != w).collect()))
+            .collect();
+        for &p in &ports {
+            connect(p)?;
+        }
+        let result = measure_latency(&ports, &targets);
+        for n in &mut nodes {
+            n.check_alive()?;
+        }
+        rows.push((format!("{label}, 3 nodes"), result?));
+    }
+
+    let replicas = env_usize("REPL_REDIS_REPLICAS", 2).max(1);
+    let redis = {
+        let ports = free_ports(1 + replicas)?;
+        let mut procs = vec![start_redis(&dir, "redis-primary", ports[0], None)?];
+        connect(ports[0])?;
+        for (i, &p) in ports[1..].iter().enumerate() {
+            procs.push(start_redis(
+                &dir,
+                &format!("redis-replica{i}"),
+                p,
+                Some(ports[0]),
+            )?);
+        }
+        for &p in &ports[1..] {
+            wait_replica_up(p)?;
+        }
+        // Three writer threads, as for netdb, all on the primary.
+        let load = [ports[0]; 3];
+        let result = measure_latency(&load, &[(ports[0], ports[1..].to_vec())]);
+        for p in &mut procs {
+            p.check_alive()?;
+        }
+        result?
+    };
+
+    let row = |name: &str, l: &Latencies| {
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {} | {} | {:.0} |",
+            percentile(&l.ms, 50.0),
+            percentile(&l.ms, 99.0),
+            l.ms.last().copied().unwrap_or(f64::NAN),
+            l.ms.len(),
+            l.missed,
+            l.load_rate
+        )
+    };
+    println!("\n| system | p50 ms | p99 ms | max ms | samples | missed | load writes/s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (name, l) in &rows {
+        row(name, l);
+    }
+    row(&format!("redis, primary + {replicas} replicas"), &redis);
+    for (name, l) in &rows {
+        println!(
+            "| {} / redis | {:.1}x | {:.1}x | | | | |",
+            name.split(',').next().unwrap_or_default(),
+            percentile(&l.ms, 50.0) / percentile(&redis.ms, 50.0),
+            percentile(&l.ms, 99.0) / percentile(&redis.ms, 99.0)
+        );
+    }
+    println!(
+        "(one sample per sampled write and other node; targets for netdb: p50 < 1 ms, p99 < 5 ms)"
+    );
+    Ok(())
+}
+
+fn wait_replica_up(port: u16) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut c = connect(port)?;
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut c)
+            .map_err(|e| format!("INFO: {e}"))?;
+        if info.contains("master_link_status:up") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("replica on port {port} never linked"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------- table 2
+
+/// What `INFO netdb` says of one peer.
+#[derive(Debug, Clone, Copy)]
+struct PeerInfo {
+    last_sync_ms_ago: Option<u64>,
+    writes_behind: Option<u64>,
+    last_round_bytes: u64,
+}
+
+fn peer_info(c: &mut Connection, peer: usize) -> Res<PeerInfo> {
+    let info: String = redis::cmd("INFO")
+        .arg("netdb")
+        .query(c)
+        .map_err(|e| format!("INFO: {e}"))?;
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("peer{peer}:")))
+        .ok_or_else(|| format!("no peer{peer} in INFO netdb: {info}"))?;
+    let fields: HashMap<&str, &str> = line.split(',').filter_map(|f| f.split_once('=')).collect();
+    let num = |k: &str| fields.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+    Ok(PeerInfo {
+        last_sync_ms_ago: num("last_sync_ms_ago"),
+        writes_behind: num("writes_behind"),
+        last_round_bytes: num("last_round_bytes").ok_or("no last_round_bytes")?,
+    })
+}
+
+/// Waits for a round to peer 0 that ended after `after` and left it
+/// nothing behind; returns the largest `last_round_bytes` seen in the
+/// 20 ms after it (a later idle round may overwrite the number).
+fn round_bytes_after(c: &mut Connection, after: Instant) -> Res<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let asked = Instant::now();
+        let p = peer_info(c, 0)?;
+        let synced_after = p.last_sync_ms_ago.is_some_and(|ago| {
+            asked
+                .checked_sub(Duration::from_millis(ago + 1))
+                .is_some_and(|t| t > after)
+        });
+        if synced_after && p.writes_behind == Some(0) {
+            let mut most = p.last_round_bytes;
+            let until = Instant::now() + Duration::from_millis(20);
+            while Instant::now() < until {
+                thread::sleep(Duration::from_millis(2));
+                most = most.max(peer_info(c, 0)?.last_round_bytes);
+            }
+            return Ok(most);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no round after the writes: {p:?}"));
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn wait_dbsize(c: &mut Connection, n: usize, timeout: Duration) -> Res<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = dbsize(c)?;
+        if got == n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("DBSIZE {got}, expected {n}"));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn bytes_table(tmp: &Path) -> Res<()> {
+    let dir = tmp.join("bytes");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut counts = env_list("REPL_KEYS", &[10_000, 100_000, 1_000_000]);
+    counts.sort_unstable();
+    let writes = env_list("REPL_WRITES", &[0, 10, 1000]);
+    let reps = env_usize("REPL_REPS", 3).max(1);
+    println!(
+        "\n## 2. Bytes node A sends peer B in one round (last_round_bytes), 2 nodes\n\
+         default sync interval (1000 ms); the W writes of a round are one MSET on A;\n\
+         median of {reps} rounds per cell"
+    );
+    for (label, bin) in binaries() {
+        println!("\n{label}:");
+        bytes_rows(&bin, &dir, &label, &counts, &writes, reps)?;
+    }
+    Ok(())
+}
+
+fn bytes_rows(
+    bin: &Path,
+    dir: &Path,
+    label: &str,
+    counts: &[usize],
+    writes: &[usize],
+    reps: usize,
+) -> Res<()> {
+    let ports = free_ports(2)?;
+    let mut a = start_netdb(bin, dir, &format!("{label}-a"), ports[0], &ports)?;
+    let mut b = start_netdb(bin, dir, &format!("{label}-b"), ports[1], &ports)?;
+    let mut ca = connect(ports[0])?;
+    let mut cb = connect(ports[1])?;
+    let mut header = String::from("| keys |");
+    let mut rule = String::from("| --- |");
+    for w in writes {
+        header += &format!(" {w} writes/round |");
+        rule += " --- |";
+    }
+    println!("\n{header}\n{rule}");
+    let mut held = 0u64;
+    let mut tag = 1u64;
+    for &n in counts {
+        fill(&mut ca, held, n as u64)?;
+        held = held.max(n as u64);
+        wait_dbsize(&mut cb, held as usize, Duration::from_secs(120))?;
+        // The fill's last round may still be in flight: let it end.
+        round_bytes_after(&mut ca, Instant::now())?;
+        let mut line = format!("| {n} |");
+        for &w in writes {
+            let mut samples = Vec::new();
+            for _ in 0..reps {
+                let before = Instant::now();
+                if w > 0 {
+                    let mut cmd = redis::cmd("MSET");
+                    let v = value(tag);
+                    tag += 1;
+                    for j in 0..w as u64 {
+                        // Spread over the keys held, each key once.
+                        cmd.arg(key(j * held / w as u64)).arg(&v[..]);
+                    }
+                    cmd.query::<()>(&mut ca).map_err(|e| format!("MSET: {e}"))?;
+                }
+                samples.push(round_bytes_after(&mut ca, before)? as f64);
+            }
+            line += &format!(" {:.0} |", median(samples));
+        }
+        println!("{line}");
+    }
+    a.check_alive()?;
+    b.check_alive()?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- table 3
+
+fn resync_table(tmp: &Path) -> Res<()> {
+    let dir = tmp.join("resync");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let n = env_usize("REPL_FULL_KEYS", 1_000_000);
+    let reps = env_usize("REPL_REPS", 3).max(1);
+    println!(
+        "\n## 3. Full resync: an empty node started beside a peer holding {n} keys\n\
+         (10-byte keys, 100-byte values; default settings, --in-memory): time from\n\
+         starting it until DBSIZE shows every key"
+    );
+    // One full node per binary, each filled once; the empty nodes of the
+    // binaries take turns, so a change in the machine's load hits all.
+    let mut pairs = Vec::new();
+    for (label, bin) in binaries() {
+        let ports = free_ports(2)?;
+        let full = start_netdb(&bin, &dir, &format!("{label}-full"), ports[0], &ports)?;
+        let mut c = connect(ports[0])?;
+        let filling = Instant::now();
+        fill(&mut c, 0, n as u64)?;
+        wait_dbsize(&mut c, n, Duration::from_secs(60))?;
+        println!(
+            "({label}: filled in {:.1} s)",
+            filling.elapsed().as_secs_f64()
+        );
+        pairs.push((label, bin, ports, full, Vec::new()));
+    }
+    for rep in 0..reps {
+        for (label, bin, ports, full, times) in &mut pairs {
+            let started = Instant::now();
+            let name = format!("{label}-empty{rep}");
+            let mut empty = start_netdb(bin, &dir, &name, ports[1], ports)?;
+            let mut ce = connect(ports[1])?;
+            wait_dbsize_fast(&mut ce, n, Duration::from_secs(120))?;
+            let took = started.elapsed().as_secs_f64();
+            let cpu = empty.cpu_secs().unwrap_or(f64::NAN);
+            empty.check_alive()?;
+            full.check_alive()?;
+            drop(empty);
+            println!("{label} run {}: {took:.3} s, {cpu:.2} s CPU", rep + 1);
+            times.push((took, cpu));
+        }
+    }
+    println!("\n| binary | keys | median s | runs s | median CPU s of the new node |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (label, _, _, _, times) in pairs {
+        let runs: Vec<String> = times.iter().map(|t| format!("{:.3}", t.0)).collect();
+        println!(
+            "| {label} | {n} | {:.3} | {} | {:.2} |",
+            median(times.iter().map(|t| t.0).collect()),
+            runs.join(", "),
+            median(times.iter().map(|t| t.1).collect())
+        );
+    }
+    println!("(target: under 1 s; CPU time from /proc, 10 ms ticks)");
+    Ok(())
+}
+
+fn wait_dbsize_fast(c: &mut Connection, n: usize, timeout: Duration) -> Res<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = dbsize(c)?;
+        if got == n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("DBSIZE {got}, expected {n}"));
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
