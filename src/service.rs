@@ -340,8 +340,9 @@ pub fn spawn(
     Ok((StoreHandle { tx }, thread))
 }
 
-/// Answers a data command that only reads.
-fn read_op(store: &Store, op: Op) -> OpReply {
+/// Answers a data command that only reads (the data: a first `SCAN` builds
+/// its index).
+fn read_op(store: &mut Store, op: Op) -> OpReply {
     match op {
         Op::Get { key } => match store.get(&key) {
             Some(v) => OpReply::Value(v.to_vec()),
@@ -562,7 +563,7 @@ impl Service {
                             if let Some(why) = self.settle() {
                                 refuse_writes(&mut replies, &why);
                             }
-                            read_op(&self.store, read)
+                            read_op(&mut self.store, read)
                         }
                     };
                     replies.push(answer);
