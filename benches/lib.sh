@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh); sourced,
-# not run. Needs bash, coreutils, awk and the redis-server and redis-tools
-# packages, nothing else.
+# Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh,
+# durability.sh); sourced, not run. Needs bash, coreutils, awk and the
+# redis-server and redis-tools packages, nothing else.
 #
 # The sourcing script sets `set -euo pipefail`, cds to the repo root and
 # calls `bench_setup` once; everything it starts is stopped, and the
@@ -59,23 +59,45 @@ value100() {
     echo "${v// /v}"
 }
 
+# 100-byte values for the writes, as an awk function `value(i)`: with
+# `same`, every value is value100; with `varied`, value i is a 100-byte
+# window, starting at i % 100, of a fixed random string of letters and
+# digits, so that no value compresses (as Redis's RDB files compress
+# strings) while every run writes the same bytes.
+value_awk() {
+    case "$1" in
+        same) echo "function value(i) { return \"$(value100)\" }" ;;
+        varied) echo 'function value(i) {
+                if (!base) {
+                    srand(42)
+                    a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    for (j = 0; j < 200; j++) base = base substr(a, int(rand() * 62) + 1, 1)
+                }
+                return substr(base, i % 100 + 1, 100)
+            }' ;;
+        *) die "value kind '$1'" ;;
+    esac
+}
+
 # `put KEY VALUE` lines for keys key:0 .. key:N-1 (or, with `padded`,
 # key:000000 .. key:999999, ten bytes each).
-# Usage: gen_puts N padded|plain > file
+# Usage: gen_puts N padded|plain [same|varied] > file (values: see value_awk)
 gen_puts() {
-    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" \
-        'BEGIN { for (i = 0; i < n; i++) printf("put " fmt " %s\n", i, v) }'
+    awk -v n="$1" -v fmt="$(key_format "$2")" "$(value_awk "${3:-same}")"'
+        BEGIN { for (i = 0; i < n; i++) printf("put " fmt " %s\n", i, value(i)) }'
 }
 
 # The same writes as gen_puts, as SET commands in the Redis protocol, for
 # `redis-cli --pipe`.
 gen_sets() {
-    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" 'BEGIN {
-        for (i = 0; i < n; i++) {
-            k = sprintf(fmt, i)
-            printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
-        }
-    }'
+    awk -v n="$1" -v fmt="$(key_format "$2")" "$(value_awk "${3:-same}")"'
+        BEGIN {
+            for (i = 0; i < n; i++) {
+                k = sprintf(fmt, i)
+                v = value(i)
+                printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
+            }
+        }'
 }
 
 key_format() {
@@ -102,13 +124,15 @@ free_port() {
 }
 
 # Starts an empty redis-server without persistence on a free port and waits
-# until it answers; sets REDIS_PID and REDIS_PORT.
+# until it answers; sets REDIS_PID and REDIS_PORT. Arguments are more
+# redis-server options, which override those defaults (e.g.
+# `start_redis --appendonly yes --dir DIR`).
 start_redis() {
     local attempt _
     for attempt in 1 2 3 4 5; do
         REDIS_PORT=$(free_port)
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-            --daemonize no --dir "$BENCH_TMP" --logfile "$BENCH_TMP/redis.log" &
+            --daemonize no --dir "$BENCH_TMP" --logfile "$BENCH_TMP/redis.log" "$@" &
         REDIS_PID=$!
         BENCH_PIDS+=("$REDIS_PID")
         for _ in $(seq 200); do
