@@ -198,6 +198,9 @@ pub struct Store {
     dots: BTreeMap<Dot, u32>,
     /// (hash of the key, slot) for every entry, tombstones included.
     scan_order: BTreeSet<(u64, u32)>,
+    /// While a batch is merged: the `scan_order` pairs of its new entries,
+    /// added in order once the batch is done (see [`Store::apply_batch`]).
+    new_in_batch: Option<Vec<(u64, u32)>>,
     tombstones: HashSet<u32>,
     hasher: RandomState,
     hlc: Hlc,
@@ -257,6 +260,7 @@ impl Store {
             table: HashTable::new(),
             dots: BTreeMap::new(),
             scan_order: BTreeSet::new(),
+            new_in_batch: None,
             tombstones: HashSet::new(),
             hasher: RandomState::new(),
             hlc: Hlc::new(),
@@ -397,7 +401,12 @@ impl Store {
         entry.hash = self.key_hash(entry.key());
         let hash = table_hash(entry.hash);
         index(&mut self.dots, &entry.clock, slot);
-        self.scan_order.insert((hash, slot));
+        match self.new_in_batch.as_mut() {
+            Some(pairs) => pairs.push((hash, slot)),
+            None => {
+                self.scan_order.insert((hash, slot));
+            }
+        }
         if entry.tombstone {
             self.tombstones.insert(slot);
         }
@@ -505,6 +514,13 @@ impl Store {
     pub fn apply_batch(&mut self, batch: &Batch) -> Result<(), BatchError> {
         self.check_batch(batch)?;
         let ids: Vec<NodeId> = batch.names.iter().map(|n| self.names.intern(n)).collect();
+        // New keys join `scan_order` after the batch, sorted: inserting them
+        // into the tree in order keeps its upper levels in the cache, where
+        // inserting them as they come (by hash, so at random) misses it at
+        // almost every level; of merging a full transfer into an empty
+        // node that was the largest part. Nothing in the loop reads
+        // `scan_order` or removes an entry.
+        self.new_in_batch = Some(Vec::new());
         for w in &batch.entries {
             let clock = Clock::from_dots(w.clock.iter().map(|&(i, counter)| Dot {
                 node: ids[i as usize],
@@ -516,6 +532,9 @@ impl Store {
             };
             self.merge(&w.key.0, w.value.as_ref().map(|v| &v.0[..]), clock, stamp);
         }
+        let mut pairs = self.new_in_batch.take().unwrap_or_default();
+        pairs.sort_unstable();
+        self.scan_order.extend(pairs);
         Ok(())
     }
 
