@@ -290,6 +290,7 @@ impl DataDir {
             ..Recovered::default()
         };
         let mut logs_bytes = 0;
+        store.begin_replay();
         for (kind, _, path, data) in &contents {
             let scan = record::scan(data, settings.max_record);
             let mut replayer = Replayer::new();
@@ -354,6 +355,7 @@ impl DataDir {
                 logs_bytes += keep as u64;
             }
         }
+        store.end_replay();
         recovered.entries = store.counts().live + store.counts().tombstones;
 
         let gen = files.iter().map(|&(_, g)| g).max().map_or(1, |g| g + 1);
