@@ -11,7 +11,8 @@
 #    fsync, exit). Redis: the same N SETs through `redis-cli --pipe` into a
 #    running redis-server with `--appendonly yes --appendfsync P`, and with
 #    no persistence (its start and stop are not timed). Target: everysec
-#    costs netdb under 10% of its in-memory rate.
+#    costs netdb under 10% of its in-memory rate; also shown by netdb's CPU
+#    seconds, which a busy machine disturbs less.
 # 2. Concurrent writers over RESP: `redis-benchmark -t set -c 50 -d 100
 #    -r N` against a netdb node (--fsync P, and --in-memory) and against
 #    Redis (AOF with appendfsync P, and no persistence). Target: netdb
@@ -32,7 +33,8 @@
 #    DBSIZE answers N is measured. Redis (AOF everysec): the same N SETs,
 #    BGREWRITEAOF (an RDB-preamble base, Redis's default), the same N/10
 #    more writes, SIGTERM, and the time from starting it until DBSIZE
-#    answers N (it answers -LOADING before). Target: netdb at most Redis.
+#    answers N (it answers -LOADING before), and the CPU seconds each had
+#    used by then. Target: netdb at most Redis.
 # 5. Disk space right after compaction: every file of netdb's data
 #    directory once the snapshot is done (before the N/10 more writes), and
 #    Redis's appendonlydir after the rewrite, against the live data,
@@ -176,14 +178,20 @@ RATE=""
 
 # --- 1. Bulk writes through the CLI ------------------------------------
 
+# Also sets CPU: the node's user + system seconds, which other work on the
+# machine disturbs far less than its elapsed time.
+CPU=""
 cli_netdb() {
-    local start end stored
+    local start end stored TIMEFORMAT='%3U %3S'
     netdb_opts "$1"
     fresh_dirs
     start=$(now_ns)
-    "$NETDB" cli1 127.0.0.1:0 "${NETDB_OPTS[@]}" <"$BENCH_TMP/puts.txt" \
-        >"$BENCH_TMP/cli.out" 2>"$BENCH_TMP/cli.log" || die "netdb failed: $(cat "$BENCH_TMP/cli.log")"
+    {
+        time "$NETDB" cli1 127.0.0.1:0 "${NETDB_OPTS[@]}" <"$BENCH_TMP/puts.txt" \
+            >"$BENCH_TMP/cli.out" 2>"$BENCH_TMP/cli.log" || die "netdb failed: $(cat "$BENCH_TMP/cli.log")"
+    } 2>"$BENCH_TMP/cli.cpu"
     end=$(now_ns)
+    CPU=$(awk '{ print $1 + $2 }' "$BENCH_TMP/cli.cpu")
     stored=$(grep -c '^Value stored\.$' "$BENCH_TMP/cli.out" || true)
     ((stored == N)) || die "netdb stored $stored of $N keys: $(grep -v '^Value stored' "$BENCH_TMP/cli.out" | head -n 3)"
     RATE=$(rate "$N" "$start" "$end")
@@ -220,8 +228,9 @@ for run in $(seq "$RUNS"); do
         fi
         record "cli.netdb.$p" "$n"
         record "cli.redis.$p" "$r"
-        printf '  run %d %-8s netdb %8d   redis %8d   netdb/redis %.2f\n' \
-            "$run" "$p" "$n" "$r" "$(calc '%.4f' "$n / $r")"
+        record "cli.cpu.$p" "$CPU"
+        printf '  run %d %-8s netdb %8d   redis %8d   netdb/redis %.2f   netdb CPU %5.2f s\n' \
+            "$run" "$p" "$n" "$r" "$(calc '%.4f' "$n / $r")" "$CPU"
     done
 done
 
@@ -303,6 +312,11 @@ done
 SIZE=""
 SECS=""
 
+# User + system seconds a running process has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf("%.2f\n", ($14 + $15) / hz) }' "/proc/$1/stat"
+}
+
 recovery_netdb() {
     local dir=$BENCH_TMP/netdb-data start end
     fresh_dirs
@@ -332,6 +346,7 @@ recovery_netdb() {
     BENCH_PIDS+=("$NETDB_PID")
     await_dbsize "$NETDB_PORT" "$N" "$NETDB_PID"
     end=$(now_ns)
+    CPU=$(cpu_seconds "$NETDB_PID")
     RECOVERED=$(grep -o 'entries loaded.*' "$NETDB_LOG" | head -n 1)
     stop_netdb || die "netdb did not stop cleanly"
     SECS=$(calc '%.3f' "($end - $start) / 1e9")
@@ -366,6 +381,7 @@ recovery_redis() {
     BENCH_PIDS+=("$REDIS_PID")
     await_dbsize "$REDIS_PORT" "$N" "$REDIS_PID"
     end=$(now_ns)
+    CPU=$(cpu_seconds "$REDIS_PID")
     stop_redis
     SECS=$(calc '%.3f' "($end - $start) / 1e9")
 }
@@ -376,21 +392,23 @@ RECOVERED=""
 for run in $(seq "$RUNS"); do
     if ((run % 2)); then
         recovery_netdb
-        ns=$SECS nb=$SIZE
+        ns=$SECS nb=$SIZE nc=$CPU
         recovery_redis
-        rs=$SECS rb=$SIZE
+        rs=$SECS rb=$SIZE rc=$CPU
     else
         recovery_redis
-        rs=$SECS rb=$SIZE
+        rs=$SECS rb=$SIZE rc=$CPU
         recovery_netdb
-        ns=$SECS nb=$SIZE
+        ns=$SECS nb=$SIZE nc=$CPU
     fi
     record rec.netdb "$ns"
     record rec.redis "$rs"
+    record rec.cpu.netdb "$nc"
+    record rec.cpu.redis "$rc"
     record disk.netdb "$nb"
     record disk.redis "$rb"
-    printf '  run %d recovery netdb %6.3f s   redis %6.3f s   disk netdb %d   redis %d bytes\n' \
-        "$run" "$ns" "$rs" "$nb" "$rb"
+    printf '  run %d recovery netdb %6.3f s (CPU %5.2f s)   redis %6.3f s (CPU %5.2f s)   disk netdb %d   redis %d bytes\n' \
+        "$run" "$ns" "$nc" "$rs" "$rc" "$nb" "$rb"
 done
 echo "  netdb's last restart: $RECOVERED"
 
@@ -399,7 +417,7 @@ echo "  netdb's last restart: $RECOVERED"
 # row LABEL NETDB REDIS TARGET_TEXT [RATIO]: medians and netdb/redis.
 row() {
     local ratio=${5:-}
-    if [[ -z "$ratio" && "$3" != - ]]; then
+    if [[ -z "$ratio" && "$3" != - ]] && awk -v d="$3" 'BEGIN { exit !(d != 0) }'; then
         ratio=$(calc '%.2f' "$2 / $3")
     fi
     printf '%-44s %12s %12s %11s   %s\n' "$1" "$2" "$3" "${ratio:--}" "$4"
@@ -436,6 +454,14 @@ for p in always everysec no; do
     [[ $p == everysec ]] && target="cost < 10%: $(verdict "$cost" '<=' 10)"
     row "   netdb $p / netdb in-memory" "$share" - "$target" "cost $cost%"
 done
+mem=$(med cli.cpu.mem)
+for p in always everysec no; do
+    share=$(calc '%.2f' "$mem / $(med "cli.cpu.$p")")
+    cost=$(calc '%.1f' "(1 - $share) * 100")
+    target="CPU $(med "cli.cpu.$p") s vs $mem s"
+    [[ $p == everysec ]] && target+=", cost < 10%: $(verdict "$cost" '<=' 10)"
+    row "   the same by netdb's CPU seconds, $p" "$share" - "$target" "cost $cost%"
+done
 for p in "${POLICIES[@]}"; do
     n=$(med "resp.netdb.$p")
     r=$(med "resp.redis.$p")
@@ -458,6 +484,7 @@ n=$(med rec.netdb)
 r=$(med rec.redis)
 ratio=$(calc '%.2f' "$n / $r")
 row "4. recovery of $N keys, s" "$n" "$r" "<= 1.00: $(verdict "$ratio" '<=' 1)" "$ratio"
+row "   CPU s used until it answered" "$(med rec.cpu.netdb)" "$(med rec.cpu.redis)" ""
 n=$(med disk.netdb)
 r=$(med disk.redis)
 row "5. disk bytes after compaction" "$n" "$r" ""
