@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh,
-# redis_benchmark.sh); sourced, not run. Needs bash, coreutils, awk and the redis-server and redis-tools
-# packages, nothing else.
+# redis_benchmark.sh, durability.sh); sourced, not run. Needs bash,
+# coreutils, awk and the redis-server and redis-tools packages, nothing
+# else.
 #
 # The sourcing script sets `set -euo pipefail`, cds to the repo root and
 # calls `bench_setup` once; everything it starts is stopped, and the
@@ -75,23 +76,45 @@ value100() {
     echo "${v// /v}"
 }
 
+# 100-byte values for the writes, as an awk function `value(i)`: with
+# `same`, every value is value100; with `varied`, value i is a 100-byte
+# window, starting at i % 100, of a fixed random string of letters and
+# digits, so that no value compresses (as Redis's RDB files compress
+# strings) while every run writes the same bytes.
+value_awk() {
+    case "$1" in
+        same) echo "function value(i) { return \"$(value100)\" }" ;;
+        varied) echo 'function value(i) {
+                if (!base) {
+                    srand(42)
+                    a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    for (j = 0; j < 200; j++) base = base substr(a, int(rand() * 62) + 1, 1)
+                }
+                return substr(base, i % 100 + 1, 100)
+            }' ;;
+        *) die "value kind '$1'" ;;
+    esac
+}
+
 # `put KEY VALUE` lines for keys key:0 .. key:N-1 (or, with `padded`,
 # key:000000 .. key:999999, ten bytes each).
-# Usage: gen_puts N padded|plain > file
+# Usage: gen_puts N padded|plain [same|varied] > file (values: see value_awk)
 gen_puts() {
-    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" \
-        'BEGIN { for (i = 0; i < n; i++) printf("put " fmt " %s\n", i, v) }'
+    awk -v n="$1" -v fmt="$(key_format "$2")" "$(value_awk "${3:-same}")"'
+        BEGIN { for (i = 0; i < n; i++) printf("put " fmt " %s\n", i, value(i)) }'
 }
 
 # The same writes as gen_puts, as SET commands in the Redis protocol, for
 # `redis-cli --pipe`.
 gen_sets() {
-    awk -v n="$1" -v fmt="$(key_format "$2")" -v v="$(value100)" 'BEGIN {
-        for (i = 0; i < n; i++) {
-            k = sprintf(fmt, i)
-            printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
-        }
-    }'
+    awk -v n="$1" -v fmt="$(key_format "$2")" "$(value_awk "${3:-same}")"'
+        BEGIN {
+            for (i = 0; i < n; i++) {
+                k = sprintf(fmt, i)
+                v = value(i)
+                printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
+            }
+        }'
 }
 
 key_format() {
