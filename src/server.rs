@@ -247,8 +247,7 @@ fn serve_peer(
         };
         // Every part has arrived and, once merged, this node has seen what
         // the pusher had: only then may its vector be joined.
-        invalid(merges.finish())?;
-        invalid(store.join_version_vector(pusher_vv.clone()))?;
+        invalid(merges.finish(pusher_vv.clone()))?;
         answer(
             &mut writer,
             store,

@@ -110,18 +110,16 @@ pub enum Request {
         /// One reply per command, in order.
         reply: Answer<Vec<OpReply>>,
     },
-    /// Merge a batch from a peer.
+    /// Merge a batch from a peer and, when it is valid and `join` is
+    /// given, record that a transfer from a peer whose vector was `join`
+    /// is complete: both in one log group, so one fsync.
     Apply {
         /// The versions.
         batch: Batch,
-        /// Whether the batch was valid.
-        reply: Sender<std::result::Result<(), BatchError>>,
-    },
-    /// A transfer from a peer whose vector was `vv` is complete.
-    JoinVersionVector {
-        /// The peer's vector at the start of the transfer.
-        vv: WireVv,
-        /// Whether the vector was valid.
+        /// The peer's vector at the start of the transfer, when this is
+        /// its last part.
+        join: Option<WireVv>,
+        /// Whether the batch and the vector were valid.
         reply: Sender<std::result::Result<(), BatchError>>,
     },
     /// One part of what a node that has seen `since` lacks.
@@ -201,7 +199,11 @@ impl StoreHandle {
 
     /// Merges a peer's batch; an error means the batch was invalid.
     pub fn apply(&self, batch: Batch) -> Result<std::result::Result<(), BatchError>> {
-        self.call(|reply| Request::Apply { batch, reply })
+        self.call(|reply| Request::Apply {
+            batch,
+            join: None,
+            reply,
+        })
     }
 
     /// Hands a peer's batch to the store thread without waiting for it;
@@ -214,14 +216,28 @@ impl StoreHandle {
     ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
         let (reply, rx) = bounded(1);
         self.tx
-            .send(Request::Apply { batch, reply })
+            .send(Request::Apply {
+                batch,
+                join: None,
+                reply,
+            })
             .map_err(|_| Error::Stopped)?;
         Ok(rx)
     }
 
-    /// Records a completed transfer from a peer whose vector was `vv`.
-    pub fn join_version_vector(&self, vv: WireVv) -> Result<std::result::Result<(), BatchError>> {
-        self.call(|reply| Request::JoinVersionVector { vv, reply })
+    /// Merges the last part of a transfer from a peer whose vector was
+    /// `vv` (every earlier part merged already), and records the transfer
+    /// as complete, in one log group.
+    pub fn apply_and_join(
+        &self,
+        batch: Batch,
+        vv: WireVv,
+    ) -> Result<std::result::Result<(), BatchError>> {
+        self.call(|reply| Request::Apply {
+            batch,
+            join: Some(vv),
+            reply,
+        })
     }
 
     /// One part of what a node that has seen `since` lacks; at the start of
@@ -575,12 +591,11 @@ impl Service {
                     reply.send(replies);
                 }
             }
-            Request::Apply { batch, reply } => {
-                let result = store.apply_batch(&batch);
-                self.pending.push(Deferred::Unit { reply, result });
-            }
-            Request::JoinVersionVector { vv, reply } => {
-                let result = store.join_version_vector(&vv);
+            Request::Apply { batch, join, reply } => {
+                let mut result = store.apply_batch(&batch);
+                if let (Ok(()), Some(vv)) = (&result, join) {
+                    result = store.join_version_vector(&vv);
+                }
                 self.pending.push(Deferred::Unit { reply, result });
             }
             Request::Delta {
