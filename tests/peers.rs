@@ -51,18 +51,22 @@ const NOTHING_YET: &str =
 fn status_shows_the_node_and_each_peer_once_reachable() {
     let mut c = cluster(3, NO_SYNC_MS);
     let addrs = c.addrs();
-    // Before any push has reached a peer: n1's round at startup ran
-    // before the other nodes listened, or has not run yet.
+    // n1's round at startup has not run yet, or ran before the other
+    // nodes listened, or reached them once they did.
     let status = c[0].status();
     assert_eq!(status[0], format!("node n1 listening on {}", addrs[0]));
     assert_eq!(status[1], "keys: 0 live, 0 tombstones");
     for (line, addr) in status[2..].iter().zip(&addrs[1..]) {
         let not_tried = format!("peer {addr}: not tried yet, never synced, {NOTHING_YET}");
         let refused = format!("peer {addr}: unreachable (");
+        let synced = format!("peer {addr}: reachable, last sync ");
         assert!(
             *line == not_tried
                 || (line.starts_with(&refused)
-                    && line.ends_with(&format!("), never synced, {NOTHING_YET}"))),
+                    && line.ends_with(&format!("), never synced, {NOTHING_YET}")))
+                || (line.starts_with(&synced)
+                    && line.contains(" s ago, 0 writes behind, ")
+                    && line.ends_with(" bytes sent last round, 0 tombstones waiting on it")),
             "{line}"
         );
     }
