@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::server::{self, ServerSettings};
 use crate::service::{self, StoreHandle};
 use crate::store::Store;
+use crate::sync::Answering;
 use crate::sync::{self, PeerTable, PushSettings, Pushers};
 use crossbeam_channel::{bounded, Sender};
 use std::net::{SocketAddr, TcpListener};
@@ -80,6 +81,7 @@ impl Node {
                 limits: client::limits(config.max_request),
             },
         ));
+        let answering = Arc::new(Answering::default());
         threads.push(server::spawn_listener(
             listener,
             config.name.clone(),
@@ -89,6 +91,7 @@ impl Node {
                 max_connections: config.max_connections,
                 handshake_timeout: config.io_timeout,
                 idle_timeout: config.idle_timeout,
+                answering: Arc::clone(&answering),
             },
             Arc::clone(&shutdown),
             Arc::clone(&clients),
@@ -101,6 +104,7 @@ impl Node {
                 connect_timeout: config.connect_timeout,
                 io_timeout: config.io_timeout,
                 max_frame: config.max_frame,
+                answering,
             },
         )?;
         threads.extend(pusher_threads);

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
 use crate::service::StoreHandle;
 use crate::store::BatchError;
-use crate::sync::{part_bytes, Merges, Parts};
+use crate::sync::{part_bytes, Answering, Merges, Parts};
 use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -39,6 +39,8 @@ pub struct ServerSettings {
     pub handshake_timeout: Duration,
     /// Time a connection may stay silent between pushes.
     pub idle_timeout: Duration,
+    /// The peers this node's connections are answering with a transfer.
+    pub answering: Arc<Answering>,
 }
 
 /// Starts the listener thread. It stops after `shutdown` is set, at the
@@ -200,8 +202,11 @@ fn serve_peer(
     let mut writer = BufWriter::with_capacity(64 * 1024, stream);
 
     read_magic(&mut reader)?;
-    match read_frame(&mut reader, settings.max_frame)? {
-        Message::Hello { version, .. } => {
+    let peer = match read_frame(&mut reader, settings.max_frame)? {
+        Message::Hello {
+            version,
+            name: peer,
+        } => {
             // Answer before refusing, so the other side can say why.
             let vv = store.version_vector().map_err(|_| ConnError::Stopped)?;
             write_frame(
@@ -218,9 +223,10 @@ fn serve_peer(
                     "peer speaks protocol version {version}, this node speaks {PROTOCOL_VERSION}"
                 )));
             }
+            peer
         }
         other => return Err(unexpected(&other, "Hello")),
-    }
+    };
     writer
         .get_ref()
         .set_read_timeout(Some(settings.idle_timeout))?;
@@ -253,20 +259,27 @@ fn serve_peer(
             store,
             pusher_vv,
             part_bytes(settings.max_frame),
+            (&settings.answering, &peer),
         )?;
     }
 }
 
 /// Sends the pusher every entry above its vector, then this node's vector
-/// as it was when the answer started.
+/// as it was when the answer started. An answer of several parts is
+/// recorded in `answering` while it lasts.
 fn answer(
     writer: &mut BufWriter<TcpStream>,
     store: &StoreHandle,
     pusher_vv: WireVv,
     max_part: usize,
+    (answering, peer): (&Arc<Answering>, &str),
 ) -> std::result::Result<(), ConnError> {
     let mut parts = Parts::new(store, pusher_vv, max_part).map_err(|_| ConnError::Stopped)?;
-    while let Some((batch, _)) = parts.next_part().map_err(|_| ConnError::Stopped)? {
+    let mut in_progress = None;
+    while let Some((batch, last)) = parts.next_part().map_err(|_| ConnError::Stopped)? {
+        if !last && in_progress.is_none() {
+            in_progress = Some(answering.begin(peer));
+        }
         if !batch.entries.is_empty() {
             write_frame(writer, &MessageRef::Pull { batch: &batch })?;
         }

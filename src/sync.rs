@@ -165,6 +165,52 @@ impl<'a> Merges<'a> {
     }
 }
 
+/// The peers (by name) this node is answering with a transfer of several
+/// parts right now, shared by the peer connections that answer and the
+/// pushers.
+///
+/// A node that starts empty pulls everything from its peers in its first
+/// round, and those peers' own rounds, coming meanwhile, would push it the
+/// same data again: a second full transfer, as large as the first, into a
+/// node still busy merging the first. So a pusher whose peer is pulling
+/// such a transfer from this node leaves that round to the pull (see
+/// [`Pusher::exchange`]).
+#[derive(Debug, Default)]
+pub struct Answering {
+    peers: Mutex<Vec<String>>,
+}
+
+impl Answering {
+    /// Records that `peer` is being answered until the guard is dropped.
+    pub fn begin(self: &Arc<Self>, peer: &str) -> AnsweringGuard {
+        self.peers.lock().push(peer.to_owned());
+        AnsweringGuard {
+            answering: Arc::clone(self),
+            peer: peer.to_owned(),
+        }
+    }
+
+    /// Whether `peer` is being answered with a transfer now.
+    pub fn is_answering(&self, peer: &str) -> bool {
+        self.peers.lock().iter().any(|p| p == peer)
+    }
+}
+
+/// Ends one [`Answering::begin`] when dropped.
+pub struct AnsweringGuard {
+    answering: Arc<Answering>,
+    peer: String,
+}
+
+impl Drop for AnsweringGuard {
+    fn drop(&mut self) {
+        let mut peers = self.answering.peers.lock();
+        if let Some(i) = peers.iter().position(|p| *p == self.peer) {
+            peers.swap_remove(i);
+        }
+    }
+}
+
 /// Timeouts and limits for outgoing pushes.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
@@ -174,6 +220,8 @@ pub struct PushSettings {
     pub io_timeout: Duration,
     /// Largest frame accepted in an answer.
     pub max_frame: usize,
+    /// The peers this node's connections are answering with a transfer.
+    pub answering: Arc<Answering>,
 }
 
 /// What `status` shows of one peer's connection.
@@ -356,6 +404,8 @@ pub fn spawn_ticker(
 struct Conn {
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
+    /// The peer's name, from its `Welcome`.
+    peer_name: String,
     /// The peer's version vector as last acknowledged on this connection.
     peer_vv: WireVv,
 }
@@ -422,23 +472,32 @@ impl Pusher {
         result.is_ok()
     }
 
-    /// One push; returns the bytes sent. On error the connection is dropped.
+    /// One push; returns the bytes sent. On error the connection is
+    /// dropped; so it is after a round left to the peer's pull, whose
+    /// vector it no longer knows.
     fn push(&mut self) -> std::result::Result<usize, PushError> {
         if self.conn.is_none() {
             self.conn = Some(self.connect()?);
         }
         let mut conn = self.conn.take().expect("connected just above");
-        let result = self.exchange(&mut conn);
-        if result.is_ok() {
-            self.conn = Some(conn);
+        match self.exchange(&mut conn)? {
+            Some(sent) => {
+                self.conn = Some(conn);
+                Ok(sent)
+            }
+            None => Ok(0),
         }
-        result
     }
 
     /// Sends what the peer lacks, merges what it sends back, records its
     /// acknowledged vector. Up to [`PARTS_IN_FLIGHT`] parts go out before
     /// the peer's `Next` for the first of them.
-    fn exchange(&self, conn: &mut Conn) -> std::result::Result<usize, PushError> {
+    ///
+    /// A transfer of several parts to a peer that is pulling one from this
+    /// node right now is not started: the pull brings the peer everything
+    /// this push would, up to the writes made since it began, which the
+    /// next round sends. `None` says so; nothing was sent.
+    fn exchange(&self, conn: &mut Conn) -> std::result::Result<Option<usize>, PushError> {
         let stopped = |e: Error| e.to_string();
         let frame = |e: FrameError| e.to_string();
         let mut sent = 0;
@@ -448,6 +507,13 @@ impl Pusher {
         // Parts sent whose `Next` has not come back yet.
         let mut unanswered = 0;
         while let Some((batch, last)) = parts.next_part().map_err(stopped)? {
+            if sent == 0 && !last && self.settings.answering.is_answering(&conn.peer_name) {
+                crate::log!(
+                    "peer {} is pulling a transfer from this node; this round leaves it to that",
+                    self.addr
+                );
+                return Ok(None);
+            }
             let done = if last { parts.start_vv() } else { None };
             sent += write_frame(
                 &mut conn.writer,
@@ -490,7 +556,7 @@ impl Pusher {
                         .peer_acknowledged(self.index, vv.clone())
                         .map_err(stopped)?;
                     conn.peer_vv = vv;
-                    return Ok(sent);
+                    return Ok(Some(sent));
                 }
                 other => return Err(format!("expected Pull or Ack, got {}", other.kind())),
             }
@@ -544,9 +610,10 @@ impl Pusher {
             Message::Welcome { name, .. } if name == self.name => Err(protocol(format!(
                 "peer answers with this node's own name '{name}'"
             ))),
-            Message::Welcome { vv, .. } => Ok(Conn {
+            Message::Welcome { vv, name, .. } => Ok(Conn {
                 reader,
                 writer,
+                peer_name: name,
                 peer_vv: vv,
             }),
             other => Err(protocol(format!(
@@ -559,4 +626,26 @@ impl Pusher {
 
 fn protocol(why: String) -> FrameError {
     FrameError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_answering_while_one_of_its_guards_lives() {
+        let answering = Arc::new(Answering::default());
+        assert!(!answering.is_answering("b"));
+        let first = answering.begin("b");
+        let second = answering.begin("b");
+        let other = answering.begin("c");
+        assert!(answering.is_answering("b"));
+        drop(first);
+        assert!(answering.is_answering("b"), "one answer to b goes on");
+        drop(second);
+        assert!(!answering.is_answering("b"));
+        assert!(answering.is_answering("c"));
+        drop(other);
+        assert!(!answering.is_answering("c"));
+    }
 }
