@@ -608,7 +608,8 @@ fn round_bytes_after(c: &mut Connection, after: Instant) -> Res<u64> {
     }
 }
 
-fn wait_dbsize(c: &mut Connection, n: usize, timeout: Duration) -> Res<()> {
+/// Waits until `c`'s DBSIZE is `n`, looking every `every`.
+fn wait_dbsize(c: &mut Connection, n: usize, timeout: Duration, every: Duration) -> Res<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let got = dbsize(c)?;
@@ -618,7 +619,7 @@ fn wait_dbsize(c: &mut Connection, n: usize, timeout: Duration) -> Res<()> {
         if Instant::now() > deadline {
             return Err(format!("DBSIZE {got}, expected {n}"));
         }
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(every);
     }
 }
 
@@ -666,7 +667,12 @@ fn bytes_rows(
     for &n in counts {
         fill(&mut ca, held, n as u64)?;
         held = held.max(n as u64);
-        wait_dbsize(&mut cb, held as usize, Duration::from_secs(120))?;
+        wait_dbsize(
+            &mut cb,
+            held as usize,
+            Duration::from_secs(120),
+            Duration::from_millis(10),
+        )?;
         // The fill's last round may still be in flight: let it end.
         round_bytes_after(&mut ca, Instant::now())?;
         let mut line = format!("| {n} |");
@@ -716,7 +722,12 @@ fn resync_table(tmp: &Path) -> Res<()> {
         let mut c = connect(ports[0])?;
         let filling = Instant::now();
         fill(&mut c, 0, n as u64)?;
-        wait_dbsize(&mut c, n, Duration::from_secs(60))?;
+        wait_dbsize(
+            &mut c,
+            n,
+            Duration::from_secs(60),
+            Duration::from_millis(10),
+        )?;
         println!(
             "({label}: filled in {:.1} s)",
             filling.elapsed().as_secs_f64()
@@ -729,7 +740,13 @@ fn resync_table(tmp: &Path) -> Res<()> {
             let name = format!("{label}-empty{rep}");
             let mut empty = start_netdb(bin, &dir, &name, ports[1], ports)?;
             let mut ce = connect(ports[1])?;
-            wait_dbsize_fast(&mut ce, n, Duration::from_secs(120))?;
+            // Looked at often: the time until it holds them is the result.
+            wait_dbsize(
+                &mut ce,
+                n,
+                Duration::from_secs(120),
+                Duration::from_millis(2),
+            )?;
             let took = started.elapsed().as_secs_f64();
             let cpu = empty.cpu_secs().unwrap_or(f64::NAN);
             empty.check_alive()?;
@@ -752,18 +769,4 @@ fn resync_table(tmp: &Path) -> Res<()> {
     }
     println!("(target: under 1 s; CPU time from /proc, 10 ms ticks)");
     Ok(())
-}
-
-fn wait_dbsize_fast(c: &mut Connection, n: usize, timeout: Duration) -> Res<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = dbsize(c)?;
-        if got == n {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("DBSIZE {got}, expected {n}"));
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
 }
