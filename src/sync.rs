@@ -286,6 +286,7 @@ impl Pushers {
                 table: Arc::clone(&table),
                 settings: settings.clone(),
                 conn: None,
+                left_to_pull: false,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -419,6 +420,8 @@ struct Pusher {
     table: PeerTable,
     settings: PushSettings,
     conn: Option<Conn>,
+    /// Whether the last round was left to the peer's pull (logged once).
+    left_to_pull: bool,
 }
 
 /// Why a push failed, as shown in `status` and the log.
@@ -480,13 +483,20 @@ impl Pusher {
             self.conn = Some(self.connect()?);
         }
         let mut conn = self.conn.take().expect("connected just above");
-        match self.exchange(&mut conn)? {
-            Some(sent) => {
-                self.conn = Some(conn);
-                Ok(sent)
-            }
-            None => Ok(0),
+        let sent = self.exchange(&mut conn)?;
+        let left = sent.is_none();
+        if left && !self.left_to_pull {
+            crate::log!(
+                "peer {} is pulling a transfer from this node; rounds leave it to that",
+                self.addr
+            );
         }
+        self.left_to_pull = left;
+        if let Some(sent) = sent {
+            self.conn = Some(conn);
+            return Ok(sent);
+        }
+        Ok(0)
     }
 
     /// Sends what the peer lacks, merges what it sends back, records its
@@ -508,10 +518,6 @@ impl Pusher {
         let mut unanswered = 0;
         while let Some((batch, last)) = parts.next_part().map_err(stopped)? {
             if sent == 0 && !last && self.settings.answering.is_answering(&conn.peer_name) {
-                crate::log!(
-                    "peer {} is pulling a transfer from this node; this round leaves it to that",
-                    self.addr
-                );
                 return Ok(None);
             }
             let done = if last { parts.start_vv() } else { None };

@@ -459,3 +459,49 @@ fn tombstones_wait_for_a_peer_that_is_down_and_the_key_stays_deleted() {
     }
     c.assert_all("get bystander", "Value: stays");
 }
+
+/// A node that restarts empty pulls everything from its peer in its first
+/// round; the peer's own round, coming while that pull goes on, must not
+/// push it all a second time, and a write made meanwhile still arrives.
+#[test]
+fn a_peer_does_not_push_a_second_copy_to_a_node_pulling_everything() {
+    const KEYS: usize = 300_000;
+    // No periodic rounds: the peer's rounds below come from its writes.
+    let mut c = cluster(2, NO_SYNC_MS);
+    c[1].kill();
+    let puts: Vec<String> = (0..KEYS).map(|i| format!("put k{i:06} v{i}")).collect();
+    pipe(&mut c[0], &puts, "Value stored.");
+
+    // n2 comes back empty (in memory) and pulls the 300k keys from n1.
+    c[1].restart();
+    eventually(
+        Duration::from_secs(30),
+        "n2 part-way through its pull",
+        || {
+            let (live, _) = counts(&mut c[1]);
+            assert!(
+                live < KEYS,
+                "n2 pulled every key before it was seen part-way: use more keys"
+            );
+            live > 0
+        },
+    );
+    // A write on n1 starts a round of n1's to n2 while the pull goes on.
+    assert_eq!(c[0].cmd("put during pull"), "Value stored.");
+    c[0].wait_log(
+        "is pulling a transfer from this node",
+        Duration::from_secs(10),
+    );
+
+    // The pull may bring the write made during it too: its parts are
+    // gathered as they go.
+    eventually(Duration::from_secs(60), "n2 holding every key", || {
+        counts(&mut c[1]).0 >= KEYS
+    });
+    // A write made during the pull that the pull did not bring goes with
+    // n1's next round.
+    assert_eq!(c[0].cmd("put after pull"), "Value stored.");
+    c.wait_all("get during", "Value: pull", Duration::from_secs(10));
+    c.wait_all("get after", "Value: pull", Duration::from_secs(10));
+    wait_counts(&mut c[1], KEYS + 2, 0, Duration::from_secs(10));
+}
