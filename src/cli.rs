@@ -482,6 +482,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/cli.txt"))]
         #[test]
         fn whatever_is_printed_reads_back_the_same(key in proptest::collection::vec(any::<u8>(), 1..20), value in proptest::collection::vec(any::<u8>(), 0..40)) {
             let line = format!("put {} {}", display_key(&key), display_value(&value));

@@ -259,6 +259,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/clock.txt"))]
         #[test]
         fn join_is_a_semilattice(a in arb_clock(), b in arb_clock(), c in arb_clock()) {
             prop_assert_eq!(a.join(&b), b.join(&a));

@@ -285,6 +285,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/glob.txt"))]
         #[test]
         fn agrees_with_textbook_globbing_on_stars_and_question_marks(
             pattern in proptest::collection::vec(prop::sample::select(b"ab*?".to_vec()), 0..12),

@@ -95,3 +95,15 @@ pub mod sync;
 pub mod version;
 pub mod vv;
 pub mod wire;
+
+/// The property tests' settings: proptest's defaults, but failures are
+/// saved to `file` (under `tests/regressions/`) rather than to a
+/// `proptest-regressions` folder beside `src/`.
+#[cfg(test)]
+pub(crate) fn proptest_config(file: &'static str) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence};
+    Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        ..Config::default()
+    }
+}

@@ -445,6 +445,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/record.txt"))]
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048),
                                     max in 0usize..4096) {

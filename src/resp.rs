@@ -1488,6 +1488,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/resp.txt"))]
         #[test]
         fn encoded_commands_parse_back_whatever_bytes_they_hold(
             list in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..8),

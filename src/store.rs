@@ -1603,6 +1603,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/store.txt"))]
         /// Random writes and deletes on 3 to 5 replicas with skewed clocks,
         /// random pushes with lost connections and duplicated parts, then
         /// full rounds: every replica ends identical, and every live key

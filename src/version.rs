@@ -217,6 +217,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config("tests/regressions/version.txt"))]
         #[test]
         fn merge_is_commutative_associative_idempotent(steps in arb_steps()) {
             let (names, pool) = produced(&steps);
