@@ -436,7 +436,9 @@ impl Pusher {
             while let Ok(more) = jobs.try_recv() {
                 waiting.extend(more.done);
             }
-            let ok = self.push_with_retry();
+            // A push someone waits for (`sync`, the last push at `quit`)
+            // is made in full.
+            let ok = self.push_with_retry(waiting.is_empty());
             for done in waiting {
                 let _ = done.send(ok);
             }
@@ -445,11 +447,11 @@ impl Pusher {
 
     /// Pushes; a failure on a reused connection (which the peer may have
     /// closed while idle) is retried once on a fresh one.
-    fn push_with_retry(&mut self) -> bool {
+    fn push_with_retry(&mut self, may_leave_to_pull: bool) -> bool {
         let reused = self.conn.is_some();
-        let mut result = self.push();
+        let mut result = self.push(may_leave_to_pull);
         if result.is_err() && reused {
-            result = self.push();
+            result = self.push(may_leave_to_pull);
         }
         let mut table = self.table.lock();
         let status = &mut table[self.index];
@@ -478,12 +480,12 @@ impl Pusher {
     /// One push; returns the bytes sent. On error the connection is
     /// dropped; so it is after a round left to the peer's pull, whose
     /// vector it no longer knows.
-    fn push(&mut self) -> std::result::Result<usize, PushError> {
+    fn push(&mut self, may_leave_to_pull: bool) -> std::result::Result<usize, PushError> {
         if self.conn.is_none() {
             self.conn = Some(self.connect()?);
         }
         let mut conn = self.conn.take().expect("connected just above");
-        let sent = self.exchange(&mut conn)?;
+        let sent = self.exchange(&mut conn, may_leave_to_pull)?;
         let left = sent.is_none();
         if left && !self.left_to_pull {
             crate::log!(
@@ -503,11 +505,17 @@ impl Pusher {
     /// acknowledged vector. Up to [`PARTS_IN_FLIGHT`] parts go out before
     /// the peer's `Next` for the first of them.
     ///
-    /// A transfer of several parts to a peer that is pulling one from this
-    /// node right now is not started: the pull brings the peer everything
-    /// this push would, up to the writes made since it began, which the
-    /// next round sends. `None` says so; nothing was sent.
-    fn exchange(&self, conn: &mut Conn) -> std::result::Result<Option<usize>, PushError> {
+    /// With `may_leave_to_pull` (a round nobody waits on), a transfer of
+    /// several parts to a peer that is pulling one from this node right
+    /// now is not started: the pull brings the peer everything this push
+    /// would, up to the writes made since it began, which the next round
+    /// sends. `None` says so; nothing was sent. A push someone waits for
+    /// (`sync`, the last push before exiting) is always made.
+    fn exchange(
+        &self,
+        conn: &mut Conn,
+        may_leave_to_pull: bool,
+    ) -> std::result::Result<Option<usize>, PushError> {
         let stopped = |e: Error| e.to_string();
         let frame = |e: FrameError| e.to_string();
         let mut sent = 0;
@@ -517,7 +525,11 @@ impl Pusher {
         // Parts sent whose `Next` has not come back yet.
         let mut unanswered = 0;
         while let Some((batch, last)) = parts.next_part().map_err(stopped)? {
-            if sent == 0 && !last && self.settings.answering.is_answering(&conn.peer_name) {
+            if may_leave_to_pull
+                && sent == 0
+                && !last
+                && self.settings.answering.is_answering(&conn.peer_name)
+            {
                 return Ok(None);
             }
             let done = if last { parts.start_vv() } else { None };
