@@ -36,7 +36,8 @@
 //! | [`server`] | the listener; incoming connections told apart by their first byte; peer connections |
 //! | [`client`] | Redis client connections: batches of pipelined commands, limits, counters |
 //! | [`connect`] | `netdb --connect`: the console's line CLI against a remote node over RESP |
-//! | [`sync`] | the sync thread and one pusher per peer |
+//! | [`sync`] | the sync thread, one pusher per peer, transfers in parts both ways |
+//! | [`disk`] | the data directory: lock, logs and fsync policy, snapshots, compaction, recovery |
 //! | [`node`] | starting and stopping all of the above |
 //! | [`console`] | the stdin command loop |
 //! | [`error`], [`mod@log`] | startup errors; log lines on stderr |
@@ -54,7 +55,7 @@
 //!     client thread ─────────┤ (one per connection, on the  │
 //!                            │  same port; one Ops request  │
 //!                            │  per batch of commands)      │
-//!  sync thread (every interval) ── snapshot ────────────────┘ (one job channel per pusher)
+//!  sync thread (on writes, every interval) ── a round ───────┘ (one job channel per pusher)
 //! ```
 //!
 //! The listener peeks at each new connection's first byte: the peer magic
