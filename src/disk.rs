@@ -87,7 +87,7 @@ pub struct DiskSettings {
 }
 
 /// The environment variable a test sets to make the process abort at a
-/// named point of compaction (see [`crash_point`]).
+/// named point of compaction (see `crash_point`).
 pub const CRASH_AT_VAR: &str = "NETDB_TEST_CRASH_AT";
 
 /// The environment variable a test sets to make log writes fail once the

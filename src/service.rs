@@ -332,7 +332,7 @@ pub const MAX_GROUP: usize = 256;
 /// or [`StoreHandle::stop`] is called. After each group of requests with a
 /// local write it pokes `written` (never blocking), so the sync thread can
 /// push soon. With a data directory, every change is logged before it is
-/// acknowledged (see [`Service`]).
+/// acknowledged (see `Service`).
 pub fn spawn(
     store: Store,
     disk: Option<DataDir>,

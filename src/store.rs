@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! * `slots`: every key's [`Entry`], densely packed. An entry holds the key
+//! * `slots`: every key's `Entry`, densely packed. An entry holds the key
 //!   and the value in one heap block; a clock with a single writer is
 //!   stored inline.
 //! * `table`: a swiss table of slot numbers (4 bytes each), hashed by key.

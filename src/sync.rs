@@ -174,7 +174,7 @@ impl<'a> Merges<'a> {
 /// same data again: a second full transfer, as large as the first, into a
 /// node still busy merging the first. So a pusher whose peer is pulling
 /// such a transfer from this node leaves that round to the pull (see
-/// [`Pusher::exchange`]).
+/// `Pusher::exchange`).
 #[derive(Debug, Default)]
 pub struct Answering {
     peers: Mutex<Vec<String>>,
