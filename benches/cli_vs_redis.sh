@@ -43,15 +43,9 @@ run_netdb() {
 # Runs the SETs through redis-cli --pipe into a fresh server; its start and
 # stop are not timed.
 run_redis() {
-    local start end keys
     start_redis
-    start=$(now_ns)
-    redis_pipe "$BENCH_TMP/sets.resp" "$KEYS"
-    end=$(now_ns)
-    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
-    [[ "$keys" == "$KEYS" ]] || die "redis holds $keys keys, expected $KEYS"
+    timed_redis_load "$BENCH_TMP/sets.resp" "$KEYS"
     stop_redis
-    RATE=$(calc '%.0f' "$KEYS / (($end - $start) / 1e9)")
 }
 
 netdb_rates=()

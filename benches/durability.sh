@@ -118,44 +118,6 @@ fresh_dirs() {
     mkdir -p "$BENCH_TMP/redis-data"
 }
 
-# A netdb node serving RESP and peers, without a CLI.
-NETDB_PID=""
-NETDB_PORT=""
-NETDB_LOG=$BENCH_TMP/netdb.log
-
-# Starts node NAME with the options that follow on a free port and waits
-# until it answers PING; sets NETDB_PID and NETDB_PORT.
-start_netdb() {
-    local name=$1 attempt _
-    shift
-    for attempt in 1 2 3 4 5; do
-        NETDB_PORT=$(free_port)
-        "$NETDB" "$name" "127.0.0.1:$NETDB_PORT" --no-cli "$@" 2>"$NETDB_LOG" &
-        NETDB_PID=$!
-        BENCH_PIDS+=("$NETDB_PID")
-        for _ in $(seq 1200); do
-            kill -0 "$NETDB_PID" 2>/dev/null || break
-            if [[ "$(timeout 10 redis-cli -p "$NETDB_PORT" ping 2>/dev/null)" == PONG ]]; then
-                return 0
-            fi
-            sleep 0.05
-        done
-        echo "netdb did not start on port $NETDB_PORT (attempt $attempt): $(cat "$NETDB_LOG")" >&2
-        stop_netdb || true
-    done
-    die "cannot start netdb"
-}
-
-# Stops the node with SIGTERM; fails unless it exits 0 (a clean stop).
-stop_netdb() {
-    local status=0
-    [[ -n "$NETDB_PID" ]] || return 0
-    kill -TERM "$NETDB_PID" 2>/dev/null || true
-    wait "$NETDB_PID" || status=$?
-    NETDB_PID=""
-    ((status == 0)) || echo "netdb exited with status $status: $(tail -n 3 "$NETDB_LOG")" >&2
-    return "$status"
-}
 
 # Sends a file of SETs with redis-cli --pipe to PORT, checking every reply.
 pipe_to() {
@@ -198,17 +160,11 @@ cli_netdb() {
 }
 
 cli_redis() {
-    local start end keys
     redis_opts "$1"
     fresh_dirs
     start_redis "${REDIS_OPTS[@]}"
-    start=$(now_ns)
-    redis_pipe "$BENCH_TMP/sets.resp" "$N"
-    end=$(now_ns)
-    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
-    [[ "$keys" == "$N" ]] || die "redis holds $keys keys, expected $N"
+    timed_redis_load "$BENCH_TMP/sets.resp" "$N"
     stop_redis
-    RATE=$(rate "$N" "$start" "$end")
 }
 
 echo
@@ -245,9 +201,9 @@ benchmark_set() {
 resp_netdb() {
     netdb_opts "$1"
     fresh_dirs
-    start_netdb resp1 "${NETDB_OPTS[@]}"
-    RATE=$(benchmark_set "$NETDB_PORT")
-    stop_netdb || die "netdb did not stop cleanly"
+    start_node resp1 "${NETDB_OPTS[@]}"
+    RATE=$(benchmark_set "$NODE_PORT")
+    stop_node || die "netdb did not stop cleanly"
 }
 
 resp_redis() {
@@ -287,9 +243,9 @@ peer_netdb() {
     local out
     netdb_opts "$1"
     fresh_dirs
-    start_netdb peer1 "${NETDB_OPTS[@]}"
-    out=$("$PEER_LOAD" "127.0.0.1:$NETDB_PORT" "$2" "$PEER_SECS") || die "peer_load failed"
-    stop_netdb || die "netdb did not stop cleanly"
+    start_node peer1 "${NETDB_OPTS[@]}"
+    out=$("$PEER_LOAD" "127.0.0.1:$NODE_PORT" "$2" "$PEER_SECS") || die "peer_load failed"
+    stop_node || die "netdb did not stop cleanly"
     RATE=${out%% *}
 }
 
@@ -326,29 +282,29 @@ recovery_netdb() {
         "$NETDB" rec1 127.0.0.1:0 --data-dir "$dir" --compact-min-bytes $((1 << 40)) \
             >/dev/null 2>"$BENCH_TMP/cli.log" || die "netdb failed: $(cat "$BENCH_TMP/cli.log")"
     # Restarted with no minimum size, it compacts at its first tick.
-    start_netdb rec1 --data-dir "$dir" --compact-min-bytes 1
+    start_node rec1 --data-dir "$dir" --compact-min-bytes 1
     local deadline=$((SECONDS + 300))
-    until grep -q 'compaction done' "$NETDB_LOG"; do
-        if grep -q 'compaction failed\|compaction not started' "$NETDB_LOG"; then
-            die "netdb: $(grep compaction "$NETDB_LOG")"
+    until grep -q 'compaction done' "$NODE_LOG"; do
+        if grep -q 'compaction failed\|compaction not started' "$NODE_LOG"; then
+            die "netdb: $(grep compaction "$NODE_LOG")"
         fi
-        ((SECONDS < deadline)) || die "netdb did not compact within 300 s: $(cat "$NETDB_LOG")"
+        ((SECONDS < deadline)) || die "netdb did not compact within 300 s: $(cat "$NODE_LOG")"
         sleep 0.05
     done
     SIZE=$(dir_bytes "$dir")
-    pipe_to "$NETDB_PORT" "$BENCH_TMP/more.resp" "$MORE"
-    stop_netdb || die "netdb did not stop cleanly"
+    pipe_to "$NODE_PORT" "$BENCH_TMP/more.resp" "$MORE"
+    stop_node || die "netdb did not stop cleanly"
     # The timed restart, on a fresh port.
-    NETDB_PORT=$(free_port)
+    NODE_PORT=$(free_port)
     start=$(now_ns)
-    "$NETDB" rec1 "127.0.0.1:$NETDB_PORT" --no-cli --data-dir "$dir" 2>"$NETDB_LOG" &
-    NETDB_PID=$!
-    BENCH_PIDS+=("$NETDB_PID")
-    await_dbsize "$NETDB_PORT" "$N" "$NETDB_PID"
+    "$NETDB" rec1 "127.0.0.1:$NODE_PORT" --no-cli --data-dir "$dir" 2>"$NODE_LOG" &
+    NODE_PID=$!
+    BENCH_PIDS+=("$NODE_PID")
+    await_dbsize "$NODE_PORT" "$N" "$NODE_PID"
     end=$(now_ns)
-    CPU=$(cpu_seconds "$NETDB_PID")
-    RECOVERED=$(grep -o 'entries loaded.*' "$NETDB_LOG" | head -n 1)
-    stop_netdb || die "netdb did not stop cleanly"
+    CPU=$(cpu_seconds "$NODE_PID")
+    RECOVERED=$(grep -o 'entries loaded.*' "$NODE_LOG" | head -n 1)
+    stop_node || die "netdb did not stop cleanly"
     SECS=$(calc '%.3f' "($end - $start) / 1e9")
 }
 

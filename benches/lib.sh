@@ -36,6 +36,7 @@ bench_cleanup() {
 
 # Stops a process this script started: SIGTERM, then SIGKILL if it is
 # still there after 5 s (a hung server must not hang the script's exit).
+# Sets STOPPED_STATUS to its exit status.
 stop_pid() {
     local pid=$1 _
     kill "$pid" 2>/dev/null || return 0
@@ -47,7 +48,8 @@ stop_pid() {
         echo "process $pid ignored SIGTERM for 5 s; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$pid" 2>/dev/null || true
+    STOPPED_STATUS=0
+    wait "$pid" 2>/dev/null || STOPPED_STATUS=$?
 }
 
 # Makes the temporary directory and arranges the cleanup.
@@ -184,31 +186,50 @@ stop_redis() {
     REDIS_PID=""
 }
 
-# Starts a standalone netdb node without a console on a free port and
-# waits until it answers PING; sets NODE_PID and NODE_PORT. Arguments are
-# netdb options (e.g. `--in-memory`); without `--in-memory` give it a
-# `--data-dir` under $BENCH_TMP. Its log goes to $BENCH_TMP/node.log.
+# Starts a standalone netdb node named NAME without a console on a free
+# port and waits until it answers PING; sets NODE_PID and NODE_PORT. The
+# other arguments are netdb options (e.g. `--in-memory`); without
+# `--in-memory` give it a `--data-dir` under $BENCH_TMP. Its log, of this
+# start only, is $NODE_LOG.
+NODE_LOG=""
 start_node() {
-    local attempt
+    local name=$1 attempt
+    shift
+    NODE_LOG=$BENCH_TMP/node.log
     for attempt in 1 2 3 4 5; do
         NODE_PORT=$(free_port)
-        "$NETDB" bench1 "127.0.0.1:$NODE_PORT" --no-cli "$@" 2>>"$BENCH_TMP/node.log" &
+        "$NETDB" "$name" "127.0.0.1:$NODE_PORT" --no-cli "$@" 2>"$NODE_LOG" &
         NODE_PID=$!
         BENCH_PIDS+=("$NODE_PID")
         if await_pong "$NODE_PID" "$NODE_PORT"; then
             return 0
         fi
-        echo "netdb did not start on port $NODE_PORT (attempt $attempt)" >&2
-        stop_node
+        echo "netdb did not start on port $NODE_PORT (attempt $attempt): $(tail -n 5 "$NODE_LOG")" >&2
+        stop_node || true
     done
-    die "cannot start netdb: $(tail -n 5 "$BENCH_TMP/node.log")"
+    die "cannot start netdb"
 }
 
+# Stops the node with SIGTERM; fails unless it exits 0 (a clean stop).
 stop_node() {
-    if [[ -n "$NODE_PID" ]]; then
-        stop_pid "$NODE_PID"
-    fi
+    [[ -n "$NODE_PID" ]] || return 0
+    stop_pid "$NODE_PID"
     NODE_PID=""
+    ((STOPPED_STATUS == 0)) ||
+        { echo "netdb exited with status $STOPPED_STATUS: $(tail -n 3 "$NODE_LOG")" >&2; return 1; }
+}
+
+# Pipes FILE, N SETs in RESP, into the running redis-server with
+# `redis-cli --pipe`, checks that it then holds N keys, and sets RATE to
+# the writes per second.
+timed_redis_load() {
+    local file=$1 n=$2 start end keys
+    start=$(now_ns)
+    redis_pipe "$file" "$n"
+    end=$(now_ns)
+    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
+    [[ "$keys" == "$n" ]] || die "redis holds $keys keys, expected $n"
+    RATE=$(calc '%.0f' "$n / (($end - $start) / 1e9)")
 }
 
 # A field of `INFO memory`, e.g. `redis_info_memory used_memory`.

@@ -129,13 +129,13 @@ machine_notes
 for table in $TABLES; do
     case "$table" in
         memory)
-            start_node --in-memory
+            start_node bench1 --in-memory
             start_redis
             run_table "in memory: netdb --in-memory vs redis-server --save '' --appendonly no"
             ;;
         durable)
             mkdir -p "$BENCH_TMP/redis-aof"
-            start_node --data-dir "$BENCH_TMP/netdb-data" --fsync everysec
+            start_node bench1 --data-dir "$BENCH_TMP/netdb-data" --fsync everysec
             start_redis --appendonly yes --appendfsync everysec --dir "$BENCH_TMP/redis-aof"
             run_table "durable: netdb --fsync everysec vs redis-server --appendonly yes --appendfsync everysec"
             ;;
