@@ -197,15 +197,6 @@ impl StoreHandle {
         slot.wait().ok_or(Error::Stopped)
     }
 
-    /// Merges a peer's batch; an error means the batch was invalid.
-    pub fn apply(&self, batch: Batch) -> Result<std::result::Result<(), BatchError>> {
-        self.call(|reply| Request::Apply {
-            batch,
-            join: None,
-            reply,
-        })
-    }
-
     /// Hands a peer's batch to the store thread without waiting for it;
     /// the returned channel hears whether the batch was valid once it is
     /// merged (and logged, when logging). Requests from one thread are
@@ -240,25 +231,11 @@ impl StoreHandle {
         })
     }
 
-    /// One part of what a node that has seen `since` lacks; at the start of
-    /// a transfer (`cursor` is `None`) also this node's vector.
-    pub fn delta(
-        &self,
-        since: WireVv,
-        cursor: Option<Cursor>,
-        max_bytes: usize,
-    ) -> Result<(Delta, Option<WireVv>)> {
-        self.call(|reply| Request::Delta {
-            since,
-            cursor,
-            max_bytes,
-            reply,
-        })
-    }
-
-    /// [`Self::delta`] without waiting for it: the part arrives on the
-    /// returned channel, so the caller can send one part while the store
-    /// thread gathers the next.
+    /// One part of what a node that has seen `since` lacks (at the start
+    /// of a transfer, when `cursor` is `None`, also this node's vector),
+    /// without waiting for it: the part arrives on the returned channel, so
+    /// the caller can send one part while the store thread gathers the
+    /// next.
     pub fn delta_later(
         &self,
         since: WireVv,
