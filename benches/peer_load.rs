@@ -17,8 +17,10 @@
 //! prints `<writes per second> <writes> <rounds>` on one line. Run with no
 //! address (as `cargo bench` does) it says how to use it and exits.
 
-use netdb::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
-use netdb::wire::{Batch, Bytes, Message, MessageRef, WireEntry, WireVv, MAGIC, PROTOCOL_VERSION};
+use netdb::replication::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
+use netdb::replication::wire::{
+    Batch, Bytes, Message, MessageRef, WireEntry, WireVv, MAGIC, PROTOCOL_VERSION,
+};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;

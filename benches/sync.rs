@@ -15,9 +15,9 @@ use common::{empty, filled, full_transfer};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use netdb::frame::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
+use netdb::replication::frame::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
+use netdb::replication::wire::{Batch, Message, MessageRef};
 use netdb::store::Store;
-use netdb::wire::{Batch, Message, MessageRef};
 use std::time::Duration;
 
 /// Store sizes swept.

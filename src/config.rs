@@ -1,11 +1,11 @@
 //! The command line, and turning it into a checked [`Config`] and a bound
 //! listener. Every mistake becomes an [`Error`] that names what was wrong.
 
-use crate::disk::{DiskSettings, FsyncPolicy};
+use crate::core::names::MAX_NAME_LEN;
+use crate::durability::disk::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::frame::DEFAULT_MAX_FRAME;
-use crate::names::MAX_NAME_LEN;
-use crate::peers::parse_peers;
+use crate::replication::frame::DEFAULT_MAX_FRAME;
+use crate::replication::peers::parse_peers;
 use clap::Parser;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
@@ -62,13 +62,13 @@ pub struct Args {
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub compact_min_bytes: u64,
     /// Most Redis client connections served at once.
-    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_CLIENTS, value_name = "N")]
+    #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_CLIENTS, value_name = "N")]
     pub max_clients: usize,
     /// Close a Redis client connection silent this long; 0 never does.
-    #[arg(long, default_value_t = crate::client::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECS")]
+    #[arg(long, default_value_t = crate::redis::client::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECS")]
     pub client_idle_timeout_secs: u64,
     /// Largest Redis request accepted, in bytes.
-    #[arg(long, default_value_t = crate::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
+    #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
     pub max_request_bytes: usize,
     /// Instead of running a node, connect to the node at host:port and
     /// read the same commands as a node's stdin (put, get, delete, keys,
@@ -125,9 +125,9 @@ impl Config {
             io_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
             disk: None,
-            max_clients: crate::client::DEFAULT_MAX_CLIENTS,
-            client_idle_timeout: Some(crate::client::DEFAULT_IDLE_TIMEOUT),
-            max_request: crate::client::DEFAULT_MAX_REQUEST,
+            max_clients: crate::redis::client::DEFAULT_MAX_CLIENTS,
+            client_idle_timeout: Some(crate::redis::client::DEFAULT_IDLE_TIMEOUT),
+            max_request: crate::redis::client::DEFAULT_MAX_REQUEST,
         }
     }
 

@@ -69,33 +69,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod cli;
-pub mod client;
-pub mod clock;
-pub mod commands;
 pub mod config;
-pub mod connect;
 pub mod console;
-pub mod disk;
+pub mod core;
+pub mod durability;
+pub mod engine;
 pub mod error;
-pub mod frame;
-pub mod glob;
-pub mod hlc;
-pub mod journal;
+pub mod listener;
 pub mod log;
-pub mod names;
 pub mod node;
-pub mod peers;
-pub mod record;
-pub mod resp;
-pub mod server;
-pub mod service;
-pub mod slot;
+pub mod redis;
+pub mod replication;
 pub mod store;
-pub mod sync;
-pub mod version;
-pub mod vv;
-pub mod wire;
 
 /// The property tests' settings: proptest's defaults, but failures are
 /// saved to `file` (under `tests/regressions/`) rather than to a

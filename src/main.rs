@@ -68,7 +68,7 @@ fn run() -> Result<()> {
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal();
         let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-        return netdb::connect::run(addr, stdin.lock(), stdout, interactive);
+        return netdb::console::remote::run(addr, stdin.lock(), stdout, interactive);
     }
     netdb::log::set_node_name(args.name.as_deref().unwrap_or_default());
     let (config, listener) = configure(&args)?;
@@ -88,5 +88,5 @@ fn run() -> Result<()> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    netdb::console::run(&node, stdin.lock(), stdout, interactive)
+    netdb::console::local::run(&node, stdin.lock(), stdout, interactive)
 }

@@ -4,15 +4,15 @@
 //! peer and the sync thread, and returns a handle that the CLI (or a test)
 //! uses to talk to them. [`Node::shutdown`] stops them.
 
-use crate::client::{self, ClientSettings};
 use crate::config::Config;
-use crate::disk::DataDir;
+use crate::durability::disk::DataDir;
+use crate::engine::service::{self, StoreHandle};
 use crate::error::Result;
-use crate::server::{self, ServerSettings};
-use crate::service::{self, StoreHandle};
+use crate::listener::{self, ServerSettings};
+use crate::redis::client::{self, ClientSettings};
+use crate::replication::sync::Answering;
+use crate::replication::sync::{self, PeerTable, PushSettings, Pushers};
 use crate::store::Store;
-use crate::sync::Answering;
-use crate::sync::{self, PeerTable, PushSettings, Pushers};
 use crossbeam_channel::{bounded, Sender};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +82,7 @@ impl Node {
             },
         ));
         let answering = Arc::new(Answering::default());
-        threads.push(server::spawn_listener(
+        threads.push(listener::spawn_listener(
             listener,
             config.name.clone(),
             store.clone(),
@@ -172,7 +172,7 @@ impl Node {
     pub fn shutdown(mut self) -> Result<()> {
         self.shutdown.store(true, Ordering::SeqCst);
         self.stop_ticker.take();
-        server::wake(self.addr);
+        listener::wake(self.addr);
         for t in std::mem::take(&mut self.threads) {
             let name = t.thread().name().unwrap_or("").to_owned();
             if name == "netdb-sync" || name == "netdb-listen" {

@@ -190,7 +190,7 @@ fn blank_lines_and_comments_get_no_reply() {
 #[test]
 fn help_prints_the_commands() {
     let mut node = Node::alone("n1", &[]);
-    let help: Vec<&str> = netdb::cli::HELP.lines().collect();
+    let help: Vec<&str> = netdb::console::line::HELP.lines().collect();
     assert_eq!(help.len(), 10);
     assert_eq!(help[0], "Commands:");
     assert_eq!(node.cmd_lines("help", help.len()), help);

@@ -448,7 +448,7 @@ fn a_torn_tail_is_cut_and_what_precedes_it_is_kept() {
             log[last.start..last.end - 3].to_vec()
         }),
         ("random bytes shorter than a header", |_, rng| {
-            let n = 1 + rng.below(netdb::record::HEADER_LEN - 1);
+            let n = 1 + rng.below(netdb::durability::record::HEADER_LEN - 1);
             rng.bytes(n)
         }),
         ("a cut header followed by zeros", |log, _| {
@@ -511,7 +511,7 @@ fn damage_in_the_middle_of_a_log_stops_startup_unless_asked_to_truncate() {
         .expect("the record of m10");
     assert!(damaged + 1 < spans.len(), "records follow the damaged one");
     let span = spans[damaged].clone();
-    let body_middle = span.start + netdb::record::HEADER_LEN + (span.len() - 12) / 2;
+    let body_middle = span.start + netdb::durability::record::HEADER_LEN + (span.len() - 12) / 2;
 
     for (what, at, reason) in [
         (

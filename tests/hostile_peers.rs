@@ -5,8 +5,8 @@
 mod common;
 
 use common::{cluster, Cluster, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS};
-use netdb::frame::{read_frame, write_frame};
-use netdb::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use netdb::replication::frame::{read_frame, write_frame};
+use netdb::replication::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;

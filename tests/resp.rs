@@ -243,10 +243,13 @@ fn a_pipeline_gets_every_reply_in_order() {
         for i in 0..n {
             let key = format!("k{i}");
             let value = format!("v{i}");
-            netdb::resp::encode_command(&[b"SET", key.as_bytes(), value.as_bytes()], &mut bytes);
+            netdb::redis::resp::encode_command(
+                &[b"SET", key.as_bytes(), value.as_bytes()],
+                &mut bytes,
+            );
             // Commands answered without the store, in between.
-            netdb::resp::encode_command(&[b"ECHO", key.as_bytes()], &mut bytes);
-            netdb::resp::encode_command(&[b"GET", key.as_bytes()], &mut bytes);
+            netdb::redis::resp::encode_command(&[b"ECHO", key.as_bytes()], &mut bytes);
+            netdb::redis::resp::encode_command(&[b"GET", key.as_bytes()], &mut bytes);
         }
         w.write_all(&bytes).expect("write pipeline");
     });
@@ -255,8 +258,8 @@ fn a_pipeline_gets_every_reply_in_order() {
         let key = format!("k{i}");
         let value = format!("v{i}");
         want.extend_from_slice(b"+OK\r\n");
-        netdb::resp::Reply::Bulk(key.into_bytes()).write_to(&mut want);
-        netdb::resp::Reply::Bulk(value.into_bytes()).write_to(&mut want);
+        netdb::redis::resp::Reply::Bulk(key.into_bytes()).write_to(&mut want);
+        netdb::redis::resp::Reply::Bulk(value.into_bytes()).write_to(&mut want);
     }
     let got = read_n(&mut s, want.len());
     writer.join().expect("writer");
@@ -314,7 +317,7 @@ fn a_request_over_the_size_limit_is_refused() {
     let refused = |args: &[&[u8]], error: &str| {
         let mut s = raw(&node);
         let mut big = Vec::new();
-        netdb::resp::encode_command(args, &mut big);
+        netdb::redis::resp::encode_command(args, &mut big);
         // The error comes from a header; the rest may never be read.
         let _ = s.write_all(&big);
         let got = read_to_close(&mut s);
@@ -386,7 +389,7 @@ fn redis_cli_works_and_pipes_100k_keys() {
 
     let mut script = Vec::new();
     for i in 0..100_000 {
-        netdb::resp::encode_command(
+        netdb::redis::resp::encode_command(
             &[
                 b"SET",
                 format!("bulk:{i}").as_bytes(),

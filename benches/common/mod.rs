@@ -62,11 +62,11 @@ pub fn filled(name: &str, n: usize) -> Store {
 
 /// Everything `store` holds, in the parts a full transfer to an empty node
 /// sends (what [`Store::delta`] gives for an empty version vector).
-pub fn full_transfer(store: &Store) -> Vec<netdb::wire::Batch> {
+pub fn full_transfer(store: &Store) -> Vec<netdb::replication::wire::Batch> {
     let mut parts = Vec::new();
     let mut cursor = None;
     loop {
-        let part = store.delta(&Vec::new(), cursor, netdb::sync::CHUNK_BYTES);
+        let part = store.delta(&Vec::new(), cursor, netdb::replication::sync::CHUNK_BYTES);
         parts.push(part.batch);
         match part.next {
             Some(next) => cursor = Some(next),

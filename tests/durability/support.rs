@@ -802,11 +802,15 @@ pub fn max_gen(dir: &Path) -> u64 {
 /// Whole records of a log's bytes, as ranges including the header; panics
 /// if the bytes do not end with a whole record.
 pub fn record_spans(data: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let scan = netdb::record::scan(data, usize::MAX);
-    assert_eq!(scan.end, netdb::record::End::Clean, "a clean log");
+    let scan = netdb::durability::record::scan(data, usize::MAX);
+    assert_eq!(
+        scan.end,
+        netdb::durability::record::End::Clean,
+        "a clean log"
+    );
     scan.records
         .into_iter()
-        .map(|r| r.start - netdb::record::HEADER_LEN..r.end)
+        .map(|r| r.start - netdb::durability::record::HEADER_LEN..r.end)
         .collect()
 }
 

@@ -15,7 +15,7 @@
 //! * `dots`: every dot of every entry's clock, ordered by (writer, counter),
 //!   to the entry's slot. "Everything this peer has not seen" is one range
 //!   scan per writer above the peer's version vector.
-//! * `vv`: this node's version vector (see [`crate::vv`]).
+//! * `vv`: this node's version vector (see [`crate::core::vv`]).
 //! * `peer_acks`: the last version vector each listed peer acknowledged; a
 //!   tombstone whose clock all of them cover is dropped.
 //! * `scan_order`: every slot by its key's hash, the order [`Store::scan`]
@@ -24,13 +24,13 @@
 //!   scanned (most are) pays neither its memory nor its upkeep on every
 //!   new key, which was a quarter of merging a full transfer.
 
-use crate::clock::{Clock, Dot, NodeId};
-use crate::hlc::{Hlc, WriteCounter};
-use crate::journal::JournalWriter;
-use crate::names::{Names, MAX_NAME_LEN};
-use crate::version::{winner, Stamp, VersionRef, Winner};
-use crate::vv::VersionVector;
-use crate::wire::{Batch, Bytes, WireEntry, WireVv};
+use crate::core::clock::{Clock, Dot, NodeId};
+use crate::core::hlc::{Hlc, WriteCounter};
+use crate::core::names::{Names, MAX_NAME_LEN};
+use crate::core::version::{winner, Stamp, VersionRef, Winner};
+use crate::core::vv::VersionVector;
+use crate::durability::journal::JournalWriter;
+use crate::replication::wire::{Batch, Bytes, WireEntry, WireVv};
 use hashbrown::HashTable;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -1090,7 +1090,7 @@ pub struct CanonicalEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::version::Version;
+    use crate::core::version::Version;
     use proptest::prelude::*;
 
     const MAX: usize = 1 << 20;
@@ -1399,8 +1399,8 @@ mod tests {
         a.put(&5u16.to_be_bytes(), b"again", 1_000).expect("put");
         let log = a.take_journal();
         let mut back = Store::new("a#1", MAX);
-        let scan = crate::record::scan(&log, MAX);
-        let mut replayer = crate::journal::Replayer::new();
+        let scan = crate::durability::record::scan(&log, MAX);
+        let mut replayer = crate::durability::journal::Replayer::new();
         for body in scan.bodies(&log) {
             replayer.apply(&mut back, body).expect("replays");
         }

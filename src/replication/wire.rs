@@ -1,7 +1,7 @@
 //! The peer protocol's messages: what one node says to another.
 //!
 //! A connection opens with [`MAGIC`] (four raw bytes, sent by the side that
-//! connects) and then carries frames (see [`crate::frame`]), each one
+//! connects) and then carries frames (see [`crate::replication::frame`]), each one
 //! postcard-encoded [`Message`]. One sync round from a pusher to a peer:
 //!
 //! ```text

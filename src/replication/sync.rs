@@ -5,7 +5,7 @@
 //! thread; writes that arrive together share one round) and at least every
 //! interval. In a round each pusher sends its peer every entry above the
 //! peer's last acknowledged version vector, in bounded parts, and merges
-//! what the peer sends back (see [`crate::wire`] for the exchange). An idle
+//! what the peer sends back (see [`crate::replication::wire`] for the exchange). An idle
 //! round costs two small vectors.
 //!
 //! Each pusher owns its peer's connection (kept open, re-opened after a
@@ -13,11 +13,11 @@
 //! down, slow or silent delays only its own pusher. A pusher still busy
 //! when more rounds start serves them all with one push.
 
+use crate::engine::service::StoreHandle;
 use crate::error::{Error, Result};
-use crate::frame::{read_frame, write_frame, FrameError};
-use crate::service::StoreHandle;
+use crate::replication::frame::{read_frame, write_frame, FrameError};
+use crate::replication::wire::{Batch, Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use crate::store::{BatchError, Delta};
-use crate::wire::{Batch, Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use crossbeam_channel::{
     bounded, select, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };

@@ -13,11 +13,11 @@
 //! writes while this thread reads replies, so a long pipeline can never
 //! fill both directions of the socket and stall.
 
-use crate::cli::{display_key, display_value, format_status, parse_line, Command, HELP};
-use crate::commands::parse_status;
+use crate::console::line::{display_key, display_value, format_status, parse_line, Command, HELP};
 use crate::error::{Error, Result};
-use crate::frame::is_timeout;
-use crate::resp::{encode_command, Reply, ReplyDecoder};
+use crate::redis::commands::parse_status;
+use crate::redis::resp::{encode_command, Reply, ReplyDecoder};
+use crate::replication::frame::is_timeout;
 use crossbeam_channel::{bounded, Sender};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};

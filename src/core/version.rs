@@ -17,20 +17,20 @@
 //! have seen the same writes hold the same version whatever order syncs came
 //! in. The laws hold for versions made by the write rules of this crate,
 //! where a write's timestamp is above the timestamp of every version its
-//! writer had seen (see [`crate::hlc`]): there "descends" and "larger
+//! writer had seen (see [`crate::core::hlc`]): there "descends" and "larger
 //! timestamp" never disagree. The property tests below check the laws on
 //! versions produced by simulated nodes.
 //!
 //! This module is pure: it compares and joins, nothing else.
 
-use crate::clock::{Causality, Clock, NodeId};
-use crate::names::Names;
+use crate::core::clock::{Causality, Clock, NodeId};
+use crate::core::names::Names;
 use std::cmp::Ordering;
 
 /// Who made the winning write, and when: the last-write-wins key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Stamp {
-    /// Hybrid logical timestamp of the write (see [`crate::hlc`]).
+    /// Hybrid logical timestamp of the write (see [`crate::core::hlc`]).
     pub ts: u64,
     /// The node that made the write.
     pub writer: NodeId,
@@ -117,8 +117,8 @@ impl Version {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Dot;
-    use crate::hlc::{Hlc, WriteCounter};
+    use crate::core::clock::Dot;
+    use crate::core::hlc::{Hlc, WriteCounter};
     use proptest::prelude::*;
 
     /// A simulated node holding one key: it writes with the real stamping

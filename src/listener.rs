@@ -5,22 +5,22 @@
 //! apart. A peer opens with [`MAGIC`], whose first byte (0xF0) never
 //! starts a RESP request or an inline command; anything else, or silence
 //! until the handshake timeout (a client may connect and wait, a peer
-//! never does), is a client, served by [`crate::client`].
+//! never does), is a client, served by [`crate::redis::client`].
 //!
 //! A peer connection must open with the peer magic and a `Hello` of the
 //! same protocol version; then it carries pushes, each merged by the store
-//! thread and answered as [`crate::wire`] describes. Whatever a connection
+//! thread and answered as [`crate::replication::wire`] describes. Whatever a connection
 //! sends that is not that (random bytes, an oversized or truncated frame, a
 //! wrong magic or version, silence past the timeout) closes that connection
 //! with one log line. The node, its data and its other connections go on.
 
-use crate::client;
+use crate::engine::service::StoreHandle;
 use crate::error::{Error, Result};
-use crate::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
-use crate::service::StoreHandle;
+use crate::redis::client;
+use crate::replication::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
+use crate::replication::sync::{part_bytes, Answering, Merges, Parts};
+use crate::replication::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use crate::store::BatchError;
-use crate::sync::{part_bytes, Answering, Merges, Parts};
-use crate::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

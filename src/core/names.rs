@@ -4,7 +4,7 @@
 //! the set of nodes that ever wrote is small. Ids mean nothing outside this
 //! process; the wire carries names.
 
-use crate::clock::NodeId;
+use crate::core::clock::NodeId;
 use std::collections::HashMap;
 
 /// The longest node name accepted, in bytes.

@@ -2,7 +2,7 @@
 //!
 //! The loop reads whatever the client has sent into one buffer, decodes
 //! every complete request in it ([`RequestDecoder::decode_batch`]), asks
-//! [`crate::commands::plan`] about each, sends the store ops of the whole
+//! [`crate::redis::commands::plan`] about each, sends the store ops of the whole
 //! batch to the store thread in one request, and writes every reply of the
 //! batch with one write. A client that pipelines (redis-benchmark `-P`,
 //! `redis-cli --pipe`) thus costs one trip to the store thread and one
@@ -17,13 +17,13 @@
 //! the good requests before them are answered. Nothing a client sends can
 //! stop the node or another connection.
 
-use crate::cli::NodeStatus;
-use crate::commands::{plan, Action, Facts, Finish, InfoData, Session, Tally};
-use crate::frame::is_timeout;
-use crate::resp::{Limits, Reply, RequestDecoder};
-use crate::service::{Op, OpReply, StoreHandle};
-use crate::slot::ReplySlot;
-use crate::sync::PeerTable;
+use crate::console::line::NodeStatus;
+use crate::engine::service::{Op, OpReply, StoreHandle};
+use crate::engine::slot::ReplySlot;
+use crate::redis::commands::{plan, Action, Facts, Finish, InfoData, Session, Tally};
+use crate::redis::resp::{Limits, Reply, RequestDecoder};
+use crate::replication::frame::is_timeout;
+use crate::replication::sync::PeerTable;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -122,7 +122,7 @@ impl Context {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty);
         let status: NodeStatus =
-            crate::console::gather_status(&self.name, self.addr, &self.store, peers)?;
+            crate::console::local::gather_status(&self.name, self.addr, &self.store, peers)?;
         let s = &self.stats;
         Ok(InfoData {
             uptime_secs: self.started.elapsed().as_secs(),
@@ -363,7 +363,7 @@ impl Connection<'_> {
                     Action::Info(sections) => {
                         self.run_ops()?;
                         let reply = match self.ctx.info_data() {
-                            Ok(data) => crate::commands::info(&sections, &data),
+                            Ok(data) => crate::redis::commands::info(&sections, &data),
                             Err(_) => return Err(self.stopped(stream)),
                         };
                         reply.write_to(&mut self.out);
@@ -469,7 +469,7 @@ pub const DEFAULT_MAX_REQUEST: usize = 256 * 1024 * 1024;
 pub fn limits(max_request: usize) -> Limits {
     Limits {
         max_request_len: max_request,
-        max_bulk_len: max_request.min(crate::resp::DEFAULT_MAX_BULK_LEN),
+        max_bulk_len: max_request.min(crate::redis::resp::DEFAULT_MAX_BULK_LEN),
         ..Limits::default()
     }
 }

@@ -7,12 +7,12 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
-use crate::disk::DataDir;
+use crate::durability::disk::DataDir;
+use crate::engine::slot::{Answer, ReplySlot};
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
-use crate::slot::{Answer, ReplySlot};
+use crate::redis::glob::glob_match;
+use crate::replication::wire::{Batch, WireVv};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
-use crate::wire::{Batch, WireVv};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ pub enum Op {
         /// The key.
         key: Vec<u8>,
     },
-    /// The live keys that match a glob pattern (see [`crate::glob`]), in
+    /// The live keys that match a glob pattern (see [`crate::redis::glob`]), in
     /// no particular order.
     Keys {
         /// The pattern.

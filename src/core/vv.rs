@@ -10,7 +10,7 @@
 //!
 //! Pure: a vector of counters indexed by [`NodeId`].
 
-use crate::clock::{Clock, Dot, NodeId};
+use crate::core::clock::{Clock, Dot, NodeId};
 
 /// A version vector over this process's [`NodeId`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

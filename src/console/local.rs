@@ -7,15 +7,15 @@
 //! whenever the loop would wait for more input, so an interactive user sees
 //! each reply at once.
 
-use crate::cli::{
+use crate::console::line::{
     display_key, display_value, format_status, parse_line, Command, NodeStatus, PeerReport,
     PeerState, HELP,
 };
+use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::service::{Op, OpReply, StoreHandle};
+use crate::replication::sync::{PeerStatus, PeerTable};
 use crate::store::PeerLag;
-use crate::sync::{PeerStatus, PeerTable};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};

@@ -2,7 +2,7 @@
 //! reading them: encoding changes into checksummed records, and replaying
 //! records into a [`Store`].
 //!
-//! Every file (log or snapshot) is a sequence of [`crate::record`] records
+//! Every file (log or snapshot) is a sequence of [`crate::durability::record`] records
 //! whose bodies are postcard-encoded [`Change`]s. A file starts with
 //! [`Change::Writer`] (whose data this is) and defines each writer name with
 //! [`Change::Name`] before the first record that uses its id. A
@@ -11,15 +11,15 @@
 //! the version already loaded followed by the newer ones, ends in the same
 //! state. That is what lets a snapshot be written while writes go on.
 //!
-//! No files here: the shell ([`crate::disk`]) reads and writes them.
+//! No files here: the shell ([`crate::durability::disk`]) reads and writes them.
 
-use crate::clock::{Clock, Dot, NodeId};
-use crate::names::Names;
-use crate::record;
+use crate::core::clock::{Clock, Dot, NodeId};
+use crate::core::names::Names;
+use crate::core::version::Stamp;
+use crate::core::vv::VersionVector;
+use crate::durability::record;
+use crate::replication::wire::WireEntry;
 use crate::store::Store;
-use crate::version::Stamp;
-use crate::vv::VersionVector;
-use crate::wire::WireEntry;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -357,7 +357,7 @@ impl Replayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Batch, Bytes};
+    use crate::replication::wire::{Batch, Bytes};
 
     const MAX: usize = 1 << 20;
 

@@ -6,7 +6,7 @@
 //! * `LOCK`: held (`flock`) while a node uses the directory, so a second
 //!   process fails at once instead of corrupting it.
 //! * `log-<gen>`: the changes the store thread applied, as
-//!   [`crate::journal`] records. A new one is started at every startup and
+//!   [`crate::durability::journal`] records. A new one is started at every startup and
 //!   at every compaction.
 //! * `snapshot-<gen>`: every entry as of the start of `log-<gen>` (give or
 //!   take changes that `log-<gen>` also holds). Written as
@@ -19,12 +19,12 @@
 //! is cut off with a log line; a damaged record before the end stops
 //! startup unless the user asks to truncate there.
 //!
-//! This module owns the files; the store thread ([`crate::service`]) calls
+//! This module owns the files; the store thread ([`crate::engine::service`]) calls
 //! it with the records [`crate::store::Store::take_journal`] hands over.
 
+use crate::durability::journal::{is_complete, node_of, writer_of, Replayer};
+use crate::durability::record::{self, End};
 use crate::error::{Error, Result};
-use crate::journal::{is_complete, node_of, writer_of, Replayer};
-use crate::record::{self, End};
 use crate::store::{SnapshotCursor, Store};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;

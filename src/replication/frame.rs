@@ -6,7 +6,7 @@
 //! actually arrive, so a peer that announces 4 GiB and sends nothing costs
 //! nothing. Works over `impl Read` / `impl Write`: no sockets here.
 
-use crate::wire::{Message, MAGIC};
+use crate::replication::wire::{Message, MAGIC};
 use serde::Serialize;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -66,7 +66,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Encodes `msg` (a [`Message`] or [`crate::wire::MessageRef`]) into one
+/// Encodes `msg` (a [`Message`] or [`crate::replication::wire::MessageRef`]) into one
 /// frame and writes it; returns the bytes written. The caller flushes.
 pub fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> Result<usize, FrameError> {
     // Sized first, then encoded straight into the writer: no body buffer.
@@ -163,7 +163,7 @@ pub fn read_magic(r: &mut impl Read) -> Result<(), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Batch, Bytes, WireEntry};
+    use crate::replication::wire::{Batch, Bytes, WireEntry};
 
     fn sample() -> Message {
         Message::Push {

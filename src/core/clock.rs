@@ -2,7 +2,7 @@
 //!
 //! A clock maps a node to the highest write counter of that node that a
 //! version includes. Nodes are [`NodeId`]s, small local numbers handed out by
-//! [`crate::names::Names`]; a clock never holds a name, so an entry costs 12
+//! [`crate::core::names::Names`]; a clock never holds a name, so an entry costs 12
 //! bytes. Ids are local to one process: anything that leaves the process
 //! (the wire) translates them back to names.
 //!
@@ -11,7 +11,7 @@
 
 use std::cmp::Ordering;
 
-/// A node, as interned by [`crate::names::Names`]. Local to one process.
+/// A node, as interned by [`crate::core::names::Names`]. Local to one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
 

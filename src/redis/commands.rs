@@ -7,7 +7,7 @@
 //! store [`Op`]s it needs to the batch being gathered and returns a
 //! [`Finish`], which later turns the answers to those ops into the reply
 //! ([`Finish::write_reply`]). The connection thread (see
-//! [`crate::client`]) sends the ops of a whole batch of pipelined requests
+//! [`crate::redis::client`]) sends the ops of a whole batch of pipelined requests
 //! to the store thread in one trip, then writes the replies in request
 //! order. Writes are `Op::Put` and `Op::Delete`, so a write made here is
 //! clocked, replicated and logged like any other.
@@ -21,10 +21,10 @@
 //! (`INFO`) comes back as [`Action::Info`], and [`info`] builds the reply
 //! from an [`InfoData`] the shell gathers.
 
-use crate::cli::{NodeStatus, PeerReport, PeerState};
-use crate::glob::glob_match;
-use crate::resp::{Reply, Request};
-use crate::service::{Op, OpReply};
+use crate::console::line::{NodeStatus, PeerReport, PeerState};
+use crate::engine::service::{Op, OpReply};
+use crate::redis::glob::glob_match;
+use crate::redis::resp::{Reply, Request};
 use std::fmt::Write as _;
 
 /// The Redis version netdb answers as (in `INFO` and `HELLO`): the
@@ -1343,7 +1343,7 @@ mod tests {
                     let mut replies = replies.into_iter();
                     finish.write_reply(&mut replies, &mut out, &mut Tally::default());
                     assert!(replies.next().is_none(), "every answer used");
-                    match crate::resp::parse_reply(&out) {
+                    match crate::redis::resp::parse_reply(&out) {
                         Ok(Some((reply, used))) if used == out.len() => reply,
                         other => panic!("bad reply bytes: {other:?}"),
                     }
