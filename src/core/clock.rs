@@ -163,8 +163,10 @@ impl Clock {
         }
     }
 
-    /// Whether this clock has seen every write `other` has (equal counts).
-    pub fn descends(&self, other: &Clock) -> bool {
+    /// Whether this clock has seen every write `other` has: true for equal
+    /// clocks too, unlike [`Causality::Descends`], which means strictly
+    /// after.
+    pub fn has_seen_all_of(&self, other: &Clock) -> bool {
         matches!(self.compare(other), Causality::Equal | Causality::Descends)
     }
 
@@ -173,7 +175,7 @@ impl Clock {
         self.compare(other) == Causality::Concurrent
     }
 
-    /// The least clock that descends both: the highest counter of each node.
+    /// The least clock that has seen all of both: the highest counter of each node.
     pub fn join(&self, other: &Clock) -> Clock {
         let (a, b) = (self.dots(), other.dots());
         let mut out = Vec::with_capacity(a.len().max(b.len()));
@@ -248,8 +250,8 @@ mod tests {
         assert_eq!(clock(&[(1, 1)]).compare(&a), Causality::IsDescendedBy);
         assert_eq!(a.compare(&clock(&[(3, 1)])), Causality::Concurrent);
         assert_eq!(a.compare(&clock(&[(1, 1), (2, 2)])), Causality::Concurrent);
-        assert!(a.descends(&Clock::default()));
-        assert!(!Clock::default().descends(&a));
+        assert!(a.has_seen_all_of(&Clock::default()));
+        assert!(!Clock::default().has_seen_all_of(&a));
         assert!(a.is_concurrent_with(&clock(&[(2, 5)])));
     }
 
@@ -266,7 +268,7 @@ mod tests {
             prop_assert_eq!(a.join(&b).join(&c), a.join(&b.join(&c)));
             prop_assert_eq!(a.join(&a), a.clone());
             let j = a.join(&b);
-            prop_assert!(j.descends(&a) && j.descends(&b));
+            prop_assert!(j.has_seen_all_of(&a) && j.has_seen_all_of(&b));
         }
 
         #[test]

@@ -79,6 +79,30 @@ pub fn winner(a: &VersionRef, b: &VersionRef, names: &Names) -> Winner {
     }
 }
 
+/// What merging an incoming version into a held one does to the held one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merged {
+    /// Nothing: the held version has already seen every write of the
+    /// incoming one (their clocks are equal, or the held one descends it).
+    Unchanged,
+    /// The held value stays, with this clock: the join of both.
+    KeepsValue(Clock),
+    /// The incoming value replaces the held one, with this clock: the
+    /// join of both.
+    TakesIncoming(Clock),
+}
+
+/// The merge of an incoming version into a held version of the same key:
+/// the one merge rule, used by the store for every version a peer sends
+/// and by [`Version::merge`], on which the laws are tested.
+pub fn merge(held: &VersionRef, incoming: &VersionRef, names: &Names) -> Merged {
+    match winner(held, incoming, names) {
+        Winner::Left if held.clock.has_seen_all_of(incoming.clock) => Merged::Unchanged,
+        Winner::Left => Merged::KeepsValue(held.clock.join(incoming.clock)),
+        Winner::Right => Merged::TakesIncoming(held.clock.join(incoming.clock)),
+    }
+}
+
 /// An owned version: the unit the merge laws speak of.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Version {
@@ -100,16 +124,19 @@ impl Version {
         }
     }
 
-    /// The merge of two versions of one key (see the module doc).
+    /// The merge of two versions of one key (see the module doc): what
+    /// [`merge`] makes of `self` when `other` arrives.
     pub fn merge(&self, other: &Version, names: &Names) -> Version {
-        let won = match winner(&self.as_ref(), &other.as_ref(), names) {
-            Winner::Left => self,
-            Winner::Right => other,
-        };
-        Version {
-            value: won.value.clone(),
-            clock: self.clock.join(&other.clock),
-            stamp: won.stamp,
+        match merge(&self.as_ref(), &other.as_ref(), names) {
+            Merged::Unchanged => self.clone(),
+            Merged::KeepsValue(clock) => Version {
+                clock,
+                ..self.clone()
+            },
+            Merged::TakesIncoming(clock) => Version {
+                clock,
+                ..other.clone()
+            },
         }
     }
 }

@@ -22,7 +22,7 @@
 //! This module owns the files; the store thread ([`crate::engine::service`]) calls
 //! it with the records [`crate::store::Store::take_journal`] hands over.
 
-use crate::durability::journal::{is_complete, node_of, writer_of, Replayer};
+use crate::durability::journal::{is_complete, node_of, writer_of, JournalWriter, Replayer};
 use crate::durability::record::{self, End};
 use crate::error::{Error, Result};
 use crate::store::{SnapshotCursor, Store};
@@ -373,7 +373,10 @@ impl DataDir {
             flusher: None,
             compaction: None,
         };
-        store.start_journal(disk.settings.fsync == FsyncPolicy::Always);
+        store.start_journal(
+            Box::new(JournalWriter::new()),
+            disk.settings.fsync == FsyncPolicy::Always,
+        );
         let header = store.take_journal();
         disk.append(&header)
             .map_err(|e| Error::Config(format!("cannot start the log: {e}")))?;
@@ -511,7 +514,7 @@ impl DataDir {
             })?;
         crate::log!("compacting: writing {}", file_name(Kind::Snapshot, gen));
         self.compaction = Some(Compaction {
-            cursor: SnapshotCursor::new(),
+            cursor: SnapshotCursor::new(Box::new(JournalWriter::new())),
             parts: Some(parts_tx),
             done: done_rx,
         });

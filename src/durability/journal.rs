@@ -377,7 +377,7 @@ mod tests {
 
     fn logging(writer: &str) -> Store {
         let mut s = Store::new(writer, MAX);
-        s.start_journal(false);
+        s.start_journal(Box::new(JournalWriter::new()), false);
         s
     }
 
@@ -451,7 +451,9 @@ mod tests {
         // Rotation: a new log, and a snapshot written part by part while
         // the store keeps changing.
         a.rotate_journal();
-        let mut cursor = SnapshotCursorHandle::default();
+        let mut cursor = SnapshotCursorHandle(crate::store::SnapshotCursor::new(Box::new(
+            JournalWriter::new(),
+        )));
         let mut snapshot = Vec::new();
         let mut i = 0u8;
         loop {
@@ -471,14 +473,13 @@ mod tests {
         assert_eq!(back.canonical(), a.canonical());
     }
 
-    #[derive(Default)]
     struct SnapshotCursorHandle(crate::store::SnapshotCursor);
 
     #[test]
     fn a_log_is_complete_after_a_clean_stop_or_with_an_fsync_per_write() {
         let complete = |synced: bool, close: bool| {
             let mut a = Store::new("a#1", MAX);
-            a.start_journal(synced);
+            a.start_journal(Box::new(JournalWriter::new()), synced);
             a.put(b"k", b"v", 1).expect("put");
             if close {
                 a.close_journal();
@@ -581,5 +582,46 @@ mod tests {
             by_ref(&ChangeRef::Writer { name: "x" }),
             owned(&Change::Writer { name: "x".into() })
         );
+    }
+}
+
+impl crate::store::ChangeLog for JournalWriter {
+    fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
+        JournalWriter::start_file(self, writer, synced_each_write, names);
+    }
+
+    fn version(
+        &mut self,
+        names: &Names,
+        key: &[u8],
+        value: Option<&[u8]>,
+        clock: &Clock,
+        stamp: Stamp,
+    ) {
+        JournalWriter::version(self, names, key, value, clock, stamp);
+    }
+
+    fn joined(&mut self, names: &Names, vv: &VersionVector) {
+        JournalWriter::joined(self, names, vv);
+    }
+
+    fn closed(&mut self) {
+        JournalWriter::closed(self);
+    }
+
+    fn commit(&mut self) {
+        JournalWriter::commit(self);
+    }
+
+    fn rollback(&mut self) {
+        JournalWriter::rollback(self);
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        JournalWriter::take(self)
+    }
+
+    fn is_empty(&self) -> bool {
+        JournalWriter::is_empty(self)
     }
 }

@@ -1,0 +1,141 @@
+//! What a peer lacks: the dot index turned into bounded parts of a
+//! transfer, and this node's version vector (what it has seen of each
+//! writer), in the names the wire uses.
+
+use super::*;
+
+/// Where a [`Store::delta`] scan stopped; pass it back to go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(Dot);
+
+/// One part of what a peer lacks.
+#[derive(Debug, Clone)]
+pub struct Delta {
+    /// The entries.
+    pub batch: Batch,
+    /// Where to go on from, or `None` when the scan is complete.
+    pub next: Option<Cursor>,
+}
+
+impl Store {
+    fn all_names(&self) -> Vec<String> {
+        (0..self.names.len())
+            .map(|i| self.names.name(NodeId(i as u32)).to_owned())
+            .collect()
+    }
+
+    /// Wire entries use this store's ids as indices into [`Self::all_names`].
+    fn to_wire(e: &Entry) -> WireEntry {
+        WireEntry {
+            key: Bytes::from(e.key()),
+            value: e.value().map(Bytes::from),
+            ts: e.ts,
+            writer: e.writer.0,
+            clock: e
+                .clock
+                .dots()
+                .iter()
+                .map(|d| (d.node.0, d.counter))
+                .collect(),
+        }
+    }
+
+    /// This node's version vector, for the wire.
+    pub fn version_vector(&self) -> WireVv {
+        self.vv
+            .iter()
+            .map(|(node, c)| (self.names.name(node).to_owned(), c))
+            .collect()
+    }
+
+    /// A wire vector in local ids; writers never seen here are left out
+    /// (no entry here has their dots).
+    fn local_vv(&self, vv: &WireVv) -> VersionVector {
+        let mut out = VersionVector::new();
+        for (name, counter) in vv {
+            if let Some(id) = self.names.lookup(name) {
+                out.raise(id, *counter);
+            }
+        }
+        out
+    }
+
+    /// Records that every entry of a transfer from a peer whose vector was
+    /// `vv` has arrived: this node has now seen everything up to `vv`.
+    pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<(), BatchError> {
+        check_vv(vv)?;
+        let old = self.vv.clone();
+        for (name, counter) in vv {
+            let id = self.names.intern(name);
+            self.vv.raise(id, *counter);
+        }
+        if self.vv != old {
+            if let Some(j) = self.journal.as_mut() {
+                j.joined(&self.names, &self.vv);
+                self.undo.push(Undo::Joined { old });
+            }
+        }
+        Ok(())
+    }
+
+    /// The entries a node that has seen `since` lacks, from `cursor` on, at
+    /// most about `max_bytes` of them (but at least one when any is left).
+    /// An entry is sent when any dot of its clock lies above `since`.
+    pub fn delta(&self, since: &WireVv, cursor: Option<Cursor>, max_bytes: usize) -> Delta {
+        let since = self.local_vv(since);
+        let mut taken = HashSet::new();
+        let mut entries = Vec::new();
+        let mut size = 0;
+        // The last dot looked at; `None` until the first, so a part always
+        // holds at least one entry.
+        let mut last: Option<Dot> = None;
+        let first = cursor.map_or(0, |c| c.0.node.0);
+        for n in first..self.names.len() as u32 {
+            let node = NodeId(n);
+            let mut from = since.get(node).saturating_add(1);
+            if let Some(Cursor(at)) = cursor.filter(|c| c.0.node == node) {
+                from = from.max(at.counter.saturating_add(1));
+            }
+            let range = Dot {
+                node,
+                counter: from,
+            }..=Dot {
+                node,
+                counter: u64::MAX,
+            };
+            for (&dot, &slot) in self.dots.range(range) {
+                if !taken.contains(&slot) {
+                    let e = &self.slots[slot as usize];
+                    let size_hint = e.wire_size_hint();
+                    // Stop before the entry that would pass the limit, so a
+                    // part stays within a frame; the next part starts at it.
+                    if let Some(last) = last.filter(|_| size + size_hint > max_bytes) {
+                        return Delta {
+                            batch: self.batch(entries),
+                            next: Some(Cursor(last)),
+                        };
+                    }
+                    taken.insert(slot);
+                    entries.push(Self::to_wire(e));
+                    size += size_hint;
+                }
+                last = Some(dot);
+            }
+        }
+        Delta {
+            batch: self.batch(entries),
+            next: None,
+        }
+    }
+
+    fn batch(&self, entries: Vec<WireEntry>) -> Batch {
+        Batch {
+            names: if entries.is_empty() {
+                Vec::new()
+            } else {
+                self.all_names()
+            },
+            entries,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Merging versions from peers into the map: a batch is checked whole,
+//! then each version goes through the one merge rule of
+//! [`crate::core::version`].
+//!
+//! A batch that fails its checks changes nothing. What a peer sends is
+//! never trusted: names, counters, timestamps and sizes are bounded here.
+
+use super::*;
+use crate::core::version::{merge, Merged};
+
+/// Checks a version vector from a peer: sane names and counters.
+pub(super) fn check_vv(vv: &WireVv) -> Result<(), BatchError> {
+    check_names(vv.iter().map(|(n, _)| n.as_str()))?;
+    if vv.iter().any(|&(_, c)| c >= MAX_COUNTER) {
+        return Err(BatchError("counter out of range".into()));
+    }
+    Ok(())
+}
+
+pub(super) fn check_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<(), BatchError> {
+    match names.find(|n| n.is_empty() || n.len() > MAX_NAME_LEN) {
+        Some(n) => Err(BatchError(format!("writer name of {} bytes", n.len()))),
+        None => Ok(()),
+    }
+}
+
+impl Store {
+    /// Merges a remote version of `key` (already in local ids); returns
+    /// whether the local version changed.
+    pub fn merge(&mut self, key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) -> bool {
+        self.hlc.observe(stamp.ts);
+        let own = clock.get(self.me);
+        if own > 0 {
+            self.counter.observe(own);
+        }
+        let Some(slot) = self.find(key) else {
+            // A version whose every write this node has seen or superseded,
+            // for a key it no longer holds, is one whose tombstone was
+            // collected: it must not come back.
+            if self.vv.covers_clock(&clock) {
+                return false;
+            }
+            let slot = self.insert_logged(Entry::new(key, value, clock, stamp));
+            self.log_slot(slot);
+            return true;
+        };
+        let e = &self.slots[slot as usize];
+        let incoming = VersionRef {
+            value,
+            clock: &clock,
+            stamp,
+        };
+        match merge(&e.version(), &incoming, &self.names) {
+            Merged::Unchanged => return false,
+            Merged::KeepsValue(clock) => {
+                let same = Entry::new(e.key(), e.value(), clock, e.stamp());
+                self.replace_logged(slot, same);
+            }
+            Merged::TakesIncoming(clock) => {
+                self.replace_logged(slot, Entry::new(key, value, clock, stamp));
+            }
+        }
+        self.log_slot(slot);
+        true
+    }
+
+    /// Merges a batch from a peer. The batch is checked whole first; a bad
+    /// one changes nothing.
+    pub fn apply_batch(&mut self, batch: &Batch) -> Result<(), BatchError> {
+        self.check_batch(batch)?;
+        let ids: Vec<NodeId> = batch.names.iter().map(|n| self.names.intern(n)).collect();
+        // New keys join `scan_order` after the batch, sorted: inserting them
+        // into the tree in order keeps its upper levels in the cache, where
+        // inserting them as they come (by hash, so at random) misses it at
+        // almost every level; of merging a full transfer into an empty
+        // node that was the largest part. Nothing in the loop reads
+        // `scan_order` or removes an entry.
+        if self.scan_order.is_some() {
+            self.new_in_batch = Some(Vec::new());
+        }
+        for w in &batch.entries {
+            let clock = Clock::from_dots(w.clock.iter().map(|&(i, counter)| Dot {
+                node: ids[i as usize],
+                counter,
+            }));
+            let stamp = Stamp {
+                ts: w.ts,
+                writer: ids[w.writer as usize],
+            };
+            self.merge(&w.key.0, w.value.as_ref().map(|v| &v.0[..]), clock, stamp);
+        }
+        if let (Some(mut pairs), Some(order)) = (self.new_in_batch.take(), self.scan_order.as_mut())
+        {
+            pairs.sort_unstable();
+            order.extend(pairs);
+        }
+        Ok(())
+    }
+
+    fn check_batch(&self, batch: &Batch) -> Result<(), BatchError> {
+        let fail = |s: String| Err(BatchError(s));
+        check_names(batch.names.iter().map(String::as_str))?;
+        let n = batch.names.len();
+        for w in &batch.entries {
+            if w.key.0.len() > MAX_KEY_LEN {
+                return fail(format!("key of {} bytes", w.key.0.len()));
+            }
+            if let Some(v) = w.value.as_ref().filter(|v| v.0.len() > self.max_value) {
+                return fail(format!("value of {} bytes", v.0.len()));
+            }
+            if w.writer as usize >= n || w.clock.iter().any(|&(i, _)| i as usize >= n) {
+                return fail("node index out of range".into());
+            }
+            if w.clock.iter().all(|&(_, c)| c == 0) {
+                return fail("empty clock".into());
+            }
+            if w.ts >= MAX_TIMESTAMP || w.clock.iter().any(|&(_, c)| c >= MAX_COUNTER) {
+                return fail("timestamp or counter out of range".into());
+            }
+        }
+        Ok(())
+    }
+}

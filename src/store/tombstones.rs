@@ -1,0 +1,91 @@
+//! Tombstones and the acknowledgements that let them go: a delete is
+//! kept as a tombstone until every listed peer has acknowledged a version
+//! vector that covers it, then dropped. Also how far each peer is behind.
+
+use super::*;
+
+/// How far a listed peer is behind, as far as this node knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerLag {
+    /// Writes this node has seen that the peer has not acknowledged; `None`
+    /// before its first acknowledgement.
+    pub writes_behind: Option<u64>,
+    /// Tombstones kept until this peer acknowledges them.
+    pub tombstones_waiting: usize,
+}
+
+impl Store {
+    /// Records the version vector listed peer `peer` acknowledged, and
+    /// drops the tombstones every listed peer now has. Returns how many
+    /// were dropped.
+    pub fn peer_acknowledged(&mut self, peer: usize, vv: &WireVv) -> Result<usize, BatchError> {
+        check_vv(vv)?;
+        let mut local = VersionVector::new();
+        for (name, counter) in vv {
+            local.raise(self.names.intern(name), *counter);
+        }
+        if let Some(slot) = self.peer_acks.get_mut(peer) {
+            *slot = Some(local);
+        }
+        Ok(self.collect_tombstones())
+    }
+
+    /// Drops every tombstone that all listed peers have acknowledged (with
+    /// no listed peers: every tombstone). Returns how many.
+    pub fn collect_tombstones(&mut self) -> usize {
+        if self.tombstones.is_empty() || self.hold_tombstones {
+            return 0;
+        }
+        let mut floor = self.vv.clone();
+        for ack in &self.peer_acks {
+            match ack {
+                Some(vv) => floor = floor.meet(vv),
+                None => return 0,
+            }
+        }
+        let mut doomed: Vec<u32> = self
+            .tombstones
+            .iter()
+            .copied()
+            .filter(|&s| floor.covers_clock(&self.slots[s as usize].clock))
+            .collect();
+        // Highest first: removing a slot moves the last entry into it, and
+        // the last entry is then never one still to remove.
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        for &slot in &doomed {
+            self.remove(slot);
+        }
+        doomed.len()
+    }
+
+    /// How far listed peer `peer` is behind.
+    pub fn peer_lag(&self, peer: usize) -> PeerLag {
+        let Some(ack) = self.peer_acks.get(peer) else {
+            return PeerLag::default();
+        };
+        let writes_behind = ack.as_ref().map(|ack| {
+            self.vv
+                .iter()
+                .map(|(node, c)| c.saturating_sub(ack.get(node)))
+                .sum()
+        });
+        let tombstones_waiting = match ack {
+            None => self.tombstones.len(),
+            Some(ack) => self
+                .tombstones
+                .iter()
+                .filter(|&&s| !ack.covers_clock(&self.slots[s as usize].clock))
+                .count(),
+        };
+        PeerLag {
+            writes_behind,
+            tombstones_waiting,
+        }
+    }
+
+    /// Holds (or releases) tombstone collection, while a snapshot is being
+    /// written.
+    pub fn hold_tombstones(&mut self, hold: bool) {
+        self.hold_tombstones = hold;
+    }
+}
