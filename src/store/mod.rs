@@ -14,6 +14,7 @@
 //! | file | holds |
 //! | --- | --- |
 //! | `mod.rs` | the map itself: entries, the hash table, the dot index, local writes |
+//! | `batch.rs` | versions as stores exchange them: batches and version vectors by name |
 //! | `merge.rs` | merging a peer's batch through the one merge rule; checks on what peers send |
 //! | `delta.rs` | what a peer lacks, in bounded parts; the version vector |
 //! | `tombstones.rs` | peer acknowledgements, tombstone collection, peer lag |
@@ -43,18 +44,19 @@ use crate::core::hlc::{Hlc, WriteCounter};
 use crate::core::names::{Names, MAX_NAME_LEN};
 use crate::core::version::{Stamp, VersionRef};
 use crate::core::vv::VersionVector;
-use crate::replication::wire::{Batch, Bytes, WireEntry, WireVv};
 use hashbrown::HashTable;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
+pub mod batch;
 mod delta;
 mod journal;
 mod merge;
 mod scan;
 mod tombstones;
 
+use batch::{Batch, Bytes, WireEntry, WireVv};
 pub use delta::{Cursor, Delta};
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
