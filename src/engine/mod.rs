@@ -6,5 +6,8 @@
 //! not touch sockets or parse any protocol: front ends turn their commands
 //! into requests first.
 
+pub mod request;
 pub mod service;
 pub mod slot;
+
+pub use request::{Command, Db, Refusable, StoreHandle};

@@ -7,12 +7,13 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
+use super::request::{Batched, Db, Refusable, Request, Work};
+pub use super::request::{Op, OpReply, StoreHandle};
+use super::slot::Answer;
 use crate::durability::disk::DataDir;
-use crate::engine::slot::{Answer, ReplySlot};
 use crate::error::{Error, Result};
 use crate::redis::glob::glob_match;
-use crate::replication::wire::{Batch, WireVv};
-use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, Store, WriteError};
+use crate::store::{BatchError, Store, WriteError};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -20,280 +21,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
 pub const QUEUE_DEPTH: usize = 1024;
-
-/// A data command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Store a value.
-    Put {
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// Read a value.
-    Get {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// Delete a key.
-    Delete {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// Whether a key has a value.
-    Exists {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// The live keys that match a glob pattern (see [`crate::redis::glob`]), in
-    /// no particular order.
-    Keys {
-        /// The pattern.
-        pattern: Vec<u8>,
-    },
-    /// One step of a `SCAN` over the live keys (see [`Store::scan`] for
-    /// what a cursor guarantees).
-    Scan {
-        /// Where the previous step stopped; 0 starts.
-        cursor: u64,
-        /// Only keys that match this glob pattern.
-        pattern: Option<Vec<u8>>,
-        /// About how many entries to visit.
-        count: usize,
-    },
-    /// The number of live keys.
-    DbSize,
-}
-
-impl Op {
-    /// Whether the op writes (and so is clocked, replicated and logged).
-    pub fn is_write(&self) -> bool {
-        matches!(self, Op::Put { .. } | Op::Delete { .. })
-    }
-}
-
-/// The answer to one [`Op`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpReply {
-    /// The put was applied.
-    Stored,
-    /// The delete was applied.
-    Deleted,
-    /// The key's value.
-    Value(Vec<u8>),
-    /// The key is absent or deleted.
-    NotFound,
-    /// The write was refused and changed nothing.
-    Refused(WriteError),
-    /// Whether the key has a value.
-    Exists(bool),
-    /// The keys that matched.
-    Keys(Vec<Vec<u8>>),
-    /// One step of a `SCAN`.
-    Scanned {
-        /// Where to go on from; 0 when the iteration is complete.
-        next: u64,
-        /// The keys that matched among those visited.
-        keys: Vec<Vec<u8>>,
-    },
-    /// A number of keys.
-    Count(usize),
-}
-
-/// A request to the store thread.
-pub enum Request {
-    /// Run data commands in order.
-    Ops {
-        /// The commands.
-        ops: Vec<Op>,
-        /// One reply per command, in order.
-        reply: Answer<Vec<OpReply>>,
-    },
-    /// Merge a batch from a peer and, when it is valid and `join` is
-    /// given, record that a transfer from a peer whose vector was `join`
-    /// is complete: both in one log group, so one fsync.
-    Apply {
-        /// The versions.
-        batch: Batch,
-        /// The peer's vector at the start of the transfer, when this is
-        /// its last part.
-        join: Option<WireVv>,
-        /// Whether the batch and the vector were valid.
-        reply: Sender<std::result::Result<(), BatchError>>,
-    },
-    /// One part of what a node that has seen `since` lacks.
-    Delta {
-        /// The other node's version vector.
-        since: WireVv,
-        /// Where the previous part stopped; `None` starts a transfer.
-        cursor: Option<Cursor>,
-        /// Target part size.
-        max_bytes: usize,
-        /// The part, and at the start of a transfer this node's vector.
-        reply: Sender<(Delta, Option<WireVv>)>,
-    },
-    /// This node's version vector.
-    VersionVector {
-        /// Where it goes.
-        reply: Sender<WireVv>,
-    },
-    /// Listed peer `peer` acknowledged `vv` (tombstones may go).
-    PeerAcknowledged {
-        /// Index in the peers list.
-        peer: usize,
-        /// Its vector.
-        vv: WireVv,
-    },
-    /// Drop the tombstones every listed peer has acknowledged.
-    CollectTombstones,
-    /// How far each listed peer is behind.
-    PeerLags {
-        /// Where they go, by peer index.
-        reply: Sender<Vec<PeerLag>>,
-    },
-    /// The live keys, sorted.
-    Keys {
-        /// Where they go.
-        reply: Sender<Vec<Vec<u8>>>,
-    },
-    /// Key and tombstone counts.
-    Counts {
-        /// Where they go.
-        reply: Sender<Counts>,
-    },
-    /// Write and fsync what is pending, then stop serving.
-    Stop {
-        /// Whether the final fsync succeeded.
-        reply: Sender<std::result::Result<(), String>>,
-    },
-}
-
-/// A cloneable way to talk to the store thread.
-#[derive(Clone)]
-pub struct StoreHandle {
-    tx: Sender<Request>,
-}
-
-impl StoreHandle {
-    fn call<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
-        let (tx, rx) = bounded(1);
-        self.tx.send(make(tx)).map_err(|_| Error::Stopped)?;
-        rx.recv().map_err(|_| Error::Stopped)
-    }
-
-    /// Runs data commands in order and returns one reply per command.
-    pub fn ops(&self, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        self.ops_via(&ReplySlot::new(), ops)
-    }
-
-    /// [`ops`](Self::ops) with the answer coming through `slot`, which a
-    /// client connection makes once and reuses for every batch.
-    pub fn ops_via(&self, slot: &ReplySlot<Vec<OpReply>>, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        let reply = slot.answer();
-        self.tx
-            .send(Request::Ops { ops, reply })
-            .map_err(|_| Error::Stopped)?;
-        slot.wait().ok_or(Error::Stopped)
-    }
-
-    /// Hands a peer's batch to the store thread without waiting for it;
-    /// the returned channel hears whether the batch was valid once it is
-    /// merged (and logged, when logging). Requests from one thread are
-    /// served in the order sent.
-    pub fn apply_later(
-        &self,
-        batch: Batch,
-    ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
-        let (reply, rx) = bounded(1);
-        self.tx
-            .send(Request::Apply {
-                batch,
-                join: None,
-                reply,
-            })
-            .map_err(|_| Error::Stopped)?;
-        Ok(rx)
-    }
-
-    /// Merges the last part of a transfer from a peer whose vector was
-    /// `vv` (every earlier part merged already), and records the transfer
-    /// as complete, in one log group.
-    pub fn apply_and_join(
-        &self,
-        batch: Batch,
-        vv: WireVv,
-    ) -> Result<std::result::Result<(), BatchError>> {
-        self.call(|reply| Request::Apply {
-            batch,
-            join: Some(vv),
-            reply,
-        })
-    }
-
-    /// One part of what a node that has seen `since` lacks (at the start
-    /// of a transfer, when `cursor` is `None`, also this node's vector),
-    /// without waiting for it: the part arrives on the returned channel, so
-    /// the caller can send one part while the store thread gathers the
-    /// next.
-    pub fn delta_later(
-        &self,
-        since: WireVv,
-        cursor: Option<Cursor>,
-        max_bytes: usize,
-    ) -> Result<Receiver<(Delta, Option<WireVv>)>> {
-        let (reply, rx) = bounded(1);
-        self.tx
-            .send(Request::Delta {
-                since,
-                cursor,
-                max_bytes,
-                reply,
-            })
-            .map_err(|_| Error::Stopped)?;
-        Ok(rx)
-    }
-
-    /// This node's version vector.
-    pub fn version_vector(&self) -> Result<WireVv> {
-        self.call(|reply| Request::VersionVector { reply })
-    }
-
-    /// Records what listed peer `peer` acknowledged, without waiting.
-    pub fn peer_acknowledged(&self, peer: usize, vv: WireVv) -> Result<()> {
-        self.tx
-            .send(Request::PeerAcknowledged { peer, vv })
-            .map_err(|_| Error::Stopped)
-    }
-
-    /// Asks for a tombstone collection, without waiting.
-    pub fn collect_tombstones(&self) -> Result<()> {
-        self.tx
-            .send(Request::CollectTombstones)
-            .map_err(|_| Error::Stopped)
-    }
-
-    /// How far each listed peer is behind.
-    pub fn peer_lags(&self) -> Result<Vec<PeerLag>> {
-        self.call(|reply| Request::PeerLags { reply })
-    }
-
-    /// The live keys, sorted.
-    pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
-        self.call(|reply| Request::Keys { reply })
-    }
-
-    /// Key and tombstone counts.
-    pub fn counts(&self) -> Result<Counts> {
-        self.call(|reply| Request::Counts { reply })
-    }
-
-    /// Writes and fsyncs everything pending and stops the store thread:
-    /// the last step of a clean stop. Later calls fail with `Stopped`.
-    pub fn stop(&self) -> Result<std::result::Result<(), String>> {
-        self.call(|reply| Request::Stop { reply })
-    }
-}
 
 /// Microseconds since the Unix epoch (0 if the clock is before it).
 pub fn wall_clock_us() -> u64 {
@@ -397,6 +124,9 @@ fn next_request(rx: &Receiver<Request>) -> Option<Request> {
 
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
+    /// A front end's batch: sends its replies, the writing ones refused
+    /// when given why the log write failed.
+    Run(Box<dyn FnOnce(Option<&WriteError>) + Send>),
     Ops {
         reply: Answer<Vec<OpReply>>,
         replies: Vec<OpReply>,
@@ -417,8 +147,8 @@ enum Deferred {
 /// write fails, the group's changes are taken back and their requests get
 /// an error. Anything that sends data to a peer first waits for the
 /// group's log write, so a peer never holds what this node failed to log.
-struct Service {
-    store: Store,
+pub(super) struct Service {
+    pub(super) store: Store,
     disk: Option<DataDir>,
     pending: Vec<Deferred>,
     wrote: bool,
@@ -472,7 +202,7 @@ impl Service {
 
     /// Flushes the group if it has records not yet in the log; returns why
     /// the log write failed, if it did.
-    fn settle(&mut self) -> Option<String> {
+    pub(super) fn settle(&mut self) -> Option<String> {
         if self.store.has_journal() {
             self.flush()
         } else {
@@ -503,6 +233,12 @@ impl Service {
         };
         for deferred in self.pending.drain(..) {
             match deferred {
+                Deferred::Run(send) => {
+                    let refused = failure
+                        .as_ref()
+                        .map(|why| WriteError::NotLogged(why.clone()));
+                    send(refused.as_ref());
+                }
                 Deferred::Ops { reply, mut replies } => {
                     if let Some(why) = &failure {
                         refuse_writes(&mut replies, why);
@@ -529,6 +265,7 @@ impl Service {
     fn serve(&mut self, request: Request) -> ControlFlow<()> {
         let store = &mut self.store;
         match request {
+            Request::Run(work) => work.run(self),
             Request::Ops { ops, reply } => {
                 let now = wall_clock_us();
                 let mut wrote = false;
@@ -620,5 +357,104 @@ impl Service {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl<R: Refusable> Work for Batched<R> {
+    fn run(self: Box<Self>, service: &mut Service) {
+        let Batched { commands, reply } = *self;
+        let now_us = wall_clock_us();
+        let mut replies = Vec::with_capacity(commands.len());
+        let mut wrote = Vec::with_capacity(commands.len());
+        for command in commands {
+            let mut db = Db {
+                service,
+                now_us,
+                wrote: false,
+                refused: None,
+            };
+            let mut answer = command(&mut db);
+            let (did_write, refused) = (db.wrote, db.refused);
+            if let Some(why) = refused {
+                // A read forced the group's log write, and it failed: the
+                // writes made before it, by this batch too, are taken back.
+                for (r, w) in replies.iter_mut().zip(&wrote) {
+                    if *w {
+                        *r = R::refused(&why);
+                    }
+                }
+                if did_write {
+                    answer = R::refused(&why);
+                }
+            }
+            replies.push(answer);
+            wrote.push(did_write);
+        }
+        if wrote.contains(&true) {
+            service.wrote = true;
+            service.pending.push(Deferred::Run(Box::new(move |failure| {
+                if let Some(why) = failure {
+                    for (r, w) in replies.iter_mut().zip(&wrote) {
+                        if *w {
+                            *r = R::refused(why);
+                        }
+                    }
+                }
+                reply.send(replies);
+            })));
+        } else {
+            reply.send(replies);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Command;
+
+    /// A reply type for the tests: what a command saw, or why it was refused.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Done,
+        Value(Option<Vec<u8>>),
+        Refused(String),
+    }
+
+    impl Refusable for Seen {
+        fn refused(why: &WriteError) -> Seen {
+            Seen::Refused(why.to_string())
+        }
+    }
+
+    #[test]
+    fn a_batch_runs_in_order_and_each_command_gets_its_own_reply() {
+        let (written, _poked) = bounded(1);
+        let (store, thread) =
+            spawn(Store::new("a#1", 1 << 20), None, written).expect("store thread");
+        let commands: Vec<Command<Seen>> = vec![
+            Box::new(|db| Seen::Value(db.get(b"k").map(<[u8]>::to_vec))),
+            Box::new(|db| match db.put(b"k", b"v") {
+                Ok(()) => Seen::Done,
+                Err(e) => Seen::refused(&e),
+            }),
+            Box::new(|db| Seen::Value(db.get(b"k").map(<[u8]>::to_vec))),
+            Box::new(|db| match db.put(b"k", &[0; (1 << 20) + 1]) {
+                Ok(()) => Seen::Done,
+                Err(e) => Seen::refused(&e),
+            }),
+        ];
+        let replies = store.run(commands).expect("served");
+        assert_eq!(
+            replies,
+            vec![
+                Seen::Value(None),
+                Seen::Done,
+                Seen::Value(Some(b"v".to_vec())),
+                Seen::Refused("value of 1048577 bytes is over the limit of 1048576".into()),
+            ]
+        );
+        store.stop().expect("served").expect("stopped cleanly");
+        thread.join().expect("store thread ends");
     }
 }

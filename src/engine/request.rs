@@ -1,0 +1,423 @@
+//! The vocabulary every other thread uses to talk to the store thread:
+//! one [`Request`] per thing asked, each carrying its own typed reply
+//! channel, and the [`StoreHandle`] that sends them.
+//!
+//! Front ends (Redis connections, the console) send their commands as
+//! [`Command`]s: closures that run on the store thread against a [`Db`]
+//! and produce the front end's own reply type, so no caller matches
+//! replies to requests by position. A batch of commands from one
+//! connection is one request, so a pipelining client costs one channel
+//! trip per batch, not per command.
+//!
+//! Nothing here touches a socket or parses a protocol.
+
+use super::service::Service;
+use super::slot::{Answer, ReplySlot};
+use crate::error::{Error, Result};
+use crate::redis::glob::glob_match;
+use crate::replication::wire::{Batch, WireVv};
+use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, WriteError};
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+/// One command of a front end, run on the store thread: it reads and
+/// writes through the [`Db`] and returns the front end's reply.
+pub type Command<R> = Box<dyn FnOnce(&mut Db<'_>) -> R + Send>;
+
+/// A front end's reply type: what a command's reply becomes when the
+/// writes it made could not be logged, and so were taken back.
+pub trait Refusable: Send + 'static {
+    /// The reply of a command whose writes were refused for `why`.
+    fn refused(why: &WriteError) -> Self;
+}
+
+/// The store as a [`Command`] sees it, on the store thread.
+///
+/// A read sees only what is in the log: before the first read after
+/// writes not yet logged, the group's records are written (were they
+/// refused, the read would have seen a write that never happened).
+pub struct Db<'a> {
+    pub(super) service: &'a mut Service,
+    pub(super) now_us: u64,
+    /// Whether this command wrote (and so waits for the log write).
+    pub(super) wrote: bool,
+    /// Why the log write forced by a read failed, if it did.
+    pub(super) refused: Option<WriteError>,
+}
+
+impl Db<'_> {
+    fn settle(&mut self) {
+        if let Some(why) = self.service.settle() {
+            self.refused.get_or_insert(WriteError::NotLogged(why));
+        }
+    }
+
+    /// The value of `key`, or `None` if it is absent or deleted.
+    pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
+        self.settle();
+        self.service.store.get(key)
+    }
+
+    /// Whether `key` has a value.
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Stores `value` under `key`: a new local write, clocked, replicated
+    /// and logged.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> std::result::Result<(), WriteError> {
+        self.service.store.put(key, value, self.now_us)?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Deletes `key`: a new local write (a tombstone).
+    pub fn delete(&mut self, key: &[u8]) -> std::result::Result<(), WriteError> {
+        self.service.store.delete(key, self.now_us)?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// The live keys that match a glob pattern (see
+    /// [`crate::redis::glob`]), in no particular order.
+    pub fn keys_matching(&mut self, pattern: &[u8]) -> Vec<Vec<u8>> {
+        self.settle();
+        self.service.store.keys_where(|k| glob_match(pattern, k))
+    }
+
+    /// One step of a `SCAN` over the live keys (see
+    /// [`Store::scan`](crate::store::Store::scan) for what a cursor
+    /// guarantees): the cursor to go on from (0 when complete) and the
+    /// matching keys among about `count` visited.
+    pub fn scan(
+        &mut self,
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: usize,
+    ) -> (u64, Vec<Vec<u8>>) {
+        self.settle();
+        self.service
+            .store
+            .scan(cursor, count, |k| pattern.is_none_or(|p| glob_match(p, k)))
+    }
+
+    /// The number of live keys.
+    pub fn len(&mut self) -> usize {
+        self.settle();
+        self.service.store.counts().live
+    }
+
+    /// Whether no key is live.
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A front end's batch of commands with the slot its replies go to.
+pub(super) struct Batched<R> {
+    pub(super) commands: Vec<Command<R>>,
+    pub(super) reply: Answer<Vec<R>>,
+}
+
+/// A batch with its reply type erased, so that one request variant
+/// carries every front end's batches.
+pub(super) trait Work: Send {
+    /// Runs the commands on the store thread; the replies are sent, or
+    /// held back until the batch's writes are logged.
+    fn run(self: Box<Self>, service: &mut Service);
+}
+
+/// A data command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Store a value.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Read a value.
+    Get {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Delete a key.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Whether a key has a value.
+    Exists {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// The live keys that match a glob pattern (see [`crate::redis::glob`]), in
+    /// no particular order.
+    Keys {
+        /// The pattern.
+        pattern: Vec<u8>,
+    },
+    /// One step of a `SCAN` over the live keys (see [`Store::scan`] for
+    /// what a cursor guarantees).
+    Scan {
+        /// Where the previous step stopped; 0 starts.
+        cursor: u64,
+        /// Only keys that match this glob pattern.
+        pattern: Option<Vec<u8>>,
+        /// About how many entries to visit.
+        count: usize,
+    },
+    /// The number of live keys.
+    DbSize,
+}
+
+impl Op {
+    /// Whether the op writes (and so is clocked, replicated and logged).
+    pub fn is_write(&self) -> bool {
+        matches!(self, Op::Put { .. } | Op::Delete { .. })
+    }
+}
+
+/// The answer to one [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpReply {
+    /// The put was applied.
+    Stored,
+    /// The delete was applied.
+    Deleted,
+    /// The key's value.
+    Value(Vec<u8>),
+    /// The key is absent or deleted.
+    NotFound,
+    /// The write was refused and changed nothing.
+    Refused(WriteError),
+    /// Whether the key has a value.
+    Exists(bool),
+    /// The keys that matched.
+    Keys(Vec<Vec<u8>>),
+    /// One step of a `SCAN`.
+    Scanned {
+        /// Where to go on from; 0 when the iteration is complete.
+        next: u64,
+        /// The keys that matched among those visited.
+        keys: Vec<Vec<u8>>,
+    },
+    /// A number of keys.
+    Count(usize),
+}
+
+/// A request to the store thread.
+pub(super) enum Request {
+    /// Run a front end's commands in order (see [`Command`]).
+    Run(Box<dyn Work>),
+    /// Run data commands in order.
+    Ops {
+        /// The commands.
+        ops: Vec<Op>,
+        /// One reply per command, in order.
+        reply: Answer<Vec<OpReply>>,
+    },
+    /// Merge a batch from a peer and, when it is valid and `join` is
+    /// given, record that a transfer from a peer whose vector was `join`
+    /// is complete: both in one log group, so one fsync.
+    Apply {
+        /// The versions.
+        batch: Batch,
+        /// The peer's vector at the start of the transfer, when this is
+        /// its last part.
+        join: Option<WireVv>,
+        /// Whether the batch and the vector were valid.
+        reply: Sender<std::result::Result<(), BatchError>>,
+    },
+    /// One part of what a node that has seen `since` lacks.
+    Delta {
+        /// The other node's version vector.
+        since: WireVv,
+        /// Where the previous part stopped; `None` starts a transfer.
+        cursor: Option<Cursor>,
+        /// Target part size.
+        max_bytes: usize,
+        /// The part, and at the start of a transfer this node's vector.
+        reply: Sender<(Delta, Option<WireVv>)>,
+    },
+    /// This node's version vector.
+    VersionVector {
+        /// Where it goes.
+        reply: Sender<WireVv>,
+    },
+    /// Listed peer `peer` acknowledged `vv` (tombstones may go).
+    PeerAcknowledged {
+        /// Index in the peers list.
+        peer: usize,
+        /// Its vector.
+        vv: WireVv,
+    },
+    /// Drop the tombstones every listed peer has acknowledged.
+    CollectTombstones,
+    /// How far each listed peer is behind.
+    PeerLags {
+        /// Where they go, by peer index.
+        reply: Sender<Vec<PeerLag>>,
+    },
+    /// The live keys, sorted.
+    Keys {
+        /// Where they go.
+        reply: Sender<Vec<Vec<u8>>>,
+    },
+    /// Key and tombstone counts.
+    Counts {
+        /// Where they go.
+        reply: Sender<Counts>,
+    },
+    /// Write and fsync what is pending, then stop serving.
+    Stop {
+        /// Whether the final fsync succeeded.
+        reply: Sender<std::result::Result<(), String>>,
+    },
+}
+
+/// A cloneable way to talk to the store thread.
+#[derive(Clone)]
+pub struct StoreHandle {
+    pub(super) tx: Sender<Request>,
+}
+
+impl StoreHandle {
+    fn call<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T> {
+        let (tx, rx) = bounded(1);
+        self.tx.send(make(tx)).map_err(|_| Error::Stopped)?;
+        rx.recv().map_err(|_| Error::Stopped)
+    }
+
+    /// Runs a front end's commands in order, in one trip to the store
+    /// thread, and returns their replies in the same order.
+    pub fn run<R: Refusable>(&self, commands: Vec<Command<R>>) -> Result<Vec<R>> {
+        self.run_via(&ReplySlot::new(), commands)
+    }
+
+    /// [`run`](Self::run) with the answer coming through `slot`, which a
+    /// client connection makes once and reuses for every batch.
+    pub fn run_via<R: Refusable>(
+        &self,
+        slot: &ReplySlot<Vec<R>>,
+        commands: Vec<Command<R>>,
+    ) -> Result<Vec<R>> {
+        let reply = slot.answer();
+        self.tx
+            .send(Request::Run(Box::new(Batched { commands, reply })))
+            .map_err(|_| Error::Stopped)?;
+        slot.wait().ok_or(Error::Stopped)
+    }
+
+    /// Runs data commands in order and returns one reply per command.
+    pub fn ops(&self, ops: Vec<Op>) -> Result<Vec<OpReply>> {
+        self.ops_via(&ReplySlot::new(), ops)
+    }
+
+    /// [`ops`](Self::ops) with the answer coming through `slot`, which a
+    /// client connection makes once and reuses for every batch.
+    pub fn ops_via(&self, slot: &ReplySlot<Vec<OpReply>>, ops: Vec<Op>) -> Result<Vec<OpReply>> {
+        let reply = slot.answer();
+        self.tx
+            .send(Request::Ops { ops, reply })
+            .map_err(|_| Error::Stopped)?;
+        slot.wait().ok_or(Error::Stopped)
+    }
+
+    /// Hands a peer's batch to the store thread without waiting for it;
+    /// the returned channel hears whether the batch was valid once it is
+    /// merged (and logged, when logging). Requests from one thread are
+    /// served in the order sent.
+    pub fn apply_later(
+        &self,
+        batch: Batch,
+    ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
+        let (reply, rx) = bounded(1);
+        self.tx
+            .send(Request::Apply {
+                batch,
+                join: None,
+                reply,
+            })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
+    }
+
+    /// Merges the last part of a transfer from a peer whose vector was
+    /// `vv` (every earlier part merged already), and records the transfer
+    /// as complete, in one log group.
+    pub fn apply_and_join(
+        &self,
+        batch: Batch,
+        vv: WireVv,
+    ) -> Result<std::result::Result<(), BatchError>> {
+        self.call(|reply| Request::Apply {
+            batch,
+            join: Some(vv),
+            reply,
+        })
+    }
+
+    /// One part of what a node that has seen `since` lacks (at the start
+    /// of a transfer, when `cursor` is `None`, also this node's vector),
+    /// without waiting for it: the part arrives on the returned channel, so
+    /// the caller can send one part while the store thread gathers the
+    /// next.
+    pub fn delta_later(
+        &self,
+        since: WireVv,
+        cursor: Option<Cursor>,
+        max_bytes: usize,
+    ) -> Result<Receiver<(Delta, Option<WireVv>)>> {
+        let (reply, rx) = bounded(1);
+        self.tx
+            .send(Request::Delta {
+                since,
+                cursor,
+                max_bytes,
+                reply,
+            })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
+    }
+
+    /// This node's version vector.
+    pub fn version_vector(&self) -> Result<WireVv> {
+        self.call(|reply| Request::VersionVector { reply })
+    }
+
+    /// Records what listed peer `peer` acknowledged, without waiting.
+    pub fn peer_acknowledged(&self, peer: usize, vv: WireVv) -> Result<()> {
+        self.tx
+            .send(Request::PeerAcknowledged { peer, vv })
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Asks for a tombstone collection, without waiting.
+    pub fn collect_tombstones(&self) -> Result<()> {
+        self.tx
+            .send(Request::CollectTombstones)
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// How far each listed peer is behind.
+    pub fn peer_lags(&self) -> Result<Vec<PeerLag>> {
+        self.call(|reply| Request::PeerLags { reply })
+    }
+
+    /// The live keys, sorted.
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
+        self.call(|reply| Request::Keys { reply })
+    }
+
+    /// Key and tombstone counts.
+    pub fn counts(&self) -> Result<Counts> {
+        self.call(|reply| Request::Counts { reply })
+    }
+
+    /// Writes and fsyncs everything pending and stops the store thread:
+    /// the last step of a clean stop. Later calls fail with `Stopped`.
+    pub fn stop(&self) -> Result<std::result::Result<(), String>> {
+        self.call(|reply| Request::Stop { reply })
+    }
+}
