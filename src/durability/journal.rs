@@ -354,6 +354,47 @@ impl Replayer {
     }
 }
 
+impl crate::store::ChangeLog for JournalWriter {
+    fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
+        JournalWriter::start_file(self, writer, synced_each_write, names);
+    }
+
+    fn version(
+        &mut self,
+        names: &Names,
+        key: &[u8],
+        value: Option<&[u8]>,
+        clock: &Clock,
+        stamp: Stamp,
+    ) {
+        JournalWriter::version(self, names, key, value, clock, stamp);
+    }
+
+    fn joined(&mut self, names: &Names, vv: &VersionVector) {
+        JournalWriter::joined(self, names, vv);
+    }
+
+    fn closed(&mut self) {
+        JournalWriter::closed(self);
+    }
+
+    fn commit(&mut self) {
+        JournalWriter::commit(self);
+    }
+
+    fn rollback(&mut self) {
+        JournalWriter::rollback(self);
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        JournalWriter::take(self)
+    }
+
+    fn is_empty(&self) -> bool {
+        JournalWriter::is_empty(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,46 +623,5 @@ mod tests {
             by_ref(&ChangeRef::Writer { name: "x" }),
             owned(&Change::Writer { name: "x".into() })
         );
-    }
-}
-
-impl crate::store::ChangeLog for JournalWriter {
-    fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
-        JournalWriter::start_file(self, writer, synced_each_write, names);
-    }
-
-    fn version(
-        &mut self,
-        names: &Names,
-        key: &[u8],
-        value: Option<&[u8]>,
-        clock: &Clock,
-        stamp: Stamp,
-    ) {
-        JournalWriter::version(self, names, key, value, clock, stamp);
-    }
-
-    fn joined(&mut self, names: &Names, vv: &VersionVector) {
-        JournalWriter::joined(self, names, vv);
-    }
-
-    fn closed(&mut self) {
-        JournalWriter::closed(self);
-    }
-
-    fn commit(&mut self) {
-        JournalWriter::commit(self);
-    }
-
-    fn rollback(&mut self) {
-        JournalWriter::rollback(self);
-    }
-
-    fn take(&mut self) -> Vec<u8> {
-        JournalWriter::take(self)
-    }
-
-    fn is_empty(&self) -> bool {
-        JournalWriter::is_empty(self)
     }
 }

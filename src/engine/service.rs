@@ -122,11 +122,15 @@ fn next_request(rx: &Receiver<Request>) -> Option<Request> {
     }
 }
 
+/// Sends a held-back batch's replies, given why the log write failed if
+/// it did.
+type SendReplies = Box<dyn FnOnce(Option<&WriteError>) + Send>;
+
 /// A reply held back until the log records of its changes are written.
 enum Deferred {
     /// A front end's batch: sends its replies, the writing ones refused
     /// when given why the log write failed.
-    Run(Box<dyn FnOnce(Option<&WriteError>) + Send>),
+    Run(SendReplies),
     Ops {
         reply: Answer<Vec<OpReply>>,
         replies: Vec<OpReply>,
