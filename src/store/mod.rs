@@ -15,6 +15,7 @@
 //! | --- | --- |
 //! | `mod.rs` | the map itself: entries, the hash table, the dot index, local writes |
 //! | `batch.rs` | versions as stores exchange them: batches and version vectors by name |
+//! | `digest.rs` | the digest of the live data, equal on replicas that hold the same |
 //! | `merge.rs` | merging a peer's batch through the one merge rule; checks on what peers send |
 //! | `delta.rs` | what a peer lacks, in bounded parts; the version vector |
 //! | `tombstones.rs` | peer acknowledgements, tombstone collection, peer lag |
@@ -51,6 +52,7 @@ use std::hash::{BuildHasher, RandomState};
 
 pub mod batch;
 mod delta;
+mod digest;
 mod journal;
 mod merge;
 mod scan;
@@ -58,6 +60,7 @@ mod tombstones;
 
 use batch::{Batch, Bytes, WireEntry, WireVv};
 pub use delta::{Cursor, Delta};
+pub use digest::Digest;
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
 use merge::check_vv;
@@ -218,6 +221,9 @@ pub struct Store {
     max_value: usize,
     /// Bytes of keys and values held, tombstones included.
     data_bytes: usize,
+    /// The digest of the live keys and values, kept up to date by every
+    /// change (see [`Digest`]).
+    digest: Digest,
     /// Records of the changes not yet taken for the log, when logging.
     journal: Option<Box<dyn ChangeLog>>,
     /// How to take back the changes since the last [`Store::commit`], when
@@ -259,6 +265,7 @@ impl Store {
             peer_acks: Vec::new(),
             max_value,
             data_bytes: 0,
+            digest: Digest::default(),
             journal: None,
             undo: Vec::new(),
             hold_tombstones: false,
@@ -401,6 +408,8 @@ impl Store {
         }
         if entry.tombstone {
             self.tombstones.insert(slot);
+        } else {
+            self.digest.toggle(&entry.bytes, entry.key_len);
         }
         self.slots.push(entry);
         let slots = &self.slots;
@@ -422,6 +431,15 @@ impl Store {
         } else {
             self.tombstones.remove(&slot);
         }
+        // A merge that only joins clocks keeps the same bytes.
+        if old.tombstone != new.tombstone || old.bytes != new.bytes {
+            if !old.tombstone {
+                self.digest.toggle(&old.bytes, old.key_len);
+            }
+            if !new.tombstone {
+                self.digest.toggle(&new.bytes, new.key_len);
+            }
+        }
         old
     }
 
@@ -434,9 +452,12 @@ impl Store {
         if let Some(order) = self.scan_order.as_mut() {
             order.remove(&(hash, slot));
         }
-        unindex(&mut self.dots, &self.slots[slot as usize].clock, slot);
-        self.tombstones.remove(&slot);
-        self.data_bytes -= self.slots[slot as usize].bytes.len();
+        let gone = &self.slots[slot as usize];
+        unindex(&mut self.dots, &gone.clock, slot);
+        if !self.tombstones.remove(&slot) {
+            self.digest.toggle(&gone.bytes, gone.key_len);
+        }
+        self.data_bytes -= gone.bytes.len();
         let last = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys");
         self.slots.swap_remove(slot as usize);
         if slot == last {
@@ -461,6 +482,12 @@ impl Store {
             self.tombstones.insert(slot);
         }
     }
+    /// The digest of the live data as `DEBUG DIGEST` shows it: 40 hex
+    /// digits, equal on every replica that holds the same keys and values.
+    pub fn digest(&self) -> String {
+        self.digest.to_hex(self.counts().live)
+    }
+
     /// Bytes of keys and values held (tombstones' keys included): the
     /// size a compacted snapshot is measured against.
     pub fn data_bytes(&self) -> usize {

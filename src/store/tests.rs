@@ -618,3 +618,33 @@ fn record(
     };
     reference.insert(vec![k], merged);
 }
+
+#[test]
+fn the_digest_follows_writes_deletes_and_a_rollback() {
+    let mut a = Store::new("a#1", MAX);
+    assert_eq!(a.digest(), "0".repeat(40));
+    a.start_journal(
+        Box::new(crate::durability::journal::JournalWriter::new()),
+        false,
+    );
+    a.put(b"k", b"v", 1_000).expect("put");
+    let _ = a.take_journal();
+    a.commit();
+    let one = a.digest();
+    assert_ne!(one, "0".repeat(40));
+    a.put(b"k", b"other", 2_000).expect("put");
+    a.put(b"k2", b"v", 2_000).expect("put");
+    assert_ne!(a.digest(), one);
+    a.rollback();
+    assert_eq!(a.digest(), one);
+    a.delete(b"k", 3_000).expect("delete");
+    assert_eq!(a.digest(), "0".repeat(40));
+    // The same data in another store, written in another order, under
+    // another writer: the same digest.
+    let mut b = Store::new("b#1", MAX);
+    b.put(b"k2", b"v", 1).expect("put");
+    b.put(b"k", b"v", 1).expect("put");
+    a.put(b"k", b"v", 4_000).expect("put");
+    a.put(b"k2", b"v", 4_000).expect("put");
+    assert_eq!(a.digest(), b.digest());
+}
