@@ -6,7 +6,10 @@
 //! It reaches the map only through the store thread's requests; it never
 //! touches the disk or speaks Redis.
 
+pub mod error;
 pub mod frame;
 pub mod peers;
 pub mod sync;
 pub mod wire;
+
+pub use error::SyncError;
