@@ -14,7 +14,7 @@ use common::{empty, filled, full_transfer, key, shuffled, KEYS, NOW_US, VALUE};
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput,
 };
-use netdb::replication::sync::CHUNK_BYTES;
+use netdb::replication::transfer::CHUNK_BYTES;
 use netdb::replication::wire::Batch;
 use netdb::store::Store;
 use std::time::{Duration, Instant};

@@ -229,7 +229,7 @@ fn read_peers(path: &PathBuf, me: SocketAddr) -> Result<Vec<String>> {
     let lines = parse_peers(&text).map_err(|e| Error::PeerLine {
         path: path.clone(),
         line: e.line,
-        reason: e.reason,
+        reason: e.reason.to_string(),
     })?;
     let mut peers = Vec::new();
     for peer in lines {

@@ -1,27 +1,22 @@
-//! The listener thread and one thread per incoming connection, from a
-//! peer or from a Redis client.
+//! The listener thread: accepts connections, holds them to their limits,
+//! and hands each one to a thread that serves a peer or a Redis client.
 //!
 //! Peers and clients share the node's address; the first byte tells them
 //! apart. A peer opens with [`MAGIC`], whose first byte (0xF0) never
-//! starts a RESP request or an inline command; anything else, or silence
-//! until the handshake timeout (a client may connect and wait, a peer
-//! never does), is a client, served by [`crate::redis::client`].
-//!
-//! A peer connection must open with the peer magic and a `Hello` of the
-//! same protocol version; then it carries pushes, each merged by the store
-//! thread and answered as [`crate::replication::wire`] describes. Whatever a connection
-//! sends that is not that (random bytes, an oversized or truncated frame, a
-//! wrong magic or version, silence past the timeout) closes that connection
-//! with one log line. The node, its data and its other connections go on.
+//! starts a RESP request or an inline command, and is served by
+//! [`crate::replication::receiver`]; anything else, or silence until the
+//! handshake timeout (a client may connect and wait, a peer never does),
+//! is a client, served by [`crate::redis::client`]. Whatever ends a
+//! connection is logged here in one line that names the other side and
+//! the cause.
 
 use crate::engine::service::StoreHandle;
 use crate::error::{Error, Result};
 use crate::redis::client;
-use crate::replication::frame::{is_timeout, read_frame, read_magic, write_frame, FrameError};
-use crate::replication::sync::{part_bytes, Answering, Merges, Parts};
-use crate::replication::wire::{Message, MessageRef, WireVv, MAGIC, PROTOCOL_VERSION};
-use crate::store::BatchError;
-use std::io::{BufReader, BufWriter, Write};
+use crate::replication::frame::is_timeout;
+use crate::replication::receiver::{self, ReceiveSettings};
+use crate::replication::status::Answering;
+use crate::replication::wire::MAGIC;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -41,6 +36,18 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+}
+
+impl ServerSettings {
+    /// What a peer connection's receiver needs of these.
+    fn receive_settings(&self) -> ReceiveSettings {
+        ReceiveSettings {
+            max_frame: self.max_frame,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            answering: Arc::clone(&self.answering),
+        }
+    }
 }
 
 /// Starts the listener thread. It stops after `shutdown` is set, at the
@@ -88,6 +95,7 @@ fn accept_loop(
         .saturating_add(clients.settings().max_clients)
         .saturating_add(1);
     let peers = Arc::new(AtomicUsize::new(0));
+    let receiving = settings.receive_settings();
     for conn in listener.incoming() {
         if shutdown.load(Ordering::SeqCst) {
             break;
@@ -111,33 +119,34 @@ fn accept_loop(
             continue;
         }
         let slot = Slot(Arc::clone(&open));
-        let (name, store, settings) = (name.to_owned(), store.clone(), settings.clone());
+        let (name, store, receiving) = (name.to_owned(), store.clone(), receiving.clone());
+        let (handshake_timeout, max_peers) = (settings.handshake_timeout, settings.max_connections);
         let (peers, clients) = (Arc::clone(&peers), Arc::clone(clients));
+        let shown = from.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("netdb-conn-{from}"))
             .spawn(move || {
                 let _slot = slot;
-                match first_byte(&stream, settings.handshake_timeout) {
+                match first_byte(&stream, handshake_timeout) {
                     Ok(Some(byte)) if byte == MAGIC[0] => {}
                     Ok(Some(_)) => return client::serve(stream, &clients),
                     Err(e) if is_timeout(&e) => return client::serve(stream, &clients),
                     Ok(None) => return,
                     Err(e) => return crate::log!("closed connection from {from}: {e}"),
                 }
-                if peers.fetch_add(1, Ordering::SeqCst) >= settings.max_connections {
+                if peers.fetch_add(1, Ordering::SeqCst) >= max_peers {
                     peers.fetch_sub(1, Ordering::SeqCst);
                     return crate::log!(
-                        "refused peer connection from {from}: {} peers connected, the limit",
-                        settings.max_connections
+                        "refused peer connection from {from}: {max_peers} peers connected, the limit"
                     );
                 }
                 let _peer_slot = Slot(peers);
-                if let Err(e) = serve_peer(stream, &name, &store, &settings) {
+                if let Err(e) = receiver::serve(stream, &name, &store, &receiving) {
                     crate::log!("closed connection from {from}: {e}");
                 }
             });
         if let Err(e) = spawned {
-            crate::log!("cannot start a connection thread: {e}");
+            crate::log!("closed connection from {shown}: cannot start its thread: {e}");
         }
     }
 }
@@ -155,154 +164,6 @@ fn first_byte(stream: &TcpStream, timeout: Duration) -> std::io::Result<Option<u
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Why a connection was closed.
-#[derive(Debug)]
-enum ConnError {
-    Frame(FrameError),
-    Protocol(String),
-    Stopped,
-}
-
-impl std::fmt::Display for ConnError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnError::Frame(e) => write!(f, "{e}"),
-            ConnError::Protocol(why) => write!(f, "{why}"),
-            ConnError::Stopped => write!(f, "node shutting down"),
-        }
-    }
-}
-
-impl From<FrameError> for ConnError {
-    fn from(e: FrameError) -> ConnError {
-        ConnError::Frame(e)
-    }
-}
-
-impl From<std::io::Error> for ConnError {
-    fn from(e: std::io::Error) -> ConnError {
-        ConnError::Frame(FrameError::Io(e))
-    }
-}
-
-/// Serves one peer connection until it closes. A clean close (between
-/// frames, or idle past the timeout) is `Ok`.
-fn serve_peer(
-    stream: TcpStream,
-    name: &str,
-    store: &StoreHandle,
-    settings: &ServerSettings,
-) -> std::result::Result<(), ConnError> {
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(settings.handshake_timeout))?;
-    stream.set_write_timeout(Some(settings.handshake_timeout))?;
-    let mut reader = BufReader::with_capacity(64 * 1024, stream.try_clone()?);
-    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
-
-    read_magic(&mut reader)?;
-    let peer = match read_frame(&mut reader, settings.max_frame)? {
-        Message::Hello {
-            version,
-            name: peer,
-        } => {
-            // Answer before refusing, so the other side can say why.
-            let vv = store.version_vector().map_err(|_| ConnError::Stopped)?;
-            write_frame(
-                &mut writer,
-                &MessageRef::Welcome {
-                    version: PROTOCOL_VERSION,
-                    name,
-                    vv: &vv,
-                },
-            )?;
-            writer.flush()?;
-            if version != PROTOCOL_VERSION {
-                return Err(ConnError::Protocol(format!(
-                    "peer speaks protocol version {version}, this node speaks {PROTOCOL_VERSION}"
-                )));
-            }
-            peer
-        }
-        other => return Err(unexpected(&other, "Hello")),
-    };
-    writer
-        .get_ref()
-        .set_read_timeout(Some(settings.idle_timeout))?;
-
-    // Parts are answered with `Next` as soon as they are decoded, before
-    // they are merged, so the pusher sends the next part while this node
-    // merges; at most PARTS_IN_FLIGHT wait for the store thread.
-    let mut merges = Merges::new(store);
-    loop {
-        let (batch, done) = match read_frame(&mut reader, settings.max_frame) {
-            Ok(Message::Push { batch, done }) => (batch, done),
-            Ok(other) => return Err(unexpected(&other, "Push")),
-            Err(FrameError::Closed) => return Ok(()),
-            Err(FrameError::Io(e)) if is_timeout(&e) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if !batch.entries.is_empty() {
-            invalid(merges.add(batch))?;
-        }
-        let Some(pusher_vv) = done else {
-            write_frame(&mut writer, &MessageRef::Next)?;
-            writer.flush()?;
-            continue;
-        };
-        // Every part has arrived and, once merged, this node has seen what
-        // the pusher had: only then may its vector be joined.
-        invalid(merges.finish(pusher_vv.clone()))?;
-        answer(
-            &mut writer,
-            store,
-            pusher_vv,
-            part_bytes(settings.max_frame),
-            (&settings.answering, &peer),
-        )?;
-    }
-}
-
-/// Sends the pusher every entry above its vector, then this node's vector
-/// as it was when the answer started. An answer of several parts is
-/// recorded in `answering` while it lasts.
-fn answer(
-    writer: &mut BufWriter<TcpStream>,
-    store: &StoreHandle,
-    pusher_vv: WireVv,
-    max_part: usize,
-    (answering, peer): (&Arc<Answering>, &str),
-) -> std::result::Result<(), ConnError> {
-    let mut parts = Parts::new(store, pusher_vv, max_part).map_err(|_| ConnError::Stopped)?;
-    let mut in_progress = None;
-    while let Some((batch, last)) = parts.next_part().map_err(|_| ConnError::Stopped)? {
-        if !last && in_progress.is_none() {
-            in_progress = Some(answering.begin(peer));
-        }
-        if !batch.entries.is_empty() {
-            write_frame(writer, &MessageRef::Pull { batch: &batch })?;
-        }
-    }
-    let vv = parts.start_vv().cloned().unwrap_or_default();
-    write_frame(writer, &MessageRef::Ack { vv: &vv })?;
-    writer.flush()?;
-    Ok(())
-}
-
-/// A refused batch or vector closes the connection.
-fn invalid(
-    result: Result<std::result::Result<(), BatchError>>,
-) -> std::result::Result<(), ConnError> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ConnError::Protocol(e.to_string())),
-        Err(_) => Err(ConnError::Stopped),
-    }
-}
-
-fn unexpected(msg: &Message, wanted: &str) -> ConnError {
-    ConnError::Protocol(format!("expected {wanted}, got {}", msg.kind()))
 }
 
 /// Wakes a listener blocked in `accept` (used at shutdown).

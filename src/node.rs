@@ -10,8 +10,8 @@ use crate::engine::service::{self, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};
-use crate::replication::sync::Answering;
-use crate::replication::sync::{self, PeerTable, PushSettings, Pushers};
+use crate::replication::pusher::{PushSettings, Pushers};
+use crate::replication::{status::Answering, status::PeerTable, ticker};
 use crate::store::Store;
 use crossbeam_channel::{bounded, Sender};
 use std::net::{SocketAddr, TcpListener};
@@ -111,7 +111,7 @@ impl Node {
         let pushers = Arc::new(pushers);
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
-        threads.push(sync::spawn_ticker(
+        threads.push(ticker::spawn_ticker(
             Arc::clone(&pushers),
             store.clone(),
             config.sync_interval,

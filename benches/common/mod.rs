@@ -9,6 +9,7 @@
 
 use criterion::Criterion;
 use netdb::config::Config;
+use netdb::replication::transfer::CHUNK_BYTES;
 use netdb::store::Store;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ pub fn full_transfer(store: &Store) -> Vec<netdb::replication::wire::Batch> {
     let mut parts = Vec::new();
     let mut cursor = None;
     loop {
-        let part = store.delta(&Vec::new(), cursor, netdb::replication::sync::CHUNK_BYTES);
+        let part = store.delta(&Vec::new(), cursor, CHUNK_BYTES);
         parts.push(part.batch);
         match part.next {
             Some(next) => cursor = Some(next),

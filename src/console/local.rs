@@ -14,7 +14,7 @@ use crate::console::line::{
 use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::replication::sync::{PeerStatus, PeerTable};
+use crate::replication::status::{PeerStatus, PeerTable};
 use crate::store::PeerLag;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

@@ -23,7 +23,7 @@ use crate::engine::slot::ReplySlot;
 use crate::redis::commands::{plan, Action, Facts, Finish, InfoData, Session, Tally};
 use crate::redis::resp::{Limits, Reply, RequestDecoder};
 use crate::replication::frame::is_timeout;
-use crate::replication::sync::PeerTable;
+use crate::replication::status::PeerTable;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,12 +1,40 @@
-//! Replication between peers: the wire messages and their framing, the
-//! peers file, both halves of a transfer (the pusher that sends, the
-//! receiver that answers), the sync thread that starts rounds, and what
-//! each node knows of its peers.
+//! Replication between peers: the peer protocol, both of its halves, and
+//! what a node knows of its peers.
 //!
-//! It reaches the map only through the store thread's requests; it never
-//! touches the disk or speaks Redis.
+//! One file per part, so that a reader finds each half of an exchange
+//! whole and the pure parts apart from the threads:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | [`wire`] | the messages, and the exchange they make (pure) |
+//! | [`frame`] | length-prefixed framing over `Read`/`Write` (pure) |
+//! | [`peers`] | parsing the peers file (pure) |
+//! | [`error`] | [`SyncError`]: why an exchange failed, by cause (pure) |
+//! | [`connection`] | a peer socket with timeouts, buffered, sending and receiving messages |
+//! | [`transfer`] | transfers in parts, both ways: gathering them to send, merging them as they come; part sizes |
+//! | [`pusher`] | the sending half: one pusher thread per peer, its connection, pushes and retry |
+//! | [`receiver`] | the receiving half: an incoming peer connection's handshake, pushes and answers |
+//! | [`ticker`] | the sync thread, which starts rounds |
+//! | [`status`] | what each node knows of its peers: reachability for `status`, who is pulling from it |
+//!
+//! The listener ([`crate::listener`]) accepts connections and hands a
+//! peer's to [`receiver`]; everything the protocol says is here.
+//!
+//! This folder reaches the map only through the store thread's requests
+//! ([`crate::engine::service::StoreHandle`]); it never touches the disk,
+//! never speaks Redis, and never accepts connections itself. A peer's
+//! bytes are untrusted: a bad peer costs one closed connection and a log
+//! line naming it and the cause.
 
+pub mod connection;
+pub mod error;
 pub mod frame;
 pub mod peers;
-pub mod sync;
+pub mod pusher;
+pub mod receiver;
+pub mod status;
+pub mod ticker;
+pub mod transfer;
 pub mod wire;
+
+pub use error::SyncError;

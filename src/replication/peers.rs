@@ -31,7 +31,26 @@ pub struct PeerLineError {
     /// 1-based line number.
     pub line: usize,
     /// What is wrong.
-    pub reason: String,
+    pub reason: LineProblem,
+}
+
+/// What is wrong with a peers-file line; each holds the line's entry as
+/// written (comment and spaces taken off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineProblem {
+    /// More than one word on the line.
+    SeveralWords(String),
+    /// No `:` between a host and a port.
+    NoColon(String),
+    /// The port is not a number from 1 to 65535.
+    BadPort {
+        /// The port as written.
+        port: String,
+        /// The whole entry.
+        entry: String,
+    },
+    /// Nothing before the `:`.
+    NoHost(String),
 }
 
 impl fmt::Display for PeerLineError {
@@ -40,7 +59,28 @@ impl fmt::Display for PeerLineError {
     }
 }
 
-impl std::error::Error for PeerLineError {}
+impl fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineProblem::SeveralWords(entry) => {
+                write!(f, "expected one host:port, found '{entry}'")
+            }
+            LineProblem::NoColon(entry) => write!(f, "expected host:port, found '{entry}'"),
+            LineProblem::BadPort { port, entry } => {
+                write!(f, "bad port '{port}' in '{entry}' (1 to 65535)")
+            }
+            LineProblem::NoHost(entry) => write!(f, "missing host in '{entry}'"),
+        }
+    }
+}
+
+impl std::error::Error for PeerLineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
+}
+
+impl std::error::Error for LineProblem {}
 
 /// Parses a peers file's text.
 pub fn parse_peers(text: &str) -> Result<Vec<PeerLine>, PeerLineError> {
@@ -51,20 +91,21 @@ pub fn parse_peers(text: &str) -> Result<Vec<PeerLine>, PeerLineError> {
         if entry.is_empty() {
             continue;
         }
-        let fail = |reason: String| PeerLineError { line, reason };
+        let fail = |reason: LineProblem| PeerLineError { line, reason };
         if entry.split_whitespace().count() > 1 {
-            return Err(fail(format!("expected one host:port, found '{entry}'")));
+            return Err(fail(LineProblem::SeveralWords(entry.to_owned())));
         }
         let (host, port) = entry
             .rsplit_once(':')
-            .ok_or_else(|| fail(format!("expected host:port, found '{entry}'")))?;
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| fail(format!("bad port '{port}' in '{entry}' (1 to 65535)")))?;
+            .ok_or_else(|| fail(LineProblem::NoColon(entry.to_owned())))?;
+        let port: u16 = port.parse().ok().filter(|&p| p != 0).ok_or_else(|| {
+            fail(LineProblem::BadPort {
+                port: port.to_owned(),
+                entry: entry.to_owned(),
+            })
+        })?;
         if host.is_empty() {
-            return Err(fail(format!("missing host in '{entry}'")));
+            return Err(fail(LineProblem::NoHost(entry.to_owned())));
         }
         peers.push(PeerLine {
             line,
@@ -98,6 +139,19 @@ mod tests {
             ("a:1 b:2", 1),
         ] {
             assert_eq!(parse_peers(text).expect_err(text).line, line, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_says_what_is_wrong() {
+        for (text, shown) in [
+            ("a:1 b:2", "line 1: expected one host:port, found 'a:1 b:2'"),
+            ("nonsense", "line 1: expected host:port, found 'nonsense'"),
+            ("h:0 # zero", "line 1: bad port '0' in 'h:0' (1 to 65535)"),
+            ("\n:9000", "line 2: missing host in ':9000'"),
+        ] {
+            let e = parse_peers(text).expect_err(text);
+            assert_eq!(e.to_string(), shown);
         }
     }
 }

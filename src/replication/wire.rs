@@ -83,16 +83,34 @@ pub enum Message {
 }
 
 impl Message {
-    /// The message's name, for error messages.
-    pub fn kind(&self) -> &'static str {
+    /// Which message this is, for saying what was expected instead.
+    pub fn kind(&self) -> MessageKind {
         match self {
-            Message::Hello { .. } => "Hello",
-            Message::Welcome { .. } => "Welcome",
-            Message::Push { .. } => "Push",
-            Message::Next => "Next",
-            Message::Pull { .. } => "Pull",
-            Message::Ack { .. } => "Ack",
+            Message::Hello { .. } => MessageKind::Hello,
+            Message::Welcome { .. } => MessageKind::Welcome,
+            Message::Push { .. } => MessageKind::Push,
+            Message::Next => MessageKind::Next,
+            Message::Pull { .. } => MessageKind::Pull,
+            Message::Ack { .. } => MessageKind::Ack,
         }
+    }
+}
+
+/// The kinds of [`Message`], without their fields; shown by their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum MessageKind {
+    Hello,
+    Welcome,
+    Push,
+    Next,
+    Pull,
+    Ack,
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
     }
 }
 

@@ -1,0 +1,360 @@
+//! The sending half of the protocol: one pusher thread per peer.
+//!
+//! In a round each pusher sends its peer every entry above the peer's last
+//! acknowledged version vector, in bounded parts, and merges what the peer
+//! sends back (see [`crate::replication::wire`] for the exchange). An idle
+//! round costs two small vectors.
+//!
+//! Each pusher owns its peer's connection (kept open, re-opened after a
+//! failure) and has timeouts on connect, read and write, so a peer that is
+//! down, slow or silent delays only its own pusher. A pusher still busy
+//! when more rounds start serves them all with one push.
+
+use crate::engine::service::StoreHandle;
+use crate::error::Error;
+use crate::replication::connection::Connection;
+use crate::replication::error::{ProtocolError, Result, SyncError};
+use crate::replication::status::{Answering, PeerStatus, PeerTable};
+use crate::replication::transfer::{part_bytes, Merges, Parts, PARTS_IN_FLIGHT};
+use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Timeouts and limits for outgoing pushes.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for each read and write.
+    pub io_timeout: Duration,
+    /// Largest frame accepted in an answer.
+    pub max_frame: usize,
+    /// The peers this node's connections are answering with a transfer.
+    pub answering: Arc<Answering>,
+}
+
+/// A request for one push; `done` hears whether the peer acknowledged.
+struct Job {
+    done: Option<Sender<bool>>,
+}
+
+/// The pushers of a node: a way to start a round.
+pub struct Pushers {
+    jobs: Vec<Sender<Job>>,
+    table: PeerTable,
+}
+
+impl Pushers {
+    /// Starts one pusher thread per peer address; peer `i` is listed peer
+    /// `i` of the store.
+    pub fn spawn(
+        name: &str,
+        peers: Vec<String>,
+        store: StoreHandle,
+        settings: PushSettings,
+    ) -> crate::error::Result<(Pushers, Vec<JoinHandle<()>>)> {
+        let table: PeerTable = Arc::new(Mutex::new(
+            peers.iter().map(|addr| PeerStatus::new(addr)).collect(),
+        ));
+        let mut jobs = Vec::new();
+        let mut threads = Vec::new();
+        for (index, addr) in peers.into_iter().enumerate() {
+            let (tx, rx) = bounded(8);
+            let pusher = Pusher {
+                index,
+                addr: addr.clone(),
+                name: name.to_owned(),
+                store: store.clone(),
+                table: Arc::clone(&table),
+                settings: settings.clone(),
+                conn: None,
+                left_to_pull: false,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("netdb-push-{addr}"))
+                .spawn(move || pusher.run(rx))
+                .map_err(|source| Error::Io {
+                    context: "cannot start a pusher thread",
+                    source,
+                })?;
+            jobs.push(tx);
+            threads.push(thread);
+        }
+        Ok((Pushers { jobs, table }, threads))
+    }
+
+    /// The shared peer status table.
+    pub fn table(&self) -> PeerTable {
+        Arc::clone(&self.table)
+    }
+
+    /// How many peers there are.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether there are no peers.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Asks every pusher for a push, unless it has one queued already (a
+    /// queued push sends everything this one would). `Stopped` once the
+    /// pushers are gone.
+    pub(super) fn start_round(&self) -> Result<()> {
+        for jobs in &self.jobs {
+            match jobs.try_send(Job { done: None }) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return Err(SyncError::Stopped),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes to every peer now and waits up to `timeout` for their
+    /// acknowledgements; returns how many acknowledged. Unlike a periodic
+    /// round, this waits for room in a busy pusher's queue: the caller
+    /// wants this push's answer.
+    pub fn sync_now(&self, timeout: Duration) -> crate::error::Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = bounded(self.jobs.len().max(1));
+        let mut started = 0;
+        for jobs in &self.jobs {
+            let job = Job {
+                done: Some(tx.clone()),
+            };
+            match jobs.send_deadline(job, deadline) {
+                Ok(()) => started += 1,
+                Err(SendTimeoutError::Timeout(_)) => {}
+                Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Stopped),
+            }
+        }
+        drop(tx);
+        let mut acked = 0;
+        for _ in 0..started {
+            match rx.recv_deadline(deadline) {
+                Ok(true) => acked += 1,
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(acked)
+    }
+}
+
+/// An open, greeted connection to a peer.
+struct Greeted {
+    conn: Connection,
+    /// The peer's name, from its `Welcome`.
+    peer_name: String,
+    /// The peer's version vector as last acknowledged on this connection.
+    peer_vv: WireVv,
+}
+
+/// The thread that pushes to one peer.
+struct Pusher {
+    index: usize,
+    addr: String,
+    name: String,
+    store: StoreHandle,
+    table: PeerTable,
+    settings: PushSettings,
+    conn: Option<Greeted>,
+    /// Whether the last round was left to the peer's pull (logged once).
+    left_to_pull: bool,
+}
+
+impl Pusher {
+    fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            // Rounds that queued up while this push was busy are all served
+            // by the next push, which sends everything they would have.
+            let mut waiting: Vec<Sender<bool>> = first.done.into_iter().collect();
+            while let Ok(more) = jobs.try_recv() {
+                waiting.extend(more.done);
+            }
+            // A push someone waits for (`sync`, the last push at `quit`)
+            // is made in full.
+            let ok = self.push_with_retry(waiting.is_empty());
+            for done in waiting {
+                let _ = done.send(ok);
+            }
+        }
+    }
+
+    /// Pushes; a failure on a reused connection (which the peer may have
+    /// closed while idle) is retried once on a fresh one. Records the
+    /// outcome in the status table, and logs a change of reachability.
+    fn push_with_retry(&mut self, may_leave_to_pull: bool) -> bool {
+        let reused = self.conn.is_some();
+        let mut result = self.push(may_leave_to_pull);
+        if result.is_err() && reused {
+            result = self.push(may_leave_to_pull);
+        }
+        let mut table = self.table.lock();
+        let status = &mut table[self.index];
+        match &result {
+            Ok(bytes) => {
+                if status.record_sync(*bytes, SystemTime::now()) {
+                    crate::log!("peer {} is reachable", self.addr);
+                }
+            }
+            Err(e) => {
+                if status.record_failure(e) {
+                    crate::log!("peer {} is unreachable: {e}", self.addr);
+                }
+            }
+        }
+        result.is_ok()
+    }
+
+    /// One push; returns the bytes sent. On error the connection is
+    /// dropped; so it is after a round left to the peer's pull, whose
+    /// vector it no longer knows.
+    fn push(&mut self, may_leave_to_pull: bool) -> Result<usize> {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let sent = self.exchange(&mut conn, may_leave_to_pull)?;
+        let left = sent.is_none();
+        if left && !self.left_to_pull {
+            crate::log!(
+                "peer {} is pulling a transfer from this node; rounds leave it to that",
+                self.addr
+            );
+        }
+        self.left_to_pull = left;
+        if let Some(sent) = sent {
+            self.conn = Some(conn);
+            return Ok(sent);
+        }
+        Ok(0)
+    }
+
+    /// Sends what the peer lacks, merges what it sends back, records its
+    /// acknowledged vector. Up to [`PARTS_IN_FLIGHT`] parts go out before
+    /// the peer's `Next` for the first of them.
+    ///
+    /// With `may_leave_to_pull` (a round nobody waits on), a transfer of
+    /// several parts to a peer that is pulling one from this node right
+    /// now is not started: the pull brings the peer everything this push
+    /// would, up to the writes made since it began, which the next round
+    /// sends. `None` says so; nothing was sent. A push someone waits for
+    /// (`sync`, the last push before exiting) is always made.
+    fn exchange(&self, greeted: &mut Greeted, may_leave_to_pull: bool) -> Result<Option<usize>> {
+        let conn = &mut greeted.conn;
+        let mut sent = 0;
+        let since = greeted.peer_vv.clone();
+        let max_part = part_bytes(self.settings.max_frame);
+        let mut parts = Parts::new(&self.store, since, max_part)?;
+        // Parts sent whose `Next` has not come back yet.
+        let mut unanswered = 0;
+        while let Some((batch, last)) = parts.next_part()? {
+            if may_leave_to_pull
+                && sent == 0
+                && !last
+                && self.settings.answering.is_answering(&greeted.peer_name)
+            {
+                return Ok(None);
+            }
+            let done = if last { parts.start_vv() } else { None };
+            sent += conn.send(&MessageRef::Push {
+                batch: &batch,
+                done,
+            })?;
+            conn.flush()?;
+            if last {
+                break;
+            }
+            unanswered += 1;
+            if unanswered == PARTS_IN_FLIGHT {
+                expect_next(conn)?;
+                unanswered -= 1;
+            }
+        }
+        for _ in 0..unanswered {
+            expect_next(conn)?;
+        }
+        let mut merges = Merges::new(&self.store);
+        loop {
+            match conn.receive()? {
+                Message::Pull { batch } => merges.add(batch)?,
+                Message::Ack { vv } => {
+                    // The peer's vector covers what it sent: join it only
+                    // once all of that is merged.
+                    merges.finish(vv.clone())?;
+                    self.store.peer_acknowledged(self.index, vv.clone())?;
+                    greeted.peer_vv = vv;
+                    return Ok(Some(sent));
+                }
+                other => {
+                    return Err(SyncError::unexpected(
+                        &[MessageKind::Pull, MessageKind::Ack],
+                        other.kind(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Opens a connection to the peer, trying each address its name
+    /// resolves to, and greets it.
+    fn connect(&self) -> Result<Greeted> {
+        let addrs: Vec<SocketAddr> = self
+            .addr
+            .to_socket_addrs()
+            .map_err(SyncError::Resolve)?
+            .collect();
+        let mut last = SyncError::NoAddress;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.settings.connect_timeout) {
+                Ok(stream) => return self.greet(stream),
+                Err(e) => last = e.into(),
+            }
+        }
+        Err(last)
+    }
+
+    /// Sends the magic and `Hello`; a `Welcome` of this protocol version
+    /// from a node of another name makes the connection.
+    fn greet(&self, stream: TcpStream) -> Result<Greeted> {
+        let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
+        conn.send_magic()?;
+        conn.send(&MessageRef::Hello {
+            version: PROTOCOL_VERSION,
+            name: &self.name,
+        })?;
+        conn.flush()?;
+        match conn.receive()? {
+            Message::Welcome { version, .. } if version != PROTOCOL_VERSION => {
+                Err(ProtocolError::Version {
+                    theirs: version,
+                    ours: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Message::Welcome { name, .. } if name == self.name => {
+                Err(ProtocolError::OwnName(name).into())
+            }
+            Message::Welcome { vv, name, .. } => Ok(Greeted {
+                conn,
+                peer_name: name,
+                peer_vv: vv,
+            }),
+            other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
+        }
+    }
+}
+
+/// Waits for the peer's `Next` for a part sent.
+fn expect_next(conn: &mut Connection) -> Result<()> {
+    match conn.receive()? {
+        Message::Next => Ok(()),
+        other => Err(SyncError::unexpected(&[MessageKind::Next], other.kind())),
+    }
+}

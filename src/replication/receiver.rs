@@ -1,0 +1,134 @@
+//! The receiving half of the protocol: serving one incoming peer
+//! connection, handed over by the listener once it has seen the peer
+//! magic's first byte.
+//!
+//! A peer connection must open with the peer magic and a `Hello` of the
+//! same protocol version; then it carries pushes, each merged by the store
+//! thread and answered as [`crate::replication::wire`] describes. Whatever
+//! a connection sends that is not that (random bytes, an oversized or
+//! truncated frame, a wrong magic or version, a message out of turn) is a
+//! [`SyncError`] that closes that connection; the listener logs it. The
+//! node, its data and its other connections go on.
+
+use crate::engine::service::StoreHandle;
+use crate::replication::connection::Connection;
+use crate::replication::error::{ProtocolError, Result, SyncError};
+use crate::replication::status::Answering;
+use crate::replication::transfer::{part_bytes, Merges, Parts};
+use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Limits and timeouts for serving a peer connection.
+#[derive(Debug, Clone)]
+pub struct ReceiveSettings {
+    /// Largest frame accepted, in bytes.
+    pub max_frame: usize,
+    /// Time allowed for the magic and `Hello`, and for each write.
+    pub handshake_timeout: Duration,
+    /// Time a connection may stay silent between pushes.
+    pub idle_timeout: Duration,
+    /// The peers this node's connections are answering with a transfer.
+    pub answering: Arc<Answering>,
+}
+
+/// Serves one peer connection until it closes; `name` is this node's. A
+/// clean close (between frames, or idle past the timeout) is `Ok`.
+pub fn serve(
+    stream: TcpStream,
+    name: &str,
+    store: &StoreHandle,
+    settings: &ReceiveSettings,
+) -> Result<()> {
+    let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
+    let peer = welcome(&mut conn, name, store)?;
+    conn.set_read_timeout(settings.idle_timeout)?;
+
+    // Parts are answered with `Next` as soon as they are decoded, before
+    // they are merged, so the pusher sends the next part while this node
+    // merges; at most PARTS_IN_FLIGHT wait for the store thread.
+    let mut merges = Merges::new(store);
+    loop {
+        let (batch, done) = match conn.receive() {
+            Ok(Message::Push { batch, done }) => (batch, done),
+            Ok(other) => return Err(SyncError::unexpected(&[MessageKind::Push], other.kind())),
+            Err(e) if e.is_idle_end() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !batch.entries.is_empty() {
+            merges.add(batch)?;
+        }
+        let Some(pusher_vv) = done else {
+            conn.send(&MessageRef::Next)?;
+            conn.flush()?;
+            continue;
+        };
+        // Every part has arrived and, once merged, this node has seen what
+        // the pusher had: only then may its vector be joined.
+        merges.finish(pusher_vv.clone())?;
+        answer(
+            &mut conn,
+            store,
+            pusher_vv,
+            part_bytes(settings.max_frame),
+            (&settings.answering, &peer),
+        )?;
+    }
+}
+
+/// Reads the magic and `Hello`, answers `Welcome`, and returns the peer's
+/// name if it speaks this node's protocol version.
+fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<String> {
+    conn.receive_magic()?;
+    match conn.receive()? {
+        Message::Hello {
+            version,
+            name: peer,
+        } => {
+            // Answer before refusing, so the other side can say why.
+            let vv = store.version_vector()?;
+            conn.send(&MessageRef::Welcome {
+                version: PROTOCOL_VERSION,
+                name,
+                vv: &vv,
+            })?;
+            conn.flush()?;
+            if version != PROTOCOL_VERSION {
+                return Err(ProtocolError::Version {
+                    theirs: version,
+                    ours: PROTOCOL_VERSION,
+                }
+                .into());
+            }
+            Ok(peer)
+        }
+        other => Err(SyncError::unexpected(&[MessageKind::Hello], other.kind())),
+    }
+}
+
+/// Sends the pusher every entry above its vector, then this node's vector
+/// as it was when the answer started. An answer of several parts is
+/// recorded in `answering` while it lasts.
+fn answer(
+    conn: &mut Connection,
+    store: &StoreHandle,
+    pusher_vv: WireVv,
+    max_part: usize,
+    (answering, peer): (&Arc<Answering>, &str),
+) -> Result<()> {
+    let mut parts = Parts::new(store, pusher_vv, max_part)?;
+    let mut in_progress = None;
+    while let Some((batch, last)) = parts.next_part()? {
+        if !last && in_progress.is_none() {
+            in_progress = Some(answering.begin(peer));
+        }
+        if !batch.entries.is_empty() {
+            conn.send(&MessageRef::Pull { batch: &batch })?;
+        }
+    }
+    let vv = parts.start_vv().cloned().unwrap_or_default();
+    conn.send(&MessageRef::Ack { vv: &vv })?;
+    conn.flush()?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Transfers in parts, both ways: [`Parts`] gathers what goes out,
+//! [`Merges`] hands what comes in to the store thread; and how large a
+//! part is, and how many are in flight.
+//!
+//! Both halves of the protocol use both: a pusher sends `Push` parts and
+//! merges the `Pull` parts of the answer; a receiver merges `Push` parts
+//! and answers with `Pull` parts. A transfer never holds more than a few
+//! parts in memory on either side.
+
+use crate::engine::service::StoreHandle;
+use crate::replication::error::{Result, SyncError};
+use crate::replication::wire::{Batch, WireVv};
+use crate::store::{BatchError, Delta};
+use crossbeam_channel::{Receiver, TryRecvError};
+use std::collections::VecDeque;
+
+/// Largest part of a transfer, in bytes, when frames allow it.
+pub const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The part size for a node whose largest frame is `max_frame`: half of it
+/// at most, which leaves room for the name table (a single entry may take
+/// more, and always fits: values are limited to fit a frame alone).
+pub fn part_bytes(max_frame: usize) -> usize {
+    CHUNK_BYTES.min(max_frame / 2)
+}
+
+/// Most parts of one transfer in flight: parts a pusher sends ahead of
+/// the peer's `Next` for the first of them, and parts a receiver has handed
+/// to its store thread without having seen them merged. So the sender's
+/// store thread, the encoding, the network, the decoding and the
+/// receiver's store thread all work at once, while a transfer holds at
+/// most a few parts of [`CHUNK_BYTES`] in memory on each side.
+pub const PARTS_IN_FLIGHT: usize = 4;
+
+/// The parts of a transfer to a node that has seen `since`, each gathered
+/// by the store thread while the caller sends the one before.
+pub struct Parts<'a> {
+    store: &'a StoreHandle,
+    since: WireVv,
+    max_bytes: usize,
+    next: Option<Receiver<(Delta, Option<WireVv>)>>,
+    start_vv: Option<WireVv>,
+}
+
+impl<'a> Parts<'a> {
+    /// Asks for the first part.
+    pub fn new(store: &'a StoreHandle, since: WireVv, max_bytes: usize) -> Result<Parts<'a>> {
+        let next = Some(store.delta_later(since.clone(), None, max_bytes)?);
+        Ok(Parts {
+            store,
+            since,
+            max_bytes,
+            next,
+            start_vv: None,
+        })
+    }
+
+    /// The next part and whether it is the last, or `None` after the
+    /// last; asks for the part after it before returning.
+    pub fn next_part(&mut self) -> Result<Option<(Batch, bool)>> {
+        let Some(rx) = self.next.take() else {
+            return Ok(None);
+        };
+        let (delta, vv) = rx.recv().map_err(|_| SyncError::Stopped)?;
+        if self.start_vv.is_none() {
+            self.start_vv = vv;
+        }
+        if let Some(cursor) = delta.next {
+            self.next = Some(self.store.delta_later(
+                self.since.clone(),
+                Some(cursor),
+                self.max_bytes,
+            )?);
+        }
+        Ok(Some((delta.batch, delta.next.is_none())))
+    }
+
+    /// This node's version vector when the transfer started (known once
+    /// the first part has been taken).
+    pub fn start_vv(&self) -> Option<&WireVv> {
+        self.start_vv.as_ref()
+    }
+}
+
+/// The parts of an incoming transfer handed to the store thread and not
+/// yet seen merged, oldest first. The next part is decoded while the store
+/// thread merges this one; [`Merges::finish`] waits for all of them, so a
+/// version vector is joined or acknowledged only once everything it
+/// covers is merged (and logged, when logging).
+///
+/// The newest part is held back until the next arrives or the transfer
+/// ends, so that the last part and the vector's join go to the store
+/// thread as one request: one log group, one fsync with `--fsync
+/// always`, where two requests would cost two.
+pub struct Merges<'a> {
+    store: &'a StoreHandle,
+    pending: VecDeque<Receiver<std::result::Result<(), BatchError>>>,
+    held: Option<Batch>,
+}
+
+impl<'a> Merges<'a> {
+    /// No merges in flight.
+    pub fn new(store: &'a StoreHandle) -> Merges<'a> {
+        Merges {
+            store,
+            pending: VecDeque::new(),
+            held: None,
+        }
+    }
+
+    /// Takes the next part of the transfer, and hands the one before it to
+    /// the store thread. Merges already done are checked first, and with
+    /// [`PARTS_IN_FLIGHT`] pending the oldest is waited for; a part the
+    /// store refused there is the error.
+    pub fn add(&mut self, batch: Batch) -> Result<()> {
+        let Some(batch) = self.held.replace(batch) else {
+            return Ok(());
+        };
+        while let Some(oldest) = self.pending.front() {
+            let merged = if self.pending.len() >= PARTS_IN_FLIGHT {
+                oldest.recv().map_err(|_| SyncError::Stopped)?
+            } else {
+                match oldest.try_recv() {
+                    Ok(merged) => merged,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(SyncError::Stopped),
+                }
+            };
+            self.pending.pop_front();
+            merged?;
+        }
+        self.pending.push_back(self.store.apply_later(batch)?);
+        Ok(())
+    }
+
+    /// Ends a transfer from a peer whose vector was `vv`: waits until every
+    /// part handed over is merged, then merges the last part and joins
+    /// `vv`, only if every part was valid.
+    pub fn finish(&mut self, vv: WireVv) -> Result<()> {
+        while let Some(oldest) = self.pending.pop_front() {
+            oldest.recv().map_err(|_| SyncError::Stopped)??;
+        }
+        let last = self.held.take().unwrap_or_default();
+        Ok(self.store.apply_and_join(last, vv)??)
+    }
+}
