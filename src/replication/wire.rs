@@ -30,6 +30,7 @@
 
 pub use crate::store::batch::{Batch, Bytes, WireEntry, WireVv};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The first bytes of every peer connection. The first byte is not
 /// printable ASCII, so a client protocol (which starts with text) can never
