@@ -7,7 +7,8 @@
 # side in each round, the order alternating. Prints each rate, the medians
 # and the ratio netdb/redis. Target: netdb at least Redis's rate.
 #
-# Usage: benches/cli_vs_redis.sh   (RUNS=5 KEYS=100000 to change the defaults)
+# Usage: benches/cli_vs_redis.sh   (RUNS=5 KEYS=100000 to change the defaults;
+#   NETDB_BIN=path/to/netdb to measure that binary and build nothing)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source benches/lib.sh
@@ -43,6 +44,7 @@ run_netdb() {
 # Runs the SETs through redis-cli --pipe into a fresh server; its start and
 # stop are not timed.
 run_redis() {
+    # shellcheck disable=SC2119 # no extra redis-server options
     start_redis
     timed_redis_load "$BENCH_TMP/sets.resp" "$KEYS"
     stop_redis

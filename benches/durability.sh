@@ -44,7 +44,9 @@
 #   N=100000 RUNS=1 to run small (N from 1000 to 1000000, the default;
 #   RUNS 3; PEER_SECS 2 per peer-path measurement; BENCH_REQUESTS N/10 per
 #   redis-benchmark run). About 6 minutes at full size on 2 cores. Needs
-#   redis-server, redis-cli and redis-benchmark.
+#   redis-server, redis-cli and redis-benchmark. NETDB_BIN=path/to/netdb
+#   measures that binary instead of building one (benches/peer_load.rs is
+#   still built from this tree).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source benches/lib.sh

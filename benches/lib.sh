@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh,
-# redis_benchmark.sh, durability.sh); sourced, not run. Needs bash,
+# redis_benchmark.sh, durability.sh, versus.sh); sourced, not run. Needs bash,
 # coreutils, awk and the redis-server and redis-tools packages, nothing
 # else.
 #
@@ -63,8 +63,17 @@ bench_setup() {
     trap 'exit 130' INT TERM
 }
 
-# Builds netdb in release mode; sets NETDB to the binary.
+# Builds netdb in release mode; sets NETDB to the binary. With NETDB_BIN
+# set (a path, absolute or from the repository root), uses that binary
+# and builds nothing: to measure a given commit's build, or one binary
+# against another (versus.sh).
 build_netdb() {
+    if [[ -n "${NETDB_BIN:-}" ]]; then
+        NETDB=$NETDB_BIN
+        [[ -x "$NETDB" && ! -d "$NETDB" ]] || die "NETDB_BIN=$NETDB is not an executable file"
+        echo "using $NETDB (NETDB_BIN); not building" >&2
+        return 0
+    fi
     echo "building netdb (release)..." >&2
     cargo build --release --quiet
     NETDB="${CARGO_TARGET_DIR:-target}/release/netdb"
@@ -171,7 +180,8 @@ await_pong() {
         if ! kill -0 "$pid" 2>/dev/null; then
             return 1
         fi
-        if [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; then
+        # A server that accepts but never answers must not hang us.
+        if [[ "$(timeout 5 redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; then
             return 0
         fi
         sleep 0.05
@@ -229,6 +239,7 @@ timed_redis_load() {
     end=$(now_ns)
     keys=$(redis-cli -p "$REDIS_PORT" dbsize)
     [[ "$keys" == "$n" ]] || die "redis holds $keys keys, expected $n"
+    # shellcheck disable=SC2034 # read by the sourcing script
     RATE=$(calc '%.0f' "$n / (($end - $start) / 1e9)")
 }
 
@@ -264,6 +275,7 @@ calc() {
 }
 
 machine_notes() {
-    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)," \
+    echo "machine: $(nproc) cores ($(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo))," \
+        "$(awk '/MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)," \
         "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }

@@ -12,7 +12,8 @@
 # keys with redis-cli --pipe. Prints both, the medians of RUNS runs and the
 # ratios. Target: netdb at most 1.5x Redis.
 #
-# Usage: benches/memory.sh   (RUNS=1 KEYS=100000 to change the defaults)
+# Usage: benches/memory.sh   (RUNS=1 KEYS=100000 to change the defaults;
+#   NETDB_BIN=path/to/netdb to measure that binary and build nothing)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source benches/lib.sh
@@ -82,6 +83,7 @@ USED_PER_KEY=""
 RSS_PER_KEY=""
 run_redis() {
     local used0 rss0 used1 rss1 keys
+    # shellcheck disable=SC2119 # no extra redis-server options
     start_redis
     used0=$(redis_info_memory used_memory)
     rss0=$(redis_info_memory used_memory_rss)

@@ -23,6 +23,7 @@
 #                                 requests per test in rows 1, 2 and 3
 #   TABLES="memory durable"       which tables, in order
 #   RUN_TIMEOUT=120s              the longest one redis-benchmark run may take
+#   NETDB_BIN=path/to/netdb       measure that binary and build nothing
 # Takes about a minute and a half on 2 busy cores with the defaults (the
 # release build not included).
 set -euo pipefail
