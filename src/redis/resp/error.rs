@@ -13,10 +13,10 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
     /// A `*<count>` line that is not a number or is over
-    /// [`Limits::max_args`].
+    /// [`Limits::max_args`](super::Limits::max_args).
     InvalidMultibulkLength,
     /// A `$<len>` line that is not a number, is negative or is over
-    /// [`Limits::max_bulk_len`].
+    /// [`Limits::max_bulk_len`](super::Limits::max_bulk_len).
     InvalidBulkLength,
     /// A multibulk argument that does not start with `$`.
     ExpectedDollar {
@@ -26,20 +26,20 @@ pub enum ProtocolError {
     /// An inline line with an unclosed quote, or a closing quote followed
     /// by something other than a space.
     UnbalancedQuotes,
-    /// An inline line over [`Limits::max_inline_len`].
+    /// An inline line over [`Limits::max_inline_len`](super::Limits::max_inline_len).
     TooBigInlineRequest,
-    /// A `*<count>` line over [`Limits::max_inline_len`].
+    /// A `*<count>` line over [`Limits::max_inline_len`](super::Limits::max_inline_len).
     TooBigMbulkCount,
-    /// A `$<len>` line over [`Limits::max_inline_len`].
+    /// A `$<len>` line over [`Limits::max_inline_len`](super::Limits::max_inline_len).
     TooBigBulkCount,
     /// A bulk argument whose announced length is not followed by `\r\n`.
     BulkNotTerminated,
-    /// An inline request with more than [`Limits::max_args`] arguments.
+    /// An inline request with more than [`Limits::max_args`](super::Limits::max_args) arguments.
     TooManyInlineArgs {
         /// The limit.
         max: usize,
     },
-    /// A multibulk request over [`Limits::max_request_len`] in all.
+    /// A multibulk request over [`Limits::max_request_len`](super::Limits::max_request_len) in all.
     TooBigRequest {
         /// The limit.
         max: usize,

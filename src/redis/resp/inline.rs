@@ -122,13 +122,6 @@ fn hex_pair(line: &[u8], i: usize) -> Option<u8> {
     Some(high * 16 + low)
 }
 
-/// Parses requests out of a buffer that a socket fills, remembering how
-/// far it got in the request in progress.
-///
-/// The contract: between calls the caller's buffer keeps its bytes and
-/// only grows at the end, until a call reports bytes consumed; the caller
-/// then drops exactly those bytes from the front. After an error the
-
 #[cfg(test)]
 mod tests {
     use crate::redis::resp::{parse_request, Limits, ProtocolError, Request};

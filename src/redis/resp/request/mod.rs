@@ -64,7 +64,7 @@ impl Request {
         self.args.len()
     }
 
-    /// Appends the request in multibulk form, as [`encode_command`] does.
+    /// Appends the request in multibulk form, as [`encode_command`](super::encode_command) does.
     pub fn encode(&self, out: &mut Vec<u8>) {
         encode_header(b'*', self.args.len(), out);
         for arg in &self.args {
@@ -108,6 +108,12 @@ pub(super) fn parse_int(s: &[u8]) -> Option<i64> {
     i64::try_from(if negative { -value } else { value }).ok()
 }
 
+/// Parses requests out of a buffer that a socket fills, remembering how
+/// far it got in the request in progress.
+///
+/// The contract: between calls the caller's buffer keeps its bytes and
+/// only grows at the end, until a call reports bytes consumed; the caller
+/// then drops exactly those bytes from the front. After an error the
 /// decoder starts afresh (the connection should be closed anyway).
 #[derive(Debug, Clone)]
 pub struct RequestDecoder {
