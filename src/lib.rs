@@ -22,7 +22,9 @@
 //! | [`peers`] | parsing the peers file |
 //! | [`resp`] | the Redis protocol (RESP2): request parsing, reply encoding, the client side |
 //! | [`glob`] | Redis-style glob patterns for `KEYS` and `SCAN MATCH` |
-//! | [`commands`] | the Redis commands: a request to a reply, or to store ops and how to answer from theirs |
+//! | [`command`](redis::command) | one command entry (name, arity, flags, keys, docs, handler) and dispatch through the table |
+//! | [`cmd`](redis::cmd) | the command table, one file per group: a request to a reply, or to store ops and how to answer from theirs |
+//! | [`status`](mod@status) | one status model: what `status`, `INFO` and `NETDB.STATUS` report |
 //! | [`record`] | checksummed records: the framing of the files on disk |
 //! | [`journal`] | what the files on disk hold; replaying them into a store |
 //!
@@ -80,6 +82,7 @@ pub mod log;
 pub mod node;
 pub mod redis;
 pub mod replication;
+pub mod status;
 pub mod store;
 
 /// The property tests' settings: proptest's defaults, but failures are

@@ -79,6 +79,7 @@ impl Node {
                 max_clients: config.max_clients,
                 idle_timeout: config.client_idle_timeout,
                 limits: client::limits(config.max_request),
+                persistence: client::persistence(config.disk.as_ref()),
             },
         ));
         let answering = Arc::new(Answering::default());

@@ -538,3 +538,80 @@ fn the_connect_client_pipes_many_lines() {
     assert_eq!(lines[20_000], "Value: value number 0");
     assert_eq!(lines[20_019], "Value: value number 19000");
 }
+
+fn config_get(con: &mut redis::Connection, names: &[&str]) -> Vec<String> {
+    redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(names)
+        .query(con)
+        .expect("config get")
+}
+
+fn info(con: &mut redis::Connection, section: &str) -> String {
+    redis::cmd("INFO").arg(section).query(con).expect("info")
+}
+
+#[test]
+fn info_and_config_say_an_in_memory_node_keeps_nothing_on_disk() {
+    let node = Node::alone(&[]);
+    let mut con = connection(&node);
+    let text = info(&mut con, "persistence");
+    for line in ["aof_enabled:0", "netdb_persistence:in-memory", "loading:0"] {
+        assert!(text.contains(&format!("{line}\r\n")), "{line}: {text}");
+    }
+    assert!(!text.contains("netdb_data_dir"), "{text}");
+    assert_eq!(
+        config_get(&mut con, &["appendonly", "appendfsync", "dir", "save"]),
+        ["save", "", "appendonly", "no"]
+    );
+}
+
+#[test]
+fn info_and_config_say_a_node_with_a_data_dir_logs_to_it() {
+    let node = Node::on_disk(&["--fsync", "always"]);
+    let dir = std::fs::canonicalize(node.data_dir.as_ref().expect("a data dir"))
+        .expect("the data dir exists");
+    let dir = dir.display().to_string();
+    let mut con = connection(&node);
+    let text = info(&mut con, "persistence");
+    for line in [
+        "aof_enabled:1".to_string(),
+        "netdb_persistence:disk".to_string(),
+        "netdb_appendfsync:always".to_string(),
+        format!("netdb_data_dir:{dir}"),
+    ] {
+        assert!(text.contains(&format!("{line}\r\n")), "{line}: {text}");
+    }
+    assert_eq!(
+        config_get(&mut con, &["appendonly", "appendfsync", "dir"]),
+        ["appendonly", "yes", "appendfsync", "always", "dir", &dir]
+    );
+    // The same facts, for machines.
+    let mut raw = raw(&node);
+    let mut request = Vec::new();
+    netdb::redis::resp::encode_command(&[b"NETDB.STATUS"], &mut request);
+    raw.write_all(&request).expect("send");
+    let mut got = Vec::new();
+    let reply = loop {
+        let mut buf = [0u8; 4096];
+        let n = raw.read(&mut buf).expect("read");
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+        if let Some((reply, _)) = netdb::redis::resp::parse_reply(&got).expect("RESP") {
+            break reply;
+        }
+    };
+    let status = netdb::redis::cmd::netdb::decode_status(reply).expect("a status");
+    assert_eq!(status.addr, node.addr.to_string());
+    assert_eq!(
+        status.persistence,
+        Some(netdb::status::Persistence::Disk(
+            netdb::status::DiskStatus {
+                dir,
+                fsync: netdb::durability::disk::FsyncPolicy::Always,
+                compaction: None,
+            }
+        ))
+    );
+    assert!(status.server.expect("server stats").connected_clients >= 2);
+}

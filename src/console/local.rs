@@ -7,14 +7,12 @@
 //! whenever the loop would wait for more input, so an interactive user sees
 //! each reply at once.
 
-use crate::console::line::{
-    display_key, display_value, format_status, parse_line, Command, NodeStatus, PeerReport,
-    PeerState, HELP,
-};
+use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
 use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::replication::status::{PeerStatus, PeerTable};
+use crate::status::{format_status, PeerReport, PeerState, Status};
 use crate::store::PeerLag;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -175,7 +173,7 @@ fn status(node: &Node) -> Result<String> {
     Ok(format_status(&node_status(node)?))
 }
 
-fn node_status(node: &Node) -> Result<NodeStatus> {
+fn node_status(node: &Node) -> Result<Status> {
     gather_status(node.name(), node.addr(), node.store(), &node.peers())
 }
 
@@ -185,16 +183,18 @@ pub fn gather_status(
     addr: SocketAddr,
     store: &StoreHandle,
     peers: &PeerTable,
-) -> Result<NodeStatus> {
+) -> Result<Status> {
     let counts = store.counts()?;
     let peers = peers.lock().clone();
     let lags = store.peer_lags()?;
-    Ok(NodeStatus {
+    Ok(Status {
         name: name.to_owned(),
         addr: addr.to_string(),
         live: counts.live,
         tombstones: counts.tombstones,
         peers: peer_reports(&peers, &lags, SystemTime::now()),
+        persistence: None,
+        server: None,
     })
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Lines are parsed with [`parse_line`], exactly as the node's own console
 //! parses them, and sent as Redis commands: `put` as `SET`, `get` as
-//! `GET`, `delete` as `DEL`, `keys` as `KEYS *`, `status` as `INFO netdb`.
+//! `GET`, `delete` as `DEL`, `keys` as `KEYS *`, `status` as `NETDB.STATUS`
+//! (a structured reply, decoded into the same [`crate::status::Status`] the console
+//! prints; no `INFO` text is parsed).
 //! The replies are printed as the console prints them (`Value stored.`,
 //! `Value: ...`, `Key not found.`, `Key deleted.`, `Error: ...`), so a
 //! script gives the same output piped into either.
@@ -13,11 +15,12 @@
 //! writes while this thread reads replies, so a long pipeline can never
 //! fill both directions of the socket and stall.
 
-use crate::console::line::{display_key, display_value, format_status, parse_line, Command, HELP};
+use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
 use crate::error::{Error, Result};
-use crate::redis::commands::parse_status;
+use crate::redis::cmd::netdb::decode_status;
 use crate::redis::resp::{encode_command, Reply, ReplyDecoder};
 use crate::replication::frame::is_timeout;
+use crate::status::format_status;
 use crossbeam_channel::{bounded, Sender};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -103,14 +106,7 @@ pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool)
                     }
                     Command::Help => HELP.to_string(),
                     Command::Keys => keys_text(remote.call(&[b"KEYS", b"*"])?),
-                    Command::Status => match remote.call(&[b"INFO", b"netdb"])? {
-                        Reply::Bulk(info) => parse_status(&String::from_utf8_lossy(&info))
-                            .map_or_else(
-                                || "Error: the node's INFO has no netdb section".to_string(),
-                                |s| format_status(&s),
-                            ),
-                        other => unexpected(other),
-                    },
+                    Command::Status => status_text(remote.call(&[b"NETDB.STATUS"])?),
                     Command::Sync => "Error: sync is not available over --connect \
                                       (the node pushes to its peers after every write)"
                         .to_string(),
@@ -152,6 +148,17 @@ fn keys_text(reply: Reply) -> String {
         .map(|k| display_key(k).into_owned())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `NETDB.STATUS` as the console prints its `status`.
+fn status_text(reply: Reply) -> String {
+    if let Reply::Error(_) = reply {
+        return unexpected(reply);
+    }
+    match decode_status(reply) {
+        Ok(status) => format_status(&status),
+        Err(e) => format!("Error: the node's NETDB.STATUS reply is malformed: {e}"),
+    }
 }
 
 /// An error reply as the console prints a refusal (`Error: ...`, without
@@ -347,5 +354,16 @@ mod tests {
             ])),
             "\"a key\"\nb"
         );
+        assert_eq!(
+            status_text(crate::redis::cmd::netdb::encode_status(
+                &crate::status::tests::sample()
+            )),
+            format_status(&crate::status::tests::sample())
+        );
+        assert_eq!(
+            status_text(Reply::Error("ERR unknown command 'NETDB.STATUS'".into())),
+            "Error: unknown command 'NETDB.STATUS'"
+        );
+        assert!(status_text(Reply::Integer(1)).starts_with("Error: the node's NETDB.STATUS"));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The loop reads whatever the client has sent into one buffer, decodes
 //! every complete request in it ([`RequestDecoder::decode_batch`]), asks
-//! [`crate::redis::commands::plan`] about each, sends the store ops of the whole
+//! [`crate::redis::command::dispatch`] about each, sends the store ops of the whole
 //! batch to the store thread in one request, and writes every reply of the
 //! batch with one write. A client that pipelines (redis-benchmark `-P`,
 //! `redis-cli --pipe`) thus costs one trip to the store thread and one
@@ -17,13 +17,14 @@
 //! the good requests before them are answered. Nothing a client sends can
 //! stop the node or another connection.
 
-use crate::console::line::NodeStatus;
+use crate::durability::disk::DiskSettings;
 use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::engine::slot::ReplySlot;
-use crate::redis::commands::{plan, Action, Facts, Finish, InfoData, Session, Tally};
+use crate::redis::command::{dispatch, Action, Facts, Finish, Session, Tally};
 use crate::redis::resp::{Limits, Reply, RequestDecoder};
 use crate::replication::frame::is_timeout;
 use crate::replication::status::PeerTable;
+use crate::status::{DiskStatus, Persistence, ServerStats, Status};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,6 +50,9 @@ pub struct ClientSettings {
     pub idle_timeout: Option<Duration>,
     /// How large a request may be.
     pub limits: Limits,
+    /// How the node keeps its data (`INFO`, `CONFIG GET`); see
+    /// [`persistence`].
+    pub persistence: Persistence,
 }
 
 /// Counters for `INFO`, shared by every connection.
@@ -89,6 +93,7 @@ impl Context {
             idle_timeout_secs: settings.idle_timeout.map_or(0, |t| t.as_secs()),
             max_bulk_len: settings.limits.max_bulk_len,
             max_request_len: settings.limits.max_request_len,
+            persistence: settings.persistence.clone(),
         };
         Context {
             name: name.to_owned(),
@@ -118,24 +123,29 @@ impl Context {
         self.stats.connected.load(Ordering::Relaxed)
     }
 
-    fn info_data(&self) -> crate::error::Result<InfoData> {
+    /// The node's whole status, for `INFO` and `NETDB.STATUS`: the
+    /// console's part (counts and peers, from the store thread and the
+    /// pushers) and what only the client side knows.
+    fn status(&self) -> crate::error::Result<Status> {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty);
-        let status: NodeStatus =
+        let status =
             crate::console::local::gather_status(&self.name, self.addr, &self.store, peers)?;
         let s = &self.stats;
-        Ok(InfoData {
-            uptime_secs: self.started.elapsed().as_secs(),
-            process_id: std::process::id(),
-            connected_clients: s.connected.load(Ordering::Relaxed),
-            max_clients: self.settings.max_clients,
-            total_connections: s.total_connections.load(Ordering::Relaxed),
-            total_commands: s.total_commands.load(Ordering::Relaxed),
-            rejected_connections: s.rejected.load(Ordering::Relaxed),
-            keyspace_hits: s.hits.load(Ordering::Relaxed),
-            keyspace_misses: s.misses.load(Ordering::Relaxed),
-            persistence: "in-memory".into(),
-            status,
+        Ok(Status {
+            persistence: Some(self.facts.persistence.clone()),
+            server: Some(ServerStats {
+                uptime_secs: self.started.elapsed().as_secs(),
+                process_id: std::process::id(),
+                connected_clients: s.connected.load(Ordering::Relaxed),
+                max_clients: self.settings.max_clients,
+                total_connections: s.total_connections.load(Ordering::Relaxed),
+                total_commands: s.total_commands.load(Ordering::Relaxed),
+                rejected_connections: s.rejected.load(Ordering::Relaxed),
+                keyspace_hits: s.hits.load(Ordering::Relaxed),
+                keyspace_misses: s.misses.load(Ordering::Relaxed),
+            }),
+            ..status
         })
     }
 }
@@ -352,7 +362,7 @@ impl Connection<'_> {
             let count = batch.requests.len() as u64;
             let mut quit = false;
             for request in batch.requests {
-                match plan(&mut self.session, request, &mut self.ops, &self.ctx.facts) {
+                match dispatch(&mut self.session, request, &mut self.ops, &self.ctx.facts) {
                     Action::Reply(reply) => self.answer(reply),
                     Action::Store(finish) => self.pending.push(Pending::Store(finish)),
                     Action::Close(reply) => {
@@ -360,10 +370,10 @@ impl Connection<'_> {
                         quit = true;
                         break;
                     }
-                    Action::Info(sections) => {
+                    Action::Node(query) => {
                         self.run_ops()?;
-                        let reply = match self.ctx.info_data() {
-                            Ok(data) => crate::redis::commands::info(&sections, &data),
+                        let reply = match self.ctx.status() {
+                            Ok(status) => query.reply(&status),
                             Err(_) => return Err(self.stopped(stream)),
                         };
                         reply.write_to(&mut self.out);
@@ -471,5 +481,22 @@ pub fn limits(max_request: usize) -> Limits {
         max_request_len: max_request,
         max_bulk_len: max_request.min(crate::redis::resp::DEFAULT_MAX_BULK_LEN),
         ..Limits::default()
+    }
+}
+
+/// How a node with these disk settings keeps its data, as `INFO` and
+/// `CONFIG GET` report it: the data directory made absolute where it can
+/// be (it exists by the time the clients start).
+pub fn persistence(disk: Option<&DiskSettings>) -> Persistence {
+    match disk {
+        None => Persistence::InMemory,
+        Some(d) => Persistence::Disk(DiskStatus {
+            dir: std::fs::canonicalize(&d.dir)
+                .unwrap_or_else(|_| d.dir.clone())
+                .display()
+                .to_string(),
+            fsync: d.fsync,
+            compaction: None,
+        }),
     }
 }

@@ -1,10 +1,20 @@
-//! The Redis protocol: RESP framing, glob patterns, the command table and
+//! The Redis protocol side of a node: RESP framing, the command table and
 //! its handlers, and the client connections that speak it.
 //!
+//! | module | owns | must not |
+//! | --- | --- | --- |
+//! | [`resp`] | RESP2 bytes: requests in, replies out, the client side | know any command |
+//! | [`command`] | what one command entry is; dispatch through the table | hold a command of its own |
+//! | [`cmd`] | the table: one file per command group, each entry with its handler | touch the map, the disk or a socket |
+//! | [`glob`] | Redis-style glob patterns for `KEYS`, `SCAN MATCH`, `CONFIG GET` | know a command |
+//! | [`client`] | the connection threads: batches, limits, counters, gathering the status | decide what a command means |
+//!
 //! A command becomes store requests; it never touches the map or the disk
-//! directly.
+//! directly. What a command says about the node (`INFO`, `NETDB.STATUS`)
+//! is rendered from one [`crate::status::Status`].
 
 pub mod client;
-pub mod commands;
+pub mod cmd;
+pub mod command;
 pub mod glob;
 pub mod resp;

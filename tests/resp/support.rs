@@ -43,14 +43,26 @@ pub struct Node {
     pub addr: SocketAddr,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// Its data directory; `None` for a node in memory.
+    pub data_dir: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
     /// Starts node `name` on `port` with `peers` (ports) and extra flags,
-    /// and waits for its `listening on` line.
+    /// in memory, and waits for its `listening on` line.
     pub fn start(name: &str, port: u16, peers: &[u16], flags: &[&str]) -> Node {
+        Node::spawn(name, port, peers, flags, false)
+    }
+
+    /// A node alone with a data directory (in its temporary folder).
+    pub fn on_disk(flags: &[&str]) -> Node {
+        Node::spawn("solo", free_ports(1)[0], &[], flags, true)
+    }
+
+    fn spawn(name: &str, port: u16, peers: &[u16], flags: &[&str], on_disk: bool) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = on_disk.then(|| dir.path().join("data"));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_netdb"));
         cmd.arg(name).arg(addr.to_string());
@@ -60,7 +72,11 @@ impl Node {
             std::fs::write(&file, text).expect("write peers file");
             cmd.arg(&file);
         }
-        cmd.args(["--no-cli", "--in-memory", "--sync-interval-ms", "100"])
+        match &data_dir {
+            Some(d) => cmd.arg("--data-dir").arg(d),
+            None => cmd.arg("--in-memory"),
+        };
+        cmd.args(["--no-cli", "--sync-interval-ms", "100"])
             .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -84,6 +100,7 @@ impl Node {
             addr,
             child,
             log,
+            data_dir,
             _dir: dir,
         };
         if rx.recv_timeout(START_TIMEOUT).is_err() {

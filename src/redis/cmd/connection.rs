@@ -1,0 +1,382 @@
+//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO` and
+//! `CLIENT ...`. They answer from the connection's [`Session`] alone and
+//! must never append store ops.
+
+use crate::redis::cmd::introspection::{container, help_entry};
+use crate::redis::command::{
+    arg, error, not_an_integer, optional, parse_i64, shown, token, truncated, Action, Arg, Call,
+    Command, Docs, Session, REDIS_VERSION,
+};
+use crate::redis::resp::Reply;
+
+const FAST: &[&str] = &["@fast", "@connection"];
+const HANDSHAKE: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
+const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
+
+/// What this group's docs say unless an entry says otherwise.
+const DOCS: Docs = Docs::in_group("connection");
+
+/// The connection group's entries.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        flags: &["fast"],
+        acl: FAST,
+        docs: Docs {
+            summary: "Ping the server",
+            args: &[optional(arg("message", "string"))],
+            ..DOCS
+        },
+        ..Command::new("ping", -1, ping)
+    },
+    Command {
+        flags: &["loading", "stale", "fast"],
+        acl: FAST,
+        docs: Docs {
+            summary: "Echo the given string",
+            args: &[arg("message", "string")],
+            ..DOCS
+        },
+        ..Command::new("echo", 2, echo)
+    },
+    Command {
+        flags: &["loading", "stale", "fast"],
+        acl: FAST,
+        docs: Docs {
+            summary: "Change the selected database (netdb has only 0)",
+            args: &[arg("index", "integer")],
+            ..DOCS
+        },
+        ..Command::new("select", 2, select)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Close the connection",
+            ..DOCS
+        },
+        ..Command::new("quit", -1, quit)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Handshake with the server (netdb speaks RESP2 only)",
+            since: "6.0.0",
+            args: &[
+                optional(arg("protover", "integer")),
+                optional(token(
+                    "AUTH",
+                    Arg {
+                        parts: &[arg("username", "string"), arg("password", "string")],
+                        ..arg("username-password", "block")
+                    },
+                )),
+                optional(token("SETNAME", arg("clientname", "string"))),
+            ],
+            ..DOCS
+        },
+        ..Command::new("hello", -1, hello)
+    },
+    Command {
+        acl: &["@slow"],
+        docs: Docs {
+            summary: "A container for client connection commands",
+            since: "2.4.0",
+            ..DOCS
+        },
+        subcommands: &[
+            Command {
+                flags: CLIENT_FLAGS,
+                acl: CLIENT_ACL,
+                docs: Docs {
+                    summary: "Set the current connection name",
+                    since: "2.6.9",
+                    args: &[arg("connection-name", "string")],
+                    ..DOCS
+                },
+                ..Command::new("client|setname", 3, client_setname)
+            },
+            Command {
+                flags: CLIENT_FLAGS,
+                acl: CLIENT_ACL,
+                docs: Docs {
+                    summary: "Get the current connection name",
+                    since: "2.6.9",
+                    ..DOCS
+                },
+                ..Command::new("client|getname", 2, client_getname)
+            },
+            Command {
+                flags: CLIENT_FLAGS,
+                acl: CLIENT_ACL,
+                docs: Docs {
+                    summary: "Returns the client ID for the current connection",
+                    since: "5.0.0",
+                    ..DOCS
+                },
+                ..Command::new("client|id", 2, client_id)
+            },
+            Command {
+                flags: CLIENT_FLAGS,
+                acl: CLIENT_ACL,
+                docs: Docs {
+                    summary: "Returns information about the current client connection",
+                    since: "6.2.0",
+                    ..DOCS
+                },
+                ..Command::new("client|info", 2, client_info)
+            },
+            Command {
+                flags: &["admin", "noscript", "loading", "stale"],
+                acl: &["@admin", "@slow", "@dangerous", "@connection"],
+                docs: Docs {
+                    summary: "Get the list of client connections (netdb: this one)",
+                    since: "2.4.0",
+                    ..DOCS
+                },
+                ..Command::new("client|list", -2, client_info)
+            },
+            Command {
+                flags: CLIENT_FLAGS,
+                acl: CLIENT_ACL,
+                docs: Docs {
+                    summary: "Set client or connection specific info (accepted and ignored)",
+                    since: "7.2.0",
+                    args: &[arg("attr", "string"), arg("value", "string")],
+                    ..DOCS
+                },
+                ..Command::new("client|setinfo", 4, client_setinfo)
+            },
+            help_entry("client|help", "connection", CLIENT_ACL),
+        ],
+        ..Command::new("client", -2, container)
+    },
+];
+
+fn ping(call: Call<'_>) -> Action {
+    let n = call.args.len();
+    // Redis checks this by hand: PING's arity says "at least one".
+    if n > 2 {
+        return call.wrong_arity();
+    }
+    let mut args = call.args;
+    Action::Reply(match args.pop() {
+        Some(message) if n == 2 => Reply::Bulk(message),
+        _ => Reply::Simple("PONG".into()),
+    })
+}
+
+fn echo(mut call: Call<'_>) -> Action {
+    Action::Reply(Reply::Bulk(call.args.swap_remove(1)))
+}
+
+fn select(call: Call<'_>) -> Action {
+    match parse_i64(&call.args[1]) {
+        Some(0) => Action::Reply(Reply::ok()),
+        Some(db) if i32::try_from(db).is_ok() => error("ERR DB index is out of range"),
+        _ => not_an_integer(),
+    }
+}
+
+fn quit(_: Call<'_>) -> Action {
+    Action::Close(Reply::ok())
+}
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: RESP2 only.
+fn hello(call: Call<'_>) -> Action {
+    let (args, session) = (&call.args, call.session);
+    let mut i = 1;
+    if let Some(version) = args.get(1) {
+        match parse_i64(version) {
+            Some(2) => {}
+            Some(_) => return error("NOPROTO unsupported protocol version"),
+            None => return error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let option = args[i].to_ascii_uppercase();
+        if option == b"AUTH" && more >= 2 {
+            return error("WRONGPASS invalid username-password pair or user is disabled.");
+        } else if option == b"SETNAME" && more >= 1 {
+            if let Err(e) = set_name(session, &args[i + 1]) {
+                return Action::Reply(e);
+            }
+            i += 2;
+        } else {
+            return error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                truncated(shown(&args[i]), 128)
+            ));
+        }
+    }
+    let text = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    Action::Reply(Reply::Array(vec![
+        text("server"),
+        text("redis"),
+        text("version"),
+        text(REDIS_VERSION),
+        text("proto"),
+        Reply::Integer(2),
+        text("id"),
+        Reply::Integer(session.id as i64),
+        text("mode"),
+        text("standalone"),
+        text("role"),
+        text("master"),
+        text("modules"),
+        Reply::Array(Vec::new()),
+    ]))
+}
+
+fn client_setname(call: Call<'_>) -> Action {
+    match set_name(call.session, &call.args[2]) {
+        Ok(()) => Action::Reply(Reply::ok()),
+        Err(e) => Action::Reply(e),
+    }
+}
+
+fn client_getname(call: Call<'_>) -> Action {
+    Action::Reply(call.session.name.clone().map_or(Reply::Null, Reply::Bulk))
+}
+
+fn client_id(call: Call<'_>) -> Action {
+    Action::Reply(Reply::Integer(call.session.id as i64))
+}
+
+/// `CLIENT INFO`, and `CLIENT LIST`: this connection's line.
+fn client_info(call: Call<'_>) -> Action {
+    Action::Reply(Reply::Bulk(client_line(call.session, call.command.name)))
+}
+
+fn client_setinfo(_: Call<'_>) -> Action {
+    Action::Reply(Reply::ok())
+}
+
+/// `CLIENT SETNAME`: printable ASCII without spaces; empty unsets.
+fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(Reply::Error(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    session.name = (!name.is_empty()).then(|| name.to_vec());
+    Ok(())
+}
+
+/// This connection as one line of `CLIENT LIST`.
+fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
+    let name = session.name.as_deref().map(String::from_utf8_lossy);
+    format!(
+        "id={} addr={} laddr={} name={} db=0 flags=N multi=-1 cmd={cmd} user=default resp=2\n",
+        session.id,
+        session.addr,
+        session.laddr,
+        name.unwrap_or_default()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::cmd::testing::{bulk_of, err, facts, request, run, session, Fake};
+    use crate::redis::command::dispatch;
+
+    #[test]
+    fn connection_commands() {
+        assert_eq!(run(&[b"PING"]), Reply::Simple("PONG".into()));
+        assert_eq!(run(&[b"ping", b"hi"]), bulk_of(b"hi"));
+        assert_eq!(run(&[b"EcHo", b"a\r\nb"]), bulk_of(b"a\r\nb"));
+        assert_eq!(run(&[b"SELECT", b"0"]), Reply::ok());
+        assert_eq!(run(&[b"SELECT", b"1"]), err("ERR DB index is out of range"));
+        assert_eq!(
+            run(&[b"SELECT", b"x"]),
+            err("ERR value is not an integer or out of range")
+        );
+        let mut ops = Vec::new();
+        assert_eq!(
+            dispatch(&mut session(), request(&[b"quit"]), &mut ops, &facts()),
+            Action::Close(Reply::ok())
+        );
+    }
+
+    #[test]
+    fn hello_speaks_resp2_only() {
+        let mut s = session();
+        let mut fake = Fake::default();
+        let Reply::Array(map) = fake.run(&mut s, &[b"HELLO"]) else {
+            panic!("a map")
+        };
+        assert_eq!(map.len(), 14);
+        assert_eq!(map[5], Reply::Integer(2));
+        assert_eq!(map[7], Reply::Integer(7));
+        assert!(matches!(
+            fake.run(&mut s, &[b"hello", b"2"]),
+            Reply::Array(_)
+        ));
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"3"]),
+            err("NOPROTO unsupported protocol version")
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"x"]),
+            err("ERR Protocol version is not an integer or out of range")
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"2", b"bogus"]),
+            err("ERR Syntax error in HELLO option 'bogus'")
+        );
+        assert!(matches!(
+            fake.run(&mut s, &[b"hello", b"2", b"setname", b"me"]),
+            Reply::Array(_)
+        ));
+        assert_eq!(s.name.as_deref(), Some(&b"me"[..]));
+    }
+
+    #[test]
+    fn client_commands() {
+        let mut s = session();
+        let mut fake = Fake::default();
+        assert_eq!(fake.run(&mut s, &[b"CLIENT", b"GETNAME"]), Reply::Null);
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setname", b"worker-1"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"getname"]),
+            bulk_of(b"worker-1")
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setname", b"a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(fake.run(&mut s, &[b"client", b"id"]), Reply::Integer(7));
+        let Reply::Bulk(line) = fake.run(&mut s, &[b"client", b"info"]) else {
+            panic!("a bulk")
+        };
+        let line = String::from_utf8(line).expect("text");
+        assert!(line.starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 name=worker-1 "));
+        assert!(line.ends_with("cmd=client|info user=default resp=2\n"));
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"x"]),
+            Reply::ok()
+        );
+        assert_eq!(fake.run(&mut s, &[b"client", b"setname", b""]), Reply::ok());
+        assert_eq!(fake.run(&mut s, &[b"client", b"getname"]), Reply::Null);
+        assert!(matches!(
+            fake.run(&mut s, &[b"client", b"help"]),
+            Reply::Array(lines) if lines.len() > 2
+        ));
+    }
+}

@@ -1,0 +1,331 @@
+//! `INFO`: the node's [`Status`] as Redis's `INFO` text, under Redis 7's
+//! field names where Redis has the field (so redis-cli, `--stat` and
+//! monitoring read them) and `netdb_`-prefixed names where it does not.
+//!
+//! `INFO` is for people and Redis tools; programs that want netdb's own
+//! facts ask `NETDB.STATUS` ([`super::netdb`]), which is declared as a
+//! structure. Nothing in netdb parses this text. The `# Netdb` section's
+//! lines are kept as they were for the benches and scripts that read
+//! them. Must never append store ops.
+
+use crate::redis::command::{
+    arg, multiple, optional, Action, Call, Command, Docs, NodeQuery, REDIS_VERSION,
+};
+use crate::redis::resp::Reply;
+use crate::status::{PeerReport, PeerState, Persistence, Status};
+use std::fmt::Write as _;
+
+/// `INFO`'s entry.
+pub const COMMANDS: &[Command] = &[Command {
+    flags: &["loading", "stale"],
+    acl: &["@slow", "@dangerous"],
+    docs: Docs {
+        summary: "Get information and statistics about the server",
+        since: "1.0.0",
+        group: "server",
+        args: &[optional(multiple(arg("section", "string")))],
+    },
+    ..Command::new("info", -1, info_command)
+}];
+
+/// `INFO [section ...]`: the shell gathers the status.
+fn info_command(call: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Info(
+        call.args[1..]
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+            .collect(),
+    ))
+}
+
+/// The `INFO` sections, in the order they are printed.
+pub const INFO_SECTIONS: [&str; 6] = [
+    "server",
+    "clients",
+    "persistence",
+    "stats",
+    "keyspace",
+    "netdb",
+];
+
+/// Line breaks would end an `INFO` line early.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// The `INFO` reply for the asked sections (none, `default`, `all` or
+/// `everything`: all of them; unknown names are skipped, as in Redis).
+pub fn info(sections: &[String], status: &Status) -> Reply {
+    let all = sections.is_empty()
+        || sections
+            .iter()
+            .any(|s| s == "default" || s == "all" || s == "everything");
+    let mut text = String::new();
+    for section in INFO_SECTIONS {
+        if !all && !sections.iter().any(|s| s == section) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let mut title = section.to_owned();
+        if let Some(first) = title.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        let _ = write!(text, "# {title}\r\n");
+        for (key, value) in section_lines(section, status) {
+            let _ = write!(text, "{key}:{}\r\n", one_line(&value));
+        }
+    }
+    Reply::Bulk(text.into_bytes())
+}
+
+/// One section's lines. A part of the status that was not gathered
+/// (`None`) gives no lines rather than made-up ones.
+fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let stats = s.server.as_ref();
+    match section {
+        "server" => {
+            lines.extend([
+                ("redis_version", REDIS_VERSION.into()),
+                ("netdb_version", env!("CARGO_PKG_VERSION").into()),
+                ("redis_mode", "standalone".into()),
+                ("os", std::env::consts::OS.into()),
+                ("arch_bits", (usize::BITS).to_string()),
+                ("multiplexing_api", "threads".into()),
+            ]);
+            if let Some(st) = stats {
+                lines.push(("process_id", st.process_id.to_string()));
+            }
+            let port = s.addr.rsplit_once(':').map_or("0", |(_, port)| port);
+            lines.push(("tcp_port", port.to_owned()));
+            if let Some(st) = stats {
+                lines.extend([
+                    ("uptime_in_seconds", st.uptime_secs.to_string()),
+                    ("uptime_in_days", (st.uptime_secs / 86_400).to_string()),
+                ]);
+            }
+        }
+        "clients" => {
+            if let Some(st) = stats {
+                lines.extend([
+                    ("connected_clients", st.connected_clients.to_string()),
+                    ("maxclients", st.max_clients.to_string()),
+                ]);
+            }
+            lines.push(("blocked_clients", "0".into()));
+        }
+        "persistence" => persistence_lines(s.persistence.as_ref(), &mut lines),
+        "stats" => {
+            if let Some(st) = stats {
+                lines.extend([
+                    (
+                        "total_connections_received",
+                        st.total_connections.to_string(),
+                    ),
+                    ("total_commands_processed", st.total_commands.to_string()),
+                    ("rejected_connections", st.rejected_connections.to_string()),
+                    ("keyspace_hits", st.keyspace_hits.to_string()),
+                    ("keyspace_misses", st.keyspace_misses.to_string()),
+                ]);
+            }
+        }
+        "keyspace" if s.live > 0 => {
+            lines.push(("db0", format!("keys={},expires=0,avg_ttl=0", s.live)));
+        }
+        "netdb" => return netdb_lines(s),
+        _ => {}
+    }
+    lines.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `# Persistence`: Redis's AOF fields for netdb's log (netdb has no RDB
+/// snapshots of Redis's kind, so no `rdb_*` save is ever in progress).
+fn persistence_lines(persistence: Option<&Persistence>, lines: &mut Vec<(&str, String)>) {
+    lines.push(("loading", "0".into()));
+    let Some(persistence) = persistence else {
+        return;
+    };
+    let disk = match persistence {
+        Persistence::InMemory => None,
+        Persistence::Disk(disk) => Some(disk),
+    };
+    lines.extend([
+        (
+            "netdb_persistence",
+            if disk.is_some() { "disk" } else { "in-memory" }.into(),
+        ),
+        ("rdb_bgsave_in_progress", "0".into()),
+        ("aof_enabled", u8::from(disk.is_some()).to_string()),
+    ]);
+    let Some(disk) = disk else {
+        return;
+    };
+    if let Some(compaction) = disk.compaction {
+        lines.push((
+            "aof_rewrite_in_progress",
+            u8::from(compaction.in_progress).to_string(),
+        ));
+        // Redis says `ok` before any rewrite has run.
+        let ok = compaction.last.is_none_or(|last| last.ok);
+        lines.push((
+            "aof_last_bgrewrite_status",
+            if ok { "ok" } else { "err" }.into(),
+        ));
+        if let Some(last) = compaction.last {
+            lines.push((
+                "netdb_last_compaction_time",
+                last.ended_unix_secs.to_string(),
+            ));
+        }
+    }
+    lines.extend([
+        ("netdb_appendfsync", disk.fsync.to_string()),
+        ("netdb_data_dir", disk.dir.clone()),
+    ]);
+}
+
+/// `# Netdb`: the node, its counts and one line per peer.
+fn netdb_lines(s: &Status) -> Vec<(String, String)> {
+    let mut lines: Vec<(String, String)> = [
+        ("node_name", s.name.clone()),
+        ("listen_addr", s.addr.clone()),
+        ("live_keys", s.live.to_string()),
+        ("tombstones", s.tombstones.to_string()),
+        ("peers", s.peers.len().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (i, p) in s.peers.iter().enumerate() {
+        lines.push((format!("peer{i}"), peer_fields(p)));
+        if let PeerState::Unreachable(Some(e)) = &p.state {
+            lines.push((format!("peer{i}_error"), e.clone()));
+        }
+    }
+    lines
+}
+
+fn peer_fields(p: &PeerReport) -> String {
+    let state = match p.state {
+        PeerState::NotTried => "not_tried",
+        PeerState::Reachable => "reachable",
+        PeerState::Unreachable(_) => "unreachable",
+    };
+    let or = |v: Option<u64>, none: &str| v.map_or_else(|| none.to_owned(), |n| n.to_string());
+    format!(
+        "addr={},state={state},last_sync_ms_ago={},writes_behind={},last_round_bytes={},tombstones_waiting={}",
+        p.addr,
+        or(p.last_sync_ms_ago, "never"),
+        or(p.writes_behind, "unknown"),
+        p.last_round_bytes,
+        p.tombstones_waiting
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durability::disk::FsyncPolicy;
+    use crate::status::tests::sample;
+    use crate::status::{CompactionStatus, DiskStatus, LastCompaction};
+
+    fn text(sections: &[&str], status: &Status) -> String {
+        let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
+        let Reply::Bulk(text) = info(&sections, status) else {
+            panic!("a bulk")
+        };
+        String::from_utf8(text).expect("text")
+    }
+
+    #[test]
+    fn info_sections() {
+        let status = sample();
+        let all = text(&[], &status);
+        for title in [
+            "# Server",
+            "# Clients",
+            "# Persistence",
+            "# Stats",
+            "# Keyspace",
+            "# Netdb",
+        ] {
+            assert!(all.contains(&format!("{title}\r\n")), "{title}");
+        }
+        for line in [
+            "redis_version:7.0.0",
+            "tcp_port:9001",
+            "uptime_in_days:1",
+            "connected_clients:3",
+            "netdb_persistence:in-memory",
+            "aof_enabled:0",
+            "total_commands_processed:1000",
+            "db0:keys=12,expires=0,avg_ttl=0",
+            "node_name:a",
+            "peer0:addr=127.0.0.1:9002,state=reachable,last_sync_ms_ago=250,writes_behind=0,last_round_bytes=300,tombstones_waiting=0",
+            "peer1_error:Connection refused (os error 111)",
+        ] {
+            assert!(all.contains(&format!("{line}\r\n")), "{line}");
+        }
+        assert!(all.contains("\r\n\r\n# Clients\r\n"), "sections apart");
+        assert!(!all.contains("netdb_data_dir"), "{all}");
+        let one = text(&["stats"], &status);
+        assert!(one.starts_with("# Stats\r\n"));
+        assert!(!one.contains("# Server"));
+        assert_eq!(text(&["nope"], &status), "");
+        let mut alone = status.clone();
+        alone.live = 0;
+        assert!(!text(&[], &alone).contains("# Keyspace\r\ndb0"));
+    }
+
+    #[test]
+    fn persistence_on_disk_uses_redis_aof_fields() {
+        let mut status = sample();
+        let mut disk = DiskStatus {
+            dir: "/data/a".into(),
+            fsync: FsyncPolicy::EverySec,
+            compaction: None,
+        };
+        status.persistence = Some(Persistence::Disk(disk.clone()));
+        assert_eq!(
+            text(&["persistence"], &status),
+            "# Persistence\r\nloading:0\r\nnetdb_persistence:disk\r\nrdb_bgsave_in_progress:0\r\n\
+             aof_enabled:1\r\nnetdb_appendfsync:everysec\r\nnetdb_data_dir:/data/a\r\n"
+        );
+        disk.compaction = Some(CompactionStatus {
+            in_progress: true,
+            last: Some(LastCompaction {
+                ended_unix_secs: 1_700_000_000,
+                ok: false,
+            }),
+        });
+        status.persistence = Some(Persistence::Disk(disk));
+        let text = text(&["persistence"], &status);
+        for line in [
+            "aof_rewrite_in_progress:1",
+            "aof_last_bgrewrite_status:err",
+            "netdb_last_compaction_time:1700000000",
+        ] {
+            assert!(text.contains(&format!("{line}\r\n")), "{line}: {text}");
+        }
+    }
+
+    #[test]
+    fn parts_not_gathered_give_no_lines() {
+        let status = Status {
+            persistence: None,
+            server: None,
+            ..sample()
+        };
+        let all = text(&[], &status);
+        for absent in [
+            "aof_enabled",
+            "process_id",
+            "connected_clients",
+            "keyspace_hits",
+        ] {
+            assert!(!all.contains(absent), "{absent}: {all}");
+        }
+    }
+}

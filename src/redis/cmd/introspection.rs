@@ -1,0 +1,457 @@
+//! `COMMAND` and its subcommands, and every container's `HELP`: all
+//! generated from the table ([`super::all`]), never written by hand. Must
+//! never append store ops.
+
+use crate::redis::command::{
+    arg, multiple, optional, unknown_command, Action, Arg, Call, Command, Docs,
+};
+use crate::redis::resp::Reply;
+
+const FLAGS: &[&str] = &["loading", "stale"];
+const ACL: &[&str] = &["@slow", "@connection"];
+
+/// What this group's docs say unless an entry says otherwise.
+const DOCS: Docs = Docs::in_group("server");
+
+/// `COMMAND`'s entry.
+pub const COMMANDS: &[Command] = &[Command {
+    flags: FLAGS,
+    acl: ACL,
+    docs: Docs {
+        summary: "Get array of command details",
+        since: "2.8.13",
+        ..DOCS
+    },
+    subcommands: &[
+        Command {
+            flags: FLAGS,
+            acl: ACL,
+            docs: Docs {
+                summary: "Get total number of commands",
+                since: "2.8.13",
+                ..DOCS
+            },
+            ..Command::new("command|count", 2, count)
+        },
+        Command {
+            flags: FLAGS,
+            acl: ACL,
+            docs: Docs {
+                summary: "Get array of specific command documentation",
+                since: "7.0.0",
+                args: &[optional(multiple(arg("command-name", "string")))],
+                ..DOCS
+            },
+            ..Command::new("command|docs", -2, docs_of)
+        },
+        Command {
+            flags: FLAGS,
+            acl: ACL,
+            docs: Docs {
+                summary: "Get array of specific command details",
+                since: "2.8.13",
+                args: &[optional(multiple(arg("command-name", "string")))],
+                ..DOCS
+            },
+            ..Command::new("command|info", -2, info_of)
+        },
+        Command {
+            flags: FLAGS,
+            acl: ACL,
+            docs: Docs {
+                summary: "Get an array of command names",
+                since: "7.0.0",
+                ..DOCS
+            },
+            ..Command::new("command|list", -2, list)
+        },
+        help_entry("command|help", "server", ACL),
+    ],
+    ..Command::new("command", -1, all_info)
+}];
+
+/// `COMMAND`: every command's details.
+fn all_info(_: Call<'_>) -> Action {
+    Action::Reply(all_command_info())
+}
+
+fn count(_: Call<'_>) -> Action {
+    Action::Reply(Reply::Integer(
+        i64::try_from(super::count()).unwrap_or(i64::MAX),
+    ))
+}
+
+fn list(_: Call<'_>) -> Action {
+    Action::Reply(Reply::Array(super::all().map(|c| bulk(c.name)).collect()))
+}
+
+/// `COMMAND INFO [name ...]`: each named command's details, or a null
+/// for a name netdb does not know; all of them without names.
+fn info_of(call: Call<'_>) -> Action {
+    Action::Reply(if call.args.len() == 2 {
+        all_command_info()
+    } else {
+        Reply::Array(
+            call.args[2..]
+                .iter()
+                .map(|name| super::find(name).map_or(Reply::NullArray, command_info))
+                .collect(),
+        )
+    })
+}
+
+/// `COMMAND DOCS [name ...]`: name, docs, name, docs...
+fn docs_of(call: Call<'_>) -> Action {
+    let names = &call.args[2..];
+    let mut out = Vec::new();
+    for command in super::all() {
+        if names.is_empty()
+            || names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(command.name.as_bytes()))
+        {
+            out.extend([bulk(command.name), command_doc(command)]);
+        }
+    }
+    Action::Reply(Reply::Array(out))
+}
+
+/// A container's `HELP` subcommand, named `name` (`container|help`).
+pub(crate) const fn help_entry(
+    name: &'static str,
+    group: &'static str,
+    acl: &'static [&'static str],
+) -> Command {
+    Command {
+        flags: FLAGS,
+        acl,
+        docs: Docs {
+            summary: "Show helpful text about the different subcommands",
+            since: "5.0.0",
+            ..Docs::in_group(group)
+        },
+        ..Command::new(name, 2, help)
+    }
+}
+
+/// A container called without a subcommand fails its arity first, so
+/// this only answers if the table is wrong.
+pub(crate) fn container(call: Call<'_>) -> Action {
+    Action::Reply(unknown_command(&call.args))
+}
+
+/// `<CONTAINER> HELP`: its subcommands and their summaries.
+pub(crate) fn help(call: Call<'_>) -> Action {
+    let container = call.command.name.split('|').next().unwrap_or("");
+    let upper = container.to_ascii_uppercase();
+    let mut lines = vec![format!(
+        "{upper} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )];
+    let subcommands = super::find(container.as_bytes()).map_or(&[][..], |c| c.subcommands);
+    for sub in subcommands {
+        lines.push(sub.short_name().to_ascii_uppercase());
+        lines.push(format!("    {}", sub.docs.summary));
+    }
+    Action::Reply(Reply::Array(lines.into_iter().map(Reply::Simple).collect()))
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+fn statuses(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|s| Reply::Simple((*s).into())).collect())
+}
+
+/// A command's entry in `COMMAND`, in Redis 7's ten-element form (no
+/// tips, no key specifications).
+fn command_info(command: &Command) -> Reply {
+    let keys = command.keys;
+    Reply::Array(vec![
+        bulk(command.name),
+        Reply::Integer(i64::from(command.arity)),
+        statuses(command.flags),
+        Reply::Integer(keys.first),
+        Reply::Integer(keys.last),
+        Reply::Integer(keys.step),
+        statuses(command.acl),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(command.subcommands.iter().map(command_info).collect()),
+    ])
+}
+
+fn all_command_info() -> Reply {
+    Reply::Array(super::all().map(command_info).collect())
+}
+
+fn arg_doc(a: &Arg) -> Reply {
+    let mut map = vec![bulk("name"), bulk(a.name), bulk("type"), bulk(a.kind)];
+    if let Some(t) = a.token {
+        map.extend([bulk("token"), bulk(t)]);
+    }
+    let mut flags = Vec::new();
+    if a.optional {
+        flags.push("optional");
+    }
+    if a.multiple {
+        flags.push("multiple");
+    }
+    if !flags.is_empty() {
+        map.extend([bulk("flags"), statuses(&flags)]);
+    }
+    if !a.parts.is_empty() {
+        map.extend([
+            bulk("arguments"),
+            Reply::Array(a.parts.iter().map(arg_doc).collect()),
+        ]);
+    }
+    Reply::Array(map)
+}
+
+/// A command's documentation map (as a flat array, RESP2's map).
+fn command_doc(command: &Command) -> Reply {
+    let docs = &command.docs;
+    let mut map = vec![
+        bulk("summary"),
+        bulk(docs.summary),
+        bulk("since"),
+        bulk(docs.since),
+        bulk("group"),
+        bulk(docs.group),
+    ];
+    if !docs.args.is_empty() {
+        map.extend([
+            bulk("arguments"),
+            Reply::Array(docs.args.iter().map(arg_doc).collect()),
+        ]);
+    }
+    if !command.subcommands.is_empty() {
+        let mut subs = Vec::new();
+        for sub in command.subcommands {
+            subs.extend([bulk(sub.name), command_doc(sub)]);
+        }
+        map.extend([bulk("subcommands"), Reply::Array(subs)]);
+    }
+    Reply::Array(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::cmd::testing::{bulk_of, facts, request, run, session};
+    use crate::redis::command::{dispatch, Action};
+
+    /// The checks redis-cli makes (by assertion) on a `COMMAND DOCS` map,
+    /// and ours: every entry has a summary and a group.
+    fn check_doc(name: &Reply, doc: &Reply) {
+        assert!(matches!(name, Reply::Bulk(_)));
+        let Reply::Array(map) = doc else {
+            panic!("a map")
+        };
+        for pair in map.chunks(2) {
+            if ["summary", "since", "group"]
+                .iter()
+                .any(|k| pair[0] == bulk_of(k.as_bytes()))
+            {
+                assert!(
+                    matches!(&pair[1], Reply::Bulk(v) if !v.is_empty()),
+                    "{name:?} {:?}",
+                    pair[0]
+                );
+            }
+        }
+        let keys: Vec<&Reply> = map.iter().step_by(2).collect();
+        for wanted in ["summary", "since", "group"] {
+            assert!(
+                keys.contains(&&bulk_of(wanted.as_bytes())),
+                "{name:?} {wanted}"
+            );
+        }
+        for pair in map.chunks(2) {
+            if pair[0] == bulk_of(b"subcommands") {
+                let Reply::Array(subs) = &pair[1] else {
+                    panic!("subcommands map")
+                };
+                for sub in subs.chunks(2) {
+                    check_doc(&sub[0], &sub[1]);
+                }
+            }
+            if pair[0] == bulk_of(b"arguments") {
+                let Reply::Array(args) = &pair[1] else {
+                    panic!("arguments array")
+                };
+                assert!(!args.is_empty());
+            }
+        }
+    }
+
+    /// `COMMAND INFO name`'s one entry.
+    fn info(name: &[u8]) -> Vec<Reply> {
+        let Reply::Array(mut one) = run(&[b"command", b"info", name]) else {
+            panic!("an array")
+        };
+        let Some(Reply::Array(entry)) = one.pop() else {
+            panic!("an entry")
+        };
+        entry
+    }
+
+    #[test]
+    fn command_introspection_comes_from_the_table() {
+        let n = crate::redis::cmd::count();
+        assert_eq!(run(&[b"COMMAND", b"COUNT"]), Reply::Integer(n as i64));
+        let Reply::Array(all) = run(&[b"COMMAND"]) else {
+            panic!("an array")
+        };
+        assert_eq!(all.len(), n);
+        let get = info(b"GET");
+        assert_eq!(get.len(), 10);
+        assert_eq!(get[0], bulk_of(b"get"));
+        assert_eq!(get[1], Reply::Integer(2));
+        assert_eq!(get[3], Reply::Integer(1));
+        let Reply::Array(docs) = run(&[b"COMMAND", b"DOCS"]) else {
+            panic!("an array")
+        };
+        assert_eq!(docs.len(), 2 * n);
+        for pair in docs.chunks(2) {
+            check_doc(&pair[0], &pair[1]);
+        }
+        let Reply::Array(one) = run(&[b"command", b"docs", b"GET", b"nope"]) else {
+            panic!("an array")
+        };
+        assert_eq!(one.len(), 2);
+        assert_eq!(
+            run(&[b"command", b"info", b"get", b"nope"]),
+            Reply::Array(vec![Reply::Array(get), Reply::NullArray])
+        );
+        let Reply::Array(names) = run(&[b"command", b"list"]) else {
+            panic!("an array")
+        };
+        assert_eq!(names.len(), n);
+        assert!(names.contains(&bulk_of(b"netdb.status")));
+        // Every entry's handler runs: none falls through to "unknown".
+        for command in crate::redis::cmd::all() {
+            let args: Vec<&[u8]> = std::iter::once(command.name.as_bytes())
+                .chain(std::iter::repeat_n(
+                    &b"0"[..],
+                    command.arity.unsigned_abs() as usize - 1,
+                ))
+                .collect();
+            let action = dispatch(&mut session(), request(&args), &mut Vec::new(), &facts());
+            if let Action::Reply(Reply::Error(e)) = action {
+                assert!(
+                    !e.starts_with("ERR unknown command"),
+                    "{}: {e}",
+                    command.name
+                );
+            }
+        }
+    }
+
+    /// What redis-server 7.0 says in `COMMAND INFO` of each command netdb
+    /// has: arity, flags, first key, last key, step, ACL categories.
+    #[test]
+    fn command_info_matches_redis() {
+        type Want = (
+            &'static str,
+            i64,
+            &'static [&'static str],
+            [i64; 3],
+            &'static [&'static str],
+        );
+        let want: &[Want] = &[
+            ("ping", -1, &["fast"], [0, 0, 0], &["@fast", "@connection"]),
+            (
+                "get",
+                2,
+                &["readonly", "fast"],
+                [1, 1, 1],
+                &["@read", "@string", "@fast"],
+            ),
+            (
+                "set",
+                -3,
+                &["write", "denyoom"],
+                [1, 1, 1],
+                &["@write", "@string", "@slow"],
+            ),
+            (
+                "del",
+                -2,
+                &["write"],
+                [1, -1, 1],
+                &["@keyspace", "@write", "@slow"],
+            ),
+            (
+                "exists",
+                -2,
+                &["readonly", "fast"],
+                [1, -1, 1],
+                &["@keyspace", "@read", "@fast"],
+            ),
+            (
+                "mget",
+                -2,
+                &["readonly", "fast"],
+                [1, -1, 1],
+                &["@read", "@string", "@fast"],
+            ),
+            (
+                "mset",
+                -3,
+                &["write", "denyoom"],
+                [1, -1, 2],
+                &["@write", "@string", "@slow"],
+            ),
+            (
+                "keys",
+                2,
+                &["readonly"],
+                [0, 0, 0],
+                &["@keyspace", "@read", "@slow", "@dangerous"],
+            ),
+            (
+                "scan",
+                -2,
+                &["readonly"],
+                [0, 0, 0],
+                &["@keyspace", "@read", "@slow"],
+            ),
+            (
+                "dbsize",
+                1,
+                &["readonly", "fast"],
+                [0, 0, 0],
+                &["@keyspace", "@read", "@fast"],
+            ),
+            (
+                "info",
+                -1,
+                &["loading", "stale"],
+                [0, 0, 0],
+                &["@slow", "@dangerous"],
+            ),
+            ("config", -2, &[], [0, 0, 0], &["@slow"]),
+            ("client", -2, &[], [0, 0, 0], &["@slow"]),
+        ];
+        let statuses = |items: &[&str]| {
+            Reply::Array(items.iter().map(|s| Reply::Simple((*s).into())).collect())
+        };
+        for (name, arity, flags, [first, last, step], acl) in want {
+            let got = info(name.as_bytes());
+            assert_eq!(got[1], Reply::Integer(*arity), "{name}");
+            assert_eq!(got[2], statuses(flags), "{name}");
+            assert_eq!(
+                got[3..6],
+                [
+                    Reply::Integer(*first),
+                    Reply::Integer(*last),
+                    Reply::Integer(*step)
+                ],
+                "{name}"
+            );
+            assert_eq!(got[6], statuses(acl), "{name}");
+        }
+    }
+}

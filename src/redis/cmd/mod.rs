@@ -1,0 +1,60 @@
+//! The command table: every command netdb answers, one file per group.
+//!
+//! Each file holds its commands' entries ([`Command`]: name, arity,
+//! flags, key positions, ACL categories, docs, handler) and their
+//! handlers, and for a data command the reply built from the store's
+//! answers (its [`crate::redis::command::Finish`] arm). Adding a command
+//! to a group is adding its entry and handler to that group's file; a new
+//! group is one more line in [`GROUPS`].
+//!
+//! | file | commands |
+//! | --- | --- |
+//! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO`, `CLIENT ...` |
+//! | [`strings`] | `GET`, `SET`, `MGET`, `MSET` |
+//! | [`keys`] | `DEL`, `EXISTS`, `KEYS`, `SCAN`, `DBSIZE` |
+//! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
+//! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
+//! | [`introspection`] | `COMMAND ...`, generated from the table |
+//! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
+//!
+//! Handlers never touch the map, the disk or a socket: a data command
+//! appends store ops, a command about the node asks the shell for its
+//! status ([`crate::redis::command::Action::Node`]).
+
+use crate::redis::command::{find_in, Command};
+
+pub mod connection;
+pub mod info;
+pub mod introspection;
+pub mod keys;
+pub mod netdb;
+pub mod server;
+pub mod strings;
+#[cfg(test)]
+pub(crate) mod testing;
+
+/// Every command netdb answers, group by group.
+pub static GROUPS: &[&[Command]] = &[
+    connection::COMMANDS,
+    strings::COMMANDS,
+    keys::COMMANDS,
+    server::COMMANDS,
+    info::COMMANDS,
+    introspection::COMMANDS,
+    netdb::COMMANDS,
+];
+
+/// Every top-level command, in table order.
+pub fn all() -> impl Iterator<Item = &'static Command> {
+    GROUPS.iter().flat_map(|group| group.iter())
+}
+
+/// The top-level command named `name`, case-insensitively.
+pub fn find(name: &[u8]) -> Option<&'static Command> {
+    GROUPS.iter().find_map(|group| find_in(group, name))
+}
+
+/// How many top-level commands there are (`COMMAND COUNT`).
+pub fn count() -> usize {
+    GROUPS.iter().map(|group| group.len()).sum()
+}

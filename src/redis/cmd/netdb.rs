@@ -1,0 +1,373 @@
+//! `NETDB.STATUS`: the node's [`Status`] for machines, as a declared
+//! structure rather than text, and its decoding ([`decode_status`]), which
+//! `netdb --connect` uses. Both directions live here so the wire form is
+//! written down once. Must never append store ops.
+//!
+//! # The reply
+//!
+//! A map; in RESP2, as in `HELLO` and `COMMAND DOCS`, a flat array of
+//! name, value pairs:
+//!
+//! | field | value |
+//! | --- | --- |
+//! | `name` | bulk: the node's name |
+//! | `addr` | bulk: the address it listens on |
+//! | `live_keys` | integer |
+//! | `tombstones` | integer |
+//! | `peers` | array of maps, one per listed peer (below) |
+//! | `persistence` | map (below), or null when not known |
+//! | `server` | map (below), or null when not known |
+//!
+//! A peer: `addr` (bulk), `state` (bulk: `not_tried`, `reachable` or
+//! `unreachable`), `error` (bulk or null), `last_sync_ms_ago` (integer, or
+//! null: never), `writes_behind` (integer, or null: nothing acknowledged
+//! yet), `last_round_bytes` and `tombstones_waiting` (integers).
+//!
+//! Persistence: `aof_enabled` (integer 0 or 1); with 1, `dir` (bulk),
+//! `appendfsync` (bulk: `always`, `everysec` or `no`) and `compaction`
+//! (null when the store thread does not report it, else a map:
+//! `in_progress` 0 or 1, `last_ended_unix_secs` integer or null,
+//! `last_ok` 0, 1 or null).
+//!
+//! Server: `uptime_in_seconds`, `process_id`, `connected_clients`,
+//! `maxclients`, `total_connections_received`, `total_commands_processed`,
+//! `rejected_connections`, `keyspace_hits`, `keyspace_misses` (integers,
+//! `INFO`'s names).
+//!
+//! A decoder ignores fields it does not know, so a field can be added
+//! without breaking an older `netdb --connect`; removing or retyping one
+//! is a breaking change.
+
+use crate::durability::disk::FsyncPolicy;
+use crate::redis::command::{Action, Call, Command, Docs, NodeQuery};
+use crate::redis::resp::Reply;
+use crate::status::{
+    CompactionStatus, DiskStatus, LastCompaction, PeerReport, PeerState, Persistence, ServerStats,
+    Status,
+};
+
+/// `NETDB.STATUS`'s entry.
+pub const COMMANDS: &[Command] = &[Command {
+    flags: &["loading", "stale"],
+    acl: &["@slow"],
+    docs: Docs {
+        summary: "The node's status for machines: name, keys, peers, persistence and clients, \
+                  as a map (netdb --connect reads it)",
+        since: env!("CARGO_PKG_VERSION"),
+        group: "server",
+        args: &[],
+    },
+    ..Command::new("netdb.status", 1, status)
+}];
+
+fn status(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Status)
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+fn int(n: u64) -> Reply {
+    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn or_null(n: Option<u64>) -> Reply {
+    n.map_or(Reply::Null, int)
+}
+
+fn map(pairs: Vec<(&str, Reply)>) -> Reply {
+    Reply::Array(pairs.into_iter().flat_map(|(k, v)| [bulk(k), v]).collect())
+}
+
+/// The reply to `NETDB.STATUS`.
+pub fn encode_status(s: &Status) -> Reply {
+    map(vec![
+        ("name", bulk(&s.name)),
+        ("addr", bulk(&s.addr)),
+        ("live_keys", int(s.live as u64)),
+        ("tombstones", int(s.tombstones as u64)),
+        (
+            "peers",
+            Reply::Array(s.peers.iter().map(encode_peer).collect()),
+        ),
+        (
+            "persistence",
+            s.persistence
+                .as_ref()
+                .map_or(Reply::Null, encode_persistence),
+        ),
+        (
+            "server",
+            s.server.as_ref().map_or(Reply::Null, encode_server),
+        ),
+    ])
+}
+
+fn encode_peer(p: &PeerReport) -> Reply {
+    let (state, error) = match &p.state {
+        PeerState::NotTried => ("not_tried", None),
+        PeerState::Reachable => ("reachable", None),
+        PeerState::Unreachable(e) => ("unreachable", e.as_deref()),
+    };
+    map(vec![
+        ("addr", bulk(&p.addr)),
+        ("state", bulk(state)),
+        ("error", error.map_or(Reply::Null, bulk)),
+        ("last_sync_ms_ago", or_null(p.last_sync_ms_ago)),
+        ("writes_behind", or_null(p.writes_behind)),
+        ("last_round_bytes", int(p.last_round_bytes as u64)),
+        ("tombstones_waiting", int(p.tombstones_waiting as u64)),
+    ])
+}
+
+fn encode_persistence(p: &Persistence) -> Reply {
+    match p {
+        Persistence::InMemory => map(vec![("aof_enabled", int(0))]),
+        Persistence::Disk(d) => map(vec![
+            ("aof_enabled", int(1)),
+            ("dir", bulk(&d.dir)),
+            ("appendfsync", bulk(&d.fsync.to_string())),
+            (
+                "compaction",
+                d.compaction.map_or(Reply::Null, |c| {
+                    map(vec![
+                        ("in_progress", int(u64::from(c.in_progress))),
+                        (
+                            "last_ended_unix_secs",
+                            or_null(c.last.map(|l| l.ended_unix_secs)),
+                        ),
+                        ("last_ok", or_null(c.last.map(|l| u64::from(l.ok)))),
+                    ])
+                }),
+            ),
+        ]),
+    }
+}
+
+fn encode_server(s: &ServerStats) -> Reply {
+    map(vec![
+        ("uptime_in_seconds", int(s.uptime_secs)),
+        ("process_id", int(u64::from(s.process_id))),
+        ("connected_clients", int(s.connected_clients as u64)),
+        ("maxclients", int(s.max_clients as u64)),
+        ("total_connections_received", int(s.total_connections)),
+        ("total_commands_processed", int(s.total_commands)),
+        ("rejected_connections", int(s.rejected_connections)),
+        ("keyspace_hits", int(s.keyspace_hits)),
+        ("keyspace_misses", int(s.keyspace_misses)),
+    ])
+}
+
+/// A map read from a reply: its fields by name.
+struct Fields(Vec<(String, Reply)>);
+
+impl Fields {
+    fn of(reply: Reply, what: &str) -> Result<Fields, String> {
+        let Reply::Array(items) = reply else {
+            return Err(format!("{what}: expected a map, got {reply:?}"));
+        };
+        if items.len() % 2 != 0 {
+            return Err(format!("{what}: a map with an odd number of items"));
+        }
+        let mut fields = Vec::with_capacity(items.len() / 2);
+        let mut items = items.into_iter();
+        while let (Some(name), Some(value)) = (items.next(), items.next()) {
+            let Reply::Bulk(name) = name else {
+                return Err(format!("{what}: a field name that is not a bulk"));
+            };
+            fields.push((String::from_utf8_lossy(&name).into_owned(), value));
+        }
+        Ok(Fields(fields))
+    }
+
+    fn take(&mut self, name: &str) -> Result<Reply, String> {
+        let at = self
+            .0
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| format!("no field '{name}'"))?;
+        Ok(self.0.swap_remove(at).1)
+    }
+
+    fn text(&mut self, name: &str) -> Result<String, String> {
+        match self.take(name)? {
+            Reply::Bulk(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            other => Err(format!("'{name}': expected a bulk, got {other:?}")),
+        }
+    }
+
+    fn opt_text(&mut self, name: &str) -> Result<Option<String>, String> {
+        match self.take(name)? {
+            Reply::Null => Ok(None),
+            Reply::Bulk(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            other => Err(format!("'{name}': expected a bulk or null, got {other:?}")),
+        }
+    }
+
+    fn opt_number(&mut self, name: &str) -> Result<Option<u64>, String> {
+        match self.take(name)? {
+            Reply::Null => Ok(None),
+            Reply::Integer(n) => u64::try_from(n)
+                .map(Some)
+                .map_err(|_| format!("'{name}': negative")),
+            other => Err(format!("'{name}': expected an integer, got {other:?}")),
+        }
+    }
+
+    fn number(&mut self, name: &str) -> Result<u64, String> {
+        self.opt_number(name)?
+            .ok_or_else(|| format!("'{name}': expected an integer, got null"))
+    }
+
+    fn size(&mut self, name: &str) -> Result<usize, String> {
+        usize::try_from(self.number(name)?).map_err(|_| format!("'{name}': too large"))
+    }
+
+    fn map(&mut self, name: &str) -> Result<Option<Fields>, String> {
+        match self.take(name)? {
+            Reply::Null => Ok(None),
+            other => Fields::of(other, name).map(Some),
+        }
+    }
+}
+
+/// Reads a `NETDB.STATUS` reply back into the [`Status`] it was made
+/// from; the error says what is missing or malformed.
+pub fn decode_status(reply: Reply) -> Result<Status, String> {
+    let mut f = Fields::of(reply, "NETDB.STATUS")?;
+    let Reply::Array(peers) = f.take("peers")? else {
+        return Err("'peers': expected an array".into());
+    };
+    Ok(Status {
+        name: f.text("name")?,
+        addr: f.text("addr")?,
+        live: f.size("live_keys")?,
+        tombstones: f.size("tombstones")?,
+        peers: peers
+            .into_iter()
+            .map(decode_peer)
+            .collect::<Result<_, _>>()?,
+        persistence: f.map("persistence")?.map(decode_persistence).transpose()?,
+        server: f.map("server")?.map(decode_server).transpose()?,
+    })
+}
+
+fn decode_peer(reply: Reply) -> Result<PeerReport, String> {
+    let mut f = Fields::of(reply, "a peer")?;
+    let error = f.opt_text("error")?;
+    Ok(PeerReport {
+        addr: f.text("addr")?,
+        state: match f.text("state")?.as_str() {
+            "not_tried" => PeerState::NotTried,
+            "reachable" => PeerState::Reachable,
+            "unreachable" => PeerState::Unreachable(error),
+            other => return Err(format!("a peer's state '{other}'")),
+        },
+        last_sync_ms_ago: f.opt_number("last_sync_ms_ago")?,
+        writes_behind: f.opt_number("writes_behind")?,
+        last_round_bytes: f.size("last_round_bytes")?,
+        tombstones_waiting: f.size("tombstones_waiting")?,
+    })
+}
+
+fn decode_persistence(mut f: Fields) -> Result<Persistence, String> {
+    if f.number("aof_enabled")? == 0 {
+        return Ok(Persistence::InMemory);
+    }
+    let compaction = match f.map("compaction")? {
+        None => None,
+        Some(mut c) => {
+            let ended = c.opt_number("last_ended_unix_secs")?;
+            let ok = c.opt_number("last_ok")?;
+            Some(CompactionStatus {
+                in_progress: c.number("in_progress")? != 0,
+                last: ended.zip(ok).map(|(ended_unix_secs, ok)| LastCompaction {
+                    ended_unix_secs,
+                    ok: ok != 0,
+                }),
+            })
+        }
+    };
+    Ok(Persistence::Disk(DiskStatus {
+        dir: f.text("dir")?,
+        fsync: f.text("appendfsync")?.parse::<FsyncPolicy>()?,
+        compaction,
+    }))
+}
+
+fn decode_server(mut f: Fields) -> Result<ServerStats, String> {
+    Ok(ServerStats {
+        uptime_secs: f.number("uptime_in_seconds")?,
+        process_id: u32::try_from(f.number("process_id")?)
+            .map_err(|_| "'process_id': too large".to_string())?,
+        connected_clients: f.size("connected_clients")?,
+        max_clients: f.size("maxclients")?,
+        total_connections: f.number("total_connections_received")?,
+        total_commands: f.number("total_commands_processed")?,
+        rejected_connections: f.number("rejected_connections")?,
+        keyspace_hits: f.number("keyspace_hits")?,
+        keyspace_misses: f.number("keyspace_misses")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::tests::sample;
+
+    fn round_trip(status: &Status) -> Result<Status, String> {
+        let bytes = encode_status(status).to_bytes();
+        let reply = crate::redis::resp::parse_reply(&bytes)
+            .expect("valid RESP")
+            .expect("whole")
+            .0;
+        decode_status(reply)
+    }
+
+    #[test]
+    fn the_status_reads_back_as_it_was() {
+        let mut status = sample();
+        assert_eq!(round_trip(&status), Ok(status.clone()));
+        status.peers.push(PeerReport {
+            addr: "c:3".into(),
+            state: PeerState::NotTried,
+            last_sync_ms_ago: None,
+            writes_behind: None,
+            last_round_bytes: 0,
+            tombstones_waiting: 0,
+        });
+        status.persistence = Some(Persistence::Disk(DiskStatus {
+            dir: "/data/a b".into(),
+            fsync: FsyncPolicy::No,
+            compaction: Some(CompactionStatus {
+                in_progress: false,
+                last: Some(LastCompaction {
+                    ended_unix_secs: 1_700_000_000,
+                    ok: true,
+                }),
+            }),
+        }));
+        assert_eq!(round_trip(&status), Ok(status.clone()));
+        status.persistence = None;
+        status.server = None;
+        status.peers.clear();
+        assert_eq!(round_trip(&status), Ok(status));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_missing_ones_named() {
+        let Reply::Array(mut items) = encode_status(&sample()) else {
+            panic!("a map")
+        };
+        items.extend([bulk("from_a_newer_node"), int(1)]);
+        assert_eq!(decode_status(Reply::Array(items.clone())), Ok(sample()));
+        let without_name = Reply::Array(items[2..].to_vec());
+        assert_eq!(
+            decode_status(without_name),
+            Err("no field 'name'".to_string())
+        );
+        assert!(decode_status(Reply::Integer(1)).is_err());
+        assert!(decode_status(Reply::Array(vec![bulk("name")])).is_err());
+    }
+}

@@ -1,0 +1,594 @@
+//! One command, one entry: what a [`Command`] is, and [`dispatch`], which
+//! runs a request through the table ([`crate::redis::cmd`]) once.
+//!
+//! A [`Command`] holds everything about a command: its name, arity,
+//! flags, key positions, ACL categories, documentation and handler.
+//! `COMMAND`, `COMMAND INFO`, `COMMAND DOCS` and the arity errors are all
+//! generated from it, so adding a command is adding an entry (and its
+//! handler) to one file of [`crate::redis::cmd`].
+//!
+//! [`dispatch`] finds the request's entry case-insensitively (and its
+//! subcommand's, for a container such as `CLIENT`), checks the argument
+//! count against the entry's arity with Redis's texts, and runs the
+//! handler. A handler answers at once ([`Action::Reply`]), or appends the
+//! store [`Op`]s it needs to the batch being gathered and returns a
+//! [`Finish`], which later turns the answers to those ops into the reply
+//! ([`Finish::write_reply`]). The connection thread
+//! ([`crate::redis::client`]) sends the ops of a whole batch of pipelined
+//! requests to the store thread in one trip, then writes the replies in
+//! request order. Writes are `Op::Put` and `Op::Delete`, so a write made
+//! here is clocked, replicated and logged like any other. What needs the
+//! running node (`INFO`, `NETDB.STATUS`) comes back as [`Action::Node`]:
+//! the shell gathers a [`Status`] and calls [`NodeQuery::reply`].
+//!
+//! The replies, and the error texts where Redis has the command, are
+//! Redis's own, so client libraries and tools see what they expect.
+//! Options netdb does not have (`SET ... EX`, other databases) are refused
+//! with an error that says so, never ignored.
+//!
+//! Pure: no sockets, threads or clock, and no command of its own: every
+//! command lives in [`crate::redis::cmd`].
+
+use crate::engine::service::{Op, OpReply};
+use crate::redis::cmd;
+use crate::redis::resp::{Reply, Request};
+use crate::status::{Persistence, Status};
+use std::fmt::Write as _;
+
+/// The Redis version netdb answers as (in `INFO` and `HELLO`): the
+/// version whose commands and replies it follows.
+pub const REDIS_VERSION: &str = "7.0.0";
+
+/// What one connection remembers between its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Unique among this node's connections (`CLIENT ID`).
+    pub id: u64,
+    /// Set by `CLIENT SETNAME` or `HELLO ... SETNAME`.
+    pub name: Option<Vec<u8>>,
+    /// The client's address.
+    pub addr: String,
+    /// The node's address on this connection.
+    pub laddr: String,
+}
+
+impl Session {
+    /// A session with no name yet.
+    pub fn new(id: u64, addr: String, laddr: String) -> Session {
+        Session {
+            id,
+            name: None,
+            addr,
+            laddr,
+        }
+    }
+}
+
+/// Settings that some commands report (`CONFIG GET`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Most client connections at once.
+    pub max_clients: usize,
+    /// Seconds a client may stay silent; 0 for no limit.
+    pub idle_timeout_secs: u64,
+    /// Largest argument accepted, in bytes.
+    pub max_bulk_len: usize,
+    /// Largest request accepted, in bytes.
+    pub max_request_len: usize,
+    /// How the node keeps its data.
+    pub persistence: Persistence,
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this reply; the store is not needed.
+    Reply(Reply),
+    /// The request's ops were appended to the batch; once they have run,
+    /// build its reply with this.
+    Store(Finish),
+    /// Send this reply, then close the connection (`QUIT`).
+    Close(Reply),
+    /// The reply needs the running node's status: the shell gathers a
+    /// [`Status`] and calls [`NodeQuery::reply`].
+    Node(NodeQuery),
+}
+
+/// A command answered from the node's [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeQuery {
+    /// `INFO` with these sections (lowercase).
+    Info(Vec<String>),
+    /// `NETDB.STATUS`.
+    Status,
+}
+
+impl NodeQuery {
+    /// The reply, from the node's status.
+    pub fn reply(&self, status: &Status) -> Reply {
+        match self {
+            NodeQuery::Info(sections) => cmd::info::info(sections, status),
+            NodeQuery::Status => cmd::netdb::encode_status(status),
+        }
+    }
+}
+
+/// How to build a reply from the answers to the ops a request appended.
+/// Each variant's reply is built by its command's file in
+/// [`crate::redis::cmd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// `SET`: one put, `+OK`.
+    Ok,
+    /// `GET`: one get, a bulk or a null.
+    Value,
+    /// `MGET`: this many gets, an array of bulks and nulls.
+    Values(usize),
+    /// `DEL`: this many (exists, delete) pairs, the number that existed.
+    Deleted(usize),
+    /// `EXISTS`: this many exists, the number that did.
+    Existing(usize),
+    /// `MSET`: this many puts, `+OK` (or the first refusal).
+    AllOk(usize),
+    /// `KEYS`: one keys op, an array.
+    Keys,
+    /// `SCAN`: one scan step, `[cursor, [keys]]`; with `keep` false (a
+    /// `TYPE` other than string) the keys are dropped.
+    Scan {
+        /// Whether to return the keys found.
+        keep: bool,
+    },
+    /// `DBSIZE`: one count, an integer.
+    Size,
+}
+
+/// Reads that found a value and reads that did not, for `INFO`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Gets that found a value.
+    pub hits: u64,
+    /// Gets that found none.
+    pub misses: u64,
+}
+
+impl Finish {
+    /// Takes this request's answers from `replies` and appends its reply.
+    pub fn write_reply(
+        self,
+        replies: &mut impl Iterator<Item = OpReply>,
+        out: &mut Vec<u8>,
+        tally: &mut Tally,
+    ) {
+        self.reply(&mut || replies.next(), tally).write_to(out);
+    }
+
+    fn reply(self, next: &mut dyn FnMut() -> Option<OpReply>, tally: &mut Tally) -> Reply {
+        use cmd::{keys, strings};
+        match self {
+            Finish::Ok => strings::set_reply(next),
+            Finish::Value => strings::get_reply(next, tally),
+            Finish::Values(n) => strings::mget_reply(next, n, tally),
+            Finish::AllOk(n) => strings::mset_reply(next, n),
+            Finish::Deleted(n) => keys::del_reply(next, n),
+            Finish::Existing(n) => keys::exists_reply(next, n),
+            Finish::Keys => keys::keys_reply(next),
+            Finish::Scan { keep } => keys::scan_reply(next, keep),
+            Finish::Size => keys::dbsize_reply(next),
+        }
+    }
+}
+
+/// A refused write becomes its error; anything else should not happen.
+pub(crate) fn unexpected(reply: Option<OpReply>) -> Reply {
+    match reply {
+        Some(OpReply::Refused(e)) => Reply::Error(format!("ERR {e}")),
+        Some(other) => Reply::Error(format!("ERR internal error: unexpected {other:?}")),
+        None => Reply::Error("ERR internal error: no reply from the store".into()),
+    }
+}
+
+/// An array of bulks.
+pub(crate) fn bulks(items: Vec<Vec<u8>>) -> Reply {
+    Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+}
+
+/// One argument in a command's documentation (`COMMAND DOCS`), as
+/// redis-cli uses it for its hints.
+#[derive(Debug)]
+pub struct Arg {
+    /// Its name.
+    pub name: &'static str,
+    /// `key`, `string`, `integer`, `pattern`, `pure-token` or `block`.
+    pub kind: &'static str,
+    /// The word that introduces it (`MATCH`), if any.
+    pub token: Option<&'static str>,
+    /// Whether it may be left out.
+    pub optional: bool,
+    /// Whether it may be repeated.
+    pub multiple: bool,
+    /// The parts of a `block`.
+    pub parts: &'static [Arg],
+}
+
+/// A required argument named `name` of `kind`.
+pub const fn arg(name: &'static str, kind: &'static str) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        multiple: false,
+        parts: &[],
+    }
+}
+
+/// `a`, which may be left out.
+pub const fn optional(a: Arg) -> Arg {
+    Arg {
+        optional: true,
+        ..a
+    }
+}
+
+/// `a`, which may be repeated.
+pub const fn multiple(a: Arg) -> Arg {
+    Arg {
+        multiple: true,
+        ..a
+    }
+}
+
+/// `a`, introduced by the word `token`.
+pub const fn token(token: &'static str, a: Arg) -> Arg {
+    Arg {
+        token: Some(token),
+        ..a
+    }
+}
+
+/// Where a command's keys are among its arguments, as `COMMAND INFO`
+/// reports them (the name is argument 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPositions {
+    /// The first key; 0 for a command without keys.
+    pub first: i64,
+    /// The last key; -1 for the last argument.
+    pub last: i64,
+    /// The step from one key to the next.
+    pub step: i64,
+}
+
+impl KeyPositions {
+    /// Keys from `first` to `last` (-1: the last argument), `step` apart.
+    pub const fn new(first: i64, last: i64, step: i64) -> KeyPositions {
+        KeyPositions { first, last, step }
+    }
+}
+
+/// No keys.
+pub const NO_KEYS: KeyPositions = KeyPositions::new(0, 0, 0);
+
+/// What `COMMAND DOCS` says of a command.
+#[derive(Debug)]
+pub struct Docs {
+    /// One line of help.
+    pub summary: &'static str,
+    /// The Redis version that introduced it (netdb's own, for a netdb
+    /// command).
+    pub since: &'static str,
+    /// Redis's command group.
+    pub group: &'static str,
+    /// Its arguments, for redis-cli's hints.
+    pub args: &'static [Arg],
+}
+
+impl Docs {
+    /// Docs in `group` with nothing else said yet, for entries to fill in
+    /// with `..Docs::in_group(...)`.
+    pub const fn in_group(group: &'static str) -> Docs {
+        Docs {
+            summary: "",
+            since: "1.0.0",
+            group,
+            args: &[],
+        }
+    }
+}
+
+/// A request on its way to its handler.
+pub struct Call<'a> {
+    /// The entry that matched (the subcommand's, for a container).
+    pub command: &'static Command,
+    /// The arguments, the command name first; their count suits the arity.
+    pub args: Vec<Vec<u8>>,
+    /// The connection's state.
+    pub session: &'a mut Session,
+    /// The batch's store ops, to append to.
+    pub ops: &'a mut Vec<Op>,
+    /// Settings some commands report.
+    pub facts: &'a Facts,
+}
+
+impl Call<'_> {
+    /// Redis's error for a wrong argument count, for a handler that checks
+    /// more than the arity says (`PING`, `MSET`).
+    pub fn wrong_arity(&self) -> Action {
+        wrong_arity(self.command)
+    }
+}
+
+/// What runs a command.
+pub type Handler = fn(Call<'_>) -> Action;
+
+/// A command: everything about it, in one entry of the table.
+#[derive(Debug)]
+pub struct Command {
+    /// Lowercase; a subcommand is `container|sub`.
+    pub name: &'static str,
+    /// Argument count including the name; negative: at least that many.
+    pub arity: i32,
+    /// Redis's command flags.
+    pub flags: &'static [&'static str],
+    /// Redis's ACL categories, in Redis's order.
+    pub acl: &'static [&'static str],
+    /// Where its keys are.
+    pub keys: KeyPositions,
+    /// Its documentation.
+    pub docs: Docs,
+    /// What runs it.
+    pub run: Handler,
+    /// Its subcommands, for a container (`CLIENT`, `CONFIG`, `COMMAND`).
+    pub subcommands: &'static [Command],
+}
+
+impl Command {
+    /// A command with no flags, keys, docs or subcommands, for entries to
+    /// fill in with `..Command::new(...)`.
+    pub const fn new(name: &'static str, arity: i32, run: Handler) -> Command {
+        Command {
+            name,
+            arity,
+            flags: &[],
+            acl: &[],
+            keys: NO_KEYS,
+            docs: Docs::in_group(""),
+            run,
+            subcommands: &[],
+        }
+    }
+
+    /// Whether `argc` arguments (the name included) suit the arity.
+    pub fn accepts(&self, argc: usize) -> bool {
+        let arity = self.arity.unsigned_abs() as usize;
+        if self.arity >= 0 {
+            argc == arity
+        } else {
+            argc >= arity
+        }
+    }
+
+    /// The name after the container's, for a subcommand.
+    pub fn short_name(&self) -> &'static str {
+        self.name.split_once('|').map_or(self.name, |(_, sub)| sub)
+    }
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("command", &self.command.name)
+            .field("args", &self.args)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entry among `commands` named `name`, case-insensitively.
+pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Command> {
+    commands
+        .iter()
+        .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Runs one request: finds its entry, checks its arity and calls its
+/// handler, which answers it or appends its ops to `ops`.
+pub fn dispatch(
+    session: &mut Session,
+    request: Request,
+    ops: &mut Vec<Op>,
+    facts: &Facts,
+) -> Action {
+    let args = request.args;
+    let Some(name) = args.first() else {
+        // Empty requests are dropped by the decoder; answer like Redis.
+        return Action::Reply(unknown_command(&[Vec::new()]));
+    };
+    let Some(mut command) = cmd::find(name) else {
+        return Action::Reply(unknown_command(&args));
+    };
+    if !command.subcommands.is_empty() && args.len() >= 2 {
+        match find_in(command.subcommands, &args[1]) {
+            Some(sub) => command = sub,
+            None => {
+                return error(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncated(shown(&args[1]), 128),
+                    command.name.to_ascii_uppercase()
+                ))
+            }
+        }
+    }
+    if !command.accepts(args.len()) {
+        return wrong_arity(command);
+    }
+    (command.run)(Call {
+        command,
+        args,
+        session,
+        ops,
+        facts,
+    })
+}
+
+/// An argument as Redis prints it with `%s`: up to a NUL byte, lossily.
+pub(crate) fn shown(arg: &[u8]) -> String {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    String::from_utf8_lossy(&arg[..end]).into_owned()
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+pub(crate) fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// An error reply.
+pub(crate) fn error(text: impl Into<String>) -> Action {
+    Action::Reply(Reply::Error(text.into()))
+}
+
+/// Redis's `ERR syntax error`.
+pub(crate) fn syntax_error() -> Action {
+    error("ERR syntax error")
+}
+
+/// Redis's error for an argument that should be an integer.
+pub(crate) fn not_an_integer() -> Action {
+    error("ERR value is not an integer or out of range")
+}
+
+/// Redis's text for a command it does not know.
+pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
+    let mut listed = String::new();
+    for a in args.iter().skip(1) {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let _ = write!(listed, "'{}' ", truncated(shown(a), room));
+    }
+    let name = args.first().map_or_else(String::new, |n| shown(n));
+    Reply::Error(format!(
+        "ERR unknown command '{}', with args beginning with: {listed}",
+        truncated(name, 128)
+    ))
+}
+
+fn wrong_arity(command: &Command) -> Action {
+    error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        command.name
+    ))
+}
+
+/// A decimal integer as Redis reads one from an argument.
+pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
+    std::str::from_utf8(arg)
+        .ok()
+        .filter(|s| !s.starts_with('+') && !s.is_empty())
+        .and_then(|s| s.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::cmd::testing::{err, facts, request, run, session};
+
+    #[test]
+    fn wrong_arity_uses_redis_text() {
+        for (args, name) in [
+            (&[&b"GET"[..]][..], "get"),
+            (&[b"get", b"a", b"b"], "get"),
+            (&[b"set", b"k"], "set"),
+            (&[b"del"], "del"),
+            (&[b"exists"], "exists"),
+            (&[b"mget"], "mget"),
+            (&[b"mset", b"k"], "mset"),
+            (&[b"mset", b"k", b"v", b"k2"], "mset"),
+            (&[b"keys"], "keys"),
+            (&[b"scan"], "scan"),
+            (&[b"dbsize", b"x"], "dbsize"),
+            (&[b"echo"], "echo"),
+            (&[b"ping", b"a", b"b"], "ping"),
+            (&[b"select"], "select"),
+            (&[b"config"], "config"),
+            (&[b"config", b"get"], "config|get"),
+            (&[b"client"], "client"),
+            (&[b"client", b"setname"], "client|setname"),
+            (&[b"command", b"count", b"x"], "command|count"),
+            (&[b"netdb.status", b"x"], "netdb.status"),
+        ] {
+            assert_eq!(
+                run(args),
+                err(&format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                )),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_commands_use_redis_text() {
+        assert_eq!(
+            run(&[b"foo"]),
+            err("ERR unknown command 'foo', with args beginning with: ")
+        );
+        assert_eq!(
+            run(&[b"foo", b"a", b"b c"]),
+            err("ERR unknown command 'foo', with args beginning with: 'a' 'b c' ")
+        );
+        let long = vec![b'x'; 300];
+        let Reply::Error(text) = run(&[b"foo", &long, b"more"]) else {
+            panic!("an error")
+        };
+        assert_eq!(
+            text,
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            )
+        );
+        assert_eq!(
+            run(&[b"CLIENT", b"kill"]),
+            err("ERR unknown subcommand 'kill'. Try CLIENT HELP.")
+        );
+        assert_eq!(
+            run(&[b"config", b"set", b"a", b"b"]),
+            err("ERR unknown subcommand 'set'. Try CONFIG HELP.")
+        );
+        assert_eq!(
+            run(&[b"command", b"nope"]),
+            err("ERR unknown subcommand 'nope'. Try COMMAND HELP.")
+        );
+    }
+
+    #[test]
+    fn node_queries_are_left_to_the_shell() {
+        let mut ops = Vec::new();
+        assert_eq!(
+            dispatch(
+                &mut session(),
+                request(&[b"INFO", b"Stats", b"netdb"]),
+                &mut ops,
+                &facts()
+            ),
+            Action::Node(NodeQuery::Info(vec!["stats".into(), "netdb".into()]))
+        );
+        assert_eq!(
+            dispatch(
+                &mut session(),
+                request(&[b"netdb.STATUS"]),
+                &mut ops,
+                &facts()
+            ),
+            Action::Node(NodeQuery::Status)
+        );
+        assert!(ops.is_empty());
+    }
+}

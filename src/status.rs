@@ -1,0 +1,269 @@
+//! One status model: what a node reports of itself.
+//!
+//! [`Status`] is gathered once and rendered three ways: the line
+//! console's `status` text ([`format_status`], also what `netdb --connect`
+//! prints), the `INFO` sections ([`crate::redis::cmd::info`]), and the
+//! machine-readable reply of `NETDB.STATUS`
+//! ([`crate::redis::cmd::netdb`]), which `netdb --connect` decodes back
+//! into a [`Status`]. No consumer parses another's text.
+//!
+//! Pure: plain data and its text. Gathering it (the store thread's counts
+//! and lags, the pushers' table, the client counters) is the shell's work,
+//! in [`crate::console::local::gather_status`] and
+//! [`crate::redis::client`]; this module must never read a socket, a
+//! file, a channel or the clock.
+
+use crate::durability::disk::FsyncPolicy;
+use std::fmt;
+
+/// What a node reports of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The node's name.
+    pub name: String,
+    /// The address it listens on.
+    pub addr: String,
+    /// Keys with a value.
+    pub live: usize,
+    /// Keys whose current version is a delete.
+    pub tombstones: usize,
+    /// One report per listed peer.
+    pub peers: Vec<PeerReport>,
+    /// How the node keeps its data; `None` where whoever gathered the
+    /// status does not know it (the console does not see the settings the
+    /// data directory was opened with).
+    pub persistence: Option<Persistence>,
+    /// The Redis side's counters; `None` where whoever gathered the status
+    /// does not see the client connections (the console).
+    pub server: Option<ServerStats>,
+}
+
+/// Whether the last push to a peer worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerState {
+    /// No push tried yet.
+    NotTried,
+    /// The last push succeeded.
+    Reachable,
+    /// The last push failed, and why if known.
+    Unreachable(Option<String>),
+}
+
+/// What a node reports of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The peer as written in the peers file.
+    pub addr: String,
+    /// Whether the last push worked.
+    pub state: PeerState,
+    /// How long ago a push last succeeded, in milliseconds.
+    pub last_sync_ms_ago: Option<u64>,
+    /// Writes this node has that the peer has not acknowledged; `None`
+    /// before its first acknowledgement.
+    pub writes_behind: Option<u64>,
+    /// Bytes sent in the last successful round.
+    pub last_round_bytes: usize,
+    /// Tombstones kept until this peer acknowledges them.
+    pub tombstones_waiting: usize,
+}
+
+/// How a node keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing on disk: a restart starts empty (`--in-memory`).
+    InMemory,
+    /// An append-only log and snapshots in a data directory.
+    Disk(DiskStatus),
+}
+
+/// A data directory in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskStatus {
+    /// The directory, absolute where it could be resolved.
+    pub dir: String,
+    /// When the log is fsynced.
+    pub fsync: FsyncPolicy,
+    /// Compaction's state, as the store thread reports it; `None` while
+    /// it reports none (the store thread has no request for it yet).
+    pub compaction: Option<CompactionStatus>,
+}
+
+/// Compaction of the logs into a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionStatus {
+    /// Whether a snapshot is being written now.
+    pub in_progress: bool,
+    /// The last compaction that ended, if any has since the start.
+    pub last: Option<LastCompaction>,
+}
+
+/// How the last compaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastCompaction {
+    /// When it ended, in seconds since the Unix epoch.
+    pub ended_unix_secs: u64,
+    /// Whether the snapshot was written (else the logs were kept).
+    pub ok: bool,
+}
+
+/// The Redis side's counters since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Seconds since the node started.
+    pub uptime_secs: u64,
+    /// The node's process id.
+    pub process_id: u32,
+    /// Client connections open now.
+    pub connected_clients: usize,
+    /// Most client connections at once.
+    pub max_clients: usize,
+    /// Client connections accepted.
+    pub total_connections: u64,
+    /// Client commands run.
+    pub total_commands: u64,
+    /// Client connections refused at the limit.
+    pub rejected_connections: u64,
+    /// Gets that found a value.
+    pub keyspace_hits: u64,
+    /// Gets that found none.
+    pub keyspace_misses: u64,
+}
+
+impl fmt::Display for PeerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerState::NotTried => f.write_str("not tried yet"),
+            PeerState::Reachable => f.write_str("reachable"),
+            PeerState::Unreachable(Some(e)) => write!(f, "unreachable ({e})"),
+            PeerState::Unreachable(None) => f.write_str("unreachable"),
+        }
+    }
+}
+
+/// The text `status` prints, without a final newline: the node, its
+/// counts and its peers.
+pub fn format_status(status: &Status) -> String {
+    let mut lines = vec![
+        format!("node {} listening on {}", status.name, status.addr),
+        format!(
+            "keys: {} live, {} tombstones",
+            status.live, status.tombstones
+        ),
+    ];
+    if status.peers.is_empty() {
+        lines.push("peers: none".to_string());
+    }
+    for p in &status.peers {
+        let last = match p.last_sync_ms_ago {
+            Some(ms) => format!("last sync {:.1} s ago", ms as f64 / 1000.0),
+            None => "never synced".to_string(),
+        };
+        let behind = match p.writes_behind {
+            Some(n) => format!("{n} writes behind"),
+            None => "nothing acknowledged yet".to_string(),
+        };
+        lines.push(format!(
+            "peer {}: {}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it",
+            p.addr, p.state, p.last_round_bytes, p.tombstones_waiting
+        ));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A status with every part filled in, for the renderers' tests.
+    pub(crate) fn sample() -> Status {
+        Status {
+            name: "a".into(),
+            addr: "127.0.0.1:9001".into(),
+            live: 12,
+            tombstones: 2,
+            peers: vec![
+                PeerReport {
+                    addr: "127.0.0.1:9002".into(),
+                    state: PeerState::Reachable,
+                    last_sync_ms_ago: Some(250),
+                    writes_behind: Some(0),
+                    last_round_bytes: 300,
+                    tombstones_waiting: 0,
+                },
+                PeerReport {
+                    addr: "127.0.0.1:9003".into(),
+                    state: PeerState::Unreachable(Some("Connection refused (os error 111)".into())),
+                    last_sync_ms_ago: None,
+                    writes_behind: None,
+                    last_round_bytes: 0,
+                    tombstones_waiting: 2,
+                },
+            ],
+            persistence: Some(Persistence::InMemory),
+            server: Some(ServerStats {
+                uptime_secs: 90_000,
+                process_id: 42,
+                connected_clients: 3,
+                max_clients: 100,
+                total_connections: 9,
+                total_commands: 1000,
+                rejected_connections: 1,
+                keyspace_hits: 5,
+                keyspace_misses: 6,
+            }),
+        }
+    }
+
+    #[test]
+    fn status_text() {
+        let mut status = Status {
+            name: "a".into(),
+            addr: "127.0.0.1:9001".into(),
+            live: 3,
+            tombstones: 1,
+            peers: Vec::new(),
+            persistence: None,
+            server: None,
+        };
+        assert_eq!(
+            format_status(&status),
+            "node a listening on 127.0.0.1:9001\nkeys: 3 live, 1 tombstones\npeers: none"
+        );
+        status.peers = vec![
+            PeerReport {
+                addr: "b:1".into(),
+                state: PeerState::Reachable,
+                last_sync_ms_ago: Some(1250),
+                writes_behind: Some(0),
+                last_round_bytes: 10,
+                tombstones_waiting: 0,
+            },
+            PeerReport {
+                addr: "c:2".into(),
+                state: PeerState::Unreachable(Some("refused".into())),
+                last_sync_ms_ago: None,
+                writes_behind: None,
+                last_round_bytes: 0,
+                tombstones_waiting: 1,
+            },
+        ];
+        let text = format_status(&status);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[2],
+            "peer b:1: reachable, last sync 1.2 s ago, 0 writes behind, 10 bytes sent last round, 0 tombstones waiting on it"
+        );
+        assert_eq!(
+            lines[3],
+            "peer c:2: unreachable (refused), never synced, nothing acknowledged yet, 0 bytes sent last round, 1 tombstones waiting on it"
+        );
+        // What the console does not know changes nothing in its text.
+        let full = Status {
+            persistence: Some(Persistence::InMemory),
+            server: Some(ServerStats::default()),
+            ..status.clone()
+        };
+        assert_eq!(format_status(&full), text);
+    }
+}
