@@ -529,6 +529,42 @@ mod tests {
         ));
     }
 
+    /// The bytes a key's version is logged as, with the records naming
+    /// its writers: a change here makes existing data directories
+    /// unreadable, so it must be a deliberate format change, never a side
+    /// effect of changing a type.
+    #[test]
+    fn a_logged_version_has_fixed_bytes() {
+        let mut names = Names::new();
+        let a = names.intern("a#1");
+        let b = names.intern("b#1");
+        let clock = Clock::from_dots([
+            Dot {
+                node: a,
+                counter: 3,
+            },
+            Dot {
+                node: b,
+                counter: 9,
+            },
+        ]);
+        let mut writer = JournalWriter::new();
+        writer.version(&names, b"k", Some(b"v"), &clock, Stamp { ts: 77, writer: b });
+        #[rustfmt::skip]
+        const LOGGED: [u8; 61] = [
+            // Name { id: 0, name: "a#1" }
+            0x06, 0x00, 0x00, 0x00, 0xc0, 0x80, 0x2f, 0x04, 0xa4, 0x0b, 0x49, 0xce,
+            0x01, 0x00, 0x03, 0x61, 0x23, 0x31,
+            // Name { id: 1, name: "b#1" }
+            0x06, 0x00, 0x00, 0x00, 0xc0, 0x80, 0x2f, 0x04, 0x4d, 0x9c, 0x6f, 0xf1,
+            0x01, 0x01, 0x03, 0x62, 0x23, 0x31,
+            // Version: key "k", value "v", ts 77, writer 1, clock [(0, 3), (1, 9)]
+            0x0d, 0x00, 0x00, 0x00, 0xc1, 0x07, 0x2e, 0xd3, 0x70, 0xea, 0x3f, 0xe3,
+            0x02, 0x01, 0x6b, 0x01, 0x01, 0x76, 0x4d, 0x01, 0x02, 0x00, 0x03, 0x01, 0x09,
+        ];
+        assert_eq!(writer.take(), LOGGED);
+    }
+
     #[test]
     fn changes_by_reference_encode_like_owned_ones() {
         let mut names = Names::new();
