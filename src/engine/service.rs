@@ -7,7 +7,7 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
-use crate::durability::disk::DataDir;
+use crate::durability::DataDir;
 use crate::engine::slot::{Answer, ReplySlot};
 use crate::error::{Error, Result};
 use crate::redis::glob::glob_match;
@@ -492,7 +492,8 @@ impl Service {
                         self.store.commit();
                         None
                     }
-                    Err(why) => {
+                    Err(e) => {
+                        let why = e.to_string();
                         crate::log!("{why}; the writes of this group are refused");
                         self.store.rollback();
                         Some(why)
@@ -614,7 +615,10 @@ impl Service {
             Request::Stop { reply } => {
                 self.store.close_journal();
                 self.flush();
-                let result = self.disk.as_mut().map_or(Ok(()), DataDir::close);
+                let result = self
+                    .disk
+                    .as_mut()
+                    .map_or(Ok(()), |d| d.close().map_err(|e| e.to_string()));
                 let _ = reply.send(result);
                 return ControlFlow::Break(());
             }
