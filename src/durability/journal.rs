@@ -580,8 +580,9 @@ mod tests {
     /// its writers: a change here makes existing data directories
     /// unreadable, so it must be a deliberate format change, never a side
     /// effect of changing a type.
-    #[test]
-    fn a_logged_version_has_fixed_bytes() {
+    /// Writers `a#1` and `b#1` (ids 0 and 1), and the clock
+    /// `[(a#1, 3), (b#1, 9)]`.
+    fn two_writers() -> (Names, Clock) {
         let mut names = Names::new();
         let a = names.intern("a#1");
         let b = names.intern("b#1");
@@ -595,13 +596,22 @@ mod tests {
                 counter: 9,
             },
         ]);
+        (names, clock)
+    }
+
+    #[test]
+    fn a_logged_version_has_fixed_bytes() {
+        let (names, clock) = two_writers();
         let mut writer = JournalWriter::new();
         writer.version(
             &names,
             b"k",
             Some(b"v"),
             &clock,
-            Stamp { ts: 77, writer: b },
+            Stamp {
+                ts: 77,
+                writer: NodeId(1),
+            },
         );
         #[rustfmt::skip]
         const LOGGED: [u8; 61] = [
@@ -620,19 +630,7 @@ mod tests {
 
     #[test]
     fn changes_as_logged_encode_like_changes_as_read() {
-        let mut names = Names::new();
-        let a = names.intern("a#1");
-        let b = names.intern("b#1");
-        let clock = Clock::from_dots([
-            Dot {
-                node: a,
-                counter: 3,
-            },
-            Dot {
-                node: b,
-                counter: 9,
-            },
-        ]);
+        let (_, clock) = two_writers();
         let by_ref = |c: &ChangeRef| postcard::to_stdvec(c).expect("encodes");
         let owned = |c: &Change| postcard::to_stdvec(c).expect("encodes");
         assert_eq!(
