@@ -2,7 +2,7 @@
 //! listener. Every mistake becomes an [`Error`] that names what was wrong.
 
 use crate::core::names::MAX_NAME_LEN;
-use crate::durability::disk::{DiskSettings, FsyncPolicy};
+use crate::durability::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;

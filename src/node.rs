@@ -5,7 +5,7 @@
 //! uses to talk to them. [`Node::shutdown`] stops them.
 
 use crate::config::Config;
-use crate::durability::disk::DataDir;
+use crate::durability::DataDir;
 use crate::engine::service::{self, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};

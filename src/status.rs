@@ -13,7 +13,7 @@
 //! [`crate::redis::client`]; this module must never read a socket, a
 //! file, a channel or the clock.
 
-use crate::durability::disk::FsyncPolicy;
+use crate::durability::FsyncPolicy;
 use std::fmt;
 
 /// What a node reports of itself.

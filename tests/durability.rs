@@ -7,6 +7,10 @@
 //!
 //! Random tests print their seed; `NETDB_TEST_SEED=<seed>` replays one.
 //!
+//! The crash and full-disk tests drive the node's fail points through
+//! `FAILPOINTS`: they run with `cargo test --features failpoints` and are
+//! ignored without it.
+//!
 //! Tests marked `#[ignore = "netdb bug: ..."]` fail on known bugs; run
 //! them with `cargo test --test durability -- --ignored`.
 
@@ -258,12 +262,13 @@ fn acknowledged_writes_survive_kill_9_at_random_moments() {
     );
 }
 
-/// The compaction points at which `NETDB_TEST_CRASH_AT` aborts the node.
+/// The fail points of compaction at which the node aborts when set to
+/// `return`.
 const CRASH_POINTS: [&str; 4] = [
-    "snapshot-written",
-    "snapshot-renamed",
-    "snapshot-synced",
-    "old-file-deleted",
+    "compaction::snapshot_written",
+    "compaction::snapshot_renamed",
+    "compaction::snapshot_synced",
+    "compaction::old_file_deleted",
 ];
 
 /// Puts `value<n>` values to `keys` round robin until the node dies (a
@@ -296,6 +301,7 @@ fn write_until(
 }
 
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_crash_at_each_point_of_compaction_loses_nothing() {
     let old_keys = keys("old", 10);
     let new_keys = keys("new", 20);
@@ -314,7 +320,10 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
         assert!(node.stop().status.success());
 
         // The second one writes until compaction crashes it.
-        let mut node = opts.clone().env("NETDB_TEST_CRASH_AT", point).start();
+        let mut node = opts
+            .clone()
+            .env("FAILPOINTS", &format!("{point}=return"))
+            .start();
         let (acked, in_flight) = write_until(&mut node, &new_keys, "v", |_| false);
         let exited = node.wait_exit();
         assert_eq!(
@@ -327,7 +336,7 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
             exited
                 .stderr
                 .iter()
-                .any(|l| l.contains(&format!("test hook: crashing at {point}"))),
+                .any(|l| l.contains(&format!("fail point {point}: aborting"))),
             "{point}: the hook did not fire\n{}",
             show(&exited.stderr)
         );
@@ -343,8 +352,10 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
             .count();
         // The crash left the directory in the state the point names.
         match point {
-            "snapshot-written" => assert!(tmp == 1 && snapshots == 0, "{point}: {before:?}"),
-            "old-file-deleted" => {
+            "compaction::snapshot_written" => {
+                assert!(tmp == 1 && snapshots == 0, "{point}: {before:?}")
+            }
+            "compaction::old_file_deleted" => {
                 assert!(
                     tmp == 0 && snapshots == 1 && logs_before == 2,
                     "{point}: {before:?}"
@@ -615,15 +626,19 @@ fn a_restarted_node_s_new_writes_win_at_its_peer() {
     assert_eq!(seen, vec![Some("new".to_string()), None]);
 }
 
+/// The `FAILPOINTS` setting that makes log appends fail as a full disk
+/// does once the log file would pass `bytes`.
+fn full_disk_at(bytes: u64) -> String {
+    format!("log::append=return({bytes})")
+}
+
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_full_disk_refuses_writes_without_lying() {
     let dir = temp_dir();
     let opts = Opts::new("full", dir.path()).fsync("always");
     let limit = 4000;
-    let mut node = opts
-        .clone()
-        .env("NETDB_TEST_LOG_LIMIT_BYTES", &limit.to_string())
-        .start();
+    let mut node = opts.clone().env("FAILPOINTS", &full_disk_at(limit)).start();
     let value = |i: usize| format!("v{i}-{}", "y".repeat(60));
     let (stored, refused) = fill_log(&mut node, value);
     assert!(stored.len() > 5, "some writes fit: {stored:?}");
@@ -659,8 +674,8 @@ fn a_full_disk_refuses_writes_without_lying() {
     assert_eq!(node.get(&refused).as_deref(), Some("now"));
 }
 
-/// Fills the log of `node` (started with a small
-/// `NETDB_TEST_LOG_LIMIT_BYTES`) with puts of `value(i)` to `f000`,
+/// Fills the log of `node` (started with a small [`full_disk_at`]) with
+/// puts of `value(i)` to `f000`,
 /// `f001`...; returns the keys stored and the key of the refused put.
 fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<String>, String) {
     let mut stored = Vec::new();
@@ -684,11 +699,12 @@ fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<S
 /// A `get` in the same batch as a refused put must not return the value
 /// that was not stored.
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_read_in_the_same_batch_as_a_refused_write_does_not_see_it() {
     let dir = temp_dir();
     let mut node = Opts::new("dirty", dir.path())
         .fsync("always")
-        .env("NETDB_TEST_LOG_LIMIT_BYTES", "2000")
+        .env("FAILPOINTS", &full_disk_at(2000))
         .start();
     let value = |i: usize| format!("v{i}-{}", "y".repeat(60));
     let (stored, refused) = fill_log(&mut node, value);
@@ -977,11 +993,11 @@ fn a_node_restarted_from_a_snapshot_does_not_reuse_its_write_counters() {
 /// restarted node issues it again and the peer takes the new write for
 /// one it has seen.
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_write_refused_for_a_full_disk_does_not_hide_later_writes_from_peers() {
-    let limit = "2000";
     let mut cluster = Cluster::start_with(2, &["--fsync", "always"], |i, opts| {
         if i == 0 {
-            opts.env("NETDB_TEST_LOG_LIMIT_BYTES", limit)
+            opts.env("FAILPOINTS", &full_disk_at(2000))
         } else {
             opts
         }
@@ -1000,7 +1016,7 @@ fn a_write_refused_for_a_full_disk_does_not_hide_later_writes_from_peers() {
     n0.cmd("sync");
     cluster.kill(0);
     cluster
-        .restart_with(0, |opts| opts.without_env("NETDB_TEST_LOG_LIMIT_BYTES"))
+        .restart_with(0, |opts| opts.without_env("FAILPOINTS"))
         .put("fresh", "after-restart");
     wait_replicated(&mut cluster, 1, "fresh", "after-restart");
 }
@@ -1098,6 +1114,7 @@ fn sigterm_during_writes_exits_0() {
 /// in the current log; a later, smaller group that uses that peer's id
 /// fits. The log must still be readable at the next startup.
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
     let mut cluster = Cluster::start(2, &["--fsync", "always"]);
     // The header every log starts with (writer and names), before n0 has
@@ -1107,8 +1124,7 @@ fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
         .len();
     cluster.kill(0);
     // Room for the tombstone and the record naming n1, not for the put.
-    let limit = (header + 110).to_string();
-    cluster.restart_with(0, |o| o.env("NETDB_TEST_LOG_LIMIT_BYTES", &limit));
+    cluster.restart_with(0, |o| o.env("FAILPOINTS", &full_disk_at(header + 110)));
     // n1's first write is too large for n0's log: refused, with the record
     // that names n1.
     cluster.node(1).put("big", &"b".repeat(500));
@@ -1124,7 +1140,7 @@ fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
             || cluster.node(1).status(3)[2].contains(", 0 writes behind,")
     });
     cluster.kill(0);
-    let opts = cluster.opts_of(0).without_env("NETDB_TEST_LOG_LIMIT_BYTES");
+    let opts = cluster.opts_of(0).without_env("FAILPOINTS");
     match opts.try_start() {
         Ok(mut node) => assert_eq!(node.get("big"), None),
         Err(e) => {

@@ -608,7 +608,7 @@ fn info_and_config_say_a_node_with_a_data_dir_logs_to_it() {
         Some(netdb::status::Persistence::Disk(
             netdb::status::DiskStatus {
                 dir,
-                fsync: netdb::durability::disk::FsyncPolicy::Always,
+                fsync: netdb::durability::FsyncPolicy::Always,
                 compaction: None,
             }
         ))

@@ -11,36 +11,43 @@
 //! the version already loaded followed by the newer ones, ends in the same
 //! state. That is what lets a snapshot be written while writes go on.
 //!
-//! No files here: the shell ([`crate::durability::disk`]) reads and writes them.
+//! No files here: [`crate::durability::log`], [`crate::durability::compaction`]
+//! and [`crate::durability::recovery`] write and read them.
 
 use crate::core::clock::{Clock, Dot, NodeId};
 use crate::core::names::Names;
 use crate::core::version::Stamp;
 use crate::core::vv::VersionVector;
 use crate::durability::record;
-use crate::replication::wire::WireEntry;
 use crate::store::Store;
 use serde::ser::{SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
-/// One record's body.
+/// One record's body, as read back: it borrows its bytes and names from
+/// the record.
+///
+/// These types are the disk format's own: they must never be shared with
+/// the peer protocol, whose changes would then silently change the files.
+/// Fields are encoded in the order written, so never reorder them
+/// (`a_logged_version_has_fixed_bytes` pins the encoding).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Change {
+pub enum Change<'a> {
     /// First record of every file: the writer identity of the node.
     Writer {
         /// The writer name (node name and epoch).
-        name: String,
+        name: &'a str,
     },
     /// Gives the writer id used by later records of this file a name.
     Name {
         /// The id within this file.
         id: u32,
         /// The writer name.
-        name: String,
+        name: &'a str,
     },
     /// A key's version after a change (ids are this file's).
-    Version(WireEntry),
+    #[serde(borrow)]
+    Version(Entry<'a>),
     /// The node's version vector was joined with this one.
     Joined {
         /// (writer id, counter) pairs.
@@ -54,8 +61,41 @@ pub enum Change {
     SyncedEachWrite,
 }
 
-/// [`Change`] by reference, so the store can log a version without copying
-/// it. Same variants, same order: it encodes to the same bytes.
+/// A key's version in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry<'a> {
+    /// The key.
+    #[serde(borrow)]
+    pub key: Bytes<'a>,
+    /// The value, or `None` for a tombstone.
+    #[serde(borrow)]
+    pub value: Option<Bytes<'a>>,
+    /// Hybrid logical timestamp of the winning write.
+    pub ts: u64,
+    /// This file's id of the winning write's writer.
+    pub writer: u32,
+    /// The vector clock: (this file's writer id, counter) pairs.
+    pub clock: Vec<(u32, u64)>,
+}
+
+/// A byte string, encoded as one length-prefixed run of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes<'a>, D::Error> {
+        <&[u8]>::deserialize(d).map(Bytes)
+    }
+}
+
+/// [`Change`] as the store logs it, borrowing the store's own data. Same
+/// variants, same order: it encodes to the same bytes.
 #[derive(Serialize)]
 enum ChangeRef<'a> {
     Writer { name: &'a str },
@@ -66,22 +106,14 @@ enum ChangeRef<'a> {
     SyncedEachWrite,
 }
 
-/// [`WireEntry`] by reference.
+/// [`Entry`] as the store logs it.
 #[derive(Serialize)]
 struct EntryRef<'a> {
-    key: BytesRef<'a>,
-    value: Option<BytesRef<'a>>,
+    key: Bytes<'a>,
+    value: Option<Bytes<'a>>,
     ts: u64,
     writer: u32,
     clock: DotsRef<'a>,
-}
-
-struct BytesRef<'a>(&'a [u8]);
-
-impl Serialize for BytesRef<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
 }
 
 /// Dots, encoded like `Vec<(u32, u64)>`.
@@ -164,8 +196,8 @@ impl JournalWriter {
     ) {
         self.define_names(names);
         self.emit(&ChangeRef::Version(EntryRef {
-            key: BytesRef(key),
-            value: value.map(BytesRef),
+            key: Bytes(key),
+            value: value.map(Bytes),
             ts: stamp.ts,
             writer: stamp.writer.0,
             clock: DotsRef(clock.dots()),
@@ -251,26 +283,15 @@ pub fn node_of(writer: &str) -> &str {
 /// The writer a file belongs to: the name in its first record.
 pub fn writer_of(first_body: &[u8]) -> Option<String> {
     match postcard::from_bytes(first_body) {
-        Ok(Change::Writer { name }) => Some(name),
+        Ok(Change::Writer { name }) => Some(name.to_owned()),
         _ => None,
     }
 }
 
-/// Whether a log (its record bodies, in order) holds every write its
-/// writer made while it was written: the writer stopped cleanly, or
-/// fsynced each write. Only then may a restarted node go on writing under
-/// that identity; otherwise writes it acknowledged or sent to peers may be
-/// missing, and reusing their counters would make new writes look old.
-/// `records` are the body ranges of the log's bytes `data`.
-pub fn is_complete(data: &[u8], records: &[std::ops::Range<usize>]) -> bool {
-    let decode = |r: &std::ops::Range<usize>| postcard::from_bytes::<Change>(&data[r.clone()]).ok();
-    if matches!(records.last().and_then(decode), Some(Change::Closed)) {
-        return true;
-    }
-    records
-        .iter()
-        .take(2)
-        .any(|r| decode(r) == Some(Change::SyncedEachWrite))
+/// Whether a record body says that every write of its file was fsynced
+/// (it is one of the first two records of such a file).
+pub fn is_synced_each_write(body: &[u8]) -> bool {
+    matches!(postcard::from_bytes(body), Ok(Change::SyncedEachWrite))
 }
 
 /// Replays the records of one file into a store, in order.
@@ -280,6 +301,12 @@ pub struct Replayer {
     /// The writer identity the file was written under (an earlier identity
     /// of the same node, or the store's own).
     writer: Option<NodeId>,
+    /// Records applied so far.
+    applied: usize,
+    /// One of the first two records said every write was fsynced.
+    synced_each_write: bool,
+    /// The last record applied was [`Change::Closed`].
+    ends_closed: bool,
 }
 
 impl Replayer {
@@ -296,19 +323,35 @@ impl Replayer {
             .ok_or(ReplayError::UnknownId(id))
     }
 
+    /// Whether the log applied so far holds every write its writer made
+    /// while it was written: the writer stopped cleanly (the last record
+    /// is [`Change::Closed`]), or fsynced each write (one of the first two
+    /// is [`Change::SyncedEachWrite`]). Only then may a restarted node go
+    /// on writing under that identity; otherwise writes it acknowledged or
+    /// sent to peers may be missing, and reusing their counters would make
+    /// new writes look old.
+    pub fn is_complete(&self) -> bool {
+        self.ends_closed || self.synced_each_write
+    }
+
     /// Applies one record body.
     pub fn apply(&mut self, store: &mut Store, body: &[u8]) -> Result<(), ReplayError> {
         let change: Change =
             postcard::from_bytes(body).map_err(|e| ReplayError::Undecodable(e.to_string()))?;
+        self.ends_closed = change == Change::Closed;
+        if self.applied < 2 && change == Change::SyncedEachWrite {
+            self.synced_each_write = true;
+        }
+        self.applied += 1;
         match change {
             Change::Writer { name } => {
-                if node_of(&name) != node_of(store.writer()) {
+                if node_of(name) != node_of(store.writer()) {
                     return Err(ReplayError::OtherWriter {
-                        found: name,
+                        found: name.to_owned(),
                         expected: store.writer().to_owned(),
                     });
                 }
-                self.writer = Some(store.intern(&name));
+                self.writer = Some(store.intern(name));
             }
             _ if self.writer.is_none() => return Err(ReplayError::NoWriter),
             Change::Closed | Change::SyncedEachWrite => {}
@@ -320,7 +363,7 @@ impl Replayer {
                 if self.ids.len() <= i {
                     self.ids.resize(i + 1, None);
                 }
-                self.ids[i] = Some(store.intern(&name));
+                self.ids[i] = Some(store.intern(name));
             }
             Change::Version(w) => {
                 let mut dots = Vec::with_capacity(w.clock.len());
@@ -335,8 +378,8 @@ impl Replayer {
                     writer: self.id(w.writer)?,
                 };
                 store.restore(
-                    &w.key.0,
-                    w.value.as_ref().map(|v| &v.0[..]),
+                    w.key.0,
+                    w.value.map(|v| v.0),
                     Clock::from_dots(dots),
                     stamp,
                     self.writer.expect("checked above"),
@@ -398,7 +441,7 @@ impl crate::store::ChangeLog for JournalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replication::wire::{Batch, Bytes};
+    use crate::replication::wire::{self, Batch, WireEntry};
 
     const MAX: usize = 1 << 20;
 
@@ -461,8 +504,8 @@ mod tests {
         let batch = Batch {
             names: vec!["z#1".into()],
             entries: vec![WireEntry {
-                key: Bytes(b"merged".to_vec()),
-                value: Some(Bytes(b"m".to_vec())),
+                key: wire::Bytes(b"merged".to_vec()),
+                value: Some(wire::Bytes(b"m".to_vec())),
                 ts: 9,
                 writer: 0,
                 clock: vec![(0, 1)],
@@ -526,8 +569,12 @@ mod tests {
                 a.close_journal();
             }
             let log = a.take_journal();
-            let scan = record::scan(&log, MAX);
-            is_complete(&log, &scan.records)
+            let mut replayer = Replayer::new();
+            let mut back = Store::new("a#2", MAX);
+            for body in record::scan(&log, MAX).bodies(&log) {
+                replayer.apply(&mut back, body).expect("replays");
+            }
+            replayer.is_complete()
         };
         assert!(!complete(false, false));
         assert!(complete(false, true));
@@ -571,8 +618,13 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn changes_by_reference_encode_like_owned_ones() {
+    /// The bytes a key's version is logged as, with the records naming
+    /// its writers: a change here makes existing data directories
+    /// unreadable, so it must be a deliberate format change, never a side
+    /// effect of changing a type.
+    /// Writers `a#1` and `b#1` (ids 0 and 1), and the clock
+    /// `[(a#1, 3), (b#1, 9)]`.
+    fn two_writers() -> (Names, Clock) {
         let mut names = Names::new();
         let a = names.intern("a#1");
         let b = names.intern("b#1");
@@ -586,19 +638,54 @@ mod tests {
                 counter: 9,
             },
         ]);
+        (names, clock)
+    }
+
+    #[test]
+    fn a_logged_version_has_fixed_bytes() {
+        let (names, clock) = two_writers();
+        let mut writer = JournalWriter::new();
+        writer.version(
+            &names,
+            b"k",
+            Some(b"v"),
+            &clock,
+            Stamp {
+                ts: 77,
+                writer: NodeId(1),
+            },
+        );
+        #[rustfmt::skip]
+        const LOGGED: [u8; 61] = [
+            // Name { id: 0, name: "a#1" }
+            0x06, 0x00, 0x00, 0x00, 0xc0, 0x80, 0x2f, 0x04, 0xa4, 0x0b, 0x49, 0xce,
+            0x01, 0x00, 0x03, 0x61, 0x23, 0x31,
+            // Name { id: 1, name: "b#1" }
+            0x06, 0x00, 0x00, 0x00, 0xc0, 0x80, 0x2f, 0x04, 0x4d, 0x9c, 0x6f, 0xf1,
+            0x01, 0x01, 0x03, 0x62, 0x23, 0x31,
+            // Version: key "k", value "v", ts 77, writer 1, clock [(0, 3), (1, 9)]
+            0x0d, 0x00, 0x00, 0x00, 0xc1, 0x07, 0x2e, 0xd3, 0x70, 0xea, 0x3f, 0xe3,
+            0x02, 0x01, 0x6b, 0x01, 0x01, 0x76, 0x4d, 0x01, 0x02, 0x00, 0x03, 0x01, 0x09,
+        ];
+        assert_eq!(writer.take(), LOGGED);
+    }
+
+    #[test]
+    fn changes_as_logged_encode_like_changes_as_read() {
+        let (_, clock) = two_writers();
         let by_ref = |c: &ChangeRef| postcard::to_stdvec(c).expect("encodes");
         let owned = |c: &Change| postcard::to_stdvec(c).expect("encodes");
         assert_eq!(
             by_ref(&ChangeRef::Version(EntryRef {
-                key: BytesRef(b"k"),
-                value: Some(BytesRef(b"v")),
+                key: Bytes(b"k"),
+                value: Some(Bytes(b"v")),
                 ts: 77,
                 writer: 1,
                 clock: DotsRef(clock.dots()),
             })),
-            owned(&Change::Version(WireEntry {
-                key: Bytes(b"k".to_vec()),
-                value: Some(Bytes(b"v".to_vec())),
+            owned(&Change::Version(Entry {
+                key: Bytes(b"k"),
+                value: Some(Bytes(b"v")),
                 ts: 77,
                 writer: 1,
                 clock: vec![(0, 3), (1, 9)],
@@ -614,14 +701,16 @@ mod tests {
         );
         assert_eq!(
             by_ref(&ChangeRef::Name { id: 4, name: "x" }),
-            owned(&Change::Name {
-                id: 4,
-                name: "x".into()
-            })
+            owned(&Change::Name { id: 4, name: "x" })
         );
         assert_eq!(
             by_ref(&ChangeRef::Writer { name: "x" }),
-            owned(&Change::Writer { name: "x".into() })
+            owned(&Change::Writer { name: "x" })
+        );
+        assert_eq!(by_ref(&ChangeRef::Closed), owned(&Change::Closed));
+        assert_eq!(
+            by_ref(&ChangeRef::SyncedEachWrite),
+            owned(&Change::SyncedEachWrite)
         );
     }
 }

@@ -11,15 +11,15 @@
 //! file's end zero-filled by the file system) is normal: the caller cuts the
 //! file there and carries on. Damage with more data after it is not: a flipped
 //! bit in a length must never make recovery silently drop every record after
-//! it, so [`scan`] reports it as [`End::Corrupt`] and leaves the decision to
-//! the caller.
+//! it, so [`Reader`] (and [`scan`], its whole-slice form) reports it as
+//! [`End::Corrupt`] and leaves the decision to the caller.
 //!
-//! Pure: works on byte slices and `impl Write`. It never opens, truncates or
-//! syncs a file, never allocates from a length it has not checked, and never
-//! returns a body whose checksum does not match.
+//! Sans I/O: works on `impl Read`, byte slices and `impl Write`. It never
+//! opens, truncates or syncs a file, never allocates from a length it has
+//! not checked, and never returns a body whose checksum does not match.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 
 /// Bytes in a record header: length, length check, body checksum.
@@ -166,9 +166,25 @@ pub fn write_record(w: &mut impl Write, body: &[u8], max_body: usize) -> io::Res
     Ok(HEADER_LEN + body.len())
 }
 
-/// Reads records from the start of a whole file's bytes, stopping at the
-/// first one that is unfinished or damaged. Bodies over `max_body` are
-/// refused before anything is sized from their length.
+/// What [`Reader::next`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Item<'a> {
+    /// A good record.
+    Record {
+        /// Where the record (its header) starts.
+        offset: usize,
+        /// Its body, valid until the next call.
+        body: &'a [u8],
+    },
+    /// No more good records, and how the data past them looks. Every
+    /// later call says the same.
+    End(End),
+}
+
+/// Reads records one by one from the start of a file's bytes, holding one
+/// body at a time, and stops at the first that is unfinished or damaged.
+/// Bodies over `max_body` are refused before anything is sized from their
+/// length.
 ///
 /// At a record starting at offset `x`:
 /// - fewer than [`HEADER_LEN`] bytes left: torn at `x`;
@@ -180,64 +196,152 @@ pub fn write_record(w: &mut impl Write, body: &[u8], max_body: usize) -> io::Res
 /// - the body runs past the end of the data: torn at `x`;
 /// - the body fails its check: torn at `x` if nothing but zeros follows the
 ///   record, else corrupt (checksum mismatch).
-pub fn scan(data: &[u8], max_body: usize) -> Scan {
-    let mut records = Vec::new();
-    let mut at = 0;
-    let end = loop {
-        match next(data, at, max_body) {
-            Ok(body) => {
-                at = body.end;
-                records.push(body);
-            }
-            Err(end) => break end,
+///
+/// Telling torn from corrupt may read on to the end of the data, a piece
+/// at a time; nothing past a bad record is kept.
+#[derive(Debug)]
+pub struct Reader<R> {
+    input: R,
+    max_body: usize,
+    /// Where the next record starts.
+    offset: usize,
+    body: Vec<u8>,
+    end: Option<End>,
+}
+
+impl<R: Read> Reader<R> {
+    /// A reader of the records in `input`, from its start.
+    pub fn new(input: R, max_body: usize) -> Reader<R> {
+        Reader {
+            input,
+            max_body,
+            offset: 0,
+            body: Vec::new(),
+            end: None,
         }
-    };
-    Scan { records, end }
+    }
+
+    /// The next good record, or how the data ends. An error is the
+    /// input's own (a failed read), never the data's.
+    // Not `Iterator::next`: the body borrows the reader.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> io::Result<Item<'_>> {
+        if let Some(end) = self.end {
+            return Ok(Item::End(end));
+        }
+        let at = self.offset;
+        match self.read_record()? {
+            Ok(()) => {
+                self.offset = at + HEADER_LEN + self.body.len();
+                Ok(Item::Record {
+                    offset: at,
+                    body: &self.body,
+                })
+            }
+            Err(end) => {
+                self.end = Some(end);
+                Ok(Item::End(end))
+            }
+        }
+    }
+
+    /// Reads the record at `self.offset`, its body into `self.body`, or
+    /// tells how the data ends there.
+    fn read_record(&mut self) -> io::Result<Result<(), End>> {
+        let at = self.offset;
+        let torn = End::TornTail { offset: at };
+        let corrupt = |reason| End::Corrupt { offset: at, reason };
+        let mut header = [0u8; HEADER_LEN];
+        match read_full(&mut self.input, &mut header)? {
+            0 => return Ok(Err(End::Clean)),
+            HEADER_LEN => {}
+            _ => return Ok(Err(torn)),
+        }
+        let [l0, l1, l2, l3, c0, c1, c2, c3, b0, b1, b2, b3] = header;
+        if crc32fast::hash(&[l0, l1, l2, l3]) != u32::from_le_bytes([c0, c1, c2, c3]) {
+            // A crash can leave part of a header and then zeros; a bad
+            // header with anything else after it may be hiding records, so
+            // say so.
+            return Ok(Err(if rest_is_zero(&mut self.input)? {
+                torn
+            } else {
+                corrupt(CorruptReason::BadHeader)
+            }));
+        }
+        let len = usize::try_from(u32::from_le_bytes([l0, l1, l2, l3])).unwrap_or(usize::MAX);
+        if len > self.max_body {
+            return Ok(Err(corrupt(CorruptReason::TooLarge {
+                len,
+                max: self.max_body,
+            })));
+        }
+        // Read through `take`, so the buffer grows with the bytes that are
+        // there, not with the length the header claims.
+        self.body.clear();
+        let got = (&mut self.input)
+            .take(len as u64)
+            .read_to_end(&mut self.body)?;
+        if got < len {
+            return Ok(Err(torn));
+        }
+        if crc32fast::hash(&self.body) != u32::from_le_bytes([b0, b1, b2, b3]) {
+            // Damage confined to the last record looks exactly like a torn
+            // write.
+            return Ok(Err(if rest_is_zero(&mut self.input)? {
+                torn
+            } else {
+                corrupt(CorruptReason::BadChecksum)
+            }));
+        }
+        Ok(Ok(()))
+    }
 }
 
-/// The body range of the record at `at`, or how the data ends there.
-/// `at` is never past the end of `data`.
-fn next(data: &[u8], at: usize, max_body: usize) -> Result<Range<usize>, End> {
-    let rest = data.get(at..).unwrap_or_default();
-    if rest.is_empty() {
-        return Err(End::Clean);
+/// Reads records from the start of a whole file's bytes, as [`Reader`]
+/// does, and returns where each body is.
+pub fn scan(data: &[u8], max_body: usize) -> Scan {
+    let mut reader = Reader::new(data, max_body);
+    let mut records = Vec::new();
+    loop {
+        match reader.next() {
+            Ok(Item::Record { offset, body }) => {
+                let start = offset + HEADER_LEN;
+                records.push(start..start + body.len());
+            }
+            Ok(Item::End(end)) => return Scan { records, end },
+            Err(_) => unreachable!("reading a slice cannot fail"),
+        }
     }
-    let torn = End::TornTail { offset: at };
-    let corrupt = |reason| End::Corrupt { offset: at, reason };
-    let Some((header, after_header)) = rest.split_first_chunk::<HEADER_LEN>() else {
-        return Err(torn);
-    };
-    let [l0, l1, l2, l3, c0, c1, c2, c3, b0, b1, b2, b3] = *header;
-    if crc32fast::hash(&[l0, l1, l2, l3]) != u32::from_le_bytes([c0, c1, c2, c3]) {
-        // A crash can leave part of a header and then zeros; a bad header
-        // with anything else after it may be hiding records, so say so.
-        return Err(if is_zero(after_header) {
-            torn
-        } else {
-            corrupt(CorruptReason::BadHeader)
-        });
-    }
-    let len = usize::try_from(u32::from_le_bytes([l0, l1, l2, l3])).unwrap_or(usize::MAX);
-    if len > max_body {
-        return Err(corrupt(CorruptReason::TooLarge { len, max: max_body }));
-    }
-    let Some((body, after_body)) = after_header.split_at_checked(len) else {
-        return Err(torn);
-    };
-    if crc32fast::hash(body) != u32::from_le_bytes([b0, b1, b2, b3]) {
-        // Damage confined to the last record looks exactly like a torn write.
-        return Err(if is_zero(after_body) {
-            torn
-        } else {
-            corrupt(CorruptReason::BadChecksum)
-        });
-    }
-    let start = at + HEADER_LEN;
-    Ok(start..start + len)
 }
 
-fn is_zero(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
+/// Fills `buf` from `input` as far as the input goes; returns how many
+/// bytes it holds (fewer than asked only at the end of the input).
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Whether everything left in `input` is zero; reads it a piece at a time
+/// and stops at the first byte that is not.
+fn rest_is_zero(input: &mut impl Read) -> io::Result<bool> {
+    let mut piece = [0u8; 8192];
+    loop {
+        let n = read_full(input, &mut piece)?;
+        if piece[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        if n < piece.len() {
+            return Ok(true);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -444,8 +548,92 @@ mod tests {
         }
     }
 
+    /// Damages a log as a crash or a bad disk would: cuts it, flips a bit
+    /// of what is left, and appends zeros.
+    fn damage(
+        data: &mut Vec<u8>,
+        cut: prop::sample::Index,
+        flip: Option<prop::sample::Index>,
+        zeros: usize,
+    ) {
+        data.truncate(cut.index(data.len() + 1));
+        if let (Some(flip), false) = (flip, data.is_empty()) {
+            let bit = flip.index(data.len() * 8);
+            data[bit / 8] ^= 1 << (bit % 8);
+        }
+        data.resize(data.len() + zeros, 0);
+    }
+
+    /// An input that hands out one byte per read, and is interrupted
+    /// before each: the reader must not depend on how reads are cut up.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        interrupted: bool,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupted = !self.interrupted;
+            if self.interrupted {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let Some((first, rest)) = self.data.split_first() else {
+                return Ok(0);
+            };
+            match buf.first_mut() {
+                Some(b) => *b = *first,
+                None => return Ok(0),
+            }
+            self.data = rest;
+            Ok(1)
+        }
+    }
+
+    /// Reads `data` through a [`Trickle`]: each record's offset and body,
+    /// and the end.
+    fn read_trickling(data: &[u8], max: usize) -> (Vec<(usize, Vec<u8>)>, End) {
+        let input = Trickle {
+            data,
+            interrupted: false,
+        };
+        let mut reader = Reader::new(input, max);
+        let mut records = Vec::new();
+        loop {
+            match reader.next().expect("a trickle does not fail") {
+                Item::Record { offset, body } => records.push((offset, body.to_vec())),
+                Item::End(end) => {
+                    // And it stays there.
+                    assert_eq!(reader.next().expect("no failure"), Item::End(end));
+                    return (records, end);
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(crate::proptest_config("tests/regressions/record.txt"))]
+        #[test]
+        fn a_reader_fed_a_byte_at_a_time_finds_what_scan_finds(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..6),
+            cut in any::<prop::sample::Index>(),
+            flip in proptest::option::of(any::<prop::sample::Index>()),
+            zeros in 0usize..100,
+            max in 0usize..80,
+        ) {
+            let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+            let (mut data, _) = log(&refs);
+            damage(&mut data, cut, flip, zeros);
+            let scan = scan(&data, max);
+            let (records, end) = read_trickling(&data, max);
+            prop_assert_eq!(end, scan.end);
+            let expected: Vec<(usize, Vec<u8>)> = scan
+                .records
+                .iter()
+                .map(|r| (r.start - HEADER_LEN, data[r.clone()].to_vec()))
+                .collect();
+            prop_assert_eq!(records, expected);
+        }
+
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048),
                                     max in 0usize..4096) {
@@ -463,14 +651,7 @@ mod tests {
             let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
             let (mut data, _) = log(&refs);
             let written = scan(&data, MAX).records;
-            if !data.is_empty() {
-                data.truncate(cut.index(data.len() + 1));
-                if let (Some(flip), false) = (flip, data.is_empty()) {
-                    let bit = flip.index(data.len() * 8);
-                    data[bit / 8] ^= 1 << (bit % 8);
-                }
-            }
-            data.resize(data.len() + zeros, 0);
+            damage(&mut data, cut, flip, zeros);
             let scan = scan(&data, MAX);
             check_shape(&scan, &data);
             for (i, r) in scan.records.iter().enumerate() {

@@ -10,7 +10,7 @@
 use super::request::{Batched, Db, Refusable, Request, Work};
 pub use super::request::{Op, OpReply, StoreHandle};
 use super::slot::Answer;
-use crate::durability::disk::DataDir;
+use crate::durability::DataDir;
 use crate::error::{Error, Result};
 use crate::redis::glob::glob_match;
 use crate::store::{BatchError, Store, WriteError};
@@ -226,7 +226,8 @@ impl Service {
                         self.store.commit();
                         None
                     }
-                    Err(why) => {
+                    Err(e) => {
+                        let why = e.to_string();
                         crate::log!("{why}; the writes of this group are refused");
                         self.store.rollback();
                         Some(why)
@@ -355,7 +356,10 @@ impl Service {
             Request::Stop { reply } => {
                 self.store.close_journal();
                 self.flush();
-                let result = self.disk.as_mut().map_or(Ok(()), DataDir::close);
+                let result = self
+                    .disk
+                    .as_mut()
+                    .map_or(Ok(()), |d| d.close().map_err(|e| e.to_string()));
                 let _ = reply.send(result);
                 return ControlFlow::Break(());
             }

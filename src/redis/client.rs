@@ -17,7 +17,7 @@
 //! the good requests before them are answered. Nothing a client sends can
 //! stop the node or another connection.
 
-use crate::durability::disk::DiskSettings;
+use crate::durability::DiskSettings;
 use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::engine::slot::ReplySlot;
 use crate::redis::command::{dispatch, Action, Facts, Finish, Session, Tally};

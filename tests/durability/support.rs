@@ -281,8 +281,7 @@ impl Opts {
             cmd.arg("--data-dir").arg(dir);
         }
         cmd.args(&self.args)
-            .env_remove("NETDB_TEST_CRASH_AT")
-            .env_remove("NETDB_TEST_LOG_LIMIT_BYTES")
+            .env_remove("FAILPOINTS")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

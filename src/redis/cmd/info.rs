@@ -227,7 +227,7 @@ fn peer_fields(p: &PeerReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::durability::disk::FsyncPolicy;
+    use crate::durability::FsyncPolicy;
     use crate::status::tests::sample;
     use crate::status::{CompactionStatus, DiskStatus, LastCompaction};
 

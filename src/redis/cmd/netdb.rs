@@ -38,7 +38,7 @@
 //! without breaking an older `netdb --connect`; removing or retyping one
 //! is a breaking change.
 
-use crate::durability::disk::FsyncPolicy;
+use crate::durability::FsyncPolicy;
 use crate::redis::command::{Action, Call, Command, Docs, NodeQuery};
 use crate::redis::resp::Reply;
 use crate::status::{
@@ -291,7 +291,10 @@ fn decode_persistence(mut f: Fields) -> Result<Persistence, String> {
     };
     Ok(Persistence::Disk(DiskStatus {
         dir: f.text("dir")?,
-        fsync: f.text("appendfsync")?.parse::<FsyncPolicy>()?,
+        fsync: f
+            .text("appendfsync")?
+            .parse::<FsyncPolicy>()
+            .map_err(|e| e.to_string())?,
         compaction,
     }))
 }

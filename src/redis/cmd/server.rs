@@ -90,7 +90,7 @@ fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
 
 #[cfg(test)]
 mod tests {
-    use crate::durability::disk::FsyncPolicy;
+    use crate::durability::FsyncPolicy;
     use crate::redis::cmd::testing::{bulk_of, facts, run, session, Fake};
     use crate::redis::command::Facts;
     use crate::redis::resp::Reply;
