@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;
 use clap::Parser;
+use log::LevelFilter;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +76,24 @@ pub struct Args {
     /// status, help, quit), typed or piped.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file"])]
     pub connect: Option<String>,
+    /// Write log lines at this level and the more severe ones: error,
+    /// warn, info, debug or trace [default: info, or as RUST_LOG says].
+    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
+    pub log_level: Option<LevelFilter>,
+}
+
+/// A `--log-level` value.
+pub fn parse_log_level(level: &str) -> std::result::Result<LevelFilter, String> {
+    match level {
+        "error" => Ok(LevelFilter::Error),
+        "warn" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        "trace" => Ok(LevelFilter::Trace),
+        other => Err(format!(
+            "'{other}' is not one of error, warn, info, debug, trace"
+        )),
+    }
 }
 
 /// A node's checked settings.

@@ -4,6 +4,7 @@
 use clap::Parser;
 use netdb::config::{configure, Args};
 use netdb::error::{Error, Result};
+use netdb::logging::{self, Filter};
 use netdb::node::Node;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -49,10 +50,10 @@ fn catch_signals(node: &Node) -> Result<()> {
                 } else {
                     "SIGINT"
                 };
-                netdb::log!("{name}: stopping");
+                log::info!("{name}: stopping");
                 STOPPING.store(true, Ordering::SeqCst);
                 if let Ok(Err(why)) = store.stop() {
-                    netdb::log!("stopping: {why}");
+                    log::error!("stopping: {why}");
                     std::process::exit(1);
                 }
                 std::process::exit(0);
@@ -60,6 +61,23 @@ fn catch_signals(node: &Node) -> Result<()> {
         })
         .map_err(io)?;
     Ok(())
+}
+
+/// The log filter: `--log-level`, else `RUST_LOG`, else `info`.
+fn log_filter(level: Option<log::LevelFilter>) -> Filter {
+    if let Some(level) = level {
+        return Filter::level(level);
+    }
+    match std::env::var("RUST_LOG") {
+        Ok(spec) => {
+            let (filter, complaints) = Filter::parse(&spec);
+            for complaint in complaints {
+                eprintln!("netdb: RUST_LOG: {complaint}; left out");
+            }
+            filter
+        }
+        Err(_) => Filter::level(log::LevelFilter::Info),
+    }
 }
 
 fn run() -> Result<()> {
@@ -70,11 +88,14 @@ fn run() -> Result<()> {
         let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         return netdb::console::remote::run(addr, stdin.lock(), stdout, interactive);
     }
-    netdb::log::set_node_name(args.name.as_deref().unwrap_or_default());
+    logging::init(
+        args.name.as_deref().unwrap_or("netdb"),
+        log_filter(args.log_level),
+    );
     let (config, listener) = configure(&args)?;
     let (peers, interval) = (config.peers.len(), config.sync_interval);
     let node = Node::start(config, listener)?;
-    netdb::log!(
+    log::info!(
         "listening on {} with {peers} peer(s), syncing every {} ms",
         node.addr(),
         interval.as_millis()

@@ -52,7 +52,7 @@ impl Node {
             Some(settings) => {
                 let (disk, store, found) =
                     DataDir::open(settings.clone(), &config.name, &new_writer, make_store)?;
-                crate::log!(
+                log::info!(
                     "data directory {}: {} entries loaded ({}{} log records), fsync {}",
                     disk.path().display(),
                     found.entries,

@@ -227,10 +227,10 @@ pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> 
 fn final_push(node: &Node) {
     if let Ok((acked, peers)) = node.sync_now(FINAL_PUSH_TIMEOUT) {
         if peers > 0 {
-            crate::log!("final push: {acked} of {peers} peers acknowledged");
+            log::info!("final push: {acked} of {peers} peers acknowledged");
         }
     }
     if let Err(e) = node.stop_store() {
-        crate::log!("stopping: {e}");
+        log::error!("stopping: {e}");
     }
 }
