@@ -12,10 +12,12 @@
 use clap::Parser;
 use crossbeam_channel::{bounded, Sender};
 use netdb::config::{configure, Args};
+use netdb::console::editor::TerminalModes;
 use netdb::error::{Error, Result};
 use netdb::logging::{self, Filter};
 use netdb::node::Node;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -67,19 +69,32 @@ fn catch_signals(events: Sender<Event>) -> Result<()> {
     Ok(())
 }
 
-/// Starts the console on its own thread, reading stdin.
-fn start_console(node: Arc<Node>, events: Sender<Event>) -> Result<()> {
+/// Starts the console on its own thread: the line editor when stdin and
+/// stdout are terminals (keeping its history in `history`), otherwise
+/// lines read as they come. Returns the terminal's modes to put back if
+/// the process ends while the editor has the terminal.
+fn start_console(
+    node: Arc<Node>,
+    history: Option<PathBuf>,
+    events: Sender<Event>,
+) -> Result<Option<TerminalModes>> {
+    let typed = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let modes = if typed { TerminalModes::save() } else { None };
     std::thread::Builder::new()
         .name("netdb-console".into())
         .spawn(move || {
-            let stdin = std::io::stdin();
-            let interactive = stdin.is_terminal();
-            let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-            let ended = netdb::console::local::run(&node, stdin.lock(), stdout, interactive);
+            let ended = if typed {
+                netdb::console::local::run_terminal(&node, history, std::io::stdout())
+            } else {
+                let stdin = std::io::stdin();
+                let prompt = stdin.is_terminal();
+                let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+                netdb::console::local::run(&node, stdin.lock(), stdout, prompt)
+            };
             let _ = events.send(Event::InputEnded(ended));
         })
         .map_err(io_err("cannot start the console thread"))?;
-    Ok(())
+    Ok(modes)
 }
 
 /// The log filter: `--log-level`, else `RUST_LOG`, else `info`.
@@ -111,6 +126,7 @@ fn run() -> Result<()> {
     }
     let (config, listener) = configure(&args)?;
     let (peers, interval) = (config.peers.len(), config.sync_interval);
+    let history = (config.disk.as_ref()).map(|disk| disk.dir.join("console_history"));
     let node = Arc::new(Node::start(config, listener)?);
     log::info!(
         "listening on {} with {peers} peer(s), syncing every {} ms",
@@ -119,13 +135,18 @@ fn run() -> Result<()> {
     );
     let (events, event) = bounded(4);
     catch_signals(events.clone())?;
-    if !args.no_cli {
-        start_console(Arc::clone(&node), events)?;
-    }
+    let modes = if args.no_cli {
+        None
+    } else {
+        start_console(Arc::clone(&node), history, events)?
+    };
     // The signal thread keeps a sender for as long as the process runs.
     let ended = match event.recv() {
         Ok(Event::InputEnded(ended)) => ended,
         Ok(Event::Signal(name)) => {
+            if let Some(modes) = &modes {
+                modes.restore();
+            }
             log::info!("{name}: stopping");
             Ok(())
         }

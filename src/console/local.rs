@@ -1,5 +1,6 @@
 //! The stdin command loop: reads lines, runs them against the node, prints
-//! one reply per command on stdout.
+//! one reply per command on stdout. Piped input is read as it comes;
+//! typed input goes through the line editor ([`editor`](super::editor)).
 //!
 //! Data commands that are already buffered go to the store thread as one
 //! batch, so a piped script costs one channel trip per batch rather than
@@ -7,6 +8,7 @@
 //! whenever the loop would wait for more input, so an interactive user sees
 //! each reply at once.
 
+use crate::console::editor::Editor;
 use crate::console::line::{
     display_key, display_value, format_status, parse_line, Command, NodeStatus, PeerReport,
     PeerState, HELP,
@@ -18,6 +20,7 @@ use crate::replication::sync::{PeerStatus, PeerTable};
 use crate::store::PeerLag;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// Most data commands sent to the store thread in one batch.
@@ -51,7 +54,8 @@ fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
 /// Runs the command loop on piped input until `quit` or end of input;
 /// both make one final push to the peers. Stopping the node is the
 /// caller's part. With `interactive`, a `> ` prompt is written before
-/// waiting for a line.
+/// waiting for a line (stdin a terminal, stdout not: the line editor
+/// wants both).
 pub fn run(node: &Node, input: impl Read, out: impl Write, interactive: bool) -> Result<()> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let mut session = Session::new(node, out);
@@ -77,6 +81,21 @@ pub fn run(node: &Node, input: impl Read, out: impl Write, interactive: bool) ->
             return Ok(());
         }
     }
+}
+
+/// Runs the command loop on lines typed at the terminal, with line
+/// editing, history (in `history`, if given) and completion, until
+/// `quit`, end of input (Ctrl-D) or Ctrl-C; each makes one final push to
+/// the peers. Stopping the node is the caller's part.
+pub fn run_terminal(node: &Node, history: Option<PathBuf>, out: impl Write) -> Result<()> {
+    let mut editor = Editor::new(history)?;
+    let mut session = Session::new(node, out);
+    while let Some(line) = editor.read_line()? {
+        if session.take(line.as_bytes(), false)? == Flow::Quit {
+            return Ok(());
+        }
+    }
+    session.finish()
 }
 
 /// Whether the console goes on after a line.
