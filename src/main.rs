@@ -1,5 +1,5 @@
-//! The `netdb` binary: read the command line, start a node, run the
-//! console. Every error is one line on stderr and a
+//! The `netdb` binary: read the command line (and config file), start a
+//! node, run the console. Every error is one line on stderr and a
 //! non-zero exit.
 //!
 //! The main thread starts the node and then waits for the one event that
@@ -9,9 +9,8 @@
 //! thread of its own, so a console blocked reading stdin never holds up a
 //! stop asked for by a signal.
 
-use clap::Parser;
 use crossbeam_channel::{bounded, Sender};
-use netdb::config::{configure, Args};
+use netdb::config::{configure, parse_command_line};
 use netdb::console::editor::TerminalModes;
 use netdb::error::{Error, Result};
 use netdb::logging::{self, Filter};
@@ -97,7 +96,8 @@ fn start_console(
     Ok(modes)
 }
 
-/// The log filter: `--log-level`, else `RUST_LOG`, else `info`.
+/// The log filter: `--log-level` (on the command line, or in the config
+/// file when `RUST_LOG` is not set), else `RUST_LOG`, else `info`.
 fn log_filter(level: Option<log::LevelFilter>) -> Filter {
     if let Some(level) = level {
         return Filter::level(level);
@@ -115,7 +115,7 @@ fn log_filter(level: Option<log::LevelFilter>) -> Filter {
 }
 
 fn run() -> Result<()> {
-    let args = Args::parse();
+    let args = parse_command_line()?;
     let node_name = args.name.as_deref().unwrap_or("netdb");
     logging::init(node_name, log_filter(args.log_level));
     if let Some(addr) = &args.connect {
