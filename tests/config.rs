@@ -43,12 +43,7 @@ fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
     );
 
     let done = run_status(dir.path(), &[&"--config", &config]);
-    assert!(done.status.success(), "{:?}", done.stderr);
-    assert!(
-        done.stdout[0].starts_with("node n1 listening on 127.0.0.1:"),
-        "{:?}",
-        done.stdout
-    );
+    assert_ran_as(&done, "n1", 250);
     assert!(
         done.stdout
             .iter()
@@ -56,29 +51,30 @@ fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
         "{:?}",
         done.stdout
     );
-    assert!(
-        done.stderr
-            .iter()
-            .any(|l| l.contains(" [n1] listening on ") && l.ends_with("syncing every 250 ms")),
-        "{:?}",
-        done.stderr
-    );
 
     // The command line's name and interval win over the file's.
     let done = run_status(
         dir.path(),
         &[&"--config", &config, &"n2", &"--sync-interval-ms", &"300"],
     );
+    assert_ran_as(&done, "n2", 300);
+}
+
+/// Asserts a clean run as node `name` syncing every `ms`, as its status
+/// and its startup log line say.
+fn assert_ran_as(done: &Finished, name: &str, ms: u64) {
     assert!(done.status.success(), "{:?}", done.stderr);
     assert!(
-        done.stdout[0].starts_with("node n2 listening on 127.0.0.1:"),
+        done.stdout[0].starts_with(&format!("node {name} listening on 127.0.0.1:")),
         "{:?}",
         done.stdout
     );
+    let listening = format!(" [{name}] listening on ");
+    let syncing = format!("syncing every {ms} ms");
     assert!(
         done.stderr
             .iter()
-            .any(|l| l.contains(" [n2] listening on ") && l.ends_with("syncing every 300 ms")),
+            .any(|l| l.contains(&listening) && l.ends_with(&syncing)),
         "{:?}",
         done.stderr
     );
