@@ -1,14 +1,27 @@
-//! The command line, and turning it into a checked [`Config`] and a bound
-//! listener. Every mistake becomes an [`Error`] that names what was wrong.
+//! The command line and the config file, and turning them into a checked
+//! [`Config`] and a bound listener. Every mistake becomes an [`Error`] that
+//! names what was wrong (and, in the config file, on which line).
+//!
+//! # The config file
+//!
+//! `--config FILE` reads settings from a TOML file. Its keys are the long
+//! options' names as written on the command line (`sync-interval-ms`,
+//! `in-memory`), and `name`, `listen` and `peers` for the three positional
+//! arguments. Whatever the command line gives wins over the file.
+//! Relative paths in the file (`peers`, `data-dir`) are read from the
+//! file's folder, so a file can name a peers file beside it.
 
 use crate::core::names::MAX_NAME_LEN;
 use crate::durability::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use log::LevelFilter;
+use serde::{Deserialize, Deserializer};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// netdb: a distributed key-value store. Each node keeps every key with a
@@ -20,14 +33,14 @@ use std::time::Duration;
     version,
     about,
     long_about = None,
-    override_usage = "netdb [OPTIONS] <NAME> <ADDR> [PEERS_FILE]\n       netdb --connect <ADDR>"
+    override_usage = "netdb [OPTIONS] <NAME> <ADDR> [PEERS_FILE]\n       netdb --config <FILE> [OPTIONS] [NAME] [ADDR] [PEERS_FILE]\n       netdb --connect <ADDR>"
 )]
 pub struct Args {
     /// This node's name; unique in the cluster.
-    #[arg(required_unless_present = "connect")]
+    #[arg(required_unless_present_any = ["connect", "config"])]
     pub name: Option<String>,
     /// Address to listen on for peers and Redis clients, as host:port.
-    #[arg(required_unless_present = "connect")]
+    #[arg(required_unless_present_any = ["connect", "config"])]
     pub addr: Option<String>,
     /// File listing the peers, one host:port per line; without it the node
     /// runs alone.
@@ -73,8 +86,206 @@ pub struct Args {
     /// Instead of running a node, connect to the node at host:port and
     /// read the same commands as a node's stdin (put, get, delete, keys,
     /// status, help, quit), typed or piped.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file", "config"])]
     pub connect: Option<String>,
+    /// Read settings from this TOML file (keys as the long options, and
+    /// name, listen, peers); the command line wins over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write log lines at this level and the more severe ones: error,
+    /// warn, info, debug or trace [default: info, or as RUST_LOG says].
+    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
+    pub log_level: Option<LevelFilter>,
+}
+
+/// Reads the command line and, if it names one, the config file; the
+/// command line wins. Usage mistakes (and `--help`) end the process the
+/// way clap does, with status 2 (0); a bad config file is an [`Error`].
+pub fn parse_command_line() -> Result<Args> {
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(path) = args.config.clone() {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let file = parse_config_file(&text).map_err(|e| {
+            Error::Config(format!(
+                "config file {}, line {}: {}",
+                path.display(),
+                e.line,
+                e.reason
+            ))
+        })?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let rust_log_set = std::env::var_os("RUST_LOG").is_some();
+        merge_config_file(&mut args, file, &matches, folder, rust_log_set)
+            .map_err(|reason| Error::Config(format!("config file {}: {reason}", path.display())))?;
+    }
+    Ok(args)
+}
+
+/// A `--log-level` (or `log-level`) value.
+pub fn parse_log_level(level: &str) -> std::result::Result<LevelFilter, String> {
+    match level {
+        "error" => Ok(LevelFilter::Error),
+        "warn" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        "trace" => Ok(LevelFilter::Trace),
+        other => Err(format!(
+            "'{other}' is not one of error, warn, info, debug, trace"
+        )),
+    }
+}
+
+/// What a config file may hold: every option of a node's command line,
+/// named as on the command line without its `--`, and the positional
+/// arguments as `name`, `listen` and `peers`. Absent keys are `None`.
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileSettings {
+    /// `NAME`.
+    pub name: Option<String>,
+    /// `ADDR`.
+    pub listen: Option<String>,
+    /// `PEERS_FILE`.
+    pub peers: Option<PathBuf>,
+    /// `--sync-interval-ms`.
+    pub sync_interval_ms: Option<u64>,
+    /// `--no-cli`.
+    pub no_cli: Option<bool>,
+    /// `--max-frame-bytes`.
+    pub max_frame_bytes: Option<usize>,
+    /// `--max-connections`.
+    pub max_connections: Option<usize>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--in-memory`.
+    pub in_memory: Option<bool>,
+    /// `--fsync`.
+    #[serde(default, deserialize_with = "from_text")]
+    pub fsync: Option<FsyncPolicy>,
+    /// `--truncate-corrupt-log`.
+    pub truncate_corrupt_log: Option<bool>,
+    /// `--compact-min-bytes`.
+    pub compact_min_bytes: Option<u64>,
+    /// `--max-clients`.
+    pub max_clients: Option<usize>,
+    /// `--client-idle-timeout-secs`.
+    pub client_idle_timeout_secs: Option<u64>,
+    /// `--max-request-bytes`.
+    pub max_request_bytes: Option<usize>,
+    /// `--log-level`.
+    #[serde(default, deserialize_with = "log_level")]
+    pub log_level: Option<LevelFilter>,
+}
+
+/// A string value read with `T`'s `FromStr`.
+fn from_text<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn log_level<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<LevelFilter>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_log_level(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// What is wrong in a config file, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Parses a config file's text. An unknown key, a value of the wrong type
+/// and a TOML syntax error are each a [`FileError`] naming the line.
+pub fn parse_config_file(text: &str) -> std::result::Result<FileSettings, FileError> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+        let message = e.message().trim_end();
+        let reason = if message.starts_with("unknown field") {
+            let key = text.get(span).unwrap_or("").trim_matches(['"', '\'']);
+            format!("unknown key '{key}'")
+        } else {
+            match key_on_line(text, line) {
+                Some(key) => format!("{key}: {message}"),
+                None => message.to_owned(),
+            }
+        };
+        FileError { line, reason }
+    })
+}
+
+/// The key of a `key = value` line (1-based), to name it in an error.
+fn key_on_line(text: &str, line: usize) -> Option<&str> {
+    let (key, _) = text.lines().nth(line - 1)?.split_once('=')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    (!key.is_empty() && !key.starts_with('[')).then_some(key)
+}
+
+/// Fills in from `file` what the command line (`matches`) did not give.
+/// `folder` is the file's folder, which relative paths in it start from.
+/// The file's `log-level` is left out while `RUST_LOG` is set: the
+/// command line's `--log-level` wins over `RUST_LOG`, which wins over the
+/// file. `data-dir` and `in-memory` are one choice: if the command line
+/// makes it, the file's are left out.
+pub fn merge_config_file(
+    args: &mut Args,
+    file: FileSettings,
+    matches: &ArgMatches,
+    folder: &Path,
+    rust_log_set: bool,
+) -> std::result::Result<(), String> {
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    args.name = args.name.take().or(file.name);
+    args.addr = args.addr.take().or(file.listen);
+    args.peers_file = args
+        .peers_file
+        .take()
+        .or(file.peers.map(|p| folder.join(p)));
+    macro_rules! fill {
+        ($($field:ident),*) => {$(
+            if let (false, Some(value)) = (given(stringify!($field)), file.$field) {
+                args.$field = value;
+            }
+        )*};
+    }
+    fill!(
+        sync_interval_ms,
+        no_cli,
+        max_frame_bytes,
+        max_connections,
+        fsync,
+        truncate_corrupt_log,
+        compact_min_bytes,
+        max_clients,
+        client_idle_timeout_secs,
+        max_request_bytes
+    );
+    if !given("data_dir") && !given("in_memory") {
+        if file.in_memory == Some(true) && file.data_dir.is_some() {
+            return Err("data-dir and in-memory = true cannot both be set".into());
+        }
+        args.data_dir = file.data_dir.map(|p| folder.join(p));
+        args.in_memory = file.in_memory.unwrap_or(false);
+    }
+    if args.log_level.is_none() && !rust_log_set {
+        args.log_level = file.log_level;
+    }
+    Ok(())
 }
 
 /// A node's checked settings.
@@ -142,7 +353,9 @@ impl Config {
 /// file.
 pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     let (Some(name), Some(addr)) = (&args.name, &args.addr) else {
-        return Err(Error::Config("a node needs a NAME and an ADDR".into()));
+        return Err(Error::Config(
+            "a node needs a NAME and an ADDR (name and listen in a config file)".into(),
+        ));
     };
     if name.is_empty()
         || name.len() > MAX_NAME_LEN
@@ -256,4 +469,189 @@ fn read_peers(path: &PathBuf, me: SocketAddr) -> Result<Vec<String>> {
 /// address counts as every local address on its port).
 fn is_me(peer: SocketAddr, me: SocketAddr) -> bool {
     peer == me || (me.ip().is_unspecified() && peer.port() == me.port() && peer.ip().is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_error(text: &str) -> FileError {
+        parse_config_file(text).expect_err("a bad config file")
+    }
+
+    #[test]
+    fn a_config_file_holds_every_node_option() {
+        let text = r#"
+            # a node
+            name = "n1"
+            listen = "127.0.0.1:9001"
+            peers = "peers.txt"
+            sync-interval-ms = 250
+            no-cli = true
+            max-frame-bytes = 2097152
+            max-connections = 10
+            data-dir = "data"
+            fsync = "always"
+            truncate-corrupt-log = true
+            compact-min-bytes = 1000
+            max-clients = 5
+            client-idle-timeout-secs = 0
+            max-request-bytes = 2000000
+            log-level = "debug"
+        "#;
+        let file = parse_config_file(text).expect("parses");
+        assert_eq!(
+            file,
+            FileSettings {
+                name: Some("n1".into()),
+                listen: Some("127.0.0.1:9001".into()),
+                peers: Some("peers.txt".into()),
+                sync_interval_ms: Some(250),
+                no_cli: Some(true),
+                max_frame_bytes: Some(2_097_152),
+                max_connections: Some(10),
+                data_dir: Some("data".into()),
+                in_memory: None,
+                fsync: Some(FsyncPolicy::Always),
+                truncate_corrupt_log: Some(true),
+                compact_min_bytes: Some(1000),
+                max_clients: Some(5),
+                client_idle_timeout_secs: Some(0),
+                max_request_bytes: Some(2_000_000),
+                log_level: Some(LevelFilter::Debug),
+            }
+        );
+        assert_eq!(parse_config_file(""), Ok(FileSettings::default()));
+    }
+
+    #[test]
+    fn config_file_mistakes_name_the_line() {
+        assert_eq!(
+            file_error("name = \"n1\"\n\nbogus = 1\n"),
+            FileError {
+                line: 3,
+                reason: "unknown key 'bogus'".into()
+            }
+        );
+        assert_eq!(
+            file_error("name = \"n1\"\n[node]\nx = 1\n"),
+            FileError {
+                line: 2,
+                reason: "unknown key 'node'".into()
+            }
+        );
+        let wrong = file_error("name = \"n1\"\nsync-interval-ms = \"fast\"\n");
+        assert_eq!(wrong.line, 2);
+        assert!(
+            wrong
+                .reason
+                .starts_with("sync-interval-ms: invalid type: string \"fast\""),
+            "{wrong:?}"
+        );
+        let negative = file_error("max-clients = -1\n");
+        assert_eq!(negative.line, 1);
+        assert!(negative.reason.starts_with("max-clients: "), "{negative:?}");
+        assert_eq!(
+            file_error("\nfsync = \"sometimes\"\n"),
+            FileError {
+                line: 2,
+                reason: "fsync: 'sometimes' is not one of always, everysec, no".into()
+            }
+        );
+        assert_eq!(
+            file_error("log-level = \"loud\"\n"),
+            FileError {
+                line: 1,
+                reason: "log-level: 'loud' is not one of error, warn, info, debug, trace".into()
+            }
+        );
+        assert_eq!(file_error("name = \"n1\"\nlisten = \n").line, 2);
+    }
+
+    fn merged(command_line: &[&str], file: &str, rust_log_set: bool) -> Result<Args> {
+        let matches = Args::command()
+            .try_get_matches_from(std::iter::once("netdb").chain(command_line.iter().copied()))
+            .expect("a good command line");
+        let mut args = Args::from_arg_matches(&matches).expect("args");
+        let file = parse_config_file(file).expect("a good file");
+        merge_config_file(
+            &mut args,
+            file,
+            &matches,
+            Path::new("/etc/netdb"),
+            rust_log_set,
+        )
+        .map_err(Error::Config)?;
+        Ok(args)
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let file = "name = \"n1\"\nlisten = \"127.0.0.1:9001\"\npeers = \"peers.txt\"\n\
+                    sync-interval-ms = 250\nmax-clients = 7\nfsync = \"no\"\nlog-level = \"warn\"\n";
+        let args = merged(&["--config", "f.toml"], file, false).expect("merged");
+        assert_eq!(args.name.as_deref(), Some("n1"));
+        assert_eq!(args.addr.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(args.peers_file, Some(PathBuf::from("/etc/netdb/peers.txt")));
+        assert_eq!((args.sync_interval_ms, args.max_clients), (250, 7));
+        assert_eq!(args.fsync, FsyncPolicy::No);
+        assert_eq!(args.log_level, Some(LevelFilter::Warn));
+        // Options left out everywhere keep their defaults.
+        assert_eq!(args.max_connections, 256);
+
+        let args = merged(
+            &[
+                "--config",
+                "f.toml",
+                "n2",
+                "--sync-interval-ms",
+                "1000",
+                "--fsync",
+                "always",
+                "--log-level",
+                "error",
+            ],
+            file,
+            true,
+        )
+        .expect("merged");
+        assert_eq!(args.name.as_deref(), Some("n2"));
+        assert_eq!(args.addr.as_deref(), Some("127.0.0.1:9001"));
+        // Given on the command line, even as the default value.
+        assert_eq!(args.sync_interval_ms, 1000);
+        assert_eq!(args.max_clients, 7);
+        assert_eq!(args.fsync, FsyncPolicy::Always);
+        assert_eq!(args.log_level, Some(LevelFilter::Error));
+
+        // RUST_LOG set: the file's level gives way to it.
+        let args = merged(&["--config", "f.toml"], file, true).expect("merged");
+        assert_eq!(args.log_level, None);
+    }
+
+    #[test]
+    fn where_data_lives_is_one_choice() {
+        let file = "data-dir = \"data\"\n";
+        let args = merged(&["--config", "f"], file, false).expect("merged");
+        assert_eq!(args.data_dir, Some(PathBuf::from("/etc/netdb/data")));
+        assert!(!args.in_memory);
+        let args = merged(&["--config", "f", "--in-memory"], file, false).expect("merged");
+        assert_eq!((args.data_dir, args.in_memory), (None, true));
+        let args = merged(
+            &["--config", "f", "--data-dir", "d"],
+            "in-memory = true\n",
+            false,
+        )
+        .expect("merged");
+        assert_eq!((args.data_dir, args.in_memory), (Some("d".into()), false));
+        let both = merged(
+            &["--config", "f"],
+            "data-dir = \"d\"\nin-memory = true\n",
+            false,
+        )
+        .expect_err("both");
+        assert_eq!(
+            both.to_string(),
+            "data-dir and in-memory = true cannot both be set"
+        );
+    }
 }

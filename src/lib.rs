@@ -42,7 +42,7 @@
 //! | [`disk`] | the data directory: lock, logs and fsync policy, snapshots, compaction, recovery |
 //! | [`node`] | starting and stopping all of the above |
 //! | [`console`] | the stdin command loop |
-//! | [`error`], [`mod@log`] | startup errors; log lines on stderr |
+//! | [`error`], [`logging`] | startup errors; log lines on stderr, with levels and timestamps |
 //!
 //! # Threads
 //!
@@ -78,7 +78,7 @@ pub mod durability;
 pub mod engine;
 pub mod error;
 pub mod listener;
-pub mod log;
+pub mod logging;
 pub mod node;
 pub mod redis;
 pub mod replication;

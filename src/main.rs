@@ -1,92 +1,157 @@
-//! The `netdb` binary: parse the command line, start a node, run the stdin
-//! CLI. Every error is one line on stderr and a non-zero exit.
+//! The `netdb` binary: read the command line (and config file), start a
+//! node, run the console. Every error is one line on stderr and a
+//! non-zero exit.
+//!
+//! The main thread starts the node and then waits for the one event that
+//! ends the process: the console's input ended (`quit`, end of input), or
+//! SIGTERM/SIGINT arrived. Either way it calls [`Node::stop`], which
+//! writes and fsyncs what is pending, and returns. The console runs on a
+//! thread of its own, so a console blocked reading stdin never holds up a
+//! stop asked for by a signal.
 
-use clap::Parser;
-use netdb::config::{configure, Args};
+use crossbeam_channel::{bounded, Sender};
+use netdb::config::{configure, parse_command_line};
+use netdb::console::editor::TerminalModes;
 use netdb::error::{Error, Result};
+use netdb::logging::{self, Filter};
 use netdb::node::Node;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set by the signal thread before it stops the store: from then on the
-/// store refusing a command is the stop under way, not a failure.
-static STOPPING: AtomicBool = AtomicBool::new(false);
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if STOPPING.load(Ordering::SeqCst) {
-                // The signal thread exits the process (0, or 1 if the final
-                // fsync failed) once the store has written what is pending.
-                loop {
-                    std::thread::park();
-                }
-            }
             eprintln!("netdb: error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// SIGTERM and SIGINT stop the node cleanly: the store thread writes and
-/// fsyncs what is pending, then the process exits 0.
-fn catch_signals(node: &Node) -> Result<()> {
+/// What ends a running node.
+enum Event {
+    /// The console is done: `quit` or end of input (after its final push),
+    /// or it failed.
+    InputEnded(Result<()>),
+    /// SIGTERM or SIGINT, by name.
+    Signal(&'static str),
+}
+
+fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+/// SIGTERM and SIGINT become an [`Event::Signal`] for the main thread,
+/// which stops the node as it would at the end of input (but without the
+/// final push).
+fn catch_signals(events: Sender<Event>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let io = |source| Error::Io {
-        context: "cannot catch signals",
-        source,
-    };
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(io)?;
-    let store = node.store().clone();
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(io_err("cannot catch signals"))?;
     std::thread::Builder::new()
         .name("netdb-signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
                 let name = if signal == SIGTERM {
                     "SIGTERM"
                 } else {
                     "SIGINT"
                 };
-                netdb::log!("{name}: stopping");
-                STOPPING.store(true, Ordering::SeqCst);
-                if let Ok(Err(why)) = store.stop() {
-                    netdb::log!("stopping: {why}");
-                    std::process::exit(1);
+                if events.send(Event::Signal(name)).is_err() {
+                    return;
                 }
-                std::process::exit(0);
             }
         })
-        .map_err(io)?;
+        .map_err(io_err("cannot start the signal thread"))?;
     Ok(())
 }
 
+/// Starts the console on its own thread: the line editor when stdin and
+/// stdout are terminals (keeping its history in `history`), otherwise
+/// lines read as they come. Returns the terminal's modes to put back if
+/// the process ends while the editor has the terminal.
+fn start_console(
+    node: Arc<Node>,
+    history: Option<PathBuf>,
+    events: Sender<Event>,
+) -> Result<Option<TerminalModes>> {
+    let typed = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let modes = if typed { TerminalModes::save() } else { None };
+    std::thread::Builder::new()
+        .name("netdb-console".into())
+        .spawn(move || {
+            let ended = if typed {
+                netdb::console::local::run_terminal(&node, history, std::io::stdout())
+            } else {
+                let stdin = std::io::stdin();
+                let prompt = stdin.is_terminal();
+                let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+                netdb::console::local::run(&node, stdin.lock(), stdout, prompt)
+            };
+            let _ = events.send(Event::InputEnded(ended));
+        })
+        .map_err(io_err("cannot start the console thread"))?;
+    Ok(modes)
+}
+
+/// The log filter: `--log-level` (on the command line, or in the config
+/// file when `RUST_LOG` is not set), else `RUST_LOG`, else `info`.
+fn log_filter(level: Option<log::LevelFilter>) -> Filter {
+    if let Some(level) = level {
+        return Filter::level(level);
+    }
+    match std::env::var("RUST_LOG") {
+        Ok(spec) => {
+            let (filter, complaints) = Filter::parse(&spec);
+            for complaint in complaints {
+                eprintln!("netdb: RUST_LOG: {complaint}; left out");
+            }
+            filter
+        }
+        Err(_) => Filter::level(log::LevelFilter::Info),
+    }
+}
+
 fn run() -> Result<()> {
-    let args = Args::parse();
+    let args = parse_command_line()?;
+    let node_name = args.name.as_deref().unwrap_or("netdb");
+    logging::init(node_name, log_filter(args.log_level));
     if let Some(addr) = &args.connect {
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal();
         let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         return netdb::console::remote::run(addr, stdin.lock(), stdout, interactive);
     }
-    netdb::log::set_node_name(args.name.as_deref().unwrap_or_default());
     let (config, listener) = configure(&args)?;
     let (peers, interval) = (config.peers.len(), config.sync_interval);
-    let node = Node::start(config, listener)?;
-    netdb::log!(
+    let history = (config.disk.as_ref()).map(|disk| disk.dir.join("console_history"));
+    let node = Arc::new(Node::start(config, listener)?);
+    log::info!(
         "listening on {} with {peers} peer(s), syncing every {} ms",
         node.addr(),
         interval.as_millis()
     );
-    catch_signals(&node)?;
-    if args.no_cli {
-        loop {
-            std::thread::park();
+    let (events, event) = bounded(4);
+    catch_signals(events.clone())?;
+    let modes = if args.no_cli {
+        None
+    } else {
+        start_console(Arc::clone(&node), history, events)?
+    };
+    // The signal thread keeps a sender for as long as the process runs.
+    let ended = match event.recv() {
+        Ok(Event::InputEnded(ended)) => ended,
+        Ok(Event::Signal(name)) => {
+            if let Some(modes) = &modes {
+                modes.restore();
+            }
+            log::info!("{name}: stopping");
+            Ok(())
         }
-    }
-    let stdin = std::io::stdin();
-    let interactive = stdin.is_terminal();
-    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    netdb::console::local::run(&node, stdin.lock(), stdout, interactive)
+        Err(_) => Ok(()),
+    };
+    let stopped = node.stop();
+    ended.and(stopped)
 }

@@ -2,7 +2,9 @@
 //!
 //! [`Node::start`] starts the store thread, the listener, one pusher per
 //! peer and the sync thread, and returns a handle that the CLI (or a test)
-//! uses to talk to them. [`Node::shutdown`] stops them.
+//! uses to talk to them. [`Node::stop`] stops them: it is the one way a
+//! node stops, whether its input ended, it was signalled, or a test or an
+//! embedding program is done with it.
 
 use crate::config::Config;
 use crate::durability::DataDir;
@@ -14,22 +16,38 @@ use crate::replication::pusher::{PushSettings, Pushers};
 use crate::replication::{status::Answering, status::PeerTable, ticker};
 use crate::store::Store;
 use crossbeam_channel::{bounded, Sender};
+use parking_lot::Mutex;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// A running node.
+/// A running node. It can be shared between threads: one may stop it
+/// while another is still using it (whose requests then fail with
+/// [`Error::Stopped`](crate::error::Error::Stopped)).
 pub struct Node {
     name: String,
     addr: SocketAddr,
     store: StoreHandle,
     pushers: Arc<Pushers>,
     shutdown: Arc<AtomicBool>,
-    stop_ticker: Option<Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
+    /// Taken by the first [`Node::stop`].
+    running: Mutex<Option<Running>>,
 }
+
+/// The threads [`Node::stop`] waits for, and how it tells the sync thread
+/// to end.
+struct Running {
+    stop_ticker: Sender<()>,
+    ticker: JoinHandle<()>,
+    listener: JoinHandle<()>,
+    store: JoinHandle<()>,
+}
+
+/// How long [`Node::stop`] keeps waking the listener before it leaves the
+/// thread to end with the process.
+const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Node {
     /// Starts every thread of a node listening on `listener`.
@@ -40,7 +58,6 @@ impl Node {
                 context: "cannot read the listen address",
                 source,
             })?;
-        let mut threads = Vec::new();
         // A node that starts without its data writes under a new writer
         // identity (see `Store::new`); one with a data directory keeps the
         // identity its files hold.
@@ -52,7 +69,7 @@ impl Node {
             Some(settings) => {
                 let (disk, store, found) =
                     DataDir::open(settings.clone(), &config.name, &new_writer, make_store)?;
-                crate::log!(
+                log::info!(
                     "data directory {}: {} entries loaded ({}{} log records), fsync {}",
                     disk.path().display(),
                     found.entries,
@@ -69,7 +86,6 @@ impl Node {
         };
         let (written_tx, written_rx) = bounded(1);
         let (store, store_thread) = service::spawn(store, disk, written_tx)?;
-        threads.push(store_thread);
         let shutdown = Arc::new(AtomicBool::new(false));
         let clients = Arc::new(client::Context::new(
             &config.name,
@@ -83,7 +99,7 @@ impl Node {
             },
         ));
         let answering = Arc::new(Answering::default());
-        threads.push(listener::spawn_listener(
+        let listener = listener::spawn_listener(
             listener,
             config.name.clone(),
             store.clone(),
@@ -96,8 +112,13 @@ impl Node {
             },
             Arc::clone(&shutdown),
             Arc::clone(&clients),
-        )?);
-        let (pushers, pusher_threads) = Pushers::spawn(
+        )?;
+        // The pushers are not waited for at a stop: each ends once its job
+        // channel closes or the store thread is gone, and one that is in
+        // the middle of a push to a slow peer would hold the stop up to
+        // its I/O timeout for nothing (a push after the stop sends nothing
+        // new).
+        let (pushers, _pusher_threads) = Pushers::spawn(
             &config.name,
             config.peers.clone(),
             store.clone(),
@@ -108,25 +129,28 @@ impl Node {
                 answering,
             },
         )?;
-        threads.extend(pusher_threads);
         let pushers = Arc::new(pushers);
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
-        threads.push(ticker::spawn_ticker(
+        let ticker = ticker::spawn_ticker(
             Arc::clone(&pushers),
             store.clone(),
             config.sync_interval,
             written_rx,
             stop_rx,
-        )?);
+        )?;
         Ok(Node {
             name: config.name,
             addr,
             store,
             pushers,
             shutdown,
-            stop_ticker: Some(stop_tx),
-            threads,
+            running: Mutex::new(Some(Running {
+                stop_ticker: stop_tx,
+                ticker,
+                listener,
+                store: store_thread,
+            })),
         })
     }
 
@@ -156,30 +180,57 @@ impl Node {
         Ok((self.pushers.sync_now(timeout)?, self.pushers.len()))
     }
 
-    /// Writes and fsyncs everything pending and stops the store thread: the
-    /// last step before the process exits. The node answers no more
-    /// commands after it.
-    pub fn stop_store(&self) -> Result<()> {
-        match self.store.stop() {
+    /// Stops the node: the sync thread and the listener first (waiting
+    /// for them), so no new round or connection starts; then the store
+    /// thread, after it has written and fsynced everything pending. Fails
+    /// only if that last write or fsync failed.
+    ///
+    /// Returns at once if the node is stopped already. It makes no push
+    /// of its own: a caller that wants its writes at the peers first
+    /// (the console at the end of its input) calls [`Node::sync_now`]
+    /// before. Pushers and connection threads end by themselves as their
+    /// channels and sockets close.
+    pub fn stop(&self) -> Result<()> {
+        let Some(running) = self.running.lock().take() else {
+            return Ok(());
+        };
+        log::debug!("stopping: the sync thread and the listener");
+        self.shutdown.store(true, Ordering::SeqCst);
+        drop(running.stop_ticker);
+        let _ = running.ticker.join();
+        self.join_listener(running.listener);
+        log::debug!("stopping: writing what is pending");
+        let result = match self.store.stop() {
             Ok(Ok(())) | Err(_) => Ok(()),
             Ok(Err(why)) => Err(crate::error::Error::Config(why)),
-        }
+        };
+        let _ = running.store.join();
+        log::debug!("stopped");
+        result
     }
 
-    /// Stops the node: the sync thread and the listener (waiting for
-    /// them), then the store thread after writing and fsyncing what is
-    /// pending. Pushers and connection threads end as their channels and
-    /// sockets close. For tests and embedding; the binary exits instead.
-    pub fn shutdown(mut self) -> Result<()> {
-        self.shutdown.store(true, Ordering::SeqCst);
-        self.stop_ticker.take();
-        listener::wake(self.addr);
-        for t in std::mem::take(&mut self.threads) {
-            let name = t.thread().name().unwrap_or("").to_owned();
-            if name == "netdb-sync" || name == "netdb-listen" {
-                let _ = t.join();
+    /// Wakes the listener (blocked in `accept`) until it sees the shutdown
+    /// flag; gives up after [`LISTENER_STOP_TIMEOUT`], should every
+    /// connection attempt fail (a full backlog), rather than hang the stop.
+    fn join_listener(&self, listener: JoinHandle<()>) {
+        let deadline = Instant::now() + LISTENER_STOP_TIMEOUT;
+        while !listener.is_finished() {
+            if Instant::now() >= deadline {
+                log::debug!("stopping: the listener did not wake; leaving it");
+                return;
             }
+            listener::wake(self.addr);
+            std::thread::sleep(Duration::from_millis(10));
         }
-        self.stop_store()
+        let _ = listener.join();
+    }
+}
+
+impl Drop for Node {
+    /// A node dropped without [`Node::stop`] stops all the same.
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            log::error!("stopping: {e}");
+        }
     }
 }

@@ -86,7 +86,7 @@ fn a_piped_script_joins_a_running_cluster() {
     assert!(
         done.stderr
             .iter()
-            .any(|l| l == "[node4] final push: 3 of 3 peers acknowledged"),
+            .any(|l| l.ends_with(" [node4] final push: 3 of 3 peers acknowledged")),
         "{:?}",
         done.stderr
     );

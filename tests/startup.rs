@@ -282,16 +282,24 @@ fn a_good_start_logs_where_it_listens_and_exits_0_at_end_of_input() {
     let done = run(&[&"n1", &any_port(), &peers, &"--sync-interval-ms", &"250"]);
     assert!(done.status.success(), "{:?}", done.stderr);
     assert!(done.stdout.is_empty(), "{:?}", done.stdout);
+    // A log line: an RFC 3339 UTC timestamp with milliseconds, the
+    // level, the node's name, the message.
     let first = &done.stderr[0];
+    let (time, rest) = first.split_at(first.len().min(24));
     assert!(
-        first.starts_with("[n1] listening on 127.0.0.1:")
-            && first.ends_with(" with 1 peer(s), syncing every 250 ms"),
+        time.len() == 24 && time.as_bytes()[10] == b'T' && time.ends_with('Z'),
+        "{first}"
+    );
+    assert!(
+        rest.starts_with(" INFO  [n1] listening on 127.0.0.1:")
+            && rest.ends_with(" with 1 peer(s), syncing every 250 ms"),
         "{first}"
     );
     // The peer is down: the final push fails quickly and says so.
-    assert_eq!(
-        done.stderr.last().map(String::as_str),
-        Some("[n1] final push: 0 of 1 peers acknowledged")
+    let last = done.stderr.last().map_or("", String::as_str);
+    assert!(
+        last.ends_with(" INFO  [n1] final push: 0 of 1 peers acknowledged"),
+        "{last}"
     );
     assert_no_panic(&done);
 }

@@ -1,5 +1,6 @@
 //! The stdin command loop: reads lines, runs them against the node, prints
-//! one reply per command on stdout.
+//! one reply per command on stdout. Piped input is read as it comes;
+//! typed input goes through the line editor ([`editor`](super::editor)).
 //!
 //! Data commands that are already buffered go to the store thread as one
 //! batch, so a piped script costs one channel trip per batch rather than
@@ -7,6 +8,7 @@
 //! whenever the loop would wait for more input, so an interactive user sees
 //! each reply at once.
 
+use crate::console::editor::Editor;
 use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
 use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::error::{Error, Result};
@@ -16,6 +18,7 @@ use crate::status::{format_status, PeerReport, PeerState, Status};
 use crate::store::PeerLag;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// Most data commands sent to the store thread in one batch.
@@ -46,52 +49,114 @@ fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
-/// Runs the command loop until `quit` or end of input; both make one
-/// final push to the peers.
-pub fn run(node: &Node, input: impl Read, mut out: impl Write, interactive: bool) -> Result<()> {
+/// Runs the command loop on piped input until `quit` or end of input;
+/// both make one final push to the peers. Stopping the node is the
+/// caller's part. With `interactive`, a `> ` prompt is written before
+/// waiting for a line (stdin a terminal, stdout not: the line editor
+/// wants both).
+pub fn run(node: &Node, input: impl Read, out: impl Write, interactive: bool) -> Result<()> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
-    let mut batch = Batch::default();
+    let mut session = Session::new(node, out);
     let mut line = Vec::new();
     loop {
-        if interactive && batch.slots.is_empty() {
-            out.write_all(b"> ")
+        if interactive && session.batch.slots.is_empty() {
+            session
+                .out
+                .write_all(b"> ")
+                .and_then(|()| session.out.flush())
                 .map_err(io_err("cannot write to stdout"))?;
-            out.flush().map_err(io_err("cannot write to stdout"))?;
         }
         line.clear();
         let n = input
             .read_until(b'\n', &mut line)
             .map_err(io_err("cannot read stdin"))?;
         if n == 0 {
-            answer(node, &mut batch, &mut out)?;
-            out.flush().map_err(io_err("cannot write to stdout"))?;
-            final_push(node);
+            return session.finish();
+        }
+        // Keep batching while whole lines wait in the buffer.
+        let more_waiting = input.buffer().contains(&b'\n');
+        if session.take(&line, more_waiting)? == Flow::Quit {
             return Ok(());
         }
-        match parse_line(&line) {
+    }
+}
+
+/// Runs the command loop on lines typed at the terminal, with line
+/// editing, history (in `history`, if given) and completion, until
+/// `quit`, end of input (Ctrl-D) or Ctrl-C; each makes one final push to
+/// the peers. Stopping the node is the caller's part.
+pub fn run_terminal(node: &Node, history: Option<PathBuf>, out: impl Write) -> Result<()> {
+    let mut editor = Editor::new(history)?;
+    let mut session = Session::new(node, out);
+    while let Some(line) = editor.read_line()? {
+        if session.take(line.as_bytes(), false)? == Flow::Quit {
+            return Ok(());
+        }
+    }
+    session.finish()
+}
+
+/// Whether the console goes on after a line.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// `quit`: answered, and the final push made.
+    Quit,
+}
+
+/// A console session: the node, where replies go, and the commands read
+/// but not yet answered.
+struct Session<'a, W: Write> {
+    node: &'a Node,
+    out: W,
+    batch: Batch,
+}
+
+impl<'a, W: Write> Session<'a, W> {
+    fn new(node: &'a Node, out: W) -> Self {
+        Session {
+            node,
+            out,
+            batch: Batch::default(),
+        }
+    }
+
+    /// Takes one line. While `more_waiting` (another whole line is
+    /// already read), data commands wait to be sent as one batch;
+    /// otherwise everything is answered and stdout flushed, before the
+    /// caller waits for input.
+    fn take(&mut self, line: &[u8], more_waiting: bool) -> Result<Flow> {
+        let (node, out, batch) = (self.node, &mut self.out, &mut self.batch);
+        match parse_line(line) {
             Ok(Command::Nothing) => {}
             Ok(Command::Put { key, value }) => batch.push(Op::Put { key, value }),
             Ok(Command::Get { key }) => batch.push(Op::Get { key }),
             Ok(Command::Delete { key }) => batch.push(Op::Delete { key }),
             Err(e) => batch.slots.push(Slot::Text(format!("Error: {e}"))),
             Ok(other) => {
-                answer(node, &mut batch, &mut out)?;
-                if !run_other(node, other, &mut out)? {
+                answer(node, batch, out)?;
+                if !run_other(node, other, out)? {
                     out.flush().map_err(io_err("cannot write to stdout"))?;
                     final_push(node);
-                    return Ok(());
+                    return Ok(Flow::Quit);
                 }
             }
         }
-        // Keep batching while whole lines wait in the buffer; answer before
-        // blocking on input.
-        let more_waiting = input.buffer().contains(&b'\n');
         if !more_waiting || batch.ops.len() >= MAX_BATCH {
-            answer(node, &mut batch, &mut out)?;
+            answer(node, batch, out)?;
         }
         if !more_waiting {
             out.flush().map_err(io_err("cannot write to stdout"))?;
         }
+        Ok(Flow::Continue)
+    }
+
+    /// The end of input: answers what is pending, then the final push.
+    fn finish(&mut self) -> Result<()> {
+        answer(self.node, &mut self.batch, &mut self.out)?;
+        self.out.flush().map_err(io_err("cannot write to stdout"))?;
+        final_push(self.node);
+        Ok(())
     }
 }
 
@@ -222,15 +287,12 @@ pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> 
         .collect()
 }
 
-/// The end of a session: one more push to the peers, then everything
-/// pending written and fsynced.
+/// The end of a session: one more push to the peers, so that what was
+/// written here is at the peers before the node stops.
 fn final_push(node: &Node) {
     if let Ok((acked, peers)) = node.sync_now(FINAL_PUSH_TIMEOUT) {
         if peers > 0 {
-            crate::log!("final push: {acked} of {peers} peers acknowledged");
+            log::info!("final push: {acked} of {peers} peers acknowledged");
         }
-    }
-    if let Err(e) = node.stop_store() {
-        crate::log!("stopping: {e}");
     }
 }

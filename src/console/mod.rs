@@ -3,6 +3,7 @@
 //!
 //! Replies go to stdout and nothing else does; log lines go to stderr.
 
+pub mod editor;
 pub mod line;
 pub mod local;
 pub mod remote;
