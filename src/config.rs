@@ -468,7 +468,7 @@ fn read_peers(path: &PathBuf, me: SocketAddr) -> Result<Vec<String>> {
 /// Whether `peer` is this node's own listen address (a wildcard listen
 /// address counts as every local address on its port).
 fn is_me(peer: SocketAddr, me: SocketAddr) -> bool {
-    peer == me || (me.ip().is_unspecified() && peer.port() == me.port() && peer.ip().is_loopback())
+    crate::replication::peers::is_own_address(peer, me)
 }
 
 #[cfg(test)]

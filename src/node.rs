@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::pusher::{PushSettings, Pushers};
-use crate::replication::{status::Answering, status::PeerTable, ticker};
+use crate::replication::status::{Answering, PeerTable, WriteRefusal};
+use crate::replication::ticker;
 use crate::store::Store;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
@@ -63,7 +64,14 @@ impl Node {
         // identity its files hold.
         let new_writer = format!("{}#{}", config.name, service::wall_clock_us());
         let (max_value, peers) = (config.max_value(), config.peers.len());
-        let make_store = |writer: &str| Store::new(writer, max_value).with_peers(peers);
+        let refusal = WriteRefusal::default();
+        let make_store = |writer: &str| {
+            let refusal = refusal.clone();
+            let gate = Box::new(move || refusal.why());
+            Store::new(writer, max_value)
+                .with_peers(peers)
+                .with_write_gate(gate)
+        };
         let (store, disk) = match &config.disk {
             None => (make_store(&new_writer), None),
             Some(settings) => {
@@ -127,6 +135,7 @@ impl Node {
                 io_timeout: config.io_timeout,
                 max_frame: config.max_frame,
                 answering,
+                refusal,
             },
         )?;
         let pushers = Arc::new(pushers);

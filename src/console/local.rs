@@ -269,6 +269,7 @@ pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> 
     peers
         .iter()
         .zip(lags)
+        .filter(|(p, _)| !p.is_self)
         .map(|(p, lag)| PeerReport {
             addr: p.addr.clone(),
             state: match (p.reachable, &p.last_error) {

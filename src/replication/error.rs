@@ -101,9 +101,15 @@ pub enum ProtocolError {
         /// This node's version.
         ours: u16,
     },
-    /// The peer answered with this node's own name: a node peering with
-    /// itself, or two nodes sharing one name.
-    OwnName(String),
+    /// The peer answered with this node's own name and instance id: the
+    /// address reaches this node itself.
+    Myself,
+    /// The peer answered with this node's own name but another instance
+    /// id: another live node uses this node's name.
+    Twin {
+        /// The name both use.
+        name: String,
+    },
 }
 
 impl SyncError {
@@ -170,9 +176,12 @@ impl fmt::Display for ProtocolError {
                     "peer speaks protocol version {theirs}, this node speaks {ours}"
                 )
             }
-            ProtocolError::OwnName(name) => {
-                write!(f, "peer answers with this node's own name '{name}'")
-            }
+            ProtocolError::Myself => write!(f, "the address reaches this node itself"),
+            ProtocolError::Twin { name } => write!(
+                f,
+                "another live node answers with this node's name '{name}'; \
+                 this node refuses writes while it runs"
+            ),
         }
     }
 }

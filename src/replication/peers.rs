@@ -3,9 +3,12 @@
 //!
 //! Parsing is pure and checks only the form of each line; resolving host
 //! names (which needs the network) is left to the caller, which reports a
-//! failure with the same file and line.
+//! failure with the same file and line. So is [`is_own_address`], the
+//! static half of recognising an entry that names this node itself (the
+//! other half is the handshake: see [`crate::replication::pusher`]).
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// One peer line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +119,78 @@ pub fn parse_peers(text: &str) -> Result<Vec<PeerLine>, PeerLineError> {
     Ok(peers)
 }
 
+/// Whether a connection to `peer` reaches a listener bound to `me`, as
+/// far as the addresses alone tell: the same port, and an address that is
+/// `me`'s own, or one the OS routes to it. IPv4-mapped IPv6 addresses
+/// count as the IPv4 address they map. A connection to a wildcard address
+/// (`0.0.0.0`, `[::]`) goes to the loopback address of its family; a
+/// listener on the IPv4 wildcard takes every IPv4 loopback address, and
+/// one on the IPv6 wildcard (dual-stack, the OS default) every loopback
+/// address of either family.
+///
+/// What addresses alone cannot tell (this host's LAN address when bound to
+/// a wildcard, a name that resolves to it) the handshake finds out.
+pub fn is_own_address(peer: SocketAddr, me: SocketAddr) -> bool {
+    if peer.port() != me.port() {
+        return false;
+    }
+    let (p, m) = (peer.ip().to_canonical(), me.ip().to_canonical());
+    if p == m {
+        return true;
+    }
+    // Where a connection to `p` lands, when `p` is a wildcard.
+    let lands = match p {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    match m {
+        IpAddr::V4(m) if m.is_unspecified() => lands.is_ipv4() && lands.is_loopback(),
+        IpAddr::V6(m) if m.is_unspecified() => lands.is_loopback(),
+        m => lands == m,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_this_node_s_address_is_recognised() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect(s);
+        for (me, peer, own) in [
+            ("127.0.0.1:7000", "127.0.0.1:7000", true),
+            ("127.0.0.1:7000", "127.0.0.1:7001", false),
+            ("127.0.0.1:7000", "0.0.0.0:7000", true),
+            ("127.0.0.1:7000", "[::ffff:127.0.0.1]:7000", true),
+            ("127.0.0.1:7000", "127.0.0.2:7000", false),
+            ("127.0.0.1:7000", "[::1]:7000", false),
+            ("127.0.0.1:7000", "[::]:7000", false),
+            ("0.0.0.0:7000", "127.0.0.1:7000", true),
+            ("0.0.0.0:7000", "127.8.9.10:7000", true),
+            ("0.0.0.0:7000", "0.0.0.0:7000", true),
+            ("0.0.0.0:7000", "[::ffff:127.0.0.1]:7000", true),
+            ("0.0.0.0:7000", "[::1]:7000", false),
+            ("0.0.0.0:7000", "10.1.2.3:7000", false),
+            ("[::]:7000", "[::1]:7000", true),
+            ("[::]:7000", "[::]:7000", true),
+            ("[::]:7000", "0.0.0.0:7000", true),
+            ("[::]:7000", "127.0.0.1:7000", true),
+            ("[::]:7000", "[::1]:7001", false),
+            ("[::1]:7000", "[::]:7000", true),
+            ("[::1]:7000", "127.0.0.1:7000", false),
+            ("10.1.2.3:7000", "10.1.2.3:7000", true),
+            ("10.1.2.3:7000", "[::ffff:10.1.2.3]:7000", true),
+            ("10.1.2.3:7000", "0.0.0.0:7000", false),
+            ("10.1.2.3:7000", "127.0.0.1:7000", false),
+        ] {
+            assert_eq!(
+                is_own_address(addr(peer), addr(me)),
+                own,
+                "{peer} for a node on {me}"
+            );
+        }
+    }
 
     #[test]
     fn comments_and_blank_lines_are_skipped() {

@@ -9,16 +9,24 @@
 //! failure) and has timeouts on connect, read and write, so a peer that is
 //! down, slow or silent delays only its own pusher. A pusher still busy
 //! when more rounds start serves them all with one push.
+//!
+//! The handshake also tells who answers (see [`who_answered`]). An address
+//! that reaches this node itself (a spelling of it the peers file check
+//! could not know) is dropped from the peer set with one log line: its
+//! pusher only acknowledges this node's own vector each round, so it holds
+//! back no tombstone, and `status` leaves it out. Another live node using
+//! this node's name is a twin: this node refuses writes (through the
+//! [`WriteRefusal`](crate::replication::status::WriteRefusal) of the peer
+//! table) until the twin has not answered for [`TWIN_GONE_ROUNDS`] rounds.
 
 use crate::engine::service::StoreHandle;
 use crate::error::Error;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
-use crate::replication::status::{Answering, PeerStatus, PeerTable};
+use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
 use crate::replication::transfer::{part_bytes, Merges, Parts, PARTS_IN_FLIGHT};
 use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
-use parking_lot::Mutex;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -35,6 +43,35 @@ pub struct PushSettings {
     pub max_frame: usize,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+    /// Set while another live node uses this node's name.
+    pub refusal: WriteRefusal,
+}
+
+/// Rounds in a row in which a twin (another live node using this node's
+/// name) must not answer before this node takes writes again: one missed
+/// round may be a blip.
+pub const TWIN_GONE_ROUNDS: u32 = 3;
+
+/// Who answered a pusher's `Hello`, told by the name and instance id in
+/// the `Welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    /// A node of another name: a peer.
+    Peer,
+    /// This very process: the address reaches this node.
+    Myself,
+    /// Another process using this node's name.
+    Twin,
+}
+
+/// Who answered, given this node's name and instance id and the ones in
+/// the `Welcome`.
+pub fn who_answered(ours: (&str, u64), theirs: (&str, u64)) -> Answerer {
+    match (ours.0 == theirs.0, ours.1 == theirs.1) {
+        (false, _) => Answerer::Peer,
+        (true, true) => Answerer::Myself,
+        (true, false) => Answerer::Twin,
+    }
 }
 
 /// A request for one push; `done` hears whether the peer acknowledged.
@@ -57,9 +94,7 @@ impl Pushers {
         store: StoreHandle,
         settings: PushSettings,
     ) -> crate::error::Result<(Pushers, Vec<JoinHandle<()>>)> {
-        let table: PeerTable = Arc::new(Mutex::new(
-            peers.iter().map(|addr| PeerStatus::new(addr)).collect(),
-        ));
+        let table = PeerTable::new(name, &peers, settings.refusal.clone());
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (index, addr) in peers.into_iter().enumerate() {
@@ -69,10 +104,12 @@ impl Pushers {
                 addr: addr.clone(),
                 name: name.to_owned(),
                 store: store.clone(),
-                table: Arc::clone(&table),
+                table: table.clone(),
                 settings: settings.clone(),
                 conn: None,
                 left_to_pull: false,
+                rounds: 0,
+                twin_absent: 0,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -89,17 +126,17 @@ impl Pushers {
 
     /// The shared peer status table.
     pub fn table(&self) -> PeerTable {
-        Arc::clone(&self.table)
+        self.table.clone()
     }
 
-    /// How many peers there are.
+    /// How many peers there are (entries found to be this node are none).
     pub fn len(&self) -> usize {
-        self.jobs.len()
+        self.table.peer_count()
     }
 
     /// Whether there are no peers.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
+        self.len() == 0
     }
 
     /// Asks every pusher for a push, unless it has one queued already (a
@@ -123,7 +160,10 @@ impl Pushers {
         let deadline = Instant::now() + timeout;
         let (tx, rx) = bounded(self.jobs.len().max(1));
         let mut started = 0;
-        for jobs in &self.jobs {
+        for (index, jobs) in self.jobs.iter().enumerate() {
+            if self.table.is_self(index) {
+                continue;
+            }
             let job = Job {
                 done: Some(tx.clone()),
             };
@@ -166,6 +206,10 @@ struct Pusher {
     conn: Option<Greeted>,
     /// Whether the last round was left to the peer's pull (logged once).
     left_to_pull: bool,
+    /// Rounds made so far: a twin found in the first is found at startup.
+    rounds: u64,
+    /// Rounds in a row, since a twin answered, that it has not.
+    twin_absent: u32,
 }
 
 impl Pusher {
@@ -190,11 +234,26 @@ impl Pusher {
     /// closed while idle) is retried once on a fresh one. Records the
     /// outcome in the status table, and logs a change of reachability.
     fn push_with_retry(&mut self, may_leave_to_pull: bool) -> bool {
+        if self.table.is_self(self.index) {
+            return self.acknowledge_self();
+        }
         let reused = self.conn.is_some();
         let mut result = self.push(may_leave_to_pull);
         if result.is_err() && reused {
             result = self.push(may_leave_to_pull);
         }
+        let at_startup = self.rounds == 0;
+        self.rounds += 1;
+        if let Err(SyncError::Protocol(ProtocolError::Myself)) = result {
+            self.table.record_self(self.index);
+            crate::log!(
+                "peer {} is this node itself (it answers with this node's name and instance); \
+                 dropped from the peer set",
+                self.addr
+            );
+            return self.acknowledge_self();
+        }
+        self.track_twin(&result, at_startup);
         let mut table = self.table.lock();
         let status = &mut table[self.index];
         match &result {
@@ -210,6 +269,50 @@ impl Pusher {
             }
         }
         result.is_ok()
+    }
+
+    /// Notes whether a twin answered this round: refuses writes when one
+    /// first does (loudly if at startup), and takes them again once it has
+    /// not answered for [`TWIN_GONE_ROUNDS`] rounds in a row, or a node of
+    /// another name answers at its address.
+    fn track_twin(&mut self, result: &Result<usize>, at_startup: bool) {
+        let twin_now = matches!(result, Err(SyncError::Protocol(ProtocolError::Twin { .. })));
+        if twin_now {
+            self.twin_absent = 0;
+            if self.table.record_twin(self.index, true) {
+                let when = if at_startup { "at startup: " } else { "" };
+                crate::log!(
+                    "{when}TWIN: another live node at {} uses this node's name '{}'; \
+                     this node refuses writes while it runs: give one of them another name",
+                    self.addr,
+                    self.name
+                );
+            }
+            return;
+        }
+        if !self.table.lock()[self.index].is_twin {
+            return;
+        }
+        self.twin_absent += 1;
+        if result.is_ok() || self.twin_absent >= TWIN_GONE_ROUNDS {
+            self.twin_absent = 0;
+            self.table.record_twin(self.index, false);
+            crate::log!(
+                "the node at {} using this node's name is gone; this node takes writes again",
+                self.addr
+            );
+        }
+    }
+
+    /// The round of an entry that is this node itself: it has all this
+    /// node has, so it acknowledges this node's own vector, and holds back
+    /// no tombstone.
+    fn acknowledge_self(&self) -> bool {
+        let acked = self
+            .store
+            .version_vector()
+            .and_then(|vv| self.store.peer_acknowledged(self.index, vv));
+        acked.is_ok()
     }
 
     /// One push; returns the bytes sent. On error the connection is
@@ -321,7 +424,8 @@ impl Pusher {
     }
 
     /// Sends the magic and `Hello`; a `Welcome` of this protocol version
-    /// from a node of another name makes the connection.
+    /// from a node of another name makes the connection. One with this
+    /// node's name is this node itself or a twin (see [`who_answered`]).
     fn greet(&self, stream: TcpStream) -> Result<Greeted> {
         let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
         conn.send_magic()?;
@@ -338,14 +442,17 @@ impl Pusher {
                 }
                 .into())
             }
-            Message::Welcome { name, .. } if name == self.name => {
-                Err(ProtocolError::OwnName(name).into())
-            }
-            Message::Welcome { vv, name, .. } => Ok(Greeted {
-                conn,
-                peer_name: name,
-                peer_vv: vv,
-            }),
+            Message::Welcome {
+                vv, name, instance, ..
+            } => match who_answered((&self.name, instance_id()), (&name, instance)) {
+                Answerer::Peer => Ok(Greeted {
+                    conn,
+                    peer_name: name,
+                    peer_vv: vv,
+                }),
+                Answerer::Myself => Err(ProtocolError::Myself.into()),
+                Answerer::Twin => Err(ProtocolError::Twin { name }.into()),
+            },
             other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
         }
     }
@@ -356,5 +463,18 @@ fn expect_next(conn: &mut Connection) -> Result<()> {
     match conn.receive()? {
         Message::Next => Ok(()),
         other => Err(SyncError::unexpected(&[MessageKind::Next], other.kind())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_and_instance_tell_who_answered() {
+        assert_eq!(who_answered(("a", 1), ("b", 1)), Answerer::Peer);
+        assert_eq!(who_answered(("a", 1), ("b", 2)), Answerer::Peer);
+        assert_eq!(who_answered(("a", 1), ("a", 1)), Answerer::Myself);
+        assert_eq!(who_answered(("a", 1), ("a", 2)), Answerer::Twin);
     }
 }

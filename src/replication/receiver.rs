@@ -13,7 +13,7 @@
 use crate::engine::service::StoreHandle;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
-use crate::replication::status::Answering;
+use crate::replication::status::{instance_id, Answering};
 use crate::replication::transfer::{part_bytes, Merges, Parts};
 use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
 use std::net::TcpStream;
@@ -77,8 +77,10 @@ pub fn serve(
     }
 }
 
-/// Reads the magic and `Hello`, answers `Welcome`, and returns the peer's
-/// name if it speaks this node's protocol version.
+/// Reads the magic and `Hello`, answers `Welcome` (with this process's
+/// instance id, by which a pusher that reached this node under its own
+/// name tells itself from another node of that name), and returns the
+/// peer's name if it speaks this node's protocol version.
 fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<String> {
     conn.receive_magic()?;
     match conn.receive()? {
@@ -92,6 +94,7 @@ fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<Str
                 version: PROTOCOL_VERSION,
                 name,
                 vv: &vv,
+                instance: instance_id(),
             })?;
             conn.flush()?;
             if version != PROTOCOL_VERSION {

@@ -1,15 +1,36 @@
 //! What a node knows of its peers: how each one's last push went, as
-//! `status` shows it, and which peers are pulling a transfer from this
-//! node right now.
+//! `status` shows it, which entries turned out to be this node itself or
+//! another live node using its name (and so whether it must refuse
+//! writes), and which peers are pulling a transfer from this node right
+//! now.
 //!
 //! The pushers write the table and the console and Redis `INFO` read it;
-//! the receivers record who they are answering and the pushers ask. The
-//! clock is passed in: nothing here reads it.
+//! the store reads the [`WriteRefusal`]; the receivers record who they are
+//! answering and the pushers ask. The clock is passed in: nothing here
+//! reads it.
 
 use crate::replication::error::SyncError;
-use parking_lot::Mutex;
-use std::sync::Arc;
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+
+/// This process's instance id: 64 random bits, drawn once, sent in every
+/// `Welcome`. A peer that answers with this node's name and this id is
+/// this node itself; with this node's name and another id, it is another
+/// live node using the same name.
+pub fn instance_id() -> u64 {
+    static ID: OnceLock<u64> = OnceLock::new();
+    *ID.get_or_init(|| {
+        // std's RandomState is keyed from the OS's random source; the
+        // process id only keeps two ids apart should that ever repeat.
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    })
+}
 
 /// What `status` shows of one peer's connection.
 #[derive(Debug, Clone)]
@@ -24,6 +45,13 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Bytes sent in the last successful round.
     pub last_round_bytes: usize,
+    /// Whether the address turned out to reach this node itself: such an
+    /// entry is no peer, so `status` leaves it out and it holds back no
+    /// tombstone.
+    pub is_self: bool,
+    /// Whether another live node using this node's name answers at the
+    /// address: while one does, this node refuses writes.
+    pub is_twin: bool,
 }
 
 impl PeerStatus {
@@ -35,6 +63,8 @@ impl PeerStatus {
             last_sync: None,
             last_error: None,
             last_round_bytes: 0,
+            is_self: false,
+            is_twin: false,
         }
     }
 
@@ -59,8 +89,125 @@ impl PeerStatus {
     }
 }
 
-/// The status of every peer, shared by the pushers (writers) and the CLI.
-pub type PeerTable = Arc<Mutex<Vec<PeerStatus>>>;
+/// The status of every peer (by its index in the peers file, less this
+/// node's own entries), shared by the pushers (writers), the console and
+/// `INFO`; and the [`WriteRefusal`] that follows from it.
+#[derive(Debug, Clone, Default)]
+pub struct PeerTable {
+    peers: Arc<Mutex<Vec<PeerStatus>>>,
+    refusal: WriteRefusal,
+    /// This node's name, for the refusal's text.
+    name: Arc<str>,
+}
+
+impl PeerTable {
+    /// A table of peers not tried yet, for the node called `name`, that
+    /// sets `refusal` while another live node uses that name.
+    pub fn new(name: &str, addrs: &[String], refusal: WriteRefusal) -> PeerTable {
+        PeerTable {
+            peers: Arc::new(Mutex::new(
+                addrs.iter().map(|a| PeerStatus::new(a)).collect(),
+            )),
+            refusal,
+            name: name.into(),
+        }
+    }
+
+    /// The entries, locked.
+    pub fn lock(&self) -> MutexGuard<'_, Vec<PeerStatus>> {
+        self.peers.lock()
+    }
+
+    /// The address of another live node using this node's name, if one
+    /// answers now (the first, if several do).
+    pub fn twin(&self) -> Option<String> {
+        self.lock()
+            .iter()
+            .find(|p| p.is_twin)
+            .map(|p| p.addr.clone())
+    }
+
+    /// Whether entry `index` turned out to be this node itself.
+    pub fn is_self(&self, index: usize) -> bool {
+        self.lock().get(index).is_some_and(|p| p.is_self)
+    }
+
+    /// How many entries are peers (not this node itself).
+    pub fn peer_count(&self) -> usize {
+        self.lock().iter().filter(|p| !p.is_self).count()
+    }
+
+    /// Records that entry `index` is this node itself.
+    pub fn record_self(&self, index: usize) {
+        if let Some(p) = self.lock().get_mut(index) {
+            p.is_self = true;
+            p.reachable = None;
+            p.last_error = None;
+        }
+    }
+
+    /// Records whether another live node using this node's name answers at
+    /// entry `index`, and refuses or allows writes to match; returns
+    /// whether that changed.
+    pub fn record_twin(&self, index: usize, is_twin: bool) -> bool {
+        let mut peers = self.lock();
+        let Some(p) = peers.get_mut(index) else {
+            return false;
+        };
+        let changed = p.is_twin != is_twin;
+        p.is_twin = is_twin;
+        let why = peers
+            .iter()
+            .find(|p| p.is_twin)
+            .map(|p| twin_refusal(&self.name, &p.addr));
+        self.refusal.set(why);
+        changed
+    }
+
+    /// The refusal this table sets.
+    pub fn refusal(&self) -> &WriteRefusal {
+        &self.refusal
+    }
+}
+
+/// Why writes are refused while another live node at `addr` uses this
+/// node's name `name`.
+pub fn twin_refusal(name: &str, addr: &str) -> String {
+    format!(
+        "writes refused: another live node at {addr} uses this node's name '{name}'; \
+         give one of them another name"
+    )
+}
+
+/// Whether this node must refuse local writes now, and why: set by the
+/// pushers while another live node uses this node's name, read by the
+/// store on every write (one atomic load while writes are allowed).
+#[derive(Debug, Clone, Default)]
+pub struct WriteRefusal {
+    refused: Arc<AtomicBool>,
+    why: Arc<Mutex<Option<String>>>,
+}
+
+impl WriteRefusal {
+    /// Why writes are refused, or `None` while they are allowed.
+    pub fn why(&self) -> Option<String> {
+        if !self.refused.load(Ordering::Acquire) {
+            return None;
+        }
+        self.why.lock().clone()
+    }
+
+    /// Whether writes are refused now.
+    pub fn is_refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
+    }
+
+    fn set(&self, why: Option<String>) {
+        let mut held = self.why.lock();
+        self.refused.store(why.is_some(), Ordering::Release);
+        *held = why;
+    }
+}
 
 /// The peers (by name) this node is answering with a transfer of several
 /// parts right now, shared by the receivers that answer and the pushers.
@@ -126,6 +273,42 @@ mod tests {
         assert!(answering.is_answering("c"));
         drop(other);
         assert!(!answering.is_answering("c"));
+    }
+
+    #[test]
+    fn a_twin_refuses_writes_until_it_is_gone() {
+        let refusal = WriteRefusal::default();
+        let addrs = ["h:1".to_string(), "h:2".to_string()];
+        let table = PeerTable::new("n", &addrs, refusal.clone());
+        assert_eq!((table.twin(), refusal.why()), (None, None));
+        assert!(table.record_twin(1, true), "news");
+        assert!(!table.record_twin(1, true), "no news");
+        assert_eq!(table.twin().as_deref(), Some("h:2"));
+        let why = refusal.why().expect("refused");
+        assert!(why.contains("another live node at h:2"), "{why}");
+        assert!(why.contains("'n'"), "{why}");
+        assert!(table.record_twin(0, true));
+        assert!(table.record_twin(1, false));
+        assert!(refusal.why().expect("h:1 still").contains("h:1"));
+        assert!(table.record_twin(0, false));
+        assert_eq!((table.twin(), refusal.why()), (None, None));
+        assert!(!refusal.is_refused());
+    }
+
+    #[test]
+    fn an_entry_that_is_this_node_is_no_peer() {
+        let addrs = ["h:1".to_string(), "h:2".to_string()];
+        let table = PeerTable::new("n", &addrs, WriteRefusal::default());
+        table.lock()[1].record_failure(&SyncError::Hangup);
+        table.record_self(1);
+        assert!(table.is_self(1) && !table.is_self(0));
+        assert_eq!(table.peer_count(), 1);
+        assert_eq!(table.lock()[1].reachable, None, "not shown as unreachable");
+    }
+
+    #[test]
+    fn the_instance_id_is_drawn_once() {
+        assert_eq!(instance_id(), instance_id());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! ```text
 //! pusher                                   peer
 //!   MAGIC, Hello{version, name}  ───>                 (new connection only)
-//!                                <───  Welcome{version, name, vv}
+//!                                <───  Welcome{version, name, vv, instance}
 //!   Push{batch, done: None}      ───>                 (zero or more parts)
 //!                                <───  Next
 //!   Push{batch, done: Some(vv)}  ───>                 (the last part)
@@ -39,7 +39,12 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 
 /// The peer protocol version this build speaks; a peer with another version
 /// is refused at the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 added `instance` to `Welcome`. Version 1 nodes decode a
+/// version 2 `Welcome` (the new field is last, and postcard leaves trailing
+/// bytes alone) and see the version; `Hello` is unchanged, so a version 2
+/// node reads a version 1 `Hello` and refuses it by its version too.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A message between peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +64,11 @@ pub enum Message {
         name: String,
         /// The sender's version vector: what the pusher need not send.
         vv: WireVv,
+        /// The sender's process instance id (see
+        /// [`crate::replication::status::instance_id`]): with `name`, it
+        /// tells the pusher whether it reached itself or another node
+        /// using its name.
+        instance: u64,
     },
     /// Entries for the receiver to merge: one part of a push.
     Push {
@@ -129,6 +139,7 @@ pub enum MessageRef<'a> {
         version: u16,
         name: &'a str,
         vv: &'a WireVv,
+        instance: u64,
     },
     Push {
         batch: &'a Batch,
@@ -190,11 +201,13 @@ mod tests {
                     version: 3,
                     name: "x".into(),
                     vv: vv.clone(),
+                    instance: u64::MAX,
                 },
                 MessageRef::Welcome {
                     version: 3,
                     name: "x",
                     vv: &vv,
+                    instance: u64::MAX,
                 },
             ),
             (
@@ -232,6 +245,35 @@ mod tests {
                 postcard::to_stdvec(&borrowed).expect("encodes"),
                 "{owned:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_version_1_node_reads_the_version_of_a_version_2_welcome() {
+        // Version 1's messages, up to its Welcome, which had no instance.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        enum V1 {
+            Hello {
+                version: u16,
+                name: String,
+            },
+            Welcome {
+                version: u16,
+                name: String,
+                vv: WireVv,
+            },
+        }
+        let bytes = postcard::to_stdvec(&MessageRef::Welcome {
+            version: PROTOCOL_VERSION,
+            name: "n",
+            vv: &vec![("n".into(), 1)],
+            instance: 7,
+        })
+        .expect("encodes");
+        match postcard::from_bytes::<V1>(&bytes).expect("decodes") {
+            V1::Welcome { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
+            other => panic!("{other:?}"),
         }
     }
 

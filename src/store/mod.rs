@@ -93,6 +93,8 @@ pub enum WriteError {
     /// The write was applied but its log record could not be written, so
     /// it was taken back.
     NotLogged(String),
+    /// The node refuses local writes for now (see [`Store::with_write_gate`]).
+    Refused(String),
 }
 
 impl fmt::Display for WriteError {
@@ -105,6 +107,7 @@ impl fmt::Display for WriteError {
                 write!(f, "value of {len} bytes is over the limit of {max}")
             }
             WriteError::NotLogged(why) => write!(f, "not stored: {why}"),
+            WriteError::Refused(why) => write!(f, "{why}"),
         }
     }
 }
@@ -236,7 +239,14 @@ pub struct Store {
     synced_each_write: bool,
     /// The write counter as of the last commit to the log.
     committed_counter: u64,
+    /// Asked before every local write: why the node refuses writes now.
+    write_gate: Option<WriteGate>,
 }
+
+/// Why local writes are refused now, or `None` while they are allowed:
+/// the shell's answer (another live node uses this node's name), asked
+/// before every local write.
+pub type WriteGate = Box<dyn Fn() -> Option<String> + Send>;
 
 impl Store {
     /// An empty store writing as `writer`, refusing values longer than
@@ -271,7 +281,16 @@ impl Store {
             hold_tombstones: false,
             synced_each_write: false,
             committed_counter: 0,
+            write_gate: None,
         }
+    }
+
+    /// Asks `gate` before every local write, and refuses the write with
+    /// [`WriteError::Refused`] when it gives a reason. Merges from peers
+    /// are never refused.
+    pub fn with_write_gate(mut self, gate: WriteGate) -> Store {
+        self.write_gate = Some(gate);
+        self
     }
 
     /// Tracks acknowledgements of `peers` listed peers: tombstones are kept
@@ -335,6 +354,9 @@ impl Store {
     }
 
     fn write(&mut self, key: &[u8], value: Option<&[u8]>, now_us: u64) -> Result<(), WriteError> {
+        if let Some(why) = self.write_gate.as_ref().and_then(|gate| gate()) {
+            return Err(WriteError::Refused(why));
+        }
         if key.len() > MAX_KEY_LEN {
             return Err(WriteError::KeyTooLong(key.len()));
         }
