@@ -10,12 +10,12 @@
 
 use crate::console::editor::Editor;
 use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
-use crate::engine::service::{Op, OpReply, StoreHandle};
+use crate::engine::{Command as StoreWork, Refusable, StoreHandle};
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::replication::status::{PeerStatus, PeerTable};
 use crate::status::{format_status, PeerReport, PeerState, Status};
-use crate::store::PeerLag;
+use crate::store::{PeerLag, WriteError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,17 +32,26 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One reply to come, in input order.
 enum Slot {
-    /// The reply to the next op of the batch.
-    Op,
+    /// The answer to the next data command of the batch.
+    Store,
     /// A reply known already (a parse error).
     Text(String),
+}
+
+/// A data command's reply line, made on the store thread.
+struct Line(String);
+
+impl Refusable for Line {
+    fn refused(why: &WriteError) -> Line {
+        Line(format!("Error: {why}"))
+    }
 }
 
 /// Commands read but not yet answered.
 #[derive(Default)]
 struct Batch {
     slots: Vec<Slot>,
-    ops: Vec<Op>,
+    work: Vec<StoreWork<Line>>,
 }
 
 fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
@@ -129,9 +138,24 @@ impl<'a, W: Write> Session<'a, W> {
         let (node, out, batch) = (self.node, &mut self.out, &mut self.batch);
         match parse_line(line) {
             Ok(Command::Nothing) => {}
-            Ok(Command::Put { key, value }) => batch.push(Op::Put { key, value }),
-            Ok(Command::Get { key }) => batch.push(Op::Get { key }),
-            Ok(Command::Delete { key }) => batch.push(Op::Delete { key }),
+            Ok(Command::Put { key, value }) => batch.push(Box::new(move |db| {
+                Line(match db.put(&key, &value) {
+                    Ok(()) => "Value stored.".into(),
+                    Err(e) => format!("Error: {e}"),
+                })
+            })),
+            Ok(Command::Get { key }) => batch.push(Box::new(move |db| {
+                Line(match db.get(&key) {
+                    Some(v) => format!("Value: {}", display_value(v)),
+                    None => "Key not found.".into(),
+                })
+            })),
+            Ok(Command::Delete { key }) => batch.push(Box::new(move |db| {
+                Line(match db.delete(&key) {
+                    Ok(()) => "Key deleted.".into(),
+                    Err(e) => format!("Error: {e}"),
+                })
+            })),
             Err(e) => batch.slots.push(Slot::Text(format!("Error: {e}"))),
             Ok(other) => {
                 answer(node, batch, out)?;
@@ -142,7 +166,7 @@ impl<'a, W: Write> Session<'a, W> {
                 }
             }
         }
-        if !more_waiting || batch.ops.len() >= MAX_BATCH {
+        if !more_waiting || batch.work.len() >= MAX_BATCH {
             answer(node, batch, out)?;
         }
         if !more_waiting {
@@ -161,9 +185,9 @@ impl<'a, W: Write> Session<'a, W> {
 }
 
 impl Batch {
-    fn push(&mut self, op: Op) {
-        self.slots.push(Slot::Op);
-        self.ops.push(op);
+    fn push(&mut self, work: StoreWork<Line>) {
+        self.slots.push(Slot::Store);
+        self.work.push(work);
     }
 }
 
@@ -172,27 +196,21 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
     if batch.slots.is_empty() {
         return Ok(());
     }
-    let ops = std::mem::take(&mut batch.ops);
-    let mut replies = if ops.is_empty() {
+    let work = std::mem::take(&mut batch.work);
+    let mut lines = if work.is_empty() {
         Vec::new()
     } else {
-        node.store().ops(ops)?
+        node.store().run(work)?
     }
     .into_iter();
     for slot in batch.slots.drain(..) {
-        let written = match slot {
-            Slot::Text(t) => writeln!(out, "{t}"),
-            Slot::Op => match replies.next() {
-                Some(OpReply::Stored) => out.write_all(b"Value stored.\n"),
-                Some(OpReply::Deleted) => out.write_all(b"Key deleted.\n"),
-                Some(OpReply::Value(v)) => writeln!(out, "Value: {}", display_value(&v)),
-                Some(OpReply::NotFound) => out.write_all(b"Key not found.\n"),
-                Some(OpReply::Refused(e)) => writeln!(out, "Error: {e}"),
-                Some(other) => writeln!(out, "Error: unexpected reply from the store: {other:?}"),
-                None => out.write_all(b"Error: no reply from the store\n"),
-            },
+        let text = match slot {
+            Slot::Text(t) => t,
+            // One answer per command sent, in order: the store thread's
+            // promise.
+            Slot::Store => lines.next().expect("one answer per command").0,
         };
-        written.map_err(io_err("cannot write to stdout"))?;
+        writeln!(out, "{text}").map_err(io_err("cannot write to stdout"))?;
     }
     Ok(())
 }

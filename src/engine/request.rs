@@ -14,8 +14,7 @@
 use super::service::Service;
 use super::slot::{Answer, ReplySlot};
 use crate::error::{Error, Result};
-use crate::redis::glob::glob_match;
-use crate::replication::wire::{Batch, WireVv};
+use crate::store::batch::{Batch, WireVv};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, WriteError};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -77,27 +76,24 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// The live keys that match a glob pattern (see
-    /// [`crate::redis::glob`]), in no particular order.
-    pub fn keys_matching(&mut self, pattern: &[u8]) -> Vec<Vec<u8>> {
+    /// The live keys for which `wanted` says yes, in no particular order.
+    pub fn keys_where(&mut self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
         self.settle();
-        self.service.store.keys_where(|k| glob_match(pattern, k))
+        self.service.store.keys_where(wanted)
     }
 
     /// One step of a `SCAN` over the live keys (see
     /// [`Store::scan`](crate::store::Store::scan) for what a cursor
-    /// guarantees): the cursor to go on from (0 when complete) and the
-    /// matching keys among about `count` visited.
+    /// guarantees): the cursor to go on from (0 when complete) and the keys
+    /// for which `wanted` says yes among about `count` visited.
     pub fn scan(
         &mut self,
         cursor: u64,
-        pattern: Option<&[u8]>,
         count: usize,
+        wanted: impl Fn(&[u8]) -> bool,
     ) -> (u64, Vec<Vec<u8>>) {
         self.settle();
-        self.service
-            .store
-            .scan(cursor, count, |k| pattern.is_none_or(|p| glob_match(p, k)))
+        self.service.store.scan(cursor, count, wanted)
     }
 
     /// The number of live keys.
@@ -126,97 +122,10 @@ pub(super) trait Work: Send {
     fn run(self: Box<Self>, service: &mut Service);
 }
 
-/// A data command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Store a value.
-    Put {
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// Read a value.
-    Get {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// Delete a key.
-    Delete {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// Whether a key has a value.
-    Exists {
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// The live keys that match a glob pattern (see [`crate::redis::glob`]), in
-    /// no particular order.
-    Keys {
-        /// The pattern.
-        pattern: Vec<u8>,
-    },
-    /// One step of a `SCAN` over the live keys (see [`Store::scan`] for
-    /// what a cursor guarantees).
-    Scan {
-        /// Where the previous step stopped; 0 starts.
-        cursor: u64,
-        /// Only keys that match this glob pattern.
-        pattern: Option<Vec<u8>>,
-        /// About how many entries to visit.
-        count: usize,
-    },
-    /// The number of live keys.
-    DbSize,
-}
-
-impl Op {
-    /// Whether the op writes (and so is clocked, replicated and logged).
-    pub fn is_write(&self) -> bool {
-        matches!(self, Op::Put { .. } | Op::Delete { .. })
-    }
-}
-
-/// The answer to one [`Op`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpReply {
-    /// The put was applied.
-    Stored,
-    /// The delete was applied.
-    Deleted,
-    /// The key's value.
-    Value(Vec<u8>),
-    /// The key is absent or deleted.
-    NotFound,
-    /// The write was refused and changed nothing.
-    Refused(WriteError),
-    /// Whether the key has a value.
-    Exists(bool),
-    /// The keys that matched.
-    Keys(Vec<Vec<u8>>),
-    /// One step of a `SCAN`.
-    Scanned {
-        /// Where to go on from; 0 when the iteration is complete.
-        next: u64,
-        /// The keys that matched among those visited.
-        keys: Vec<Vec<u8>>,
-    },
-    /// A number of keys.
-    Count(usize),
-}
-
 /// A request to the store thread.
 pub(super) enum Request {
     /// Run a front end's commands in order (see [`Command`]).
     Run(Box<dyn Work>),
-    /// Run data commands in order.
-    Ops {
-        /// The commands.
-        ops: Vec<Op>,
-        /// One reply per command, in order.
-        reply: Answer<Vec<OpReply>>,
-    },
     /// Merge a batch from a peer and, when it is valid and `join` is
     /// given, record that a transfer from a peer whose vector was `join`
     /// is complete: both in one log group, so one fsync.
@@ -305,21 +214,6 @@ impl StoreHandle {
         let reply = slot.answer();
         self.tx
             .send(Request::Run(Box::new(Batched { commands, reply })))
-            .map_err(|_| Error::Stopped)?;
-        slot.wait().ok_or(Error::Stopped)
-    }
-
-    /// Runs data commands in order and returns one reply per command.
-    pub fn ops(&self, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        self.ops_via(&ReplySlot::new(), ops)
-    }
-
-    /// [`ops`](Self::ops) with the answer coming through `slot`, which a
-    /// client connection makes once and reuses for every batch.
-    pub fn ops_via(&self, slot: &ReplySlot<Vec<OpReply>>, ops: Vec<Op>) -> Result<Vec<OpReply>> {
-        let reply = slot.answer();
-        self.tx
-            .send(Request::Ops { ops, reply })
             .map_err(|_| Error::Stopped)?;
         slot.wait().ok_or(Error::Stopped)
     }

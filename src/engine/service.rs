@@ -7,12 +7,10 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
+pub use super::request::StoreHandle;
 use super::request::{Batched, Db, Refusable, Request, Work};
-pub use super::request::{Op, OpReply, StoreHandle};
-use super::slot::Answer;
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
-use crate::redis::glob::glob_match;
 use crate::store::{BatchError, Store, WriteError};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
@@ -60,42 +58,6 @@ pub fn spawn(
     Ok((StoreHandle { tx }, thread))
 }
 
-/// Answers a data command that only reads (the data: a first `SCAN` builds
-/// its index).
-fn read_op(store: &mut Store, op: Op) -> OpReply {
-    match op {
-        Op::Get { key } => match store.get(&key) {
-            Some(v) => OpReply::Value(v.to_vec()),
-            None => OpReply::NotFound,
-        },
-        Op::Exists { key } => OpReply::Exists(store.get(&key).is_some()),
-        Op::Keys { pattern } => OpReply::Keys(store.keys_where(|k| glob_match(&pattern, k))),
-        Op::Scan {
-            cursor,
-            pattern,
-            count,
-        } => {
-            let (next, keys) = store.scan(cursor, count, |k| {
-                pattern.as_deref().is_none_or(|p| glob_match(p, k))
-            });
-            OpReply::Scanned { next, keys }
-        }
-        Op::DbSize => OpReply::Count(store.counts().live),
-        Op::Put { .. } | Op::Delete { .. } => {
-            unreachable!("writes are applied by the caller, never passed here")
-        }
-    }
-}
-
-/// Turns the acknowledgements of writes that were taken back into errors.
-fn refuse_writes(replies: &mut [OpReply], why: &str) {
-    for r in replies {
-        if matches!(r, OpReply::Stored | OpReply::Deleted) {
-            *r = OpReply::Refused(WriteError::NotLogged(why.to_owned()));
-        }
-    }
-}
-
 /// How long the store thread keeps looking for a request, yielding its
 /// core between looks, before it sleeps on an empty channel.
 const IDLE_POLL: Duration = Duration::from_micros(100);
@@ -131,10 +93,6 @@ enum Deferred {
     /// A front end's batch: sends its replies, the writing ones refused
     /// when given why the log write failed.
     Run(SendReplies),
-    Ops {
-        reply: Answer<Vec<OpReply>>,
-        replies: Vec<OpReply>,
-    },
     Unit {
         reply: Sender<std::result::Result<(), BatchError>>,
         result: std::result::Result<(), BatchError>,
@@ -244,12 +202,6 @@ impl Service {
                         .map(|why| WriteError::NotLogged(why.clone()));
                     send(refused.as_ref());
                 }
-                Deferred::Ops { reply, mut replies } => {
-                    if let Some(why) = &failure {
-                        refuse_writes(&mut replies, why);
-                    }
-                    reply.send(replies);
-                }
                 Deferred::Unit { reply, result } => {
                     let result = match &failure {
                         Some(why) => Err(BatchError(format!("not logged: {why}"))),
@@ -271,45 +223,6 @@ impl Service {
         let store = &mut self.store;
         match request {
             Request::Run(work) => work.run(self),
-            Request::Ops { ops, reply } => {
-                let now = wall_clock_us();
-                let mut wrote = false;
-                let mut replies = Vec::with_capacity(ops.len());
-                for op in ops {
-                    let answer = match op {
-                        Op::Put { key, value } => match self.store.put(&key, &value, now) {
-                            Ok(()) => {
-                                wrote = true;
-                                OpReply::Stored
-                            }
-                            Err(e) => OpReply::Refused(e),
-                        },
-                        Op::Delete { key } => match self.store.delete(&key, now) {
-                            Ok(()) => {
-                                wrote = true;
-                                OpReply::Deleted
-                            }
-                            Err(e) => OpReply::Refused(e),
-                        },
-                        read => {
-                            // A read sees only what is in the log: were the
-                            // pending records refused, it would have seen a
-                            // write that never happened.
-                            if let Some(why) = self.settle() {
-                                refuse_writes(&mut replies, &why);
-                            }
-                            read_op(&mut self.store, read)
-                        }
-                    };
-                    replies.push(answer);
-                }
-                if wrote {
-                    self.wrote = true;
-                    self.pending.push(Deferred::Ops { reply, replies });
-                } else {
-                    reply.send(replies);
-                }
-            }
             Request::Apply { batch, join, reply } => {
                 let mut result = store.apply_batch(&batch);
                 if let (Ok(()), Some(vv)) = (&result, join) {

@@ -2,7 +2,7 @@
 //!
 //! The loop reads whatever the client has sent into one buffer, decodes
 //! every complete request in it ([`RequestDecoder::decode_batch`]), asks
-//! [`crate::redis::command::dispatch`] about each, sends the store ops of the whole
+//! [`crate::redis::command::dispatch`] about each, sends the store work of the whole
 //! batch to the store thread in one request, and writes every reply of the
 //! batch with one write. A client that pipelines (redis-benchmark `-P`,
 //! `redis-cli --pipe`) thus costs one trip to the store thread and one
@@ -18,9 +18,9 @@
 //! stop the node or another connection.
 
 use crate::durability::DiskSettings;
-use crate::engine::service::{Op, OpReply, StoreHandle};
 use crate::engine::slot::ReplySlot;
-use crate::redis::command::{dispatch, Action, Facts, Finish, Session, Tally};
+use crate::engine::{Command as StoreWork, StoreHandle};
+use crate::redis::command::{dispatch, Action, Answer, Facts, Session, Tally};
 use crate::redis::resp::{Limits, Reply, RequestDecoder};
 use crate::replication::frame::is_timeout;
 use crate::replication::status::PeerTable;
@@ -192,7 +192,7 @@ pub fn serve(mut stream: TcpStream, ctx: &Context) {
         start: 0,
         end: 0,
         out: Vec::with_capacity(READ_BUF),
-        ops: Vec::new(),
+        work: Vec::new(),
         pending: Vec::new(),
         answers: ReplySlot::new(),
         tally: Tally::default(),
@@ -278,7 +278,8 @@ impl std::fmt::Display for Closed {
 /// A reply whose turn has not come: it waits behind a store reply.
 enum Pending {
     Ready(Reply),
-    Store(Finish),
+    /// The answer to the next command of the batch's store work.
+    Store,
 }
 
 /// One client connection's state.
@@ -292,12 +293,12 @@ struct Connection<'a> {
     end: usize,
     /// Replies of the batch, written with one write.
     out: Vec<u8>,
-    /// Store ops of the batch.
-    ops: Vec<Op>,
+    /// The batch's work for the store thread, one per data command.
+    work: Vec<StoreWork<Answer>>,
     /// Replies behind the first store reply of the batch, in order.
     pending: Vec<Pending>,
     /// Where the store thread's answers arrive.
-    answers: ReplySlot<Vec<OpReply>>,
+    answers: ReplySlot<Vec<Answer>>,
     tally: Tally,
 }
 
@@ -362,16 +363,19 @@ impl Connection<'_> {
             let count = batch.requests.len() as u64;
             let mut quit = false;
             for request in batch.requests {
-                match dispatch(&mut self.session, request, &mut self.ops, &self.ctx.facts) {
+                match dispatch(&mut self.session, request, &self.ctx.facts) {
                     Action::Reply(reply) => self.answer(reply),
-                    Action::Store(finish) => self.pending.push(Pending::Store(finish)),
+                    Action::Store(work) => {
+                        self.work.push(work);
+                        self.pending.push(Pending::Store);
+                    }
                     Action::Close(reply) => {
                         self.answer(reply);
                         quit = true;
                         break;
                     }
                     Action::Node(query) => {
-                        self.run_ops()?;
+                        self.run_store_work()?;
                         let reply = match self.ctx.status() {
                             Ok(status) => query.reply(&status),
                             Err(_) => return Err(self.stopped(stream)),
@@ -380,7 +384,7 @@ impl Connection<'_> {
                     }
                 }
             }
-            self.run_ops()?;
+            self.run_store_work()?;
             self.count(count);
             let error = batch.error.map(|e| {
                 e.to_reply().write_to(&mut self.out);
@@ -408,27 +412,32 @@ impl Connection<'_> {
         }
     }
 
-    /// Sends the batch's ops to the store thread in one request and
-    /// writes the replies waiting on them.
-    fn run_ops(&mut self) -> Result<(), Closed> {
+    /// Sends the batch's store work to the store thread in one request
+    /// and writes the replies waiting on it, in order.
+    fn run_store_work(&mut self) -> Result<(), Closed> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let ops = std::mem::take(&mut self.ops);
-        let replies = if ops.is_empty() {
+        let work = std::mem::take(&mut self.work);
+        let answers = if work.is_empty() {
             Vec::new()
         } else {
             self.ctx
                 .store
-                .ops_via(&self.answers, ops)
+                .run_via(&self.answers, work)
                 .map_err(|_| Closed::Stopped)?
         };
-        let mut replies = replies.into_iter();
+        // One answer per command sent, in order (the store thread's
+        // promise), and one `Pending::Store` per command sent.
+        let mut answers = answers.into_iter();
         for pending in self.pending.drain(..) {
             match pending {
                 Pending::Ready(reply) => reply.write_to(&mut self.out),
-                Pending::Store(finish) => {
-                    finish.write_reply(&mut replies, &mut self.out, &mut self.tally);
+                Pending::Store => {
+                    let answer = answers.next().expect("one answer per command");
+                    answer.reply.write_to(&mut self.out);
+                    self.tally.hits += answer.tally.hits;
+                    self.tally.misses += answer.tally.misses;
                 }
             }
         }

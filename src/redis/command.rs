@@ -10,14 +10,15 @@
 //! [`dispatch`] finds the request's entry case-insensitively (and its
 //! subcommand's, for a container such as `CLIENT`), checks the argument
 //! count against the entry's arity with Redis's texts, and runs the
-//! handler. A handler answers at once ([`Action::Reply`]), or appends the
-//! store [`Op`]s it needs to the batch being gathered and returns a
-//! [`Finish`], which later turns the answers to those ops into the reply
-//! ([`Finish::write_reply`]). The connection thread
-//! ([`crate::redis::client`]) sends the ops of a whole batch of pipelined
+//! handler. A handler answers at once ([`Action::Reply`]), or returns the
+//! work to run on the store thread ([`Action::Store`]): a closure that
+//! reads and writes through the store thread's
+//! [`Db`](crate::engine::Db) and builds its own [`Answer`], so no reply is
+//! ever matched to its request by position. The connection thread
+//! ([`crate::redis::client`]) sends the work of a whole batch of pipelined
 //! requests to the store thread in one trip, then writes the replies in
-//! request order. Writes are `Op::Put` and `Op::Delete`, so a write made
-//! here is clocked, replicated and logged like any other. What needs the
+//! request order. Writes go through `Db::put` and `Db::delete`, so a write
+//! made here is clocked, replicated and logged like any other. What needs the
 //! running node (`INFO`, `NETDB.STATUS`) comes back as [`Action::Node`]:
 //! the shell gathers a [`Status`] and calls [`NodeQuery::reply`].
 //!
@@ -29,10 +30,11 @@
 //! Pure: no sockets, threads or clock, and no command of its own: every
 //! command lives in [`crate::redis::cmd`].
 
-use crate::engine::service::{Op, OpReply};
+use crate::engine::{Command as StoreWork, Refusable};
 use crate::redis::cmd;
 use crate::redis::resp::{Reply, Request};
 use crate::status::{Persistence, Status};
+use crate::store::WriteError;
 use std::fmt::Write as _;
 
 /// The Redis version netdb answers as (in `INFO` and `HELLO`): the
@@ -80,13 +82,12 @@ pub struct Facts {
 }
 
 /// What to do with one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send this reply; the store is not needed.
     Reply(Reply),
-    /// The request's ops were appended to the batch; once they have run,
-    /// build its reply with this.
-    Store(Finish),
+    /// Run this on the store thread, with the rest of the batch; its
+    /// answer is the reply.
+    Store(StoreWork<Answer>),
     /// Send this reply, then close the connection (`QUIT`).
     Close(Reply),
     /// The reply needs the running node's status: the shell gathers a
@@ -113,35 +114,6 @@ impl NodeQuery {
     }
 }
 
-/// How to build a reply from the answers to the ops a request appended.
-/// Each variant's reply is built by its command's file in
-/// [`crate::redis::cmd`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finish {
-    /// `SET`: one put, `+OK`.
-    Ok,
-    /// `GET`: one get, a bulk or a null.
-    Value,
-    /// `MGET`: this many gets, an array of bulks and nulls.
-    Values(usize),
-    /// `DEL`: this many (exists, delete) pairs, the number that existed.
-    Deleted(usize),
-    /// `EXISTS`: this many exists, the number that did.
-    Existing(usize),
-    /// `MSET`: this many puts, `+OK` (or the first refusal).
-    AllOk(usize),
-    /// `KEYS`: one keys op, an array.
-    Keys,
-    /// `SCAN`: one scan step, `[cursor, [keys]]`; with `keep` false (a
-    /// `TYPE` other than string) the keys are dropped.
-    Scan {
-        /// Whether to return the keys found.
-        keep: bool,
-    },
-    /// `DBSIZE`: one count, an integer.
-    Size,
-}
-
 /// Reads that found a value and reads that did not, for `INFO`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -151,40 +123,46 @@ pub struct Tally {
     pub misses: u64,
 }
 
-impl Finish {
-    /// Takes this request's answers from `replies` and appends its reply.
-    pub fn write_reply(
-        self,
-        replies: &mut impl Iterator<Item = OpReply>,
-        out: &mut Vec<u8>,
-        tally: &mut Tally,
-    ) {
-        self.reply(&mut || replies.next(), tally).write_to(out);
-    }
-
-    fn reply(self, next: &mut dyn FnMut() -> Option<OpReply>, tally: &mut Tally) -> Reply {
-        use cmd::{keys, strings};
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Finish::Ok => strings::set_reply(next),
-            Finish::Value => strings::get_reply(next, tally),
-            Finish::Values(n) => strings::mget_reply(next, n, tally),
-            Finish::AllOk(n) => strings::mset_reply(next, n),
-            Finish::Deleted(n) => keys::del_reply(next, n),
-            Finish::Existing(n) => keys::exists_reply(next, n),
-            Finish::Keys => keys::keys_reply(next),
-            Finish::Scan { keep } => keys::scan_reply(next, keep),
-            Finish::Size => keys::dbsize_reply(next),
+            Action::Reply(r) => f.debug_tuple("Reply").field(r).finish(),
+            Action::Store(_) => f.write_str("Store(..)"),
+            Action::Close(r) => f.debug_tuple("Close").field(r).finish(),
+            Action::Node(q) => f.debug_tuple("Node").field(q).finish(),
         }
     }
 }
 
-/// A refused write becomes its error; anything else should not happen.
-pub(crate) fn unexpected(reply: Option<OpReply>) -> Reply {
-    match reply {
-        Some(OpReply::Refused(e)) => Reply::Error(format!("ERR {e}")),
-        Some(other) => Reply::Error(format!("ERR internal error: unexpected {other:?}")),
-        None => Reply::Error("ERR internal error: no reply from the store".into()),
+/// What a data command's work on the store thread answers: its reply, and
+/// what its reads found (for `INFO`'s `keyspace_hits` and
+/// `keyspace_misses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The reply to the client.
+    pub reply: Reply,
+    /// Reads that found a value and reads that did not.
+    pub tally: Tally,
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Answer {
+        Answer {
+            reply,
+            tally: Tally::default(),
+        }
     }
+}
+
+impl Refusable for Answer {
+    fn refused(why: &WriteError) -> Answer {
+        refused(why).into()
+    }
+}
+
+/// A refused write's reply.
+pub(crate) fn refused(why: &WriteError) -> Reply {
+    Reply::Error(format!("ERR {why}"))
 }
 
 /// An array of bulks.
@@ -303,8 +281,6 @@ pub struct Call<'a> {
     pub args: Vec<Vec<u8>>,
     /// The connection's state.
     pub session: &'a mut Session,
-    /// The batch's store ops, to append to.
-    pub ops: &'a mut Vec<Op>,
     /// Settings some commands report.
     pub facts: &'a Facts,
 }
@@ -390,13 +366,8 @@ pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Com
 }
 
 /// Runs one request: finds its entry, checks its arity and calls its
-/// handler, which answers it or appends its ops to `ops`.
-pub fn dispatch(
-    session: &mut Session,
-    request: Request,
-    ops: &mut Vec<Op>,
-    facts: &Facts,
-) -> Action {
+/// handler, which answers it or says what to run on the store thread.
+pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Action {
     let args = request.args;
     let Some(name) = args.first() else {
         // Empty requests are dropped by the decoder; answer like Redis.
@@ -424,7 +395,6 @@ pub fn dispatch(
         command,
         args,
         session,
-        ops,
         facts,
     })
 }
@@ -570,25 +540,19 @@ mod tests {
 
     #[test]
     fn node_queries_are_left_to_the_shell() {
-        let mut ops = Vec::new();
-        assert_eq!(
-            dispatch(
-                &mut session(),
-                request(&[b"INFO", b"Stats", b"netdb"]),
-                &mut ops,
-                &facts()
-            ),
-            Action::Node(NodeQuery::Info(vec!["stats".into(), "netdb".into()]))
+        let info = dispatch(
+            &mut session(),
+            request(&[b"INFO", b"Stats", b"netdb"]),
+            &facts(),
         );
-        assert_eq!(
-            dispatch(
-                &mut session(),
-                request(&[b"netdb.STATUS"]),
-                &mut ops,
-                &facts()
-            ),
-            Action::Node(NodeQuery::Status)
+        assert!(
+            matches!(&info, Action::Node(NodeQuery::Info(s)) if s == &["stats", "netdb"]),
+            "{info:?}"
         );
-        assert!(ops.is_empty());
+        let status = dispatch(&mut session(), request(&[b"netdb.STATUS"]), &facts());
+        assert!(
+            matches!(status, Action::Node(NodeQuery::Status)),
+            "{status:?}"
+        );
     }
 }

@@ -338,7 +338,7 @@ mod tests {
                     command.arity.unsigned_abs() as usize - 1,
                 ))
                 .collect();
-            let action = dispatch(&mut session(), request(&args), &mut Vec::new(), &facts());
+            let action = dispatch(&mut session(), request(&args), &facts());
             if let Action::Reply(Reply::Error(e)) = action {
                 assert!(
                     !e.starts_with("ERR unknown command"),

@@ -1,14 +1,15 @@
 //! The keyspace commands: `DEL`, `EXISTS`, `KEYS`, `SCAN`, `DBSIZE`. Each
-//! appends its store ops and builds its reply from their answers (its
-//! [`Finish`] arm, here as `*_reply`).
-//! They must never touch the map directly: a delete is an `Op::Delete`,
-//! so it is clocked, replicated and logged like any other write.
+//! parses its arguments here and returns the work that runs on the store
+//! thread and builds its reply.
+//! They must never touch the map directly: a delete goes through
+//! `Db::delete`, so it is clocked, replicated and logged like any other
+//! write.
 
-use crate::engine::service::{Op, OpReply};
 use crate::redis::command::{
-    arg, bulks, error, multiple, not_an_integer, optional, parse_i64, syntax_error, token,
-    unexpected, Action, Call, Command, Docs, Finish, KeyPositions,
+    arg, bulks, error, multiple, not_an_integer, optional, parse_i64, refused, syntax_error, token,
+    Action, Call, Command, Docs, KeyPositions,
 };
+use crate::redis::glob::glob_match;
 use crate::redis::resp::Reply;
 
 const ALL_KEYS: KeyPositions = KeyPositions::new(1, -1, 1);
@@ -79,161 +80,140 @@ pub const COMMANDS: &[Command] = &[
 ];
 
 fn del(mut call: Call<'_>) -> Action {
-    let n = call.args.len() - 1;
-    for key in call.args.drain(1..) {
-        call.ops.push(Op::Exists { key: key.clone() });
-        call.ops.push(Op::Delete { key });
-    }
-    Action::Store(Finish::Deleted(n))
+    let keys: Vec<Vec<u8>> = call.args.drain(1..).collect();
+    Action::Store(Box::new(move |db| {
+        let mut existed = 0;
+        let mut first_refusal = None;
+        for key in &keys {
+            // A key named twice exists only the first time, as in Redis.
+            if db.exists(key) {
+                existed += 1;
+            }
+            if let Err(e) = db.delete(key) {
+                first_refusal.get_or_insert_with(|| refused(&e));
+            }
+        }
+        first_refusal.unwrap_or(Reply::Integer(existed)).into()
+    }))
 }
 
-/// `DEL`'s reply: how many of the keys existed.
-pub(crate) fn del_reply(next: &mut dyn FnMut() -> Option<OpReply>, n: usize) -> Reply {
-    let mut existed = 0;
-    let mut error = None;
-    for _ in 0..n {
-        if next() == Some(OpReply::Exists(true)) {
-            existed += 1;
-        }
-        match next() {
-            Some(OpReply::Deleted) => {}
-            other => error = error.or(Some(unexpected(other))),
-        }
-    }
-    error.unwrap_or(Reply::Integer(existed))
-}
-
+/// `EXISTS`: how many of the keys (counted as often as named) exist.
 fn exists(mut call: Call<'_>) -> Action {
-    let n = call.args.len() - 1;
-    call.ops
-        .extend(call.args.drain(1..).map(|key| Op::Exists { key }));
-    Action::Store(Finish::Existing(n))
+    let keys: Vec<Vec<u8>> = call.args.drain(1..).collect();
+    Action::Store(Box::new(move |db| {
+        let existing = keys.iter().filter(|k| db.exists(k)).count();
+        Reply::Integer(existing as i64).into()
+    }))
 }
 
-/// `EXISTS`'s reply: how many of the keys (counted as often as named)
-/// exist.
-pub(crate) fn exists_reply(next: &mut dyn FnMut() -> Option<OpReply>, n: usize) -> Reply {
-    let mut existing = 0;
-    let mut error = None;
-    for _ in 0..n {
-        match next() {
-            Some(OpReply::Exists(true)) => existing += 1,
-            Some(OpReply::Exists(false)) => {}
-            other => error = error.or(Some(unexpected(other))),
-        }
-    }
-    error.unwrap_or(Reply::Integer(existing))
-}
-
+/// `KEYS pattern`: the matching keys.
 fn keys(mut call: Call<'_>) -> Action {
-    call.ops.push(Op::Keys {
-        pattern: call.args.swap_remove(1),
-    });
-    Action::Store(Finish::Keys)
+    let pattern = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        bulks(db.keys_where(|k| glob_match(&pattern, k))).into()
+    }))
 }
 
-/// `KEYS`'s reply: the matching keys.
-pub(crate) fn keys_reply(next: &mut dyn FnMut() -> Option<OpReply>) -> Reply {
-    match next() {
-        Some(OpReply::Keys(keys)) => bulks(keys),
-        other => unexpected(other),
-    }
+/// What a `SCAN` asks for.
+#[derive(Debug, PartialEq, Eq)]
+struct ScanArgs {
+    cursor: u64,
+    /// `None` matches every key.
+    pattern: Option<Vec<u8>>,
+    count: usize,
+    /// Whether to return the keys found (false for a `TYPE` other than
+    /// string).
+    keep: bool,
 }
 
-/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-fn scan(call: Call<'_>) -> Action {
-    let args = &call.args;
+/// Reads `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`, with
+/// Redis's errors.
+fn scan_args(args: &[Vec<u8>]) -> Result<ScanArgs, Action> {
     // Redis reads the cursor with strtoul: digits only, any size that fits.
     let cursor = match std::str::from_utf8(&args[1]).map(str::parse::<u64>) {
         Ok(Ok(c)) if !args[1].starts_with(b"+") => c,
         _ if args[1].is_empty() => 0,
-        _ => return error("ERR invalid cursor"),
+        _ => return Err(error("ERR invalid cursor")),
     };
-    let mut pattern = None;
-    let mut count: usize = 10;
-    let mut keep = true;
+    let mut scan = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+        keep: true,
+    };
     let mut i = 2;
     while i < args.len() {
         let option = args[i].to_ascii_lowercase();
         let Some(value) = args.get(i + 1) else {
-            return syntax_error();
+            return Err(syntax_error());
         };
         match option.as_slice() {
             b"count" => match parse_i64(value) {
-                Some(c) if c >= 1 => count = usize::try_from(c).unwrap_or(usize::MAX),
-                Some(_) => return syntax_error(),
-                None => return not_an_integer(),
+                Some(c) if c >= 1 => scan.count = usize::try_from(c).unwrap_or(usize::MAX),
+                Some(_) => return Err(syntax_error()),
+                None => return Err(not_an_integer()),
             },
             // Exactly `*` matches everything: no need to test each key.
-            b"match" => pattern = (value.as_slice() != b"*").then(|| value.clone()),
-            b"type" => keep = value.eq_ignore_ascii_case(b"string"),
-            _ => return syntax_error(),
+            b"match" => scan.pattern = (value.as_slice() != b"*").then(|| value.clone()),
+            b"type" => scan.keep = value.eq_ignore_ascii_case(b"string"),
+            _ => return Err(syntax_error()),
         }
         i += 2;
     }
-    call.ops.push(Op::Scan {
-        cursor,
-        pattern,
-        count,
-    });
-    Action::Store(Finish::Scan { keep })
+    Ok(scan)
 }
 
-/// `SCAN`'s reply: `[next cursor, [keys]]`, the keys dropped unless
-/// `keep`.
-pub(crate) fn scan_reply(next: &mut dyn FnMut() -> Option<OpReply>, keep: bool) -> Reply {
-    match next() {
-        Some(OpReply::Scanned { next, keys }) => Reply::Array(vec![
+/// `SCAN`: `[next cursor, [keys]]`.
+fn scan(call: Call<'_>) -> Action {
+    let scan = match scan_args(&call.args) {
+        Ok(scan) => scan,
+        Err(refusal) => return refusal,
+    };
+    Action::Store(Box::new(move |db| {
+        let wanted = |k: &[u8]| scan.pattern.as_deref().is_none_or(|p| glob_match(p, k));
+        let (next, keys) = db.scan(scan.cursor, scan.count, wanted);
+        let keys = if scan.keep { keys } else { Vec::new() };
+        Reply::Array(vec![
             Reply::Bulk(next.to_string().into_bytes()),
-            bulks(if keep { keys } else { Vec::new() }),
-        ]),
-        other => unexpected(other),
-    }
+            bulks(keys),
+        ])
+        .into()
+    }))
 }
 
-fn dbsize(call: Call<'_>) -> Action {
-    call.ops.push(Op::DbSize);
-    Action::Store(Finish::Size)
-}
-
-/// `DBSIZE`'s reply: the number of live keys.
-pub(crate) fn dbsize_reply(next: &mut dyn FnMut() -> Option<OpReply>) -> Reply {
-    match next() {
-        Some(OpReply::Count(n)) => Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
-        other => unexpected(other),
-    }
+/// `DBSIZE`: the number of live keys.
+fn dbsize(_call: Call<'_>) -> Action {
+    Action::Store(Box::new(|db| {
+        Reply::Integer(i64::try_from(db.len()).unwrap_or(i64::MAX)).into()
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::cmd::testing::{err, facts, request, session};
-    use crate::redis::command::{dispatch, Tally};
+    use crate::redis::cmd::testing::{bulk_of, err, request, session, Fake};
 
-    fn scan_op(args: &[&[u8]]) -> Result<(Op, Finish), Reply> {
-        let mut ops = Vec::new();
-        match dispatch(&mut session(), request(args), &mut ops, &facts()) {
-            Action::Store(f) => Ok((ops.pop().expect("one op"), f)),
-            Action::Reply(r) => Err(r),
+    fn parsed(args: &[&[u8]]) -> Result<ScanArgs, Reply> {
+        let args: Vec<Vec<u8>> = request(args).args;
+        scan_args(&args).map_err(|refusal| match refusal {
+            Action::Reply(r) => r,
             other => panic!("{other:?}"),
-        }
+        })
     }
 
     #[test]
     fn scan_options() {
         assert_eq!(
-            scan_op(&[b"SCAN", b"0"]),
-            Ok((
-                Op::Scan {
-                    cursor: 0,
-                    pattern: None,
-                    count: 10
-                },
-                Finish::Scan { keep: true }
-            ))
+            parsed(&[b"SCAN", b"0"]),
+            Ok(ScanArgs {
+                cursor: 0,
+                pattern: None,
+                count: 10,
+                keep: true
+            })
         );
         assert_eq!(
-            scan_op(&[
+            parsed(&[
                 b"scan",
                 b"18446744073709551615",
                 b"match",
@@ -243,18 +223,16 @@ mod tests {
                 b"type",
                 b"hash"
             ]),
-            Ok((
-                Op::Scan {
-                    cursor: u64::MAX,
-                    pattern: Some(b"k*".to_vec()),
-                    count: 100
-                },
-                Finish::Scan { keep: false }
-            ))
+            Ok(ScanArgs {
+                cursor: u64::MAX,
+                pattern: Some(b"k*".to_vec()),
+                count: 100,
+                keep: false
+            })
         );
         assert!(matches!(
-            scan_op(&[b"scan", b"0", b"MATCH", b"*"]),
-            Ok((Op::Scan { pattern: None, .. }, _))
+            parsed(&[b"scan", b"0", b"MATCH", b"*"]),
+            Ok(ScanArgs { pattern: None, .. })
         ));
         for (args, text) in [
             (&[&b"scan"[..], b"x"][..], "ERR invalid cursor"),
@@ -268,18 +246,22 @@ mod tests {
             (&[b"scan", b"0", b"match"], "ERR syntax error"),
             (&[b"scan", b"0", b"limit", b"3"], "ERR syntax error"),
         ] {
-            assert_eq!(scan_op(args), Err(err(text)), "{args:?}");
+            assert_eq!(parsed(args), Err(err(text)), "{args:?}");
         }
-        let mut out = Vec::new();
-        Finish::Scan { keep: true }.write_reply(
-            &mut vec![OpReply::Scanned {
-                next: 42,
-                keys: vec![b"a".to_vec()],
-            }]
-            .into_iter(),
-            &mut out,
-            &mut Tally::default(),
+    }
+
+    #[test]
+    fn a_scan_returns_the_keys_unless_another_type_is_asked_for() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"SET", b"a", b"1"]);
+        assert_eq!(
+            fake.run(s, &[b"SCAN", b"0"]),
+            Reply::Array(vec![bulk_of(b"0"), Reply::Array(vec![bulk_of(b"a")])])
         );
-        assert_eq!(out, b"*2\r\n$2\r\n42\r\n*1\r\n$1\r\na\r\n");
+        assert_eq!(
+            fake.run(s, &[b"SCAN", b"0", b"TYPE", b"hash"]),
+            Reply::Array(vec![bulk_of(b"0"), Reply::Array(Vec::new())])
+        );
     }
 }

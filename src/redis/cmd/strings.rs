@@ -1,13 +1,12 @@
-//! The string commands: `GET`, `SET`, `MGET`, `MSET`. Each appends its
-//! store ops and builds its reply from their answers (its
-//! [`Finish`] arm, here as `*_reply`).
-//! They must never touch the map directly: a write is an `Op::Put`, so it
-//! is clocked, replicated and logged like any other.
+//! The string commands: `GET`, `SET`, `MGET`, `MSET`. Each parses its
+//! arguments here and returns the work that runs on the store thread and
+//! builds its reply.
+//! They must never touch the map directly: a write goes through
+//! `Db::put`, so it is clocked, replicated and logged like any other.
 
-use crate::engine::service::{Op, OpReply};
 use crate::redis::command::{
-    arg, error, multiple, shown, syntax_error, truncated, unexpected, Action, Arg, Call, Command,
-    Docs, Finish, KeyPositions, Tally,
+    arg, error, multiple, refused, shown, syntax_error, truncated, Action, Answer, Arg, Call,
+    Command, Docs, KeyPositions, Tally,
 };
 use crate::redis::resp::Reply;
 
@@ -72,15 +71,12 @@ pub const COMMANDS: &[Command] = &[
 ];
 
 fn get(mut call: Call<'_>) -> Action {
-    call.ops.push(Op::Get {
-        key: call.args.swap_remove(1),
-    });
-    Action::Store(Finish::Value)
-}
-
-/// `GET`'s reply: a bulk or a null.
-pub(crate) fn get_reply(next: &mut dyn FnMut() -> Option<OpReply>, tally: &mut Tally) -> Reply {
-    value(next(), tally)
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let reply = value(db.get(&key), &mut tally);
+        Answer { reply, tally }
+    }))
 }
 
 /// `SET key value`; every option is refused rather than ignored.
@@ -102,69 +98,59 @@ fn set(call: Call<'_>) -> Action {
     }
     let value = args.swap_remove(2);
     let key = args.swap_remove(1);
-    call.ops.push(Op::Put { key, value });
-    Action::Store(Finish::Ok)
-}
-
-/// `SET`'s reply: `+OK`, or the refusal.
-pub(crate) fn set_reply(next: &mut dyn FnMut() -> Option<OpReply>) -> Reply {
-    match next() {
-        Some(OpReply::Stored) => Reply::ok(),
-        other => unexpected(other),
-    }
+    Action::Store(Box::new(move |db| {
+        match db.put(&key, &value) {
+            Ok(()) => Reply::ok(),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
 }
 
 fn mget(mut call: Call<'_>) -> Action {
-    let n = call.args.len() - 1;
-    call.ops
-        .extend(call.args.drain(1..).map(|key| Op::Get { key }));
-    Action::Store(Finish::Values(n))
+    let keys: Vec<Vec<u8>> = call.args.drain(1..).collect();
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let values = keys.iter().map(|k| value(db.get(k), &mut tally)).collect();
+        Answer {
+            reply: Reply::Array(values),
+            tally,
+        }
+    }))
 }
 
-/// `MGET`'s reply: an array of bulks and nulls.
-pub(crate) fn mget_reply(
-    next: &mut dyn FnMut() -> Option<OpReply>,
-    n: usize,
-    tally: &mut Tally,
-) -> Reply {
-    Reply::Array((0..n).map(|_| value(next(), tally)).collect())
-}
-
+/// `MSET key value [key value ...]`: `+OK`, or the first refusal.
 fn mset(mut call: Call<'_>) -> Action {
-    let n = call.args.len();
-    if n.is_multiple_of(2) {
+    if call.args.len().is_multiple_of(2) {
         return call.wrong_arity();
     }
+    let mut pairs = Vec::with_capacity(call.args.len() / 2);
     let mut rest = call.args.drain(1..);
     while let (Some(key), Some(value)) = (rest.next(), rest.next()) {
-        call.ops.push(Op::Put { key, value });
+        pairs.push((key, value));
     }
-    Action::Store(Finish::AllOk((n - 1) / 2))
-}
-
-/// `MSET`'s reply: `+OK`, or the first refusal.
-pub(crate) fn mset_reply(next: &mut dyn FnMut() -> Option<OpReply>, n: usize) -> Reply {
-    let mut error = None;
-    for _ in 0..n {
-        match next() {
-            Some(OpReply::Stored) => {}
-            other => error = error.or(Some(unexpected(other))),
+    Action::Store(Box::new(move |db| {
+        let mut first_refusal = None;
+        for (key, value) in &pairs {
+            if let Err(e) = db.put(key, value) {
+                first_refusal.get_or_insert_with(|| refused(&e));
+            }
         }
-    }
-    error.unwrap_or_else(Reply::ok)
+        first_refusal.unwrap_or_else(Reply::ok).into()
+    }))
 }
 
-fn value(reply: Option<OpReply>, tally: &mut Tally) -> Reply {
-    match reply {
-        Some(OpReply::Value(v)) => {
+/// A read's reply, a bulk or a null, counted as a hit or a miss.
+fn value(found: Option<&[u8]>, tally: &mut Tally) -> Reply {
+    match found {
+        Some(v) => {
             tally.hits += 1;
-            Reply::Bulk(v)
+            Reply::Bulk(v.to_vec())
         }
-        Some(OpReply::NotFound) => {
+        None => {
             tally.misses += 1;
             Reply::Null
         }
-        other => unexpected(other),
     }
 }
 
@@ -224,41 +210,26 @@ mod tests {
 
     #[test]
     fn refused_writes_become_errors() {
-        let refused = OpReply::Refused(crate::store::WriteError::ValueTooLong { len: 9, max: 4 });
-        let mut out = Vec::new();
-        Finish::Ok.write_reply(
-            &mut vec![refused.clone()].into_iter(),
-            &mut out,
-            &mut Tally::default(),
+        let mut fake = Fake::with_max_value(4);
+        let s = &mut session();
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"too long"]),
+            err("ERR value of 8 bytes is over the limit of 4")
         );
-        assert_eq!(out, b"-ERR value of 9 bytes is over the limit of 4\r\n");
-        out.clear();
-        Finish::AllOk(2).write_reply(
-            &mut vec![OpReply::Stored, refused].into_iter(),
-            &mut out,
-            &mut Tally::default(),
+        assert_eq!(
+            fake.run(s, &[b"MSET", b"a", b"1", b"b", b"too long"]),
+            err("ERR value of 8 bytes is over the limit of 4")
         );
-        assert!(out.starts_with(b"-ERR value of 9"));
-        out.clear();
-        Finish::Value.write_reply(&mut Vec::new().into_iter(), &mut out, &mut Tally::default());
-        assert!(out.starts_with(b"-ERR internal error"));
+        assert_eq!(fake.run(s, &[b"GET", b"a"]), bulk_of(b"1"));
     }
 
     #[test]
     fn gets_are_tallied() {
-        let mut tally = Tally::default();
-        let mut out = Vec::new();
-        Finish::Values(3).write_reply(
-            &mut vec![
-                OpReply::Value(b"x".to_vec()),
-                OpReply::NotFound,
-                OpReply::Value(Vec::new()),
-            ]
-            .into_iter(),
-            &mut out,
-            &mut tally,
-        );
-        assert_eq!(tally, Tally { hits: 2, misses: 1 });
-        assert_eq!(out, b"*3\r\n$1\r\nx\r\n$-1\r\n$0\r\n\r\n");
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"SET", b"x", b"1"]);
+        fake.run(s, &[b"MGET", b"x", b"nope", b"x"]);
+        fake.run(s, &[b"GET", b"nope"]);
+        assert_eq!(fake.tally(), Tally { hits: 2, misses: 2 });
     }
 }

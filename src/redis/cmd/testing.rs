@@ -1,12 +1,12 @@
-//! What the command tests share: a session, settings, and a map standing
-//! in for the store thread.
+//! What the command tests share: a session, settings, and a store thread
+//! to run the commands' work on.
 
-use crate::engine::service::{Op, OpReply};
+use crate::engine::service;
+use crate::engine::StoreHandle;
 use crate::redis::command::{dispatch, Action, Facts, Tally};
-use crate::redis::glob::glob_match;
 use crate::redis::resp::{Reply, Request};
 use crate::status::Persistence;
-use std::collections::BTreeMap;
+use crate::store::Store;
 
 pub(crate) fn facts() -> Facts {
     Facts {
@@ -28,46 +28,36 @@ pub(crate) fn request(args: &[&[u8]]) -> Request {
     }
 }
 
-/// A map standing in for the store thread, answering ops as it does.
-#[derive(Default)]
+/// A store thread of its own (in memory, no peers), which runs the
+/// commands' work as a node's does.
 pub(crate) struct Fake {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    store: StoreHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    tally: Tally,
+}
+
+impl Default for Fake {
+    fn default() -> Fake {
+        Fake::with_max_value(1 << 20)
+    }
 }
 
 impl Fake {
-    fn answer(&mut self, op: Op) -> OpReply {
-        match op {
-            Op::Put { key, value } => {
-                self.map.insert(key, value);
-                OpReply::Stored
-            }
-            Op::Get { key } => self
-                .map
-                .get(&key)
-                .map_or(OpReply::NotFound, |v| OpReply::Value(v.clone())),
-            Op::Delete { key } => {
-                self.map.remove(&key);
-                OpReply::Deleted
-            }
-            Op::Exists { key } => OpReply::Exists(self.map.contains_key(&key)),
-            Op::Keys { pattern } => OpReply::Keys(
-                self.map
-                    .keys()
-                    .filter(|k| glob_match(&pattern, k))
-                    .cloned()
-                    .collect(),
-            ),
-            Op::Scan { pattern, .. } => OpReply::Scanned {
-                next: 0,
-                keys: self
-                    .map
-                    .keys()
-                    .filter(|k| pattern.as_deref().is_none_or(|p| glob_match(p, k)))
-                    .cloned()
-                    .collect(),
-            },
-            Op::DbSize => OpReply::Count(self.map.len()),
+    /// A store refusing values over `max_value` bytes.
+    pub(crate) fn with_max_value(max_value: usize) -> Fake {
+        let (written, _) = crossbeam_channel::bounded(1);
+        let (store, thread) =
+            service::spawn(Store::new("test#1", max_value), None, written).expect("store thread");
+        Fake {
+            store,
+            thread: Some(thread),
+            tally: Tally::default(),
         }
+    }
+
+    /// The hits and misses of every read so far.
+    pub(crate) fn tally(&self) -> Tally {
+        self.tally
     }
 
     /// Runs one command as a connection does, the store's part included.
@@ -86,24 +76,31 @@ impl Fake {
         args: &[&[u8]],
         facts: &Facts,
     ) -> Reply {
-        let mut ops = Vec::new();
-        match dispatch(session, request(args), &mut ops, facts) {
-            Action::Reply(r) | Action::Close(r) => {
-                assert!(ops.is_empty());
-                r
-            }
-            Action::Store(finish) => {
-                let replies: Vec<OpReply> = ops.into_iter().map(|op| self.answer(op)).collect();
+        match dispatch(session, request(args), facts) {
+            Action::Reply(r) | Action::Close(r) => r,
+            Action::Store(work) => {
+                let mut answers = self.store.run(vec![work]).expect("store thread");
+                let answer = answers.pop().expect("one answer per command");
+                self.tally.hits += answer.tally.hits;
+                self.tally.misses += answer.tally.misses;
+                // Through the bytes a client reads, as a connection sends it.
                 let mut out = Vec::new();
-                let mut replies = replies.into_iter();
-                finish.write_reply(&mut replies, &mut out, &mut Tally::default());
-                assert!(replies.next().is_none(), "every answer used");
+                answer.reply.write_to(&mut out);
                 match crate::redis::resp::parse_reply(&out) {
                     Ok(Some((reply, used))) if used == out.len() => reply,
                     other => panic!("bad reply bytes: {other:?}"),
                 }
             }
             Action::Node(_) => panic!("INFO and NETDB.STATUS are the shell's"),
+        }
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.store.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
