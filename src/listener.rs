@@ -105,7 +105,7 @@ fn accept_loop(
             Err(e) => {
                 // Out of file descriptors and the like: back off a little
                 // rather than spin.
-                crate::log!("accept failed: {e}");
+                log::error!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -115,7 +115,7 @@ fn accept_loop(
             .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
         if open.fetch_add(1, Ordering::SeqCst) >= max_open {
             open.fetch_sub(1, Ordering::SeqCst);
-            crate::log!("refused connection from {from}: {max_open} connections open, the limit");
+            log::warn!("refused connection from {from}: {max_open} connections open, the limit");
             continue;
         }
         let slot = Slot(Arc::clone(&open));
@@ -132,21 +132,21 @@ fn accept_loop(
                     Ok(Some(_)) => return client::serve(stream, &clients),
                     Err(e) if is_timeout(&e) => return client::serve(stream, &clients),
                     Ok(None) => return,
-                    Err(e) => return crate::log!("closed connection from {from}: {e}"),
+                    Err(e) => return log::warn!("closed connection from {from}: {e}"),
                 }
                 if peers.fetch_add(1, Ordering::SeqCst) >= max_peers {
                     peers.fetch_sub(1, Ordering::SeqCst);
-                    return crate::log!(
+                    return log::warn!(
                         "refused peer connection from {from}: {max_peers} peers connected, the limit"
                     );
                 }
                 let _peer_slot = Slot(peers);
                 if let Err(e) = receiver::serve(stream, &name, &store, &receiving) {
-                    crate::log!("closed connection from {from}: {e}");
+                    log::warn!("closed connection from {from}: {e}");
                 }
             });
         if let Err(e) = spawned {
-            crate::log!("closed connection from {shown}: cannot start its thread: {e}");
+            log::error!("closed connection from {shown}: cannot start its thread: {e}");
         }
     }
 }

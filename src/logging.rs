@@ -18,21 +18,6 @@ use std::io::Write;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The `log` crate, for [`log!`](crate::log!) to expand to.
-#[doc(hidden)]
-pub use log as facade;
-
-/// Writes one log line at `info` level.
-///
-/// Kept for the call sites that predate levels; new code names its level
-/// with `log::error!`, `log::warn!`, `log::info!`, `log::debug!`.
-#[macro_export]
-macro_rules! log {
-    ($($arg:tt)*) => {
-        $crate::logging::facade::info!($($arg)*)
-    };
-}
-
 /// Which log lines are written: a default level, and levels for modules
 /// (a module's setting covers the modules inside it).
 #[derive(Debug, Clone, PartialEq, Eq)]

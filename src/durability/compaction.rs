@@ -82,7 +82,7 @@ impl Compaction {
                 let _ = done_tx.send(write_snapshot(&dir, gen, &parts_rx));
             })
             .map_err(CompactionError::Thread)?;
-        crate::log!("compacting: writing {}", file_name(Kind::Snapshot, gen));
+        ::log::info!("compacting: writing {}", file_name(Kind::Snapshot, gen));
         Ok(Compaction {
             cursor: SnapshotCursor::new(Box::new(JournalWriter::new())),
             parts: Some(parts_tx),
@@ -109,11 +109,11 @@ impl Compaction {
         match self.done.try_recv() {
             Err(TryRecvError::Empty) => false,
             Ok(Ok(())) => {
-                crate::log!("compaction done");
+                ::log::info!("compaction done");
                 true
             }
             Ok(Err(e)) => {
-                crate::log!("compaction failed: {e}; the logs are kept");
+                ::log::warn!("compaction failed: {e}; the logs are kept");
                 true
             }
             Err(TryRecvError::Disconnected) => true,
@@ -179,6 +179,6 @@ fn write_snapshot(dir: &Path, gen: u64, parts: &Receiver<Part>) -> Result<(), Co
 /// Aborts the process, as a crash at fail point `point` would.
 #[cfg(feature = "failpoints")]
 fn crash<T>(point: &str) -> T {
-    crate::log!("fail point {point}: aborting");
+    ::log::error!("fail point {point}: aborting");
     std::process::abort()
 }

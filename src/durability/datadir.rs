@@ -173,7 +173,7 @@ impl DataDir {
         }
         match Compaction::start(&self.settings.dir, &mut self.log, store) {
             Ok(compaction) => self.compaction = Some(compaction),
-            Err(e) => crate::log!("compaction not started: {e}"),
+            Err(e) => ::log::warn!("compaction not started: {e}"),
         }
     }
 

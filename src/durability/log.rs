@@ -213,7 +213,7 @@ impl Log {
 }
 
 fn mark_broken(broken: &Broken, cause: LogError) {
-    crate::log!("{cause}; refusing writes until restarted");
+    ::log::error!("{cause}; refusing writes until restarted");
     *broken.lock() = Some(LogError::broken(cause));
 }
 

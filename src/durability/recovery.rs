@@ -258,7 +258,7 @@ fn good_length(
             })
         }
         End::TornTail { offset } => {
-            crate::log!(
+            ::log::warn!(
                 "cut an incomplete record at the end of {} (offset {offset}, {} bytes): a crash while writing",
                 path.display(),
                 len - offset as u64
@@ -274,7 +274,7 @@ fn good_length(
             })
         }
         End::Corrupt { offset, reason } => {
-            crate::log!(
+            ::log::warn!(
                 "truncated {} at offset {offset} ({reason}), dropping {} bytes after it as asked",
                 path.display(),
                 len - offset as u64

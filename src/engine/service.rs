@@ -186,7 +186,7 @@ impl Service {
                     }
                     Err(e) => {
                         let why = e.to_string();
-                        crate::log!("{why}; the writes of this group are refused");
+                        log::error!("{why}; the writes of this group are refused");
                         self.store.rollback();
                         Some(why)
                     }
@@ -248,7 +248,7 @@ impl Service {
             }
             Request::PeerAcknowledged { peer, vv } => {
                 if let Err(e) = store.peer_acknowledged(peer, &vv) {
-                    crate::log!("ignored an acknowledgement: {e}");
+                    log::warn!("ignored an acknowledgement: {e}");
                 }
             }
             Request::CollectTombstones => {

@@ -172,7 +172,7 @@ pub fn serve(mut stream: TcpStream, ctx: &Context) {
         let _ = stream.set_write_timeout(Some(LINGER));
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
         linger_close(&mut stream);
-        crate::log!(
+        log::warn!(
             "refused client {from}: {} clients connected, the limit",
             ctx.settings.max_clients
         );
@@ -207,7 +207,7 @@ pub fn serve(mut stream: TcpStream, ctx: &Context) {
         Ok(()) | Err(Closed::Quit) | Err(Closed::Idle) => {}
         Err(Closed::Io(e)) if is_quiet(&e) => {}
         Err(e) => {
-            crate::log!("closed client {from}: {e}");
+            log::info!("closed client {from}: {e}");
             linger_close(&mut stream);
         }
     }

@@ -246,7 +246,7 @@ impl Pusher {
         self.rounds += 1;
         if let Err(SyncError::Protocol(ProtocolError::Myself)) = result {
             self.table.record_self(self.index);
-            crate::log!(
+            log::info!(
                 "peer {} is this node itself (it answers with this node's name and instance); \
                  dropped from the peer set",
                 self.addr
@@ -259,12 +259,12 @@ impl Pusher {
         match &result {
             Ok(bytes) => {
                 if status.record_sync(*bytes, SystemTime::now()) {
-                    crate::log!("peer {} is reachable", self.addr);
+                    log::info!("peer {} is reachable", self.addr);
                 }
             }
             Err(e) => {
                 if status.record_failure(e) {
-                    crate::log!("peer {} is unreachable: {e}", self.addr);
+                    log::warn!("peer {} is unreachable: {e}", self.addr);
                 }
             }
         }
@@ -281,7 +281,7 @@ impl Pusher {
             self.twin_absent = 0;
             if self.table.record_twin(self.index, true) {
                 let when = if at_startup { "at startup: " } else { "" };
-                crate::log!(
+                log::error!(
                     "{when}TWIN: another live node at {} uses this node's name '{}'; \
                      this node refuses writes while it runs: give one of them another name",
                     self.addr,
@@ -297,7 +297,7 @@ impl Pusher {
         if result.is_ok() || self.twin_absent >= TWIN_GONE_ROUNDS {
             self.twin_absent = 0;
             self.table.record_twin(self.index, false);
-            crate::log!(
+            log::warn!(
                 "the node at {} using this node's name is gone; this node takes writes again",
                 self.addr
             );
@@ -326,7 +326,7 @@ impl Pusher {
         let sent = self.exchange(&mut conn, may_leave_to_pull)?;
         let left = sent.is_none();
         if left && !self.left_to_pull {
-            crate::log!(
+            log::info!(
                 "peer {} is pulling a transfer from this node; rounds leave it to that",
                 self.addr
             );
