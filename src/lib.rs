@@ -6,67 +6,70 @@
 //!
 //! # Map of the crate
 //!
-//! The pure core (no threads, sockets, files or wall clock):
+//! Folders by concern. Each folder's `mod.rs` says what it owns and what
+//! it must never touch; dependencies point down this table, never up
+//! (the pure core imports no thread, socket, file or clock):
 //!
-//! | module | holds |
+//! | folder | owns | may use |
+//! | --- | --- | --- |
+//! | [`core`](mod@core) | names, vector clocks, hybrid timestamps, version vectors, and the one merge rule with its laws | nothing |
+//! | [`store`] | the clocked map: local writes, merges, deltas for a peer, tombstones and peer acknowledgements, `SCAN`, the digest, undo of an unlogged group; the batches stores exchange | `core` |
+//! | [`durability`] | what reaches the disk: record framing, the log's own entry types, the data directory, fsync policy, compaction, streaming recovery, fail points | `store`, `core` |
+//! | [`engine`] | the store thread: the request vocabulary other threads use, the `Db` a front end's work runs against, group commit | `store`, `durability` |
+//! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, what a node knows of its peers | `engine`, `store` |
+//! | [`redis`] | RESP, the command table (one entry per command) and its handlers, client connections | `engine`, `status`, `replication`, `durability`, `store` |
+//! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
+//! | [`status`](mod@status) | the one status model that `status`, `INFO` and `NETDB.STATUS` render, and the one place it is gathered | `engine`, `replication`, `durability`, `store` |
+//!
+//! And at the top: [`config`] (the command line and the config file,
+//! checked), [`node`] (starting and stopping all of it: the one stop path),
+//! [`listener`] (accepting connections and telling a peer from a client by
+//! the first byte), [`logging`] (levelled, timestamped lines on stderr),
+//! [`error`] (what stops a node, one line each), and `main.rs` (a thin
+//! `run() -> Result`).
+//!
+//! Where to look:
+//!
+//! | for | read |
 //! | --- | --- |
-//! | [`clock`] | vector clocks and their causal comparisons |
-//! | [`hlc`] | hybrid logical timestamps and never-repeating write counters |
-//! | [`names`] | node names interned to small ids |
-//! | [`vv`] | version vectors: what a node has seen of each writer |
-//! | [`version`] | a key's version and the merge rule, with its laws |
-//! | [`store`] | the clocked map: local writes, merges, snapshots |
-//! | [`wire`] | the peer protocol's messages |
-//! | [`frame`] | length-prefixed framing over `Read`/`Write` |
-//! | [`cli`] | parsing command lines, quoting keys and values |
-//! | [`peers`] | parsing the peers file |
-//! | [`resp`] | the Redis protocol (RESP2): request parsing, reply encoding, the client side |
-//! | [`glob`] | Redis-style glob patterns for `KEYS` and `SCAN MATCH` |
-//! | [`command`](redis::command) | one command entry (name, arity, flags, keys, docs, handler) and dispatch through the table |
-//! | [`cmd`](redis::cmd) | the command table, one file per group: a request to a reply, or to store ops and how to answer from theirs |
-//! | [`status`](mod@status) | one status model: what `status`, `INFO` and `NETDB.STATUS` report |
-//! | [`record`] | checksummed records: the framing of the files on disk |
-//! | [`journal`] | what the files on disk hold; replaying them into a store |
-//!
-//! The shell (threads and sockets, kept thin):
-//!
-//! | module | holds |
-//! | --- | --- |
-//! | [`config`] | the command line, checked; binding the listener |
-//! | [`service`] | the store thread and its request channel |
-//! | [`slot`] | the reply slot a client connection reuses for its answers from the store thread |
-//! | [`server`] | the listener; incoming connections told apart by their first byte; peer connections |
-//! | [`client`] | Redis client connections: batches of pipelined commands, limits, counters |
-//! | [`connect`] | `netdb --connect`: the console's line CLI against a remote node over RESP |
-//! | [`sync`] | the sync thread, one pusher per peer, transfers in parts both ways |
-//! | [`disk`] | the data directory: lock, logs and fsync policy, snapshots, compaction, recovery |
-//! | [`node`] | starting and stopping all of the above |
-//! | [`console`] | the stdin command loop |
-//! | [`error`], [`logging`] | startup errors; log lines on stderr, with levels and timestamps |
+//! | the merge rule | [`core::version::merge`] |
+//! | how a `SET` is answered | [`redis::cmd`]'s `strings.rs` (the handler and the work it sends), [`engine::Db::put`], [`store::Store::put`] |
+//! | what a push frame holds | [`replication::wire::Message`], framed by [`replication::frame`] |
+//! | how a log record is framed | [`durability::record`]; what a record holds: [`durability::journal`] |
+//! | what a node sends a peer, and when | [`replication::pusher`], [`store::Store::delta`] |
+//! | when a tombstone may go | `store/tombstones.rs` |
 //!
 //! # Threads
 //!
 //! ```text
-//!  stdin ──> main (console) ─┐                         ┌─> pusher(peer 1) ──TCP──> peer
-//!                            │   Request channel       │
-//!  peer ──TCP──> conn thread ┼──(bounded, 1024)──> store thread        ...
-//!  (one per connection,      │   owns the Store;       │
-//!   started by the listener) │   replies on a channel  └─> pusher(peer n) ──TCP──> peer
-//!                            │   sent with the request      ^
-//!  Redis client ──TCP──>     │                              │
-//!     client thread ─────────┤ (one per connection, on the  │
-//!                            │  same port; one Ops request  │
-//!                            │  per batch of commands)      │
-//!  sync thread (on writes, every interval) ── a round ───────┘ (one job channel per pusher)
+//!  stdin ──> console thread ─┐                           ┌─> pusher(peer 1) ──TCP──> peer
+//!                            │   request channel         │
+//!  peer ──TCP──> conn thread ┼──(bounded, 1024)──> store thread ─── log ──> data dir
+//!   (receiver; one per       │   owns the Store;         │     (snapshots written by a
+//!    connection, started     │   each request carries    │      compaction thread)
+//!    by the listener)        │   its own typed reply     └─> pusher(peer n) ──TCP──> peer
+//!  Redis client ──TCP──>     │                                ^
+//!     client thread ─────────┘ (one per connection, on the    │
+//!                               same port; one request per    │
+//!                               batch of commands)            │
+//!  sync thread (on writes, every interval) ── a round ────────┘ (one job channel per pusher)
+//!  main thread: waits for the console to end or a signal, then Node::stop
 //! ```
 //!
 //! The listener peeks at each new connection's first byte: the peer magic
-//! makes a peer connection, anything else a Redis client connection.
+//! makes a peer connection (served by [`replication::receiver`]), anything
+//! else a Redis client connection (served by [`redis::client`]).
 //!
-//! Only the store thread touches the map, so it needs no lock. The sync
-//! thread asks it for one snapshot per round and hands that to every
-//! pusher; a pusher merges what its peer sends back through the same
-//! request channel. A channel whose other end is gone means "shut down".
+//! Only the store thread touches the map, so it needs no lock. Front ends
+//! send it their commands as closures that run against a
+//! [`Db`](engine::Db) and return the front end's own reply type; peers'
+//! batches, deltas and version vectors are requests of their own. Each
+//! pusher asks the store thread for its own peer's delta, part by part,
+//! and merges what its peer sends back through the same channel. A channel
+//! whose other end is gone means "shut down".
+//!
+//! `core` is a module name here: the standard library's `core` is
+//! reached as `::core` at this crate's root.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -10,16 +10,14 @@
 
 use crate::console::editor::Editor;
 use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
-use crate::engine::{Command as StoreWork, Refusable, StoreHandle};
+use crate::engine::{Command as StoreWork, Refusable};
 use crate::error::{Error, Result};
 use crate::node::Node;
-use crate::replication::status::{PeerStatus, PeerTable};
-use crate::status::{format_status, PeerReport, PeerState, Status};
-use crate::store::{PeerLag, WriteError};
+use crate::status::{format_status, Status};
+use crate::store::WriteError;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Most data commands sent to the store thread in one batch.
 pub const MAX_BATCH: usize = 1024;
@@ -257,53 +255,7 @@ fn status(node: &Node) -> Result<String> {
 }
 
 fn node_status(node: &Node) -> Result<Status> {
-    gather_status(node.name(), node.addr(), node.store(), &node.peers())
-}
-
-/// A node's name, counts and peers, as `status` and `INFO` show them.
-pub fn gather_status(
-    name: &str,
-    addr: SocketAddr,
-    store: &StoreHandle,
-    peers: &PeerTable,
-) -> Result<Status> {
-    let counts = store.counts()?;
-    let peers = peers.lock().clone();
-    let lags = store.peer_lags()?;
-    Ok(Status {
-        name: name.to_owned(),
-        addr: addr.to_string(),
-        live: counts.live,
-        tombstones: counts.tombstones,
-        peers: peer_reports(&peers, &lags, SystemTime::now()),
-        persistence: None,
-        server: None,
-    })
-}
-
-/// The peers' lines of `status`, from the pushers' table and the store's
-/// lags (both by peer index).
-pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> Vec<PeerReport> {
-    peers
-        .iter()
-        .zip(lags)
-        .filter(|(p, _)| !p.is_self)
-        .map(|(p, lag)| PeerReport {
-            addr: p.addr.clone(),
-            state: match (p.reachable, &p.last_error) {
-                (None, _) => PeerState::NotTried,
-                (Some(true), _) => PeerState::Reachable,
-                (Some(false), e) => PeerState::Unreachable(e.clone()),
-            },
-            last_sync_ms_ago: p.last_sync.map(|t| {
-                u64::try_from(now.duration_since(t).unwrap_or_default().as_millis())
-                    .unwrap_or(u64::MAX)
-            }),
-            writes_behind: lag.writes_behind,
-            last_round_bytes: p.last_round_bytes,
-            tombstones_waiting: lag.tombstones_waiting,
-        })
-        .collect()
+    crate::status::gather::gather_status(node.name(), node.addr(), node.store(), &node.peers())
 }
 
 /// The end of a session: one more push to the peers, so that what was

@@ -1,5 +1,5 @@
 //! The vocabulary every other thread uses to talk to the store thread:
-//! one [`Request`] per thing asked, each carrying its own typed reply
+//! one `Request` per thing asked, each carrying its own typed reply
 //! channel, and the [`StoreHandle`] that sends them.
 //!
 //! Front ends (Redis connections, the console) send their commands as

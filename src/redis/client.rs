@@ -130,7 +130,7 @@ impl Context {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty);
         let status =
-            crate::console::local::gather_status(&self.name, self.addr, &self.store, peers)?;
+            crate::status::gather::gather_status(&self.name, self.addr, &self.store, peers)?;
         let s = &self.stats;
         Ok(Status {
             persistence: Some(self.facts.persistence.clone()),

@@ -16,7 +16,7 @@
 //! pusher only acknowledges this node's own vector each round, so it holds
 //! back no tombstone, and `status` leaves it out. Another live node using
 //! this node's name is a twin: this node refuses writes (through the
-//! [`WriteRefusal`](crate::replication::status::WriteRefusal) of the peer
+//! [`WriteRefusal`] of the peer
 //! table) until the twin has not answered for [`TWIN_GONE_ROUNDS`] rounds.
 
 use crate::engine::service::StoreHandle;

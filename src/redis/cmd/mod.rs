@@ -2,9 +2,10 @@
 //!
 //! Each file holds its commands' entries ([`Command`]: name, arity,
 //! flags, key positions, ACL categories, docs, handler) and their
-//! handlers, and for a data command the reply built from the store's
-//! answers (its [`crate::redis::command::Finish`] arm). Adding a command
-//! to a group is adding its entry and handler to that group's file; a new
+//! handlers; a data command's handler returns the work that runs on the
+//! store thread and builds its reply
+//! ([`Action::Store`](crate::redis::command::Action::Store)). Adding a
+//! command to a group is adding its entry and handler to that group's file; a new
 //! group is one more line in [`GROUPS`].
 //!
 //! | file | commands |

@@ -8,13 +8,14 @@
 //! into a [`Status`]. No consumer parses another's text.
 //!
 //! Pure: plain data and its text. Gathering it (the store thread's counts
-//! and lags, the pushers' table, the client counters) is the shell's work,
-//! in [`crate::console::local::gather_status`] and
-//! [`crate::redis::client`]; this module must never read a socket, a
-//! file, a channel or the clock.
+//! and lags, the pushers' table) is [`gather`]'s work, and the client
+//! counters [`crate::redis::client`]'s; apart from [`gather`], this module
+//! must never read a socket, a file, a channel or the clock.
 
 use crate::durability::FsyncPolicy;
 use std::fmt;
+
+pub mod gather;
 
 /// What a node reports of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

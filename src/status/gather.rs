@@ -1,0 +1,58 @@
+//! Gathering a node's [`Status`]: the one place that asks the store
+//! thread for its counts and lags and reads the pushers' table. The
+//! console's `status` and the client side's `INFO` and `NETDB.STATUS`
+//! all start here; the rendering is the pure part, in the parent module.
+
+use super::{PeerReport, PeerState, Status};
+use crate::engine::StoreHandle;
+use crate::error::Result;
+use crate::replication::status::{PeerStatus, PeerTable};
+use crate::store::PeerLag;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// A node's name, counts and peers, as `status` and `INFO` show them.
+pub fn gather_status(
+    name: &str,
+    addr: SocketAddr,
+    store: &StoreHandle,
+    peers: &PeerTable,
+) -> Result<Status> {
+    let counts = store.counts()?;
+    let peers = peers.lock().clone();
+    let lags = store.peer_lags()?;
+    Ok(Status {
+        name: name.to_owned(),
+        addr: addr.to_string(),
+        live: counts.live,
+        tombstones: counts.tombstones,
+        peers: peer_reports(&peers, &lags, SystemTime::now()),
+        persistence: None,
+        server: None,
+    })
+}
+
+/// The peers' lines of `status`, from the pushers' table and the store's
+/// lags (both by peer index).
+pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> Vec<PeerReport> {
+    peers
+        .iter()
+        .zip(lags)
+        .filter(|(p, _)| !p.is_self)
+        .map(|(p, lag)| PeerReport {
+            addr: p.addr.clone(),
+            state: match (p.reachable, &p.last_error) {
+                (None, _) => PeerState::NotTried,
+                (Some(true), _) => PeerState::Reachable,
+                (Some(false), e) => PeerState::Unreachable(e.clone()),
+            },
+            last_sync_ms_ago: p.last_sync.map(|t| {
+                u64::try_from(now.duration_since(t).unwrap_or_default().as_millis())
+                    .unwrap_or(u64::MAX)
+            }),
+            writes_behind: lag.writes_behind,
+            last_round_bytes: p.last_round_bytes,
+            tombstones_waiting: lag.tombstones_waiting,
+        })
+        .collect()
+}
