@@ -92,8 +92,9 @@ impl Compaction {
 
     /// Encodes the next part of the snapshot and hands it to the
     /// compaction thread, or, once all are handed over, looks for its
-    /// outcome; returns whether the compaction is over.
-    pub(crate) fn step(&mut self, store: &Store) -> bool {
+    /// outcome; returns, once the compaction is over, whether it wrote
+    /// the snapshot.
+    pub(crate) fn step(&mut self, store: &Store) -> Option<bool> {
         if let Some(parts) = &self.parts {
             let complete = store.snapshot_part(&mut self.cursor, 4096);
             let mut sent = parts.send(Part::Records(self.cursor.take()));
@@ -104,21 +105,42 @@ impl Compaction {
                 // The thread finishes the file, or has reported why not.
                 self.parts = None;
             }
-            return false;
+            return None;
         }
         match self.done.try_recv() {
-            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Empty) => None,
             Ok(Ok(())) => {
                 ::log::info!("compaction done");
-                true
+                Some(true)
             }
             Ok(Err(e)) => {
                 ::log::warn!("compaction failed: {e}; the logs are kept");
-                true
+                Some(false)
             }
-            Err(TryRecvError::Disconnected) => true,
+            Err(TryRecvError::Disconnected) => {
+                ::log::warn!("compaction thread ended without a word; the logs are kept");
+                Some(false)
+            }
         }
     }
+}
+
+/// How far compaction has got, as `INFO` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionStatus {
+    /// Whether a snapshot is being written now.
+    pub in_progress: bool,
+    /// The last compaction that ended, if any has since the start.
+    pub last: Option<LastCompaction>,
+}
+
+/// How the last compaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastCompaction {
+    /// When it ended, in seconds since the Unix epoch.
+    pub ended_unix_secs: u64,
+    /// Whether the snapshot was written (else the logs were kept).
+    pub ok: bool,
 }
 
 /// The compaction thread: writes the parts to a temporary file, makes it

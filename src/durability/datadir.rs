@@ -20,7 +20,7 @@
 //! writes a record. The store thread ([`crate::engine::service`]) calls it
 //! with the records [`crate::store::Store::take_journal`] hands over.
 
-use crate::durability::compaction::Compaction;
+use crate::durability::compaction::{Compaction, CompactionStatus, LastCompaction};
 use crate::durability::error::{FileError, FileOp, LogError, OpenError};
 use crate::durability::journal::JournalWriter;
 use crate::durability::log::{FsyncPolicy, Log};
@@ -28,6 +28,7 @@ use crate::durability::recovery::{self, DataFile, Recovered};
 use crate::store::Store;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a data directory is used.
 #[derive(Debug, Clone)]
@@ -88,6 +89,8 @@ pub struct DataDir {
     _lock: File,
     log: Log,
     compaction: Option<Compaction>,
+    /// How the last compaction since the start ended.
+    last_compaction: Option<LastCompaction>,
 }
 
 impl DataDir {
@@ -117,6 +120,7 @@ impl DataDir {
             _lock: lock,
             log,
             compaction: None,
+            last_compaction: None,
         };
         store.start_journal(
             Box::new(JournalWriter::new()),
@@ -158,6 +162,14 @@ impl DataDir {
         self.compaction.is_some()
     }
 
+    /// Whether a snapshot is being written, and how the last one ended.
+    pub fn compaction_status(&self) -> CompactionStatus {
+        CompactionStatus {
+            in_progress: self.is_compacting(),
+            last: self.last_compaction,
+        }
+    }
+
     /// Starts a compaction when the logs have grown to several times the
     /// live data: the log is rotated now, the snapshot is written part by
     /// part by [`Self::step_compaction`].
@@ -182,8 +194,15 @@ impl DataDir {
     /// so writes wait for one part at most (a few milliseconds).
     pub fn step_compaction(&mut self, store: &Store) {
         if let Some(compaction) = &mut self.compaction {
-            if compaction.step(store) {
+            if let Some(ok) = compaction.step(store) {
                 self.compaction = None;
+                let ended_unix_secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.last_compaction = Some(LastCompaction {
+                    ended_unix_secs,
+                    ok,
+                });
             }
         }
     }

@@ -30,6 +30,7 @@ pub mod log;
 pub mod record;
 pub mod recovery;
 
+pub use compaction::{CompactionStatus, LastCompaction};
 pub use datadir::{DataDir, DiskSettings};
 pub use log::FsyncPolicy;
 pub use recovery::Recovered;

@@ -13,6 +13,7 @@
 
 use super::service::Service;
 use super::slot::{Answer, ReplySlot};
+use crate::durability::CompactionStatus;
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, WireVv};
 use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, WriteError};
@@ -178,6 +179,12 @@ pub(super) enum Request {
         /// Where they go.
         reply: Sender<Counts>,
     },
+    /// Whether a snapshot is being written, and how the last one ended
+    /// (`None` without a data directory).
+    Compaction {
+        /// Where it goes.
+        reply: Sender<Option<CompactionStatus>>,
+    },
     /// Write and fsync what is pending, then stop serving.
     Stop {
         /// Whether the final fsync succeeded.
@@ -307,6 +314,12 @@ impl StoreHandle {
     /// Key and tombstone counts.
     pub fn counts(&self) -> Result<Counts> {
         self.call(|reply| Request::Counts { reply })
+    }
+
+    /// Whether a snapshot is being written, and how the last one ended
+    /// (`None` without a data directory).
+    pub fn compaction(&self) -> Result<Option<CompactionStatus>> {
+        self.call(|reply| Request::Compaction { reply })
     }
 
     /// Writes and fsyncs everything pending and stops the store thread:

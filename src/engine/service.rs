@@ -266,6 +266,9 @@ impl Service {
                 self.settle();
                 let _ = reply.send(self.store.counts());
             }
+            Request::Compaction { reply } => {
+                let _ = reply.send(self.disk.as_ref().map(DataDir::compaction_status));
+            }
             Request::Stop { reply } => {
                 self.store.close_journal();
                 self.flush();

@@ -132,8 +132,12 @@ impl Context {
         let status =
             crate::status::gather::gather_status(&self.name, self.addr, &self.store, peers)?;
         let s = &self.stats;
+        let mut persistence = self.facts.persistence.clone();
+        if let Persistence::Disk(disk) = &mut persistence {
+            disk.compaction = self.store.compaction()?;
+        }
         Ok(Status {
-            persistence: Some(self.facts.persistence.clone()),
+            persistence: Some(persistence),
             server: Some(ServerStats {
                 uptime_secs: self.started.elapsed().as_secs(),
                 process_id: std::process::id(),

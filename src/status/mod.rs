@@ -84,28 +84,12 @@ pub struct DiskStatus {
     pub dir: String,
     /// When the log is fsynced.
     pub fsync: FsyncPolicy,
-    /// Compaction's state, as the store thread reports it; `None` while
-    /// it reports none (the store thread has no request for it yet).
+    /// Compaction's state, as the store thread reports it; `None` where
+    /// it was not asked (the machine form of a status from an older node).
     pub compaction: Option<CompactionStatus>,
 }
 
-/// Compaction of the logs into a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CompactionStatus {
-    /// Whether a snapshot is being written now.
-    pub in_progress: bool,
-    /// The last compaction that ended, if any has since the start.
-    pub last: Option<LastCompaction>,
-}
-
-/// How the last compaction ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastCompaction {
-    /// When it ended, in seconds since the Unix epoch.
-    pub ended_unix_secs: u64,
-    /// Whether the snapshot was written (else the logs were kept).
-    pub ok: bool,
-}
+pub use crate::durability::{CompactionStatus, LastCompaction};
 
 /// The Redis side's counters since the node started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
