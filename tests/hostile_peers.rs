@@ -4,9 +4,12 @@
 
 mod common;
 
-use common::{cluster, Cluster, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS};
-use netdb::frame::{read_frame, write_frame};
-use netdb::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use common::frame::{read_frame, write_frame};
+use common::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use common::{
+    assert_no_panic, cluster, eventually, greeting, read_until_ack, Cluster, Node, Rng,
+    CONVERGE_TIMEOUT, FAST_SYNC_MS,
+};
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -17,10 +20,7 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(4);
 /// Connects to `to` and returns the stream and the address the node sees
 /// it from (the one its log line names).
 fn connect(to: SocketAddr) -> (TcpStream, SocketAddr) {
-    let stream = TcpStream::connect(to).expect("connect to the node");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
+    let stream = common::connect(to, Duration::from_secs(5));
     let local = stream.local_addr().expect("local address");
     (stream, local)
 }
@@ -35,24 +35,12 @@ fn send_and_close(to: SocketAddr, bytes: &[u8]) -> SocketAddr {
     local
 }
 
-/// A valid opening: the magic and a Hello of this protocol version.
-fn greeting() -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Hello {
-            version: PROTOCOL_VERSION,
-            name: "intruder".into(),
-        },
-    )
-    .expect("encode Hello");
-    bytes
-}
-
 /// Opens a connection with a valid greeting and reads the node's Hello.
 fn greeted(to: SocketAddr, node_name: &str) -> (TcpStream, SocketAddr) {
     let (mut stream, local) = connect(to);
-    stream.write_all(&greeting()).expect("send greeting");
+    stream
+        .write_all(&greeting("intruder"))
+        .expect("send greeting");
     let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
     assert!(
         matches!(&reply, Message::Welcome { version, name, .. }
@@ -73,17 +61,6 @@ fn wait_closed(stream: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-/// Reads the node's answer to a last push part: Pulls, then an Ack.
-fn read_until_ack(stream: &mut TcpStream) {
-    loop {
-        match read_frame(stream, 1 << 20).expect("an answer") {
-            Message::Pull { .. } => {}
-            Message::Ack { .. } => return,
-            other => panic!("expected Pull or Ack, got {other:?}"),
-        }
-    }
-}
-
 /// Waits for n1's log line about closing the connection from `from`.
 fn assert_closed(c: &Cluster, from: SocketAddr, reason: &str) {
     let want = format!("[n1] closed connection from {from}: {reason}");
@@ -99,14 +76,13 @@ fn assert_healthy(c: &mut Cluster, tag: &str) {
     c[1].wait_reply(&format!("get {tag}-1"), "Value: one", CONVERGE_TIMEOUT);
     assert_eq!(c[1].cmd(&format!("put {tag}-2 two")), "Value stored.");
     c[0].wait_reply(&format!("get {tag}-2"), "Value: two", CONVERGE_TIMEOUT);
-    let stderr = c[0].stderr_lines().join("\n");
-    assert!(!stderr.contains("panicked"), "n1 panicked:\n{stderr}");
+    assert_no_panic(&c[0].stderr_lines());
 }
 
 #[test]
 fn random_bytes() {
     let mut c = cluster(2, FAST_SYNC_MS);
-    let mut rng = Rng::from_env_or_clock("random_bytes");
+    let mut rng = Rng::seeded("random_bytes");
     for round in 0..3 {
         let mut garbage = rng.bytes(4096);
         if garbage[0] == MAGIC[0] {
@@ -160,8 +136,8 @@ fn a_4_gib_length_prefix() {
 
 #[test]
 fn a_length_prefix_over_the_limit_set_on_the_command_line() {
-    let mut n1 = common::Node::alone("n1", &["--max-frame-bytes", "1048576"]);
-    let mut bytes = greeting();
+    let mut n1 = Node::alone("n1", &["--max-frame-bytes", "1048576"]);
+    let mut bytes = greeting("intruder");
     bytes.extend_from_slice(&(1_048_577u32).to_be_bytes());
     let (mut stream, from) = connect(n1.addr());
     stream.write_all(&bytes).expect("send");
@@ -178,7 +154,7 @@ fn a_length_prefix_over_the_limit_set_on_the_command_line() {
 fn a_truncated_frame() {
     let mut c = cluster(2, FAST_SYNC_MS);
     // The magic, then a Hello cut short, then the end of the stream.
-    let hello = greeting();
+    let hello = greeting("intruder");
     let from = send_and_close(c[0].addr(), &hello[..hello.len() - 3]);
     assert_closed(&c, from, "unexpected end of file");
     assert_healthy(&mut c, "cut-hello");
@@ -326,7 +302,7 @@ fn a_push_with_an_invalid_batch_changes_nothing() {
     .expect("encode");
     stream.write_all(&bytes).expect("send");
     // The node answers with what the pusher lacks (Pulls), then its Ack.
-    read_until_ack(&mut stream);
+    read_until_ack(&mut stream).expect("Pulls, then an Ack");
     assert_eq!(c[0].cmd("get good"), "Value: injected");
     c[1].wait_reply("get good", "Value: injected", CONVERGE_TIMEOUT);
 }
@@ -382,13 +358,15 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
 
 #[test]
 fn peer_connections_over_the_limit_are_refused_and_logged() {
-    let mut n1 = common::Node::alone("n1", &["--max-connections", "3"]);
+    let mut n1 = Node::alone("n1", &["--max-connections", "3"]);
     let name = n1.name().to_owned();
     let peers: Vec<(TcpStream, SocketAddr)> = (0..3).map(|_| greeted(n1.addr(), &name)).collect();
     // Three peers are served; the fourth is turned away once it shows it
     // is a peer.
     let (mut extra, from) = connect(n1.addr());
-    extra.write_all(&greeting()).expect("send greeting");
+    extra
+        .write_all(&greeting("intruder"))
+        .expect("send greeting");
     let line = n1.wait_log(&format!("peer connection from {from}"), LOG_TIMEOUT);
     assert_eq!(
         line,
@@ -398,9 +376,11 @@ fn peer_connections_over_the_limit_are_refused_and_logged() {
     assert_eq!(n1.cmd("put k v"), "Value stored.");
     // Once they hang up, a peer gets in again.
     drop(peers);
-    common::eventually(LOG_TIMEOUT, "a greeting is answered again", || {
+    eventually(LOG_TIMEOUT, "a greeting is answered again", || {
         let (mut stream, _) = connect(n1.addr());
-        stream.write_all(&greeting()).expect("send greeting");
+        stream
+            .write_all(&greeting("intruder"))
+            .expect("send greeting");
         matches!(read_frame(&mut stream, 1 << 20), Ok(Message::Welcome { name: n, .. }) if n == name)
     });
 }
