@@ -497,6 +497,11 @@ impl Node {
         self.process.is_running()
     }
 
+    /// CPU time it has used so far (see [`Process::cpu_secs`]).
+    pub fn cpu_secs(&self) -> Option<f64> {
+        self.process.cpu_secs()
+    }
+
     /// Waits for the process to end by itself; panics after
     /// [`EXIT_TIMEOUT`].
     pub fn wait_exit(&mut self) -> Exited {
