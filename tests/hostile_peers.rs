@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::frame::{read_frame, write_frame};
+use common::frame::read_frame;
 use common::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
 use common::{
-    assert_no_panic, cluster, eventually, greeting, read_until_ack, Cluster, Node, Rng,
+    assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, Cluster, Node, Rng,
     CONVERGE_TIMEOUT, FAST_SYNC_MS,
 };
 use std::io::Write;
@@ -161,15 +161,7 @@ fn a_truncated_frame() {
 
     // A Push cut short after a valid greeting.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
-    let mut push = Vec::new();
-    write_frame(
-        &mut push,
-        &Message::Push {
-            batch: one_entry("cut", "n9", 0, 0),
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode Push");
+    let push = last_push(one_entry("cut", "n9", 0, 0));
     stream.write_all(&push[..push.len() / 2]).expect("send");
     stream.shutdown(Shutdown::Write).expect("shutdown");
     assert_closed(&c, from, "unexpected end of file");
@@ -181,16 +173,13 @@ fn a_truncated_frame() {
 fn a_hello_of_another_protocol_version() {
     let mut c = cluster(2, FAST_SYNC_MS);
     let (mut stream, from) = connect(c[0].addr());
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Hello {
-            version: 99,
-            name: "future".into(),
-        },
-    )
-    .expect("encode Hello");
-    stream.write_all(&bytes).expect("send");
+    let hello = frame_of(&Message::Hello {
+        version: 99,
+        name: "future".into(),
+    });
+    stream
+        .write_all(&[&MAGIC[..], &hello].concat())
+        .expect("send");
     // The node says which version it speaks before it hangs up.
     let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
     assert!(
@@ -210,24 +199,18 @@ fn a_hello_of_another_protocol_version() {
 fn messages_out_of_order() {
     let mut c = cluster(2, FAST_SYNC_MS);
     // A Push where the Hello should be.
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch: Batch::default(),
-            done: None,
-        },
-    )
-    .expect("encode");
-    let from = send_and_close(c[0].addr(), &bytes);
+    let push = frame_of(&Message::Push {
+        batch: Batch::default(),
+        done: None,
+    });
+    let from = send_and_close(c[0].addr(), &[&MAGIC[..], &push].concat());
     assert_closed(&c, from, "expected Hello, got Push");
     assert_healthy(&mut c, "push-first");
 
     // An Ack where a Push should be.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
-    let mut bytes = Vec::new();
-    write_frame(&mut bytes, &Message::Ack { vv: Vec::new() }).expect("encode");
-    stream.write_all(&bytes).expect("send");
+    let ack = frame_of(&Message::Ack { vv: Vec::new() });
+    stream.write_all(&ack).expect("send");
     assert_closed(&c, from, "expected Push, got Ack");
     assert_healthy(&mut c, "ack");
 }
@@ -247,6 +230,15 @@ fn an_undecodable_frame_after_a_valid_greeting() {
         "{line}"
     );
     assert_healthy(&mut c, "undecodable");
+}
+
+/// The frame of a push's last part carrying `batch`, from a pusher that
+/// holds nothing else.
+fn last_push(batch: Batch) -> Vec<u8> {
+    frame_of(&Message::Push {
+        batch,
+        done: Some(Vec::new()),
+    })
 }
 
 /// A batch of one version of `key` written by `writer`.
@@ -274,16 +266,7 @@ fn a_push_with_an_invalid_batch_changes_nothing() {
     .enumerate()
     {
         let (mut stream, from) = greeted(c[0].addr(), "n1");
-        let mut bytes = Vec::new();
-        write_frame(
-            &mut bytes,
-            &Message::Push {
-                batch,
-                done: Some(Vec::new()),
-            },
-        )
-        .expect("encode");
-        stream.write_all(&bytes).expect("send");
+        stream.write_all(&last_push(batch)).expect("send");
         assert_closed(&c, from, "invalid batch: node index out of range");
         assert_eq!(c[0].cmd("get bad"), "Key not found.");
         assert_healthy(&mut c, &format!("invalid-{i}"));
@@ -291,16 +274,9 @@ fn a_push_with_an_invalid_batch_changes_nothing() {
     // A valid push from a stranger is merged and acknowledged, on the same
     // kind of connection: the checks above were about the batch.
     let (mut stream, _) = greeted(c[0].addr(), "n1");
-    let mut bytes = Vec::new();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch: one_entry("good", "n9", 0, 0),
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode");
-    stream.write_all(&bytes).expect("send");
+    stream
+        .write_all(&last_push(one_entry("good", "n9", 0, 0)))
+        .expect("send");
     // The node answers with what the pusher lacks (Pulls), then its Ack.
     read_until_ack(&mut stream).expect("Pulls, then an Ack");
     assert_eq!(c[0].cmd("get good"), "Value: injected");
@@ -335,16 +311,7 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
             clock: vec![(0, u64::MAX)],
         }],
     };
-    let mut bytes = Vec::new();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch,
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode");
-    stream.write_all(&bytes).expect("send");
+    stream.write_all(&last_push(batch)).expect("send");
     assert_closed(&c, from, "invalid batch: timestamp or counter out of range");
     drop(stream);
 

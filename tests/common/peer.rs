@@ -10,19 +10,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// `message` as the bytes of one frame.
+pub fn frame_of(message: &Message) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, message).expect("encode a message");
+    bytes
+}
+
 /// What a peer called `name` opens a connection with: the magic and a
 /// Hello of this protocol version.
 pub fn greeting(name: &str) -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Hello {
-            version: PROTOCOL_VERSION,
-            name: name.into(),
-        },
-    )
-    .expect("encode Hello");
-    bytes
+    let hello = Message::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+    };
+    [&MAGIC[..], &frame_of(&hello)].concat()
 }
 
 /// Reads the node's answer to the last part of a push: any Pulls, then
