@@ -34,8 +34,8 @@
 mod common;
 
 use common::harness::{
-    eventually, netdb_bin, on_free_ports, poll, redis_connection, start_all, write_peers_file,
-    Node, NodeSpec, PortTaken, Process, Rng, Stream, START_TIMEOUT,
+    eventually, netdb_bin, on_free_ports, poll, redis_connection, start_all, temp_dir,
+    write_peers_file, Node, NodeSpec, PortTaken, Process, Rng, Stream, START_TIMEOUT,
 };
 use common::VALUE_LEN;
 use redis::Connection;
@@ -65,7 +65,7 @@ fn main() {
 
 fn run() -> Res<()> {
     let tables = env_list("REPL_TABLES", &[1, 2, 3]);
-    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let tmp = temp_dir();
     println!("netdb replication bench");
     for (label, bin) in binaries() {
         println!("binary {label}: {}", bin.display());
