@@ -2,6 +2,7 @@
 //! listing all of them in one peers file, and checks that run over every
 //! node.
 
+use super::disk::temp_dir;
 use super::node::{start_all, Node, NodeSpec};
 use super::output::show;
 use super::wait::{eventually_ok, POLL};
@@ -90,10 +91,7 @@ impl Cluster {
         extra_peers: &[SocketAddr],
         mut node: impl FnMut(usize, NodeSpec, &Path) -> NodeSpec,
     ) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("netdb-cluster-")
-            .tempdir()
-            .expect("make a temp dir");
+        let dir = temp_dir();
         let peers_file = dir.path().join("peers.txt");
         let nodes = start_all(n, |addrs| {
             let mut listed = addrs.to_vec();

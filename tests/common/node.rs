@@ -7,7 +7,7 @@
 use super::output::show;
 use super::ports::{on_free_ports, PortTaken};
 use super::process::{lines, run, Exited, Input, Process, Stream, EXIT_TIMEOUT};
-use super::wait::{eventually_ok, POLL};
+use super::wait::eventually_ok;
 use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -171,7 +171,7 @@ impl NodeSpec {
     }
 
     /// The command-line arguments.
-    pub fn command_args(&self) -> Vec<OsString> {
+    fn command_args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![self.name.clone().into(), self.addr.to_string().into()];
         if let Some(file) = &self.peers_file {
             args.push(file.into());
@@ -226,14 +226,15 @@ impl NodeSpec {
     /// that another process took meanwhile) it tries again, for at most
     /// [`START_TIMEOUT`].
     pub fn start(&self) -> Node {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match self.try_start() {
-                Ok(node) => return node,
-                Err(e) if e.port_in_use() && Instant::now() < deadline => std::thread::sleep(POLL),
+        eventually_ok(
+            START_TIMEOUT,
+            format_args!("{} to start while its port is taken", self.name),
+            || match self.try_start() {
+                Err(e) if e.port_in_use() => Err(e),
                 Err(e) => panic!("{} did not start: {e}", self.name),
-            }
-        }
+                started => started,
+            },
+        )
     }
 
     /// Starts the node once; `Err` if its port was taken.
