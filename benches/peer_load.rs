@@ -17,10 +17,11 @@
 //! prints `<writes per second> <writes> <rounds>` on one line. Run with no
 //! address (as `cargo bench` does) it says how to use it and exits.
 
-use netdb::replication::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
-use netdb::replication::wire::{
-    Batch, Bytes, Message, MessageRef, WireEntry, WireVv, MAGIC, PROTOCOL_VERSION,
-};
+mod common;
+
+use common::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
+use common::harness::{greeting, read_until_ack};
+use common::wire::{Batch, Bytes, Message, MessageRef, WireEntry, WireVv};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
@@ -71,16 +72,10 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
     let mut reader =
         BufReader::with_capacity(64 * 1024, stream.try_clone().map_err(|e| e.to_string())?);
     let mut writer = BufWriter::with_capacity(1024 * 1024, stream);
-    writer.write_all(&MAGIC).map_err(|e| e.to_string())?;
-    write_frame(
-        &mut writer,
-        &MessageRef::Hello {
-            version: PROTOCOL_VERSION,
-            name: "peerload",
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    writer.flush().map_err(|e| e.to_string())?;
+    writer
+        .write_all(&greeting("peerload"))
+        .and_then(|()| writer.flush())
+        .map_err(|e| e.to_string())?;
     match read_frame(&mut reader, DEFAULT_MAX_FRAME).map_err(|e| e.to_string())? {
         Message::Welcome { .. } => {}
         other => return Err(format!("expected Welcome, got {}", other.kind())),
@@ -120,18 +115,10 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
         )
         .map_err(|e| e.to_string())?;
         writer.flush().map_err(|e| e.to_string())?;
-        loop {
-            match read_frame(&mut reader, DEFAULT_MAX_FRAME).map_err(|e| e.to_string())? {
-                Message::Pull { .. } => {}
-                Message::Ack { vv } => {
-                    // The node's vector must now cover every write pushed.
-                    if !vv.iter().any(|(n, c)| *n == writer_name && *c >= counter) {
-                        return Err(format!("the node acknowledged {vv:?}, not {counter}"));
-                    }
-                    break;
-                }
-                other => return Err(format!("expected Pull or Ack, got {}", other.kind())),
-            }
+        let vv = read_until_ack(&mut reader)?;
+        // The node's vector must now cover every write pushed.
+        if !vv.iter().any(|(n, c)| *n == writer_name && *c >= counter) {
+            return Err(format!("the node acknowledged {vv:?}, not {counter}"));
         }
         rounds += 1;
     }

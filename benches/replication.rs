@@ -1,6 +1,7 @@
 //! Replication numbers from real processes: the release `netdb` binary and
-//! `redis-server`, started on free loopback ports and stopped (killed and
-//! reaped) when the bench ends or fails.
+//! `redis-server`, started through the test harness (`tests/common`) on
+//! free loopback ports and stopped (killed and reaped) when the bench ends
+//! or fails.
 //!
 //! 1. Replication latency under a steady write load: for sampled writes,
 //!    the time from the write's reply to the value being readable on each
@@ -30,18 +31,22 @@
 //! Keys are 10 bytes (`key:000042`) and values 100 bytes, as in the other
 //! benches.
 
-use redis::{Client, Connection};
+mod common;
+
+use common::harness::{
+    eventually, netdb_bin, on_free_ports, poll, redis_connection, start_all, temp_dir,
+    write_peers_file, Node, NodeSpec, PortTaken, Process, Rng, Stream, START_TIMEOUT,
+};
+use common::VALUE_LEN;
+use redis::Connection;
 use std::collections::HashMap;
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Bytes in every value.
-const VALUE_LEN: usize = 100;
 
 /// Keys the background load of table 1 writes to.
 const LOAD_KEYS: u64 = 10_000;
@@ -60,7 +65,7 @@ fn main() {
 
 fn run() -> Res<()> {
     let tables = env_list("REPL_TABLES", &[1, 2, 3]);
-    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let tmp = temp_dir();
     println!("netdb replication bench");
     for (label, bin) in binaries() {
         println!("binary {label}: {}", bin.display());
@@ -110,11 +115,6 @@ fn machine_notes() -> String {
 
 // --------------------------------------------------------------- processes
 
-/// The netdb binary cargo built for this bench (the release profile).
-fn netdb_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_netdb"))
-}
-
 /// The netdb binaries to measure, by label: `REPL_NETDB_BINS` as
 /// `label=path,label=path` (to compare two builds side by side in one
 /// run), or the one cargo built.
@@ -129,131 +129,90 @@ fn binaries() -> Vec<(String, PathBuf)> {
     }
 }
 
-/// A child process killed and reaped when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `Err` naming `name` if it is no longer `running`.
+fn check_alive(running: bool, name: &str) -> Res<()> {
+    if running {
+        Ok(())
+    } else {
+        Err(format!("{name} exited"))
     }
 }
 
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Res<Proc> {
-        let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        Ok(Proc {
-            name: name.to_owned(),
-            child,
-        })
-    }
-
-    /// CPU time (user and system) the process has used so far, from
-    /// `/proc` (Linux; `None` elsewhere): on a busy machine a steadier
-    /// measure of the work done than the wall clock.
-    fn cpu_secs(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // The fields after the command name, which is in parentheses.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        // USER_HZ is 100 on Linux.
-        Some(ticks / 100.0)
-    }
-
-    fn check_alive(&mut self) -> Res<()> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("{} exited: {status}", self.name)),
-            Err(e) => Err(format!("{}: {e}", self.name)),
-        }
-    }
+/// netdb nodes called `names`, of the binary `bin`, listing each other
+/// (in memory, no console, default settings), on free loopback ports.
+fn start_netdb(bin: &Path, dir: &Path, names: &[String]) -> Vec<Node> {
+    start_all(names.len(), |addrs| {
+        let peers = dir.join(format!("{}.peers", names[0]));
+        write_peers_file(&peers, addrs);
+        names
+            .iter()
+            .zip(addrs)
+            .map(|(name, &addr)| netdb_spec(bin, name, addr, &peers, addrs.len() - 1))
+            .collect()
+    })
 }
 
-/// `n` free loopback ports (bound together, then released; whoever binds
-/// one next may race us, which only fails the run).
-fn free_ports(n: usize) -> Res<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}")))
-        .collect::<Res<_>>()?;
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .map(|a| a.port())
-                .map_err(|e| format!("local_addr: {e}"))
-        })
-        .collect()
+/// A netdb node of the binary `bin` on `addr` with the peers file `peers`
+/// (in memory, no console, default settings).
+fn netdb_spec(bin: &Path, name: &str, addr: SocketAddr, peers: &Path, count: usize) -> NodeSpec {
+    NodeSpec::new(name)
+        .bin(bin)
+        .listen(addr)
+        .peers(peers, count)
+        .args(&["--no-cli", "--in-memory"])
 }
 
-fn addr(port: u16) -> String {
-    format!("127.0.0.1:{port}")
+/// redis-servers without persistence on free loopback ports, each ready
+/// to accept connections: a primary and `replicas` replicas of it. Returns
+/// them and their addresses, the primary first.
+fn start_redis(dir: &Path, replicas: usize) -> (Vec<Process>, Vec<SocketAddr>) {
+    on_free_ports(1 + replicas, |addrs| {
+        let procs = (0..addrs.len())
+            .map(|i| {
+                let name = match i {
+                    0 => "redis-primary".to_string(),
+                    _ => format!("redis-replica{}", i - 1),
+                };
+                let primary = (i > 0).then_some(addrs[0]);
+                redis_server(dir, &name, addrs[i], primary)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((procs, addrs.to_vec()))
+    })
 }
 
-/// A netdb node on `port` with `peers` (in memory, no console).
-fn start_netdb(bin: &Path, dir: &Path, name: &str, port: u16, peers: &[u16]) -> Res<Proc> {
-    let peers_file = dir.join(format!("{name}.peers"));
-    let text: String = peers.iter().map(|&p| addr(p) + "\n").collect();
-    std::fs::write(&peers_file, text).map_err(|e| format!("peers file: {e}"))?;
-    let mut cmd = Command::new(bin);
-    cmd.arg(name)
-        .arg(addr(port))
-        .arg(&peers_file)
-        .args(["--no-cli", "--in-memory"]);
-    Proc::spawn(name, &mut cmd, &dir.join(format!("{name}.log")))
-}
-
-/// A redis-server on `port` without persistence, a replica of `primary`
-/// if given.
-fn start_redis(dir: &Path, name: &str, port: u16, primary: Option<u16>) -> Res<Proc> {
+/// A redis-server on `addr`, a replica of `primary` if given, once it
+/// accepts connections; `Err` if its port was taken.
+fn redis_server(
+    dir: &Path,
+    name: &str,
+    addr: SocketAddr,
+    primary: Option<SocketAddr>,
+) -> Result<Process, PortTaken> {
     let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+    cmd.args(["--port", &addr.port().to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
         .arg(dir)
-        .arg("--logfile")
-        .arg(dir.join(format!("{name}.log")));
+        // Its log on stderr, where the harness collects it.
+        .args(["--logfile", "/dev/stderr"]);
     if let Some(p) = primary {
-        cmd.args(["--replicaof", "127.0.0.1", &p.to_string()]);
+        cmd.args(["--replicaof", "127.0.0.1", &p.port().to_string()]);
     }
-    Proc::spawn(name, &mut cmd, &dir.join(format!("{name}.stderr")))
-}
-
-/// A RESP connection to `port`, retried until `deadline` (the server may
-/// still be starting).
-fn connect_until(port: u16, deadline: Instant) -> Res<Connection> {
-    let client =
-        Client::open(format!("redis://127.0.0.1:{port}/")).map_err(|e| format!("client: {e}"))?;
-    loop {
-        match client.get_connection_with_timeout(Duration::from_secs(2)) {
-            Ok(mut c) => {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    c.set_read_timeout(Some(Duration::from_secs(30)))
-                        .map_err(|e| format!("timeout: {e}"))?;
-                    return Ok(c);
-                }
-            }
-            Err(e) if Instant::now() > deadline => {
-                return Err(format!("cannot connect to port {port}: {e}"))
-            }
-            Err(_) => {}
-        }
-        thread::sleep(Duration::from_millis(5));
+    let mut redis = Process::spawn(name, &mut cmd);
+    let ready = redis.wait_line(Stream::Stderr, START_TIMEOUT, |l| {
+        l.contains("Ready to accept connections")
+    });
+    if ready.is_some() {
+        return Ok(redis);
     }
-}
-
-fn connect(port: u16) -> Res<Connection> {
-    connect_until(port, Instant::now() + Duration::from_secs(15))
+    let exited = redis.kill();
+    if exited.port_in_use() {
+        return Err(PortTaken {
+            stderr: exited.stderr,
+        });
+    }
+    panic!("{name} did not start: {exited}");
 }
 
 fn key(i: u64) -> String {
@@ -315,6 +274,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 // ---------------------------------------------------------------- table 1
 
+/// Where a sampled write goes, and the nodes it is read back from.
+type Target = (SocketAddr, Vec<SocketAddr>);
+
 /// Latencies of one system: milliseconds from a sampled write's reply to
 /// its value on one other node, one number per (write, other node).
 struct Latencies {
@@ -323,24 +285,24 @@ struct Latencies {
     load_rate: f64,
 }
 
-/// Runs the load and the sampler. `load_ports` take the background writes
-/// (one writer thread each); sample `i` is written to `targets[i % n].0`
-/// and polled on every port of `targets[i % n].1`.
-fn measure_latency(load_ports: &[u16], targets: &[(u16, Vec<u16>)]) -> Res<Latencies> {
+/// Runs the load and the sampler. `load` take the background writes (one
+/// writer thread each); sample `i` is written to `targets[i % n].0` and
+/// polled on every address of `targets[i % n].1`.
+fn measure_latency(load: &[SocketAddr], targets: &[Target]) -> Res<Latencies> {
     let secs = env_usize("REPL_SECS", 10) as f64;
     let rate = env_usize("REPL_RATE", 5000) as f64;
     let sample_every = Duration::from_millis(env_usize("REPL_SAMPLE_MS", 20) as u64);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
-    let per_thread = rate / load_ports.len() as f64;
+    let per_thread = rate / load.len() as f64;
     let mut writers = Vec::new();
-    for (t, &port) in load_ports.iter().enumerate() {
-        let mut c = connect(port)?;
+    for (t, &addr) in load.iter().enumerate() {
+        let mut c = redis_connection(addr);
         let (stop, written) = (Arc::clone(&stop), Arc::clone(&written));
         writers.push(thread::spawn(move || -> Res<()> {
             let period = Duration::from_secs_f64(1.0 / per_thread);
             let mut start = Instant::now();
-            let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ t as u64;
+            let mut rng = Rng::from_seed(t as u64);
             let mut n: u32 = 0;
             while !stop.load(Ordering::Relaxed) {
                 let due = start + period * n;
@@ -352,9 +314,7 @@ fn measure_latency(load_ports: &[u16], targets: &[(u16, Vec<u16>)]) -> Res<Laten
                     // from here rather than catch up in a burst.
                     start = now - period * n;
                 }
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next_u64();
                 redis::cmd("SET")
                     .arg(format!("load:{:05}", x % LOAD_KEYS))
                     .arg(&value(x)[..])
@@ -368,16 +328,12 @@ fn measure_latency(load_ports: &[u16], targets: &[(u16, Vec<u16>)]) -> Res<Laten
     }
     // Warm up before sampling.
     thread::sleep(Duration::from_secs(1));
-    let mut conns: HashMap<u16, Connection> = HashMap::new();
-    let mut readers: HashMap<u16, Connection> = HashMap::new();
+    let mut conns: HashMap<SocketAddr, Connection> = HashMap::new();
+    let mut readers: HashMap<SocketAddr, Connection> = HashMap::new();
     for (w, rs) in targets {
-        if !conns.contains_key(w) {
-            conns.insert(*w, connect(*w)?);
-        }
+        conns.entry(*w).or_insert_with(|| redis_connection(*w));
         for r in rs {
-            if !readers.contains_key(r) {
-                readers.insert(*r, connect(*r)?);
-            }
+            readers.entry(*r).or_insert_with(|| redis_connection(*r));
         }
     }
     let (w0, t0) = (written.load(Ordering::Relaxed), Instant::now());
@@ -398,7 +354,7 @@ fn measure_latency(load_ports: &[u16], targets: &[(u16, Vec<u16>)]) -> Res<Laten
             .query::<()>(c)
             .map_err(|e| format!("SET: {e}"))?;
         let replied = Instant::now();
-        let mut pending: Vec<u16> = rs.clone();
+        let mut pending: Vec<SocketAddr> = rs.clone();
         while !pending.is_empty() {
             if replied.elapsed() > SAMPLE_TIMEOUT {
                 missed += pending.len();
@@ -452,52 +408,31 @@ fn latency_table(tmp: &Path) -> Res<()> {
 
     let mut rows = Vec::new();
     for (label, bin) in binaries() {
-        let ports = free_ports(3)?;
-        let mut nodes = Vec::new();
-        for (i, &p) in ports.iter().enumerate() {
-            nodes.push(start_netdb(
-                &bin,
-                &dir,
-                &format!("{label}-node{i}"),
-                p,
-                &ports,
-            )?);
-        }
-        let targets: Vec<(u16, Vec<u16>)> = ports
+        let names: Vec<String> = (0..3).map(|i| format!("{label}-node{i}")).collect();
+        let mut nodes = start_netdb(&bin, &dir, &names);
+        let addrs: Vec<SocketAddr> = nodes.iter().map(Node::addr).collect();
+        let targets: Vec<Target> = addrs
             .iter()
-            .map(|&w| (w, ports.iter().copied().filter(|&r| r != w).collect()))
+            .map(|&w| (w, addrs.iter().copied().filter(|&r| r != w).collect()))
             .collect();
-        for &p in &ports {
-            connect(p)?;
-        }
-        let result = measure_latency(&ports, &targets);
+        let result = measure_latency(&addrs, &targets);
         for n in &mut nodes {
-            n.check_alive()?;
+            check_alive(n.is_running(), n.name())?;
         }
         rows.push((format!("{label}, 3 nodes"), result?));
     }
 
     let replicas = env_usize("REPL_REDIS_REPLICAS", 2).max(1);
     let redis = {
-        let ports = free_ports(1 + replicas)?;
-        let mut procs = vec![start_redis(&dir, "redis-primary", ports[0], None)?];
-        connect(ports[0])?;
-        for (i, &p) in ports[1..].iter().enumerate() {
-            procs.push(start_redis(
-                &dir,
-                &format!("redis-replica{i}"),
-                p,
-                Some(ports[0]),
-            )?);
-        }
-        for &p in &ports[1..] {
-            wait_replica_up(p)?;
+        let (mut procs, addrs) = start_redis(&dir, replicas);
+        for &a in &addrs[1..] {
+            wait_replica_up(a);
         }
         // Three writer threads, as for netdb, all on the primary.
-        let load = [ports[0]; 3];
-        let result = measure_latency(&load, &[(ports[0], ports[1..].to_vec())]);
+        let load = [addrs[0]; 3];
+        let result = measure_latency(&load, &[(addrs[0], addrs[1..].to_vec())]);
         for p in &mut procs {
-            p.check_alive()?;
+            check_alive(p.is_running(), p.name())?;
         }
         result?
     };
@@ -533,22 +468,20 @@ fn latency_table(tmp: &Path) -> Res<()> {
     Ok(())
 }
 
-fn wait_replica_up(port: u16) -> Res<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut c = connect(port)?;
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query(&mut c)
-            .map_err(|e| format!("INFO: {e}"))?;
-        if info.contains("master_link_status:up") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("replica on port {port} never linked"));
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+/// Waits until the replica on `addr` has linked to its primary.
+fn wait_replica_up(addr: SocketAddr) {
+    let mut c = redis_connection(addr);
+    eventually(
+        Duration::from_secs(15),
+        format_args!("the replica on {addr} to link to its primary"),
+        || {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut c)
+                .expect("INFO replication");
+            info.contains("master_link_status:up")
+        },
+    );
 }
 
 // ---------------------------------------------------------------- table 2
@@ -583,44 +516,43 @@ fn peer_info(c: &mut Connection, peer: usize) -> Res<PeerInfo> {
 /// nothing behind; returns the largest `last_round_bytes` seen in the
 /// 20 ms after it (a later idle round may overwrite the number).
 fn round_bytes_after(c: &mut Connection, after: Instant) -> Res<u64> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let asked = Instant::now();
-        let p = peer_info(c, 0)?;
-        let synced_after = p.last_sync_ms_ago.is_some_and(|ago| {
-            asked
-                .checked_sub(Duration::from_millis(ago + 1))
-                .is_some_and(|t| t > after)
-        });
-        if synced_after && p.writes_behind == Some(0) {
-            let mut most = p.last_round_bytes;
-            let until = Instant::now() + Duration::from_millis(20);
-            while Instant::now() < until {
-                thread::sleep(Duration::from_millis(2));
-                most = most.max(peer_info(c, 0)?.last_round_bytes);
+    let round = poll(
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+        "a round after the writes",
+        || {
+            let asked = Instant::now();
+            let p = peer_info(c, 0)?;
+            let synced_after = p.last_sync_ms_ago.is_some_and(|ago| {
+                asked
+                    .checked_sub(Duration::from_millis(ago + 1))
+                    .is_some_and(|t| t > after)
+            });
+            if synced_after && p.writes_behind == Some(0) {
+                Ok(p)
+            } else {
+                Err(format!("{p:?}"))
             }
-            return Ok(most);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no round after the writes: {p:?}"));
-        }
-        thread::sleep(Duration::from_millis(1));
+        },
+    );
+    let mut most = round.last_round_bytes;
+    let until = Instant::now() + Duration::from_millis(20);
+    while Instant::now() < until {
+        thread::sleep(Duration::from_millis(2));
+        most = most.max(peer_info(c, 0)?.last_round_bytes);
     }
+    Ok(most)
 }
 
 /// Waits until `c`'s DBSIZE is `n`, looking every `every`.
-fn wait_dbsize(c: &mut Connection, n: usize, timeout: Duration, every: Duration) -> Res<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = dbsize(c)?;
-        if got == n {
-            return Ok(());
+fn wait_dbsize(c: &mut Connection, n: usize, within: Duration, every: Duration) {
+    poll(within, every, format_args!("DBSIZE {n}"), || {
+        match dbsize(c) {
+            Ok(got) if got == n => Ok(()),
+            Ok(got) => Err(format!("DBSIZE {got}")),
+            Err(e) => Err(e),
         }
-        if Instant::now() > deadline {
-            return Err(format!("DBSIZE {got}, expected {n}"));
-        }
-        thread::sleep(every);
-    }
+    });
 }
 
 fn bytes_table(tmp: &Path) -> Res<()> {
@@ -650,11 +582,9 @@ fn bytes_rows(
     writes: &[usize],
     reps: usize,
 ) -> Res<()> {
-    let ports = free_ports(2)?;
-    let mut a = start_netdb(bin, dir, &format!("{label}-a"), ports[0], &ports)?;
-    let mut b = start_netdb(bin, dir, &format!("{label}-b"), ports[1], &ports)?;
-    let mut ca = connect(ports[0])?;
-    let mut cb = connect(ports[1])?;
+    let mut nodes = start_netdb(bin, dir, &[format!("{label}-a"), format!("{label}-b")]);
+    let mut ca = redis_connection(nodes[0].addr());
+    let mut cb = redis_connection(nodes[1].addr());
     let mut header = String::from("| keys |");
     let mut rule = String::from("| --- |");
     for w in writes {
@@ -672,7 +602,7 @@ fn bytes_rows(
             held as usize,
             Duration::from_secs(120),
             Duration::from_millis(10),
-        )?;
+        );
         // The fill's last round may still be in flight: let it end.
         round_bytes_after(&mut ca, Instant::now())?;
         let mut line = format!("| {n} |");
@@ -696,8 +626,9 @@ fn bytes_rows(
         }
         println!("{line}");
     }
-    a.check_alive()?;
-    b.check_alive()?;
+    for n in &mut nodes {
+        check_alive(n.is_running(), n.name())?;
+    }
     Ok(())
 }
 
@@ -717,9 +648,24 @@ fn resync_table(tmp: &Path) -> Res<()> {
     // binaries take turns, so a change in the machine's load hits all.
     let mut pairs = Vec::new();
     for (label, bin) in binaries() {
-        let ports = free_ports(2)?;
-        let full = start_netdb(&bin, &dir, &format!("{label}-full"), ports[0], &ports)?;
-        let mut c = connect(ports[0])?;
+        // The peers file lists the full node and the place of the empty
+        // ones, which take turns on it.
+        let peers = dir.join(format!("{label}.peers"));
+        let mut empty_at = None;
+        let full = start_all(2, |addrs| {
+            write_peers_file(&peers, addrs);
+            empty_at = Some(addrs[1]);
+            vec![netdb_spec(
+                &bin,
+                &format!("{label}-full"),
+                addrs[0],
+                &peers,
+                1,
+            )]
+        })
+        .remove(0);
+        let empty_at = empty_at.expect("an address for the empty nodes");
+        let mut c = redis_connection(full.addr());
         let filling = Instant::now();
         fill(&mut c, 0, n as u64)?;
         wait_dbsize(
@@ -727,30 +673,30 @@ fn resync_table(tmp: &Path) -> Res<()> {
             n,
             Duration::from_secs(60),
             Duration::from_millis(10),
-        )?;
+        );
         println!(
             "({label}: filled in {:.1} s)",
             filling.elapsed().as_secs_f64()
         );
-        pairs.push((label, bin, ports, full, Vec::new()));
+        pairs.push((label, bin, peers, empty_at, full, Vec::new()));
     }
     for rep in 0..reps {
-        for (label, bin, ports, full, times) in &mut pairs {
+        for (label, bin, peers, empty_at, full, times) in &mut pairs {
             let started = Instant::now();
             let name = format!("{label}-empty{rep}");
-            let mut empty = start_netdb(bin, &dir, &name, ports[1], ports)?;
-            let mut ce = connect(ports[1])?;
+            let mut empty = netdb_spec(bin, &name, *empty_at, peers, 1).start();
+            let mut ce = redis_connection(empty.addr());
             // Looked at often: the time until it holds them is the result.
             wait_dbsize(
                 &mut ce,
                 n,
                 Duration::from_secs(120),
                 Duration::from_millis(2),
-            )?;
+            );
             let took = started.elapsed().as_secs_f64();
             let cpu = empty.cpu_secs().unwrap_or(f64::NAN);
-            empty.check_alive()?;
-            full.check_alive()?;
+            check_alive(empty.is_running(), empty.name())?;
+            check_alive(full.is_running(), full.name())?;
             drop(empty);
             println!("{label} run {}: {took:.3} s, {cpu:.2} s CPU", rep + 1);
             times.push((took, cpu));
@@ -758,7 +704,7 @@ fn resync_table(tmp: &Path) -> Res<()> {
     }
     println!("\n| binary | keys | median s | runs s | median CPU s of the new node |");
     println!("| --- | --- | --- | --- | --- |");
-    for (label, _, _, _, times) in pairs {
+    for (label, _, _, _, _, times) in pairs {
         let runs: Vec<String> = times.iter().map(|t| format!("{:.3}", t.0)).collect();
         println!(
             "| {label} | {n} | {:.3} | {} | {:.2} |",

@@ -10,13 +10,13 @@
 
 mod common;
 
+use common::store::Store;
+use common::transfer::CHUNK_BYTES;
+use common::wire::{self, Batch};
 use common::{empty, filled, full_transfer, key, shuffled, KEYS, NOW_US, VALUE};
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput,
 };
-use netdb::replication::transfer::CHUNK_BYTES;
-use netdb::replication::wire::Batch;
-use netdb::store::Store;
 use std::time::{Duration, Instant};
 
 /// How many keys a grown store may gain before it is rebuilt: a million
@@ -158,9 +158,9 @@ fn unseen(first: usize, n: usize) -> Batch {
     Batch {
         names: vec!["c".into()],
         entries: (first..first + n)
-            .map(|i| netdb::replication::wire::WireEntry {
-                key: netdb::replication::wire::Bytes(key(b"new:", i).to_vec()),
-                value: Some(netdb::replication::wire::Bytes(VALUE.to_vec())),
+            .map(|i| wire::WireEntry {
+                key: wire::Bytes(key(b"new:", i).to_vec()),
+                value: Some(wire::Bytes(VALUE.to_vec())),
                 ts: (NOW_US / 1000) << 16,
                 writer: 0,
                 clock: vec![(0, 1 + i as u64)],

@@ -11,13 +11,13 @@
 
 mod common;
 
+use common::frame::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
+use common::store::Store;
+use common::wire::{Batch, Message, MessageRef};
 use common::{empty, filled, full_transfer};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use netdb::replication::frame::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
-use netdb::replication::wire::{Batch, Message, MessageRef};
-use netdb::store::Store;
 use std::time::Duration;
 
 /// Store sizes swept.

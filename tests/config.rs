@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, run_netdb, Finished};
+use common::{dead_addr, run_netdb, Finished, Input};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::Path;
@@ -16,7 +16,7 @@ fn run_status(dir: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Finished {
     std::fs::write(&script, "status\n").expect("write the script");
     let args: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
     let stdin = File::open(&script).expect("open the script");
-    run_netdb(&args, Some(stdin), Duration::from_secs(20))
+    run_netdb(&args, Input::File(stdin), Duration::from_secs(20))
 }
 
 /// Writes `text` as `node.toml` in `dir`; returns its path.
@@ -30,7 +30,7 @@ fn config_file(dir: &Path, text: &str) -> std::path::PathBuf {
 fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A peer that is down: the node lists it, and its final push fails.
-    let peer = format!("127.0.0.1:{}", free_port());
+    let peer = dead_addr().to_string();
     std::fs::write(dir.path().join("peers.txt"), format!("{peer}\n")).expect("peers file");
     let config = config_file(
         dir.path(),

@@ -14,18 +14,19 @@
 //! Tests marked `#[ignore = "netdb bug: ..."]` fail on known bugs; run
 //! them with `cargo test --test durability -- --ignored`.
 
-#[path = "durability/support.rs"]
-mod support;
+mod common;
 
+use common::record::HEADER_LEN;
+use common::{
+    assert_no_panic, contains, data_files, durable_cluster, eventually, file_names, last_log,
+    max_gen, on_disk, record_spans, show, temp_dir, Cluster, Kind, Node, NodeSpec, Rng,
+    DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, REPLY_TIMEOUT,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{
-    assert_no_panic, contains, data_files, file_names, last_log, max_gen, record_spans, show,
-    temp_dir, Cluster, Kind, Opts, Reply, Rng,
-};
 
 /// Keys `prefix00`, `prefix01`... .
 fn keys(prefix: &str, n: usize) -> Vec<String> {
@@ -125,7 +126,7 @@ impl Session {
 #[test]
 fn acknowledged_writes_survive_kill_9_with_fsync_always() {
     let dir = temp_dir();
-    let opts = Opts::new("k9", dir.path()).fsync("always");
+    let opts = NodeSpec::new("k9").data_dir(dir.path()).fsync("always");
     let names = keys("key", 20);
     let mut node = opts.start();
     for (i, k) in names.iter().enumerate() {
@@ -149,7 +150,7 @@ fn acknowledged_writes_survive_kill_9_with_fsync_always() {
         };
         assert_eq!(value, &expected, "key {} after kill -9", names[i]);
     }
-    node.wait_stderr("20 entries loaded");
+    node.wait_log("20 entries loaded", REPLY_TIMEOUT);
 }
 
 /// 30 sessions on one data directory, each killed with SIGKILL at a random
@@ -161,7 +162,8 @@ fn acknowledged_writes_survive_kill_9_at_random_moments() {
     const SESSIONS: usize = 30;
     let mut rng = Rng::seeded("acknowledged_writes_survive_kill_9_at_random_moments");
     let dir = temp_dir();
-    let opts = Opts::new("crashy", dir.path())
+    let opts = NodeSpec::new("crashy")
+        .data_dir(dir.path())
         .fsync("always")
         .args(&["--compact-min-bytes", "4096"]);
     let names = keys("key", 12);
@@ -224,20 +226,20 @@ fn acknowledged_writes_survive_kill_9_at_random_moments() {
         };
         for (i, change) in changes.iter().enumerate().take(kill_after) {
             match node.next_reply() {
-                Reply::Line(reply) => assert_eq!(
+                Some(reply) => assert_eq!(
                     reply,
                     change.reply(),
                     "session {session}, write {i}: {change:?}\n{}",
-                    show(&node.stderr())
+                    show(&node.stderr_lines())
                 ),
-                Reply::Closed => panic!(
+                None => panic!(
                     "session {session}: the node stopped answering\n{}",
-                    show(&node.stderr())
+                    show(&node.stderr_lines())
                 ),
             }
             acked.store(i + 1, Ordering::SeqCst);
         }
-        let stderr = node.kill();
+        let stderr = node.kill().stderr;
         assert_no_panic(&stderr);
         compactions += stderr.iter().filter(|l| l.contains("compacting:")).count();
         stop.store(true, Ordering::SeqCst);
@@ -275,10 +277,10 @@ const CRASH_POINTS: [&str; 4] = [
 /// crash hook) or `stop_when` holds; returns the last acknowledged value of
 /// each key and the write that was in flight when the node died, if any.
 fn write_until(
-    node: &mut support::Node,
+    node: &mut Node,
     keys: &[String],
     tag: &str,
-    stop_when: impl Fn(&support::Node) -> bool,
+    stop_when: impl Fn(&Node) -> bool,
 ) -> (BTreeMap<String, String>, Option<(String, String)>) {
     let mut acked = BTreeMap::new();
     let padding = "x".repeat(100);
@@ -292,12 +294,15 @@ fn write_until(
             return (acked, None); // it died before this write
         }
         match node.next_reply() {
-            Reply::Line(reply) => assert_eq!(reply, "Value stored.", "put {key}"),
-            Reply::Closed => return (acked, Some((key.clone(), value))),
+            Some(reply) => assert_eq!(reply, "Value stored.", "put {key}"),
+            None => return (acked, Some((key.clone(), value))),
         }
         acked.insert(key.clone(), value);
     }
-    panic!("5000 writes and no compaction\n{}", show(&node.stderr()));
+    panic!(
+        "5000 writes and no compaction\n{}",
+        show(&node.stderr_lines())
+    );
 }
 
 #[test]
@@ -307,7 +312,8 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
     let new_keys = keys("new", 20);
     for point in CRASH_POINTS {
         let dir = temp_dir();
-        let opts = Opts::new("compactor", dir.path())
+        let opts = NodeSpec::new("compactor")
+            .data_dir(dir.path())
             .fsync("always")
             .args(&["--compact-min-bytes", "4096"]);
 
@@ -327,7 +333,7 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
         let (acked, in_flight) = write_until(&mut node, &new_keys, "v", |_| false);
         let exited = node.wait_exit();
         assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&exited.status),
+            exited.signal(),
             Some(6),
             "{point}: the node should abort\n{}",
             show(&exited.stderr)
@@ -378,7 +384,7 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
             last_log(dir.path()).0 > gen_before,
             "{point}: no new log after startup: {before:?} -> {after:?}"
         );
-        let check = |node: &mut support::Node, when: &str| {
+        let check = |node: &mut Node, when: &str| {
             let found = node.get_all(&old_keys);
             for (i, v) in found.iter().enumerate() {
                 let expected = (i > 0).then(|| format!("old{i}"));
@@ -406,7 +412,9 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
 
         // The recovered directory compacts (to the end) and recovers again.
         let (more, _) = write_until(&mut node, &new_keys[..5], "again", |n| {
-            n.stderr().iter().any(|l| l.contains("compaction done"))
+            n.stderr_lines()
+                .iter()
+                .any(|l| l.contains("compaction done"))
         });
         expected.extend(more);
         assert!(node.stop().status.success());
@@ -423,7 +431,7 @@ fn a_crash_at_each_point_of_compaction_loses_nothing() {
 }
 
 /// Checks that `node` holds each key of `expected` with its value.
-fn check_values(node: &mut support::Node, expected: &BTreeMap<String, String>, context: &str) {
+fn check_values(node: &mut Node, expected: &BTreeMap<String, String>, context: &str) {
     let names: Vec<String> = expected.keys().cloned().collect();
     let found = node.get_all(&names);
     for (k, v) in names.iter().zip(found) {
@@ -438,7 +446,7 @@ type MakeTail = fn(&[u8], &mut Rng) -> Vec<u8>;
 fn a_torn_tail_is_cut_and_what_precedes_it_is_kept() {
     let mut rng = Rng::seeded("a_torn_tail_is_cut_and_what_precedes_it_is_kept");
     let dir = temp_dir();
-    let opts = Opts::new("torn", dir.path()).fsync("always");
+    let opts = NodeSpec::new("torn").data_dir(dir.path()).fsync("always");
     let mut expected = BTreeMap::new();
     let mut node = opts.start();
     for i in 0..10 {
@@ -459,7 +467,7 @@ fn a_torn_tail_is_cut_and_what_precedes_it_is_kept() {
             log[last.start..last.end - 3].to_vec()
         }),
         ("random bytes shorter than a header", |_, rng| {
-            let n = 1 + rng.below(netdb::durability::record::HEADER_LEN - 1);
+            let n = 1 + rng.below(HEADER_LEN - 1);
             rng.bytes(n)
         }),
         ("a cut header followed by zeros", |log, _| {
@@ -480,7 +488,7 @@ fn a_torn_tail_is_cut_and_what_precedes_it_is_kept() {
 
         let mut node = opts.start();
         let file = path.file_name().expect("file name").to_string_lossy();
-        let line = node.wait_stderr("cut an incomplete record");
+        let line = node.wait_log("cut an incomplete record", REPLY_TIMEOUT);
         assert!(
             line.contains(&*file) && line.contains(&format!("offset {}", log.len())),
             "{what}: the log line should name {file} and offset {}: {line}",
@@ -504,7 +512,9 @@ fn a_torn_tail_is_cut_and_what_precedes_it_is_kept() {
 #[test]
 fn damage_in_the_middle_of_a_log_stops_startup_unless_asked_to_truncate() {
     let dir = temp_dir();
-    let opts = Opts::new("damaged", dir.path()).fsync("always");
+    let opts = NodeSpec::new("damaged")
+        .data_dir(dir.path())
+        .fsync("always");
     let names = keys("m", 20);
     let mut node = opts.start();
     for (i, k) in names.iter().enumerate() {
@@ -522,7 +532,7 @@ fn damage_in_the_middle_of_a_log_stops_startup_unless_asked_to_truncate() {
         .expect("the record of m10");
     assert!(damaged + 1 < spans.len(), "records follow the damaged one");
     let span = spans[damaged].clone();
-    let body_middle = span.start + netdb::durability::record::HEADER_LEN + (span.len() - 12) / 2;
+    let body_middle = span.start + HEADER_LEN + (span.len() - 12) / 2;
 
     for (what, at, reason) in [
         (
@@ -565,7 +575,7 @@ fn damage_in_the_middle_of_a_log_stops_startup_unless_asked_to_truncate() {
 
     // Asked to, the node cuts the log at the damage and starts.
     let mut node = opts.clone().args(&["--truncate-corrupt-log"]).start();
-    let line = node.wait_stderr("truncated");
+    let line = node.wait_log("truncated", REPLY_TIMEOUT);
     assert!(
         line.contains(&*file) && line.contains(&format!("offset {}", span.start)),
         "{line}"
@@ -589,7 +599,7 @@ fn damage_in_the_middle_of_a_log_stops_startup_unless_asked_to_truncate() {
 #[test]
 fn a_restarted_node_s_new_writes_win_over_its_old_ones() {
     let dir = temp_dir();
-    let opts = Opts::new("again", dir.path()).fsync("always");
+    let opts = NodeSpec::new("again").data_dir(dir.path()).fsync("always");
     let mut node = opts.start();
     node.put("k", "old");
     node.put("gone", "old");
@@ -611,18 +621,18 @@ fn a_restarted_node_s_new_writes_win_over_its_old_ones() {
 
 #[test]
 fn a_restarted_node_s_new_writes_win_at_its_peer() {
-    let mut cluster = Cluster::start(2, &["--fsync", "always"]);
+    let mut cluster = durable_cluster(2, FAST_SYNC_MS, &["--fsync", "always"]);
     let names = vec!["k".to_string(), "other".to_string()];
-    cluster.node(0).put("k", "old");
-    cluster.node(0).put("other", "old");
-    let seen = cluster.converge(0, 1, &names);
+    cluster[0].put("k", "old");
+    cluster[0].put("other", "old");
+    let seen = cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT);
     assert_eq!(seen[0].as_deref(), Some("old"));
 
-    cluster.kill(0);
-    let node = cluster.restart(0);
+    cluster[0].kill();
+    let node = cluster[0].restart();
     node.put("k", "new");
     node.delete("other");
-    let seen = cluster.converge(0, 1, &names);
+    let seen = cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT);
     assert_eq!(seen, vec![Some("new".to_string()), None]);
 }
 
@@ -636,7 +646,7 @@ fn full_disk_at(bytes: u64) -> String {
 #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_full_disk_refuses_writes_without_lying() {
     let dir = temp_dir();
-    let opts = Opts::new("full", dir.path()).fsync("always");
+    let opts = NodeSpec::new("full").data_dir(dir.path()).fsync("always");
     let limit = 4000;
     let mut node = opts.clone().env("FAILPOINTS", &full_disk_at(limit)).start();
     let value = |i: usize| format!("v{i}-{}", "y".repeat(60));
@@ -660,7 +670,7 @@ fn a_full_disk_refuses_writes_without_lying() {
         !contains(&log, refused_value.as_bytes()),
         "the refused value was left in the log"
     );
-    assert_no_panic(&node.kill());
+    assert_no_panic(&node.kill().stderr);
 
     // After a restart (with room on the disk) the refused writes are not
     // there either, and everything stored is.
@@ -674,10 +684,10 @@ fn a_full_disk_refuses_writes_without_lying() {
     assert_eq!(node.get(&refused).as_deref(), Some("now"));
 }
 
-/// Fills the log of `node` (started with a small [`full_disk_at`]) with
-/// puts of `value(i)` to `f000`,
+/// Fills the log of `node` (started with a small
+/// [`full_disk_at`]) with puts of `value(i)` to `f000`,
 /// `f001`...; returns the keys stored and the key of the refused put.
-fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<String>, String) {
+fn fill_log(node: &mut Node, value: impl Fn(usize) -> String) -> (Vec<String>, String) {
     let mut stored = Vec::new();
     loop {
         let i = stored.len();
@@ -702,7 +712,8 @@ fn fill_log(node: &mut support::Node, value: impl Fn(usize) -> String) -> (Vec<S
 #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_read_in_the_same_batch_as_a_refused_write_does_not_see_it() {
     let dir = temp_dir();
-    let mut node = Opts::new("dirty", dir.path())
+    let mut node = NodeSpec::new("dirty")
+        .data_dir(dir.path())
         .fsync("always")
         .env("FAILPOINTS", &full_disk_at(2000))
         .start();
@@ -713,7 +724,7 @@ fn a_read_in_the_same_batch_as_a_refused_write_does_not_see_it() {
     let get_refused = format!("get {refused}");
     let put_stored = format!("put {} {big}", stored[0]);
     let get_stored = format!("get {}", stored[0]);
-    node.send_batch(&[&put_refused, &get_refused, &put_stored, &get_stored]);
+    node.send_lines(&[&put_refused, &get_refused, &put_stored, &get_stored]);
     let replies: Vec<String> = (0..4).map(|_| node.reply()).collect();
     assert!(replies[0].starts_with("Error: not stored: "), "{replies:?}");
     assert!(replies[2].starts_with("Error: not stored: "), "{replies:?}");
@@ -731,11 +742,12 @@ fn a_read_in_the_same_batch_as_a_refused_write_does_not_see_it() {
 #[test]
 fn a_data_dir_of_another_node_is_refused() {
     let dir = temp_dir();
-    let mut node = Opts::new("alice", dir.path()).start();
+    let mut node = NodeSpec::new("alice").data_dir(dir.path()).start();
     node.put("k", "v");
     assert!(node.stop().status.success());
 
-    let exited = Opts::new("bob", dir.path())
+    let exited = NodeSpec::new("bob")
+        .data_dir(dir.path())
         .try_start()
         .err()
         .expect("bob must not start on alice's directory");
@@ -746,7 +758,7 @@ fn a_data_dir_of_another_node_is_refused() {
         "the message should name the directory's node\n{}",
         show(&exited.stderr)
     );
-    let mut node = Opts::new("alice", dir.path()).start();
+    let mut node = NodeSpec::new("alice").data_dir(dir.path()).start();
     assert_eq!(node.get("k").as_deref(), Some("v"));
 }
 
@@ -757,7 +769,7 @@ fn a_data_dir_of_another_node_is_refused() {
 #[test]
 fn a_record_over_a_lowered_frame_limit_is_not_called_damage() {
     let dir = temp_dir();
-    let opts = Opts::new("framed", dir.path());
+    let opts = NodeSpec::new("framed").data_dir(dir.path());
     let mut node = opts.start();
     node.put("big", &"b".repeat(1_100_000));
     node.put("small", "s");
@@ -784,7 +796,7 @@ fn a_record_over_a_lowered_frame_limit_is_not_called_damage() {
 #[test]
 fn a_second_process_on_the_same_data_dir_fails_at_once() {
     let dir = temp_dir();
-    let opts = Opts::new("owner", dir.path()).fsync("always");
+    let opts = NodeSpec::new("owner").data_dir(dir.path()).fsync("always");
     let mut first = opts.start();
     first.put("k", "v");
 
@@ -821,7 +833,7 @@ fn a_second_process_on_the_same_data_dir_fails_at_once() {
 fn sigterm_and_sigint_stop_cleanly_and_keep_everything_with_fsync_no() {
     for signal in ["TERM", "INT"] {
         let dir = temp_dir();
-        let opts = Opts::new("signalled", dir.path()).fsync("no");
+        let opts = NodeSpec::new("signalled").data_dir(dir.path()).fsync("no");
         let names = keys("s", 50);
         let mut node = opts.start();
         for (i, k) in names.iter().enumerate() {
@@ -833,11 +845,7 @@ fn sigterm_and_sigint_stop_cleanly_and_keep_everything_with_fsync_no() {
         let exited = if signal == "TERM" {
             node.terminate()
         } else {
-            let status = std::process::Command::new("kill")
-                .args(["-INT", &node.pid().to_string()])
-                .status()
-                .expect("run kill -INT");
-            assert!(status.success());
+            node.signal("INT");
             node.wait_exit()
         };
         assert_eq!(exited.status.code(), Some(0), "SIG{signal}: {exited}");
@@ -860,27 +868,30 @@ fn sigterm_and_sigint_stop_cleanly_and_keep_everything_with_fsync_no() {
 
 #[test]
 fn a_restarted_node_rejoins_and_converges_with_a_peer_that_moved_on() {
-    let mut cluster = Cluster::start(2, &["--fsync", "always"]);
+    let mut cluster = durable_cluster(2, FAST_SYNC_MS, &["--fsync", "always"]);
     let names = keys("r", 30);
     let mut expected: State = vec![None; names.len()];
     // Both nodes write; the second one's writes must survive its crash.
     for i in 0..names.len() {
         let (node, value) = (i % 2, format!("first{i}"));
-        cluster.node(node).put(&names[i], &value);
+        cluster[node].put(&names[i], &value);
         expected[i] = Some(value);
     }
-    assert_eq!(cluster.converge(0, 1, &names), expected);
+    assert_eq!(
+        cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT),
+        expected
+    );
 
-    cluster.kill(1);
-    // While n1 is down, n0 overwrites, deletes and adds.
+    cluster[1].kill();
+    // While n2 is down, n1 overwrites, deletes and adds.
     for i in 0..names.len() {
         match i % 3 {
             0 => {
-                cluster.node(0).put(&names[i], &format!("moved{i}"));
+                cluster[0].put(&names[i], &format!("moved{i}"));
                 expected[i] = Some(format!("moved{i}"));
             }
             1 => {
-                cluster.node(0).delete(&names[i]);
+                cluster[0].delete(&names[i]);
                 expected[i] = None;
             }
             _ => {}
@@ -888,29 +899,37 @@ fn a_restarted_node_rejoins_and_converges_with_a_peer_that_moved_on() {
     }
     let extra = keys("extra", 5);
     for k in &extra {
-        cluster.node(0).put(k, "added");
+        cluster[0].put(k, "added");
     }
 
-    let node = cluster.restart(1);
-    node.wait_stderr("entries loaded");
-    assert_eq!(cluster.converge(0, 1, &names), expected);
+    let node = cluster[1].restart();
+    node.wait_log("entries loaded", REPLY_TIMEOUT);
     assert_eq!(
-        cluster.converge(0, 1, &extra),
+        cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT),
+        expected
+    );
+    assert_eq!(
+        cluster.converge(0, 1, &extra, DISK_CONVERGE_TIMEOUT),
         vec![Some("added".to_string()); extra.len()]
     );
 
     // The restarted node's own new writes reach the peer as well.
-    cluster.node(1).put(&names[0], "back");
-    cluster.node(1).put(&names[1], "back");
+    cluster[1].put(&names[0], "back");
+    cluster[1].put(&names[1], "back");
     expected[0] = Some("back".into());
     expected[1] = Some("back".into());
-    assert_eq!(cluster.converge(0, 1, &names), expected);
+    assert_eq!(
+        cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT),
+        expected
+    );
 }
 
 #[test]
 fn in_memory_writes_no_files() {
     let cwd = temp_dir();
-    let opts = Opts::in_memory("volatile", cwd.path());
+    let opts = NodeSpec::new("volatile")
+        .args(&["--in-memory"])
+        .cwd(cwd.path());
     let mut node = opts.start();
     for i in 0..20 {
         node.put(&format!("k{i}"), "v");
@@ -928,23 +947,6 @@ fn in_memory_writes_no_files() {
     assert_eq!(file_names(cwd.path()), Vec::<String>::new(), "no files");
 }
 
-/// Waits until `value` of `key` has reached node `to` of `cluster`.
-fn wait_replicated(cluster: &mut Cluster, to: usize, key: &str, value: &str) {
-    let deadline = Instant::now() + support::CONVERGE_TIMEOUT;
-    loop {
-        let found = cluster.node(to).get(key);
-        if found.as_deref() == Some(value) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{key}={value} never reached node {to} within {:?} (it holds {found:?})",
-            support::CONVERGE_TIMEOUT
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A node whose last own write was a delete, whose tombstone both nodes
 /// collected before a compaction, restarts from that snapshot: its next
 /// write must still reach its peer.
@@ -955,33 +957,37 @@ fn wait_replicated(cluster: &mut Cluster, to: usize, key: &str, value: &str) {
 /// and the peer never takes the write.
 #[test]
 fn a_node_restarted_from_a_snapshot_does_not_reuse_its_write_counters() {
-    let mut cluster = Cluster::start(2, &["--fsync", "always", "--compact-min-bytes", "4096"]);
-    let n0 = cluster.node(0);
-    n0.put("x", "1");
-    n0.put("k", "v");
-    n0.delete("k");
-    // Both nodes have it: the tombstone is collected.
-    support::eventually(
-        support::CONVERGE_TIMEOUT,
-        "n0 collects the tombstone of k",
-        || cluster.node(0).status(3)[1] == "keys: 1 live, 0 tombstones",
+    let mut cluster = durable_cluster(
+        2,
+        FAST_SYNC_MS,
+        &["--fsync", "always", "--compact-min-bytes", "4096"],
     );
-    // Writes of n1, merged and logged by n0, make n0 compact; n0 itself
+    let n1 = &mut cluster[0];
+    n1.put("x", "1");
+    n1.put("k", "v");
+    n1.delete("k");
+    // Both nodes have it: the tombstone is collected.
+    eventually(
+        DISK_CONVERGE_TIMEOUT,
+        "n1 collects the tombstone of k",
+        || cluster[0].status()[1] == "keys: 1 live, 0 tombstones",
+    );
+    // Writes of n2, merged and logged by n1, make n1 compact; n1 itself
     // writes nothing more.
-    let compactions = cluster.node(0).count_stderr("compaction done");
+    let compactions = cluster[0].count_stderr("compaction done");
     let padding = "p".repeat(100);
     for i in 0.. {
-        assert!(i < 1000, "n0 never compacted");
-        if cluster.node(0).count_stderr("compaction done") > compactions {
+        assert!(i < 1000, "n1 never compacted");
+        if cluster[0].count_stderr("compaction done") > compactions {
             break;
         }
-        let n1 = cluster.node(1);
-        n1.put("hot", &format!("{i}{padding}"));
-        assert_eq!(n1.cmd("sync"), "Synced with 1 of 1 peers.");
+        let n2 = &mut cluster[1];
+        n2.put("hot", &format!("{i}{padding}"));
+        assert_eq!(n2.cmd("sync"), "Synced with 1 of 1 peers.");
     }
-    cluster.kill(0);
-    cluster.restart(0).put("fresh", "after-restart");
-    wait_replicated(&mut cluster, 1, "fresh", "after-restart");
+    cluster[0].kill();
+    cluster[0].restart().put("fresh", "after-restart");
+    cluster[1].wait_reply("get fresh", "Value: after-restart", DISK_CONVERGE_TIMEOUT);
 }
 
 /// A write refused for a full disk is taken back; after a restart the
@@ -995,30 +1001,31 @@ fn a_node_restarted_from_a_snapshot_does_not_reuse_its_write_counters() {
 #[test]
 #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_write_refused_for_a_full_disk_does_not_hide_later_writes_from_peers() {
-    let mut cluster = Cluster::start_with(2, &["--fsync", "always"], |i, opts| {
+    let mut cluster = Cluster::start(2, &[], |i, spec, dir| {
+        let spec = on_disk(spec, dir).sync_every(FAST_SYNC_MS).fsync("always");
         if i == 0 {
-            opts.env("FAILPOINTS", &full_disk_at(2000))
+            spec.env("FAILPOINTS", &full_disk_at(2000))
         } else {
-            opts
+            spec
         }
     });
-    let n0 = cluster.node(0);
+    let n1 = &mut cluster[0];
     let value = "f".repeat(60);
     for i in 0.. {
         assert!(i < 1000, "the log never filled");
-        let reply = n0.cmd(&format!("put f{i} {value}"));
+        let reply = n1.cmd(&format!("put f{i} {value}"));
         if reply.starts_with("Error: not stored: ") {
             break;
         }
         assert_eq!(reply, "Value stored.");
     }
     // A push: the peer learns the node's version vector.
-    n0.cmd("sync");
-    cluster.kill(0);
-    cluster
-        .restart_with(0, |opts| opts.without_env("FAILPOINTS"))
+    n1.cmd("sync");
+    cluster[0].kill();
+    cluster[0]
+        .restart_with(|spec| spec.without_env("FAILPOINTS"))
         .put("fresh", "after-restart");
-    wait_replicated(&mut cluster, 1, "fresh", "after-restart");
+    cluster[1].wait_reply("get fresh", "Value: after-restart", DISK_CONVERGE_TIMEOUT);
 }
 
 /// SIGTERM while writes stream in, `rounds` times: every write the node
@@ -1028,7 +1035,7 @@ fn sigterm_during_writes(test: &str, rounds: usize, exit_0: bool) {
     let mut rng = Rng::seeded(test);
     for round in 0..rounds {
         let dir = temp_dir();
-        let opts = Opts::new("stream", dir.path()).fsync("no");
+        let opts = NodeSpec::new("stream").data_dir(dir.path()).fsync("no");
         let mut node = opts.start();
         let mut stdin = node.take_stdin();
         let acked = Arc::new(AtomicUsize::new(0));
@@ -1054,19 +1061,15 @@ fn sigterm_during_writes(test: &str, rounds: usize, exit_0: bool) {
         let mut count = 0;
         loop {
             if count == signal_after {
-                let status = std::process::Command::new("kill")
-                    .args(["-TERM", &node.pid().to_string()])
-                    .status()
-                    .expect("run kill -TERM");
-                assert!(status.success());
+                node.signal("TERM");
             }
             match node.next_reply() {
-                Reply::Line(reply) => {
+                Some(reply) => {
                     assert_eq!(reply, "Value stored.", "round {round}, put w{count:05}");
                     count += 1;
                     acked.store(count, Ordering::SeqCst);
                 }
-                Reply::Closed => break,
+                None => break,
             }
         }
         assert!(
@@ -1116,37 +1119,35 @@ fn sigterm_during_writes_exits_0() {
 #[test]
 #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
-    let mut cluster = Cluster::start(2, &["--fsync", "always"]);
-    // The header every log starts with (writer and names), before n0 has
+    let mut cluster = durable_cluster(2, FAST_SYNC_MS, &["--fsync", "always"]);
+    // The header every log starts with (writer and names), before n1 has
     // heard of any other writer.
-    let header = std::fs::metadata(last_log(cluster.dir(0)).1)
+    let header = std::fs::metadata(last_log(cluster[0].spec().dir()).1)
         .expect("stat the log")
         .len();
-    cluster.kill(0);
-    // Room for the tombstone and the record naming n1, not for the put.
-    cluster.restart_with(0, |o| o.env("FAILPOINTS", &full_disk_at(header + 110)));
-    // n1's first write is too large for n0's log: refused, with the record
-    // that names n1.
-    cluster.node(1).put("big", &"b".repeat(500));
-    cluster
-        .node(0)
-        .wait_stderr("the writes of this group are refused");
+    cluster[0].kill();
+    // Room for the tombstone and the record naming n2, not for the put.
+    cluster[0].restart_with(|spec| spec.env("FAILPOINTS", &full_disk_at(header + 110)));
+    // n2's first write is too large for n1's log: refused, with the record
+    // that names n2.
+    cluster[1].put("big", &"b".repeat(500));
+    cluster[0].wait_log("the writes of this group are refused", REPLY_TIMEOUT);
     // Its tombstone is small enough.
-    cluster.node(1).delete("big");
-    // n0 holding the tombstone shows; so does n1 seeing n0 acknowledge it,
-    // which can come first: once both have it, n0 may collect it at once.
-    support::eventually(support::CONVERGE_TIMEOUT, "n0 takes the tombstone", || {
-        cluster.node(0).status(3)[1] == "keys: 0 live, 1 tombstones"
-            || cluster.node(1).status(3)[2].contains(", 0 writes behind,")
+    cluster[1].delete("big");
+    // n1 holding the tombstone shows; so does n2 seeing n1 acknowledge it,
+    // which can come first: once both have it, n1 may collect it at once.
+    eventually(DISK_CONVERGE_TIMEOUT, "n1 takes the tombstone", || {
+        cluster[0].status()[1] == "keys: 0 live, 1 tombstones"
+            || cluster[1].status()[2].contains(", 0 writes behind,")
     });
-    cluster.kill(0);
-    let opts = cluster.opts_of(0).without_env("FAILPOINTS");
+    cluster[0].kill();
+    let opts = cluster[0].spec().clone().without_env("FAILPOINTS");
     match opts.try_start() {
         Ok(mut node) => assert_eq!(node.get("big"), None),
         Err(e) => {
             let truncating = opts.args(&["--truncate-corrupt-log"]).try_start();
             panic!(
-                "n0 cannot restart: {e}\nwith --truncate-corrupt-log: {}",
+                "n1 cannot restart: {e}\nwith --truncate-corrupt-log: {}",
                 match truncating {
                     Ok(_) => "it starts".to_string(),
                     Err(e) => e.to_string(),
@@ -1164,13 +1165,13 @@ fn a_refused_group_that_named_a_peer_leaves_the_log_readable() {
 fn a_peer_killed_again_and_again_while_syncing_converges_and_keeps_its_writes() {
     let mut rng =
         Rng::seeded("a_peer_killed_again_and_again_while_syncing_converges_and_keeps_its_writes");
-    let mut cluster = Cluster::start(2, &["--fsync", "always"]);
+    let mut cluster = durable_cluster(2, FAST_SYNC_MS, &["--fsync", "always"]);
     let names = keys("c", 40);
     let mut expected: State = vec![None; names.len()];
     let (mine, theirs) = (0..30, 30..40);
     let mut writes = 0;
     let mut write = |cluster: &mut Cluster, node: usize, keys: std::ops::Range<usize>, n: usize| {
-        let node = cluster.node(node);
+        let node = &mut cluster[node];
         let mut changes = Vec::new();
         for _ in 0..n {
             writes += 1;
@@ -1200,10 +1201,10 @@ fn a_peer_killed_again_and_again_while_syncing_converges_and_keeps_its_writes() 
         let pause = write(&mut cluster, 0, mine.clone(), 50);
         // A random moment of the pushes that the burst started.
         std::thread::sleep(Duration::from_millis(pause as u64));
-        cluster.kill(1);
+        cluster[1].kill();
         write(&mut cluster, 0, mine.clone(), 20);
-        cluster.restart(1);
+        cluster[1].restart();
     }
-    let found = cluster.converge(0, 1, &names);
+    let found = cluster.converge(0, 1, &names, DISK_CONVERGE_TIMEOUT);
     assert_eq!(found, expected);
 }

@@ -4,9 +4,12 @@
 
 mod common;
 
-use common::{cluster, Cluster, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS};
-use netdb::replication::frame::{read_frame, write_frame};
-use netdb::replication::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use common::frame::read_frame;
+use common::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use common::{
+    assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, Cluster, Node, Rng,
+    CONVERGE_TIMEOUT, FAST_SYNC_MS,
+};
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -17,10 +20,7 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(4);
 /// Connects to `to` and returns the stream and the address the node sees
 /// it from (the one its log line names).
 fn connect(to: SocketAddr) -> (TcpStream, SocketAddr) {
-    let stream = TcpStream::connect(to).expect("connect to the node");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
+    let stream = common::connect(to, Duration::from_secs(5));
     let local = stream.local_addr().expect("local address");
     (stream, local)
 }
@@ -35,24 +35,12 @@ fn send_and_close(to: SocketAddr, bytes: &[u8]) -> SocketAddr {
     local
 }
 
-/// A valid opening: the magic and a Hello of this protocol version.
-fn greeting() -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Hello {
-            version: PROTOCOL_VERSION,
-            name: "intruder".into(),
-        },
-    )
-    .expect("encode Hello");
-    bytes
-}
-
 /// Opens a connection with a valid greeting and reads the node's Hello.
 fn greeted(to: SocketAddr, node_name: &str) -> (TcpStream, SocketAddr) {
     let (mut stream, local) = connect(to);
-    stream.write_all(&greeting()).expect("send greeting");
+    stream
+        .write_all(&greeting("intruder"))
+        .expect("send greeting");
     let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
     assert!(
         matches!(&reply, Message::Welcome { version, name, .. }
@@ -73,17 +61,6 @@ fn wait_closed(stream: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-/// Reads the node's answer to a last push part: Pulls, then an Ack.
-fn read_until_ack(stream: &mut TcpStream) {
-    loop {
-        match read_frame(stream, 1 << 20).expect("an answer") {
-            Message::Pull { .. } => {}
-            Message::Ack { .. } => return,
-            other => panic!("expected Pull or Ack, got {other:?}"),
-        }
-    }
-}
-
 /// Waits for n1's log line about closing the connection from `from`.
 fn assert_closed(c: &Cluster, from: SocketAddr, reason: &str) {
     let want = format!(" [n1] closed connection from {from}: {reason}");
@@ -99,14 +76,13 @@ fn assert_healthy(c: &mut Cluster, tag: &str) {
     c[1].wait_reply(&format!("get {tag}-1"), "Value: one", CONVERGE_TIMEOUT);
     assert_eq!(c[1].cmd(&format!("put {tag}-2 two")), "Value stored.");
     c[0].wait_reply(&format!("get {tag}-2"), "Value: two", CONVERGE_TIMEOUT);
-    let stderr = c[0].stderr_lines().join("\n");
-    assert!(!stderr.contains("panicked"), "n1 panicked:\n{stderr}");
+    assert_no_panic(&c[0].stderr_lines());
 }
 
 #[test]
 fn random_bytes() {
     let mut c = cluster(2, FAST_SYNC_MS);
-    let mut rng = Rng::from_env_or_clock("random_bytes");
+    let mut rng = Rng::seeded("random_bytes");
     for round in 0..3 {
         let mut garbage = rng.bytes(4096);
         if garbage[0] == MAGIC[0] {
@@ -160,8 +136,8 @@ fn a_4_gib_length_prefix() {
 
 #[test]
 fn a_length_prefix_over_the_limit_set_on_the_command_line() {
-    let mut n1 = common::Node::alone("n1", &["--max-frame-bytes", "1048576"]);
-    let mut bytes = greeting();
+    let mut n1 = Node::alone("n1", &["--max-frame-bytes", "1048576"]);
+    let mut bytes = greeting("intruder");
     bytes.extend_from_slice(&(1_048_577u32).to_be_bytes());
     let (mut stream, from) = connect(n1.addr());
     stream.write_all(&bytes).expect("send");
@@ -180,22 +156,14 @@ fn a_length_prefix_over_the_limit_set_on_the_command_line() {
 fn a_truncated_frame() {
     let mut c = cluster(2, FAST_SYNC_MS);
     // The magic, then a Hello cut short, then the end of the stream.
-    let hello = greeting();
+    let hello = greeting("intruder");
     let from = send_and_close(c[0].addr(), &hello[..hello.len() - 3]);
     assert_closed(&c, from, "unexpected end of file");
     assert_healthy(&mut c, "cut-hello");
 
     // A Push cut short after a valid greeting.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
-    let mut push = Vec::new();
-    write_frame(
-        &mut push,
-        &Message::Push {
-            batch: one_entry("cut", "n9", 0, 0),
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode Push");
+    let push = last_push(one_entry("cut", "n9", 0, 0));
     stream.write_all(&push[..push.len() / 2]).expect("send");
     stream.shutdown(Shutdown::Write).expect("shutdown");
     assert_closed(&c, from, "unexpected end of file");
@@ -207,16 +175,13 @@ fn a_truncated_frame() {
 fn a_hello_of_another_protocol_version() {
     let mut c = cluster(2, FAST_SYNC_MS);
     let (mut stream, from) = connect(c[0].addr());
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Hello {
-            version: 99,
-            name: "future".into(),
-        },
-    )
-    .expect("encode Hello");
-    stream.write_all(&bytes).expect("send");
+    let hello = frame_of(&Message::Hello {
+        version: 99,
+        name: "future".into(),
+    });
+    stream
+        .write_all(&[&MAGIC[..], &hello].concat())
+        .expect("send");
     // The node says which version it speaks before it hangs up.
     let reply = read_frame(&mut stream, 1 << 20).expect("the node answers Hello");
     assert!(
@@ -236,24 +201,18 @@ fn a_hello_of_another_protocol_version() {
 fn messages_out_of_order() {
     let mut c = cluster(2, FAST_SYNC_MS);
     // A Push where the Hello should be.
-    let mut bytes = MAGIC.to_vec();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch: Batch::default(),
-            done: None,
-        },
-    )
-    .expect("encode");
-    let from = send_and_close(c[0].addr(), &bytes);
+    let push = frame_of(&Message::Push {
+        batch: Batch::default(),
+        done: None,
+    });
+    let from = send_and_close(c[0].addr(), &[&MAGIC[..], &push].concat());
     assert_closed(&c, from, "expected Hello, got Push");
     assert_healthy(&mut c, "push-first");
 
     // An Ack where a Push should be.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
-    let mut bytes = Vec::new();
-    write_frame(&mut bytes, &Message::Ack { vv: Vec::new() }).expect("encode");
-    stream.write_all(&bytes).expect("send");
+    let ack = frame_of(&Message::Ack { vv: Vec::new() });
+    stream.write_all(&ack).expect("send");
     assert_closed(&c, from, "expected Push, got Ack");
     assert_healthy(&mut c, "ack");
 }
@@ -273,6 +232,15 @@ fn an_undecodable_frame_after_a_valid_greeting() {
         "{line}"
     );
     assert_healthy(&mut c, "undecodable");
+}
+
+/// The frame of a push's last part carrying `batch`, from a pusher that
+/// holds nothing else.
+fn last_push(batch: Batch) -> Vec<u8> {
+    frame_of(&Message::Push {
+        batch,
+        done: Some(Vec::new()),
+    })
 }
 
 /// A batch of one version of `key` written by `writer`.
@@ -300,16 +268,7 @@ fn a_push_with_an_invalid_batch_changes_nothing() {
     .enumerate()
     {
         let (mut stream, from) = greeted(c[0].addr(), "n1");
-        let mut bytes = Vec::new();
-        write_frame(
-            &mut bytes,
-            &Message::Push {
-                batch,
-                done: Some(Vec::new()),
-            },
-        )
-        .expect("encode");
-        stream.write_all(&bytes).expect("send");
+        stream.write_all(&last_push(batch)).expect("send");
         assert_closed(&c, from, "invalid batch: node index out of range");
         assert_eq!(c[0].cmd("get bad"), "Key not found.");
         assert_healthy(&mut c, &format!("invalid-{i}"));
@@ -317,18 +276,11 @@ fn a_push_with_an_invalid_batch_changes_nothing() {
     // A valid push from a stranger is merged and acknowledged, on the same
     // kind of connection: the checks above were about the batch.
     let (mut stream, _) = greeted(c[0].addr(), "n1");
-    let mut bytes = Vec::new();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch: one_entry("good", "n9", 0, 0),
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode");
-    stream.write_all(&bytes).expect("send");
+    stream
+        .write_all(&last_push(one_entry("good", "n9", 0, 0)))
+        .expect("send");
     // The node answers with what the pusher lacks (Pulls), then its Ack.
-    read_until_ack(&mut stream);
+    read_until_ack(&mut stream).expect("Pulls, then an Ack");
     assert_eq!(c[0].cmd("get good"), "Value: injected");
     c[1].wait_reply("get good", "Value: injected", CONVERGE_TIMEOUT);
 }
@@ -361,16 +313,7 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
             clock: vec![(0, u64::MAX)],
         }],
     };
-    let mut bytes = Vec::new();
-    write_frame(
-        &mut bytes,
-        &Message::Push {
-            batch,
-            done: Some(Vec::new()),
-        },
-    )
-    .expect("encode");
-    stream.write_all(&bytes).expect("send");
+    stream.write_all(&last_push(batch)).expect("send");
     assert_closed(&c, from, "invalid batch: timestamp or counter out of range");
     drop(stream);
 
@@ -384,13 +327,15 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
 
 #[test]
 fn peer_connections_over_the_limit_are_refused_and_logged() {
-    let mut n1 = common::Node::alone("n1", &["--max-connections", "3"]);
+    let mut n1 = Node::alone("n1", &["--max-connections", "3"]);
     let name = n1.name().to_owned();
     let peers: Vec<(TcpStream, SocketAddr)> = (0..3).map(|_| greeted(n1.addr(), &name)).collect();
     // Three peers are served; the fourth is turned away once it shows it
     // is a peer.
     let (mut extra, from) = connect(n1.addr());
-    extra.write_all(&greeting()).expect("send greeting");
+    extra
+        .write_all(&greeting("intruder"))
+        .expect("send greeting");
     let line = n1.wait_log(&format!("peer connection from {from}"), LOG_TIMEOUT);
     assert!(
         line.ends_with(&format!(
@@ -402,9 +347,11 @@ fn peer_connections_over_the_limit_are_refused_and_logged() {
     assert_eq!(n1.cmd("put k v"), "Value stored.");
     // Once they hang up, a peer gets in again.
     drop(peers);
-    common::eventually(LOG_TIMEOUT, "a greeting is answered again", || {
+    eventually(LOG_TIMEOUT, "a greeting is answered again", || {
         let (mut stream, _) = connect(n1.addr());
-        stream.write_all(&greeting()).expect("send greeting");
+        stream
+            .write_all(&greeting("intruder"))
+            .expect("send greeting");
         matches!(read_frame(&mut stream, 1 << 20), Ok(Message::Welcome { name: n, .. }) if n == name)
     });
 }

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{cluster, eventually, Cluster, Node, NodeSpec, FAST_SYNC_MS, NO_SYNC_MS};
+use common::{
+    cluster, durable_cluster, eventually, eventually_ok, Cluster, Node, FAST_SYNC_MS, NO_SYNC_MS,
+};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -74,72 +76,25 @@ fn counts(node: &mut Node) -> (usize, usize) {
 /// Waits until `node` holds `live` keys and `tombstones` tombstones;
 /// panics after `within` with the counts it last showed.
 fn wait_counts(node: &mut Node, live: usize, tombstones: usize, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = counts(node);
-        if got == (live, tombstones) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: still {} live keys and {} tombstones after {within:?}, \
-             wanted {live} and {tombstones}",
-            node.name(),
-            got.0,
-            got.1
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let name = node.name().to_owned();
+    eventually_ok(
+        within,
+        format_args!("{name} to hold {live} live keys and {tombstones} tombstones"),
+        || match counts(node) {
+            (l, t) if (l, t) == (live, tombstones) => Ok(()),
+            (l, t) => Err(format!("{l} live keys and {t} tombstones")),
+        },
+    );
 }
 
 /// Sends `lines` to `node` in one write and checks every reply is `reply`:
 /// thousands of commands cost one pipe write, not one round trip each.
 fn pipe(node: &mut Node, lines: &[String], reply: &str) {
-    let mut script = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-    for line in lines {
-        script.push_str(line);
-        script.push('\n');
-    }
-    node.send_raw(script.as_bytes());
+    node.send_lines(lines);
     let deadline = Instant::now() + Duration::from_secs(30);
     for (i, line) in lines.iter().enumerate() {
         let got = node.read_line(deadline.saturating_duration_since(Instant::now()));
         assert_eq!(got, reply, "{}: reply {i} to {line:?}", node.name());
-    }
-}
-
-/// `n` nodes listing each other, each keeping its data in a directory of
-/// its own next to the peers file, so a killed node restarts from its data.
-fn durable_cluster(n: usize, interval_ms: u64) -> Cluster {
-    let dir = tempfile::tempdir().expect("make a temp dir");
-    let peers_file = dir.path().join("peers.txt");
-    let nodes = common::start_all(n, |addrs| {
-        common::write_peers_file(&peers_file, addrs);
-        addrs
-            .iter()
-            .enumerate()
-            .map(|(i, addr)| {
-                let name = format!("n{}", i + 1);
-                let data = dir.path().join(&name);
-                NodeSpec {
-                    extra_args: vec![
-                        "--sync-interval-ms".into(),
-                        interval_ms.to_string(),
-                        "--data-dir".into(),
-                        data.to_string_lossy().into_owned(),
-                    ],
-                    name,
-                    addr: *addr,
-                    peers_file: Some(peers_file.clone()),
-                    peer_count: n - 1,
-                }
-            })
-            .collect()
-    });
-    Cluster {
-        nodes,
-        dir,
-        peers_file,
     }
 }
 
@@ -282,7 +237,7 @@ fn a_node_that_was_down_receives_only_the_writes_it_missed() {
     const MISSED_EACH: usize = 5_000;
     // No periodic round: every transfer below is one `sync`, so the bytes
     // its pushers report are all that was sent to the restarted node.
-    let mut c = durable_cluster(3, NO_SYNC_MS);
+    let mut c = durable_cluster(3, NO_SYNC_MS, &[]);
     let n3 = c.addrs()[2];
 
     let old: Vec<(String, String)> = (0..OLD)
@@ -398,7 +353,7 @@ fn tombstones_disappear_once_every_peer_has_them() {
 #[test]
 fn tombstones_wait_for_a_peer_that_is_down_and_the_key_stays_deleted() {
     // Rounds far enough apart that each one shows in `last sync`.
-    let mut c = durable_cluster(3, 200);
+    let mut c = durable_cluster(3, 200, &[]);
     let addrs = c.addrs();
     let keys: Vec<String> = (0..10).map(|i| format!("doomed-{i}")).collect();
     for key in &keys {

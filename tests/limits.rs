@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cluster_with_args, Node, CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS};
+use common::{cluster_with, Node, CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS};
 
 /// The smallest `--max-frame-bytes`, which keeps the big values small.
 const FRAME: usize = 1024 * 1024;
@@ -43,7 +43,7 @@ fn keys_and_values_over_the_limits_are_refused_with_a_reason() {
 
 #[test]
 fn a_value_of_the_largest_size_with_the_longest_key_replicates() {
-    let mut c = cluster_with_args(
+    let mut c = cluster_with(
         2,
         FAST_SYNC_MS,
         &[],
@@ -62,7 +62,7 @@ fn a_value_of_the_largest_size_with_the_longest_key_replicates() {
 #[test]
 fn several_large_values_replicate() {
     // Each value fits a frame alone; two of them do not fit one frame.
-    let mut c = cluster_with_args(
+    let mut c = cluster_with(
         2,
         NO_SYNC_MS,
         &[],

@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{cluster, cluster_with, dead_addr, Blackhole, Node, FAST_SYNC_MS, NO_SYNC_MS};
+use common::{
+    cluster, cluster_with, dead_addr, eventually, start_all, temp_dir, write_peers_file, Blackhole,
+    Node, NodeSpec, CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
+};
 use std::time::{Duration, Instant};
 
 /// Well under the 5 s I/O timeout a stuck peer costs its pusher.
@@ -13,7 +16,7 @@ const UNDER_IO_TIMEOUT: Duration = Duration::from_secs(2);
 fn a_dead_and_a_blackholed_peer_do_not_slow_replication_between_live_nodes() {
     let dead = dead_addr();
     let blackhole = Blackhole::start();
-    let mut c = cluster_with(2, FAST_SYNC_MS, &[dead, blackhole.addr()]);
+    let mut c = cluster_with(2, FAST_SYNC_MS, &[dead, blackhole.addr()], &[]);
     // Several writes in a row, each visible on the other node quickly,
     // also while the pushers to the blackhole sit in their 5 s timeout.
     for i in 0..5 {
@@ -104,7 +107,7 @@ fn periodic_rounds_make_every_peer_reachable_in_status() {
     for i in 0..3 {
         let others: Vec<_> = addrs.iter().filter(|a| **a != addrs[i]).collect();
         let node = &mut c[i];
-        common::eventually(
+        eventually(
             Duration::from_secs(4),
             format!("{} sees every peer reachable", node.name()),
             || {
@@ -130,7 +133,7 @@ fn periodic_rounds_make_every_peer_reachable_in_status() {
 #[test]
 fn sync_counts_the_peers_that_acknowledged() {
     let dead = dead_addr();
-    let mut c = cluster_with(2, NO_SYNC_MS, &[dead]);
+    let mut c = cluster_with(2, NO_SYNC_MS, &[dead], &[]);
     assert_eq!(c[0].cmd("put k v"), "Value stored.");
     assert_eq!(c[0].cmd("sync"), "Synced with 1 of 2 peers.");
     assert_eq!(c[1].cmd("get k"), "Value: v");
@@ -182,8 +185,8 @@ fn a_peers_file_listing_the_node_itself_is_fine() {
 #[test]
 fn a_node_without_cli_relays_between_nodes_that_only_know_it() {
     // n1 and n3 list only n2; n2 (no stdin commands) lists both.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut nodes = common::start_all(3, |addrs| {
+    let dir = temp_dir();
+    let mut nodes = start_all(3, |addrs| {
         let files: Vec<_> = (0..3)
             .map(|i| {
                 let path = dir.path().join(format!("peers{i}.txt"));
@@ -191,7 +194,7 @@ fn a_node_without_cli_relays_between_nodes_that_only_know_it() {
                     1 => vec![addrs[0], addrs[2]],
                     _ => vec![addrs[1]],
                 };
-                common::write_peers_file(&path, &listed);
+                write_peers_file(&path, &listed);
                 (path, listed.len())
             })
             .collect();
@@ -199,16 +202,14 @@ fn a_node_without_cli_relays_between_nodes_that_only_know_it() {
             .into_iter()
             .enumerate()
             .map(|(i, (path, count))| {
-                let mut extra_args = vec!["--sync-interval-ms".into(), FAST_SYNC_MS.to_string()];
+                let spec = NodeSpec::new(&format!("n{}", i + 1))
+                    .listen(addrs[i])
+                    .peers(&path, count)
+                    .sync_every(FAST_SYNC_MS);
                 if i == 1 {
-                    extra_args.push("--no-cli".into());
-                }
-                common::NodeSpec {
-                    name: format!("n{}", i + 1),
-                    addr: addrs[i],
-                    peers_file: Some(path),
-                    peer_count: count,
-                    extra_args,
+                    spec.args(&["--no-cli"])
+                } else {
+                    spec
                 }
             })
             .collect()
@@ -216,27 +217,26 @@ fn a_node_without_cli_relays_between_nodes_that_only_know_it() {
     // End of input does not stop a node that does not read it.
     nodes[1].close_stdin();
     assert_eq!(nodes[0].cmd("put k from-n1"), "Value stored.");
-    nodes[2].wait_reply("get k", "Value: from-n1", common::CONVERGE_TIMEOUT);
+    nodes[2].wait_reply("get k", "Value: from-n1", CONVERGE_TIMEOUT);
     assert_eq!(nodes[2].cmd("put k from-n3"), "Value stored.");
-    nodes[0].wait_reply("get k", "Value: from-n3", common::CONVERGE_TIMEOUT);
+    nodes[0].wait_reply("get k", "Value: from-n3", CONVERGE_TIMEOUT);
     assert!(nodes[1].is_running());
     assert_eq!(nodes[1].rest_of_stdout_now(), Vec::<String>::new());
 }
 
 #[test]
 fn two_nodes_with_the_same_name_refuse_each_other() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     let peers = dir.path().join("peers.txt");
-    let mut nodes = common::start_all(2, |addrs| {
-        common::write_peers_file(&peers, addrs);
+    let mut nodes = start_all(2, |addrs| {
+        write_peers_file(&peers, addrs);
         addrs
             .iter()
-            .map(|addr| common::NodeSpec {
-                name: "twin".into(),
-                addr: *addr,
-                peers_file: Some(peers.clone()),
-                peer_count: 1,
-                extra_args: vec!["--sync-interval-ms".into(), NO_SYNC_MS.to_string()],
+            .map(|addr| {
+                NodeSpec::new("twin")
+                    .listen(*addr)
+                    .peers(&peers, 1)
+                    .sync_every(NO_SYNC_MS)
             })
             .collect()
     });
@@ -251,11 +251,11 @@ fn two_nodes_with_the_same_name_refuse_each_other() {
 #[test]
 fn quit_with_a_blackholed_peer_waits_no_longer_than_the_final_push_bound() {
     let blackhole = Blackhole::start();
-    let mut c = cluster_with(2, NO_SYNC_MS, &[blackhole.addr()]);
+    let mut c = cluster_with(2, NO_SYNC_MS, &[blackhole.addr()], &[]);
     assert_eq!(c[0].cmd("put k v"), "Value stored.");
     let asked = Instant::now();
     assert_eq!(c[0].cmd("quit"), "Goodbye!");
-    assert!(c[0].wait_exit(Duration::from_secs(10)).success());
+    assert!(c[0].wait_exit().status.success());
     let took = asked.elapsed();
     // The bound is 3 s; allow for a loaded machine, but not for the 5 s
     // I/O timeout.
@@ -269,9 +269,9 @@ fn quit_with_a_blackholed_peer_waits_no_longer_than_the_final_push_bound() {
 
 #[test]
 fn peers_named_by_host_name() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     let peers = dir.path().join("peers.txt");
-    let mut nodes = common::start_all(2, |addrs| {
+    let mut nodes = start_all(2, |addrs| {
         let text: String = addrs
             .iter()
             .map(|a| format!("localhost:{}\n", a.port()))
@@ -280,12 +280,11 @@ fn peers_named_by_host_name() {
         addrs
             .iter()
             .enumerate()
-            .map(|(i, addr)| common::NodeSpec {
-                name: format!("n{}", i + 1),
-                addr: *addr,
-                peers_file: Some(peers.clone()),
-                peer_count: 1,
-                extra_args: vec!["--sync-interval-ms".into(), FAST_SYNC_MS.to_string()],
+            .map(|(i, addr)| {
+                NodeSpec::new(&format!("n{}", i + 1))
+                    .listen(*addr)
+                    .peers(&peers, 1)
+                    .sync_every(FAST_SYNC_MS)
             })
             .collect()
     });
@@ -299,5 +298,5 @@ fn peers_named_by_host_name() {
         )),
         "{status:?}"
     );
-    nodes[1].wait_reply("get k", "Value: v", common::CONVERGE_TIMEOUT);
+    nodes[1].wait_reply("get k", "Value: v", CONVERGE_TIMEOUT);
 }

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{cluster, eventually, CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS};
+use common::{
+    cluster, cluster_with, eventually, redis_connection, start_all, temp_dir, write_peers_file,
+    Cluster, NodeSpec, CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
+};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -77,7 +80,7 @@ fn a_delete_reaches_every_node_and_never_comes_back() {
 
 /// Waits until every node holds the same value for each of `keys`; returns
 /// those values.
-fn wait_identical(c: &mut common::Cluster, keys: &[String]) -> Vec<String> {
+fn wait_identical(c: &mut Cluster, keys: &[String]) -> Vec<String> {
     let mut agreed = Vec::new();
     eventually(CONVERGE_TIMEOUT, "all nodes hold the same values", || {
         agreed.clear();
@@ -263,7 +266,7 @@ fn quit_pushes_the_last_writes_to_the_peers_before_exiting() {
     assert_eq!(c[0].cmd("put last words"), "Value stored.");
     assert_eq!(c[1].cmd("get last"), "Key not found.");
     assert_eq!(c[0].cmd("quit"), "Goodbye!");
-    assert!(c[0].wait_exit(Duration::from_secs(10)).success());
+    assert!(c[0].wait_exit().status.success());
     assert_eq!(
         c[0].rest_of_stdout(Duration::from_secs(5)),
         Vec::<String>::new()
@@ -280,7 +283,7 @@ fn end_of_input_pushes_the_last_writes_to_the_peers_before_exiting() {
     let mut c = cluster(3, NO_SYNC_MS);
     assert_eq!(c[0].cmd("put last words"), "Value stored.");
     c[0].close_stdin();
-    assert!(c[0].wait_exit(Duration::from_secs(10)).success());
+    assert!(c[0].wait_exit().status.success());
     // No reply and no farewell at end of input.
     assert_eq!(
         c[0].rest_of_stdout(Duration::from_secs(5)),
@@ -298,8 +301,8 @@ fn end_of_input_pushes_the_last_writes_to_the_peers_before_exiting() {
 fn a_node_that_missed_a_delete_does_not_bring_the_key_back() {
     // A line n1 - n2 - n3 with no periodic rounds: n3 hears of n1's writes
     // only through n2, and only when someone types `sync`.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut n = common::start_all(3, |addrs| {
+    let dir = temp_dir();
+    let mut n = start_all(3, |addrs| {
         (0..3)
             .map(|i| {
                 let listed: Vec<_> = match i {
@@ -307,14 +310,11 @@ fn a_node_that_missed_a_delete_does_not_bring_the_key_back() {
                     _ => vec![addrs[1]],
                 };
                 let path = dir.path().join(format!("peers{i}.txt"));
-                common::write_peers_file(&path, &listed);
-                common::NodeSpec {
-                    name: format!("n{}", i + 1),
-                    addr: addrs[i],
-                    peers_file: Some(path),
-                    peer_count: listed.len(),
-                    extra_args: vec!["--sync-interval-ms".into(), NO_SYNC_MS.to_string()],
-                }
+                write_peers_file(&path, &listed);
+                NodeSpec::new(&format!("n{}", i + 1))
+                    .listen(addrs[i])
+                    .peers(&path, listed.len())
+                    .sync_every(NO_SYNC_MS)
             })
             .collect()
     });
@@ -344,12 +344,8 @@ fn a_node_restarted_empty_gets_a_transfer_of_many_parts_whole() {
     // The smallest frames make parts of half a MiB: 20,000 keys of 400
     // bytes are about 17 parts, more than a transfer keeps in flight.
     let frame = (1024 * 1024).to_string();
-    let mut c = common::cluster_with_args(2, NO_SYNC_MS, &[], &["--max-frame-bytes", &frame]);
-    let url = format!("redis://{}/", c[0].addr());
-    let mut conn = redis::Client::open(url)
-        .expect("a redis URL")
-        .get_connection()
-        .expect("connect to n1");
+    let mut c = cluster_with(2, NO_SYNC_MS, &[], &["--max-frame-bytes", &frame]);
+    let mut conn = redis_connection(c[0].addr());
     let value = "v".repeat(400);
     let mut pipe = redis::pipe();
     for batch in 0..20 {
@@ -364,11 +360,7 @@ fn a_node_restarted_empty_gets_a_transfer_of_many_parts_whole() {
     // n1's next round pushes what n2 has not acknowledged.
     c[1].restart();
     assert_eq!(c[0].cmd("sync"), "Synced with 1 of 1 peers.");
-    let url = format!("redis://{}/", c[1].addr());
-    let mut n2 = redis::Client::open(url)
-        .expect("a redis URL")
-        .get_connection()
-        .expect("connect to n2");
+    let mut n2 = redis_connection(c[1].addr());
     eventually(CONVERGE_TIMEOUT * 2, "n2 holds every key", || {
         redis::cmd("DBSIZE")
             .query::<usize>(&mut n2)

@@ -2,74 +2,60 @@
 //! sockets, redis-cli and redis-benchmark where the machine has them, and
 //! `netdb --connect`.
 
-#[path = "resp/support.rs"]
-mod support;
+mod common;
 
+use common::resp::{encode_command, Reply};
+use common::{
+    cluster_with, dead_addr, eventually, netdb_command, raw, read_n, read_to_close,
+    redis_connection, run, Input, Node, NodeSpec, FAST_SYNC_MS,
+};
 use redis::Commands;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{eventually, Node};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn connection(node: &Node) -> redis::Connection {
-    redis::Client::open(node.url())
-        .expect("client")
-        .get_connection()
-        .expect("connect")
+/// How long a client program (redis-cli, `netdb --connect` ...) may run.
+const RUN: Duration = Duration::from_secs(60);
+
+/// A node alone, named `solo`, serving Redis clients only (no console).
+fn solo(args: &[&str]) -> Node {
+    NodeSpec::new("solo")
+        .args(&["--no-cli"])
+        .sync_every(FAST_SYNC_MS)
+        .args(args)
+        .start()
 }
 
-fn raw(node: &Node) -> TcpStream {
-    let s = TcpStream::connect(node.addr).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    s
-}
-
-/// Reads until `want` bytes have arrived (or the stream ends).
-fn read_n(stream: &mut TcpStream, want: usize) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    while got.len() < want {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("read after {} bytes: {e}", got.len()),
-        }
-    }
-    got
-}
-
-/// Reads until the other side closes.
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    stream.read_to_end(&mut got).expect("read until closed");
-    got
-}
-
-fn has(tool: &str) -> bool {
-    Command::new(tool)
+/// Whether `tool` is not installed (the test that needs it says it is
+/// skipped, and passes).
+fn missing(tool: &str) -> bool {
+    let installed = Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("skipped: {tool} not installed");
+    }
+    !installed
 }
 
 #[test]
 fn a_set_on_one_node_is_read_on_another() {
-    let nodes = Node::cluster(2, &[]);
-    let mut a = connection(&nodes[0]);
-    let mut b = connection(&nodes[1]);
-    let () = a.set("greeting", "hello from n0").expect("set");
-    eventually(WAIT, "the value to reach n1", || {
-        b.get::<_, Option<String>>("greeting").expect("get") == Some("hello from n0".into())
+    let nodes = cluster_with(2, FAST_SYNC_MS, &[], &["--no-cli"]);
+    let mut a = redis_connection(nodes[0].addr());
+    let mut b = redis_connection(nodes[1].addr());
+    let () = a.set("greeting", "hello from n1").expect("set");
+    eventually(WAIT, "the value to reach n2", || {
+        b.get::<_, Option<String>>("greeting").expect("get") == Some("hello from n1".into())
     });
     // A delete through RESP replicates like any other write.
     let deleted: i64 = b.del("greeting").expect("del");
     assert_eq!(deleted, 1);
-    eventually(WAIT, "the delete to reach n0", || {
+    eventually(WAIT, "the delete to reach n1", || {
         a.get::<_, Option<String>>("greeting")
             .expect("get")
             .is_none()
@@ -78,10 +64,10 @@ fn a_set_on_one_node_is_read_on_another() {
     let info: String = redis::cmd("INFO").arg("netdb").query(&mut a).expect("info");
     assert!(info.contains("peers:1\r\n"), "{info}");
     assert!(
-        info.contains(&format!("peer0:addr={}", nodes[1].addr)),
+        info.contains(&format!("peer0:addr={}", nodes[1].addr())),
         "{info}"
     );
-    eventually(WAIT, "n0 to report n1 reachable", || {
+    eventually(WAIT, "n1 to report n2 reachable", || {
         let info: String = redis::cmd("INFO").arg("netdb").query(&mut a).expect("info");
         info.contains("state=reachable")
     });
@@ -89,8 +75,8 @@ fn a_set_on_one_node_is_read_on_another() {
 
 #[test]
 fn binary_keys_and_values_with_every_byte_value() {
-    let node = Node::alone(&[]);
-    let mut con = connection(&node);
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
     let every: Vec<u8> = (0..=255).collect();
     let key: Vec<u8> = every.iter().rev().copied().collect();
     let () = con.set(&key, &every).expect("set");
@@ -106,8 +92,8 @@ fn binary_keys_and_values_with_every_byte_value() {
 
 #[test]
 fn the_client_library_sees_redis_replies() {
-    let node = Node::alone(&[]);
-    let mut con = connection(&node);
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
     assert_eq!(
         redis::cmd("PING").query::<String>(&mut con).expect("ping"),
         "PONG"
@@ -175,14 +161,14 @@ fn the_client_library_sees_redis_replies() {
 
 #[test]
 fn scan_visits_every_key_while_keys_change() {
-    let node = Node::alone(&[]);
-    let mut con = connection(&node);
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
     let mut pipe = redis::pipe();
     for i in 0..2000 {
         pipe.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
     }
     let () = pipe.query(&mut con).expect("load");
-    let mut writer = connection(&node);
+    let mut writer = redis_connection(node.addr());
     let mut cursor = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut steps = 0;
@@ -224,8 +210,8 @@ fn scan_visits_every_key_while_keys_change() {
 
 #[test]
 fn inline_commands_are_understood() {
-    let node = Node::alone(&[]);
-    let mut s = raw(&node);
+    let node = solo(&[]);
+    let mut s = raw(node.addr());
     s.write_all(b"PING\r\nSET k \"a b\"\r\nget k\nECHO 'x y'\r\nDEL k nope\r\n")
         .expect("write");
     let want = b"+PONG\r\n+OK\r\n$3\r\na b\r\n$3\r\nx y\r\n:1\r\n";
@@ -234,8 +220,8 @@ fn inline_commands_are_understood() {
 
 #[test]
 fn a_pipeline_gets_every_reply_in_order() {
-    let node = Node::alone(&[]);
-    let mut s = raw(&node);
+    let node = solo(&[]);
+    let mut s = raw(node.addr());
     let mut w = s.try_clone().expect("clone");
     let n = 20_000;
     let writer = std::thread::spawn(move || {
@@ -243,13 +229,10 @@ fn a_pipeline_gets_every_reply_in_order() {
         for i in 0..n {
             let key = format!("k{i}");
             let value = format!("v{i}");
-            netdb::redis::resp::encode_command(
-                &[b"SET", key.as_bytes(), value.as_bytes()],
-                &mut bytes,
-            );
+            encode_command(&[b"SET", key.as_bytes(), value.as_bytes()], &mut bytes);
             // Commands answered without the store, in between.
-            netdb::redis::resp::encode_command(&[b"ECHO", key.as_bytes()], &mut bytes);
-            netdb::redis::resp::encode_command(&[b"GET", key.as_bytes()], &mut bytes);
+            encode_command(&[b"ECHO", key.as_bytes()], &mut bytes);
+            encode_command(&[b"GET", key.as_bytes()], &mut bytes);
         }
         w.write_all(&bytes).expect("write pipeline");
     });
@@ -258,14 +241,14 @@ fn a_pipeline_gets_every_reply_in_order() {
         let key = format!("k{i}");
         let value = format!("v{i}");
         want.extend_from_slice(b"+OK\r\n");
-        netdb::redis::resp::Reply::Bulk(key.into_bytes()).write_to(&mut want);
-        netdb::redis::resp::Reply::Bulk(value.into_bytes()).write_to(&mut want);
+        Reply::Bulk(key.into_bytes()).write_to(&mut want);
+        Reply::Bulk(value.into_bytes()).write_to(&mut want);
     }
     let got = read_n(&mut s, want.len());
     writer.join().expect("writer");
     assert!(got == want, "replies differ or are out of order");
     // The same through the client library's pipeline.
-    let mut con = connection(&node);
+    let mut con = redis_connection(node.addr());
     let mut pipe = redis::pipe();
     for i in 0..1000 {
         pipe.cmd("GET").arg(format!("k{i}"));
@@ -277,10 +260,10 @@ fn a_pipeline_gets_every_reply_in_order() {
 
 #[test]
 fn malformed_input_closes_only_that_connection() {
-    let mut node = Node::alone(&[]);
-    let mut good = connection(&node);
+    let mut node = solo(&[]);
+    let mut good = redis_connection(node.addr());
     let () = good.set("k", "v").expect("set");
-    let mut bad = raw(&node);
+    let mut bad = raw(node.addr());
     // The good request before the bad bytes is answered first.
     bad.write_all(b"PING\r\n*1\r\nx3\r\nGET k\r\n")
         .expect("write");
@@ -288,13 +271,13 @@ fn malformed_input_closes_only_that_connection() {
         read_to_close(&mut bad),
         b"+PONG\r\n-ERR Protocol error: expected '$', got 'x'\r\n"
     );
-    let mut bad = raw(&node);
+    let mut bad = raw(node.addr());
     bad.write_all(b"SET \"unclosed\r\n").expect("write");
     assert_eq!(
         read_to_close(&mut bad),
         b"-ERR Protocol error: unbalanced quotes in request\r\n"
     );
-    let mut bad = raw(&node);
+    let mut bad = raw(node.addr());
     bad.write_all(b"*1\r\n$999999999999\r\n").expect("write");
     assert_eq!(
         read_to_close(&mut bad),
@@ -303,21 +286,23 @@ fn malformed_input_closes_only_that_connection() {
     assert!(node.is_running());
     let v: String = good.get("k").expect("the other connection goes on");
     assert_eq!(v, "v");
-    let mut fresh = connection(&node);
+    let mut fresh = redis_connection(node.addr());
     let v: String = fresh.get("k").expect("new connections work");
     assert_eq!(v, "v");
     eventually(WAIT, "a log line for the bad client", || {
-        node.log().iter().any(|l| l.contains("protocol error"))
+        node.stderr_lines()
+            .iter()
+            .any(|l| l.contains("protocol error"))
     });
 }
 
 #[test]
 fn a_request_over_the_size_limit_is_refused() {
-    let node = Node::alone(&["--max-request-bytes", "1048576"]);
+    let node = solo(&["--max-request-bytes", "1048576"]);
     let refused = |args: &[&[u8]], error: &str| {
-        let mut s = raw(&node);
+        let mut s = raw(node.addr());
         let mut big = Vec::new();
-        netdb::redis::resp::encode_command(args, &mut big);
+        encode_command(args, &mut big);
         // The error comes from a header; the rest may never be read.
         let _ = s.write_all(&big);
         let got = read_to_close(&mut s);
@@ -329,7 +314,7 @@ fn a_request_over_the_size_limit_is_refused() {
         &[b"MSET", b"a", &chunk, b"b", &chunk],
         "request over the limit of 1048576 bytes",
     );
-    let mut con = connection(&node);
+    let mut con = redis_connection(node.addr());
     let () = con
         .set("small", &chunk)
         .expect("smaller requests still work");
@@ -337,10 +322,10 @@ fn a_request_over_the_size_limit_is_refused() {
 
 #[test]
 fn clients_over_the_limit_are_told_and_closed() {
-    let node = Node::alone(&["--max-clients", "2"]);
-    let mut first = connection(&node);
-    let mut second = connection(&node);
-    let mut third = raw(&node);
+    let node = solo(&["--max-clients", "2"]);
+    let mut first = redis_connection(node.addr());
+    let mut second = redis_connection(node.addr());
+    let mut third = raw(node.addr());
     third.write_all(b"PING\r\n").expect("write");
     assert_eq!(
         read_to_close(&mut third),
@@ -350,7 +335,7 @@ fn clients_over_the_limit_are_told_and_closed() {
     let () = second.set("b", 2).expect("second still served");
     drop(first);
     eventually(WAIT, "a free slot after a client left", || {
-        let mut s = raw(&node);
+        let mut s = raw(node.addr());
         s.write_all(b"PING\r\n").expect("write");
         read_n(&mut s, 7) == b"+PONG\r\n"
     });
@@ -358,8 +343,8 @@ fn clients_over_the_limit_are_told_and_closed() {
 
 #[test]
 fn idle_clients_are_closed() {
-    let node = Node::alone(&["--client-idle-timeout-secs", "1"]);
-    let mut s = raw(&node);
+    let node = solo(&["--client-idle-timeout-secs", "1"]);
+    let mut s = raw(node.addr());
     s.write_all(b"PING\r\n").expect("write");
     assert_eq!(read_n(&mut s, 7), b"+PONG\r\n");
     // Then silence: the node closes the connection on its own.
@@ -368,18 +353,19 @@ fn idle_clients_are_closed() {
 
 #[test]
 fn redis_cli_works_and_pipes_100k_keys() {
-    if !has("redis-cli") {
-        println!("skipped: redis-cli not installed");
+    if missing("redis-cli") {
         return;
     }
-    let node = Node::alone(&[]);
-    let port = node.addr.port().to_string();
+    let node = solo(&[]);
+    let port = node.addr().port().to_string();
     let cli = |args: &[&str]| -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &port])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
+        let out = run(
+            Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port])
+                .args(args),
+            Input::Null,
+            RUN,
+        );
         assert!(out.status.success(), "{args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -389,7 +375,7 @@ fn redis_cli_works_and_pipes_100k_keys() {
 
     let mut script = Vec::new();
     for i in 0..100_000 {
-        netdb::redis::resp::encode_command(
+        encode_command(
             &[
                 b"SET",
                 format!("bulk:{i}").as_bytes(),
@@ -398,16 +384,11 @@ fn redis_cli_works_and_pipes_100k_keys() {
             &mut script,
         );
     }
-    let mut pipe = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port, "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run redis-cli --pipe");
-    let mut stdin = pipe.stdin.take().expect("stdin");
-    let feeder = std::thread::spawn(move || stdin.write_all(&script).expect("feed"));
-    let out = pipe.wait_with_output().expect("redis-cli --pipe");
-    feeder.join().expect("feeder");
+    let out = run(
+        Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port, "--pipe"]),
+        Input::Bytes(script),
+        RUN,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("errors: 0, replies: 100000"), "{text}");
@@ -419,16 +400,17 @@ fn redis_cli_works_and_pipes_100k_keys() {
 
 #[test]
 fn redis_benchmark_runs_without_warnings() {
-    if !has("redis-benchmark") {
-        println!("skipped: redis-benchmark not installed");
+    if missing("redis-benchmark") {
         return;
     }
-    let node = Node::alone(&[]);
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &node.addr.port().to_string()])
-        .args(["-t", "ping,set,get,mset", "-n", "2000", "-c", "4", "-q"])
-        .output()
-        .expect("run redis-benchmark");
+    let node = solo(&[]);
+    let out = run(
+        Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &node.addr().port().to_string()])
+            .args(["-t", "ping,set,get,mset", "-n", "2000", "-c", "4", "-q"]),
+        Input::Null,
+        RUN,
+    );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -441,7 +423,7 @@ fn redis_benchmark_runs_without_warnings() {
 
 #[test]
 fn the_connect_client_runs_a_piped_script() {
-    let node = Node::alone(&[]);
+    let node = solo(&[]);
     let script = "put greeting hello world\n\
                   get greeting\n\
                   put \"two words\" \"a\\nb\"\n\
@@ -456,20 +438,11 @@ fn the_connect_client_runs_a_piped_script() {
                   status\n\
                   quit\n\
                   get never-sent\n";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netdb"))
-        .args(["--connect", &node.addr.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run netdb --connect");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("feed");
-    let out = child.wait_with_output().expect("netdb --connect");
+    let out = run(
+        netdb_command().args(["--connect", &node.addr().to_string()]),
+        Input::Bytes(script.into()),
+        RUN,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -491,17 +464,16 @@ fn the_connect_client_runs_a_piped_script() {
          keys: 1 live, 1 tombstones\n\
          peers: none\n\
          Goodbye!\n",
-        node.addr
+        node.addr()
     );
     assert_eq!(stdout, want);
 
     // Without a node to talk to: one line on stderr, a non-zero exit.
-    let free = support::free_ports(1)[0];
-    let out = Command::new(env!("CARGO_BIN_EXE_netdb"))
-        .args(["--connect", &format!("127.0.0.1:{free}")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run netdb --connect");
+    let out = run(
+        netdb_command().args(["--connect", &dead_addr().to_string()]),
+        Input::Null,
+        RUN,
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -513,7 +485,7 @@ fn the_connect_client_runs_a_piped_script() {
 
 #[test]
 fn the_connect_client_pipes_many_lines() {
-    let node = Node::alone(&[]);
+    let node = solo(&[]);
     let mut script = String::new();
     for i in 0..20_000 {
         script.push_str(&format!("put k{i} value number {i}\n"));
@@ -521,16 +493,11 @@ fn the_connect_client_pipes_many_lines() {
     for i in (0..20_000).step_by(1000) {
         script.push_str(&format!("get k{i}\n"));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netdb"))
-        .args(["--connect", &node.addr.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run netdb --connect");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feeder = std::thread::spawn(move || stdin.write_all(script.as_bytes()).expect("feed"));
-    let out = child.wait_with_output().expect("netdb --connect");
-    feeder.join().expect("feeder");
+    let out = run(
+        netdb_command().args(["--connect", &node.addr().to_string()]),
+        Input::Bytes(script.into()),
+        RUN,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 20_020);
@@ -553,8 +520,8 @@ fn info(con: &mut redis::Connection, section: &str) -> String {
 
 #[test]
 fn info_and_config_say_an_in_memory_node_keeps_nothing_on_disk() {
-    let node = Node::alone(&[]);
-    let mut con = connection(&node);
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
     let text = info(&mut con, "persistence");
     for line in ["aof_enabled:0", "netdb_persistence:in-memory", "loading:0"] {
         assert!(text.contains(&format!("{line}\r\n")), "{line}: {text}");
@@ -568,14 +535,19 @@ fn info_and_config_say_an_in_memory_node_keeps_nothing_on_disk() {
 
 #[test]
 fn info_and_config_say_a_node_with_a_data_dir_logs_to_it() {
-    let node = Node::on_disk(&["--fsync", "always"]);
-    let dir = std::fs::canonicalize(node.data_dir.as_ref().expect("a data dir"))
-        .expect("the data dir exists");
+    let dir = common::temp_dir();
+    let node = NodeSpec::new("solo")
+        .args(&["--no-cli"])
+        .data_dir(dir.path())
+        .fsync("always")
+        .start();
+    let dir = std::fs::canonicalize(dir.path()).expect("the data dir exists");
     let dir = dir.display().to_string();
-    let mut con = connection(&node);
+    let mut con = redis_connection(node.addr());
     let text = info(&mut con, "persistence");
     for line in [
         "aof_enabled:1".to_string(),
+        "aof_rewrite_in_progress:0".to_string(),
         "netdb_persistence:disk".to_string(),
         "netdb_appendfsync:always".to_string(),
         format!("netdb_data_dir:{dir}"),
@@ -587,29 +559,32 @@ fn info_and_config_say_a_node_with_a_data_dir_logs_to_it() {
         ["appendonly", "yes", "appendfsync", "always", "dir", &dir]
     );
     // The same facts, for machines.
-    let mut raw = raw(&node);
+    let mut raw = raw(node.addr());
     let mut request = Vec::new();
-    netdb::redis::resp::encode_command(&[b"NETDB.STATUS"], &mut request);
+    encode_command(&[b"NETDB.STATUS"], &mut request);
     raw.write_all(&request).expect("send");
     let mut got = Vec::new();
     let reply = loop {
         let mut buf = [0u8; 4096];
-        let n = raw.read(&mut buf).expect("read");
+        let n = std::io::Read::read(&mut raw, &mut buf).expect("read");
         assert!(n > 0, "closed");
         got.extend_from_slice(&buf[..n]);
-        if let Some((reply, _)) = netdb::redis::resp::parse_reply(&got).expect("RESP") {
+        if let Some((reply, _)) = common::resp::parse_reply(&got).expect("RESP") {
             break reply;
         }
     };
     let status = netdb::redis::cmd::netdb::decode_status(reply).expect("a status");
-    assert_eq!(status.addr, node.addr.to_string());
+    assert_eq!(status.addr, node.addr().to_string());
     assert_eq!(
         status.persistence,
         Some(netdb::status::Persistence::Disk(
             netdb::status::DiskStatus {
                 dir,
                 fsync: netdb::durability::FsyncPolicy::Always,
-                compaction: None,
+                compaction: Some(netdb::status::CompactionStatus {
+                    in_progress: false,
+                    last: None,
+                }),
             }
         ))
     );

@@ -1,5 +1,7 @@
-//! Data shared by the criterion benches: keys, values, filled stores and a
-//! seeded shuffle. Everything here runs outside the timed loops.
+//! Data shared by the benches: keys, values, filled stores and a seeded
+//! shuffle, all made outside the timed loops; and the test harness
+//! (`tests/common`), through which the benches that run real processes
+//! start them, and through which every bench reaches the netdb library.
 //!
 //! Lives in `benches/common/mod.rs` (not `benches/common.rs`) so cargo does
 //! not take it for a bench of its own.
@@ -7,11 +9,19 @@
 // Each bench uses its own part of this module.
 #![allow(dead_code)]
 
+#[path = "../../tests/common/mod.rs"]
+pub mod harness;
+
+// The library's modules, as the harness names them (one place to change
+// when they move).
+#[allow(unused_imports)]
+pub use harness::{frame, store, transfer, wire};
+
 use criterion::Criterion;
-use netdb::config::Config;
-use netdb::replication::transfer::CHUNK_BYTES;
-use netdb::store::Store;
+use harness::config::Config;
+use harness::Rng;
 use std::time::Duration;
+use store::Store;
 
 /// Keys in the stores the benches run against.
 pub const KEYS: usize = 1_000_000;
@@ -63,11 +73,11 @@ pub fn filled(name: &str, n: usize) -> Store {
 
 /// Everything `store` holds, in the parts a full transfer to an empty node
 /// sends (what [`Store::delta`] gives for an empty version vector).
-pub fn full_transfer(store: &Store) -> Vec<netdb::replication::wire::Batch> {
+pub fn full_transfer(store: &Store) -> Vec<wire::Batch> {
     let mut parts = Vec::new();
     let mut cursor = None;
     loop {
-        let part = store.delta(&Vec::new(), cursor, CHUNK_BYTES);
+        let part = store.delta(&Vec::new(), cursor, transfer::CHUNK_BYTES);
         parts.push(part.batch);
         match part.next {
             Some(next) => cursor = Some(next),
@@ -76,22 +86,11 @@ pub fn full_transfer(store: &Store) -> Vec<netdb::replication::wire::Batch> {
     }
 }
 
-/// `0..n` in a random order fixed by `seed` (splitmix64 and Fisher-Yates),
-/// so lookups miss the cache the way a real workload does.
+/// `0..n` in a random order fixed by `seed`, so lookups miss the cache
+/// the way a real workload does.
 pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
+    Rng::from_seed(seed).shuffle(&mut order);
     order
 }
 
