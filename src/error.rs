@@ -77,6 +77,13 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Wraps an I/O error with what was being done, for `map_err`.
+    pub fn io(context: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+}
+
 /// Result with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

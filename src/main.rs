@@ -39,17 +39,13 @@ enum Event {
     Signal(&'static str),
 }
 
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
-
 /// SIGTERM and SIGINT become an [`Event::Signal`] for the main thread,
 /// which stops the node as it would at the end of input (but without the
 /// final push).
 fn catch_signals(events: Sender<Event>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .map_err(io_err("cannot catch signals"))?;
+        .map_err(Error::io("cannot catch signals"))?;
     std::thread::Builder::new()
         .name("netdb-signals".into())
         .spawn(move || {
@@ -64,7 +60,7 @@ fn catch_signals(events: Sender<Event>) -> Result<()> {
                 }
             }
         })
-        .map_err(io_err("cannot start the signal thread"))?;
+        .map_err(Error::io("cannot start the signal thread"))?;
     Ok(())
 }
 
@@ -92,7 +88,7 @@ fn start_console(
             };
             let _ = events.send(Event::InputEnded(ended));
         })
-        .map_err(io_err("cannot start the console thread"))?;
+        .map_err(Error::io("cannot start the console thread"))?;
     Ok(modes)
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::status::{format_status, Status};
 use crate::store::WriteError;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,10 +52,6 @@ struct Batch {
     work: Vec<StoreWork<Line>>,
 }
 
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
-
 /// Runs the command loop on piped input until `quit` or end of input;
 /// both make one final push to the peers. Stopping the node is the
 /// caller's part. With `interactive`, a `> ` prompt is written before
@@ -66,18 +62,8 @@ pub fn run(node: &Node, input: impl Read, out: impl Write, interactive: bool) ->
     let mut session = Session::new(node, out);
     let mut line = Vec::new();
     loop {
-        if interactive && session.batch.slots.is_empty() {
-            session
-                .out
-                .write_all(b"> ")
-                .and_then(|()| session.out.flush())
-                .map_err(io_err("cannot write to stdout"))?;
-        }
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(io_err("cannot read stdin"))?;
-        if n == 0 {
+        let prompt = interactive && session.batch.slots.is_empty();
+        if !super::next_line(&mut input, &mut session.out, prompt, &mut line)? {
             return session.finish();
         }
         // Keep batching while whole lines wait in the buffer.
@@ -158,7 +144,7 @@ impl<'a, W: Write> Session<'a, W> {
             Ok(other) => {
                 answer(node, batch, out)?;
                 if !run_other(node, other, out)? {
-                    out.flush().map_err(io_err("cannot write to stdout"))?;
+                    out.flush().map_err(Error::io("cannot write to stdout"))?;
                     final_push(node);
                     return Ok(Flow::Quit);
                 }
@@ -168,7 +154,7 @@ impl<'a, W: Write> Session<'a, W> {
             answer(node, batch, out)?;
         }
         if !more_waiting {
-            out.flush().map_err(io_err("cannot write to stdout"))?;
+            out.flush().map_err(Error::io("cannot write to stdout"))?;
         }
         Ok(Flow::Continue)
     }
@@ -176,7 +162,9 @@ impl<'a, W: Write> Session<'a, W> {
     /// The end of input: answers what is pending, then the final push.
     fn finish(&mut self) -> Result<()> {
         answer(self.node, &mut self.batch, &mut self.out)?;
-        self.out.flush().map_err(io_err("cannot write to stdout"))?;
+        self.out
+            .flush()
+            .map_err(Error::io("cannot write to stdout"))?;
         final_push(self.node);
         Ok(())
     }
@@ -208,7 +196,7 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
             // promise.
             Slot::Store => lines.next().expect("one answer per command").0,
         };
-        writeln!(out, "{text}").map_err(io_err("cannot write to stdout"))?;
+        writeln!(out, "{text}").map_err(Error::io("cannot write to stdout"))?;
     }
     Ok(())
 }
@@ -217,7 +205,7 @@ fn answer(node: &Node, batch: &mut Batch, out: &mut impl Write) -> Result<()> {
 fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
     let text = match cmd {
         Command::Quit => {
-            writeln!(out, "Goodbye!").map_err(io_err("cannot write to stdout"))?;
+            writeln!(out, "Goodbye!").map_err(Error::io("cannot write to stdout"))?;
             return Ok(false);
         }
         Command::Help => HELP.to_string(),
@@ -234,7 +222,7 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
         }
         Command::Status => status(node)?,
         Command::Sync => {
-            out.flush().map_err(io_err("cannot write to stdout"))?;
+            out.flush().map_err(Error::io("cannot write to stdout"))?;
             let (acked, peers) = node.sync_now(SYNC_TIMEOUT)?;
             if peers == 0 {
                 "No peers to sync with.".to_string()
@@ -246,7 +234,7 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
             return Ok(true)
         }
     };
-    writeln!(out, "{text}").map_err(io_err("cannot write to stdout"))?;
+    writeln!(out, "{text}").map_err(Error::io("cannot write to stdout"))?;
     Ok(true)
 }
 

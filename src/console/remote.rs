@@ -22,7 +22,7 @@ use crate::redis::resp::{encode_command, Reply, ReplyDecoder};
 use crate::replication::frame::is_timeout;
 use crate::status::format_status;
 use crossbeam_channel::{bounded, Sender};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -55,10 +55,6 @@ struct Remote {
     decoder: ReplyDecoder,
 }
 
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
-
 /// Runs the line CLI against the node at `addr` until `quit` or the end
 /// of input.
 pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool) -> Result<()> {
@@ -68,16 +64,8 @@ pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool)
     let mut request = Vec::new();
     let mut line = Vec::new();
     let result = loop {
-        if interactive && slots.is_empty() {
-            out.write_all(b"> ")
-                .and_then(|()| out.flush())
-                .map_err(io_err("cannot write to stdout"))?;
-        }
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(io_err("cannot read stdin"))?;
-        if n == 0 {
+        let prompt = interactive && slots.is_empty();
+        if !super::next_line(&mut input, &mut out, prompt, &mut line)? {
             break remote.answer(&mut slots, &mut request, &mut out);
         }
         match parse_line(&line) {
@@ -99,7 +87,7 @@ pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool)
                 remote.answer(&mut slots, &mut request, &mut out)?;
                 let text = match other {
                     Command::Quit => {
-                        writeln!(out, "Goodbye!").map_err(io_err("cannot write to stdout"))?;
+                        writeln!(out, "Goodbye!").map_err(Error::io("cannot write to stdout"))?;
                         // The node answers +OK and closes; neither matters now.
                         let _ = remote.call(&[b"QUIT"]);
                         break Ok(());
@@ -112,7 +100,7 @@ pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool)
                         .to_string(),
                     _ => String::new(),
                 };
-                writeln!(out, "{text}").map_err(io_err("cannot write to stdout"))?;
+                writeln!(out, "{text}").map_err(Error::io("cannot write to stdout"))?;
             }
         }
         let more_waiting = input.buffer().contains(&b'\n');
@@ -120,10 +108,10 @@ pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool)
             remote.answer(&mut slots, &mut request, &mut out)?;
         }
         if !more_waiting {
-            out.flush().map_err(io_err("cannot write to stdout"))?;
+            out.flush().map_err(Error::io("cannot write to stdout"))?;
         }
     };
-    out.flush().map_err(io_err("cannot write to stdout"))?;
+    out.flush().map_err(Error::io("cannot write to stdout"))?;
     remote.close();
     result
 }
@@ -222,7 +210,7 @@ impl Remote {
                     }
                 }
             })
-            .map_err(io_err("cannot start the sender thread"))?;
+            .map_err(Error::io("cannot start the sender thread"))?;
         Ok(Remote {
             addr: addr.to_owned(),
             reader: stream,
@@ -306,7 +294,7 @@ impl Remote {
             };
             out.write_all(text.as_bytes())
                 .and_then(|()| out.write_all(b"\n"))
-                .map_err(io_err("cannot write to stdout"))?;
+                .map_err(Error::io("cannot write to stdout"))?;
         }
         Ok(())
     }

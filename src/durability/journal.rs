@@ -19,7 +19,7 @@ use crate::core::names::Names;
 use crate::core::version::Stamp;
 use crate::core::vv::VersionVector;
 use crate::durability::record;
-use crate::store::Store;
+use crate::store::{ChangeLog, Store};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -158,22 +158,6 @@ impl JournalWriter {
         self.scratch = body;
     }
 
-    /// Starts a new file: the writer identity, whether each write is
-    /// fsynced, and every known name.
-    pub fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
-        self.names_written = 0;
-        self.emit(&ChangeRef::Writer { name: writer });
-        if synced_each_write {
-            self.emit(&ChangeRef::SyncedEachWrite);
-        }
-        self.define_names(names);
-    }
-
-    /// Ends a log after a clean stop.
-    pub fn closed(&mut self) {
-        self.emit(&ChangeRef::Closed);
-    }
-
     fn define_names(&mut self, names: &Names) {
         while self.names_written < names.len() {
             let id = self.names_written as u32;
@@ -184,9 +168,22 @@ impl JournalWriter {
             self.names_written += 1;
         }
     }
+}
 
-    /// Logs a key's version.
-    pub fn version(
+/// The log's encoder is what the store hands its changes to: a file starts
+/// with the writer identity, whether each write is fsynced, and every
+/// known name; each name is defined before the first record that uses it.
+impl ChangeLog for JournalWriter {
+    fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
+        self.names_written = 0;
+        self.emit(&ChangeRef::Writer { name: writer });
+        if synced_each_write {
+            self.emit(&ChangeRef::SyncedEachWrite);
+        }
+        self.define_names(names);
+    }
+
+    fn version(
         &mut self,
         names: &Names,
         key: &[u8],
@@ -204,8 +201,7 @@ impl JournalWriter {
         }));
     }
 
-    /// Logs a join of the version vector.
-    pub fn joined(&mut self, names: &Names, vv: &VersionVector) {
+    fn joined(&mut self, names: &Names, vv: &VersionVector) {
         self.define_names(names);
         let dots: Vec<Dot> = vv
             .iter()
@@ -214,30 +210,26 @@ impl JournalWriter {
         self.emit(&ChangeRef::Joined { vv: DotsRef(&dots) });
     }
 
-    /// The records taken reached the log.
-    pub fn commit(&mut self) {
+    fn closed(&mut self) {
+        self.emit(&ChangeRef::Closed);
+    }
+
+    fn commit(&mut self) {
         self.names_committed = self.names_written;
     }
 
-    /// The records taken did not reach the log: names they defined will be
-    /// defined again before their next use.
-    pub fn rollback(&mut self) {
+    /// Names the refused records defined will be defined again before
+    /// their next use.
+    fn rollback(&mut self) {
         self.names_written = self.names_committed;
         self.buf.clear();
     }
 
-    /// The buffered bytes, leaving the buffer empty.
-    pub fn take(&mut self) -> Vec<u8> {
+    fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
 
-    /// How many bytes are buffered.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether nothing is buffered.
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 }
@@ -394,47 +386,6 @@ impl Replayer {
             }
         }
         Ok(())
-    }
-}
-
-impl crate::store::ChangeLog for JournalWriter {
-    fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names) {
-        JournalWriter::start_file(self, writer, synced_each_write, names);
-    }
-
-    fn version(
-        &mut self,
-        names: &Names,
-        key: &[u8],
-        value: Option<&[u8]>,
-        clock: &Clock,
-        stamp: Stamp,
-    ) {
-        JournalWriter::version(self, names, key, value, clock, stamp);
-    }
-
-    fn joined(&mut self, names: &Names, vv: &VersionVector) {
-        JournalWriter::joined(self, names, vv);
-    }
-
-    fn closed(&mut self) {
-        JournalWriter::closed(self);
-    }
-
-    fn commit(&mut self) {
-        JournalWriter::commit(self);
-    }
-
-    fn rollback(&mut self) {
-        JournalWriter::rollback(self);
-    }
-
-    fn take(&mut self) -> Vec<u8> {
-        JournalWriter::take(self)
-    }
-
-    fn is_empty(&self) -> bool {
-        JournalWriter::is_empty(self)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::durability::journal::{
     is_synced_each_write, node_of, writer_of, JournalWriter, Replayer,
 };
 use crate::durability::record::{End, Item, Reader};
-use crate::store::Store;
+use crate::store::{ChangeLog, Store};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

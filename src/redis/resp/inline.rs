@@ -124,35 +124,8 @@ fn hex_pair(line: &[u8], i: usize) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use crate::redis::resp::{parse_request, Limits, ProtocolError, Request};
-
-    fn args(list: &[&[u8]]) -> Request {
-        Request {
-            args: list.iter().map(|a| a.to_vec()).collect(),
-        }
-    }
-
-    fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtocolError> {
-        parse_request(buf, &Limits::default())
-    }
-
-    /// The whole of `buf` as one request.
-    fn one(buf: &[u8]) -> Request {
-        match parse(buf) {
-            Ok(Some((request, used))) => {
-                assert_eq!(used, buf.len(), "{}", buf.escape_ascii());
-                request
-            }
-            other => panic!("{}: {other:?}", buf.escape_ascii()),
-        }
-    }
-
-    fn error(buf: &[u8], limits: &Limits) -> ProtocolError {
-        match parse_request(buf, limits) {
-            Err(e) => e,
-            other => panic!("{}: expected an error, got {other:?}", buf.escape_ascii()),
-        }
-    }
+    use crate::redis::resp::request::tests::{args, error, one, parse};
+    use crate::redis::resp::{Limits, ProtocolError, Request};
 
     #[test]
     fn inline_requests_split_like_redis() {

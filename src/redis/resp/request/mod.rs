@@ -388,4 +388,4 @@ pub fn parse_pipeline(buf: &[u8], limits: &Limits, max_requests: usize) -> Batch
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -5,18 +5,18 @@ use super::*;
 use crate::redis::resp::{encode_command, parse_reply};
 use proptest::prelude::*;
 
-fn args(list: &[&[u8]]) -> Request {
+pub(in crate::redis::resp) fn args(list: &[&[u8]]) -> Request {
     Request {
         args: list.iter().map(|a| a.to_vec()).collect(),
     }
 }
 
-fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtocolError> {
+pub(in crate::redis::resp) fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ProtocolError> {
     parse_request(buf, &Limits::default())
 }
 
 /// The whole of `buf` as one request.
-fn one(buf: &[u8]) -> Request {
+pub(in crate::redis::resp) fn one(buf: &[u8]) -> Request {
     match parse(buf) {
         Ok(Some((request, used))) => {
             assert_eq!(used, buf.len(), "{}", buf.escape_ascii());
@@ -26,7 +26,7 @@ fn one(buf: &[u8]) -> Request {
     }
 }
 
-fn error(buf: &[u8], limits: &Limits) -> ProtocolError {
+pub(in crate::redis::resp) fn error(buf: &[u8], limits: &Limits) -> ProtocolError {
     match parse_request(buf, limits) {
         Err(e) => e,
         other => panic!("{}: expected an error, got {other:?}", buf.escape_ascii()),
