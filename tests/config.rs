@@ -4,23 +4,23 @@
 
 mod common;
 
-use common::{dead_addr, run_netdb, Finished, Input};
-use std::ffi::OsString;
-use std::fs::File;
-use std::path::Path;
+use common::{dead_addr, run_netdb, temp_dir, write_peers_file, Finished, Input};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Runs netdb with `args` and `status` on stdin.
-fn run_status(dir: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Finished {
-    let script = dir.join("status.txt");
-    std::fs::write(&script, "status\n").expect("write the script");
+fn run_status(args: &[&dyn AsRef<OsStr>]) -> Finished {
     let args: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
-    let stdin = File::open(&script).expect("open the script");
-    run_netdb(&args, Input::File(stdin), Duration::from_secs(20))
+    run_netdb(
+        &args,
+        Input::Bytes(b"status\n".to_vec()),
+        Duration::from_secs(20),
+    )
 }
 
 /// Writes `text` as `node.toml` in `dir`; returns its path.
-fn config_file(dir: &Path, text: &str) -> std::path::PathBuf {
+fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("node.toml");
     std::fs::write(&path, text).expect("write the config file");
     path
@@ -28,10 +28,10 @@ fn config_file(dir: &Path, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     // A peer that is down: the node lists it, and its final push fails.
-    let peer = dead_addr().to_string();
-    std::fs::write(dir.path().join("peers.txt"), format!("{peer}\n")).expect("peers file");
+    let peer = dead_addr();
+    write_peers_file(&dir.path().join("peers.txt"), &[peer]);
     let config = config_file(
         dir.path(),
         "# node n1, one peer\n\
@@ -42,7 +42,7 @@ fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
          in-memory = true\n",
     );
 
-    let done = run_status(dir.path(), &[&"--config", &config]);
+    let done = run_status(&[&"--config", &config]);
     assert_ran_as(&done, "n1", 250);
     assert!(
         done.stdout
@@ -53,10 +53,7 @@ fn a_node_starts_from_its_config_file_and_the_command_line_wins() {
     );
 
     // The command line's name and interval win over the file's.
-    let done = run_status(
-        dir.path(),
-        &[&"--config", &config, &"n2", &"--sync-interval-ms", &"300"],
-    );
+    let done = run_status(&[&"--config", &config, &"n2", &"--sync-interval-ms", &"300"]);
     assert_ran_as(&done, "n2", 300);
 }
 
@@ -82,7 +79,7 @@ fn assert_ran_as(done: &Finished, name: &str, ms: u64) {
 
 #[test]
 fn a_mistake_in_the_config_file_names_the_line_and_the_key() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     for (text, want) in [
         (
             "name = \"n1\"\nlisten = \"127.0.0.1:0\"\n\nsync-intervall-ms = 250\n",
@@ -94,7 +91,7 @@ fn a_mistake_in_the_config_file_names_the_line_and_the_key() {
         ),
     ] {
         let config = config_file(dir.path(), text);
-        let done = run_status(dir.path(), &[&"--config", &config]);
+        let done = run_status(&[&"--config", &config]);
         assert_eq!(
             done.stderr,
             [format!(

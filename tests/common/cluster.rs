@@ -3,7 +3,7 @@
 //! node.
 
 use super::disk::temp_dir;
-use super::node::{start_all, Node, NodeSpec};
+use super::node::{start_all, write_peers_file, Node, NodeSpec};
 use super::output::show;
 use super::wait::{eventually_ok, POLL};
 use std::net::SocketAddr;
@@ -26,16 +26,6 @@ pub const FAST_SYNC_MS: u64 = 100;
 /// A sync interval long enough that no periodic round happens during a
 /// test: only writes, `sync`, `quit` and end of input push.
 pub const NO_SYNC_MS: u64 = 600_000;
-
-/// Writes a peers file listing `addrs`, with a comment and a blank line as
-/// a person would.
-pub fn write_peers_file(path: &Path, addrs: &[SocketAddr]) {
-    let mut text = String::from("# netdb test cluster\n\n");
-    for a in addrs {
-        text.push_str(&format!("{a}\n"));
-    }
-    std::fs::write(path, text).expect("write the peers file");
-}
 
 /// Nodes that list each other as peers, and the directory with their peers
 /// file (and their data, if they keep any).

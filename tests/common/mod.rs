@@ -3,9 +3,10 @@
 //! nodes as child processes, clusters of them, waits with deadlines, a
 //! seeded random generator, and clients for the Redis and peer protocols.
 //!
-//! - `node.rs`: [`NodeSpec`] (how to start a node) and [`Node`] (a running
-//!   one, spoken to over stdin/stdout, watched on stderr, stopped, killed,
-//!   restarted); [`run_netdb`] for runs left to finish.
+//! - `node.rs`: [`NodeSpec`] (how to start a node, and its peers file) and
+//!   [`Node`] (a running one, spoken to over stdin/stdout, watched on
+//!   stderr, stopped, killed, restarted); [`run_netdb`] for runs left to
+//!   finish.
 //! - `cluster.rs`: [`Cluster`], [`cluster`] and friends, and the sync
 //!   intervals and convergence deadlines the tests share.
 //! - `process.rs`: [`Process`], any child (a node's, redis-server's):
@@ -14,7 +15,9 @@
 //! - `wait.rs`: [`eventually`], the one polling loop; nothing else sleeps.
 //! - `ports.rs`: reserved ports, retried when taken before use.
 //! - `rng.rs`: [`Rng`], seeded and printing its seed.
-//! - `resp_client.rs`, `peer.rs`: the Redis protocol and the peer protocol.
+//! - `resp_client.rs`, `peer.rs`: the Redis protocol and the peer protocol;
+//!   peers that never answer ([`Blackhole`]) and a second loopback address
+//!   for a node ([`Forwarder`]).
 //! - `disk.rs`: temporary directories and the files of a data directory.
 //!
 //! Nothing here sleeps as an assertion: every wait is for a condition and
@@ -40,16 +43,16 @@ mod wait;
 #[allow(unused_imports)]
 pub use self::{
     cluster::{
-        cluster, cluster_with, durable_cluster, on_disk, write_peers_file, Cluster,
-        CONVERGE_TIMEOUT, DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
+        cluster, cluster_with, durable_cluster, on_disk, Cluster, CONVERGE_TIMEOUT,
+        DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},
     node::{
-        assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, Finished, Node, NodeSpec,
-        REPLY_TIMEOUT, START_TIMEOUT,
+        assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, write_peers_file,
+        Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
     },
     output::show,
-    peer::{frame_of, greeting, read_until_ack, Blackhole},
+    peer::{frame_of, greeting, read_until_ack, Blackhole, Forwarder},
     ports::{connect, dead_addr, free_addrs, on_free_ports, PortTaken},
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{raw, read_n, read_to_close, redis_connection, redis_url, RESP_TIMEOUT},

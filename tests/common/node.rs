@@ -1,14 +1,16 @@
-//! A `netdb` node as a child process: how to start it ([`NodeSpec`]), and
-//! the running [`Node`], spoken to over stdin and stdout like a person at
-//! its console, watched through its log on stderr, stopped cleanly or
-//! killed, and started again from the same spec. Also `netdb` runs that
-//! are left to finish ([`run_netdb`]).
+//! A `netdb` node as a child process: how to start it ([`NodeSpec`]) and
+//! the peers file it reads ([`write_peers_file`]), and the running
+//! [`Node`], spoken to over stdin and stdout like a person at its console,
+//! watched through its log on stderr, stopped cleanly or killed, and
+//! started again from the same spec. Also `netdb` runs that are left to
+//! finish ([`run_netdb`]).
 
 use super::output::show;
 use super::ports::{on_free_ports, PortTaken};
 use super::process::{lines, run, Exited, Input, Process, Stream, EXIT_TIMEOUT};
 use super::wait::eventually_ok;
 use std::ffi::{OsStr, OsString};
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus};
@@ -59,6 +61,17 @@ pub fn assert_no_panic(stderr: &[String]) {
     );
 }
 
+/// Writes a peers file listing `entries` (addresses, or any `host:port`
+/// as a person may spell it), with a comment and a blank line as a person
+/// would.
+pub fn write_peers_file(path: &Path, entries: &[impl Display]) {
+    let mut text = String::from("# netdb test cluster\n\n");
+    for entry in entries {
+        text.push_str(&format!("{entry}\n"));
+    }
+    std::fs::write(path, text).expect("write the peers file");
+}
+
 /// How to start a node: its name and address, peers file, data
 /// directory, options and environment.
 #[derive(Debug, Clone)]
@@ -104,6 +117,23 @@ impl NodeSpec {
         self.peers_file = Some(file.to_owned());
         self.peer_count = count;
         self
+    }
+
+    /// Reads its peers from a file of its own, written in `dir` and named
+    /// after its port, that lists `entries` (addresses, or any `host:port`
+    /// as a person may spell it), of which it counts `count` as peers when
+    /// it starts (the others spell its own address, and it skips them).
+    /// Set its address first.
+    pub fn peers_listing(self, dir: &Path, entries: &[impl Display], count: usize) -> NodeSpec {
+        assert_ne!(
+            self.addr.port(),
+            0,
+            "{}: a peers file named after the port wants a reserved port",
+            self.name
+        );
+        let file = dir.join(format!("peers-{}.txt", self.addr.port()));
+        write_peers_file(&file, entries);
+        self.peers(&file, count)
     }
 
     /// Keeps its data in `dir` (`--data-dir`).
@@ -422,6 +452,29 @@ impl Node {
     pub fn status(&mut self) -> Vec<String> {
         let n = 2 + self.spec.peer_count.max(1);
         self.cmd_lines("status", n)
+    }
+
+    /// The lines of `status`, however many peers it shows right now (an
+    /// entry found to be the node itself drops out as it runs, so the
+    /// count its spec gives may not hold): a `get` of a key no test
+    /// writes, sent with it, marks their end.
+    pub fn status_now(&mut self) -> Vec<String> {
+        self.send_lines(&["status", "get status-ends-here"]);
+        let mut lines = Vec::new();
+        loop {
+            match self.reply() {
+                end if end == "Key not found." => return lines,
+                line => lines.push(line),
+            }
+        }
+    }
+
+    /// The `peer ...` lines of [`Self::status_now`]: the peers it counts
+    /// right now.
+    pub fn peer_lines(&mut self) -> Vec<String> {
+        let mut lines = self.status_now();
+        lines.retain(|l| l.starts_with("peer "));
+        lines
     }
 
     /// The status line of the peer at `addr`.

@@ -1,10 +1,11 @@
 //! Speaking the peer protocol to a node from outside, as a peer would (or
-//! as a bad one would), and peers that never answer.
+//! as a bad one would); peers that never answer; and other ways to reach
+//! a node that its address does not give away.
 
 use super::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
 use super::wire::{Message, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,54 +40,160 @@ pub fn read_until_ack(from: &mut impl Read) -> Result<WireVv, String> {
     }
 }
 
-/// A peer that accepts connections and never says a word: every push to it
-/// waits for the full I/O timeout. Stops accepting on drop.
-pub struct Blackhole {
+/// A thread that accepts connections on a fresh loopback port and hands
+/// each to its handler, until dropped; then the handler is dropped too,
+/// and with it whatever it kept of the connections.
+struct Acceptor {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Blackhole {
-    /// Starts accepting on a fresh loopback port.
-    pub fn start() -> Blackhole {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the blackhole");
+impl Acceptor {
+    /// Starts accepting on `127.0.0.1:0` in a thread called `name`.
+    fn start(name: &str, mut handle: impl FnMut(TcpStream) + Send + 'static) -> Acceptor {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("bind the {name}'s port: {e}"));
+        // Nonblocking, so that the thread sees the stop flag.
         listener
             .set_nonblocking(true)
-            .expect("nonblocking blackhole");
-        let addr = listener.local_addr().expect("blackhole address");
+            .unwrap_or_else(|e| panic!("make the {name}'s listener nonblocking: {e}"));
+        let addr = listener.local_addr().expect("a bound listener's address");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
-            .name("blackhole".into())
+            .name(name.into())
             .spawn(move || {
-                let mut held: Vec<TcpStream> = Vec::new();
                 while !flag.load(Ordering::SeqCst) {
                     match listener.accept() {
-                        Ok((stream, _)) => held.push(stream),
+                        // Some systems hand on the listener's nonblocking
+                        // mode; the handlers want blocking sockets.
+                        Ok((stream, _)) => {
+                            if stream.set_nonblocking(false).is_ok() {
+                                handle(stream);
+                            }
+                        }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
                 }
             })
-            .expect("start the blackhole thread");
-        Blackhole {
+            .unwrap_or_else(|e| panic!("start the {name} thread: {e}"));
+        Acceptor {
             addr,
             stop,
             thread: Some(thread),
         }
     }
-
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
 }
 
-impl Drop for Blackhole {
+impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+/// A peer that accepts connections and never says a word: every push to it
+/// waits for the full I/O timeout. Stops accepting, and closes what it
+/// accepted, on drop.
+pub struct Blackhole(Acceptor);
+
+impl Blackhole {
+    /// Starts accepting on a fresh loopback port.
+    pub fn start() -> Blackhole {
+        let mut held: Vec<TcpStream> = Vec::new();
+        Blackhole(Acceptor::start("blackhole", move |stream| {
+            held.push(stream)
+        }))
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+}
+
+/// A second loopback address for a node: each connection to it is
+/// forwarded, both ways, to the node's own address. Listed in the node's
+/// own peers file, it is an entry that reaches the node itself but that
+/// no check of addresses can recognise (another port), so only the
+/// handshake can tell. Stops accepting, and closes every forwarded
+/// connection, on drop.
+pub struct Forwarder(Acceptor);
+
+impl Forwarder {
+    /// Starts forwarding a fresh loopback port to `target`, which need not
+    /// listen yet: each accepted connection connects to it then, and is
+    /// closed if it cannot.
+    pub fn start(target: SocketAddr) -> Forwarder {
+        let mut links = Links::default();
+        Forwarder(Acceptor::start("forwarder", move |client| {
+            // A failed connect drops `client`: the connection is closed,
+            // as the target's refusal would close it.
+            if let Ok(server) = TcpStream::connect(target) {
+                links.add(client, server);
+            }
+        }))
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+}
+
+/// The forwarded connections of a [`Forwarder`]. Dropping it closes
+/// every one and waits for their threads.
+#[derive(Default)]
+struct Links(Vec<Link>);
+
+/// One forwarded connection: its two sockets, and the two threads copying
+/// between them.
+struct Link {
+    sockets: [Arc<TcpStream>; 2],
+    pumps: [JoinHandle<()>; 2],
+}
+
+impl Links {
+    /// Copies `a` to `b` and `b` to `a` until each side has closed.
+    fn add(&mut self, a: TcpStream, b: TcpStream) {
+        self.0
+            .retain(|link| !link.pumps.iter().all(JoinHandle::is_finished));
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        self.0.push(Link {
+            pumps: [
+                pump(Arc::clone(&a), Arc::clone(&b)),
+                pump(Arc::clone(&b), Arc::clone(&a)),
+            ],
+            sockets: [a, b],
+        });
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        for link in self.0.drain(..) {
+            for socket in &link.sockets {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+            for pump in link.pumps {
+                let _ = pump.join();
+            }
+        }
+    }
+}
+
+/// A thread copying `from` to `to` until `from` ends or either fails; then
+/// it ends `to`'s writing, as `from`'s sender did, so the other side sees
+/// the end too.
+fn pump(from: Arc<TcpStream>, to: Arc<TcpStream>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("forwarder-pump".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut &*from, &mut &*to);
+            let _ = to.shutdown(Shutdown::Write);
+        })
+        .expect("start a forwarder pump")
 }
