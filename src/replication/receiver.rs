@@ -124,6 +124,8 @@ fn answer(
     let mut in_progress = None;
     while let Some((batch, last)) = parts.next_part()? {
         if !last && in_progress.is_none() {
+            // A resync, not a routine round: worth a line.
+            log::info!("answering peer {peer} with a transfer of several parts");
             in_progress = Some(answering.begin(peer));
         }
         if !batch.entries.is_empty() {
