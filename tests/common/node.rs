@@ -10,6 +10,7 @@ use super::process::{lines, run, Exited, Input, Process, Stream, EXIT_TIMEOUT};
 use super::wait::eventually_ok;
 use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -72,6 +73,7 @@ pub struct NodeSpec {
     args: Vec<String>,
     env: Vec<(String, String)>,
     bin: PathBuf,
+    uid: Option<u32>,
 }
 
 impl NodeSpec {
@@ -89,6 +91,7 @@ impl NodeSpec {
             args: Vec::new(),
             env: Vec::new(),
             bin: netdb_bin(),
+            uid: None,
         }
     }
 
@@ -154,6 +157,20 @@ impl NodeSpec {
         self
     }
 
+    /// Runs as user and group `uid` (the test must be root): its sockets
+    /// are then told apart from every other node's by `meta skuid`, which
+    /// is how [`super::Net`] cuts it off. Its data directory, if any, must
+    /// belong to that uid.
+    pub fn run_as(mut self, uid: u32) -> NodeSpec {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The uid it runs as, if not the test's own.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -169,6 +186,11 @@ impl NodeSpec {
         self.data_dir
             .as_deref()
             .unwrap_or_else(|| panic!("{} has no data directory", self.name))
+    }
+
+    /// Its data directory, if it keeps one.
+    pub fn data_dir_if_any(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// The command-line arguments.
@@ -193,6 +215,10 @@ impl NodeSpec {
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = &self.cwd {
             cmd.current_dir(cwd);
+        }
+        if let Some(uid) = self.uid {
+            // Dropping root this way also drops its supplementary groups.
+            cmd.uid(uid).gid(uid);
         }
         let mut process = Process::spawn(&self.name, &mut cmd);
         let listening = process.wait_line(Stream::Stderr, START_TIMEOUT, |l| {
