@@ -426,11 +426,13 @@ fn a_node_restored_from_a_backup_converges_with_its_peer() {
     std::fs::remove_dir_all(&dir).expect("remove the data directory");
     copy_data_dir(backup.path(), &dir);
     c[0].restart();
-    // The restored node gets the delete back from its peer ...
-    c.wait_all("get k", "Key not found.", DISK_CONVERGE_TIMEOUT);
-    // ... and its new writes are not taken for ones its peer already has.
+    // A write at once, before the restored node has heard from its peer:
+    // under its old identity it would reuse the delete's counter, and the
+    // peer would take it for the delete it already holds.
     c[0].put("new", "x");
     c.wait_all("get new", "Value: x", DISK_CONVERGE_TIMEOUT);
+    // And it gets the delete back from its peer.
+    c.wait_all("get k", "Key not found.", DISK_CONVERGE_TIMEOUT);
     c[1].put("back", "y");
     c.wait_all("get back", "Value: y", DISK_CONVERGE_TIMEOUT);
 }
