@@ -19,6 +19,11 @@
 //!   peers that never answer ([`Blackhole`]) and a second loopback address
 //!   for a node ([`Forwarder`]).
 //! - `disk.rs`: temporary directories and the files of a data directory.
+//! - `net.rs`: [`Net`], network partitions between nodes, each under a uid
+//!   of its own, made with nftables rules in a table of the test's own.
+//! - `clock.rs`: nodes with a skewed wall clock, made with libfaketime.
+//! - `skip.rs`: [`skip`], the visible `skipped:` line of a test that
+//!   cannot run here (not root, no `nft`, no libfaketime).
 //!
 //! Nothing here sleeps as an assertion: every wait is for a condition and
 //! ends at its deadline in a panic that says what was awaited. No test owns
@@ -28,8 +33,10 @@
 // Each test binary and bench uses a different part of the harness.
 #![allow(dead_code)]
 
+mod clock;
 mod cluster;
 mod disk;
+mod net;
 mod node;
 mod output;
 mod peer;
@@ -37,16 +44,19 @@ mod ports;
 mod process;
 mod resp_client;
 mod rng;
+mod skip;
 mod wait;
 
 // What a test may use, in one list; each uses only some of it.
 #[allow(unused_imports)]
 pub use self::{
+    clock::{clock_offset_secs, Faketime},
     cluster::{
         cluster, cluster_with, durable_cluster, on_disk, Cluster, CONVERGE_TIMEOUT,
         DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},
+    net::Net,
     node::{
         assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, write_peers_file,
         Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
@@ -57,6 +67,7 @@ pub use self::{
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{raw, read_n, read_to_close, redis_connection, redis_url, RESP_TIMEOUT},
     rng::Rng,
+    skip::{is_root, skip},
     wait::{eventually, eventually_ok, poll, POLL},
 };
 

@@ -12,6 +12,7 @@ use super::wait::eventually_ok;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Display;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -85,6 +86,7 @@ pub struct NodeSpec {
     args: Vec<String>,
     env: Vec<(String, String)>,
     bin: PathBuf,
+    uid: Option<u32>,
 }
 
 impl NodeSpec {
@@ -102,6 +104,7 @@ impl NodeSpec {
             args: Vec::new(),
             env: Vec::new(),
             bin: netdb_bin(),
+            uid: None,
         }
     }
 
@@ -184,6 +187,20 @@ impl NodeSpec {
         self
     }
 
+    /// Runs as user and group `uid` (the test must be root): its sockets
+    /// are then told apart from every other node's by `meta skuid`, which
+    /// is how [`super::Net`] cuts it off. Its data directory, if any, must
+    /// belong to that uid.
+    pub fn run_as(mut self, uid: u32) -> NodeSpec {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The uid it runs as, if not the test's own.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -199,6 +216,11 @@ impl NodeSpec {
         self.data_dir
             .as_deref()
             .unwrap_or_else(|| panic!("{} has no data directory", self.name))
+    }
+
+    /// Its data directory, if it keeps one.
+    pub fn data_dir_if_any(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// The command-line arguments.
@@ -223,6 +245,10 @@ impl NodeSpec {
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = &self.cwd {
             cmd.current_dir(cwd);
+        }
+        if let Some(uid) = self.uid {
+            // Dropping root this way also drops its supplementary groups.
+            cmd.uid(uid).gid(uid);
         }
         let mut process = Process::spawn(&self.name, &mut cmd);
         let listening = process.wait_line(Stream::Stderr, START_TIMEOUT, |l| {
