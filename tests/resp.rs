@@ -29,7 +29,7 @@ fn solo(args: &[&str]) -> Node {
 }
 
 /// Whether `tool` is not installed (the test that needs it says it is
-/// skipped, and passes).
+/// skipped, and returns; `.ci/run` counts it as skipped).
 fn missing(tool: &str) -> bool {
     let installed = Command::new(tool)
         .arg("--version")
@@ -38,7 +38,7 @@ fn missing(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !installed {
-        println!("skipped: {tool} not installed");
+        common::skip(format!("{tool} not installed"));
     }
     !installed
 }
