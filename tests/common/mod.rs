@@ -16,6 +16,7 @@
 //! - `rng.rs`: [`Rng`], seeded and printing its seed.
 //! - `resp_client.rs`, `peer.rs`: the Redis protocol and the peer protocol.
 //! - `disk.rs`: temporary directories and the files of a data directory.
+//! - `faketime.rs`: nodes whose wall clock is shifted, under libfaketime.
 //!
 //! Nothing here sleeps as an assertion: every wait is for a condition and
 //! ends at its deadline in a panic that says what was awaited. No test owns
@@ -27,6 +28,7 @@
 
 mod cluster;
 mod disk;
+mod faketime;
 mod node;
 mod output;
 mod peer;
@@ -44,6 +46,7 @@ pub use self::{
         CONVERGE_TIMEOUT, DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},
+    faketime::{clock_shifted, clock_unshifted, faketime_lib},
     node::{
         assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, Finished, Node, NodeSpec,
         REPLY_TIMEOUT, START_TIMEOUT,

@@ -424,6 +424,22 @@ impl Node {
         self.cmd_lines("status", n)
     }
 
+    /// The lines of `status`, however many there are (a node that refuses
+    /// writes adds a line saying why): a `get` of a key nobody writes
+    /// marks their end.
+    pub fn status_all(&mut self) -> Vec<String> {
+        self.send("status");
+        self.send("get status-ends-here");
+        let mut lines = Vec::new();
+        loop {
+            let line = self.reply();
+            if line == "Key not found." {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
     /// The status line of the peer at `addr`.
     pub fn peer_status(&mut self, addr: SocketAddr) -> String {
         let prefix = format!("peer {addr}: ");
