@@ -91,6 +91,18 @@ pub fn ahead_ms(ts: u64, now_us: u64) -> u64 {
     timestamp_millis(ts).saturating_sub(now_us / 1000)
 }
 
+/// Whether a timestamp can hold wall time `now_us`: not past the year 6429.
+pub fn check_wall_clock(now_us: u64) -> Result<(), ClockError> {
+    let now_ms = now_us / 1000;
+    if now_ms > MAX_MILLIS {
+        return Err(ClockError::WallClockOutOfRange { now_ms });
+    }
+    Ok(())
+}
+
+/// The last millisecond a timestamp below [`MAX_TIMESTAMP`] can hold.
+const MAX_MILLIS: u64 = (MAX_TIMESTAMP - 1) >> LOGICAL_BITS;
+
 /// A hybrid logical clock, bounded (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Hlc {
@@ -128,13 +140,10 @@ impl Hlc {
     /// ahead of `now_us`, and below [`MAX_TIMESTAMP`]. When no timestamp
     /// can be all three, the clock is unchanged and the error says why.
     pub fn tick(&mut self, now_us: u64) -> Result<u64, ClockError> {
+        check_wall_clock(now_us)?;
         let now_ms = now_us / 1000;
-        let max_ms = (MAX_TIMESTAMP - 1) >> LOGICAL_BITS;
-        if now_ms > max_ms {
-            return Err(ClockError::WallClockOutOfRange { now_ms });
-        }
         let physical = now_ms << LOGICAL_BITS;
-        let limit_ms = now_ms.saturating_add(self.max_offset_ms).min(max_ms);
+        let limit_ms = now_ms.saturating_add(self.max_offset_ms).min(MAX_MILLIS);
         let limit = (limit_ms << LOGICAL_BITS) | ((1 << LOGICAL_BITS) - 1);
         let next = self.last.saturating_add(1).max(physical);
         if next > limit {

@@ -4,7 +4,7 @@
 //! all start here; the rendering is the pure part, in the parent module.
 
 use super::{PeerReport, PeerState, Status};
-use crate::core::hlc::{ClockError, Hlc};
+use crate::core::hlc::check_wall_clock;
 use crate::engine::service::wall_clock_us;
 use crate::engine::StoreHandle;
 use crate::error::Result;
@@ -24,10 +24,8 @@ pub fn gather_status(
     let bound = peers.max_clock_offset_ms();
     // A wall clock no timestamp can hold refuses every write, alone too.
     let writes_refused = peers.refusal().why().or_else(|| {
-        Hlc::new()
-            .tick(wall_clock_us())
+        check_wall_clock(wall_clock_us())
             .err()
-            .filter(|e| matches!(e, ClockError::WallClockOutOfRange { .. }))
             .map(|e| e.to_string())
     });
     let peers = peers.lock().clone();
