@@ -13,7 +13,7 @@ mod common;
 use common::store::Store;
 use common::transfer::CHUNK_BYTES;
 use common::wire::{self, Batch};
-use common::{empty, filled, full_transfer, key, shuffled, KEYS, NOW_US, VALUE};
+use common::{empty, filled, full_transfer, key, shuffled, KEYS, MERGE_US, NOW_US, VALUE};
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput,
 };
@@ -182,7 +182,7 @@ fn merge(c: &mut Criterion) {
     // `a` holds b's million keys, as after a first full sync.
     let mut a = empty("a");
     for batch in &batches {
-        a.apply_batch(batch).expect("valid batch");
+        a.apply_batch(batch, MERGE_US).expect("valid batch");
     }
 
     // Steady state: a sync round pushes versions the receiver already has.
@@ -190,7 +190,8 @@ fn merge(c: &mut Criterion) {
     group.bench_function("known/1M", |b| {
         b.iter(|| {
             next = (next + 1) % batches.len();
-            a.apply_batch(&batches[next]).expect("valid batch")
+            a.apply_batch(&batches[next], MERGE_US)
+                .expect("valid batch")
         })
     });
 
@@ -203,7 +204,7 @@ fn merge(c: &mut Criterion) {
                 let i = generation as usize % batches.len();
                 rewritten(&batches[i], generation)
             },
-            |batch| a.apply_batch(&batch).expect("valid batch"),
+            |batch| a.apply_batch(&batch, MERGE_US).expect("valid batch"),
             BatchSize::LargeInput,
         )
     });
@@ -217,7 +218,10 @@ fn merge(c: &mut Criterion) {
             for _ in 0..iters {
                 let batch = unseen(growing.reserve(per_batch), per_batch);
                 let start = Instant::now();
-                growing.store.apply_batch(&batch).expect("valid batch");
+                growing
+                    .store
+                    .apply_batch(&batch, MERGE_US)
+                    .expect("valid batch");
                 elapsed += start.elapsed();
             }
             elapsed

@@ -14,7 +14,7 @@ mod common;
 use common::frame::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
 use common::store::Store;
 use common::wire::{Batch, Message, MessageRef};
-use common::{empty, filled, full_transfer};
+use common::{empty, filled, full_transfer, MERGE_US};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -48,7 +48,7 @@ fn decode(mut bytes: &[u8]) -> Vec<Batch> {
 /// Merges every batch into `store`.
 fn merge(store: &mut Store, batches: &[Batch]) {
     for batch in batches {
-        store.apply_batch(batch).expect("valid batch");
+        store.apply_batch(batch, MERGE_US).expect("valid batch");
     }
 }
 
@@ -59,7 +59,7 @@ fn encode_decode_merge(store: &mut Store, batches: &[Batch], buf: &mut Vec<u8>) 
         write_frame(buf, &MessageRef::Push { batch, done: None }).expect("encodes");
         match read_frame(&mut &buf[..], DEFAULT_MAX_FRAME) {
             Ok(Message::Push { batch, .. }) => {
-                store.apply_batch(&batch).expect("valid batch");
+                store.apply_batch(&batch, MERGE_US).expect("valid batch");
             }
             other => panic!("expected a push, got {other:?}"),
         }

@@ -11,6 +11,7 @@
 //! Relative paths in the file (`peers`, `data-dir`) are read from the
 //! file's folder, so a file can name a peers file beside it.
 
+use crate::core::hlc::DEFAULT_MAX_OFFSET_MS;
 use crate::core::names::MAX_NAME_LEN;
 use crate::durability::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
@@ -83,6 +84,11 @@ pub struct Args {
     /// Largest Redis request accepted, in bytes.
     #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
     pub max_request_bytes: usize,
+    /// Most a clock may be off from its peers', in milliseconds: entries
+    /// stamped further ahead are refused, and a node off by more refuses
+    /// writes until its clock is fixed.
+    #[arg(long, default_value_t = DEFAULT_MAX_OFFSET_MS, value_name = "MS")]
+    pub max_clock_offset_ms: u64,
     /// Instead of running a node, connect to the node at host:port and
     /// read the same commands as a node's stdin (put, get, delete, keys,
     /// status, help, quit), typed or piped.
@@ -175,6 +181,8 @@ pub struct FileSettings {
     pub client_idle_timeout_secs: Option<u64>,
     /// `--max-request-bytes`.
     pub max_request_bytes: Option<usize>,
+    /// `--max-clock-offset-ms`.
+    pub max_clock_offset_ms: Option<u64>,
     /// `--log-level`.
     #[serde(default, deserialize_with = "log_level")]
     pub log_level: Option<LevelFilter>,
@@ -273,7 +281,8 @@ pub fn merge_config_file(
         compact_min_bytes,
         max_clients,
         client_idle_timeout_secs,
-        max_request_bytes
+        max_request_bytes,
+        max_clock_offset_ms
     );
     if !given("data_dir") && !given("in_memory") {
         if file.in_memory == Some(true) && file.data_dir.is_some() {
@@ -315,10 +324,18 @@ pub struct Config {
     pub client_idle_timeout: Option<Duration>,
     /// Largest Redis request accepted, in bytes.
     pub max_request: usize,
+    /// Most a clock may be off from its peers', in milliseconds (see
+    /// [`crate::core::hlc`]).
+    pub max_clock_offset_ms: u64,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
 pub const MIN_MAX_FRAME: usize = 1024 * 1024;
+
+/// Largest `--max-clock-offset-ms`: a day. Clocks that far apart are
+/// not one cluster's, and a larger bound would let one wrong clock stamp
+/// writes that win over everyone's for longer.
+pub const MAX_MAX_CLOCK_OFFSET_MS: u64 = 24 * 3600 * 1000;
 
 /// Smallest `--max-request-bytes`: room for a longest key and a little.
 pub const MIN_MAX_REQUEST: usize = 1024 * 1024;
@@ -339,6 +356,7 @@ impl Config {
             max_clients: crate::redis::client::DEFAULT_MAX_CLIENTS,
             client_idle_timeout: Some(crate::redis::client::DEFAULT_IDLE_TIMEOUT),
             max_request: crate::redis::client::DEFAULT_MAX_REQUEST,
+            max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
         }
     }
 
@@ -377,6 +395,11 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
         return Err(Error::Config(format!(
             "--max-frame-bytes must be between {MIN_MAX_FRAME} and {}",
             u32::MAX
+        )));
+    }
+    if args.max_clock_offset_ms == 0 || args.max_clock_offset_ms > MAX_MAX_CLOCK_OFFSET_MS {
+        return Err(Error::Config(format!(
+            "--max-clock-offset-ms must be between 1 and {MAX_MAX_CLOCK_OFFSET_MS}"
         )));
     }
     if args.max_request_bytes < MIN_MAX_REQUEST {
@@ -421,6 +444,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.client_idle_timeout = (args.client_idle_timeout_secs > 0)
         .then(|| Duration::from_secs(args.client_idle_timeout_secs));
     config.max_request = args.max_request_bytes;
+    config.max_clock_offset_ms = args.max_clock_offset_ms;
     Ok((config, listener))
 }
 
@@ -497,6 +521,7 @@ mod tests {
             max-clients = 5
             client-idle-timeout-secs = 0
             max-request-bytes = 2000000
+            max-clock-offset-ms = 250
             log-level = "debug"
         "#;
         let file = parse_config_file(text).expect("parses");
@@ -518,6 +543,7 @@ mod tests {
                 max_clients: Some(5),
                 client_idle_timeout_secs: Some(0),
                 max_request_bytes: Some(2_000_000),
+                max_clock_offset_ms: Some(250),
                 log_level: Some(LevelFilter::Debug),
             }
         );
@@ -588,12 +614,14 @@ mod tests {
     #[test]
     fn the_command_line_wins_over_the_file() {
         let file = "name = \"n1\"\nlisten = \"127.0.0.1:9001\"\npeers = \"peers.txt\"\n\
-                    sync-interval-ms = 250\nmax-clients = 7\nfsync = \"no\"\nlog-level = \"warn\"\n";
+                    sync-interval-ms = 250\nmax-clients = 7\nfsync = \"no\"\nlog-level = \"warn\"\n\
+                    max-clock-offset-ms = 2000\n";
         let args = merged(&["--config", "f.toml"], file, false).expect("merged");
         assert_eq!(args.name.as_deref(), Some("n1"));
         assert_eq!(args.addr.as_deref(), Some("127.0.0.1:9001"));
         assert_eq!(args.peers_file, Some(PathBuf::from("/etc/netdb/peers.txt")));
         assert_eq!((args.sync_interval_ms, args.max_clients), (250, 7));
+        assert_eq!(args.max_clock_offset_ms, 2000);
         assert_eq!(args.fsync, FsyncPolicy::No);
         assert_eq!(args.log_level, Some(LevelFilter::Warn));
         // Options left out everywhere keep their defaults.

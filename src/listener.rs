@@ -36,6 +36,8 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+    /// `--max-clock-offset-ms`.
+    pub max_clock_offset_ms: u64,
 }
 
 impl ServerSettings {
@@ -46,6 +48,7 @@ impl ServerSettings {
             handshake_timeout: self.handshake_timeout,
             idle_timeout: self.idle_timeout,
             answering: Arc::clone(&self.answering),
+            max_clock_offset_ms: self.max_clock_offset_ms,
         }
     }
 }

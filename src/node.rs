@@ -64,12 +64,14 @@ impl Node {
         // identity its files hold.
         let new_writer = format!("{}#{}", config.name, service::wall_clock_us());
         let (max_value, peers) = (config.max_value(), config.peers.len());
+        let max_clock_offset_ms = config.max_clock_offset_ms;
         let refusal = WriteRefusal::default();
         let make_store = |writer: &str| {
             let refusal = refusal.clone();
             let gate = Box::new(move || refusal.why());
             Store::new(writer, max_value)
                 .with_peers(peers)
+                .with_max_clock_offset_ms(max_clock_offset_ms)
                 .with_write_gate(gate)
         };
         let (store, disk) = match &config.disk {
@@ -117,6 +119,7 @@ impl Node {
                 handshake_timeout: config.io_timeout,
                 idle_timeout: config.idle_timeout,
                 answering: Arc::clone(&answering),
+                max_clock_offset_ms,
             },
             Arc::clone(&shutdown),
             Arc::clone(&clients),
@@ -136,6 +139,7 @@ impl Node {
                 max_frame: config.max_frame,
                 answering,
                 refusal,
+                max_clock_offset_ms,
             },
         )?;
         let pushers = Arc::new(pushers);

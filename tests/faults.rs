@@ -252,10 +252,16 @@ fn a_node_killed_inside_a_partition_loses_nothing_acknowledged() {
 
 /// A cluster of three whose first node's wall clock is off as `faketime`
 /// says (checked: about `offset_secs` ahead of the true time), all of them
-/// under `net` if given.
+/// under `net` if given. Their clock-offset bound is raised past the skew,
+/// so that the skewed node keeps taking writes: these tests are about
+/// causality and convergence under skew (the refusal at the default bound
+/// has its own tests, in tests/clocks.rs).
 fn skewed_cluster(ft: &Faketime, faketime: &str, offset_secs: i64, net: Option<&Net>) -> Cluster {
+    let bound_ms = (offset_secs.unsigned_abs() + 600) * 1000;
     let c = Cluster::start(3, &[], |i, spec, dir| {
-        let spec = spec.sync_every(FAST_SYNC_MS);
+        let spec = spec
+            .sync_every(FAST_SYNC_MS)
+            .args(&["--max-clock-offset-ms", &bound_ms.to_string()]);
         let spec = if i == 0 {
             ft.skew(spec, faketime)
         } else {

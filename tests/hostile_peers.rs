@@ -7,8 +7,8 @@ mod common;
 use common::frame::read_frame;
 use common::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
 use common::{
-    assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, Cluster, Node, Rng,
-    CONVERGE_TIMEOUT, FAST_SYNC_MS,
+    assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, wall_clock_ms,
+    Cluster, Node, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS,
 };
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -178,6 +178,7 @@ fn a_hello_of_another_protocol_version() {
     let hello = frame_of(&Message::Hello {
         version: 99,
         name: "future".into(),
+        wall_clock_ms: wall_clock_ms(),
     });
     stream
         .write_all(&[&MAGIC[..], &hello].concat())

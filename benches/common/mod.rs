@@ -30,6 +30,10 @@ pub const KEYS: usize = 1_000_000;
 /// stores' own clocks still make every write's stamp unique.
 pub const NOW_US: u64 = 1_700_000_000_000_000;
 
+/// The wall clock at which the benches merge batches: an hour after
+/// [`NOW_US`], so no entry is ever ahead of the receiving clock.
+pub const MERGE_US: u64 = NOW_US + 3_600_000_000;
+
 /// Bytes in every value.
 pub const VALUE_LEN: usize = 100;
 

@@ -160,7 +160,7 @@ mod tests {
     impl SimNode {
         fn write(&mut self, value: Option<Vec<u8>>, now_us: u64) -> Version {
             let counter = self.counter.issue();
-            let ts = self.hlc.tick(now_us);
+            let ts = self.hlc.tick(now_us).expect("skews are within the bound");
             let base = self
                 .held
                 .as_ref()

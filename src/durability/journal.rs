@@ -425,7 +425,7 @@ mod tests {
         a.delete(b"k1", 3_000).expect("delete");
         b.put(b"k3", b"from b", 4_000).expect("put");
         let d = b.delta(&Vec::new(), None, MAX);
-        a.apply_batch(&d.batch).expect("merge");
+        a.apply_batch(&d.batch, u64::MAX).expect("merge");
         a.join_version_vector(&b.version_vector()).expect("join");
         let log = a.take_journal();
         a.commit();
@@ -462,7 +462,7 @@ mod tests {
                 clock: vec![(0, 1)],
             }],
         };
-        a.apply_batch(&batch).expect("merge");
+        a.apply_batch(&batch, u64::MAX).expect("merge");
         a.join_version_vector(&vec![("z#1".into(), 1)])
             .expect("join");
         let _ = a.take_journal();

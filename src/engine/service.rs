@@ -224,7 +224,7 @@ impl Service {
         match request {
             Request::Run(work) => work.run(self),
             Request::Apply { batch, join, reply } => {
-                let mut result = store.apply_batch(&batch);
+                let mut result = store.apply_batch(&batch, wall_clock_us());
                 if let (Ok(()), Some(vv)) = (&result, join) {
                     result = store.join_version_vector(&vv);
                 }

@@ -190,6 +190,7 @@ mod tests {
             &Message::Hello {
                 version: 1,
                 name: "n".into(),
+                wall_clock_ms: 1,
             },
         )
         .expect("writes");

@@ -16,6 +16,7 @@
 //! | [`receiver`] | the receiving half: an incoming peer connection's handshake, pushes and answers |
 //! | [`ticker`] | the sync thread, which starts rounds |
 //! | [`status`] | what each node knows of its peers: reachability for `status`, who is pulling from it |
+//! | [`clocks`] | how far peers' clocks are off, and when that makes this node refuse writes (pure) |
 //!
 //! The listener ([`crate::listener`]) accepts connections and hands a
 //! peer's to [`receiver`]; everything the protocol says is here.
@@ -26,6 +27,7 @@
 //! bytes are untrusted: a bad peer costs one closed connection and a log
 //! line naming it and the cause.
 
+pub mod clocks;
 pub mod connection;
 pub mod error;
 pub mod frame;

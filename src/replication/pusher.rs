@@ -18,9 +18,16 @@
 //! this node's name is a twin: this node refuses writes (through the
 //! [`WriteRefusal`] of the peer
 //! table) until the twin has not answered for [`TWIN_GONE_ROUNDS`] rounds.
+//!
+//! The handshake also measures how far the peer's clock is from this
+//! node's (see [`crate::replication::clocks`]); a clock off by more than
+//! `--max-clock-offset-ms` is logged at error, and while it is, the
+//! connection is opened afresh each round, so the next handshake sees
+//! the clock fixed.
 
 use crate::engine::service::StoreHandle;
 use crate::error::Error;
+use crate::replication::clocks::ClockOffset;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
@@ -43,8 +50,11 @@ pub struct PushSettings {
     pub max_frame: usize,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
-    /// Set while another live node uses this node's name.
+    /// Set while another live node uses this node's name, or this node's
+    /// clock is off from most of its peers'.
     pub refusal: WriteRefusal,
+    /// `--max-clock-offset-ms`.
+    pub max_clock_offset_ms: u64,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -94,7 +104,8 @@ impl Pushers {
         store: StoreHandle,
         settings: PushSettings,
     ) -> crate::error::Result<(Pushers, Vec<JoinHandle<()>>)> {
-        let table = PeerTable::new(name, &peers, settings.refusal.clone());
+        let table = PeerTable::new(name, &peers, settings.refusal.clone())
+            .with_max_clock_offset_ms(settings.max_clock_offset_ms);
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (index, addr) in peers.into_iter().enumerate() {
@@ -321,7 +332,7 @@ impl Pusher {
     fn push(&mut self, may_leave_to_pull: bool) -> Result<usize> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.connect()?,
+            None => self.connect().inspect_err(|_| self.record_clock(None))?,
         };
         let sent = self.exchange(&mut conn, may_leave_to_pull)?;
         let left = sent.is_none();
@@ -333,7 +344,10 @@ impl Pusher {
         }
         self.left_to_pull = left;
         if let Some(sent) = sent {
-            self.conn = Some(conn);
+            // A clock found off is measured again by the next handshake.
+            if !self.table.is_clock_off(self.index) {
+                self.conn = Some(conn);
+            }
             return Ok(sent);
         }
         Ok(0)
@@ -429,12 +443,16 @@ impl Pusher {
     fn greet(&self, stream: TcpStream) -> Result<Greeted> {
         let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
         conn.send_magic()?;
+        let sent_ms = wall_clock_ms();
         conn.send(&MessageRef::Hello {
             version: PROTOCOL_VERSION,
             name: &self.name,
+            wall_clock_ms: sent_ms,
         })?;
         conn.flush()?;
-        match conn.receive()? {
+        let welcome = conn.receive()?;
+        let received_ms = wall_clock_ms();
+        match welcome {
             Message::Welcome { version, .. } if version != PROTOCOL_VERSION => {
                 Err(ProtocolError::Version {
                     theirs: version,
@@ -443,19 +461,63 @@ impl Pusher {
                 .into())
             }
             Message::Welcome {
-                vv, name, instance, ..
+                vv,
+                name,
+                instance,
+                wall_clock_ms,
+                ..
             } => match who_answered((&self.name, instance_id()), (&name, instance)) {
-                Answerer::Peer => Ok(Greeted {
-                    conn,
-                    peer_name: name,
-                    peer_vv: vv,
-                }),
+                Answerer::Peer => {
+                    let offset = ClockOffset::measure(sent_ms, received_ms, wall_clock_ms);
+                    self.record_clock(Some(offset));
+                    Ok(Greeted {
+                        conn,
+                        peer_name: name,
+                        peer_vv: vv,
+                    })
+                }
                 Answerer::Myself => Err(ProtocolError::Myself.into()),
                 Answerer::Twin => Err(ProtocolError::Twin { name }.into()),
             },
             other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
         }
     }
+}
+
+impl Pusher {
+    /// Records the peer's clock offset (`None`: unknown, it could not be
+    /// reached); logs a clock that goes off or comes back, and a change in
+    /// whether this node refuses writes for it.
+    fn record_clock(&self, offset: Option<ClockOffset>) {
+        let refused_before = self.table.clock_refusal().is_some();
+        let (was_off, is_off) = self.table.record_clock(self.index, offset);
+        let bound = self.table.max_clock_offset_ms();
+        match (was_off, is_off, offset) {
+            (false, true, Some(offset)) => log::error!(
+                "CLOCK: peer {} is off by more than {bound} ms (--max-clock-offset-ms): {}",
+                self.addr,
+                offset.describe()
+            ),
+            (true, false, Some(offset)) => log::info!(
+                "peer {}'s clock is back within {bound} ms of this node's: {}",
+                self.addr,
+                offset.describe()
+            ),
+            _ => {}
+        }
+        match (refused_before, self.table.clock_refusal()) {
+            (false, Some(why)) => log::error!("{why}"),
+            (true, None) => {
+                log::warn!("this node's clock agrees with its peers' again: it takes writes again")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// This node's wall clock, in milliseconds since the Unix epoch.
+fn wall_clock_ms() -> u64 {
+    crate::engine::service::wall_clock_us() / 1000
 }
 
 /// Waits for the peer's `Next` for a part sent.

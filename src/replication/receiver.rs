@@ -10,15 +10,19 @@
 //! [`SyncError`] that closes that connection; the listener logs it. The
 //! node, its data and its other connections go on.
 
+use crate::engine::service::wall_clock_us;
 use crate::engine::service::StoreHandle;
+use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering};
 use crate::replication::transfer::{part_bytes, Merges, Parts};
 use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Limits and timeouts for serving a peer connection.
 #[derive(Debug, Clone)]
@@ -31,6 +35,9 @@ pub struct ReceiveSettings {
     pub idle_timeout: Duration,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+    /// `--max-clock-offset-ms`: a `Hello` from a clock further ahead is
+    /// logged.
+    pub max_clock_offset_ms: u64,
 }
 
 /// Serves one peer connection until it closes; `name` is this node's. A
@@ -42,7 +49,7 @@ pub fn serve(
     settings: &ReceiveSettings,
 ) -> Result<()> {
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
-    let peer = welcome(&mut conn, name, store)?;
+    let peer = welcome(&mut conn, name, store, settings.max_clock_offset_ms)?;
     conn.set_read_timeout(settings.idle_timeout)?;
 
     // Parts are answered with `Next` as soon as they are decoded, before
@@ -79,15 +86,32 @@ pub fn serve(
 
 /// Reads the magic and `Hello`, answers `Welcome` (with this process's
 /// instance id, by which a pusher that reached this node under its own
-/// name tells itself from another node of that name), and returns the
-/// peer's name if it speaks this node's protocol version.
-fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<String> {
+/// name tells itself from another node of that name, and its wall clock,
+/// by which the pusher tells how far apart their clocks are), and returns
+/// the peer's name if it speaks this node's protocol version.
+fn welcome(
+    conn: &mut Connection,
+    name: &str,
+    store: &StoreHandle,
+    max_clock_offset_ms: u64,
+) -> Result<String> {
     conn.receive_magic()?;
     match conn.receive()? {
         Message::Hello {
             version,
             name: peer,
+            wall_clock_ms: theirs_ms,
         } => {
+            let now_ms = wall_clock_us() / 1000;
+            if let Some(ahead) = hello_ahead_ms(theirs_ms, now_ms) {
+                if ahead > max_clock_offset_ms && may_warn_about(&peer) {
+                    log::warn!(
+                        "CLOCK: peer '{peer}' connecting to this node has a clock at least \
+                         {ahead} ms ahead of this node's, over the bound of \
+                         {max_clock_offset_ms} ms (--max-clock-offset-ms)"
+                    );
+                }
+            }
             // Answer before refusing, so the other side can say why.
             let vv = store.version_vector()?;
             conn.send(&MessageRef::Welcome {
@@ -95,6 +119,7 @@ fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<Str
                 name,
                 vv: &vv,
                 instance: instance_id(),
+                wall_clock_ms: wall_clock_us() / 1000,
             })?;
             conn.flush()?;
             if version != PROTOCOL_VERSION {
@@ -109,6 +134,30 @@ fn welcome(conn: &mut Connection, name: &str, store: &StoreHandle) -> Result<Str
         other => Err(SyncError::unexpected(&[MessageKind::Hello], other.kind())),
     }
 }
+
+/// Whether to log now that `peer`'s clock is off: once a minute per peer
+/// at most, since a pusher that finds a clock off connects afresh every
+/// round to measure it again.
+fn may_warn_about(peer: &str) -> bool {
+    static LAST: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+    let mut last = LAST.lock();
+    let last = last.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    if last
+        .get(peer)
+        .is_some_and(|at| now.duration_since(*at) < CLOCK_WARNING_EVERY)
+    {
+        return false;
+    }
+    if last.len() >= 1024 {
+        last.clear(); // names come from peers: bounded
+    }
+    last.insert(peer.to_owned(), now);
+    true
+}
+
+/// How often [`may_warn_about`] lets a warning about one peer through.
+const CLOCK_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Sends the pusher every entry above its vector, then this node's vector
 /// as it was when the answer started. An answer of several parts is

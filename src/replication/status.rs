@@ -1,5 +1,6 @@
 //! What a node knows of its peers: how each one's last push went, as
-//! `status` shows it, which entries turned out to be this node itself or
+//! `status` shows it, how far each one's clock is from this node's, which
+//! entries turned out to be this node itself or
 //! another live node using its name (and so whether it must refuse
 //! writes), and which peers are pulling a transfer from this node right
 //! now.
@@ -9,6 +10,7 @@
 //! answering and the pushers ask. The clock is passed in: nothing here
 //! reads it.
 
+use crate::replication::clocks::{clock_refusal, ClockOffset};
 use crate::replication::error::SyncError;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::hash_map::RandomState;
@@ -52,6 +54,9 @@ pub struct PeerStatus {
     /// Whether another live node using this node's name answers at the
     /// address: while one does, this node refuses writes.
     pub is_twin: bool,
+    /// How far its clock is from this node's, as last measured on
+    /// connecting; `None` until then, and after it could not be reached.
+    pub clock: Option<ClockOffset>,
 }
 
 impl PeerStatus {
@@ -65,6 +70,7 @@ impl PeerStatus {
             last_round_bytes: 0,
             is_self: false,
             is_twin: false,
+            clock: None,
         }
     }
 
@@ -98,6 +104,8 @@ pub struct PeerTable {
     refusal: WriteRefusal,
     /// This node's name, for the refusal's text.
     name: Arc<str>,
+    /// `--max-clock-offset-ms`.
+    max_clock_offset_ms: u64,
 }
 
 impl PeerTable {
@@ -110,7 +118,20 @@ impl PeerTable {
             )),
             refusal,
             name: name.into(),
+            max_clock_offset_ms: crate::core::hlc::DEFAULT_MAX_OFFSET_MS,
         }
+    }
+
+    /// Takes clocks further apart than `ms` as off (see
+    /// [`crate::replication::clocks`]).
+    pub fn with_max_clock_offset_ms(mut self, ms: u64) -> PeerTable {
+        self.max_clock_offset_ms = ms;
+        self
+    }
+
+    /// The bound on clock offsets, in milliseconds.
+    pub fn max_clock_offset_ms(&self) -> u64 {
+        self.max_clock_offset_ms
     }
 
     /// The entries, locked.
@@ -156,12 +177,60 @@ impl PeerTable {
         };
         let changed = p.is_twin != is_twin;
         p.is_twin = is_twin;
-        let why = peers
-            .iter()
-            .find(|p| p.is_twin)
-            .map(|p| twin_refusal(&self.name, &p.addr));
-        self.refusal.set(why);
+        self.refusal.set(self.refusal_reason(&peers));
         changed
+    }
+
+    /// Records how far entry `index`'s clock is from this node's (`None`:
+    /// not known, as after it could not be reached), and refuses or allows
+    /// writes to match; returns whether the peer's clock was off before
+    /// and whether it is now.
+    pub fn record_clock(&self, index: usize, clock: Option<ClockOffset>) -> (bool, bool) {
+        let bound = self.max_clock_offset_ms;
+        let mut peers = self.lock();
+        let Some(p) = peers.get_mut(index) else {
+            return (false, false);
+        };
+        let is_off = |c: &Option<ClockOffset>| c.is_some_and(|c| c.exceeds(bound));
+        let was = is_off(&p.clock);
+        p.clock = clock;
+        let now = is_off(&p.clock);
+        self.refusal.set(self.refusal_reason(&peers));
+        (was, now)
+    }
+
+    /// Whether entry `index`'s clock was off by more than the bound when
+    /// last measured.
+    pub fn is_clock_off(&self, index: usize) -> bool {
+        let bound = self.max_clock_offset_ms;
+        self.lock()
+            .get(index)
+            .and_then(|p| p.clock)
+            .is_some_and(|c| c.exceeds(bound))
+    }
+
+    /// Why this node must refuse writes, given its peers: another live
+    /// node using its name, or a clock off from most of its peers'.
+    fn refusal_reason(&self, peers: &[PeerStatus]) -> Option<String> {
+        match peers.iter().find(|p| p.is_twin) {
+            Some(twin) => Some(twin_refusal(&self.name, &twin.addr)),
+            None => self.clock_refusal_of(peers),
+        }
+    }
+
+    /// Why this node's clock makes it refuse writes, if it does: off by
+    /// more than the bound from most of the peers it has measured.
+    pub fn clock_refusal(&self) -> Option<String> {
+        self.clock_refusal_of(&self.lock())
+    }
+
+    fn clock_refusal_of(&self, peers: &[PeerStatus]) -> Option<String> {
+        let measured: Vec<(&str, ClockOffset)> = peers
+            .iter()
+            .filter(|p| !p.is_self && !p.is_twin)
+            .filter_map(|p| Some((p.addr.as_str(), p.clock?)))
+            .collect();
+        clock_refusal(&measured, self.max_clock_offset_ms)
     }
 
     /// The refusal this table sets.
@@ -180,7 +249,9 @@ pub fn twin_refusal(name: &str, addr: &str) -> String {
 }
 
 /// Whether this node must refuse local writes now, and why: set by the
-/// pushers while another live node uses this node's name, read by the
+/// pushers while another live node uses this node's name or this node's
+/// clock is off from most of its peers' (see
+/// [`crate::replication::clocks`]), read by the
 /// store on every write (one atomic load while writes are allowed).
 #[derive(Debug, Clone, Default)]
 pub struct WriteRefusal {
@@ -304,6 +375,40 @@ mod tests {
         assert!(table.is_self(1) && !table.is_self(0));
         assert_eq!(table.peer_count(), 1);
         assert_eq!(table.lock()[1].reachable, None, "not shown as unreachable");
+    }
+
+    #[test]
+    fn a_clock_off_from_the_only_peer_refuses_writes_until_it_is_back() {
+        let refusal = WriteRefusal::default();
+        let addrs = ["h:1".to_string()];
+        let table = PeerTable::new("n", &addrs, refusal.clone()).with_max_clock_offset_ms(500);
+        let off = ClockOffset {
+            offset_ms: 7_200_000,
+            uncertainty_ms: 1,
+        };
+        let fine = ClockOffset {
+            offset_ms: -20,
+            uncertainty_ms: 1,
+        };
+        assert_eq!(table.record_clock(0, Some(off)), (false, true));
+        assert!(table.is_clock_off(0));
+        let why = refusal.why().expect("refused");
+        assert!(why.contains("off by more than 500 ms"), "{why}");
+        assert!(
+            why.contains("peer h:1: its clock is 7200000 ms ahead"),
+            "{why}"
+        );
+        // A twin's refusal says so first; the clock's comes back after.
+        table.record_twin(0, true);
+        assert!(refusal.why().expect("twin").contains("another live node"));
+        table.record_twin(0, false);
+        assert!(refusal.why().expect("clock").contains("clock"));
+        assert_eq!(table.record_clock(0, Some(fine)), (true, false));
+        assert_eq!(refusal.why(), None);
+        // Not reachable: its clock is not known, and counts for nothing.
+        table.record_clock(0, Some(off));
+        table.record_clock(0, None);
+        assert_eq!(refusal.why(), None);
     }
 
     #[test]

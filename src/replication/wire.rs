@@ -6,8 +6,10 @@
 //!
 //! ```text
 //! pusher                                   peer
-//!   MAGIC, Hello{version, name}  ───>                 (new connection only)
-//!                                <───  Welcome{version, name, vv, instance}
+//!   MAGIC, Hello{version, name,  ───>                 (new connection only)
+//!         wall_clock_ms}
+//!                                <───  Welcome{version, name, vv, instance,
+//!                                              wall_clock_ms}
 //!   Push{batch, done: None}      ───>                 (zero or more parts)
 //!                                <───  Next
 //!   Push{batch, done: Some(vv)}  ───>                 (the last part)
@@ -29,7 +31,7 @@
 //! checks every index and length before using a batch.
 
 pub use crate::store::batch::{Batch, Bytes, WireEntry, WireVv};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// The first bytes of every peer connection. The first byte is not
@@ -40,11 +42,20 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// The peer protocol version this build speaks; a peer with another version
 /// is refused at the handshake.
 ///
-/// Version 2 added `instance` to `Welcome`. Version 1 nodes decode a
-/// version 2 `Welcome` (the new field is last, and postcard leaves trailing
-/// bytes alone) and see the version; `Hello` is unchanged, so a version 2
-/// node reads a version 1 `Hello` and refuses it by its version too.
+/// Version 2 added `instance` and `wall_clock_ms` to `Welcome` and
+/// `wall_clock_ms` to `Hello`. Version 1 nodes decode a version 2
+/// `Welcome` (the new fields are last, and postcard leaves trailing bytes
+/// alone) and see the version; a version 2 node reads a version 1 `Hello`
+/// (its missing clock read as 0, "not said") and refuses it by its
+/// version too.
 pub const PROTOCOL_VERSION: u16 = 2;
+
+/// A sender's wall clock, read as 0 ("not said") when a `Hello` of
+/// version 1 ends before it: so the version is what refuses that peer,
+/// with a message saying so, not a decoding error.
+fn clock_or_unsaid<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(u64::deserialize(d).unwrap_or(0))
+}
 
 /// A message between peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +66,11 @@ pub enum Message {
         version: u16,
         /// The sender's node name.
         name: String,
+        /// The sender's wall clock when it sent this, in milliseconds
+        /// since the Unix epoch (0: not said), so the receiver can tell a
+        /// peer whose clock is off from its own.
+        #[serde(deserialize_with = "clock_or_unsaid")]
+        wall_clock_ms: u64,
     },
     /// The answer to [`Message::Hello`].
     Welcome {
@@ -69,6 +85,10 @@ pub enum Message {
         /// tells the pusher whether it reached itself or another node
         /// using its name.
         instance: u64,
+        /// The sender's wall clock when it sent this, in milliseconds
+        /// since the Unix epoch: with the time its `Hello` took to be
+        /// answered, the pusher tells how far the two clocks are apart.
+        wall_clock_ms: u64,
     },
     /// Entries for the receiver to merge: one part of a push.
     Push {
@@ -134,12 +154,14 @@ pub enum MessageRef<'a> {
     Hello {
         version: u16,
         name: &'a str,
+        wall_clock_ms: u64,
     },
     Welcome {
         version: u16,
         name: &'a str,
         vv: &'a WireVv,
         instance: u64,
+        wall_clock_ms: u64,
     },
     Push {
         batch: &'a Batch,
@@ -190,10 +212,12 @@ mod tests {
                 Message::Hello {
                     version: 3,
                     name: "x".into(),
+                    wall_clock_ms: 1_700_000_000_123,
                 },
                 MessageRef::Hello {
                     version: 3,
                     name: "x",
+                    wall_clock_ms: 1_700_000_000_123,
                 },
             ),
             (
@@ -202,12 +226,14 @@ mod tests {
                     name: "x".into(),
                     vv: vv.clone(),
                     instance: u64::MAX,
+                    wall_clock_ms: u64::MAX,
                 },
                 MessageRef::Welcome {
                     version: 3,
                     name: "x",
                     vv: &vv,
                     instance: u64::MAX,
+                    wall_clock_ms: u64::MAX,
                 },
             ),
             (
@@ -269,11 +295,58 @@ mod tests {
             name: "n",
             vv: &vec![("n".into(), 1)],
             instance: 7,
+            wall_clock_ms: 1_700_000_000_000,
         })
         .expect("encodes");
         match postcard::from_bytes::<V1>(&bytes).expect("decodes") {
             V1::Welcome { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_version_1_hello_is_read_with_its_clock_unsaid() {
+        // Version 1's Hello: no wall clock.
+        #[derive(Serialize)]
+        enum V1 {
+            Hello { version: u16, name: String },
+        }
+        let bytes = postcard::to_stdvec(&V1::Hello {
+            version: 1,
+            name: "old".into(),
+        })
+        .expect("encodes");
+        assert_eq!(
+            postcard::from_bytes::<Message>(&bytes).expect("decodes"),
+            Message::Hello {
+                version: 1,
+                name: "old".into(),
+                wall_clock_ms: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn the_clocks_in_hello_and_welcome_come_through() {
+        for msg in [
+            Message::Hello {
+                version: PROTOCOL_VERSION,
+                name: "a".into(),
+                wall_clock_ms: 1_700_000_000_456,
+            },
+            Message::Welcome {
+                version: PROTOCOL_VERSION,
+                name: "b".into(),
+                vv: vec![("b".into(), 3)],
+                instance: 9,
+                wall_clock_ms: 1_700_000_000_789,
+            },
+        ] {
+            let bytes = postcard::to_stdvec(&msg).expect("encodes");
+            assert_eq!(
+                postcard::from_bytes::<Message>(&bytes).expect("decodes"),
+                msg
+            );
         }
     }
 

@@ -4,6 +4,8 @@
 //! all start here; the rendering is the pure part, in the parent module.
 
 use super::{PeerReport, PeerState, Status};
+use crate::core::hlc::check_wall_clock;
+use crate::engine::service::wall_clock_us;
 use crate::engine::StoreHandle;
 use crate::error::Result;
 use crate::replication::status::{PeerStatus, PeerTable};
@@ -19,6 +21,13 @@ pub fn gather_status(
     peers: &PeerTable,
 ) -> Result<Status> {
     let counts = store.counts()?;
+    let bound = peers.max_clock_offset_ms();
+    // A wall clock no timestamp can hold refuses every write, alone too.
+    let writes_refused = peers.refusal().why().or_else(|| {
+        check_wall_clock(wall_clock_us())
+            .err()
+            .map(|e| e.to_string())
+    });
     let peers = peers.lock().clone();
     let lags = store.peer_lags()?;
     Ok(Status {
@@ -26,15 +35,23 @@ pub fn gather_status(
         addr: addr.to_string(),
         live: counts.live,
         tombstones: counts.tombstones,
-        peers: peer_reports(&peers, &lags, SystemTime::now()),
+        peers: peer_reports(&peers, &lags, SystemTime::now(), bound),
         persistence: None,
         server: None,
+        max_clock_offset_ms: Some(bound),
+        writes_refused,
     })
 }
 
 /// The peers' lines of `status`, from the pushers' table and the store's
-/// lags (both by peer index).
-pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> Vec<PeerReport> {
+/// lags (both by peer index); clocks further apart than `bound_ms` are
+/// off.
+pub fn peer_reports(
+    peers: &[PeerStatus],
+    lags: &[PeerLag],
+    now: SystemTime,
+    bound_ms: u64,
+) -> Vec<PeerReport> {
     peers
         .iter()
         .zip(lags)
@@ -53,6 +70,8 @@ pub fn peer_reports(peers: &[PeerStatus], lags: &[PeerLag], now: SystemTime) -> 
             writes_behind: lag.writes_behind,
             last_round_bytes: p.last_round_bytes,
             tombstones_waiting: lag.tombstones_waiting,
+            clock_offset_ms: p.clock.map(|c| c.offset_ms),
+            clock_off: p.clock.is_some_and(|c| c.exceeds(bound_ms)),
         })
         .collect()
 }

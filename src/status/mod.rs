@@ -37,6 +37,13 @@ pub struct Status {
     /// The Redis side's counters; `None` where whoever gathered the status
     /// does not see the client connections (the console).
     pub server: Option<ServerStats>,
+    /// `--max-clock-offset-ms`; `None` in the machine form of a status
+    /// from a node that does not say it.
+    pub max_clock_offset_ms: Option<u64>,
+    /// Why this node refuses local writes now (its clock is off from its
+    /// peers', another live node uses its name, its wall clock is past
+    /// what a timestamp can hold), or `None` while it takes them.
+    pub writes_refused: Option<String>,
 }
 
 /// Whether the last push to a peer worked.
@@ -66,6 +73,12 @@ pub struct PeerReport {
     pub last_round_bytes: usize,
     /// Tombstones kept until this peer acknowledges them.
     pub tombstones_waiting: usize,
+    /// How far the peer's clock is from this node's, in milliseconds
+    /// (positive: ahead), as measured when last connecting; `None` before
+    /// that or while it cannot be reached.
+    pub clock_offset_ms: Option<i64>,
+    /// Whether that offset is certainly over `--max-clock-offset-ms`.
+    pub clock_off: bool,
 }
 
 /// How a node keeps its data.
@@ -147,10 +160,22 @@ pub fn format_status(status: &Status) -> String {
             Some(n) => format!("{n} writes behind"),
             None => "nothing acknowledged yet".to_string(),
         };
+        let clock = match (p.clock_off, p.clock_offset_ms) {
+            (true, Some(ms)) => format!(
+                ", CLOCK OFF: its clock is {} ms {} this node's",
+                ms.unsigned_abs(),
+                if ms >= 0 { "ahead of" } else { "behind" }
+            ),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "peer {}: {}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it",
+            "peer {}: {}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it{clock}",
             p.addr, p.state, p.last_round_bytes, p.tombstones_waiting
         ));
+    }
+    if let Some(why) = &status.writes_refused {
+        // The reasons start "writes refused: ".
+        lines.push(why.clone());
     }
     lines.join("\n")
 }
@@ -174,6 +199,8 @@ pub(crate) mod tests {
                     writes_behind: Some(0),
                     last_round_bytes: 300,
                     tombstones_waiting: 0,
+                    clock_offset_ms: Some(-3),
+                    clock_off: false,
                 },
                 PeerReport {
                     addr: "127.0.0.1:9003".into(),
@@ -182,6 +209,8 @@ pub(crate) mod tests {
                     writes_behind: None,
                     last_round_bytes: 0,
                     tombstones_waiting: 2,
+                    clock_offset_ms: None,
+                    clock_off: false,
                 },
             ],
             persistence: Some(Persistence::InMemory),
@@ -196,6 +225,8 @@ pub(crate) mod tests {
                 keyspace_hits: 5,
                 keyspace_misses: 6,
             }),
+            max_clock_offset_ms: Some(500),
+            writes_refused: None,
         }
     }
 
@@ -209,6 +240,8 @@ pub(crate) mod tests {
             peers: Vec::new(),
             persistence: None,
             server: None,
+            max_clock_offset_ms: Some(500),
+            writes_refused: None,
         };
         assert_eq!(
             format_status(&status),
@@ -222,6 +255,8 @@ pub(crate) mod tests {
                 writes_behind: Some(0),
                 last_round_bytes: 10,
                 tombstones_waiting: 0,
+                clock_offset_ms: Some(12),
+                clock_off: false,
             },
             PeerReport {
                 addr: "c:2".into(),
@@ -230,6 +265,8 @@ pub(crate) mod tests {
                 writes_behind: None,
                 last_round_bytes: 0,
                 tombstones_waiting: 1,
+                clock_offset_ms: None,
+                clock_off: false,
             },
         ];
         let text = format_status(&status);
@@ -250,5 +287,22 @@ pub(crate) mod tests {
             ..status.clone()
         };
         assert_eq!(format_status(&full), text);
+
+        // A clock off, and writes refused for it: said on the peer's line
+        // and on a line of its own.
+        status.peers[0].clock_offset_ms = Some(-7_200_000);
+        status.peers[0].clock_off = true;
+        status.writes_refused = Some("writes refused: this node's clock is off".into());
+        let text = format_status(&status);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert!(
+            lines[2].ends_with(
+                "0 tombstones waiting on it, CLOCK OFF: its clock is 7200000 ms behind this node's"
+            ),
+            "{}",
+            lines[2]
+        );
+        assert_eq!(lines[4], "writes refused: this node's clock is off");
     }
 }

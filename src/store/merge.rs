@@ -6,6 +6,7 @@
 //! never trusted: names, counters, timestamps and sizes are bounded here.
 
 use super::*;
+use crate::core::hlc::ahead_ms;
 use crate::core::version::{merge, Merged};
 
 /// Checks a version vector from a peer: sane names and counters.
@@ -64,10 +65,13 @@ impl Store {
         true
     }
 
-    /// Merges a batch from a peer. The batch is checked whole first; a bad
-    /// one changes nothing.
-    pub fn apply_batch(&mut self, batch: &Batch) -> Result<(), BatchError> {
-        self.check_batch(batch)?;
+    /// Merges a batch from a peer, received at wall time `now_us`. The
+    /// batch is checked whole first; a bad one changes nothing. An entry
+    /// stamped further ahead of `now_us` than the clock's bound makes the
+    /// batch bad: this node's clock would follow it, and its next writes
+    /// would carry a timestamp its peers refuse.
+    pub fn apply_batch(&mut self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {
+        self.check_batch(batch, now_us)?;
         let ids: Vec<NodeId> = batch.names.iter().map(|n| self.names.intern(n)).collect();
         // New keys join `scan_order` after the batch, sorted: inserting them
         // into the tree in order keeps its upper levels in the cache, where
@@ -97,7 +101,7 @@ impl Store {
         Ok(())
     }
 
-    fn check_batch(&self, batch: &Batch) -> Result<(), BatchError> {
+    fn check_batch(&self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {
         let fail = |s: String| Err(BatchError(s));
         check_names(batch.names.iter().map(String::as_str))?;
         let n = batch.names.len();
@@ -116,6 +120,14 @@ impl Store {
             }
             if w.ts >= MAX_TIMESTAMP || w.clock.iter().any(|&(_, c)| c >= MAX_COUNTER) {
                 return fail("timestamp or counter out of range".into());
+            }
+            let ahead = ahead_ms(w.ts, now_us);
+            let bound = self.hlc.max_offset_ms();
+            if ahead > bound {
+                return fail(format!(
+                    "an entry stamped {ahead} ms ahead of this node's clock, \
+                     over the bound of {bound} ms"
+                ));
             }
         }
         Ok(())

@@ -75,8 +75,8 @@ pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 pub const MAX_COUNTER: u64 = 1 << 48;
 
 /// Timestamps at or above this (the year 6429) are refused from peers, for
-/// the same reason.
-pub const MAX_TIMESTAMP: u64 = 1 << 63;
+/// the same reason, and never issued.
+pub use crate::core::hlc::MAX_TIMESTAMP;
 
 /// Why a write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +285,14 @@ impl Store {
         }
     }
 
+    /// Bounds how far ahead of the wall clock this node's timestamps may
+    /// be, and those it accepts from peers, to `ms` milliseconds
+    /// (`--max-clock-offset-ms`; see [`crate::core::hlc`]).
+    pub fn with_max_clock_offset_ms(mut self, ms: u64) -> Store {
+        self.hlc.set_max_offset_ms(ms);
+        self
+    }
+
     /// Asks `gate` before every local write, and refuses the write with
     /// [`WriteError::Refused`] when it gives a reason. Merges from peers
     /// are never refused.
@@ -366,15 +374,21 @@ impl Store {
                 max: self.max_value,
             });
         }
+        // The timestamp is above every one this node has seen, including the
+        // key's current version, so the new write also wins by timestamp.
+        // Taken first: a clock with no room left refuses the write before
+        // it uses a counter.
+        let ts = self
+            .hlc
+            .tick(now_us)
+            .map_err(|e| WriteError::Refused(e.to_string()))?;
         let dot = Dot {
             node: self.me,
             counter: self.counter.issue(),
         };
         self.vv.raise(self.me, dot.counter);
-        // The timestamp is above every one this node has seen, including the
-        // key's current version, so the new write also wins by timestamp.
         let stamp = Stamp {
-            ts: self.hlc.tick(now_us),
+            ts,
             writer: self.me,
         };
         let slot = match self.find(key) {

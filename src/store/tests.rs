@@ -7,6 +7,11 @@ use proptest::prelude::*;
 
 const MAX: usize = 1 << 20;
 
+/// A wall time later than every write of these tests (about 35 years
+/// since the epoch, in microseconds): batches applied at it are never
+/// ahead of the clock.
+const LATER_US: u64 = 1 << 50;
+
 /// One push from `from` to `to`, message for message as a pusher and a
 /// connection thread do it, starting from `known` (what `from` knows of
 /// `to`'s vector). `cut` loses the connection at that message; `dup`
@@ -31,7 +36,7 @@ fn exchange(
             return None;
         }
         for _ in 0..if dup { 2 } else { 1 } {
-            to.apply_batch(&d.batch).expect("valid batch");
+            to.apply_batch(&d.batch, LATER_US).expect("valid batch");
         }
         match d.next {
             Some(c) => cursor = Some(c),
@@ -47,7 +52,7 @@ fn exchange(
             return None;
         }
         for _ in 0..if dup { 2 } else { 1 } {
-            from.apply_batch(&d.batch).expect("valid batch");
+            from.apply_batch(&d.batch, LATER_US).expect("valid batch");
         }
         match d.next {
             Some(c) => cursor = Some(c),
@@ -205,7 +210,7 @@ fn tombstones_go_once_every_peer_has_them_and_never_come_back() {
             clock: clock.dots().iter().map(|d| (d.node.0, d.counter)).collect(),
         }],
     };
-    a.apply_batch(&batch).expect("valid");
+    a.apply_batch(&batch, LATER_US).expect("valid");
     assert_eq!(a.get(b"k"), None);
 }
 
@@ -270,7 +275,7 @@ fn keys_merged_from_batches_are_scanned_once_and_can_be_taken_back() {
     loop {
         // Small parts: several batches, each adding keys to scan_order.
         let d = b.delta(&a.version_vector(), cursor, 500);
-        a.apply_batch(&d.batch).expect("valid batch");
+        a.apply_batch(&d.batch, LATER_US).expect("valid batch");
         match d.next {
             Some(c) => cursor = Some(c),
             None => break,
@@ -289,7 +294,7 @@ fn keys_merged_from_batches_are_scanned_once_and_can_be_taken_back() {
         false,
     );
     assert_eq!(c.scan(0, 10, |_| true), (0, Vec::new()));
-    c.apply_batch(&b.delta(&Vec::new(), None, usize::MAX).batch)
+    c.apply_batch(&b.delta(&Vec::new(), None, usize::MAX).batch, LATER_US)
         .expect("valid batch");
     c.rollback();
     assert_eq!(scan_all(&mut c, 10, |_, _| {}), Vec::<Vec<u8>>::new());
@@ -443,9 +448,67 @@ fn bad_batches_change_nothing() {
             names: vec!["b".into()],
             entries: vec![good.clone(), bad],
         };
-        assert!(s.apply_batch(&batch).is_err());
+        assert!(s.apply_batch(&batch, LATER_US).is_err());
     }
     assert!(s.canonical().is_empty());
+}
+
+#[test]
+fn a_batch_stamped_further_ahead_than_the_bound_is_refused_whole() {
+    let now_us = 1_700_000_000_000_000;
+    let now_ms = now_us / 1000;
+    let mut s = Store::new("a", MAX).with_max_clock_offset_ms(500);
+    let entry = |key: &[u8], ahead_ms: u64| WireEntry {
+        key: Bytes(key.to_vec()),
+        value: Some(Bytes(b"v".to_vec())),
+        ts: (now_ms + ahead_ms) << 16,
+        writer: 0,
+        clock: vec![(0, 1)],
+    };
+    let batch = |entries| Batch {
+        names: vec!["b".into()],
+        entries,
+    };
+    // An hour ahead, behind a good entry: nothing of the batch is merged.
+    let bad = batch(vec![entry(b"good", 0), entry(b"far", 3_600_000)]);
+    assert_eq!(
+        s.apply_batch(&bad, now_us),
+        Err(BatchError(
+            "an entry stamped 3600000 ms ahead of this node's clock, over the bound of 500 ms"
+                .into()
+        ))
+    );
+    assert!(s.canonical().is_empty());
+    // The same batch once the wall clock has caught up is fine.
+    let later = now_us + 3_600_000_000;
+    s.apply_batch(&bad, later).expect("no longer ahead");
+    assert_eq!(s.get(b"far"), Some(&b"v"[..]));
+
+    // At the bound exactly, accepted; and this node can still write after
+    // following it, within the bound of its own clock.
+    let mut s = Store::new("a", MAX).with_max_clock_offset_ms(500);
+    s.apply_batch(&batch(vec![entry(b"k", 500)]), now_us)
+        .expect("at the bound");
+    s.apply_batch(&batch(vec![entry(b"k2", 501)]), now_us)
+        .expect_err("past it");
+    s.put(b"k", b"mine", now_us).expect("room left");
+    assert_eq!(s.get(b"k"), Some(&b"mine"[..]), "the later write wins");
+}
+
+#[test]
+fn a_write_the_clock_has_no_room_for_is_refused_and_uses_no_counter() {
+    let mut s = Store::new("a", MAX).with_max_clock_offset_ms(500);
+    // Ahead of a wall clock that went back by a second since.
+    s.put(b"k", b"v1", 10_000_000).expect("put");
+    let vv = s.version_vector();
+    let e = s.put(b"k", b"v2", 9_000_000).expect_err("no room");
+    assert!(matches!(e, WriteError::Refused(_)), "{e:?}");
+    assert!(e.to_string().contains("ahead of its wall clock"), "{e}");
+    assert_eq!((s.get(b"k"), s.version_vector()), (Some(&b"v1"[..]), vv));
+    // Past the year 6429: refused even alone, saying why.
+    let e = s.put(b"k", b"v3", u64::MAX).expect_err("out of range");
+    assert!(e.to_string().contains("past the year 6429"), "{e}");
+    s.put(b"k", b"v4", 10_000_000).expect("the clock is back");
 }
 
 #[derive(Debug, Clone)]

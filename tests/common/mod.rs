@@ -62,7 +62,7 @@ pub use self::{
         Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
     },
     output::show,
-    peer::{frame_of, greeting, read_until_ack, Blackhole, Forwarder},
+    peer::{frame_of, greeting, read_until_ack, wall_clock_ms, Blackhole, Forwarder},
     ports::{connect, dead_addr, free_addrs, on_free_ports, PortTaken},
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{raw, read_n, read_to_close, redis_connection, redis_url, RESP_TIMEOUT},

@@ -9,7 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `message` as the bytes of one frame.
 pub fn frame_of(message: &Message) -> Vec<u8> {
@@ -18,12 +18,22 @@ pub fn frame_of(message: &Message) -> Vec<u8> {
     bytes
 }
 
+/// This machine's wall clock, in milliseconds since the Unix epoch, as a
+/// peer says it in Hello and Welcome.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64
+}
+
 /// What a peer called `name` opens a connection with: the magic and a
 /// Hello of this protocol version.
 pub fn greeting(name: &str) -> Vec<u8> {
     let hello = Message::Hello {
         version: PROTOCOL_VERSION,
         name: name.into(),
+        wall_clock_ms: wall_clock_ms(),
     };
     [&MAGIC[..], &frame_of(&hello)].concat()
 }

@@ -198,10 +198,25 @@ fn netdb_lines(s: &Status) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    if let Some(bound) = s.max_clock_offset_ms {
+        lines.push(("max_clock_offset_ms".into(), bound.to_string()));
+    }
+    let off = s.peers.iter().filter(|p| p.clock_off).count();
+    lines.push(("clock_off_peers".into(), off.to_string()));
+    lines.push((
+        "writes_refused".into(),
+        u8::from(s.writes_refused.is_some()).to_string(),
+    ));
+    if let Some(why) = &s.writes_refused {
+        lines.push(("writes_refused_reason".into(), why.clone()));
+    }
     for (i, p) in s.peers.iter().enumerate() {
         lines.push((format!("peer{i}"), peer_fields(p)));
         if let PeerState::Unreachable(Some(e)) = &p.state {
             lines.push((format!("peer{i}_error"), e.clone()));
+        }
+        if let Some(ms) = p.clock_offset_ms {
+            lines.push((format!("peer{i}_clock_offset_ms"), ms.to_string()));
         }
     }
     lines
@@ -265,10 +280,28 @@ mod tests {
             "node_name:a",
             "peer0:addr=127.0.0.1:9002,state=reachable,last_sync_ms_ago=250,writes_behind=0,last_round_bytes=300,tombstones_waiting=0",
             "peer1_error:Connection refused (os error 111)",
+            "max_clock_offset_ms:500",
+            "clock_off_peers:0",
+            "writes_refused:0",
+            "peer0_clock_offset_ms:-3",
         ] {
             assert!(all.contains(&format!("{line}\r\n")), "{line}");
         }
         assert!(all.contains("\r\n\r\n# Clients\r\n"), "sections apart");
+        assert!(!all.contains("peer1_clock_offset_ms"), "not measured");
+        let mut skewed = status.clone();
+        skewed.peers[0].clock_offset_ms = Some(7_200_000);
+        skewed.peers[0].clock_off = true;
+        skewed.writes_refused = Some("writes refused: the clock".into());
+        let netdb = text(&["netdb"], &skewed);
+        for line in [
+            "clock_off_peers:1",
+            "writes_refused:1",
+            "writes_refused_reason:writes refused: the clock",
+            "peer0_clock_offset_ms:7200000",
+        ] {
+            assert!(netdb.contains(&format!("{line}\r\n")), "{line}: {netdb}");
+        }
         assert!(!all.contains("netdb_data_dir"), "{all}");
         let one = text(&["stats"], &status);
         assert!(one.starts_with("# Stats\r\n"));

@@ -17,11 +17,18 @@
 //! | `peers` | array of maps, one per listed peer (below) |
 //! | `persistence` | map (below), or null when not known |
 //! | `server` | map (below), or null when not known |
+//! | `max_clock_offset_ms` | integer: `--max-clock-offset-ms` |
+//! | `writes_refused` | bulk: why the node refuses writes now, or null |
 //!
 //! A peer: `addr` (bulk), `state` (bulk: `not_tried`, `reachable` or
 //! `unreachable`), `error` (bulk or null), `last_sync_ms_ago` (integer, or
 //! null: never), `writes_behind` (integer, or null: nothing acknowledged
-//! yet), `last_round_bytes` and `tombstones_waiting` (integers).
+//! yet), `last_round_bytes` and `tombstones_waiting` (integers),
+//! `clock_offset_ms` (integer, negative when the peer's clock is behind;
+//! or null: not measured) and `clock_off` (integer 0 or 1: over the
+//! bound). A decoder takes the clock fields, and the node's
+//! `max_clock_offset_ms` and `writes_refused`, as absent (null, 0) when
+//! an older node leaves them out.
 //!
 //! Persistence: `aof_enabled` (integer 0 or 1); with 1, `dir` (bulk),
 //! `appendfsync` (bulk: `always`, `everysec` or `no`) and `compaction`
@@ -101,6 +108,11 @@ pub fn encode_status(s: &Status) -> Reply {
             "server",
             s.server.as_ref().map_or(Reply::Null, encode_server),
         ),
+        ("max_clock_offset_ms", or_null(s.max_clock_offset_ms)),
+        (
+            "writes_refused",
+            s.writes_refused.as_deref().map_or(Reply::Null, bulk),
+        ),
     ])
 }
 
@@ -118,6 +130,11 @@ fn encode_peer(p: &PeerReport) -> Reply {
         ("writes_behind", or_null(p.writes_behind)),
         ("last_round_bytes", int(p.last_round_bytes as u64)),
         ("tombstones_waiting", int(p.tombstones_waiting as u64)),
+        (
+            "clock_offset_ms",
+            p.clock_offset_ms.map_or(Reply::Null, Reply::Integer),
+        ),
+        ("clock_off", int(u64::from(p.clock_off))),
     ])
 }
 
@@ -179,6 +196,11 @@ impl Fields {
             fields.push((String::from_utf8_lossy(&name).into_owned(), value));
         }
         Ok(Fields(fields))
+    }
+
+    /// A field an older node may leave out: null when absent.
+    fn take_new(&mut self, name: &str) -> Reply {
+        self.take(name).unwrap_or(Reply::Null)
     }
 
     fn take(&mut self, name: &str) -> Result<Reply, String> {
@@ -250,6 +272,14 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             .collect::<Result<_, _>>()?,
         persistence: f.map("persistence")?.map(decode_persistence).transpose()?,
         server: f.map("server")?.map(decode_server).transpose()?,
+        max_clock_offset_ms: match f.take_new("max_clock_offset_ms") {
+            Reply::Integer(n) => u64::try_from(n).ok(),
+            _ => None,
+        },
+        writes_refused: match f.take_new("writes_refused") {
+            Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        },
     })
 }
 
@@ -268,6 +298,11 @@ fn decode_peer(reply: Reply) -> Result<PeerReport, String> {
         writes_behind: f.opt_number("writes_behind")?,
         last_round_bytes: f.size("last_round_bytes")?,
         tombstones_waiting: f.size("tombstones_waiting")?,
+        clock_offset_ms: match f.take_new("clock_offset_ms") {
+            Reply::Integer(n) => Some(n),
+            _ => None,
+        },
+        clock_off: matches!(f.take_new("clock_off"), Reply::Integer(n) if n != 0),
     })
 }
 
@@ -339,7 +374,10 @@ mod tests {
             writes_behind: None,
             last_round_bytes: 0,
             tombstones_waiting: 0,
+            clock_offset_ms: Some(-7_200_000),
+            clock_off: true,
         });
+        status.writes_refused = Some("writes refused: the clock".into());
         status.persistence = Some(Persistence::Disk(DiskStatus {
             dir: "/data/a b".into(),
             fsync: FsyncPolicy::No,
@@ -371,6 +409,13 @@ mod tests {
             Err("no field 'name'".to_string())
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
+        // A node from before the clock fields: the last two, left out.
+        let older = Reply::Array(items[..items.len() - 6].to_vec());
+        let want = Status {
+            max_clock_offset_ms: None,
+            ..sample()
+        };
+        assert_eq!(decode_status(older), Ok(want));
         assert!(decode_status(Reply::Array(vec![bulk("name")])).is_err());
     }
 }
