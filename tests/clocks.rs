@@ -132,7 +132,7 @@ fn a_node_two_hours_ahead_refuses_writes_until_its_clock_is_fixed() {
         assert!(line.contains("ms behind this node's"), "{line}");
     }
     eventually(CLOCK_TIMEOUT, "n3 refusing writes for both peers", || {
-        c[2].cmd("put k skewed").contains("from 2 of the 2 peers")
+        c[2].cmd("put k skewed").contains("from 2 of its 2 peers")
     });
     let reply = c[2].cmd("put k skewed");
     assert!(

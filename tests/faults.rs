@@ -444,9 +444,6 @@ fn a_node_restored_from_a_backup_converges_with_its_peer() {
 }
 
 #[test]
-#[ignore = "fixed by the never-diverge-silently work: a node whose clock reads past \
-            year 6429 refuses writes with an error naming its clock, its peers keep \
-            replicating, and once its clock is right the cluster converges"]
 fn a_clock_far_in_the_future_neither_freezes_nor_poisons_the_cluster() {
     let Some(ft) = Faketime::or_skip() else {
         return;

@@ -7,10 +7,12 @@
 //! its clock than the bound. Two nodes whose clocks are further apart than
 //! that cannot both take writes: the one ahead stamps writes the other
 //! refuses, the one behind refuses the other's. So a node whose clock is
-//! off by more than the bound from a strict majority of the peers it has
-//! measured refuses local writes until it is not (CockroachDB's rule: with
-//! one peer both nodes refuse, since neither can tell whose clock is
-//! wrong; with more, only the odd one out does).
+//! off by more than the bound from a strict majority of its peers refuses
+//! local writes until it is not (CockroachDB's rule: with one peer both
+//! nodes refuse, since neither can tell whose clock is wrong; with more,
+//! only the odd one out does). The majority is of all its peers, not of
+//! those measured so far: a node that has measured only the odd one out
+//! (the first to answer after a start, say) must not refuse writes for it.
 //!
 //! Measuring: the pusher reads its wall clock when it sends `Hello` and
 //! when the `Welcome` arrives, and the `Welcome` carries the peer's wall
@@ -76,15 +78,19 @@ pub fn hello_ahead_ms(theirs_ms: u64, received_ms: u64) -> Option<u64> {
 }
 
 /// Why this node refuses writes, given the measured offsets of its peers
-/// (address and offset, peers not measured left out) and the bound: off
-/// by more than the bound from a strict majority of them. `None` while it
-/// is not.
-pub fn clock_refusal(measured: &[(&str, ClockOffset)], bound_ms: u64) -> Option<String> {
+/// (address and offset, peers not measured left out), how many peers it
+/// has in all, and the bound: off by more than the bound from a strict
+/// majority of all its peers. `None` while it is not.
+pub fn clock_refusal(
+    measured: &[(&str, ClockOffset)],
+    peers: usize,
+    bound_ms: u64,
+) -> Option<String> {
     let off: Vec<&(&str, ClockOffset)> = measured
         .iter()
         .filter(|(_, offset)| offset.exceeds(bound_ms))
         .collect();
-    if off.len() * 2 <= measured.len() {
+    if off.len() * 2 <= peers.max(measured.len()) {
         return None;
     }
     let which: Vec<String> = off
@@ -93,10 +99,10 @@ pub fn clock_refusal(measured: &[(&str, ClockOffset)], bound_ms: u64) -> Option<
         .collect();
     Some(format!(
         "writes refused: this node's clock is off by more than {bound_ms} ms \
-         (--max-clock-offset-ms) from {} of the {} peers it has measured ({}); \
+         (--max-clock-offset-ms) from {} of its {} peers ({}); \
          fix the clock",
         off.len(),
-        measured.len(),
+        peers.max(measured.len()),
         which.join("; ")
     ))
 }
@@ -154,18 +160,21 @@ mod tests {
             offset_ms: -7_200_000,
             uncertainty_ms: 1,
         };
-        assert_eq!(clock_refusal(&[], 500), None, "alone: nothing to go by");
+        assert_eq!(clock_refusal(&[], 0, 500), None, "alone: nothing to go by");
         // One peer: neither side can tell whose clock is wrong.
-        let why = clock_refusal(&[("b:1", off)], 500).expect("refused");
+        let why = clock_refusal(&[("b:1", off)], 1, 500).expect("refused");
         assert_eq!(
             why,
             "writes refused: this node's clock is off by more than 500 ms \
-             (--max-clock-offset-ms) from 1 of the 1 peers it has measured \
+             (--max-clock-offset-ms) from 1 of its 1 peers \
              (peer b:1: its clock is 7200000 ms behind this node's (±1 ms)); fix the clock"
         );
         // Three nodes, one clock off: the two that agree take writes.
-        assert_eq!(clock_refusal(&[("b:1", off), ("c:1", ok)], 500), None);
-        assert!(clock_refusal(&[("b:1", off), ("c:1", off)], 500).is_some());
-        assert_eq!(clock_refusal(&[("b:1", ok)], 500), None);
+        assert_eq!(clock_refusal(&[("b:1", off), ("c:1", ok)], 2, 500), None);
+        assert!(clock_refusal(&[("b:1", off), ("c:1", off)], 2, 500).is_some());
+        assert_eq!(clock_refusal(&[("b:1", ok)], 2, 500), None);
+        // Of two peers only the odd one out measured yet (just after a
+        // start): not a majority of the peers.
+        assert_eq!(clock_refusal(&[("b:1", off)], 2, 500), None);
     }
 }

@@ -219,18 +219,18 @@ impl PeerTable {
     }
 
     /// Why this node's clock makes it refuse writes, if it does: off by
-    /// more than the bound from most of the peers it has measured.
+    /// more than the bound from most of its peers.
     pub fn clock_refusal(&self) -> Option<String> {
         self.clock_refusal_of(&self.lock())
     }
 
     fn clock_refusal_of(&self, peers: &[PeerStatus]) -> Option<String> {
-        let measured: Vec<(&str, ClockOffset)> = peers
+        let counted: Vec<&PeerStatus> = peers.iter().filter(|p| !p.is_self && !p.is_twin).collect();
+        let measured: Vec<(&str, ClockOffset)> = counted
             .iter()
-            .filter(|p| !p.is_self && !p.is_twin)
             .filter_map(|p| Some((p.addr.as_str(), p.clock?)))
             .collect();
-        clock_refusal(&measured, self.max_clock_offset_ms)
+        clock_refusal(&measured, counted.len(), self.max_clock_offset_ms)
     }
 
     /// The refusal this table sets.
