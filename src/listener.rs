@@ -13,6 +13,7 @@
 use crate::engine::service::StoreHandle;
 use crate::error::{Error, Result};
 use crate::redis::client;
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::frame::is_timeout;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
@@ -36,6 +37,8 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+    /// The node's anti-entropy counters, shared with its pushers.
+    pub anti_entropy: AntiEntropy,
 }
 
 impl ServerSettings {
@@ -46,6 +49,7 @@ impl ServerSettings {
             handshake_timeout: self.handshake_timeout,
             idle_timeout: self.idle_timeout,
             answering: Arc::clone(&self.answering),
+            anti_entropy: self.anti_entropy.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::engine::service::{self, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::pusher::{PushSettings, Pushers};
 use crate::replication::status::{Answering, PeerTable, WriteRefusal};
 use crate::replication::ticker;
@@ -53,6 +54,8 @@ const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 impl Node {
     /// Starts every thread of a node listening on `listener`.
     pub fn start(config: Config, listener: TcpListener) -> Result<Node> {
+        #[cfg(feature = "failpoints")]
+        crate::durability::datadir::configure_fail_points();
         let addr = listener
             .local_addr()
             .map_err(|source| crate::error::Error::Io {
@@ -107,6 +110,7 @@ impl Node {
             },
         ));
         let answering = Arc::new(Answering::default());
+        let anti_entropy = AntiEntropy::default();
         let listener = listener::spawn_listener(
             listener,
             config.name.clone(),
@@ -117,6 +121,7 @@ impl Node {
                 handshake_timeout: config.io_timeout,
                 idle_timeout: config.idle_timeout,
                 answering: Arc::clone(&answering),
+                anti_entropy: anti_entropy.clone(),
             },
             Arc::clone(&shutdown),
             Arc::clone(&clients),
@@ -136,6 +141,7 @@ impl Node {
                 max_frame: config.max_frame,
                 answering,
                 refusal,
+                anti_entropy,
             },
         )?;
         let pushers = Arc::new(pushers);

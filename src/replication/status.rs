@@ -9,6 +9,7 @@
 //! answering and the pushers ask. The clock is passed in: nothing here
 //! reads it.
 
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::error::SyncError;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::hash_map::RandomState;
@@ -98,6 +99,8 @@ pub struct PeerTable {
     refusal: WriteRefusal,
     /// This node's name, for the refusal's text.
     name: Arc<str>,
+    /// The anti-entropy counters, for `status`.
+    anti_entropy: AntiEntropy,
 }
 
 impl PeerTable {
@@ -110,7 +113,19 @@ impl PeerTable {
             )),
             refusal,
             name: name.into(),
+            anti_entropy: AntiEntropy::default(),
         }
+    }
+
+    /// The table, with `anti_entropy` as the counters `status` shows.
+    pub fn with_anti_entropy(mut self, anti_entropy: AntiEntropy) -> PeerTable {
+        self.anti_entropy = anti_entropy;
+        self
+    }
+
+    /// The node's anti-entropy counters.
+    pub fn anti_entropy(&self) -> &AntiEntropy {
+        &self.anti_entropy
     }
 
     /// The entries, locked.
