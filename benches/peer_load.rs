@@ -21,7 +21,7 @@ mod common;
 
 use common::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
 use common::harness::{greeting, read_until_ack};
-use common::wire::{Batch, Bytes, Message, MessageRef, WireEntry, WireVv};
+use common::wire::{Batch, Bytes, DoneRef, Message, MessageRef, WireEntry, WireVv};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
@@ -110,7 +110,11 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
             &mut writer,
             &MessageRef::Push {
                 batch: &batch,
-                done: Some(&vv),
+                done: Some(DoneRef {
+                    vv: &vv,
+                    digest: None,
+                    full: false,
+                }),
             },
         )
         .map_err(|e| e.to_string())?;

@@ -13,6 +13,7 @@
 use crate::engine::service::StoreHandle;
 use crate::error::{Error, Result};
 use crate::redis::client;
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::frame::is_timeout;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
@@ -38,6 +39,8 @@ pub struct ServerSettings {
     pub answering: Arc<Answering>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: u64,
+    /// The node's anti-entropy counters, shared with its pushers.
+    pub anti_entropy: AntiEntropy,
 }
 
 impl ServerSettings {
@@ -49,6 +52,7 @@ impl ServerSettings {
             idle_timeout: self.idle_timeout,
             answering: Arc::clone(&self.answering),
             max_clock_offset_ms: self.max_clock_offset_ms,
+            anti_entropy: self.anti_entropy.clone(),
         }
     }
 }

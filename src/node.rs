@@ -12,6 +12,7 @@ use crate::engine::service::{self, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::pusher::{PushSettings, Pushers};
 use crate::replication::status::{Answering, PeerTable, WriteRefusal};
 use crate::replication::ticker;
@@ -53,6 +54,8 @@ const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 impl Node {
     /// Starts every thread of a node listening on `listener`.
     pub fn start(config: Config, listener: TcpListener) -> Result<Node> {
+        #[cfg(feature = "failpoints")]
+        crate::durability::datadir::configure_fail_points();
         let addr = listener
             .local_addr()
             .map_err(|source| crate::error::Error::Io {
@@ -109,6 +112,7 @@ impl Node {
             },
         ));
         let answering = Arc::new(Answering::default());
+        let anti_entropy = AntiEntropy::default();
         let listener = listener::spawn_listener(
             listener,
             config.name.clone(),
@@ -120,6 +124,7 @@ impl Node {
                 idle_timeout: config.idle_timeout,
                 answering: Arc::clone(&answering),
                 max_clock_offset_ms,
+                anti_entropy: anti_entropy.clone(),
             },
             Arc::clone(&shutdown),
             Arc::clone(&clients),
@@ -140,6 +145,7 @@ impl Node {
                 answering,
                 refusal,
                 max_clock_offset_ms,
+                anti_entropy,
             },
         )?;
         let pushers = Arc::new(pushers);

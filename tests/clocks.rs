@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::wire::{Batch, Bytes, Message, WireEntry};
+use common::wire::{Batch, Bytes, Done, Message, WireEntry};
 use common::{
     cluster, eventually, frame_of, greeting, redis_connection, wall_clock_ms, Cluster, Faketime,
     CONVERGE_TIMEOUT, FAST_SYNC_MS,
@@ -50,7 +50,11 @@ fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
                 clock: vec![(0, 1)],
             }],
         },
-        done: Some(Vec::new()),
+        done: Some(Done {
+            vv: Vec::new(),
+            digest: None,
+            full: false,
+        }),
     })
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::frame::read_frame;
-use common::wire::{Batch, Bytes, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
+use common::wire::{Batch, Bytes, Done, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
 use common::{
     assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, wall_clock_ms,
     Cluster, Node, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS,
@@ -212,7 +212,10 @@ fn messages_out_of_order() {
 
     // An Ack where a Push should be.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
-    let ack = frame_of(&Message::Ack { vv: Vec::new() });
+    let ack = frame_of(&Message::Ack {
+        vv: Vec::new(),
+        digest: None,
+    });
     stream.write_all(&ack).expect("send");
     assert_closed(&c, from, "expected Push, got Ack");
     assert_healthy(&mut c, "ack");
@@ -240,7 +243,11 @@ fn an_undecodable_frame_after_a_valid_greeting() {
 fn last_push(batch: Batch) -> Vec<u8> {
     frame_of(&Message::Push {
         batch,
-        done: Some(Vec::new()),
+        done: Some(Done {
+            vv: Vec::new(),
+            digest: None,
+            full: false,
+        }),
     })
 }
 

@@ -73,7 +73,8 @@ fn status_shows_the_node_and_each_peer_once_reachable() {
             "{line}"
         );
     }
-    assert_eq!(status.len(), 4);
+    assert_eq!(status.len(), 5);
+    assert_eq!(status[4], format!("digest: {}", "0".repeat(40)));
     assert_eq!(c[0].cmd("put a 1"), "Value stored.");
     assert_eq!(c[0].cmd("delete b"), "Key deleted.");
     assert_eq!(c[0].cmd("sync"), "Synced with 2 of 2 peers.");
@@ -111,7 +112,7 @@ fn periodic_rounds_make_every_peer_reachable_in_status() {
             Duration::from_secs(4),
             format!("{} sees every peer reachable", node.name()),
             || {
-                node.status()[2..]
+                node.peer_lines()
                     .iter()
                     .all(|l| l.contains(": reachable, last sync "))
             },
@@ -162,6 +163,7 @@ fn a_node_alone_has_no_peers_to_sync_with() {
             format!("node solo listening on {}", node.addr()),
             "keys: 0 live, 0 tombstones".to_string(),
             "peers: none".to_string(),
+            format!("digest: {}", "0".repeat(40)),
         ]
     );
 }
@@ -172,7 +174,7 @@ fn a_peers_file_listing_the_node_itself_is_fine() {
     // not push to itself, nor count itself.
     let mut c = cluster(2, NO_SYNC_MS);
     let status = c[0].status();
-    assert_eq!(status.len(), 3, "{status:?}");
+    assert_eq!(status.len(), 4, "{status:?}");
     assert!(
         !status
             .iter()

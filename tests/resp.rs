@@ -6,7 +6,7 @@ mod common;
 
 use common::resp::{encode_command, Reply};
 use common::{
-    cluster_with, dead_addr, eventually, netdb_command, raw, read_n, read_to_close,
+    cluster_with, dead_addr, debug_digest, eventually, netdb_command, raw, read_n, read_to_close,
     redis_connection, run, Input, Node, NodeSpec, FAST_SYNC_MS,
 };
 use redis::Commands;
@@ -463,8 +463,10 @@ fn the_connect_client_runs_a_piped_script() {
          node solo listening on {}\n\
          keys: 1 live, 1 tombstones\n\
          peers: none\n\
+         digest: {}\n\
          Goodbye!\n",
-        node.addr()
+        node.addr(),
+        debug_digest(&mut redis_connection(node.addr()))
     );
     assert_eq!(stdout, want);
 

@@ -263,9 +263,11 @@ fn data_files(dir: &Path) -> Result<Vec<DataFile>, FileError> {
 }
 
 /// Configures the fail points `FAILPOINTS` names, once per process: the
-/// tests' way into a running node (see the `failpoints` feature).
+/// tests' way into a running node (see the `failpoints` feature). Called
+/// when a node starts, and again (doing nothing) when a data directory is
+/// opened.
 #[cfg(feature = "failpoints")]
-fn configure_fail_points() {
+pub fn configure_fail_points() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // Dropping the scenario would clear the configuration; the node keeps
     // it for as long as it runs.

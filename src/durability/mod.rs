@@ -19,7 +19,9 @@
 //! Fault injection: with the `failpoints` feature, the fail points named in
 //! [`log`] and [`compaction`] are compiled in and set through the
 //! `FAILPOINTS` environment variable (`name=action;...`, the `fail`
-//! crate's syntax), which a node reads when it opens its data directory.
+//! crate's syntax), which a node reads when it starts (the store thread's
+//! `store::drop_merged`, in [`crate::engine::service`], is set the same
+//! way).
 //! Without the feature they compile to nothing.
 
 pub mod compaction;

@@ -15,8 +15,8 @@ use super::service::Service;
 use super::slot::{Answer, ReplySlot};
 use crate::durability::CompactionStatus;
 use crate::error::{Error, Result};
-use crate::store::batch::{Batch, WireVv};
-use crate::store::{BatchError, Counts, Cursor, Delta, PeerLag, WriteError};
+use crate::store::batch::{Batch, Summary, WireVv};
+use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, PeerLag, WriteError};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 /// One command of a front end, run on the store thread: it reads and
@@ -107,6 +107,20 @@ impl Db<'_> {
     pub fn is_empty(&mut self) -> bool {
         self.len() == 0
     }
+
+    /// The digest of the live data (`DEBUG DIGEST`): equal on every node
+    /// that holds the same keys and values.
+    pub fn digest(&mut self) -> DataDigest {
+        self.settle();
+        self.service.store.data_digest()
+    }
+
+    /// The digest of `key` alone (`DEBUG DIGEST-VALUE`): all zeros when it
+    /// has no value.
+    pub fn key_digest(&mut self, key: &[u8]) -> DataDigest {
+        self.settle();
+        self.service.store.key_digest(key)
+    }
 }
 
 /// A front end's batch of commands with the slot its replies go to.
@@ -136,6 +150,10 @@ pub(super) enum Request {
         /// The peer's vector at the start of the transfer, when this is
         /// its last part.
         join: Option<WireVv>,
+        /// Whether this is the answer to a repair, whose values for keys
+        /// not held are taken even where the vector covers their clocks
+        /// (see [`Store::apply_repair_batch`](crate::store::Store::apply_repair_batch)).
+        repair: bool,
         /// Whether the batch and the vector were valid.
         reply: Sender<std::result::Result<(), BatchError>>,
     },
@@ -147,8 +165,9 @@ pub(super) enum Request {
         cursor: Option<Cursor>,
         /// Target part size.
         max_bytes: usize,
-        /// The part, and at the start of a transfer this node's vector.
-        reply: Sender<(Delta, Option<WireVv>)>,
+        /// The part, and at the start of a transfer this node's vector
+        /// and digest as they were when the part was gathered.
+        reply: Sender<(Delta, Option<Summary>)>,
     },
     /// This node's version vector.
     VersionVector {
@@ -178,6 +197,11 @@ pub(super) enum Request {
     Counts {
         /// Where they go.
         reply: Sender<Counts>,
+    },
+    /// The digest of the live data.
+    Digest {
+        /// Where it goes.
+        reply: Sender<DataDigest>,
     },
     /// Whether a snapshot is being written, and how the last one ended
     /// (`None` without a data directory).
@@ -229,15 +253,19 @@ impl StoreHandle {
     /// the returned channel hears whether the batch was valid once it is
     /// merged (and logged, when logging). Requests from one thread are
     /// served in the order sent.
+    /// With `repair`, it is merged as a repair's
+    /// ([`Store::apply_repair_batch`](crate::store::Store::apply_repair_batch)).
     pub fn apply_later(
         &self,
         batch: Batch,
+        repair: bool,
     ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
         let (reply, rx) = bounded(1);
         self.tx
             .send(Request::Apply {
                 batch,
                 join: None,
+                repair,
                 reply,
             })
             .map_err(|_| Error::Stopped)?;
@@ -251,16 +279,19 @@ impl StoreHandle {
         &self,
         batch: Batch,
         vv: WireVv,
+        repair: bool,
     ) -> Result<std::result::Result<(), BatchError>> {
         self.call(|reply| Request::Apply {
             batch,
             join: Some(vv),
+            repair,
             reply,
         })
     }
 
     /// One part of what a node that has seen `since` lacks (at the start
-    /// of a transfer, when `cursor` is `None`, also this node's vector),
+    /// of a transfer, when `cursor` is `None`, also this node's vector and
+    /// digest),
     /// without waiting for it: the part arrives on the returned channel, so
     /// the caller can send one part while the store thread gathers the
     /// next.
@@ -269,7 +300,7 @@ impl StoreHandle {
         since: WireVv,
         cursor: Option<Cursor>,
         max_bytes: usize,
-    ) -> Result<Receiver<(Delta, Option<WireVv>)>> {
+    ) -> Result<Receiver<(Delta, Option<Summary>)>> {
         let (reply, rx) = bounded(1);
         self.tx
             .send(Request::Delta {
@@ -314,6 +345,11 @@ impl StoreHandle {
     /// Key and tombstone counts.
     pub fn counts(&self) -> Result<Counts> {
         self.call(|reply| Request::Counts { reply })
+    }
+
+    /// The digest of the live data.
+    pub fn digest(&self) -> Result<DataDigest> {
+        self.call(|reply| Request::Digest { reply })
     }
 
     /// Whether a snapshot is being written, and how the last one ended

@@ -223,8 +223,19 @@ impl Service {
         let store = &mut self.store;
         match request {
             Request::Run(work) => work.run(self),
-            Request::Apply { batch, join, reply } => {
-                let mut result = store.apply_batch(&batch, wall_clock_us());
+            Request::Apply {
+                mut batch,
+                join,
+                repair,
+                reply,
+            } => {
+                drop_merged_entry(&mut batch);
+                let now_us = wall_clock_us();
+                let mut result = if repair {
+                    store.apply_repair_batch(&batch, now_us)
+                } else {
+                    store.apply_batch(&batch, now_us)
+                };
                 if let (Ok(()), Some(vv)) = (&result, join) {
                     result = store.join_version_vector(&vv);
                 }
@@ -239,8 +250,8 @@ impl Service {
                 // What leaves for a peer must be in the log first.
                 self.flush();
                 let store = &self.store;
-                let vv = cursor.is_none().then(|| store.version_vector());
-                let _ = reply.send((store.delta(&since, cursor, max_bytes), vv));
+                let summary = cursor.is_none().then(|| store.summary());
+                let _ = reply.send((store.delta(&since, cursor, max_bytes), summary));
             }
             Request::VersionVector { reply } => {
                 self.flush();
@@ -266,6 +277,10 @@ impl Service {
                 self.settle();
                 let _ = reply.send(self.store.counts());
             }
+            Request::Digest { reply } => {
+                self.settle();
+                let _ = reply.send(self.store.data_digest());
+            }
             Request::Compaction { reply } => {
                 let _ = reply.send(self.disk.as_ref().map(DataDir::compaction_status));
             }
@@ -282,6 +297,24 @@ impl Service {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Fail point `store::drop_merged` (with the `failpoints` feature): when
+/// it fires, the last entry of the next non-empty batch from a peer is
+/// silently dropped before the merge, while the transfer's vector is
+/// still joined. So the node believes it holds what it does not: the
+/// divergence that only the digest comparison of anti-entropy can find
+/// (see [`crate::replication::anti_entropy`]). Without the feature this
+/// does nothing.
+fn drop_merged_entry(batch: &mut crate::store::batch::Batch) {
+    if batch.entries.is_empty() {
+        return;
+    }
+    fail::fail_point!("store::drop_merged", |_| {
+        if let Some(gone) = batch.entries.pop() {
+            log::debug!("fail point store::drop_merged: dropped key {:?}", gone.key);
+        }
+    });
 }
 
 impl<R: Refusable> Work for Batched<R> {

@@ -7,6 +7,7 @@
 //! | file | holds |
 //! | --- | --- |
 //! | [`wire`] | the messages, and the exchange they make (pure) |
+//! | [`anti_entropy`] | comparing digests at the end of a round, and repairing a divergence (pure) |
 //! | [`frame`] | length-prefixed framing over `Read`/`Write` (pure) |
 //! | [`peers`] | parsing the peers file (pure) |
 //! | [`error`] | [`SyncError`]: why an exchange failed, by cause (pure) |
@@ -27,6 +28,7 @@
 //! bytes are untrusted: a bad peer costs one closed connection and a log
 //! line naming it and the cause.
 
+pub mod anti_entropy;
 pub mod clocks;
 pub mod connection;
 pub mod error;

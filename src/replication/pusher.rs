@@ -27,12 +27,15 @@
 
 use crate::engine::service::StoreHandle;
 use crate::error::Error;
+use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::clocks::ClockOffset;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
 use crate::replication::transfer::{part_bytes, Merges, Parts, PARTS_IN_FLIGHT};
-use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
+use crate::replication::wire::{
+    DoneRef, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
+};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub struct PushSettings {
     pub refusal: WriteRefusal,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: u64,
+    /// The node's anti-entropy counters, shared with its receivers.
+    pub anti_entropy: AntiEntropy,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -105,7 +110,8 @@ impl Pushers {
         settings: PushSettings,
     ) -> crate::error::Result<(Pushers, Vec<JoinHandle<()>>)> {
         let table = PeerTable::new(name, &peers, settings.refusal.clone())
-            .with_max_clock_offset_ms(settings.max_clock_offset_ms);
+            .with_max_clock_offset_ms(settings.max_clock_offset_ms)
+            .with_anti_entropy(settings.anti_entropy.clone());
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (index, addr) in peers.into_iter().enumerate() {
@@ -121,6 +127,7 @@ impl Pushers {
                 left_to_pull: false,
                 rounds: 0,
                 twin_absent: 0,
+                repair: RepairPlan::default(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -221,6 +228,20 @@ struct Pusher {
     rounds: u64,
     /// Rounds in a row, since a twin answered, that it has not.
     twin_absent: u32,
+    /// When a full round is owed to this peer, to repair a divergence.
+    repair: RepairPlan,
+}
+
+/// How a round that the peer acknowledged went.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    /// Bytes sent.
+    sent: usize,
+    /// Whether it was a full round (a repair).
+    full: bool,
+    /// Whether it found the peer diverged (see
+    /// [`crate::replication::anti_entropy`]).
+    diverged: bool,
 }
 
 impl Pusher {
@@ -249,10 +270,15 @@ impl Pusher {
             return self.acknowledge_self();
         }
         let reused = self.conn.is_some();
-        let mut result = self.push(may_leave_to_pull);
+        let full = self.repair.full_round();
+        let mut result = self.push(may_leave_to_pull, full);
         if result.is_err() && reused {
-            result = self.push(may_leave_to_pull);
+            result = self.push(may_leave_to_pull, full);
         }
+        if let Ok(round) = &result {
+            self.repair.record(round.full, round.diverged);
+        }
+        let result = result.map(|round| round.sent);
         let at_startup = self.rounds == 0;
         self.rounds += 1;
         if let Err(SyncError::Protocol(ProtocolError::Myself)) = result {
@@ -326,16 +352,16 @@ impl Pusher {
         acked.is_ok()
     }
 
-    /// One push; returns the bytes sent. On error the connection is
-    /// dropped; so it is after a round left to the peer's pull, whose
+    /// One push, `full` or not; says how it went. On error the connection
+    /// is dropped; so it is after a round left to the peer's pull, whose
     /// vector it no longer knows.
-    fn push(&mut self, may_leave_to_pull: bool) -> Result<usize> {
+    fn push(&mut self, may_leave_to_pull: bool, full: bool) -> Result<Round> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
             None => self.connect().inspect_err(|_| self.record_clock(None))?,
         };
-        let sent = self.exchange(&mut conn, may_leave_to_pull)?;
-        let left = sent.is_none();
+        let round = self.exchange(&mut conn, may_leave_to_pull, full)?;
+        let left = round.is_none();
         if left && !self.left_to_pull {
             log::info!(
                 "peer {} is pulling a transfer from this node; rounds leave it to that",
@@ -343,14 +369,14 @@ impl Pusher {
             );
         }
         self.left_to_pull = left;
-        if let Some(sent) = sent {
+        if let Some(round) = round {
             // A clock found off is measured again by the next handshake.
             if !self.table.is_clock_off(self.index) {
                 self.conn = Some(conn);
             }
-            return Ok(sent);
+            return Ok(round);
         }
-        Ok(0)
+        Ok(Round::default())
     }
 
     /// Sends what the peer lacks, merges what it sends back, records its
@@ -363,23 +389,45 @@ impl Pusher {
     /// would, up to the writes made since it began, which the next round
     /// sends. `None` says so; nothing was sent. A push someone waits for
     /// (`sync`, the last push before exiting) is always made.
-    fn exchange(&self, greeted: &mut Greeted, may_leave_to_pull: bool) -> Result<Option<usize>> {
+    ///
+    /// A `full` round (a repair) sends everything, as if the peer's vector
+    /// were empty, and asks for everything back. Any other round ends by
+    /// comparing this node's vector and digest at the start with the
+    /// peer's in its `Ack` (see [`crate::replication::anti_entropy`]).
+    fn exchange(
+        &self,
+        greeted: &mut Greeted,
+        may_leave_to_pull: bool,
+        full: bool,
+    ) -> Result<Option<Round>> {
         let conn = &mut greeted.conn;
         let mut sent = 0;
-        let since = greeted.peer_vv.clone();
+        let since = if full {
+            WireVv::new()
+        } else {
+            greeted.peer_vv.clone()
+        };
         let max_part = part_bytes(self.settings.max_frame);
         let mut parts = Parts::new(&self.store, since, max_part)?;
         // Parts sent whose `Next` has not come back yet.
         let mut unanswered = 0;
         while let Some((batch, last)) = parts.next_part()? {
             if may_leave_to_pull
+                && !full
                 && sent == 0
                 && !last
                 && self.settings.answering.is_answering(&greeted.peer_name)
             {
                 return Ok(None);
             }
-            let done = if last { parts.start_vv() } else { None };
+            let done = match parts.start_summary() {
+                Some(start) if last => Some(DoneRef {
+                    vv: &start.vv,
+                    digest: start.digest,
+                    full,
+                }),
+                _ => None,
+            };
             sent += conn.send(&MessageRef::Push {
                 batch: &batch,
                 done,
@@ -397,17 +445,34 @@ impl Pusher {
         for _ in 0..unanswered {
             expect_next(conn)?;
         }
-        let mut merges = Merges::new(&self.store);
+        // What comes back from a full round repairs this node: it is taken
+        // even where this node's vector claims it has seen it.
+        let mut merges = Merges::for_repair(&self.store, full);
         loop {
             match conn.receive()? {
                 Message::Pull { batch } => merges.add(batch)?,
-                Message::Ack { vv } => {
+                Message::Ack { vv, digest } => {
                     // The peer's vector covers what it sent: join it only
                     // once all of that is merged.
                     merges.finish(vv.clone())?;
                     self.store.peer_acknowledged(self.index, vv.clone())?;
-                    greeted.peer_vv = vv;
-                    return Ok(Some(sent));
+                    let theirs = Summary { vv, digest };
+                    let anti_entropy = &self.settings.anti_entropy;
+                    let peer = &greeted.peer_name;
+                    let diverged = if full {
+                        anti_entropy.repaired(peer, "pushing to");
+                        false
+                    } else {
+                        parts.start_summary().is_some_and(|ours| {
+                            anti_entropy.check(peer, "pushing to", ours, &theirs)
+                        })
+                    };
+                    greeted.peer_vv = theirs.vv;
+                    return Ok(Some(Round {
+                        sent,
+                        full,
+                        diverged,
+                    }));
                 }
                 other => {
                     return Err(SyncError::unexpected(

@@ -12,12 +12,15 @@
 
 use crate::engine::service::wall_clock_us;
 use crate::engine::service::StoreHandle;
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering};
 use crate::replication::transfer::{part_bytes, Merges, Parts};
-use crate::replication::wire::{Message, MessageKind, MessageRef, WireVv, PROTOCOL_VERSION};
+use crate::replication::wire::{
+    Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -38,6 +41,8 @@ pub struct ReceiveSettings {
     /// `--max-clock-offset-ms`: a `Hello` from a clock further ahead is
     /// logged.
     pub max_clock_offset_ms: u64,
+    /// The node's anti-entropy counters, shared with its pushers.
+    pub anti_entropy: AntiEntropy,
 }
 
 /// Serves one peer connection until it closes; `name` is this node's. A
@@ -66,21 +71,30 @@ pub fn serve(
         if !batch.entries.is_empty() {
             merges.add(batch)?;
         }
-        let Some(pusher_vv) = done else {
+        let Some(done) = done else {
             conn.send(&MessageRef::Next)?;
             conn.flush()?;
             continue;
         };
         // Every part has arrived and, once merged, this node has seen what
         // the pusher had: only then may its vector be joined.
-        merges.finish(pusher_vv.clone())?;
-        answer(
+        merges.finish(done.vv.clone())?;
+        let answered = answer(
             &mut conn,
             store,
-            pusher_vv,
+            &done,
             part_bytes(settings.max_frame),
             (&settings.answering, &peer),
         )?;
+        // The same comparison the pusher makes with the same two
+        // summaries, so both sides log a divergence (the pusher repairs).
+        if done.full {
+            settings.anti_entropy.repaired(&peer, "answering");
+        } else {
+            settings
+                .anti_entropy
+                .check(&peer, "answering", &answered, &done.summary());
+        }
     }
 }
 
@@ -159,17 +173,23 @@ fn may_warn_about(peer: &str) -> bool {
 /// How often [`may_warn_about`] lets a warning about one peer through.
 const CLOCK_WARNING_EVERY: Duration = Duration::from_secs(60);
 
-/// Sends the pusher every entry above its vector, then this node's vector
-/// as it was when the answer started. An answer of several parts is
+/// Sends the pusher every entry above its vector (every entry, in a full
+/// round), then this node's vector and digest as they were when the
+/// answer started, which it returns. An answer of several parts is
 /// recorded in `answering` while it lasts.
 fn answer(
     conn: &mut Connection,
     store: &StoreHandle,
-    pusher_vv: WireVv,
+    done: &Done,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
-) -> Result<()> {
-    let mut parts = Parts::new(store, pusher_vv, max_part)?;
+) -> Result<Summary> {
+    let since = if done.full {
+        WireVv::new()
+    } else {
+        done.vv.clone()
+    };
+    let mut parts = Parts::new(store, since, max_part)?;
     let mut in_progress = None;
     while let Some((batch, last)) = parts.next_part()? {
         if !last && in_progress.is_none() {
@@ -181,8 +201,11 @@ fn answer(
             conn.send(&MessageRef::Pull { batch: &batch })?;
         }
     }
-    let vv = parts.start_vv().cloned().unwrap_or_default();
-    conn.send(&MessageRef::Ack { vv: &vv })?;
+    let start = parts.start_summary().cloned().unwrap_or_default();
+    conn.send(&MessageRef::Ack {
+        vv: &start.vv,
+        digest: start.digest,
+    })?;
     conn.flush()?;
-    Ok(())
+    Ok(start)
 }

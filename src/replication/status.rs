@@ -10,6 +10,7 @@
 //! answering and the pushers ask. The clock is passed in: nothing here
 //! reads it.
 
+use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::clocks::{clock_refusal, ClockOffset};
 use crate::replication::error::SyncError;
 use parking_lot::{Mutex, MutexGuard};
@@ -106,6 +107,8 @@ pub struct PeerTable {
     name: Arc<str>,
     /// `--max-clock-offset-ms`.
     max_clock_offset_ms: u64,
+    /// The anti-entropy counters, for `status`.
+    anti_entropy: AntiEntropy,
 }
 
 impl PeerTable {
@@ -119,6 +122,7 @@ impl PeerTable {
             refusal,
             name: name.into(),
             max_clock_offset_ms: crate::core::hlc::DEFAULT_MAX_OFFSET_MS,
+            anti_entropy: AntiEntropy::default(),
         }
     }
 
@@ -132,6 +136,17 @@ impl PeerTable {
     /// The bound on clock offsets, in milliseconds.
     pub fn max_clock_offset_ms(&self) -> u64 {
         self.max_clock_offset_ms
+    }
+
+    /// The table, with `anti_entropy` as the counters `status` shows.
+    pub fn with_anti_entropy(mut self, anti_entropy: AntiEntropy) -> PeerTable {
+        self.anti_entropy = anti_entropy;
+        self
+    }
+
+    /// The node's anti-entropy counters.
+    pub fn anti_entropy(&self) -> &AntiEntropy {
+        &self.anti_entropy
     }
 
     /// The entries, locked.

@@ -9,7 +9,7 @@
 
 use crate::engine::service::StoreHandle;
 use crate::replication::error::{Result, SyncError};
-use crate::replication::wire::{Batch, WireVv};
+use crate::replication::wire::{Batch, Summary, WireVv};
 use crate::store::{BatchError, Delta};
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
@@ -38,8 +38,8 @@ pub struct Parts<'a> {
     store: &'a StoreHandle,
     since: WireVv,
     max_bytes: usize,
-    next: Option<Receiver<(Delta, Option<WireVv>)>>,
-    start_vv: Option<WireVv>,
+    next: Option<Receiver<(Delta, Option<Summary>)>>,
+    start: Option<Summary>,
 }
 
 impl<'a> Parts<'a> {
@@ -51,7 +51,7 @@ impl<'a> Parts<'a> {
             since,
             max_bytes,
             next,
-            start_vv: None,
+            start: None,
         })
     }
 
@@ -61,9 +61,9 @@ impl<'a> Parts<'a> {
         let Some(rx) = self.next.take() else {
             return Ok(None);
         };
-        let (delta, vv) = rx.recv().map_err(|_| SyncError::Stopped)?;
-        if self.start_vv.is_none() {
-            self.start_vv = vv;
+        let (delta, summary) = rx.recv().map_err(|_| SyncError::Stopped)?;
+        if self.start.is_none() {
+            self.start = summary;
         }
         if let Some(cursor) = delta.next {
             self.next = Some(self.store.delta_later(
@@ -75,10 +75,11 @@ impl<'a> Parts<'a> {
         Ok(Some((delta.batch, delta.next.is_none())))
     }
 
-    /// This node's version vector when the transfer started (known once
-    /// the first part has been taken).
-    pub fn start_vv(&self) -> Option<&WireVv> {
-        self.start_vv.as_ref()
+    /// This node's version vector and digest when the transfer started
+    /// (known once the first part has been taken): the digest of exactly
+    /// the data the first part was gathered from.
+    pub fn start_summary(&self) -> Option<&Summary> {
+        self.start.as_ref()
     }
 }
 
@@ -94,6 +95,7 @@ impl<'a> Parts<'a> {
 /// always`, where two requests would cost two.
 pub struct Merges<'a> {
     store: &'a StoreHandle,
+    repair: bool,
     pending: VecDeque<Receiver<std::result::Result<(), BatchError>>>,
     held: Option<Batch>,
 }
@@ -101,8 +103,16 @@ pub struct Merges<'a> {
 impl<'a> Merges<'a> {
     /// No merges in flight.
     pub fn new(store: &'a StoreHandle) -> Merges<'a> {
+        Merges::for_repair(store, false)
+    }
+
+    /// No merges in flight; with `repair`, the parts are merged as the
+    /// answer to a repair (see
+    /// [`Store::apply_repair_batch`](crate::store::Store::apply_repair_batch)).
+    pub fn for_repair(store: &'a StoreHandle, repair: bool) -> Merges<'a> {
         Merges {
             store,
+            repair,
             pending: VecDeque::new(),
             held: None,
         }
@@ -129,7 +139,8 @@ impl<'a> Merges<'a> {
             self.pending.pop_front();
             merged?;
         }
-        self.pending.push_back(self.store.apply_later(batch)?);
+        self.pending
+            .push_back(self.store.apply_later(batch, self.repair)?);
         Ok(())
     }
 
@@ -141,6 +152,6 @@ impl<'a> Merges<'a> {
             oldest.recv().map_err(|_| SyncError::Stopped)??;
         }
         let last = self.held.take().unwrap_or_default();
-        Ok(self.store.apply_and_join(last, vv)??)
+        Ok(self.store.apply_and_join(last, vv, self.repair)??)
     }
 }

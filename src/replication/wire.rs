@@ -12,9 +12,9 @@
 //!                                              wall_clock_ms}
 //!   Push{batch, done: None}      ───>                 (zero or more parts)
 //!                                <───  Next
-//!   Push{batch, done: Some(vv)}  ───>                 (the last part)
+//!   Push{batch, done: Some(Done{vv, digest, full})}  ───>   (the last part)
 //!                                <───  Pull{batch}    (zero or more)
-//!                                <───  Ack{vv}
+//!                                <───  Ack{vv, digest}
 //! ```
 //!
 //! The pusher sends every entry with a dot above the peer's version vector
@@ -22,7 +22,10 @@
 //! the transfer; the peer merges, joins that vector into its own, and
 //! answers with every entry above the pusher's vector, then its own vector.
 //! So one round moves data both ways, and an idle round costs two small
-//! vectors.
+//! vectors. Each side's digest travels with its vector, so both can tell
+//! equal vectors with different data (see
+//! [`crate::replication::anti_entropy`]); a `full` round, which repairs
+//! that, sends everything and asks for everything back.
 //!
 //! Versions cross the wire with writer *names*, not this process's ids: each
 //! [`Batch`] has its own name table and its entries point into it by index.
@@ -30,7 +33,8 @@
 //! Nothing in this module is trusted: [`crate::store::Store::apply_batch`]
 //! checks every index and length before using a batch.
 
-pub use crate::store::batch::{Batch, Bytes, WireEntry, WireVv};
+pub use crate::store::batch::{Batch, Bytes, Summary, WireEntry, WireVv};
+pub use crate::store::DataDigest;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
@@ -48,7 +52,42 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// alone) and see the version; a version 2 node reads a version 1 `Hello`
 /// (its missing clock read as 0, "not said") and refuses it by its
 /// version too.
-pub const PROTOCOL_VERSION: u16 = 2;
+///
+/// Version 3 added the digests to `Push`'s last part ([`Done`]) and to
+/// `Ack`, and full rounds.
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// What the last part of a push says besides its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// The pusher's version vector when the transfer started.
+    pub vv: WireVv,
+    /// The pusher's digest at that instant (`None`: not comparable then,
+    /// see [`Summary::digest`]).
+    pub digest: Option<DataDigest>,
+    /// A repair: the push held everything, and the answer must too (as if
+    /// the pusher's vector were empty).
+    pub full: bool,
+}
+
+/// [`Done`] by reference.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[allow(missing_docs)]
+pub struct DoneRef<'a> {
+    pub vv: &'a WireVv,
+    pub digest: Option<DataDigest>,
+    pub full: bool,
+}
+
+impl Done {
+    /// The pusher's vector and digest.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            vv: self.vv.clone(),
+            digest: self.digest,
+        }
+    }
+}
 
 /// A sender's wall clock, read as 0 ("not said") when a `Hello` of
 /// version 1 ends before it: so the version is what refuses that peer,
@@ -94,9 +133,9 @@ pub enum Message {
     Push {
         /// The entries.
         batch: Batch,
-        /// On the last part: the pusher's version vector when the transfer
-        /// started.
-        done: Option<WireVv>,
+        /// On the last part: the pusher's version vector and digest when
+        /// the transfer started, and whether this is a full round.
+        done: Option<Done>,
     },
     /// The answer to a part of a push that is not the last.
     Next,
@@ -105,11 +144,13 @@ pub enum Message {
         /// The entries.
         batch: Batch,
     },
-    /// Ends the answer to a push: the receiver's version vector when it
-    /// started answering.
+    /// Ends the answer to a push: the receiver's version vector and
+    /// digest when it started answering.
     Ack {
         /// The version vector.
         vv: WireVv,
+        /// The digest at that instant (`None`: not comparable then).
+        digest: Option<DataDigest>,
     },
 }
 
@@ -165,7 +206,7 @@ pub enum MessageRef<'a> {
     },
     Push {
         batch: &'a Batch,
-        done: Option<&'a WireVv>,
+        done: Option<DoneRef<'a>>,
     },
     Next,
     Pull {
@@ -173,6 +214,7 @@ pub enum MessageRef<'a> {
     },
     Ack {
         vv: &'a WireVv,
+        digest: Option<DataDigest>,
     },
 }
 
@@ -239,11 +281,19 @@ mod tests {
             (
                 Message::Push {
                     batch: batch.clone(),
-                    done: Some(vv.clone()),
+                    done: Some(Done {
+                        vv: vv.clone(),
+                        digest: Some(DataDigest { sum: 9, live: 1 }),
+                        full: true,
+                    }),
                 },
                 MessageRef::Push {
                     batch: &batch,
-                    done: Some(&vv),
+                    done: Some(DoneRef {
+                        vv: &vv,
+                        digest: Some(DataDigest { sum: 9, live: 1 }),
+                        full: true,
+                    }),
                 },
             ),
             (
@@ -263,7 +313,16 @@ mod tests {
                 },
                 MessageRef::Pull { batch: &batch },
             ),
-            (Message::Ack { vv: vv.clone() }, MessageRef::Ack { vv: &vv }),
+            (
+                Message::Ack {
+                    vv: vv.clone(),
+                    digest: None,
+                },
+                MessageRef::Ack {
+                    vv: &vv,
+                    digest: None,
+                },
+            ),
         ];
         for (owned, borrowed) in pairs {
             assert_eq!(

@@ -13,7 +13,9 @@ use crate::store::PeerLag;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-/// A node's name, counts and peers, as `status` and `INFO` show them.
+/// A node's name, counts, digest and peers, as `status` and `INFO` show
+/// them. The counts and the digest are two requests to the store thread,
+/// so a write may come between them.
 pub fn gather_status(
     name: &str,
     addr: SocketAddr,
@@ -28,6 +30,8 @@ pub fn gather_status(
             .err()
             .map(|e| e.to_string())
     });
+    let digest = store.digest()?;
+    let anti_entropy = peers.anti_entropy().counts();
     let peers = peers.lock().clone();
     let lags = store.peer_lags()?;
     Ok(Status {
@@ -35,6 +39,8 @@ pub fn gather_status(
         addr: addr.to_string(),
         live: counts.live,
         tombstones: counts.tombstones,
+        digest: Some(digest),
+        anti_entropy: Some(anti_entropy),
         peers: peer_reports(&peers, &lags, SystemTime::now(), bound),
         persistence: None,
         server: None,

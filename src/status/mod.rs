@@ -13,6 +13,8 @@
 //! must never read a socket, a file, a channel or the clock.
 
 use crate::durability::FsyncPolicy;
+pub use crate::replication::anti_entropy::AntiEntropyCounts;
+pub use crate::store::DataDigest;
 use std::fmt;
 
 pub mod gather;
@@ -28,6 +30,12 @@ pub struct Status {
     pub live: usize,
     /// Keys whose current version is a delete.
     pub tombstones: usize,
+    /// The digest of the live data (`DEBUG DIGEST`); `None` in the status
+    /// of a node that does not report it.
+    pub digest: Option<DataDigest>,
+    /// Digest mismatches found and repairs made; `None` in the status of a
+    /// node that does not report them.
+    pub anti_entropy: Option<AntiEntropyCounts>,
     /// One report per listed peer.
     pub peers: Vec<PeerReport>,
     /// How the node keeps its data; `None` where whoever gathered the
@@ -139,7 +147,8 @@ impl fmt::Display for PeerState {
 }
 
 /// The text `status` prints, without a final newline: the node, its
-/// counts and its peers.
+/// counts, its peers and its digest (last, so that the lines before keep
+/// their places for whoever reads them by position).
 pub fn format_status(status: &Status) -> String {
     let mut lines = vec![
         format!("node {} listening on {}", status.name, status.addr),
@@ -177,6 +186,9 @@ pub fn format_status(status: &Status) -> String {
         // The reasons start "writes refused: ".
         lines.push(why.clone());
     }
+    if let Some(digest) = status.digest {
+        lines.push(format!("digest: {digest}"));
+    }
     lines.join("\n")
 }
 
@@ -191,6 +203,14 @@ pub(crate) mod tests {
             addr: "127.0.0.1:9001".into(),
             live: 12,
             tombstones: 2,
+            digest: Some(DataDigest {
+                sum: 0xabc,
+                live: 12,
+            }),
+            anti_entropy: Some(AntiEntropyCounts {
+                mismatches: 3,
+                repairs: 2,
+            }),
             peers: vec![
                 PeerReport {
                     addr: "127.0.0.1:9002".into(),
@@ -237,6 +257,8 @@ pub(crate) mod tests {
             addr: "127.0.0.1:9001".into(),
             live: 3,
             tombstones: 1,
+            digest: None,
+            anti_entropy: None,
             peers: Vec::new(),
             persistence: None,
             server: None,
@@ -246,6 +268,18 @@ pub(crate) mod tests {
         assert_eq!(
             format_status(&status),
             "node a listening on 127.0.0.1:9001\nkeys: 3 live, 1 tombstones\npeers: none"
+        );
+        let with_digest = Status {
+            digest: Some(DataDigest { sum: 1, live: 3 }),
+            ..status.clone()
+        };
+        assert_eq!(
+            format_status(&with_digest),
+            format!(
+                "node a listening on 127.0.0.1:9001\nkeys: 3 live, 1 tombstones\npeers: none\n\
+                 digest: {:031}1{:07}3",
+                0, 0
+            )
         );
         status.peers = vec![
             PeerReport {
@@ -284,6 +318,7 @@ pub(crate) mod tests {
         let full = Status {
             persistence: Some(Persistence::InMemory),
             server: Some(ServerStats::default()),
+            anti_entropy: Some(AntiEntropyCounts::default()),
             ..status.clone()
         };
         assert_eq!(format_status(&full), text);

@@ -17,6 +17,21 @@ use std::fmt;
 /// A version vector on the wire: (writer name, counter) pairs.
 pub type WireVv = Vec<(String, u64)>;
 
+/// What a node had seen and what it held, at one instant: its version
+/// vector and the digest of its live data, taken together by the store
+/// thread so that a peer can compare both (see
+/// [`crate::replication::anti_entropy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The version vector.
+    pub vv: WireVv,
+    /// The digest of the live data, or `None` when the data held is not
+    /// yet what the vector says: some entry has a dot the vector does not
+    /// cover (a transfer of several parts is half merged), so the digest
+    /// cannot be compared with another node's at the same vector.
+    pub digest: Option<super::DataDigest>,
+}
+
 /// Versions of keys with a shared table of node names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {

@@ -48,6 +48,35 @@ impl Store {
             .collect()
     }
 
+    /// The version vector and the digest of the live data, now (see
+    /// [`Summary`]).
+    pub fn summary(&self) -> Summary {
+        Summary {
+            vv: self.version_vector(),
+            digest: self.holds_only_covered_dots().then(|| self.data_digest()),
+        }
+    }
+
+    /// Whether every dot of every entry held is covered by this node's
+    /// vector: then the data held is exactly what merging every write the
+    /// vector covers gives, the same on every node at that vector. One
+    /// look at the highest dot held of each writer.
+    fn holds_only_covered_dots(&self) -> bool {
+        (0..self.names.len() as u32).all(|n| {
+            let node = NodeId(n);
+            let highest = self
+                .dots
+                .range(
+                    Dot { node, counter: 0 }..=Dot {
+                        node,
+                        counter: u64::MAX,
+                    },
+                )
+                .next_back();
+            highest.is_none_or(|(dot, _)| self.vv.covers(*dot))
+        })
+    }
+
     /// A wire vector in local ids; writers never seen here are left out
     /// (no entry here has their dots).
     fn local_vv(&self, vv: &WireVv) -> VersionVector {

@@ -12,6 +12,8 @@
 //! process. It detects honest divergence; it is no defence against a peer
 //! that forges data on purpose (peers are authenticated for that).
 
+use serde::{Deserialize, Serialize};
+use std::fmt;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 /// The XOR of the hashes of every live key and value.
@@ -31,7 +33,40 @@ impl Digest {
     /// sum and the low 32 bits of the live key count. All zeros for no
     /// keys, as Redis answers for an empty data set.
     pub fn to_hex(self, live_keys: usize) -> String {
-        format!("{:032x}{:08x}", self.0, live_keys as u32)
+        self.with_count(live_keys).to_string()
+    }
+
+    /// The digest of a data set of `live_keys` keys whose sum this is.
+    pub fn with_count(self, live_keys: usize) -> DataDigest {
+        DataDigest {
+            sum: self.0,
+            live: live_keys as u32,
+        }
+    }
+
+    /// The digest of one live key (`DEBUG DIGEST-VALUE`): its contribution
+    /// to the sum, and a count of one.
+    pub fn of_key(bytes: &[u8], key_len: u16) -> DataDigest {
+        let mut one = Digest::default();
+        one.toggle(bytes, key_len);
+        one.with_count(1)
+    }
+}
+
+/// A node's digest at one instant, as `DEBUG DIGEST` shows it (40 hex
+/// digits) and as peers compare it: the sum of the live keys' hashes and
+/// the low 32 bits of their count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataDigest {
+    /// The XOR of the hashes of every live key and value.
+    pub sum: u128,
+    /// The low 32 bits of the live key count.
+    pub live: u32,
+}
+
+impl fmt::Display for DataDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}{:08x}", self.sum, self.live)
     }
 }
 
@@ -59,5 +94,13 @@ mod tests {
         a.toggle(b"abc", 2);
         b.toggle(b"abc", 1);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_key_alone_is_its_share_of_the_sum() {
+        let mut all = Digest::default();
+        all.toggle(b"k1v1", 2);
+        assert_eq!(Digest::of_key(b"k1v1", 2), all.with_count(1));
+        assert_eq!(Digest::of_key(b"k1v1", 2).to_string().len(), 40);
     }
 }

@@ -38,7 +38,7 @@ impl Store {
             // A version whose every write this node has seen or superseded,
             // for a key it no longer holds, is one whose tombstone was
             // collected: it must not come back.
-            if self.vv.covers_clock(&clock) {
+            if self.vv.covers_clock(&clock) && !(self.repairing && value.is_some()) {
                 return false;
             }
             let slot = self.insert_logged(Entry::new(key, value, clock, stamp));
@@ -99,6 +99,21 @@ impl Store {
             order.extend(pairs);
         }
         Ok(())
+    }
+
+    /// Merges a batch that answers a repair (a full exchange after the
+    /// digests showed this node and a peer diverged although their vectors
+    /// were equal): like [`Self::apply_batch`], except that a value for a
+    /// key not held is taken even where this node's vector covers its
+    /// clock. Normally that is a version whose tombstone was collected,
+    /// which must not come back; in a repair it is what this node lost
+    /// while believing it had it (and a peer holding it live is reason
+    /// enough to hold it too: then both agree).
+    pub fn apply_repair_batch(&mut self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {
+        self.repairing = true;
+        let result = self.apply_batch(batch, now_us);
+        self.repairing = false;
+        result
     }
 
     fn check_batch(&self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {

@@ -58,9 +58,9 @@ mod merge;
 mod scan;
 mod tombstones;
 
-use batch::{Batch, Bytes, WireEntry, WireVv};
+use batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use delta::{Cursor, Delta};
-pub use digest::Digest;
+pub use digest::{DataDigest, Digest};
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
 use merge::check_vv;
@@ -241,6 +241,8 @@ pub struct Store {
     committed_counter: u64,
     /// Asked before every local write: why the node refuses writes now.
     write_gate: Option<WriteGate>,
+    /// While a repair's batch is merged (see [`Store::apply_repair_batch`]).
+    repairing: bool,
 }
 
 /// Why local writes are refused now, or `None` while they are allowed:
@@ -282,6 +284,7 @@ impl Store {
             synced_each_write: false,
             committed_counter: 0,
             write_gate: None,
+            repairing: false,
         }
     }
 
@@ -521,7 +524,21 @@ impl Store {
     /// The digest of the live data as `DEBUG DIGEST` shows it: 40 hex
     /// digits, equal on every replica that holds the same keys and values.
     pub fn digest(&self) -> String {
-        self.digest.to_hex(self.counts().live)
+        self.data_digest().to_string()
+    }
+
+    /// The digest of the live data (see [`Digest`]).
+    pub fn data_digest(&self) -> DataDigest {
+        self.digest.with_count(self.counts().live)
+    }
+
+    /// The digest of `key` alone as `DEBUG DIGEST-VALUE` shows it: its
+    /// share of [`Self::digest`], or all zeros when it has no value.
+    pub fn key_digest(&self, key: &[u8]) -> DataDigest {
+        match self.find(key).map(|s| &self.slots[s as usize]) {
+            Some(e) if !e.tombstone => Digest::of_key(&e.bytes, e.key_len),
+            _ => DataDigest::default(),
+        }
     }
 
     /// Bytes of keys and values held (tombstones' keys included): the

@@ -711,3 +711,38 @@ fn the_digest_follows_writes_deletes_and_a_rollback() {
     a.put(b"k2", b"v", 4_000).expect("put");
     assert_eq!(a.digest(), b.digest());
 }
+
+#[test]
+fn a_repair_brings_back_what_the_vector_claims_and_the_data_lacks() {
+    let mut a = Store::new("a#1", MAX);
+    a.put(b"k", b"v", 1_000).expect("put");
+    let mut b = Store::new("b#1", MAX);
+    let lost = a.delta(&Vec::new(), None, 1 << 20).batch;
+    // b joins a's vector without the entry: the vectors are even, the
+    // data is not, and only the digests show it.
+    b.join_version_vector(&a.version_vector())
+        .expect("valid vv");
+    assert_eq!(b.summary().vv, a.summary().vv);
+    assert_ne!(b.summary().digest, a.summary().digest);
+    // A normal merge refuses it (it looks like a collected tombstone's
+    // key coming back); a repair's takes it.
+    b.apply_batch(&lost, LATER_US).expect("valid");
+    assert_eq!(b.get(b"k"), None);
+    b.apply_repair_batch(&lost, LATER_US).expect("valid");
+    assert_eq!(b.get(b"k"), Some(&b"v"[..]));
+    assert_eq!(b.summary(), a.summary());
+}
+
+#[test]
+fn a_digest_is_not_taken_while_the_data_is_ahead_of_the_vector() {
+    let mut a = Store::new("a#1", MAX);
+    a.put(b"k", b"v", 1_000).expect("put");
+    let mut b = Store::new("b#1", MAX);
+    // A part merged, the transfer's vector not joined yet.
+    b.apply_batch(&a.delta(&Vec::new(), None, 1 << 20).batch, LATER_US)
+        .expect("valid");
+    assert_eq!(b.summary().digest, None);
+    b.join_version_vector(&a.version_vector())
+        .expect("valid vv");
+    assert_eq!(b.summary().digest, Some(a.data_digest()));
+}

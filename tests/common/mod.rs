@@ -65,7 +65,10 @@ pub use self::{
     peer::{frame_of, greeting, read_until_ack, wall_clock_ms, Blackhole, Forwarder},
     ports::{connect, dead_addr, free_addrs, on_free_ports, PortTaken},
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
-    resp_client::{raw, read_n, read_to_close, redis_connection, redis_url, RESP_TIMEOUT},
+    resp_client::{
+        debug_digest, info_field, raw, read_n, read_to_close, redis_connection, redis_url,
+        RESP_TIMEOUT,
+    },
     rng::Rng,
     skip::{is_root, skip},
     wait::{eventually, eventually_ok, poll, POLL},

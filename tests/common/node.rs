@@ -115,7 +115,7 @@ impl NodeSpec {
     }
 
     /// Reads its peers from `file`, which lists `count` peers besides
-    /// this node (so `status` answers with `2 + count` lines).
+    /// this node (so `status` answers with `3 + count` lines).
     pub fn peers(mut self, file: &Path, count: usize) -> NodeSpec {
         self.peers_file = Some(file.to_owned());
         self.peer_count = count;
@@ -473,10 +473,10 @@ impl Node {
         keys.iter().map(|k| parse_get(&self.reply(), k)).collect()
     }
 
-    /// The lines of `status`: the node, the counts, and one per peer (or
-    /// `peers: none`).
+    /// The lines of `status`: the node, the counts, one per peer (or
+    /// `peers: none`), and the digest.
     pub fn status(&mut self) -> Vec<String> {
-        let n = 2 + self.spec.peer_count.max(1);
+        let n = 3 + self.spec.peer_count.max(1);
         self.cmd_lines("status", n)
     }
 
@@ -501,6 +501,16 @@ impl Node {
         let mut lines = self.status_now();
         lines.retain(|l| l.starts_with("peer "));
         lines
+    }
+
+    /// The digest `status` shows (its `digest: ` line).
+    pub fn digest(&mut self) -> String {
+        let status = self.status_now();
+        status
+            .iter()
+            .find_map(|l| l.strip_prefix("digest: "))
+            .unwrap_or_else(|| panic!("{}: no digest line in status {status:?}", self.name()))
+            .to_owned()
     }
 
     /// The status line of the peer at `addr`.

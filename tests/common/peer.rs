@@ -44,7 +44,7 @@ pub fn read_until_ack(from: &mut impl Read) -> Result<WireVv, String> {
     loop {
         match read_frame(from, DEFAULT_MAX_FRAME).map_err(|e| e.to_string())? {
             Message::Pull { .. } => {}
-            Message::Ack { vv } => return Ok(vv),
+            Message::Ack { vv, .. } => return Ok(vv),
             other => return Err(format!("expected Pull or Ack, got {}", other.kind())),
         }
     }

@@ -27,6 +27,22 @@ pub fn redis_connection(addr: SocketAddr) -> redis::Connection {
     con
 }
 
+/// `DEBUG DIGEST`: the node's 40-hex-digit digest of its live data.
+pub fn debug_digest(con: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(con)
+        .expect("DEBUG DIGEST")
+}
+
+/// The value of field `name` in `INFO section`, if the node gives it.
+pub fn info_field(con: &mut redis::Connection, section: &str, name: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::to_owned)
+}
+
 /// A raw socket to `addr`, with [`RESP_TIMEOUT`] on reads and writes.
 pub fn raw(addr: SocketAddr) -> TcpStream {
     connect(addr, RESP_TIMEOUT)

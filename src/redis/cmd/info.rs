@@ -186,7 +186,9 @@ fn persistence_lines(persistence: Option<&Persistence>, lines: &mut Vec<(&str, S
     ]);
 }
 
-/// `# Netdb`: the node, its counts and one line per peer.
+/// `# Netdb`: the node, its counts, its digest and the anti-entropy
+/// counts (see [`crate::replication::anti_entropy`]), and one line per
+/// peer.
 fn netdb_lines(s: &Status) -> Vec<(String, String)> {
     let mut lines: Vec<(String, String)> = [
         ("node_name", s.name.clone()),
@@ -209,6 +211,18 @@ fn netdb_lines(s: &Status) -> Vec<(String, String)> {
     ));
     if let Some(why) = &s.writes_refused {
         lines.push(("writes_refused_reason".into(), why.clone()));
+    }
+    if let Some(digest) = s.digest {
+        lines.push(("netdb_digest".into(), digest.to_string()));
+    }
+    if let Some(counts) = s.anti_entropy {
+        lines.extend([
+            (
+                "netdb_digest_mismatches".into(),
+                counts.mismatches.to_string(),
+            ),
+            ("netdb_repairs".into(), counts.repairs.to_string()),
+        ]);
     }
     for (i, p) in s.peers.iter().enumerate() {
         lines.push((format!("peer{i}"), peer_fields(p)));
@@ -278,6 +292,9 @@ mod tests {
             "total_commands_processed:1000",
             "db0:keys=12,expires=0,avg_ttl=0",
             "node_name:a",
+            "netdb_digest:00000000000000000000000000000abc0000000c",
+            "netdb_digest_mismatches:3",
+            "netdb_repairs:2",
             "peer0:addr=127.0.0.1:9002,state=reachable,last_sync_ms_ago=250,writes_behind=0,last_round_bytes=300,tombstones_waiting=0",
             "peer1_error:Connection refused (os error 111)",
             "max_clock_offset_ms:500",

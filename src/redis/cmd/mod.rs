@@ -17,6 +17,7 @@
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
 //! | [`introspection`] | `COMMAND ...`, generated from the table |
 //! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
+//! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
 //!
 //! Handlers never touch the map, the disk or a socket: a data command
 //! appends store ops, a command about the node asks the shell for its
@@ -25,6 +26,7 @@
 use crate::redis::command::{find_in, Command};
 
 pub mod connection;
+pub mod debug;
 pub mod info;
 pub mod introspection;
 pub mod keys;
@@ -43,6 +45,7 @@ pub static GROUPS: &[&[Command]] = &[
     info::COMMANDS,
     introspection::COMMANDS,
     netdb::COMMANDS,
+    debug::COMMANDS,
 ];
 
 /// Every top-level command, in table order.

@@ -14,6 +14,9 @@
 //! | `addr` | bulk: the address it listens on |
 //! | `live_keys` | integer |
 //! | `tombstones` | integer |
+//! | `digest` | bulk: the digest of the live data, 40 hex digits (`DEBUG DIGEST`) |
+//! | `digest_mismatches` | integer: rounds that found equal vectors and different digests |
+//! | `repairs` | integer: full exchanges made to repair those |
 //! | `peers` | array of maps, one per listed peer (below) |
 //! | `persistence` | map (below), or null when not known |
 //! | `server` | map (below), or null when not known |
@@ -43,14 +46,15 @@
 //!
 //! A decoder ignores fields it does not know, so a field can be added
 //! without breaking an older `netdb --connect`; removing or retyping one
-//! is a breaking change.
+//! is a breaking change. The digest fields came later: a status without
+//! them decodes with none.
 
 use crate::durability::FsyncPolicy;
 use crate::redis::command::{Action, Call, Command, Docs, NodeQuery};
 use crate::redis::resp::Reply;
 use crate::status::{
-    CompactionStatus, DiskStatus, LastCompaction, PeerReport, PeerState, Persistence, ServerStats,
-    Status,
+    AntiEntropyCounts, CompactionStatus, DataDigest, DiskStatus, LastCompaction, PeerReport,
+    PeerState, Persistence, ServerStats, Status,
 };
 
 /// `NETDB.STATUS`'s entry.
@@ -89,11 +93,22 @@ fn map(pairs: Vec<(&str, Reply)>) -> Reply {
 
 /// The reply to `NETDB.STATUS`.
 pub fn encode_status(s: &Status) -> Reply {
-    map(vec![
+    let mut fields = vec![
         ("name", bulk(&s.name)),
         ("addr", bulk(&s.addr)),
         ("live_keys", int(s.live as u64)),
         ("tombstones", int(s.tombstones as u64)),
+    ];
+    if let Some(digest) = s.digest {
+        fields.push(("digest", bulk(&digest.to_string())));
+    }
+    if let Some(counts) = s.anti_entropy {
+        fields.extend([
+            ("digest_mismatches", int(counts.mismatches)),
+            ("repairs", int(counts.repairs)),
+        ]);
+    }
+    fields.extend([
         (
             "peers",
             Reply::Array(s.peers.iter().map(encode_peer).collect()),
@@ -113,7 +128,8 @@ pub fn encode_status(s: &Status) -> Reply {
             "writes_refused",
             s.writes_refused.as_deref().map_or(Reply::Null, bulk),
         ),
-    ])
+    ]);
+    map(fields)
 }
 
 fn encode_peer(p: &PeerReport) -> Reply {
@@ -237,6 +253,11 @@ impl Fields {
         }
     }
 
+    /// Whether the map has a field `name` (one a newer node added).
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
     fn number(&mut self, name: &str) -> Result<u64, String> {
         self.opt_number(name)?
             .ok_or_else(|| format!("'{name}': expected an integer, got null"))
@@ -266,6 +287,19 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
         addr: f.text("addr")?,
         live: f.size("live_keys")?,
         tombstones: f.size("tombstones")?,
+        digest: if f.has("digest") {
+            Some(parse_digest(&f.text("digest")?)?)
+        } else {
+            None
+        },
+        anti_entropy: if f.has("digest_mismatches") {
+            Some(AntiEntropyCounts {
+                mismatches: f.number("digest_mismatches")?,
+                repairs: f.number("repairs")?,
+            })
+        } else {
+            None
+        },
         peers: peers
             .into_iter()
             .map(decode_peer)
@@ -280,6 +314,18 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             _ => None,
         },
+    })
+}
+
+/// A digest's 40 hex digits.
+fn parse_digest(hex: &str) -> Result<DataDigest, String> {
+    let bad = || format!("'digest': not 40 hex digits: {hex:?}");
+    if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok(DataDigest {
+        sum: u128::from_str_radix(&hex[..32], 16).map_err(|_| bad())?,
+        live: u32::from_str_radix(&hex[32..], 16).map_err(|_| bad())?,
     })
 }
 
@@ -393,6 +439,10 @@ mod tests {
         status.persistence = None;
         status.server = None;
         status.peers.clear();
+        assert_eq!(round_trip(&status), Ok(status.clone()));
+        // An older node's status, without the digest fields.
+        status.digest = None;
+        status.anti_entropy = None;
         assert_eq!(round_trip(&status), Ok(status));
     }
 
