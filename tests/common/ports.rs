@@ -31,9 +31,15 @@ pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// A loopback address with no listener behind it (a dead peer).
+/// A loopback address with no listener behind it (a dead peer), and none
+/// to come: on 127.0.0.2, where no test's node listens (they all listen on
+/// 127.0.0.1), so a port that another test takes meanwhile for a node of
+/// its own cannot make the dead peer answer (it would answer with that
+/// node's name, a twin if the names match).
 pub fn dead_addr() -> SocketAddr {
-    free_addrs(1)[0]
+    TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port on 127.0.0.2")
 }
 
 /// Calls `start` with `n` fresh loopback addresses until it does not
