@@ -91,8 +91,15 @@ fn status_shows_the_node_and_each_peer_once_reachable() {
             "{line}"
         );
     }
-    // The peers got the key and the tombstone from that one push.
-    assert_eq!(c[1].status()[1], "keys: 1 live, 1 tombstones");
+    // The peers got the key and the tombstone from that one push. n2 may
+    // already have dropped the tombstone, if its own first rounds (which
+    // a loaded machine can delay past this push) carried acknowledgements
+    // of it back from both its peers.
+    let keys = c[1].status()[1].clone();
+    assert!(
+        keys == "keys: 1 live, 1 tombstones" || keys == "keys: 1 live, 0 tombstones",
+        "{keys}"
+    );
     assert_eq!(c[2].cmd("get a"), "Value: 1");
     // The log says when a peer becomes reachable.
     c[0].wait_log(
