@@ -11,7 +11,7 @@ pub use super::request::StoreHandle;
 use super::request::{Batched, Db, Refusable, Request, Work};
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
-use crate::store::{BatchError, Store, WriteError};
+use crate::store::{BatchError, Overclaim, Store, WriteError};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -94,8 +94,8 @@ enum Deferred {
     /// when given why the log write failed.
     Run(SendReplies),
     Unit {
-        reply: Sender<std::result::Result<(), BatchError>>,
-        result: std::result::Result<(), BatchError>,
+        reply: Sender<std::result::Result<Vec<Overclaim>, BatchError>>,
+        result: std::result::Result<Vec<Overclaim>, BatchError>,
     },
 }
 
@@ -231,14 +231,15 @@ impl Service {
             } => {
                 drop_merged_entry(&mut batch);
                 let now_us = wall_clock_us();
-                let mut result = if repair {
+                let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
                 } else {
                     store.apply_batch(&batch, now_us)
                 };
-                if let (Ok(()), Some(vv)) = (&result, join) {
-                    result = store.join_version_vector(&vv);
-                }
+                let result = match (applied, join) {
+                    (Ok(()), Some(vv)) => store.join_version_vector(&vv),
+                    (applied, _) => applied.map(|()| Vec::new()),
+                };
                 self.pending.push(Deferred::Unit { reply, result });
             }
             Request::Delta {

@@ -90,11 +90,15 @@ impl Store {
     }
 
     /// Records that every entry of a transfer from a peer whose vector was
-    /// `vv` has arrived: this node has now seen everything up to `vv`.
-    pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<(), BatchError> {
+    /// `vv` has arrived: this node has now seen everything up to `vv`, as
+    /// far as it can verify (see [`super::bounds`]). Returns the entries
+    /// of `vv` above that, which were clamped, for the caller to log.
+    pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<Vec<Overclaim>, BatchError> {
         check_vv(vv)?;
+        let (vv, over) = self.clamp_to_verifiable(vv);
         let old = self.vv.clone();
-        for (name, counter) in vv {
+        for (name, counter) in &vv {
+            // Every name left is known: a writer never seen verifies 0.
             let id = self.names.intern(name);
             self.vv.raise(id, *counter);
         }
@@ -104,7 +108,7 @@ impl Store {
                 self.undo.push(Undo::Joined { old });
             }
         }
-        Ok(())
+        Ok(over)
     }
 
     /// The entries a node that has seen `since` lacks, from `cursor` on, at
