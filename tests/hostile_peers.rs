@@ -412,14 +412,6 @@ fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_repli
     });
     stream.write_all(&forged).expect("send");
     read_until_ack(&mut stream).expect("Pulls, then an Ack");
-    let line = c[0].wait_log("above anything shown", LOG_TIMEOUT);
-    assert!(
-        line.contains(&format!(
-            "protocol: peer intruder ({from}): vector claims writer '{n2}' at {FAR_AHEAD}, \
-             above anything shown"
-        )),
-        "{line}"
-    );
     let claimed = welcome_vv(c[0].addr());
     assert!(
         claimed.iter().all(|(_, counter)| *counter < 1000),
@@ -437,6 +429,15 @@ fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_repli
         );
     }
     assert_healthy(&mut c, "far-ahead");
+    // The claim is named, with the peer and its address.
+    let line = c[0].wait_log("above anything shown", LOG_TIMEOUT);
+    assert!(
+        line.contains(&format!(
+            "protocol: peer intruder ({from}): vector claims writer '{n2}' at {FAR_AHEAD}, \
+             above anything shown"
+        )),
+        "{line}"
+    );
 }
 
 /// The `keys: ... tombstones` line of a node's status.

@@ -229,7 +229,7 @@ impl Service {
                 repair,
                 reply,
             } => {
-                drop_merged_entry(&mut batch);
+                let dropped = drop_merged_entry(&mut batch);
                 let now_us = wall_clock_us();
                 let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
@@ -237,7 +237,7 @@ impl Service {
                     store.apply_batch(&batch, now_us)
                 };
                 let result = match (applied, join) {
-                    (Ok(()), Some(vv)) => store.join_version_vector(&vv),
+                    (Ok(()), Some(vv)) => joined_after_merge(store, &vv, dropped),
                     (applied, _) => applied.map(|()| Vec::new()),
                 };
                 self.pending.push(Deferred::Unit { reply, result });
@@ -303,19 +303,44 @@ impl Service {
 /// Fail point `store::drop_merged` (with the `failpoints` feature): when
 /// it fires, the last entry of the next non-empty batch from a peer is
 /// silently dropped before the merge, while the transfer's vector is
-/// still joined. So the node believes it holds what it does not: the
-/// divergence that only the digest comparison of anti-entropy can find
-/// (see [`crate::replication::anti_entropy`]). Without the feature this
-/// does nothing.
-fn drop_merged_entry(batch: &mut crate::store::batch::Batch) {
+/// still joined, whole (see [`joined_after_merge`]). So the node believes
+/// it holds what it does not: the divergence that only the digest
+/// comparison of anti-entropy can find (see
+/// [`crate::replication::anti_entropy`]). Says whether it fired; without
+/// the feature it does nothing.
+fn drop_merged_entry(batch: &mut crate::store::batch::Batch) -> bool {
     if batch.entries.is_empty() {
-        return;
+        return false;
     }
-    fail::fail_point!("store::drop_merged", |_| {
-        if let Some(gone) = batch.entries.pop() {
-            log::debug!("fail point store::drop_merged: dropped key {:?}", gone.key);
-        }
-    });
+    #[cfg_attr(not(feature = "failpoints"), allow(unused_mut))]
+    let mut drop_last = || -> bool {
+        fail::fail_point!("store::drop_merged", |_| {
+            if let Some(gone) = batch.entries.pop() {
+                log::debug!("fail point store::drop_merged: dropped key {:?}", gone.key);
+            }
+            true
+        });
+        false
+    };
+    drop_last()
+}
+
+/// Joins the vector of a transfer whose parts are merged. Normally only
+/// up to what this node can verify; after the fail point
+/// `store::drop_merged` fired, whole, as a node that lost an entry by a
+/// bug of its own would: the dropped entry's dot may be the only one that
+/// showed the vector's claim.
+fn joined_after_merge(
+    store: &mut Store,
+    vv: &crate::store::batch::WireVv,
+    dropped: bool,
+) -> std::result::Result<Vec<Overclaim>, BatchError> {
+    #[cfg(feature = "failpoints")]
+    if dropped {
+        return store.join_version_vector_unbounded(vv).map(|()| Vec::new());
+    }
+    let _ = dropped;
+    store.join_version_vector(vv)
 }
 
 impl<R: Refusable> Work for Batched<R> {

@@ -96,9 +96,23 @@ impl Store {
     pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<Vec<Overclaim>, BatchError> {
         check_vv(vv)?;
         let (vv, over) = self.clamp_to_verifiable(vv);
+        self.join_checked(&vv);
+        Ok(over)
+    }
+
+    /// Joins `vv` whole, as if this node held everything it covers: what
+    /// the fail point `store::drop_merged` needs to make a node believe it
+    /// holds an entry it lost (a peer cannot make it do that).
+    #[cfg(feature = "failpoints")]
+    pub fn join_version_vector_unbounded(&mut self, vv: &WireVv) -> Result<(), BatchError> {
+        check_vv(vv)?;
+        self.join_checked(vv);
+        Ok(())
+    }
+
+    fn join_checked(&mut self, vv: &WireVv) {
         let old = self.vv.clone();
-        for (name, counter) in &vv {
-            // Every name left is known: a writer never seen verifies 0.
+        for (name, counter) in vv {
             let id = self.names.intern(name);
             self.vv.raise(id, *counter);
         }
@@ -108,7 +122,6 @@ impl Store {
                 self.undo.push(Undo::Joined { old });
             }
         }
-        Ok(over)
     }
 
     /// The entries a node that has seen `since` lacks, from `cursor` on, at
