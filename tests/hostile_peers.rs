@@ -5,10 +5,12 @@
 mod common;
 
 use common::frame::read_frame;
+use common::store::{MAX_COUNTER, MAX_NEW_NAMES_PER_BATCH};
+use common::wire::WireVv;
 use common::wire::{Batch, Bytes, Done, Message, WireEntry, MAGIC, PROTOCOL_VERSION};
 use common::{
-    assert_no_panic, cluster, eventually, frame_of, greeting, read_until_ack, wall_clock_ms,
-    Cluster, Node, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS,
+    assert_no_panic, cluster, cluster_with, eventually, frame_of, greeting, read_until_ack,
+    wall_clock_ms, Cluster, ForgedAcker, Node, Rng, CONVERGE_TIMEOUT, FAST_SYNC_MS,
 };
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -362,4 +364,171 @@ fn peer_connections_over_the_limit_are_refused_and_logged() {
             .expect("send greeting");
         matches!(read_frame(&mut stream, 1 << 20), Ok(Message::Welcome { name: n, .. }) if n == name)
     });
+}
+
+/// The highest counter any honest writer could be at: no write ever
+/// issued one.
+const FAR_AHEAD: u64 = MAX_COUNTER - 1;
+
+/// The vector in the node's Welcome to a new connection.
+fn welcome_vv(to: SocketAddr) -> WireVv {
+    let (mut stream, _) = connect(to);
+    stream
+        .write_all(&greeting("intruder"))
+        .expect("send greeting");
+    match read_frame(&mut stream, 1 << 20).expect("the node answers Hello") {
+        Message::Welcome { vv, .. } => vv,
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+}
+
+/// The writer name of `node_name` in `vv`.
+fn writer_of(vv: &WireVv, node_name: &str) -> String {
+    let prefix = format!("{node_name}#");
+    vv.iter()
+        .map(|(w, _)| w.clone())
+        .find(|w| w.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no writer of {node_name} in {vv:?}"))
+}
+
+#[test]
+fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_replicate() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    assert_eq!(c[1].cmd("put before one"), "Value stored.");
+    c[0].wait_reply("get before", "Value: one", CONVERGE_TIMEOUT);
+    let n2 = writer_of(&welcome_vv(c[1].addr()), "n2");
+
+    // A push whose vector says n2 has made 2^48-1 writes, with nothing to
+    // show for it. Joined, it would make n1 believe it holds n2's next
+    // writes, so n2 would never send them.
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    let forged = frame_of(&Message::Push {
+        batch: Batch::default(),
+        done: Some(Done {
+            vv: vec![(n2.clone(), FAR_AHEAD)],
+            digest: None,
+            full: false,
+        }),
+    });
+    stream.write_all(&forged).expect("send");
+    read_until_ack(&mut stream).expect("Pulls, then an Ack");
+    let claimed = welcome_vv(c[0].addr());
+    assert!(
+        claimed.iter().all(|(_, counter)| *counter < 1000),
+        "n1's vector took the claim: {claimed:?}"
+    );
+    drop(stream);
+
+    // n2's next writes reach n1.
+    for i in 0..3 {
+        assert_eq!(c[1].cmd(&format!("put after{i} v{i}")), "Value stored.");
+        c[0].wait_reply(
+            &format!("get after{i}"),
+            &format!("Value: v{i}"),
+            CONVERGE_TIMEOUT,
+        );
+    }
+    assert_healthy(&mut c, "far-ahead");
+    // The claim is named, with the peer and its address.
+    let line = c[0].wait_log("above anything shown", LOG_TIMEOUT);
+    assert!(
+        line.contains(&format!(
+            "protocol: peer intruder ({from}): vector claims writer '{n2}' at {FAR_AHEAD}, \
+             above anything shown"
+        )),
+        "{line}"
+    );
+}
+
+/// The `keys: ... tombstones` line of a node's status.
+fn keys_line(node: &mut Node) -> String {
+    node.status_now()
+        .into_iter()
+        .find(|l| l.contains(" tombstones"))
+        .expect("a keys line in status")
+}
+
+#[test]
+fn a_forged_ack_claiming_everything_collects_no_tombstone_early() {
+    // Both nodes list the forger, which acknowledges every writer it has
+    // heard of at 2^48-1 without merging a thing.
+    let forger = ForgedAcker::start("forger", FAR_AHEAD);
+    let mut c = cluster_with(2, FAST_SYNC_MS, &[forger.addr()], &[]);
+    assert_eq!(c[0].cmd("put k v"), "Value stored.");
+    c[1].wait_reply("get k", "Value: v", CONVERGE_TIMEOUT);
+    let acked = forger.acks();
+    eventually(CONVERGE_TIMEOUT, "several forged Acks", || {
+        forger.acks() >= acked + 6
+    });
+    // Deletes still reach the real peer: nobody took the forged vector
+    // for its own, so n1 still knows what n2 lacks.
+    c[0].delete("k");
+    c[1].wait_reply("get k", "Key not found.", CONVERGE_TIMEOUT);
+    assert_healthy(&mut c, "forged-ack");
+
+    // With n2 gone, a new tombstone on n1 is one a real peer has not
+    // acknowledged: however many forged Acks come, it stays.
+    drop(c.nodes.remove(1));
+    assert_eq!(c[0].cmd("put gone v"), "Value stored.");
+    c[0].delete("gone");
+    let acked = forger.acks();
+    eventually(CONVERGE_TIMEOUT, "more forged Acks", || {
+        forger.acks() >= acked + 5
+    });
+    let line = keys_line(&mut c[0]);
+    assert!(line.contains(", 1 tombstones"), "{line}");
+    assert!(
+        c[0].count_stderr("above anything shown") > 0,
+        "the forged Ack is logged"
+    );
+}
+
+#[test]
+fn a_batch_with_thousands_of_new_writer_names_is_refused_and_leaves_nothing() {
+    let mut c = cluster(2, FAST_SYNC_MS);
+    assert_eq!(c[0].cmd("put held v"), "Value stored.");
+    let n = 2_000;
+    let names: Vec<String> = (0..n).map(|i| format!("forged#{i}")).collect();
+    let batch = Batch {
+        entries: vec![WireEntry {
+            key: Bytes(b"many".to_vec()),
+            value: Some(Bytes(b"x".to_vec())),
+            ts: 1,
+            writer: 0,
+            clock: (0..n as u32).map(|i| (i, 1)).collect(),
+        }],
+        names,
+    };
+    let (mut stream, from) = greeted(c[0].addr(), "n1");
+    stream.write_all(&last_push(batch)).expect("send");
+    assert_closed(
+        &c,
+        from,
+        &format!(
+            "invalid batch: {n} writer names new to this node, over the limit of \
+             {MAX_NEW_NAMES_PER_BATCH} per batch"
+        ),
+    );
+    assert_eq!(c[0].cmd("get many"), "Key not found.");
+    // Not one of the names was kept: a pusher that lacks everything is
+    // sent n1's whole name table, and it holds no forged name.
+    let (mut stream, _) = greeted(c[0].addr(), "n1");
+    stream
+        .write_all(&last_push(Batch::default()))
+        .expect("send");
+    let mut sent_names = Vec::new();
+    loop {
+        match read_frame(&mut stream, 1 << 26).expect("Pulls, then an Ack") {
+            Message::Pull { batch } => sent_names.extend(batch.names),
+            Message::Ack { .. } => break,
+            other => panic!("expected Pull or Ack, got {other:?}"),
+        }
+    }
+    assert!(!sent_names.is_empty(), "n1 sent its entries");
+    assert!(
+        sent_names.iter().all(|n| !n.starts_with("forged")),
+        "{} names sent, some forged",
+        sent_names.len()
+    );
+    assert_healthy(&mut c, "many-names");
 }

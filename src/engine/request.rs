@@ -16,7 +16,7 @@ use super::slot::{Answer, ReplySlot};
 use crate::durability::CompactionStatus;
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
-use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, PeerLag, WriteError};
+use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, Overclaim, PeerLag, WriteError};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 /// One command of a front end, run on the store thread: it reads and
@@ -155,7 +155,7 @@ pub(super) enum Request {
         /// (see [`Store::apply_repair_batch`](crate::store::Store::apply_repair_batch)).
         repair: bool,
         /// Whether the batch and the vector were valid.
-        reply: Sender<std::result::Result<(), BatchError>>,
+        reply: Sender<std::result::Result<Vec<Overclaim>, BatchError>>,
     },
     /// One part of what a node that has seen `since` lacks.
     Delta {
@@ -259,7 +259,7 @@ impl StoreHandle {
         &self,
         batch: Batch,
         repair: bool,
-    ) -> Result<Receiver<std::result::Result<(), BatchError>>> {
+    ) -> Result<Receiver<std::result::Result<Vec<Overclaim>, BatchError>>> {
         let (reply, rx) = bounded(1);
         self.tx
             .send(Request::Apply {
@@ -274,13 +274,15 @@ impl StoreHandle {
 
     /// Merges the last part of a transfer from a peer whose vector was
     /// `vv` (every earlier part merged already), and records the transfer
-    /// as complete, in one log group.
+    /// as complete, in one log group. The entries of `vv` above what this
+    /// node can verify are not joined; they are returned, for the caller
+    /// to log.
     pub fn apply_and_join(
         &self,
         batch: Batch,
         vv: WireVv,
         repair: bool,
-    ) -> Result<std::result::Result<(), BatchError>> {
+    ) -> Result<std::result::Result<Vec<Overclaim>, BatchError>> {
         self.call(|reply| Request::Apply {
             batch,
             join: Some(vv),

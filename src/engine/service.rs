@@ -11,7 +11,7 @@ pub use super::request::StoreHandle;
 use super::request::{Batched, Db, Refusable, Request, Work};
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
-use crate::store::{BatchError, Store, WriteError};
+use crate::store::{BatchError, Overclaim, Store, WriteError};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -94,8 +94,8 @@ enum Deferred {
     /// when given why the log write failed.
     Run(SendReplies),
     Unit {
-        reply: Sender<std::result::Result<(), BatchError>>,
-        result: std::result::Result<(), BatchError>,
+        reply: Sender<std::result::Result<Vec<Overclaim>, BatchError>>,
+        result: std::result::Result<Vec<Overclaim>, BatchError>,
     },
 }
 
@@ -229,16 +229,17 @@ impl Service {
                 repair,
                 reply,
             } => {
-                drop_merged_entry(&mut batch);
+                let dropped = drop_merged_entry(&mut batch);
                 let now_us = wall_clock_us();
-                let mut result = if repair {
+                let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
                 } else {
                     store.apply_batch(&batch, now_us)
                 };
-                if let (Ok(()), Some(vv)) = (&result, join) {
-                    result = store.join_version_vector(&vv);
-                }
+                let result = match (applied, join) {
+                    (Ok(()), Some(vv)) => joined_after_merge(store, &vv, dropped),
+                    (applied, _) => applied.map(|()| Vec::new()),
+                };
                 self.pending.push(Deferred::Unit { reply, result });
             }
             Request::Delta {
@@ -302,19 +303,44 @@ impl Service {
 /// Fail point `store::drop_merged` (with the `failpoints` feature): when
 /// it fires, the last entry of the next non-empty batch from a peer is
 /// silently dropped before the merge, while the transfer's vector is
-/// still joined. So the node believes it holds what it does not: the
-/// divergence that only the digest comparison of anti-entropy can find
-/// (see [`crate::replication::anti_entropy`]). Without the feature this
-/// does nothing.
-fn drop_merged_entry(batch: &mut crate::store::batch::Batch) {
+/// still joined, whole (see [`joined_after_merge`]). So the node believes
+/// it holds what it does not: the divergence that only the digest
+/// comparison of anti-entropy can find (see
+/// [`crate::replication::anti_entropy`]). Says whether it fired; without
+/// the feature it does nothing.
+fn drop_merged_entry(batch: &mut crate::store::batch::Batch) -> bool {
     if batch.entries.is_empty() {
-        return;
+        return false;
     }
-    fail::fail_point!("store::drop_merged", |_| {
-        if let Some(gone) = batch.entries.pop() {
-            log::debug!("fail point store::drop_merged: dropped key {:?}", gone.key);
-        }
-    });
+    #[cfg_attr(not(feature = "failpoints"), allow(unused_mut))]
+    let mut drop_last = || -> bool {
+        fail::fail_point!("store::drop_merged", |_| {
+            if let Some(gone) = batch.entries.pop() {
+                log::debug!("fail point store::drop_merged: dropped key {:?}", gone.key);
+            }
+            true
+        });
+        false
+    };
+    drop_last()
+}
+
+/// Joins the vector of a transfer whose parts are merged. Normally only
+/// up to what this node can verify; after the fail point
+/// `store::drop_merged` fired, whole, as a node that lost an entry by a
+/// bug of its own would: the dropped entry's dot may be the only one that
+/// showed the vector's claim.
+fn joined_after_merge(
+    store: &mut Store,
+    vv: &crate::store::batch::WireVv,
+    dropped: bool,
+) -> std::result::Result<Vec<Overclaim>, BatchError> {
+    #[cfg(feature = "failpoints")]
+    if dropped {
+        return store.join_version_vector_unbounded(vv).map(|()| Vec::new());
+    }
+    let _ = dropped;
+    store.join_version_vector(vv)
 }
 
 impl<R: Refusable> Work for Batched<R> {

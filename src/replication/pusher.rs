@@ -32,10 +32,11 @@ use crate::replication::clocks::ClockOffset;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
-use crate::replication::transfer::{part_bytes, Merges, Parts, PARTS_IN_FLIGHT};
+use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts, PARTS_IN_FLIGHT};
 use crate::replication::wire::{
     DoneRef, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
+use crate::store::Shown;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -209,8 +210,12 @@ struct Greeted {
     conn: Connection,
     /// The peer's name, from its `Welcome`.
     peer_name: String,
-    /// The peer's version vector as last acknowledged on this connection.
+    /// The peer's version vector as last acknowledged on this connection,
+    /// clamped to what this node can verify.
     peer_vv: WireVv,
+    /// Whether a claim above what this node can verify was logged at warn
+    /// on this connection.
+    warned: bool,
 }
 
 /// The thread that pushes to one peer.
@@ -448,14 +453,27 @@ impl Pusher {
         // What comes back from a full round repairs this node: it is taken
         // even where this node's vector claims it has seen it.
         let mut merges = Merges::for_repair(&self.store, full);
+        // What the peer can have: what this node had when it sent its part
+        // (its vector then), and what the peer shows in its answer.
+        let mut shown = Shown::from_vv(&parts.start_summary().cloned().unwrap_or_default().vv);
+        let peer = format!("{} ({})", greeted.peer_name, self.addr);
         loop {
             match conn.receive()? {
-                Message::Pull { batch } => merges.add(batch)?,
+                Message::Pull { batch } => {
+                    shown.add(&batch);
+                    merges.add(batch)?;
+                }
                 Message::Ack { vv, digest } => {
+                    // An acknowledgement covering more than that would let
+                    // tombstones go before the peer has them.
+                    let (acked, over) = shown.clamp(&vv);
+                    report_overclaims(&peer, &over, &mut greeted.warned);
                     // The peer's vector covers what it sent: join it only
                     // once all of that is merged.
-                    merges.finish(vv.clone())?;
-                    self.store.peer_acknowledged(self.index, vv.clone())?;
+                    merges.finish(acked.clone())?;
+                    self.store.peer_acknowledged(self.index, acked.clone())?;
+                    // Compared as claimed: a vector clamped to this node's
+                    // own would pass for even.
                     let theirs = Summary { vv, digest };
                     let anti_entropy = &self.settings.anti_entropy;
                     let peer = &greeted.peer_name;
@@ -467,7 +485,7 @@ impl Pusher {
                             anti_entropy.check(peer, "pushing to", ours, &theirs)
                         })
                     };
-                    greeted.peer_vv = theirs.vv;
+                    greeted.peer_vv = acked;
                     return Ok(Some(Round {
                         sent,
                         full,
@@ -535,10 +553,16 @@ impl Pusher {
                 Answerer::Peer => {
                     let offset = ClockOffset::measure(sent_ms, received_ms, wall_clock_ms);
                     self.record_clock(Some(offset));
+                    // The peer's vector says what not to send it: one far
+                    // ahead would keep a writer's next writes from it.
+                    let (peer_vv, over) = Shown::from_vv(&self.store.version_vector()?).clamp(&vv);
+                    let mut warned = false;
+                    report_overclaims(&format!("{name} ({})", self.addr), &over, &mut warned);
                     Ok(Greeted {
                         conn,
                         peer_name: name,
-                        peer_vv: vv,
+                        peer_vv,
+                        warned,
                     })
                 }
                 Answerer::Myself => Err(ProtocolError::Myself.into()),

@@ -17,7 +17,7 @@ use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering};
-use crate::replication::transfer::{part_bytes, Merges, Parts};
+use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts};
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
@@ -53,6 +53,9 @@ pub fn serve(
     store: &StoreHandle,
     settings: &ReceiveSettings,
 ) -> Result<()> {
+    let addr = stream
+        .peer_addr()
+        .map_or_else(|_| "(unknown address)".to_owned(), |a| a.to_string());
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
     let peer = welcome(&mut conn, name, store, settings.max_clock_offset_ms)?;
     conn.set_read_timeout(settings.idle_timeout)?;
@@ -61,6 +64,7 @@ pub fn serve(
     // they are merged, so the pusher sends the next part while this node
     // merges; at most PARTS_IN_FLIGHT wait for the store thread.
     let mut merges = Merges::new(store);
+    let mut warned = false;
     loop {
         let (batch, done) = match conn.receive() {
             Ok(Message::Push { batch, done }) => (batch, done),
@@ -78,7 +82,9 @@ pub fn serve(
         };
         // Every part has arrived and, once merged, this node has seen what
         // the pusher had: only then may its vector be joined.
-        merges.finish(done.vv.clone())?;
+        // A vector entry above what this node can verify is clamped there.
+        let over = merges.finish(done.vv.clone())?;
+        report_overclaims(&format!("{peer} ({addr})"), &over, &mut warned);
         let answered = answer(
             &mut conn,
             store,

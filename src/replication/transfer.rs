@@ -10,7 +10,7 @@
 use crate::engine::service::StoreHandle;
 use crate::replication::error::{Result, SyncError};
 use crate::replication::wire::{Batch, Summary, WireVv};
-use crate::store::{BatchError, Delta};
+use crate::store::{BatchError, Delta, Overclaim};
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
 
@@ -96,7 +96,7 @@ impl<'a> Parts<'a> {
 pub struct Merges<'a> {
     store: &'a StoreHandle,
     repair: bool,
-    pending: VecDeque<Receiver<std::result::Result<(), BatchError>>>,
+    pending: VecDeque<Receiver<std::result::Result<Vec<Overclaim>, BatchError>>>,
     held: Option<Batch>,
 }
 
@@ -146,12 +146,30 @@ impl<'a> Merges<'a> {
 
     /// Ends a transfer from a peer whose vector was `vv`: waits until every
     /// part handed over is merged, then merges the last part and joins
-    /// `vv`, only if every part was valid.
-    pub fn finish(&mut self, vv: WireVv) -> Result<()> {
+    /// `vv`, only if every part was valid. Returns the entries of `vv`
+    /// that claimed more than this node can verify: clamped, not joined
+    /// (see [`crate::store::Overclaim`]).
+    pub fn finish(&mut self, vv: WireVv) -> Result<Vec<Overclaim>> {
         while let Some(oldest) = self.pending.pop_front() {
             oldest.recv().map_err(|_| SyncError::Stopped)??;
         }
         let last = self.held.take().unwrap_or_default();
         Ok(self.store.apply_and_join(last, vv, self.repair)??)
     }
+}
+
+/// Logs the vector entries a peer claimed above what this node can verify
+/// (clamped, not joined; see [`crate::store::Overclaim`]): at warn the
+/// first time on a connection (`warned` says whether that happened), then
+/// at debug, since an honest peer whose collected tombstones this node
+/// never saw makes the same claim every round.
+pub fn report_overclaims(peer: &str, over: &[Overclaim], warned: &mut bool) {
+    for o in over {
+        if *warned {
+            log::debug!("protocol: peer {peer}: {o}");
+        } else {
+            log::warn!("protocol: peer {peer}: {o}");
+        }
+    }
+    *warned |= !over.is_empty();
 }

@@ -90,9 +90,27 @@ impl Store {
     }
 
     /// Records that every entry of a transfer from a peer whose vector was
-    /// `vv` has arrived: this node has now seen everything up to `vv`.
-    pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<(), BatchError> {
+    /// `vv` has arrived: this node has now seen everything up to `vv`, as
+    /// far as it can verify (see [`super::bounds`]). Returns the entries
+    /// of `vv` above that, which were clamped, for the caller to log.
+    pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<Vec<Overclaim>, BatchError> {
         check_vv(vv)?;
+        let (vv, over) = self.clamp_to_verifiable(vv);
+        self.join_checked(&vv);
+        Ok(over)
+    }
+
+    /// Joins `vv` whole, as if this node held everything it covers: what
+    /// the fail point `store::drop_merged` needs to make a node believe it
+    /// holds an entry it lost (a peer cannot make it do that).
+    #[cfg(feature = "failpoints")]
+    pub fn join_version_vector_unbounded(&mut self, vv: &WireVv) -> Result<(), BatchError> {
+        check_vv(vv)?;
+        self.join_checked(vv);
+        Ok(())
+    }
+
+    fn join_checked(&mut self, vv: &WireVv) {
         let old = self.vv.clone();
         for (name, counter) in vv {
             let id = self.names.intern(name);
@@ -104,7 +122,6 @@ impl Store {
                 self.undo.push(Undo::Joined { old });
             }
         }
-        Ok(())
     }
 
     /// The entries a node that has seen `since` lacks, from `cursor` on, at

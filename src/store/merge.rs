@@ -9,7 +9,9 @@ use super::*;
 use crate::core::hlc::ahead_ms;
 use crate::core::version::{merge, Merged};
 
-/// Checks a version vector from a peer: sane names and counters.
+/// Checks a version vector from a peer: sane names and counters. How far
+/// ahead its entries may be is bounded where it is used (see
+/// [`super::bounds`]).
 pub(super) fn check_vv(vv: &WireVv) -> Result<(), BatchError> {
     check_names(vv.iter().map(|(n, _)| n.as_str()))?;
     if vv.iter().any(|&(_, c)| c >= MAX_COUNTER) {
@@ -72,7 +74,12 @@ impl Store {
     /// would carry a timestamp its peers refuse.
     pub fn apply_batch(&mut self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {
         self.check_batch(batch, now_us)?;
-        let ids: Vec<NodeId> = batch.names.iter().map(|n| self.names.intern(n)).collect();
+        // Only names the entries use are taken: a name listed and unused
+        // would cost memory for good and say nothing.
+        let mut ids = vec![NodeId(u32::MAX); batch.names.len()];
+        for i in bounds::used_names(batch) {
+            ids[i] = self.names.intern(&batch.names[i]);
+        }
         // New keys join `scan_order` after the batch, sorted: inserting them
         // into the tree in order keeps its upper levels in the cache, where
         // inserting them as they come (by hash, so at random) misses it at
@@ -145,6 +152,6 @@ impl Store {
                 ));
             }
         }
-        Ok(())
+        self.check_new_names(batch)
     }
 }

@@ -17,6 +17,7 @@
 //! | `batch.rs` | versions as stores exchange them: batches and version vectors by name |
 //! | `digest.rs` | the digest of the live data, equal on replicas that hold the same |
 //! | `merge.rs` | merging a peer's batch through the one merge rule; checks on what peers send |
+//! | `bounds.rs` | how far ahead a peer's vector may claim, and how many writer names it may bring |
 //! | `delta.rs` | what a peer lacks, in bounded parts; the version vector |
 //! | `tombstones.rs` | peer acknowledgements, tombstone collection, peer lag |
 //! | `scan.rs` | `KEYS` and `SCAN` and the scan order |
@@ -51,6 +52,7 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
 pub mod batch;
+mod bounds;
 mod delta;
 mod digest;
 mod journal;
@@ -59,6 +61,7 @@ mod scan;
 mod tombstones;
 
 use batch::{Batch, Bytes, Summary, WireEntry, WireVv};
+pub use bounds::{clamp_vv, Overclaim, Shown, MAX_NAMES, MAX_NEW_NAMES_PER_BATCH};
 pub use delta::{Cursor, Delta};
 pub use digest::{DataDigest, Digest};
 use journal::Undo;

@@ -718,10 +718,13 @@ fn a_repair_brings_back_what_the_vector_claims_and_the_data_lacks() {
     a.put(b"k", b"v", 1_000).expect("put");
     let mut b = Store::new("b#1", MAX);
     let lost = a.delta(&Vec::new(), None, 1 << 20).batch;
-    // b joins a's vector without the entry: the vectors are even, the
-    // data is not, and only the digests show it.
-    b.join_version_vector(&a.version_vector())
-        .expect("valid vv");
+    // b's vector says it has a's write without the entry (a peer cannot
+    // make it join that: it is as a log replayed after a lost write
+    // leaves it): the vectors are even, the data is not, and only the
+    // digests show it.
+    let mut claimed = VersionVector::new();
+    claimed.raise(b.names.intern("a#1"), 1);
+    b.restore_joined(&claimed);
     assert_eq!(b.summary().vv, a.summary().vv);
     assert_ne!(b.summary().digest, a.summary().digest);
     // A normal merge refuses it (it looks like a collected tombstone's
@@ -745,4 +748,188 @@ fn a_digest_is_not_taken_while_the_data_is_ahead_of_the_vector() {
     b.join_version_vector(&a.version_vector())
         .expect("valid vv");
     assert_eq!(b.summary().digest, Some(a.data_digest()));
+}
+
+/// A batch from writer `writer` of one entry for `key`, at `counter`.
+fn entry_from(writer: &str, key: &str, counter: u64) -> Batch {
+    Batch {
+        names: vec![writer.into()],
+        entries: vec![WireEntry {
+            key: Bytes(key.as_bytes().to_vec()),
+            value: Some(Bytes(b"v".to_vec())),
+            ts: 1_000,
+            writer: 0,
+            clock: vec![(0, counter)],
+        }],
+    }
+}
+
+#[test]
+fn a_vector_is_joined_only_up_to_what_this_node_can_verify() {
+    let mut a = Store::new("a#1", MAX);
+    a.apply_batch(&entry_from("x#1", "k", 3), LATER_US)
+        .expect("valid");
+    // x at 3 is shown by the entry; x at 2^48-1 and y out of nowhere are
+    // not: clamped, named, not joined (y's name is not even kept).
+    let claim: WireVv = vec![("x#1".into(), MAX_COUNTER - 1), ("y#1".into(), 5)];
+    let over = a.join_version_vector(&claim).expect("valid vv");
+    assert_eq!(
+        over,
+        vec![
+            Overclaim {
+                writer: "x#1".into(),
+                claimed: MAX_COUNTER - 1,
+                allowed: 3
+            },
+            Overclaim {
+                writer: "y#1".into(),
+                claimed: 5,
+                allowed: 0
+            },
+        ]
+    );
+    assert_eq!(a.version_vector(), vec![("x#1".to_owned(), 3)]);
+    assert_eq!(a.names.lookup("y#1"), None);
+    // x's next write still merges: the vector does not claim it.
+    a.apply_batch(&entry_from("x#1", "next", 4), LATER_US)
+        .expect("valid");
+    assert_eq!(a.get(b"next"), Some(&b"v"[..]));
+    // A claim within what this node knows is joined and names nothing.
+    assert_eq!(a.join_version_vector(&vec![("x#1".into(), 4)]), Ok(vec![]));
+    assert_eq!(a.version_vector(), vec![("x#1".to_owned(), 4)]);
+}
+
+#[test]
+fn a_vector_covering_collected_tombstones_is_taken_up_to_this_nodes_own() {
+    // c relays x's writes; x's last one was a delete whose tombstone is
+    // gone everywhere, so no entry shows x at 2 any more. b saw it (its
+    // vector says so): c's claim of x at 2 is taken in full there.
+    let mut b = Store::new("b#1", MAX);
+    b.apply_batch(&entry_from("x#1", "k", 2), LATER_US)
+        .expect("valid");
+    b.join_version_vector(&vec![("x#1".into(), 2)])
+        .expect("valid");
+    b.delete(b"k", 2_000).expect("delete");
+    b.collect_tombstones();
+    assert_eq!(b.counts(), Counts::default());
+    assert_eq!(b.join_version_vector(&vec![("x#1".into(), 2)]), Ok(vec![]));
+    // A node that never saw x clamps it (and names it), and misses
+    // nothing: x's writes it lacks exist nowhere.
+    let mut fresh = Store::new("f#1", MAX);
+    let over = fresh
+        .join_version_vector(&vec![("x#1".into(), 2)])
+        .expect("valid");
+    assert_eq!(over.len(), 1);
+    assert!(fresh.version_vector().is_empty());
+}
+
+#[test]
+fn an_acknowledgement_above_what_was_shown_collects_nothing_early() {
+    let mut a = Store::new("a#1", MAX).with_peers(1);
+    a.put(b"k", b"v", 1_000).expect("put");
+    // The round starts: a's vector then is what the peer can have.
+    let sent = Shown::from_vv(&a.version_vector());
+    a.delete(b"k", 2_000).expect("delete");
+    // The peer acknowledges everything, far ahead.
+    let forged: WireVv = vec![("a#1".into(), MAX_COUNTER - 1)];
+    let (acked, over) = sent.clamp(&forged);
+    assert_eq!(acked, vec![("a#1".to_owned(), 1)]);
+    assert_eq!(over.len(), 1);
+    assert_eq!(a.peer_acknowledged(0, &acked), Ok(0));
+    assert_eq!(a.counts().tombstones, 1);
+    // Unclamped, the store bounds it by its own vector: still nothing
+    // above what a holds, and nothing of a writer it never saw.
+    assert_eq!(a.peer_acknowledged(0, &vec![("zz#1".into(), 9)]), Ok(0));
+    assert_eq!(a.names.lookup("zz#1"), None);
+    // Once the peer shows it has the delete (its answer holds it), the
+    // tombstone may go.
+    let mut shown = sent.clone();
+    shown.add(&a.delta(&Vec::new(), None, 1 << 20).batch);
+    let (acked, over) = shown.clamp(&vec![("a#1".into(), 2)]);
+    assert!(over.is_empty());
+    assert_eq!(a.peer_acknowledged(0, &acked), Ok(1));
+}
+
+/// A batch of one entry whose clock names `n` writers, none known.
+fn batch_of_new_names(prefix: &str, n: usize) -> Batch {
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    Batch {
+        entries: vec![WireEntry {
+            key: Bytes(format!("{prefix}-key").into_bytes()),
+            value: Some(Bytes(b"v".to_vec())),
+            ts: 1_000,
+            writer: 0,
+            clock: (0..n as u32).map(|i| (i, 1)).collect(),
+        }],
+        names,
+    }
+}
+
+#[test]
+fn a_batch_with_too_many_new_names_is_refused_whole() {
+    let mut a = Store::new("a#1", MAX);
+    let before = a.names.len();
+    let too_many = batch_of_new_names("w", MAX_NEW_NAMES_PER_BATCH + 1);
+    assert_eq!(
+        a.apply_batch(&too_many, LATER_US),
+        Err(BatchError(format!(
+            "{} writer names new to this node, over the limit of {MAX_NEW_NAMES_PER_BATCH} per batch",
+            MAX_NEW_NAMES_PER_BATCH + 1
+        )))
+    );
+    assert_eq!(a.names.len(), before);
+    assert_eq!(a.counts(), Counts::default());
+    // Up to the limit is taken.
+    let at_limit = batch_of_new_names("w", MAX_NEW_NAMES_PER_BATCH);
+    a.apply_batch(&at_limit, LATER_US).expect("valid");
+    assert_eq!(a.names.len(), before + MAX_NEW_NAMES_PER_BATCH);
+}
+
+#[test]
+fn names_a_batch_lists_but_no_entry_uses_are_not_kept() {
+    let mut a = Store::new("a#1", MAX);
+    let before = a.names.len();
+    let mut batch = entry_from("x#1", "k", 1);
+    batch.names.extend((0..5000).map(|i| format!("unused{i}")));
+    a.apply_batch(&batch, LATER_US).expect("valid");
+    assert_eq!(a.names.len(), before + 1);
+}
+
+#[test]
+fn no_batch_takes_a_node_past_the_names_limit() {
+    let mut a = Store::new("a#1", MAX);
+    let mut i = 0;
+    while a.names.len() + MAX_NEW_NAMES_PER_BATCH <= MAX_NAMES {
+        a.apply_batch(
+            &batch_of_new_names(&format!("g{i}-"), MAX_NEW_NAMES_PER_BATCH),
+            LATER_US,
+        )
+        .expect("under the limit");
+        i += 1;
+    }
+    let room = MAX_NAMES - a.names.len();
+    let over = batch_of_new_names("last-", room + 1);
+    let err = a.apply_batch(&over, LATER_US).expect_err("over the limit");
+    assert!(err.0.contains("over the limit of 65536"), "{err}");
+    a.apply_batch(&batch_of_new_names("last-", room), LATER_US)
+        .expect("up to the limit");
+    assert_eq!(a.names.len(), MAX_NAMES);
+}
+
+#[test]
+fn clamping_keeps_claims_within_the_bound_and_drops_zeroes() {
+    let claim: WireVv = vec![("a".into(), 5), ("b".into(), 9), ("c".into(), 1)];
+    let (kept, over) = clamp_vv(&claim, |w| match w {
+        "a" => 7,
+        "b" => 4,
+        _ => 0,
+    });
+    assert_eq!(kept, vec![("a".to_owned(), 5), ("b".to_owned(), 4)]);
+    assert_eq!(
+        over.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+        vec![
+            "vector claims writer 'b' at 9, above anything shown (at most 4); clamped",
+            "vector claims writer 'c' at 1, above anything shown (at most 0); clamped",
+        ]
+    );
 }

@@ -18,11 +18,19 @@ impl Store {
     /// Records the version vector listed peer `peer` acknowledged, and
     /// drops the tombstones every listed peer now has. Returns how many
     /// were dropped.
+    ///
+    /// The caller bounds `vv` by what the peer can have (see
+    /// [`super::bounds`]); here it is also bounded by what this node can
+    /// verify, and writers this node never saw are left out: they cover no
+    /// tombstone here, and their names would be kept for nothing.
     pub fn peer_acknowledged(&mut self, peer: usize, vv: &WireVv) -> Result<usize, BatchError> {
         check_vv(vv)?;
+        let (vv, _) = self.clamp_to_verifiable(vv);
         let mut local = VersionVector::new();
-        for (name, counter) in vv {
-            local.raise(self.names.intern(name), *counter);
+        for (name, counter) in &vv {
+            if let Some(id) = self.names.lookup(name) {
+                local.raise(id, *counter);
+            }
         }
         if let Some(slot) = self.peer_acks.get_mut(peer) {
             *slot = Some(local);

@@ -16,8 +16,9 @@
 //! - `ports.rs`: reserved ports, retried when taken before use.
 //! - `rng.rs`: [`Rng`], seeded and printing its seed.
 //! - `resp_client.rs`, `peer.rs`: the Redis protocol and the peer protocol;
-//!   peers that never answer ([`Blackhole`]) and a second loopback address
-//!   for a node ([`Forwarder`]).
+//!   peers that never answer ([`Blackhole`]), a second loopback address
+//!   for a node ([`Forwarder`]), and a peer that acknowledges whatever it
+//!   is told to ([`ForgedAcker`]).
 //! - `disk.rs`: temporary directories and the files of a data directory.
 //! - `net.rs`: [`Net`], network partitions between nodes, each under a uid
 //!   of its own, made with nftables rules in a table of the test's own.
@@ -62,7 +63,7 @@ pub use self::{
         Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
     },
     output::show,
-    peer::{frame_of, greeting, read_until_ack, wall_clock_ms, Blackhole, Forwarder},
+    peer::{frame_of, greeting, read_until_ack, wall_clock_ms, Blackhole, ForgedAcker, Forwarder},
     ports::{connect, dead_addr, free_addrs, on_free_ports, PortTaken},
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{

@@ -1,12 +1,13 @@
 //! Speaking the peer protocol to a node from outside, as a peer would (or
 //! as a bad one would); peers that never answer; and other ways to reach
-//! a node that its address does not give away.
+//! a node that its address does not give away; a peer that answers
+//! every push with a forged acknowledgement.
 
 use super::frame::{read_frame, write_frame, DEFAULT_MAX_FRAME};
 use super::wire::{Message, WireVv, MAGIC, PROTOCOL_VERSION};
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -206,4 +207,104 @@ fn pump(from: Arc<TcpStream>, to: Arc<TcpStream>) -> JoinHandle<()> {
             let _ = to.shutdown(Shutdown::Write);
         })
         .expect("start a forwarder pump")
+}
+
+/// A peer that a node pushes to, and that answers every push, after a
+/// Welcome with an empty vector, with a forged `Ack`: every writer it
+/// has heard of on the connection (in the entries and vectors pushed to
+/// it) at `claim`, having merged nothing. Counts the Acks it sent. Stops
+/// accepting on drop; connections it serves end with the node's.
+pub struct ForgedAcker {
+    acceptor: Acceptor,
+    acks: Arc<AtomicUsize>,
+}
+
+impl ForgedAcker {
+    /// Starts on a fresh loopback port, answering as `name`.
+    pub fn start(name: &str, claim: u64) -> ForgedAcker {
+        let acks = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&acks);
+        let name = name.to_owned();
+        let acceptor = Acceptor::start("forged-acker", move |stream| {
+            let (name, count) = (name.clone(), Arc::clone(&count));
+            std::thread::Builder::new()
+                .name("forged-acker-conn".into())
+                .spawn(move || {
+                    let _ = serve_forged(stream, &name, claim, &count);
+                })
+                .expect("start a forged acker connection thread");
+        });
+        ForgedAcker { acceptor, acks }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.acceptor.addr
+    }
+
+    /// How many Acks it has sent.
+    pub fn acks(&self) -> usize {
+        self.acks.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves one pusher as [`ForgedAcker`] does, until it hangs up.
+fn serve_forged(
+    mut stream: TcpStream,
+    name: &str,
+    claim: u64,
+    count: &AtomicUsize,
+) -> Result<(), String> {
+    use std::io::Write;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut magic = [0u8; 4];
+    stream.read_exact(&mut magic).map_err(|e| e.to_string())?;
+    match read_frame(&mut stream, DEFAULT_MAX_FRAME).map_err(|e| e.to_string())? {
+        Message::Hello { .. } => {}
+        other => return Err(format!("expected Hello, got {}", other.kind())),
+    }
+    let welcome = Message::Welcome {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        vv: Vec::new(),
+        instance: 0x5eed,
+        wall_clock_ms: wall_clock_ms(),
+    };
+    stream
+        .write_all(&frame_of(&welcome))
+        .map_err(|e| e.to_string())?;
+    let mut heard: Vec<String> = Vec::new();
+    loop {
+        let reply = match read_frame(&mut stream, DEFAULT_MAX_FRAME).map_err(|e| e.to_string())? {
+            Message::Push { batch, done } => {
+                batch.names.iter().for_each(|n| hear(&mut heard, n));
+                match done {
+                    None => Message::Next,
+                    Some(done) => {
+                        done.vv.iter().for_each(|(n, _)| hear(&mut heard, n));
+                        Message::Ack {
+                            vv: heard.iter().map(|n| (n.clone(), claim)).collect(),
+                            digest: None,
+                        }
+                    }
+                }
+            }
+            other => return Err(format!("expected Push, got {}", other.kind())),
+        };
+        stream
+            .write_all(&frame_of(&reply))
+            .map_err(|e| e.to_string())?;
+        if matches!(reply, Message::Ack { .. }) {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Adds `name` to `heard` unless it is there.
+fn hear(heard: &mut Vec<String>, name: &str) {
+    if !heard.iter().any(|h| h == name) {
+        heard.push(name.to_owned());
+    }
 }
