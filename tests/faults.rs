@@ -412,9 +412,6 @@ fn copy_data_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-#[ignore = "fixed by the never-diverge-silently work: a node restored from a backup \
-            continues under a fresh identity and pulls the delete it lacks; its new \
-            writes reach its peer"]
 fn a_node_restored_from_a_backup_converges_with_its_peer() {
     let mut c = Cluster::start(2, &[], |_, spec, dir| {
         on_disk(spec, dir).fsync("always").sync_every(FAST_SYNC_MS)
