@@ -412,9 +412,6 @@ fn copy_data_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-#[ignore = "fixed by the never-diverge-silently work: a node restored from a backup \
-            continues under a fresh identity and pulls the delete it lacks; its new \
-            writes reach its peer"]
 fn a_node_restored_from_a_backup_converges_with_its_peer() {
     let mut c = Cluster::start(2, &[], |_, spec, dir| {
         on_disk(spec, dir).fsync("always").sync_every(FAST_SYNC_MS)
@@ -441,6 +438,23 @@ fn a_node_restored_from_a_backup_converges_with_its_peer() {
     c.wait_all("get k", "Key not found.", DISK_CONVERGE_TIMEOUT);
     c[1].put("back", "y");
     c.wait_all("get back", "Value: y", DISK_CONVERGE_TIMEOUT);
+    // It said why, naming the peer and both counters.
+    let line = c[0].wait_log("IDENTITY", DISK_CONVERGE_TIMEOUT);
+    assert!(
+        line.contains("ERROR") || line.contains("error"),
+        "at error level: {line}"
+    );
+    assert!(
+        line.contains("up to counter 2") && line.contains("only up to 1"),
+        "{line}"
+    );
+    // A restart goes on under the new identity: no new alarm, and its
+    // writes still reach the peer.
+    c[0].stop();
+    c[0].restart();
+    c[0].put("after", "z");
+    c.wait_all("get after", "Value: z", DISK_CONVERGE_TIMEOUT);
+    assert_eq!(c[0].count_stderr("IDENTITY"), 0);
 }
 
 #[test]

@@ -28,6 +28,38 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Moves `log` to a new file that begins with the records `store` has
+/// waiting (a new file's header, see [`Store::rotate_journal`], and any
+/// after it); returns its generation. If they cannot be written, they are
+/// taken back and the old log goes on.
+pub(crate) fn start_log(
+    dir: &Path,
+    log: &mut Log,
+    store: &mut Store,
+) -> Result<u64, CompactionError> {
+    // Everything before the rotation must be in the old log for good.
+    log.sync()?;
+    let gen = log.gen() + 1;
+    let file = log::create_file(dir, gen)?;
+    // The new log must start with its header before anything else goes
+    // in; if it cannot, the old log goes on (with its own names).
+    let header = store.take_journal();
+    if let Err(source) = (&file).write_all(&header).and_then(|()| file.sync_data()) {
+        store.rollback();
+        let path = dir.join(file_name(Kind::Log, gen));
+        let _ = fs::remove_file(&path);
+        return Err(FileError {
+            op: FileOp::StartLog,
+            path,
+            source,
+        }
+        .into());
+    }
+    store.commit();
+    log.rotate(gen, file, header.len() as u64);
+    Ok(gen)
+}
+
 /// A snapshot being written.
 pub(crate) struct Compaction {
     cursor: SnapshotCursor,
@@ -52,27 +84,8 @@ impl Compaction {
         log: &mut Log,
         store: &mut Store,
     ) -> Result<Compaction, CompactionError> {
-        // Everything before the rotation must be in the old log for good.
-        log.sync()?;
-        let gen = log.gen() + 1;
-        let file = log::create_file(dir, gen)?;
-        // The new log must start with its header before anything else goes
-        // in; if it cannot, the old log goes on (with its own names).
         store.rotate_journal();
-        let header = store.take_journal();
-        if let Err(source) = (&file).write_all(&header).and_then(|()| file.sync_data()) {
-            store.rollback();
-            let path = dir.join(file_name(Kind::Log, gen));
-            let _ = fs::remove_file(&path);
-            return Err(FileError {
-                op: FileOp::StartLog,
-                path,
-                source,
-            }
-            .into());
-        }
-        store.commit();
-        log.rotate(gen, file, header.len() as u64);
+        let gen = start_log(dir, log, store)?;
         let (parts_tx, parts_rx) = bounded(4);
         let (done_tx, done_rx) = bounded(1);
         let dir = dir.to_owned();

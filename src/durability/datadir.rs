@@ -20,8 +20,8 @@
 //! writes a record. The store thread ([`crate::engine::service`]) calls it
 //! with the records [`crate::store::Store::take_journal`] hands over.
 
-use crate::durability::compaction::{Compaction, CompactionStatus, LastCompaction};
-use crate::durability::error::{FileError, FileOp, LogError, OpenError};
+use crate::durability::compaction::{self, Compaction, CompactionStatus, LastCompaction};
+use crate::durability::error::{CompactionError, FileError, FileOp, LogError, OpenError};
 use crate::durability::journal::JournalWriter;
 use crate::durability::log::{FsyncPolicy, Log};
 use crate::durability::recovery::{self, DataFile, Recovered};
@@ -205,6 +205,15 @@ impl DataDir {
                 });
             }
         }
+    }
+
+    /// Moves the log to a new file that begins with the records `store`
+    /// has waiting: after [`Store::renew_identity`], the new identity's
+    /// header and re-issued writes, so that recovery, which goes on under
+    /// the identity the newest log names, goes on under the new one. If
+    /// they cannot be written they are taken back.
+    pub fn start_log(&mut self, store: &mut Store) -> Result<(), CompactionError> {
+        compaction::start_log(&self.settings.dir, &mut self.log, store).map(|_| ())
     }
 
     /// Writes and fsyncs what is pending, for a clean stop.

@@ -344,6 +344,41 @@ mod tests {
         assert_eq!(writer, "a#2");
     }
 
+    /// A node that took a new identity while running (its data had gone
+    /// back in time) began a new log under it: a restart goes on under the
+    /// new identity, from the counter it had reached.
+    #[test]
+    fn a_restart_after_a_new_identity_goes_on_under_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::new("a#1", MAX);
+        store.start_journal(Box::new(JournalWriter::new()), true);
+        store.put(b"k", b"v", 1_000).expect("put");
+        let old_log = store.take_journal();
+        store.commit();
+        assert_eq!(store.renew_identity("a#2", 2_000), 1);
+        let new_log = store.take_journal();
+        let mut files = Vec::new();
+        for (gen, bytes) in [(1, old_log), (2, new_log)] {
+            let path = dir.path().join(file_name(Kind::Log, gen));
+            std::fs::write(&path, bytes).expect("write the log");
+            files.push(DataFile {
+                kind: Kind::Log,
+                gen,
+                path,
+            });
+        }
+        let (mut back, _, _) =
+            recover(dir.path(), &files, &settings(dir.path()), "a", "a#3", |w| {
+                Store::new(w, MAX)
+            })
+            .expect("recovers");
+        assert_eq!(back.writer(), "a#2");
+        assert_eq!(back.get(b"k"), Some(&b"v"[..]));
+        back.put(b"k2", b"w", 3_000).expect("put");
+        let vv = back.version_vector();
+        assert!(vv.contains(&("a#2".to_string(), 2)), "{vv:?}");
+    }
+
     /// Zeros after the last record hide it from the guess made from the
     /// file's last bytes; the replay finds it and starts over.
     #[test]

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
 use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, Overclaim, PeerLag, WriteError};
 use crossbeam_channel::{bounded, Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One command of a front end, run on the store thread: it reads and
 /// writes through the [`Db`] and returns the front end's reply.
@@ -169,6 +171,17 @@ pub(super) enum Request {
         /// and digest as they were when the part was gathered.
         reply: Sender<(Delta, Option<Summary>)>,
     },
+    /// A peer's version vector as it first arrives: if the peer has seen
+    /// more of this node's writer than this node has issued, go on under a
+    /// new identity (see [`Store::is_behind`](crate::store::Store::is_behind)).
+    CheckHistory {
+        /// Who sent it, for the log line.
+        peer: String,
+        /// Its vector.
+        vv: WireVv,
+        /// Whether this node took a new identity.
+        reply: Sender<bool>,
+    },
     /// This node's version vector.
     VersionVector {
         /// Where it goes.
@@ -220,6 +233,9 @@ pub(super) enum Request {
 #[derive(Clone)]
 pub struct StoreHandle {
     pub(super) tx: Sender<Request>,
+    /// How many times this node has taken a new writer identity; pushers
+    /// make a full round after each (see [`StoreHandle::check_history`]).
+    pub(super) renewals: Arc<AtomicU64>,
 }
 
 impl StoreHandle {
@@ -313,6 +329,29 @@ impl StoreHandle {
             })
             .map_err(|_| Error::Stopped)?;
         Ok(rx)
+    }
+
+    /// Checks a peer's version vector as it first arrives (at the
+    /// handshake, or at the end of the peer's push, before anything is
+    /// sent back): if the peer has seen more of this node's writer than
+    /// this node has issued (its data went back in time), this node goes
+    /// on under a new identity, logged at error level. Returns whether it
+    /// did.
+    pub fn check_history(&self, peer: &str, vv: WireVv) -> Result<bool> {
+        self.call(|reply| Request::CheckHistory {
+            peer: peer.to_owned(),
+            vv,
+            reply,
+        })
+    }
+
+    /// How many times this node has taken a new identity since it
+    /// started. After each, every pusher makes one full round with its
+    /// peer: the old identity's vector may claim writes this node lost
+    /// (a normal round would never send them), and any transfer under
+    /// way may have been made against that vector.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::SeqCst)
     }
 
     /// This node's version vector.

@@ -9,11 +9,14 @@
 
 pub use super::request::StoreHandle;
 use super::request::{Batched, Db, Refusable, Request, Work};
+use crate::durability::journal::node_of;
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
 use crate::store::{BatchError, Overclaim, Store, WriteError};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,12 +44,14 @@ pub fn spawn(
     written: Sender<()>,
 ) -> Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded(QUEUE_DEPTH);
+    let renewals = Arc::new(AtomicU64::new(0));
     let service = Service {
         store,
         disk,
         pending: Vec::new(),
         wrote: false,
         written,
+        renewals: Arc::clone(&renewals),
     };
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
@@ -55,7 +60,7 @@ pub fn spawn(
             context: "cannot start the store thread",
             source,
         })?;
-    Ok((StoreHandle { tx }, thread))
+    Ok((StoreHandle { tx, renewals }, thread))
 }
 
 /// How long the store thread keeps looking for a request, yielding its
@@ -115,6 +120,8 @@ pub(super) struct Service {
     pending: Vec<Deferred>,
     wrote: bool,
     written: Sender<()>,
+    /// Shared with every [`StoreHandle`]: new identities taken.
+    renewals: Arc<AtomicU64>,
 }
 
 impl Service {
@@ -218,6 +225,44 @@ impl Service {
         failure
     }
 
+    /// Takes a new writer identity if `vv`, from `peer`, shows that this
+    /// node's data went back in time (see
+    /// [`Store::is_behind`](crate::store::Store::is_behind)); returns
+    /// whether it did. The records so far go to the old identity's log;
+    /// the new identity starts a new log file (so a restart goes on under
+    /// it) with the re-issued writes.
+    fn check_history(&mut self, peer: &str, vv: &crate::store::batch::WireVv) -> bool {
+        let Some(behind) = self.store.is_behind(vv) else {
+            return false;
+        };
+        let old = self.store.writer().to_owned();
+        let now_us = wall_clock_us();
+        let new_writer = format!("{}#{now_us}", node_of(&old));
+        log::error!(
+            "IDENTITY: peer {peer} has seen writer {old} up to counter {}, but this node \
+             has issued only up to {}: its data went back in time (a backup restored, a \
+             copied or rolled-back data directory); going on as {new_writer} and pulling \
+             what it lacks from its peers",
+            behind.peer_has,
+            behind.issued,
+        );
+        // What the old identity wrote goes to its own log first.
+        self.flush();
+        let reissued = self.store.renew_identity(&new_writer, now_us);
+        if let Some(disk) = self.disk.as_mut() {
+            if let Err(e) = disk.start_log(&mut self.store) {
+                log::error!("cannot start the log of the new identity {new_writer}: {e}");
+            }
+        }
+        if reissued > 0 {
+            log::warn!("re-issued {reissued} writes made since the start as {new_writer}");
+            self.wrote = true;
+        }
+        self.flush();
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
     /// Serves one request; `Break` after a stop.
     fn serve(&mut self, request: Request) -> ControlFlow<()> {
         let store = &mut self.store;
@@ -253,6 +298,10 @@ impl Service {
                 let store = &self.store;
                 let summary = cursor.is_none().then(|| store.summary());
                 let _ = reply.send((store.delta(&since, cursor, max_bytes), summary));
+            }
+            Request::CheckHistory { peer, vv, reply } => {
+                let renewed = self.check_history(&peer, &vv);
+                let _ = reply.send(renewed);
             }
             Request::VersionVector { reply } => {
                 self.flush();

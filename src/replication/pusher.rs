@@ -19,6 +19,11 @@
 //! [`WriteRefusal`] of the peer
 //! table) until the twin has not answered for [`TWIN_GONE_ROUNDS`] rounds.
 //!
+//! The peer's vector in the `Welcome` is checked against what this node
+//! has issued of its own writer (see [`StoreHandle::check_history`]): a
+//! node whose data went back in time takes a new identity, and then every
+//! pusher makes one full round, which brings back what it lost.
+//!
 //! The handshake also measures how far the peer's clock is from this
 //! node's (see [`crate::replication::clocks`]); a clock off by more than
 //! `--max-clock-offset-ms` is logged at error, and while it is, the
@@ -129,6 +134,7 @@ impl Pushers {
                 rounds: 0,
                 twin_absent: 0,
                 repair: RepairPlan::default(),
+                renewals_seen: 0,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -235,6 +241,8 @@ struct Pusher {
     twin_absent: u32,
     /// When a full round is owed to this peer, to repair a divergence.
     repair: RepairPlan,
+    /// The store's count of new identities as of the last full round.
+    renewals_seen: u64,
 }
 
 /// How a round that the peer acknowledged went.
@@ -363,9 +371,21 @@ impl Pusher {
     fn push(&mut self, may_leave_to_pull: bool, full: bool) -> Result<Round> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.connect().inspect_err(|_| self.record_clock(None))?,
+            None => {
+                let greeted = self.connect().inspect_err(|_| self.record_clock(None))?;
+                let peer = format!("{} ({})", greeted.peer_name, self.addr);
+                self.store.check_history(&peer, greeted.peer_vv.clone())?;
+                greeted
+            }
         };
+        // After this node took a new identity (here or on any connection),
+        // one full round: see `StoreHandle::renewals`.
+        let renewals = self.store.renewals();
+        let full = full || renewals != self.renewals_seen;
         let round = self.exchange(&mut conn, may_leave_to_pull, full)?;
+        if full && round.is_some() {
+            self.renewals_seen = renewals;
+        }
         let left = round.is_none();
         if left && !self.left_to_pull {
             log::info!(

@@ -80,6 +80,9 @@ pub fn serve(
             conn.flush()?;
             continue;
         };
+        // Before anything is sent back: has the pusher seen more of this
+        // node's writer than it has issued?
+        store.check_history(&peer, done.vv.clone())?;
         // Every part has arrived and, once merged, this node has seen what
         // the pusher had: only then may its vector be joined.
         // A vector entry above what this node can verify is clamped there.

@@ -51,6 +51,7 @@ impl Store {
     /// The version vector and the digest of the live data, now (see
     /// [`Summary`]).
     pub fn summary(&self) -> Summary {
+        self.note_shown();
         Summary {
             vv: self.version_vector(),
             digest: self.holds_only_covered_dots().then(|| self.data_digest()),
@@ -128,6 +129,7 @@ impl Store {
     /// most about `max_bytes` of them (but at least one when any is left).
     /// An entry is sent when any dot of its clock lies above `since`.
     pub fn delta(&self, since: &WireVv, cursor: Option<Cursor>, max_bytes: usize) -> Delta {
+        self.note_shown();
         let since = self.local_vv(since);
         let mut taken = HashSet::new();
         let mut entries = Vec::new();

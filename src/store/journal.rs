@@ -85,6 +85,7 @@ impl Store {
         j.start_file(self.names.name(self.me), synced_each_write, &self.names);
         self.journal = Some(log);
         self.synced_each_write = synced_each_write;
+        self.resumed_at = self.counter.last();
     }
 
     /// Logs a clean stop: the last record before the final fsync.

@@ -21,6 +21,7 @@
 //! | `delta.rs` | what a peer lacks, in bounded parts; the version vector |
 //! | `tombstones.rs` | peer acknowledgements, tombstone collection, peer lag |
 //! | `scan.rs` | `KEYS` and `SCAN` and the scan order |
+//! | `identity.rs` | this node's writer identity: noticing that its data went back in time, going on under a new one |
 //! | `journal.rs` | handing changes to the log, undo on a failed log write, snapshots, replay |
 //!
 //! # Layout
@@ -47,6 +48,7 @@ use crate::core::names::{Names, MAX_NAME_LEN};
 use crate::core::version::{Stamp, VersionRef};
 use crate::core::vv::VersionVector;
 use hashbrown::HashTable;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
@@ -55,6 +57,7 @@ pub mod batch;
 mod bounds;
 mod delta;
 mod digest;
+mod identity;
 mod journal;
 mod merge;
 mod scan;
@@ -64,6 +67,7 @@ use batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use bounds::{clamp_vv, Overclaim, Shown, MAX_NAMES, MAX_NEW_NAMES_PER_BATCH};
 pub use delta::{Cursor, Delta};
 pub use digest::{DataDigest, Digest};
+pub use identity::Behind;
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
 use merge::check_vv;
@@ -246,6 +250,13 @@ pub struct Store {
     write_gate: Option<WriteGate>,
     /// While a repair's batch is merged (see [`Store::apply_repair_batch`]).
     repairing: bool,
+    /// The write counter when logging started: what the files held of
+    /// this node's identity (see [`Store::is_behind`]).
+    resumed_at: u64,
+    /// The highest counter of this node's identity that may have reached
+    /// a peer since the start: the last one issued when a delta or a
+    /// summary was last made.
+    shown: Cell<u64>,
 }
 
 /// Why local writes are refused now, or `None` while they are allowed:
@@ -288,6 +299,8 @@ impl Store {
             committed_counter: 0,
             write_gate: None,
             repairing: false,
+            resumed_at: 0,
+            shown: Cell::new(0),
         }
     }
 
