@@ -222,6 +222,12 @@ struct Greeted {
     /// Whether a claim above what this node can verify was logged at warn
     /// on this connection.
     warned: bool,
+    /// The peer's vector from its `Welcome` as claimed, before the clamp:
+    /// what it says it has seen of this node's own writer is the evidence
+    /// of a history that went back (a restored backup), and that is
+    /// exactly what the clamp would hide. Believing it costs at most a new
+    /// identity and a full round, never data.
+    claimed_vv: WireVv,
 }
 
 /// The thread that pushes to one peer.
@@ -374,7 +380,8 @@ impl Pusher {
             None => {
                 let greeted = self.connect().inspect_err(|_| self.record_clock(None))?;
                 let peer = format!("{} ({})", greeted.peer_name, self.addr);
-                self.store.check_history(&peer, greeted.peer_vv.clone())?;
+                self.store
+                    .check_history(&peer, greeted.claimed_vv.clone())?;
                 greeted
             }
         };
@@ -583,6 +590,7 @@ impl Pusher {
                         peer_name: name,
                         peer_vv,
                         warned,
+                        claimed_vv: vv,
                     })
                 }
                 Answerer::Myself => Err(ProtocolError::Myself.into()),
