@@ -92,7 +92,7 @@ impl Store {
 
     /// Records that every entry of a transfer from a peer whose vector was
     /// `vv` has arrived: this node has now seen everything up to `vv`, as
-    /// far as it can verify (see [`super::bounds`]). Returns the entries
+    /// far as it can verify (see `store/bounds.rs`). Returns the entries
     /// of `vv` above that, which were clamped, for the caller to log.
     pub fn join_version_vector(&mut self, vv: &WireVv) -> Result<Vec<Overclaim>, BatchError> {
         check_vv(vv)?;

@@ -11,7 +11,7 @@ use crate::core::version::{merge, Merged};
 
 /// Checks a version vector from a peer: sane names and counters. How far
 /// ahead its entries may be is bounded where it is used (see
-/// [`super::bounds`]).
+/// `store/bounds.rs`).
 pub(super) fn check_vv(vv: &WireVv) -> Result<(), BatchError> {
     check_names(vv.iter().map(|(n, _)| n.as_str()))?;
     if vv.iter().any(|&(_, c)| c >= MAX_COUNTER) {

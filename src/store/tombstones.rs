@@ -20,7 +20,7 @@ impl Store {
     /// were dropped.
     ///
     /// The caller bounds `vv` by what the peer can have (see
-    /// [`super::bounds`]); here it is also bounded by what this node can
+    /// `store/bounds.rs`); here it is also bounded by what this node can
     /// verify, and writers this node never saw are left out: they cover no
     /// tombstone here, and their names would be kept for nothing.
     pub fn peer_acknowledged(&mut self, peer: usize, vv: &WireVv) -> Result<usize, BatchError> {
