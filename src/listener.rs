@@ -10,7 +10,7 @@
 //! connection is logged here in one line that names the other side and
 //! the cause.
 
-use crate::engine::service::StoreHandle;
+use crate::engine::StoreHandle;
 use crate::error::{Error, Result};
 use crate::redis::client;
 use crate::replication::anti_entropy::AntiEntropy;

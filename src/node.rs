@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::durability::DataDir;
-use crate::engine::service::{self, StoreHandle};
+use crate::engine::{service, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};

@@ -104,8 +104,6 @@ impl DataDir {
         new_writer: &str,
         make_store: impl Fn(&str) -> Store,
     ) -> Result<(DataDir, Store, Recovered), OpenError> {
-        #[cfg(feature = "failpoints")]
-        configure_fail_points();
         let dir = settings.dir.clone();
         fs::create_dir_all(&dir).map_err(FileError::at(FileOp::CreateDir, &dir))?;
         let lock = lock(&dir)?;
@@ -273,8 +271,8 @@ fn data_files(dir: &Path) -> Result<Vec<DataFile>, FileError> {
 
 /// Configures the fail points `FAILPOINTS` names, once per process: the
 /// tests' way into a running node (see the `failpoints` feature). Called
-/// when a node starts, and again (doing nothing) when a data directory is
-/// opened.
+/// by [`Node::start`](crate::node::Node::start), before anything that has
+/// a fail point runs.
 #[cfg(feature = "failpoints")]
 pub fn configure_fail_points() {
     static ONCE: std::sync::Once = std::sync::Once::new();

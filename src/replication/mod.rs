@@ -23,7 +23,7 @@
 //! peer's to [`receiver`]; everything the protocol says is here.
 //!
 //! This folder reaches the map only through the store thread's requests
-//! ([`crate::engine::service::StoreHandle`]); it never touches the disk,
+//! ([`crate::engine::StoreHandle`]); it never touches the disk,
 //! never speaks Redis, and never accepts connections itself. A peer's
 //! bytes are untrusted: a bad peer costs one closed connection and a log
 //! line naming it and the cause.

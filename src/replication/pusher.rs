@@ -30,7 +30,7 @@
 //! connection is opened afresh each round, so the next handshake sees
 //! the clock fixed.
 
-use crate::engine::service::StoreHandle;
+use crate::engine::StoreHandle;
 use crate::error::Error;
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::clocks::ClockOffset;

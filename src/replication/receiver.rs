@@ -11,7 +11,7 @@
 //! node, its data and its other connections go on.
 
 use crate::engine::service::wall_clock_us;
-use crate::engine::service::StoreHandle;
+use crate::engine::StoreHandle;
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::Connection;

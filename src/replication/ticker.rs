@@ -6,7 +6,7 @@
 //! pushers for a push; it never waits for one, so a slow peer delays no
 //! round of the others.
 
-use crate::engine::service::StoreHandle;
+use crate::engine::StoreHandle;
 use crate::error::{Error, Result};
 use crate::replication::pusher::Pushers;
 use crossbeam_channel::{select, Receiver};

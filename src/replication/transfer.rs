@@ -7,7 +7,7 @@
 //! and answers with `Pull` parts. A transfer never holds more than a few
 //! parts in memory on either side.
 
-use crate::engine::service::StoreHandle;
+use crate::engine::StoreHandle;
 use crate::replication::error::{Result, SyncError};
 use crate::replication::wire::{Batch, Summary, WireVv};
 use crate::store::{BatchError, Delta, Overclaim};

@@ -5,7 +5,7 @@
 use super::disk::temp_dir;
 use super::node::{start_all, write_peers_file, Node, NodeSpec};
 use super::output::show;
-use super::wait::{eventually_ok, POLL};
+use super::wait::{eventually_ok, throughout};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -133,9 +133,7 @@ impl Cluster {
     /// answer is `want` each time: a property that must hold across the
     /// sync rounds of that period.
     pub fn assert_all_for(&mut self, line: &str, want: &str, period: Duration) {
-        let end = Instant::now() + period;
-        let mut asked = 0;
-        while Instant::now() < end || asked == 0 {
+        throughout(period, |asked| {
             for node in &mut self.nodes {
                 assert_eq!(
                     node.cmd(line),
@@ -144,9 +142,7 @@ impl Cluster {
                     node.name()
                 );
             }
-            asked += 1;
-            std::thread::sleep(POLL);
-        }
+        });
     }
 
     /// One full sync round by hand: every node in turn pushes to all its

@@ -72,7 +72,7 @@ pub use self::{
     },
     rng::Rng,
     skip::{is_root, skip},
-    wait::{eventually, eventually_ok, poll, POLL},
+    wait::{eventually, eventually_ok, poll, throughout, POLL},
 };
 
 // Every item of the netdb library that the tests and benches use is

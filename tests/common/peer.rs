@@ -65,26 +65,20 @@ impl Acceptor {
     fn start(name: &str, mut handle: impl FnMut(TcpStream) + Send + 'static) -> Acceptor {
         let listener = TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("bind the {name}'s port: {e}"));
-        // Nonblocking, so that the thread sees the stop flag.
-        listener
-            .set_nonblocking(true)
-            .unwrap_or_else(|e| panic!("make the {name}'s listener nonblocking: {e}"));
         let addr = listener.local_addr().expect("a bound listener's address");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        // A blocking accept; drop sets the flag and connects once to wake
+        // it, so the thread ends without polling.
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                while !flag.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        // Some systems hand on the listener's nonblocking
-                        // mode; the handlers want blocking sockets.
-                        Ok((stream, _)) => {
-                            if stream.set_nonblocking(false).is_ok() {
-                                handle(stream);
-                            }
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                for stream in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        handle(stream);
                     }
                 }
             })
@@ -100,6 +94,8 @@ impl Acceptor {
 impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept; the thread sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -50,3 +50,19 @@ pub fn poll<T, E: Display>(
         std::thread::sleep(every);
     }
 }
+
+/// Checks `check` every [`POLL`] for `period` (and at least once),
+/// passing it how many checks came before: a property that must hold
+/// throughout a period, which `check` asserts.
+pub fn throughout(period: Duration, mut check: impl FnMut(usize)) {
+    let end = Instant::now() + period;
+    let mut done = 0;
+    loop {
+        check(done);
+        done += 1;
+        if Instant::now() >= end {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
