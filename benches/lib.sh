@@ -279,3 +279,78 @@ machine_notes() {
         "$(awk '/MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)," \
         "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# Resident memory of a standalone node per key (memory.sh, versus.sh): a
+# node of $NETDB reading a FIFO; its RSS once it has answered a `get` of
+# LAST_KEY while empty, and once it has answered it after the puts in
+# PUTS_FILE (replies come in input order, so that answer means every put
+# was applied). A node that stops reading or answering cannot hang the
+# script (MEMORY_TIMEOUT seconds, 120 by default, each step). Sets
+# MEMORY_EMPTY_KIB, MEMORY_FULL_KIB and PER_KEY (bytes).
+# Usage: netdb_memory_per_key PUTS_FILE KEYS LAST_KEY
+MEMORY_PID=""
+# shellcheck disable=SC2034 # read by the sourcing script
+MEMORY_EMPTY_KIB=""
+# shellcheck disable=SC2034 # read by the sourcing script
+MEMORY_FULL_KIB=""
+PER_KEY=""
+netdb_memory_per_key() {
+    local puts=$1 keys=$2 last=$3 fifo=$BENCH_TMP/netdb.in stored
+    local limit=${MEMORY_TIMEOUT:-120}
+    rm -f "$fifo" "$BENCH_TMP/netdb.out"
+    mkfifo "$fifo"
+    "$NETDB" mem1 127.0.0.1:0 --in-memory <"$fifo" >"$BENCH_TMP/netdb.out" 2>"$BENCH_TMP/netdb.log" &
+    MEMORY_PID=$!
+    BENCH_PIDS+=("$MEMORY_PID")
+    exec 3>"$fifo"
+
+    echo "get $last" >&3
+    await_last_line 'Key not found.' "$limit"
+    MEMORY_EMPTY_KIB=$(rss_kib "$MEMORY_PID")
+
+    timeout -k 5 "$limit" cat "$puts" >&3 ||
+        die "$NETDB did not read its input within $limit s"
+    echo "get $last" >&3
+    await_last_line 'Value: *' "$limit"
+    MEMORY_FULL_KIB=$(rss_kib "$MEMORY_PID")
+    stored=$(grep -c '^Value stored\.$' "$BENCH_TMP/netdb.out" || true)
+    ((stored == keys)) || die "$NETDB stored $stored of $keys keys"
+
+    exec 3>&- # end of input: the node exits
+    await_exit "$MEMORY_PID" "$limit" || die "$NETDB did not exit within $limit s of the end of its input"
+    wait "$MEMORY_PID" || die "$NETDB failed: $(tail -n 5 "$BENCH_TMP/netdb.log")"
+    # shellcheck disable=SC2034 # read by the sourcing script
+    PER_KEY=$(calc '%.1f' "($MEMORY_FULL_KIB - $MEMORY_EMPTY_KIB) * 1024 / $keys")
+}
+
+# Waits up to LIMIT seconds until the memory node's last output line
+# matches the glob PATTERN. Usage: await_last_line PATTERN LIMIT
+await_last_line() {
+    local pattern=$1 limit=$2 out=$BENCH_TMP/netdb.out deadline
+    deadline=$(($(now_ns) + limit * 1000000000))
+    while (($(now_ns) < deadline)); do
+        # shellcheck disable=SC2053 # the pattern is a glob on purpose
+        if [[ -s "$out" && "$(tail -n 1 "$out")" == $pattern ]]; then
+            return 0
+        fi
+        kill -0 "$MEMORY_PID" 2>/dev/null || die "$NETDB exited: $(tail -n 5 "$BENCH_TMP/netdb.log")"
+        sleep 0.05
+    done
+    die "no '$pattern' from $NETDB within $limit s"
+}
+
+# Waits up to LIMIT seconds for process PID to exit by itself; fails if
+# it does not (the exit trap then stops it). Usage: await_exit PID LIMIT
+await_exit() {
+    local pid=$1 limit=$2 deadline
+    deadline=$(($(now_ns) + limit * 1000000000))
+    while kill -0 "$pid" 2>/dev/null; do
+        (($(now_ns) < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+# Resident set of process PID, in KiB.
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}

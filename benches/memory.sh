@@ -30,52 +30,11 @@ gen_puts "$KEYS" padded >"$BENCH_TMP/puts.txt"
 gen_sets "$KEYS" padded >"$BENCH_TMP/sets.resp"
 machine_notes
 
-# Waits until the node's last output line matches `pattern`.
-await_reply() {
-    local pattern=$1 out=$BENCH_TMP/netdb.out _
-    for _ in $(seq 2400); do
-        # shellcheck disable=SC2053 # the pattern is a glob on purpose
-        if [[ -s "$out" && "$(tail -n 1 "$out")" == $pattern ]]; then
-            return 0
-        fi
-        kill -0 "$NETDB_PID" 2>/dev/null || die "netdb exited: $(cat "$BENCH_TMP/netdb.log")"
-        sleep 0.05
-    done
-    die "no '$pattern' from netdb within 120 s"
-}
-
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
 # Measures one netdb node; sets PER_KEY (bytes) and prints its numbers.
-NETDB_PID=""
-PER_KEY=""
 run_netdb() {
-    local fifo=$BENCH_TMP/netdb.in empty full stored
-    rm -f "$fifo" "$BENCH_TMP/netdb.out"
-    mkfifo "$fifo"
-    "$NETDB" mem1 127.0.0.1:0 --in-memory <"$fifo" >"$BENCH_TMP/netdb.out" 2>"$BENCH_TMP/netdb.log" &
-    NETDB_PID=$!
-    BENCH_PIDS+=("$NETDB_PID")
-    exec 3>"$fifo"
-
-    echo "get $LAST_KEY" >&3
-    await_reply 'Key not found.'
-    empty=$(rss_kib "$NETDB_PID")
-
-    cat "$BENCH_TMP/puts.txt" >&3
-    echo "get $LAST_KEY" >&3
-    await_reply 'Value: *'
-    full=$(rss_kib "$NETDB_PID")
-    stored=$(grep -c '^Value stored\.$' "$BENCH_TMP/netdb.out")
-    ((stored == KEYS)) || die "netdb stored $stored of $KEYS keys"
-
-    exec 3>&- # end of input: the node exits
-    wait "$NETDB_PID" || die "netdb failed: $(cat "$BENCH_TMP/netdb.log")"
-    PER_KEY=$(calc '%.1f' "($full - $empty) * 1024 / $KEYS")
+    netdb_memory_per_key "$BENCH_TMP/puts.txt" "$KEYS" "$LAST_KEY"
     printf '  netdb: RSS %d KiB empty, %d KiB with %d keys: %s bytes/key\n' \
-        "$empty" "$full" "$KEYS" "$PER_KEY"
+        "$MEMORY_EMPTY_KIB" "$MEMORY_FULL_KIB" "$KEYS" "$PER_KEY"
 }
 
 # Measures one fresh Redis; sets USED_PER_KEY and RSS_PER_KEY (bytes).

@@ -90,7 +90,6 @@ bench_setup
 echo "generating $KEYS puts, twice..." >&2
 gen_puts "$KEYS" plain >"$BENCH_TMP/load.txt"
 gen_puts "$KEYS" padded >"$BENCH_TMP/memory.txt"
-echo "get $LAST_KEY" >>"$BENCH_TMP/memory.txt"
 
 machine_notes
 echo "old: $OLD_BIN ($(stat -c '%y' "$OLD_BIN" | cut -d. -f1))"
@@ -118,17 +117,6 @@ values_of() {
     awk -F'\t' -v m="$1" -v w="$2" '$1 == m && $2 == w { print $3 }' "$RESULTS"
 }
 
-# Waits up to the run timeout for process `pid` to exit by itself; fails
-# if it does not (the exit trap then stops it).
-await_exit() {
-    local pid=$1 deadline
-    deadline=$(($(now_ns) + RUN_TIMEOUT * 1000000000))
-    while kill -0 "$pid" 2>/dev/null; do
-        (($(now_ns) < deadline)) || return 1
-        sleep 0.05
-    done
-}
-
 # (a) The bulk load, as cli_vs_redis.sh's: pipes the puts into a node that
 # exits at the end of its input; sets RATE.
 RATE=""
@@ -143,56 +131,10 @@ bulk_load() {
     RATE=$(calc '%.0f' "$KEYS / (($end - $start) / 1e9)")
 }
 
-# (b) Memory per key, as memory.sh's: a node reading a FIFO; its RSS once
-# it has answered a `get` while empty, and once it has answered a `get`
-# after the KEYS puts (replies come in input order); sets PER_KEY.
-MEMORY_PID=""
-PER_KEY=""
+# (b) Memory per key, as memory.sh measures it (see lib.sh); sets
+# PER_KEY.
 memory_per_key() {
-    local fifo=$BENCH_TMP/netdb.in empty full stored
-    rm -f "$fifo" "$BENCH_TMP/netdb.out"
-    mkfifo "$fifo"
-    "$NETDB" mem1 127.0.0.1:0 --in-memory <"$fifo" >"$BENCH_TMP/netdb.out" 2>"$BENCH_TMP/netdb.log" &
-    MEMORY_PID=$!
-    BENCH_PIDS+=("$MEMORY_PID")
-    exec 3>"$fifo"
-
-    echo "get $LAST_KEY" >&3
-    await_reply 'Key not found.'
-    empty=$(rss_kib "$MEMORY_PID")
-
-    # The puts, then a get of the last key; a node that stops reading
-    # must not hang the script.
-    timeout -k 5 "$RUN_TIMEOUT" cat "$BENCH_TMP/memory.txt" >&3 ||
-        die "$NETDB did not read its input within $RUN_TIMEOUT s"
-    await_reply 'Value: *'
-    full=$(rss_kib "$MEMORY_PID")
-    stored=$(grep -c '^Value stored\.$' "$BENCH_TMP/netdb.out" || true)
-    ((stored == KEYS)) || die "$NETDB stored $stored of $KEYS keys"
-
-    exec 3>&- # end of input: the node exits
-    await_exit "$MEMORY_PID" || die "$NETDB did not exit within $RUN_TIMEOUT s of the end of its input"
-    wait "$MEMORY_PID" || die "$NETDB failed: $(tail -n 5 "$BENCH_TMP/netdb.log")"
-    PER_KEY=$(calc '%.1f' "($full - $empty) * 1024 / $KEYS")
-}
-
-# Waits until the memory node's last output line matches `pattern`.
-await_reply() {
-    local pattern=$1 out=$BENCH_TMP/netdb.out deadline
-    deadline=$(($(now_ns) + RUN_TIMEOUT * 1000000000))
-    while (($(now_ns) < deadline)); do
-        # shellcheck disable=SC2053 # the pattern is a glob on purpose
-        if [[ -s "$out" && "$(tail -n 1 "$out")" == $pattern ]]; then
-            return 0
-        fi
-        kill -0 "$MEMORY_PID" 2>/dev/null || die "$NETDB exited: $(tail -n 5 "$BENCH_TMP/netdb.log")"
-        sleep 0.05
-    done
-    die "no '$pattern' from $NETDB within $RUN_TIMEOUT s"
-}
-
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+    MEMORY_TIMEOUT=$RUN_TIMEOUT netdb_memory_per_key "$BENCH_TMP/memory.txt" "$KEYS" "$LAST_KEY"
 }
 
 # (c) redis-benchmark's three rows against a fresh in-memory node, as
