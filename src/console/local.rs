@@ -243,7 +243,13 @@ fn status(node: &Node) -> Result<String> {
 }
 
 fn node_status(node: &Node) -> Result<Status> {
-    crate::status::gather::gather_status(node.name(), node.addr(), node.store(), &node.peers())
+    crate::status::gather::gather_status(
+        node.name(),
+        node.addr(),
+        node.store(),
+        &node.peers(),
+        None,
+    )
 }
 
 /// The end of a session: one more push to the peers, so that what was

@@ -10,4 +10,4 @@ pub mod request;
 pub mod service;
 pub mod slot;
 
-pub use request::{Command, Db, Refusable, StoreHandle};
+pub use request::{Command, Db, Refusable, StoreFacts, StoreHandle};

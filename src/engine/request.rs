@@ -196,37 +196,36 @@ pub(super) enum Request {
     },
     /// Drop the tombstones every listed peer has acknowledged.
     CollectTombstones,
-    /// How far each listed peer is behind.
-    PeerLags {
-        /// Where they go, by peer index.
-        reply: Sender<Vec<PeerLag>>,
+    /// What `status`, `INFO` and `NETDB.STATUS` need of the store, at
+    /// one instant.
+    Facts {
+        /// Where they go.
+        reply: Sender<StoreFacts>,
     },
     /// The live keys, sorted.
     Keys {
         /// Where they go.
         reply: Sender<Vec<Vec<u8>>>,
     },
-    /// Key and tombstone counts.
-    Counts {
-        /// Where they go.
-        reply: Sender<Counts>,
-    },
-    /// The digest of the live data.
-    Digest {
-        /// Where it goes.
-        reply: Sender<DataDigest>,
-    },
-    /// Whether a snapshot is being written, and how the last one ended
-    /// (`None` without a data directory).
-    Compaction {
-        /// Where it goes.
-        reply: Sender<Option<CompactionStatus>>,
-    },
     /// Write and fsync what is pending, then stop serving.
     Stop {
         /// Whether the final fsync succeeded.
         reply: Sender<std::result::Result<(), String>>,
     },
+}
+
+/// What a node's status needs of the store (see [`StoreHandle::facts`]).
+#[derive(Debug, Clone)]
+pub struct StoreFacts {
+    /// Key and tombstone counts.
+    pub counts: Counts,
+    /// The digest of the live data.
+    pub digest: DataDigest,
+    /// How far each listed peer is behind, by peer index.
+    pub peer_lags: Vec<PeerLag>,
+    /// Whether a snapshot is being written, and how the last one ended
+    /// (`None` without a data directory).
+    pub compaction: Option<CompactionStatus>,
 }
 
 /// A cloneable way to talk to the store thread.
@@ -373,30 +372,15 @@ impl StoreHandle {
             .map_err(|_| Error::Stopped)
     }
 
-    /// How far each listed peer is behind.
-    pub fn peer_lags(&self) -> Result<Vec<PeerLag>> {
-        self.call(|reply| Request::PeerLags { reply })
+    /// What a node's status needs of the store, in one trip and taken at
+    /// one instant (so the counts, the digest and the lags agree).
+    pub fn facts(&self) -> Result<StoreFacts> {
+        self.call(|reply| Request::Facts { reply })
     }
 
     /// The live keys, sorted.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         self.call(|reply| Request::Keys { reply })
-    }
-
-    /// Key and tombstone counts.
-    pub fn counts(&self) -> Result<Counts> {
-        self.call(|reply| Request::Counts { reply })
-    }
-
-    /// The digest of the live data.
-    pub fn digest(&self) -> Result<DataDigest> {
-        self.call(|reply| Request::Digest { reply })
-    }
-
-    /// Whether a snapshot is being written, and how the last one ended
-    /// (`None` without a data directory).
-    pub fn compaction(&self) -> Result<Option<CompactionStatus>> {
-        self.call(|reply| Request::Compaction { reply })
     }
 
     /// Writes and fsyncs everything pending and stops the store thread:

@@ -7,8 +7,7 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
-pub use super::request::StoreHandle;
-use super::request::{Batched, Db, Refusable, Request, Work};
+use super::request::{Batched, Db, Refusable, Request, StoreFacts, StoreHandle, Work};
 use crate::durability::journal::node_of;
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
@@ -315,24 +314,19 @@ impl Service {
             Request::CollectTombstones => {
                 store.collect_tombstones();
             }
-            Request::PeerLags { reply } => {
-                let n = store.peer_count();
-                let _ = reply.send((0..n).map(|i| store.peer_lag(i)).collect());
+            Request::Facts { reply } => {
+                self.settle();
+                let store = &self.store;
+                let _ = reply.send(StoreFacts {
+                    counts: store.counts(),
+                    digest: store.data_digest(),
+                    peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
+                    compaction: self.disk.as_ref().map(DataDir::compaction_status),
+                });
             }
             Request::Keys { reply } => {
                 self.settle();
                 let _ = reply.send(self.store.keys());
-            }
-            Request::Counts { reply } => {
-                self.settle();
-                let _ = reply.send(self.store.counts());
-            }
-            Request::Digest { reply } => {
-                self.settle();
-                let _ = reply.send(self.store.data_digest());
-            }
-            Request::Compaction { reply } => {
-                let _ = reply.send(self.disk.as_ref().map(DataDir::compaction_status));
             }
             Request::Stop { reply } => {
                 self.store.close_journal();

@@ -129,15 +129,15 @@ impl Context {
     fn status(&self) -> crate::error::Result<Status> {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty);
-        let status =
-            crate::status::gather::gather_status(&self.name, self.addr, &self.store, peers)?;
+        let status = crate::status::gather::gather_status(
+            &self.name,
+            self.addr,
+            &self.store,
+            peers,
+            Some(self.facts.persistence.clone()),
+        )?;
         let s = &self.stats;
-        let mut persistence = self.facts.persistence.clone();
-        if let Persistence::Disk(disk) = &mut persistence {
-            disk.compaction = self.store.compaction()?;
-        }
         Ok(Status {
-            persistence: Some(persistence),
             server: Some(ServerStats {
                 uptime_secs: self.started.elapsed().as_secs(),
                 process_id: std::process::id(),

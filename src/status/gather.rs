@@ -3,7 +3,7 @@
 //! console's `status` and the client side's `INFO` and `NETDB.STATUS`
 //! all start here; the rendering is the pure part, in the parent module.
 
-use super::{PeerReport, PeerState, Status};
+use super::{PeerReport, PeerState, Persistence, Status};
 use crate::core::hlc::check_wall_clock;
 use crate::engine::service::wall_clock_us;
 use crate::engine::StoreHandle;
@@ -21,8 +21,9 @@ pub fn gather_status(
     addr: SocketAddr,
     store: &StoreHandle,
     peers: &PeerTable,
+    persistence: Option<Persistence>,
 ) -> Result<Status> {
-    let counts = store.counts()?;
+    let facts = store.facts()?;
     let bound = peers.max_clock_offset_ms();
     // A wall clock no timestamp can hold refuses every write, alone too.
     let writes_refused = peers.refusal().why().or_else(|| {
@@ -30,19 +31,22 @@ pub fn gather_status(
             .err()
             .map(|e| e.to_string())
     });
-    let digest = store.digest()?;
     let anti_entropy = peers.anti_entropy().counts();
     let peers = peers.lock().clone();
-    let lags = store.peer_lags()?;
     Ok(Status {
         name: name.to_owned(),
         addr: addr.to_string(),
-        live: counts.live,
-        tombstones: counts.tombstones,
-        digest: Some(digest),
+        live: facts.counts.live,
+        tombstones: facts.counts.tombstones,
+        digest: Some(facts.digest),
         anti_entropy: Some(anti_entropy),
-        peers: peer_reports(&peers, &lags, SystemTime::now(), bound),
-        persistence: None,
+        peers: peer_reports(&peers, &facts.peer_lags, SystemTime::now(), bound),
+        persistence: persistence.map(|mut p| {
+            if let Persistence::Disk(disk) = &mut p {
+                disk.compaction = facts.compaction;
+            }
+            p
+        }),
         server: None,
         max_clock_offset_ms: Some(bound),
         writes_refused,
