@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::durability::DataDir;
 use crate::engine::{service, StoreHandle};
 use crate::error::Result;
+use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
@@ -44,6 +45,7 @@ struct Running {
     stop_ticker: Sender<()>,
     ticker: JoinHandle<()>,
     listener: JoinHandle<()>,
+    io: Arc<IoThreads>,
     store: JoinHandle<()>,
 }
 
@@ -109,26 +111,28 @@ impl Node {
                 idle_timeout: config.client_idle_timeout,
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
+                max_output: config.max_client_output,
+                soft_output: client::soft_output(config.max_client_output),
             },
         ));
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
-        let listener = listener::spawn_listener(
-            listener,
-            config.name.clone(),
-            store.clone(),
-            ServerSettings {
-                max_frame: config.max_frame,
-                max_connections: config.max_connections,
-                handshake_timeout: config.io_timeout,
-                idle_timeout: config.idle_timeout,
-                answering: Arc::clone(&answering),
-                max_clock_offset_ms,
-                anti_entropy: anti_entropy.clone(),
-            },
-            Arc::clone(&shutdown),
+        let server = ServerSettings {
+            max_frame: config.max_frame,
+            max_connections: config.max_connections,
+            handshake_timeout: config.io_timeout,
+            idle_timeout: config.idle_timeout,
+            answering: Arc::clone(&answering),
+            max_clock_offset_ms,
+            anti_entropy: anti_entropy.clone(),
+        };
+        let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
+        let io = Arc::new(IoThreads::spawn(
+            config.io_threads,
             Arc::clone(&clients),
-        )?;
+            peers_in,
+        )?);
+        let listener = listener::spawn_listener(listener, Arc::clone(&io), Arc::clone(&shutdown))?;
         // The pushers are not waited for at a stop: each ends once its job
         // channel closes or the store thread is gone, and one that is in
         // the middle of a push to a slow peer would hold the stop up to
@@ -168,6 +172,7 @@ impl Node {
                 stop_ticker: stop_tx,
                 ticker,
                 listener,
+                io,
                 store: store_thread,
             })),
         })
@@ -218,6 +223,7 @@ impl Node {
         drop(running.stop_ticker);
         let _ = running.ticker.join();
         self.join_listener(running.listener);
+        running.io.stop();
         log::debug!("stopping: writing what is pending");
         let result = match self.store.stop() {
             Ok(Ok(())) | Err(_) => Ok(()),
@@ -243,6 +249,32 @@ impl Node {
         }
         let _ = listener.join();
     }
+}
+
+/// Raises this process's open-files limit to its hard limit, as Redis
+/// does for `maxclients`: each client connection is a file descriptor,
+/// and the usual soft limit (1,024) is far below `--max-clients`. Says
+/// what it could not do, if anything.
+pub fn raise_open_files_limit(want: u64) -> Option<String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= want {
+        return None;
+    }
+    let target = hard.min(want.max(soft));
+    if target > soft {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+            return Some(format!(
+                "cannot raise the open-files limit from {soft}: {e}"
+            ));
+        }
+    }
+    (target < want).then(|| {
+        format!(
+            "the open-files limit is {target} (hard limit {hard}): fewer clients than \
+             --max-clients can connect; raise it with ulimit -n"
+        )
+    })
 }
 
 impl Drop for Node {

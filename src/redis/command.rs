@@ -158,6 +158,21 @@ impl Refusable for Answer {
     fn refused(why: &WriteError) -> Answer {
         refused(why).into()
     }
+
+    fn weight(&self) -> usize {
+        reply_weight(&self.reply)
+    }
+}
+
+/// A reply's size on the wire, near enough to hold a connection to its
+/// output limit.
+pub fn reply_weight(reply: &Reply) -> usize {
+    match reply {
+        Reply::Bulk(data) => data.len() + 16,
+        Reply::Array(items) => 16 + items.iter().map(reply_weight).sum::<usize>(),
+        Reply::Simple(text) | Reply::Error(text) => text.len() + 3,
+        _ => 16,
+    }
 }
 
 /// A refused write's reply.

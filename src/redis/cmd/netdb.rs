@@ -377,6 +377,7 @@ fn decode_persistence(mut f: Fields) -> Result<Persistence, String> {
             .parse::<FsyncPolicy>()
             .map_err(|e| e.to_string())?,
         compaction,
+        log: None,
     }))
 }
 
@@ -434,6 +435,7 @@ mod tests {
                     ok: true,
                 }),
             }),
+            log: None,
         }));
         assert_eq!(round_trip(&status), Ok(status.clone()));
         status.persistence = None;
