@@ -579,3 +579,144 @@ pub fn persistence(disk: Option<&DiskSettings>) -> Persistence {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{service, GroupDone};
+    use crate::store::Store;
+    use crossbeam_channel::bounded;
+
+    fn context(max_output: usize) -> (Arc<Context>, std::thread::JoinHandle<()>) {
+        let (written, _) = bounded(1);
+        let (store, thread) =
+            service::spawn(Store::new("c#1", 1 << 22), None, written).expect("store thread");
+        let settings = ClientSettings {
+            max_clients: 10,
+            idle_timeout: None,
+            limits: limits(DEFAULT_MAX_REQUEST),
+            persistence: Persistence::InMemory,
+            max_output,
+            soft_output: soft_output(max_output),
+        };
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
+        (Arc::new(Context::new("c", addr, store, settings)), thread)
+    }
+
+    /// Sends the connection's work, if any, and takes the answers back, as
+    /// an I/O thread does; says whether there was work.
+    fn round(conn: &mut ClientConn) -> bool {
+        let Some(part) = conn.take_work() else {
+            return false;
+        };
+        let (tx, rx) = bounded(1);
+        let done: GroupDone<Answer> = Box::new(move |parts| {
+            let _ = tx.send(parts);
+        });
+        conn.ctx.store.submit(vec![part], done).expect("sent");
+        let mut parts = rx.recv().expect("answered");
+        conn.complete(parts.pop().expect("one part"));
+        true
+    }
+
+    fn drain(conn: &mut ClientConn) -> Vec<u8> {
+        let mut out = Vec::new();
+        conn.output().write_to(&mut out).expect("written");
+        out
+    }
+
+    fn command(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::redis::resp::encode_command(args, &mut out);
+        out
+    }
+
+    #[test]
+    fn requests_cut_anywhere_are_answered_in_order() {
+        let (ctx, _thread) = context(DEFAULT_MAX_OUTPUT);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        let mut sent = Vec::new();
+        sent.extend(command(&[b"SET", b"k", b"v1"]));
+        sent.extend(command(&[b"PING"]));
+        sent.extend(command(&[b"GET", b"k"]));
+        sent.extend(b"ECHO hi\r\n");
+        let mut out = Vec::new();
+        for byte in &sent {
+            conn.ingest(std::slice::from_ref(byte));
+            round(&mut conn);
+            out.extend(drain(&mut conn));
+        }
+        assert_eq!(out, b"+OK\r\n+PONG\r\n$2\r\nv1\r\n$2\r\nhi\r\n");
+        assert!(conn.is_idle());
+        assert_eq!(
+            conn.input.capacity(),
+            0,
+            "an idle connection keeps no buffer"
+        );
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_stops_being_served_at_the_soft_mark() {
+        let max_output = 4 * 1024 * 1024;
+        let (ctx, _thread) = context(max_output);
+        let soft = ctx.settings.soft_output;
+        let value = vec![b'x'; 100 * 1024];
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"big", &value]));
+        assert!(round(&mut conn));
+        assert_eq!(drain(&mut conn), b"+OK\r\n");
+        let gets: Vec<u8> = (0..100).flat_map(|_| command(&[b"GET", b"big"])).collect();
+        conn.ingest(&gets);
+        let mut replies = Vec::new();
+        let mut rounds = 0;
+        while round(&mut conn) || !conn.output.is_empty() {
+            rounds += 1;
+            // The output never holds much more than the soft mark.
+            assert!(
+                conn.output.len() <= soft + value.len() + 64,
+                "{} bytes held",
+                conn.output.len()
+            );
+            assert!(!conn.wants_input() || conn.output.len() < soft);
+            // Nothing more runs until the client reads.
+            assert!(conn.take_work().is_none() || conn.output.len() < soft);
+            replies.extend(drain(&mut conn));
+        }
+        assert!(rounds > 1, "the 100 replies came in one round");
+        let one = [&b"$102400\r\n"[..], &value, b"\r\n"].concat();
+        assert_eq!(replies.len(), one.len() * 100);
+        assert!(replies.chunks(one.len()).all(|r| r == one.as_slice()));
+        assert!(conn.finished().is_none());
+    }
+
+    #[test]
+    fn a_reply_over_the_output_limit_is_never_built_and_closes_the_connection() {
+        let max_output = 1024 * 1024;
+        let (ctx, _thread) = context(max_output);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"big", &vec![b'x'; 64 * 1024]]));
+        round(&mut conn);
+        drain(&mut conn);
+        let mut mget: Vec<&[u8]> = vec![b"MGET"];
+        mget.extend(std::iter::repeat_n(&b"big"[..], 100));
+        conn.ingest(&command(&mget));
+        conn.ingest(&command(&[b"PING"]));
+        round(&mut conn);
+        assert_eq!(conn.finished(), Some(Close::OutputLimit(max_output)));
+        assert!(conn.output.len() < 1024, "the reply was built");
+        assert!(conn.take_work().is_none());
+    }
+
+    #[test]
+    fn a_client_that_closes_its_side_still_gets_every_reply() {
+        let (ctx, _thread) = context(DEFAULT_MAX_OUTPUT);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"k", b"v"]));
+        conn.end_of_input();
+        assert_eq!(conn.finished(), None);
+        round(&mut conn);
+        assert_eq!(conn.finished(), None, "closed with a reply unwritten");
+        assert_eq!(drain(&mut conn), b"+OK\r\n");
+        assert_eq!(conn.finished(), Some(Close::Done));
+    }
+}
