@@ -251,28 +251,25 @@ impl Node {
     }
 }
 
-/// Raises this process's open-files limit to its hard limit, as Redis
-/// does for `maxclients`: each client connection is a file descriptor,
-/// and the usual soft limit (1,024) is far below `--max-clients`. Says
-/// what it could not do, if anything.
+/// Raises this process's open-files limit to its hard limit: each
+/// client connection is a file descriptor, and the usual soft limit
+/// (1,024) is far below `--max-clients`. Says so if even the hard limit
+/// is below `want`, or it could not be raised.
 pub fn raise_open_files_limit(want: u64) -> Option<String> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    if soft >= want {
-        return None;
-    }
-    let target = hard.min(want.max(soft));
-    if target > soft {
-        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+    if hard > soft {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
             return Some(format!(
                 "cannot raise the open-files limit from {soft}: {e}"
             ));
         }
     }
-    (target < want).then(|| {
+    let now = hard.max(soft);
+    (now < want).then(|| {
         format!(
-            "the open-files limit is {target} (hard limit {hard}): fewer clients than \
-             --max-clients can connect; raise it with ulimit -n"
+            "the open-files limit is {now}: fewer clients than --max-clients can connect; \
+             raise it with ulimit -n"
         )
     })
 }
