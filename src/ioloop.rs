@@ -217,6 +217,8 @@ struct Conn {
     readable: bool,
     /// The socket may take more bytes.
     writable: bool,
+    /// The client has closed its side (what it sent before is still read).
+    hup: bool,
     /// When the client last sent or took bytes, for the idle timeout.
     active: Instant,
 }
@@ -285,6 +287,9 @@ impl Loop {
                 if let Some(Some(conn)) = self.conns.get_mut(idx) {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         conn.readable = true;
+                    }
+                    if event.is_read_closed() || event.is_error() {
+                        conn.hup = true;
                     }
                     if event.is_writable() || event.is_write_closed() || event.is_error() {
                         conn.writable = true;
@@ -359,6 +364,7 @@ impl Loop {
             state: State::Sniffing { admitted, deadline },
             readable: true,
             writable: true,
+            hup: false,
             active: Instant::now(),
         };
         if conn.is_timed() {
@@ -428,6 +434,7 @@ impl Loop {
             readable,
             writable,
             active,
+            hup,
             ..
         } = conn;
         let State::Client(client) = state else {
@@ -452,6 +459,14 @@ impl Loop {
                     reads += 1;
                     *active = Instant::now();
                     client.ingest(&self.scratch[..n]);
+                    // A short read emptied the socket's buffer: with
+                    // edge-triggered readiness, bytes that arrive later
+                    // raise a new event, so no read is spent to hear
+                    // `WouldBlock` (unless the client closed its side:
+                    // that end is read, not signalled again).
+                    if n < self.scratch.len() && !*hup {
+                        *readable = false;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => *readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

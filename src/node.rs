@@ -22,7 +22,7 @@ use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,20 @@ impl Node {
                 (store, Some(disk))
             }
         };
-        let (written_tx, written_rx) = bounded(1);
-        let (store, store_thread) = service::spawn(store, disk, written_tx)?;
+        // The pushers start after the store thread (they need its handle);
+        // until then a write has no one to push to.
+        let pushers_late: Arc<OnceLock<Arc<Pushers>>> = Arc::default();
+        let on_write = {
+            let pushers = Arc::clone(&pushers_late);
+            Box::new(move || {
+                if let Some(pushers) = pushers.get() {
+                    // Never blocks: a pusher with a round queued already
+                    // takes this write in it.
+                    let _ = pushers.start_round();
+                }
+            })
+        };
+        let (store, store_thread) = service::spawn(store, disk, on_write)?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let clients = Arc::new(client::Context::new(
             &config.name,
@@ -153,13 +165,13 @@ impl Node {
             },
         )?;
         let pushers = Arc::new(pushers);
+        let _ = pushers_late.set(Arc::clone(&pushers));
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
         let ticker = ticker::spawn_ticker(
             Arc::clone(&pushers),
             store.clone(),
             config.sync_interval,
-            written_rx,
             stop_rx,
         )?;
         Ok(Node {

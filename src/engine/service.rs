@@ -12,7 +12,7 @@ use crate::durability::journal::node_of;
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
 use crate::store::{BatchError, Overclaim, Store, WriteError};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,13 +34,15 @@ pub const MAX_GROUP: usize = 256;
 
 /// Starts the store thread; it runs until every [`StoreHandle`] is dropped
 /// or [`StoreHandle::stop`] is called. After each group of requests with a
-/// local write it pokes `written` (never blocking), so the sync thread can
-/// push soon. With a data directory, every change is logged before it is
-/// acknowledged (see `Service`).
+/// local write, once it is logged, it calls `written`, which must not
+/// block: the node starts a push round from there, so a write goes to the
+/// peers without waiting for another thread to wake and pass it on. With
+/// a data directory, every change is logged before it is acknowledged
+/// (see `Service`).
 pub fn spawn(
     store: Store,
     disk: Option<DataDir>,
-    written: Sender<()>,
+    written: OnWrite,
 ) -> Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded(QUEUE_DEPTH);
     let renewals = Arc::new(AtomicU64::new(0));
@@ -77,6 +79,10 @@ enum Deferred {
     },
 }
 
+/// Called by the store thread after a group with local writes is logged;
+/// it must not block.
+pub type OnWrite = Box<dyn Fn() + Send>;
+
 /// The store thread's state.
 ///
 /// Requests are served in groups: everything waiting in the channel (up to
@@ -92,7 +98,7 @@ pub(super) struct Service {
     disk: Option<DataDir>,
     pending: Vec<Deferred>,
     wrote: bool,
-    written: Sender<()>,
+    written: OnWrite,
     /// Shared with every [`StoreHandle`]: new identities taken.
     renewals: Arc<AtomicU64>,
 }
@@ -192,8 +198,7 @@ impl Service {
             }
         }
         if std::mem::take(&mut self.wrote) && failure.is_none() {
-            // Full means a poke is already waiting; gone means no sync thread.
-            if let Err(TrySendError::Disconnected(())) = self.written.try_send(()) {}
+            (self.written)();
         }
         failure
     }
@@ -468,9 +473,8 @@ mod tests {
 
     #[test]
     fn a_batch_runs_in_order_and_each_command_gets_its_own_reply() {
-        let (written, _poked) = bounded(1);
         let (store, thread) =
-            spawn(Store::new("a#1", 1 << 20), None, written).expect("store thread");
+            spawn(Store::new("a#1", 1 << 20), None, Box::new(|| {})).expect("store thread");
         let commands: Vec<Command<Seen>> = vec![
             Box::new(|db| Seen::Value(db.get(b"k").map(<[u8]>::to_vec))),
             Box::new(|db| match db.put(b"k", b"v") {

@@ -588,9 +588,8 @@ mod tests {
     use crossbeam_channel::bounded;
 
     fn context(max_output: usize) -> (Arc<Context>, std::thread::JoinHandle<()>) {
-        let (written, _) = bounded(1);
-        let (store, thread) =
-            service::spawn(Store::new("c#1", 1 << 22), None, written).expect("store thread");
+        let (store, thread) = service::spawn(Store::new("c#1", 1 << 22), None, Box::new(|| {}))
+            .expect("store thread");
         let settings = ClientSettings {
             max_clients: 10,
             idle_timeout: None,

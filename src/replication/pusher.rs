@@ -167,7 +167,7 @@ impl Pushers {
     /// Asks every pusher for a push, unless it has one queued already (a
     /// queued push sends everything this one would). `Stopped` once the
     /// pushers are gone.
-    pub(super) fn start_round(&self) -> Result<()> {
+    pub fn start_round(&self) -> Result<()> {
         for jobs in &self.jobs {
             match jobs.try_send(Job { done: None }) {
                 Ok(()) | Err(TrySendError::Full(_)) => {}

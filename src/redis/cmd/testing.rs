@@ -45,9 +45,9 @@ impl Default for Fake {
 impl Fake {
     /// A store refusing values over `max_value` bytes.
     pub(crate) fn with_max_value(max_value: usize) -> Fake {
-        let (written, _) = crossbeam_channel::bounded(1);
         let (store, thread) =
-            service::spawn(Store::new("test#1", max_value), None, written).expect("store thread");
+            service::spawn(Store::new("test#1", max_value), None, Box::new(|| {}))
+                .expect("store thread");
         Fake {
             store,
             thread: Some(thread),
