@@ -13,6 +13,7 @@
 
 use super::service::Service;
 use super::slot::{Answer, ReplySlot};
+use crate::core::version::Stamp;
 use crate::durability::CompactionStatus;
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
@@ -57,6 +58,14 @@ impl Db<'_> {
     pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
         self.settle();
         self.service.store.get(key)
+    }
+
+    /// The version `key` has now (who wrote it and when), or `None` if
+    /// it has none: any write to the key, local or merged from a peer,
+    /// gives it a new one (`WATCH`).
+    pub fn version(&mut self, key: &[u8]) -> Option<Stamp> {
+        self.settle();
+        self.service.store.stamp(key)
     }
 
     /// Whether `key` has a value.
