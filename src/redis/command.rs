@@ -137,7 +137,7 @@ impl std::fmt::Debug for Action {
 /// What a data command's work on the store thread answers: its reply, and
 /// what its reads found (for `INFO`'s `keyspace_hits` and
 /// `keyspace_misses`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// The reply to the client.
     pub reply: Reply,

@@ -3,7 +3,7 @@
 //!
 //! | module | owns | must not |
 //! | --- | --- | --- |
-//! | [`resp`] | RESP2 bytes: requests in, replies out, the client side | know any command |
+//! | [`resp`] | RESP2 and RESP3 bytes: requests in, replies out, the client side | know any command |
 //! | [`command`] | what one command entry is; dispatch through the table | hold a command of its own |
 //! | [`cmd`] | the table: one file per command group, each entry with its handler | touch the map, the disk or a socket |
 //! | [`auth`] | the client password, checked in constant time, and the count of failed attempts | log the password |
