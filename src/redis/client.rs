@@ -21,7 +21,7 @@ use crate::durability::DiskSettings;
 use crate::engine::slot::ReplySlot;
 use crate::engine::{Command as StoreWork, StoreHandle};
 use crate::redis::command::{dispatch, Action, Answer, Facts, Session, Tally};
-use crate::redis::resp::{Limits, Reply, RequestDecoder};
+use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::frame::is_timeout;
 use crate::replication::status::PeerTable;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
@@ -281,9 +281,9 @@ impl std::fmt::Display for Closed {
 
 /// A reply whose turn has not come: it waits behind a store reply.
 enum Pending {
-    Ready(Reply),
+    Ready(Reply, Protocol),
     /// The answer to the next command of the batch's store work.
-    Store,
+    Store(Protocol),
 }
 
 /// One client connection's state.
@@ -367,11 +367,15 @@ impl Connection<'_> {
             let count = batch.requests.len() as u64;
             let mut quit = false;
             for request in batch.requests {
-                match dispatch(&mut self.session, request, &self.ctx.facts) {
+                let action = dispatch(&mut self.session, request, &self.ctx.facts);
+                // Each reply in the protocol as its own command left it
+                // (`HELLO 3`'s already in RESP3).
+                let proto = self.session.protocol();
+                match action {
                     Action::Reply(reply) => self.answer(reply),
                     Action::Store(work) => {
                         self.work.push(work);
-                        self.pending.push(Pending::Store);
+                        self.pending.push(Pending::Store(proto));
                     }
                     Action::Close(reply) => {
                         self.answer(reply);
@@ -384,7 +388,7 @@ impl Connection<'_> {
                             Ok(status) => query.reply(&status),
                             Err(_) => return Err(self.stopped(stream)),
                         };
-                        reply.write_to(&mut self.out);
+                        reply.write_as(proto, &mut self.out);
                     }
                 }
             }
@@ -409,10 +413,11 @@ impl Connection<'_> {
 
     /// Queues a reply that needs no store, in its turn.
     fn answer(&mut self, reply: Reply) {
+        let proto = self.session.protocol();
         if self.pending.is_empty() {
-            reply.write_to(&mut self.out);
+            reply.write_as(proto, &mut self.out);
         } else {
-            self.pending.push(Pending::Ready(reply));
+            self.pending.push(Pending::Ready(reply, proto));
         }
     }
 
@@ -436,10 +441,10 @@ impl Connection<'_> {
         let mut answers = answers.into_iter();
         for pending in self.pending.drain(..) {
             match pending {
-                Pending::Ready(reply) => reply.write_to(&mut self.out),
-                Pending::Store => {
+                Pending::Ready(reply, proto) => reply.write_as(proto, &mut self.out),
+                Pending::Store(proto) => {
                     let answer = answers.next().expect("one answer per command");
-                    answer.reply.write_to(&mut self.out);
+                    answer.reply.write_as(proto, &mut self.out);
                     self.tally.hits += answer.tally.hits;
                     self.tally.misses += answer.tally.misses;
                 }

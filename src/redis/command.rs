@@ -32,7 +32,7 @@
 
 use crate::engine::{Command as StoreWork, Refusable};
 use crate::redis::cmd;
-use crate::redis::resp::{Reply, Request};
+use crate::redis::resp::{Protocol, Reply, Request};
 use crate::status::{Persistence, Status};
 use crate::store::WriteError;
 use std::fmt::Write as _;
@@ -52,17 +52,32 @@ pub struct Session {
     pub addr: String,
     /// The node's address on this connection.
     pub laddr: String,
+    /// RESP2 until `HELLO 3`.
+    protocol: Protocol,
 }
 
 impl Session {
-    /// A session with no name yet.
+    /// A session with no name yet, speaking RESP2.
     pub fn new(id: u64, addr: String, laddr: String) -> Session {
         Session {
             id,
             name: None,
             addr,
             laddr,
+            protocol: Protocol::Resp2,
         }
+    }
+
+    /// The protocol this connection's replies are encoded in
+    /// ([`Reply::write_as`]). `HELLO 3` changes it, and `HELLO`'s own
+    /// reply is already in the new one: encode each reply with the
+    /// protocol as it is right after that reply's own [`dispatch`].
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
     }
 }
 

@@ -7,7 +7,7 @@ use crate::redis::command::{
     arg, error, not_an_integer, optional, parse_i64, shown, token, truncated, Action, Arg, Call,
     Command, Docs, Session, REDIS_VERSION,
 };
-use crate::redis::resp::Reply;
+use crate::redis::resp::{Protocol, Reply};
 
 const FAST: &[&str] = &["@fast", "@connection"];
 const HANDSHAKE: &[&str] = &[
@@ -69,7 +69,7 @@ pub const COMMANDS: &[Command] = &[
         flags: HANDSHAKE,
         acl: FAST,
         docs: Docs {
-            summary: "Handshake with the server (netdb speaks RESP2 only)",
+            summary: "Handshake with the server: the protocol (2 or 3), a password, a name",
             since: "6.0.0",
             args: &[
                 optional(arg("protover", "integer")),
@@ -191,27 +191,31 @@ fn quit(_: Call<'_>) -> Action {
     Action::Close(Reply::ok())
 }
 
-/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: RESP2 only.
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches the
+/// connection to RESP2 or RESP3, authenticates, names it, and answers
+/// with the server's facts as a map (in the protocol just chosen). Every
+/// option is checked before any takes effect, as in Redis.
 fn hello(call: Call<'_>) -> Action {
     let (args, session) = (&call.args, call.session);
-    let mut i = 1;
+    let mut protocol = session.protocol();
     if let Some(version) = args.get(1) {
-        match parse_i64(version) {
-            Some(2) => {}
+        protocol = match parse_i64(version) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
             Some(_) => return error("NOPROTO unsupported protocol version"),
             None => return error("ERR Protocol version is not an integer or out of range"),
-        }
-        i = 2;
+        };
     }
+    let mut name = None;
+    let mut i = 2;
     while i < args.len() {
         let more = args.len() - 1 - i;
         let option = args[i].to_ascii_uppercase();
         if option == b"AUTH" && more >= 2 {
+            // netdb has no client password yet.
             return error("WRONGPASS invalid username-password pair or user is disabled.");
         } else if option == b"SETNAME" && more >= 1 {
-            if let Err(e) = set_name(session, &args[i + 1]) {
-                return Action::Reply(e);
-            }
+            name = Some(&args[i + 1]);
             i += 2;
         } else {
             return error(format!(
@@ -220,22 +224,22 @@ fn hello(call: Call<'_>) -> Action {
             ));
         }
     }
+    if let Some(name) = name {
+        if let Err(e) = check_name(name) {
+            return Action::Reply(e);
+        }
+        session.name = (!name.is_empty()).then(|| name.to_vec());
+    }
+    session.set_protocol(protocol);
     let text = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
-    Action::Reply(Reply::Array(vec![
-        text("server"),
-        text("redis"),
-        text("version"),
-        text(REDIS_VERSION),
-        text("proto"),
-        Reply::Integer(2),
-        text("id"),
-        Reply::Integer(session.id as i64),
-        text("mode"),
-        text("standalone"),
-        text("role"),
-        text("master"),
-        text("modules"),
-        Reply::Array(Vec::new()),
+    Action::Reply(Reply::map_of([
+        ("server", text("redis")),
+        ("version", text(REDIS_VERSION)),
+        ("proto", Reply::Integer(protocol.version())),
+        ("id", Reply::Integer(session.id as i64)),
+        ("mode", text("standalone")),
+        ("role", text("master")),
+        ("modules", Reply::Array(Vec::new())),
     ]))
 }
 
@@ -254,9 +258,9 @@ fn client_id(call: Call<'_>) -> Action {
     Action::Reply(Reply::Integer(call.session.id as i64))
 }
 
-/// `CLIENT INFO`, and `CLIENT LIST`: this connection's line.
+/// `CLIENT INFO`, and `CLIENT LIST`: this connection's line, as text.
 fn client_info(call: Call<'_>) -> Action {
-    Action::Reply(Reply::Bulk(client_line(call.session, call.command.name)))
+    Action::Reply(Reply::text(client_line(call.session, call.command.name)))
 }
 
 fn client_setinfo(_: Call<'_>) -> Action {
@@ -265,12 +269,18 @@ fn client_setinfo(_: Call<'_>) -> Action {
 
 /// `CLIENT SETNAME`: printable ASCII without spaces; empty unsets.
 fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
+    check_name(name)?;
+    session.name = (!name.is_empty()).then(|| name.to_vec());
+    Ok(())
+}
+
+/// A connection name is printable ASCII without spaces.
+fn check_name(name: &[u8]) -> Result<(), Reply> {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
         return Err(Reply::Error(
             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
         ));
     }
-    session.name = (!name.is_empty()).then(|| name.to_vec());
     Ok(())
 }
 
@@ -278,11 +288,14 @@ fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
 fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
     let name = session.name.as_deref().map(String::from_utf8_lossy);
     format!(
-        "id={} addr={} laddr={} name={} db=0 flags=N multi=-1 cmd={cmd} user=default resp=2\n",
+        "id={} addr={} laddr={} name={} db=0 flags={} multi={} cmd={cmd} user=default resp={}\n",
         session.id,
         session.addr,
         session.laddr,
-        name.unwrap_or_default()
+        name.unwrap_or_default(),
+        "N",
+        -1,
+        session.protocol().version(),
     )
     .into_bytes()
 }
@@ -311,22 +324,59 @@ mod tests {
         );
     }
 
+    /// The fields of a `HELLO` reply, read back from either protocol.
+    fn hello_fields(reply: Reply) -> Vec<(String, Reply)> {
+        let pairs = match reply {
+            Reply::Map(pairs) => pairs,
+            Reply::Array(items) => items
+                .chunks(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+            other => panic!("a map: {other:?}"),
+        };
+        pairs
+            .into_iter()
+            .map(|(k, v)| match k {
+                Reply::Bulk(k) => (String::from_utf8(k).expect("text"), v),
+                other => panic!("a name: {other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn hello_speaks_resp2_only() {
+    fn hello_switches_between_resp2_and_resp3() {
         let mut s = session();
         let mut fake = Fake::default();
-        let Reply::Array(map) = fake.run(&mut s, &[b"HELLO"]) else {
-            panic!("a map")
+        // RESP2: a flat array of 14.
+        let Reply::Array(flat) = fake.run(&mut s, &[b"HELLO"]) else {
+            panic!("an array")
         };
-        assert_eq!(map.len(), 14);
-        assert_eq!(map[5], Reply::Integer(2));
-        assert_eq!(map[7], Reply::Integer(7));
-        assert!(matches!(
-            fake.run(&mut s, &[b"hello", b"2"]),
-            Reply::Array(_)
-        ));
+        assert_eq!(flat.len(), 14);
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        // HELLO 3 answers in RESP3 already: a map.
+        let Reply::Map(map) = fake.run(&mut s, &[b"hello", b"3"]) else {
+            panic!("a RESP3 map")
+        };
+        assert_eq!(s.protocol(), Protocol::Resp3);
+        let fields = hello_fields(Reply::Map(map));
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            fake.run(&mut s, &[b"hello", b"3"]),
+            names,
+            ["server", "version", "proto", "id", "mode", "role", "modules"]
+        );
+        assert_eq!(fields[1].1, bulk_of(REDIS_VERSION.as_bytes()));
+        assert_eq!(fields[2].1, Reply::Integer(3));
+        assert_eq!(fields[3].1, Reply::Integer(7));
+        assert_eq!(fields[6].1, Reply::Array(Vec::new()));
+        // Nulls are RESP3's now.
+        assert_eq!(fake.run(&mut s, &[b"GET", b"nope"]), Reply::Null);
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"CLIENT", b"GETNAME"]).to_bytes_as(s.protocol()),
+            b"_\r\n"
+        );
+        // A bad version changes nothing.
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"4"]),
             err("NOPROTO unsupported protocol version")
         );
         assert_eq!(
@@ -337,11 +387,23 @@ mod tests {
             fake.run(&mut s, &[b"hello", b"2", b"bogus"]),
             err("ERR Syntax error in HELLO option 'bogus'")
         );
-        assert!(matches!(
-            fake.run(&mut s, &[b"hello", b"2", b"setname", b"me"]),
-            Reply::Array(_)
-        ));
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"2", b"setname", b"a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(s.protocol(), Protocol::Resp3, "refused: no switch");
+        let fields = hello_fields(fake.run(&mut s, &[b"hello", b"2", b"setname", b"me"]));
+        assert_eq!(fields[2].1, Reply::Integer(2));
+        assert_eq!(s.protocol(), Protocol::Resp2);
         assert_eq!(s.name.as_deref(), Some(&b"me"[..]));
+    }
+
+    /// The reply a command gets without the store.
+    fn dispatch_reply(s: &mut Session, args: &[&[u8]]) -> Reply {
+        match dispatch(s, request(args), &facts()) {
+            Action::Reply(r) => r,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -368,6 +430,13 @@ mod tests {
         let line = String::from_utf8(line).expect("text");
         assert!(line.starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 name=worker-1 "));
         assert!(line.ends_with("cmd=client|info user=default resp=2\n"));
+        fake.run(&mut s, &[b"HELLO", b"3"]);
+        let Reply::Verbatim { format, text } = fake.run(&mut s, &[b"client", b"info"]) else {
+            panic!("text")
+        };
+        assert_eq!(format, "txt");
+        assert!(text.ends_with(b" resp=3\n"));
+        fake.run(&mut s, &[b"HELLO", b"2"]);
         assert_eq!(
             fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"x"]),
             Reply::ok()

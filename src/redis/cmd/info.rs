@@ -54,7 +54,8 @@ fn one_line(text: &str) -> String {
 }
 
 /// The `INFO` reply for the asked sections (none, `default`, `all` or
-/// `everything`: all of them; unknown names are skipped, as in Redis).
+/// `everything`: all of them; unknown names are skipped, as in Redis),
+/// as text (a verbatim string in RESP3).
 pub fn info(sections: &[String], status: &Status) -> Reply {
     let all = sections.is_empty()
         || sections
@@ -77,7 +78,7 @@ pub fn info(sections: &[String], status: &Status) -> Reply {
             let _ = write!(text, "{key}:{}\r\n", one_line(&value));
         }
     }
-    Reply::Bulk(text.into_bytes())
+    Reply::text(text)
 }
 
 /// One section's lines. A part of the status that was not gathered
@@ -262,9 +263,10 @@ mod tests {
 
     fn text(sections: &[&str], status: &Status) -> String {
         let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
-        let Reply::Bulk(text) = info(&sections, status) else {
-            panic!("a bulk")
+        let Reply::Verbatim { format, text } = info(&sections, status) else {
+            panic!("text")
         };
+        assert_eq!(format, "txt");
         String::from_utf8(text).expect("text")
     }
 

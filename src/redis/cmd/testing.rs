@@ -76,22 +76,23 @@ impl Fake {
         args: &[&[u8]],
         facts: &Facts,
     ) -> Reply {
-        match dispatch(session, request(args), facts) {
+        let reply = match dispatch(session, request(args), facts) {
             Action::Reply(r) | Action::Close(r) => r,
             Action::Store(work) => {
                 let mut answers = self.store.run(vec![work]).expect("store thread");
                 let answer = answers.pop().expect("one answer per command");
                 self.tally.hits += answer.tally.hits;
                 self.tally.misses += answer.tally.misses;
-                // Through the bytes a client reads, as a connection sends it.
-                let mut out = Vec::new();
-                answer.reply.write_to(&mut out);
-                match crate::redis::resp::parse_reply(&out) {
-                    Ok(Some((reply, used))) if used == out.len() => reply,
-                    other => panic!("bad reply bytes: {other:?}"),
-                }
+                answer.reply
             }
             Action::Node(_) => panic!("INFO and NETDB.STATUS are the shell's"),
+        };
+        // Through the bytes a client reads, in the session's protocol, as
+        // a connection sends it.
+        let out = reply.to_bytes_as(session.protocol());
+        match crate::redis::resp::parse_reply(&out) {
+            Ok(Some((reply, used))) if used == out.len() => reply,
+            other => panic!("bad reply bytes: {other:?}"),
         }
     }
 }

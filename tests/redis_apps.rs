@@ -1,0 +1,219 @@
+//! What an application written for Redis needs of a node, against the real
+//! binary: RESP3 (`HELLO 3` and its reply types), client passwords,
+//! transactions (`MULTI`/`EXEC`, `WATCH`), the string commands and
+//! counters, and the tools' `TYPE`, `MEMORY USAGE` and `INFO memory`;
+//! through the `redis` crate in RESP2 and RESP3, raw sockets (for the
+//! exact bytes), redis-cli and redis-benchmark where the machine has them,
+//! and `netdb --connect`.
+
+mod common;
+
+use common::resp::{parse_reply, Reply};
+use common::{raw, read_n, run, skip, Input, Node, NodeSpec, FAST_SYNC_MS, RESP_TIMEOUT};
+use redis::{Commands, Value};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long a client program (redis-cli, `netdb --connect` ...) may run.
+const RUN: Duration = Duration::from_secs(60);
+
+/// A node alone, serving Redis clients only (no console).
+fn solo(args: &[&str]) -> Node {
+    NodeSpec::new("solo")
+        .args(&["--no-cli"])
+        .sync_every(FAST_SYNC_MS)
+        .args(args)
+        .start()
+}
+
+/// Whether `tool` is not installed (the test that needs it says it is
+/// skipped, and returns).
+fn missing(tool: &str) -> bool {
+    let installed = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        skip(format!("{tool} not installed"));
+    }
+    !installed
+}
+
+/// A `redis` crate connection to `addr` with these URL settings
+/// (`?protocol=resp3`, a password), or the error connecting.
+fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
+    let con = redis::Client::open(url)?.get_connection_with_timeout(RESP_TIMEOUT)?;
+    con.set_read_timeout(Some(RESP_TIMEOUT))?;
+    Ok(con)
+}
+
+fn resp3(addr: SocketAddr) -> redis::Connection {
+    connect(&format!("redis://{addr}/?protocol=resp3")).expect("a RESP3 connection")
+}
+
+/// Runs redis-cli with `args` against `addr`: its stdout.
+fn redis_cli(addr: SocketAddr, args: &[&str]) -> String {
+    let out = run(
+        Command::new("redis-cli")
+            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+            .args(args),
+        Input::Null,
+        RUN,
+    );
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads one whole reply from `s`, keeping what follows it in `buf`: the
+/// reply and its bytes.
+fn read_reply(s: &mut TcpStream, buf: &mut Vec<u8>) -> (Reply, Vec<u8>) {
+    loop {
+        match parse_reply(buf) {
+            Ok(Some((reply, used))) => {
+                let bytes = buf.drain(..used).collect();
+                return (reply, bytes);
+            }
+            Ok(None) => buf.extend(read_n(s, 1)),
+            Err(e) => panic!("not RESP: {e}: {:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+}
+
+/// `HELLO`'s reply to connection `id` in `proto` (2 or 3), as Redis 7
+/// sends it.
+fn hello_bytes(id: i64, proto: u8) -> String {
+    let head = if proto == 3 { "%7" } else { "*14" };
+    format!(
+        "{head}\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n\
+         $5\r\nproto\r\n:{proto}\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
+         $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    )
+}
+
+#[test]
+fn hello_3_switches_the_connection_to_resp3_bytes() {
+    let node = solo(&[]);
+    let mut s = raw(node.addr());
+    let mut buf = Vec::new();
+    s.write_all(b"CLIENT ID\r\n").expect("write");
+    let (Reply::Integer(id), _) = read_reply(&mut s, &mut buf) else {
+        panic!("an id")
+    };
+    // One pipelined batch: each reply in the protocol its own command
+    // left the connection in.
+    s.write_all(
+        b"HELLO 3\r\nGET nope\r\nCONFIG GET maxclients\r\nMGET a b\r\nINFO server\r\n\
+          COMMAND INFO get nope\r\nHELLO 2\r\nGET nope\r\nHELLO 4\r\n",
+    )
+    .expect("write");
+    let mut next = || String::from_utf8_lossy(&read_reply(&mut s, &mut buf).1).into_owned();
+    assert_eq!(next(), hello_bytes(id, 3));
+    // Nulls, maps, sets and verbatim text are RESP3's from then on ...
+    assert_eq!(next(), "_\r\n");
+    assert_eq!(next(), "%1\r\n$10\r\nmaxclients\r\n$4\r\n1024\r\n");
+    assert_eq!(next(), "*2\r\n_\r\n_\r\n");
+    let info = next();
+    assert!(
+        info.starts_with('=') && info.contains("\r\ntxt:# Server\r\n"),
+        "{info}"
+    );
+    let command = next();
+    assert!(
+        command.starts_with("*2\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n")
+            && command.ends_with("~0\r\n~0\r\n~0\r\n_\r\n"),
+        "{command}"
+    );
+    // ... until HELLO 2, whose own reply is RESP2's flat array.
+    assert_eq!(next(), hello_bytes(id, 2));
+    assert_eq!(next(), "$-1\r\n");
+    assert_eq!(next(), "-NOPROTO unsupported protocol version\r\n");
+}
+
+#[test]
+fn the_client_library_speaks_resp3() {
+    let node = solo(&[]);
+    let mut con = resp3(node.addr());
+    let hello: Value = redis::cmd("HELLO").arg("3").query(&mut con).expect("hello");
+    let Value::Map(fields) = hello else {
+        panic!("a map: {hello:?}")
+    };
+    assert!(fields.contains(&(Value::BulkString(b"proto".to_vec()), Value::Int(3))));
+    let () = con.set("k", "v").expect("set");
+    assert_eq!(
+        con.get::<_, Option<String>>("k").expect("get"),
+        Some("v".into())
+    );
+    let missing: Value = redis::cmd("GET").arg("nope").query(&mut con).expect("get");
+    assert_eq!(missing, Value::Nil);
+    let config: Value = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut con)
+        .expect("config get");
+    assert_eq!(
+        config,
+        Value::Map(vec![(
+            Value::BulkString(b"maxclients".to_vec()),
+            Value::BulkString(b"1024".to_vec())
+        )])
+    );
+    let info: Value = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut con)
+        .expect("info");
+    assert!(
+        matches!(&info, Value::VerbatimString { text, .. } if text.starts_with("# Server")),
+        "{info:?}"
+    );
+    // Typed reads still work on RESP3 types.
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut con)
+        .expect("info");
+    assert!(info.contains("redis_version:7.0.0"), "{info}");
+    let docs: Value = redis::cmd("COMMAND")
+        .arg("DOCS")
+        .arg("get")
+        .query(&mut con)
+        .expect("docs");
+    let Value::Map(docs) = docs else {
+        panic!("a map of docs: {docs:?}")
+    };
+    assert!(matches!(&docs[..], [(Value::BulkString(name), Value::Map(_))] if name == b"get"));
+}
+
+#[test]
+fn redis_cli_dash_3_reads_the_replies() {
+    if missing("redis-cli") {
+        return;
+    }
+    let node = solo(&[]);
+    let addr = node.addr();
+    assert_eq!(
+        redis_cli(addr, &["-3", "--no-raw", "CONFIG", "GET", "maxclients"]),
+        "1# \"maxclients\" => \"1024\"\n"
+    );
+    assert_eq!(
+        redis_cli(addr, &["-3", "--no-raw", "GET", "nope"]),
+        "(nil)\n"
+    );
+    let hello = redis_cli(addr, &["-3", "--no-raw", "HELLO", "3"]);
+    assert!(hello.contains("3# \"proto\" => (integer) 3"), "{hello}");
+    let info = redis_cli(addr, &["-3", "INFO", "server"]);
+    assert!(info.starts_with("# Server"), "{info}");
+    let flags = redis_cli(addr, &["-3", "--no-raw", "COMMAND", "INFO", "get"]);
+    assert!(flags.contains("1~ readonly"), "{flags}");
+    // And RESP2, where a map is a flat list.
+    assert_eq!(
+        redis_cli(addr, &["--no-raw", "CONFIG", "GET", "maxclients"]),
+        "1) \"maxclients\"\n2) \"1024\"\n"
+    );
+}
