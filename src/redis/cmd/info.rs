@@ -39,9 +39,10 @@ fn info_command(call: Call<'_>) -> Action {
 }
 
 /// The `INFO` sections, in the order they are printed.
-pub const INFO_SECTIONS: [&str; 6] = [
+pub const INFO_SECTIONS: [&str; 7] = [
     "server",
     "clients",
+    "memory",
     "persistence",
     "stats",
     "keyspace",
@@ -81,6 +82,18 @@ pub fn info(sections: &[String], status: &Status) -> Reply {
     Reply::text(text)
 }
 
+/// Bytes as Redis's `used_memory_human` writes them: `B`, then `K`, `M`,
+/// `G` with two decimals.
+fn human_bytes(n: u64) -> String {
+    let units = [(1u64 << 30, 'G'), (1 << 20, 'M'), (1 << 10, 'K')];
+    for (size, unit) in units {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
 /// One section's lines. A part of the status that was not gathered
 /// (`None`) gives no lines rather than made-up ones.
 fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
@@ -116,6 +129,23 @@ fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
                 ]);
             }
             lines.push(("blocked_clients", "0".into()));
+        }
+        "memory" => {
+            // netdb has no allocator statistics: what it uses is its
+            // resident set, so `used_memory` and `used_memory_rss` agree.
+            if let Some(rss) = s.memory_rss {
+                lines.extend([
+                    ("used_memory", rss.to_string()),
+                    ("used_memory_human", human_bytes(rss)),
+                    ("used_memory_rss", rss.to_string()),
+                    ("used_memory_rss_human", human_bytes(rss)),
+                ]);
+            }
+            lines.extend([
+                ("maxmemory", "0".into()),
+                ("maxmemory_human", "0B".into()),
+                ("maxmemory_policy", "noeviction".into()),
+            ]);
         }
         "persistence" => persistence_lines(s.persistence.as_ref(), &mut lines),
         "stats" => {
@@ -277,6 +307,7 @@ mod tests {
         for title in [
             "# Server",
             "# Clients",
+            "# Memory",
             "# Persistence",
             "# Stats",
             "# Keyspace",
@@ -292,6 +323,9 @@ mod tests {
             "netdb_persistence:in-memory",
             "aof_enabled:0",
             "total_commands_processed:1000",
+            "used_memory:52428800",
+            "used_memory_human:50.00M",
+            "maxmemory:0",
             "db0:keys=12,expires=0,avg_ttl=0",
             "node_name:a",
             "netdb_digest:00000000000000000000000000000abc0000000c",
@@ -364,14 +398,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_shown_as_redis_does() {
+        assert_eq!(human_bytes(0), "0B");
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(1536), "1.50K");
+        assert_eq!(human_bytes(3 << 30), "3.00G");
+    }
+
+    #[test]
     fn parts_not_gathered_give_no_lines() {
         let status = Status {
             persistence: None,
             server: None,
+            memory_rss: None,
             ..sample()
         };
         let all = text(&[], &status);
         for absent in [
+            "used_memory:",
             "aof_enabled",
             "process_id",
             "connected_clients",

@@ -22,6 +22,7 @@
 //! | `server` | map (below), or null when not known |
 //! | `max_clock_offset_ms` | integer: `--max-clock-offset-ms` |
 //! | `writes_refused` | bulk: why the node refuses writes now, or null |
+//! | `used_memory` | integer: the process's resident bytes, or null when not known |
 //!
 //! A peer: `addr` (bulk), `state` (bulk: `not_tried`, `reachable` or
 //! `unreachable`), `error` (bulk or null), `last_sync_ms_ago` (integer, or
@@ -30,8 +31,8 @@
 //! `clock_offset_ms` (integer, negative when the peer's clock is behind;
 //! or null: not measured) and `clock_off` (integer 0 or 1: over the
 //! bound). A decoder takes the clock fields, and the node's
-//! `max_clock_offset_ms` and `writes_refused`, as absent (null, 0) when
-//! an older node leaves them out.
+//! `max_clock_offset_ms`, `writes_refused` and `used_memory`, as absent
+//! (null, 0) when an older node leaves them out.
 //!
 //! Persistence: `aof_enabled` (integer 0 or 1); with 1, `dir` (bulk),
 //! `appendfsync` (bulk: `always`, `everysec` or `no`) and `compaction`
@@ -128,6 +129,7 @@ pub fn encode_status(s: &Status) -> Reply {
             "writes_refused",
             s.writes_refused.as_deref().map_or(Reply::Null, bulk),
         ),
+        ("used_memory", or_null(s.memory_rss)),
     ]);
     map(fields)
 }
@@ -316,6 +318,10 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             _ => None,
         },
+        memory_rss: match f.take_new("used_memory") {
+            Reply::Integer(n) => u64::try_from(n).ok(),
+            _ => None,
+        },
     })
 }
 
@@ -470,10 +476,12 @@ mod tests {
             Err("no field 'name'".to_string())
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
-        // A node from before the clock fields: the last two, left out.
-        let older = Reply::Array(items[..items.len() - 6].to_vec());
+        // A node from before the clock and memory fields: the last three,
+        // left out.
+        let older = Reply::Array(items[..items.len() - 8].to_vec());
         let want = Status {
             max_clock_offset_ms: None,
+            memory_rss: None,
             ..sample()
         };
         assert_eq!(decode_status(older), Ok(want));
