@@ -9,12 +9,17 @@
 mod common;
 
 use common::resp::{parse_reply, Reply};
-use common::{raw, read_n, run, skip, Input, Node, NodeSpec, FAST_SYNC_MS, RESP_TIMEOUT};
+use common::{
+    raw, read_n, redis_connection, run, skip, Input, Node, NodeSpec, Process, Stream, FAST_SYNC_MS,
+    RESP_TIMEOUT,
+};
 use redis::{Commands, Value};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
 
 /// How long a client program (redis-cli, `netdb --connect` ...) may run.
 const RUN: Duration = Duration::from_secs(60);
@@ -188,6 +193,8 @@ fn the_client_library_speaks_resp3() {
         panic!("a map of docs: {docs:?}")
     };
     assert!(matches!(&docs[..], [(Value::BulkString(name), Value::Map(_))] if name == b"get"));
+    let counter: i64 = con.incr("n", 5).expect("incr");
+    assert_eq!(counter, 5);
 }
 
 #[test]
@@ -216,4 +223,110 @@ fn redis_cli_dash_3_reads_the_replies() {
         redis_cli(addr, &["--no-raw", "CONFIG", "GET", "maxclients"]),
         "1) \"maxclients\"\n2) \"1024\"\n"
     );
+}
+
+#[test]
+fn string_commands_and_the_tools_commands() {
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
+    assert!(con.set_nx::<_, _, bool>("lock", "me").expect("setnx"));
+    assert!(!con.set_nx::<_, _, bool>("lock", "you").expect("setnx"));
+    let old: Option<String> = con.getset("lock", "you").expect("getset");
+    assert_eq!(old.as_deref(), Some("me"));
+    assert_eq!(con.append::<_, _, i64>("lock", "!").expect("append"), 4);
+    assert_eq!(con.strlen::<_, i64>("lock").expect("strlen"), 4);
+    assert_eq!(
+        con.getrange::<_, String>("lock", 1, -1).expect("getrange"),
+        "ou!"
+    );
+    assert_eq!(con.decr::<_, _, i64>("n", 3).expect("decrby"), -3);
+    let f: f64 = con.incr("f", 2.5).expect("incrbyfloat");
+    assert_eq!(f, 2.5);
+    let err = con.incr::<_, _, i64>("lock", 1).expect_err("not a counter");
+    assert_eq!(
+        err.detail(),
+        Some("value is not an integer or out of range")
+    );
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(10)
+        .query::<()>(&mut con)
+        .expect_err("no expiry yet");
+    assert!(
+        err.to_string()
+            .contains("netdb does not support SET option 'EX'"),
+        "{err}"
+    );
+    let kind: String = redis::cmd("TYPE")
+        .arg("lock")
+        .query(&mut con)
+        .expect("type");
+    assert_eq!(kind, "string");
+    let usage: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("lock")
+        .query(&mut con)
+        .expect("memory usage");
+    assert!(usage > 4, "{usage}");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut con)
+        .expect("info");
+    let used: i64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .expect("used_memory")
+        .parse()
+        .expect("a number");
+    assert!(used > 0, "{info}");
+    assert!(info.contains("used_memory_human:"), "{info}");
+}
+
+#[test]
+fn redis_cli_stat_and_memkeys_and_the_benchmark_run() {
+    if missing("redis-cli") || missing("redis-benchmark") {
+        return;
+    }
+    let node = solo(&[]);
+    let addr = node.addr();
+    let out = run(
+        Command::new("redis-benchmark")
+            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+            .args(["-t", "ping,set,get,incr,mset", "-n", "2000", "-q"]),
+        Input::Null,
+        RUN,
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("ERR") && text.contains("INCR"), "{text}");
+    let memkeys = redis_cli(addr, &["--memkeys"]);
+    assert!(memkeys.contains("Biggest string found"), "{memkeys}");
+    // --stat never ends: read its first line of figures, then stop it.
+    let stat = Process::spawn(
+        "redis-cli --stat",
+        Command::new("redis-cli").args([
+            "-h",
+            &addr.ip().to_string(),
+            "-p",
+            &addr.port().to_string(),
+            "--stat",
+            "-i",
+            "0.1",
+        ]),
+    );
+    let line = stat
+        .wait_line(Stream::Stdout, WAIT, |l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|mem| mem.ends_with(['B', 'K', 'M', 'G']))
+        })
+        .unwrap_or_else(|| panic!("a line of figures: {:?}", stat.stdout_lines()));
+    let mem = line.split_whitespace().nth(1).unwrap_or_default();
+    assert!(!mem.starts_with('-'), "no negative memory: {line}");
 }

@@ -11,8 +11,8 @@
 //! | file | commands |
 //! | --- | --- |
 //! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO`, `CLIENT ...` |
-//! | [`strings`] | `GET`, `SET`, `MGET`, `MSET` |
-//! | [`keys`] | `DEL`, `EXISTS`, `KEYS`, `SCAN`, `DBSIZE` |
+//! | [`strings`] | `GET`, `SET`, `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
+//! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
 //! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
 //! | [`introspection`] | `COMMAND ...`, generated from the table |
