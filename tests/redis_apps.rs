@@ -10,8 +10,8 @@ mod common;
 
 use common::resp::{parse_reply, Reply};
 use common::{
-    raw, read_n, redis_connection, run, skip, Input, Node, NodeSpec, Process, Stream, FAST_SYNC_MS,
-    RESP_TIMEOUT,
+    cluster_with, eventually, raw, read_n, redis_connection, run, skip, Input, Node, NodeSpec,
+    Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
 };
 use redis::{Commands, Value};
 use std::io::Write;
@@ -58,6 +58,20 @@ fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
 
 fn resp3(addr: SocketAddr) -> redis::Connection {
     connect(&format!("redis://{addr}/?protocol=resp3")).expect("a RESP3 connection")
+}
+
+/// Sends `request` on a fresh socket and reads exactly the bytes `want`
+/// has (so a longer or shorter answer fails too).
+fn exchange(addr: SocketAddr, request: &[u8], want: &[u8]) {
+    let mut s = raw(addr);
+    s.write_all(request).expect("write");
+    let got = read_n(&mut s, want.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(want),
+        "for {:?}",
+        String::from_utf8_lossy(request)
+    );
 }
 
 /// Runs redis-cli with `args` against `addr`: its stdout.
@@ -223,6 +237,98 @@ fn redis_cli_dash_3_reads_the_replies() {
         redis_cli(addr, &["--no-raw", "CONFIG", "GET", "maxclients"]),
         "1) \"maxclients\"\n2) \"1024\"\n"
     );
+}
+
+#[test]
+fn transactions_run_whole_and_answer_as_redis_does() {
+    let node = solo(&[]);
+    let addr = node.addr();
+    let mut con = redis_connection(addr);
+    // The crate's atomic pipeline: MULTI, the commands, EXEC.
+    let (set, n, value): (String, i64, String) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("k")
+        .arg("1")
+        .cmd("INCRBY")
+        .arg("k")
+        .arg(41)
+        .cmd("GET")
+        .arg("k")
+        .query(&mut con)
+        .expect("an atomic pipeline");
+    assert_eq!((set.as_str(), n, value.as_str()), ("OK", 42, "42"));
+    let mut con3 = resp3(addr);
+    let (n,): (i64,) = redis::pipe()
+        .atomic()
+        .incr("k", 1)
+        .query(&mut con3)
+        .expect("an atomic pipeline in RESP3");
+    assert_eq!(n, 43);
+    // The exact replies, and EXECABORT after a queuing error.
+    exchange(
+        addr,
+        b"MULTI\r\nSET t 1\r\nGET\r\nEXEC\r\nGET t\r\nEXEC\r\nDISCARD\r\nMULTI\r\nMULTI\r\nINCR t\r\nINCR t\r\nEXEC\r\n",
+        b"+OK\r\n+QUEUED\r\n-ERR wrong number of arguments for 'get' command\r\n\
+          -EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n\
+          -ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n\
+          +OK\r\n-ERR MULTI calls can not be nested\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n:2\r\n",
+    );
+}
+
+#[test]
+fn watch_aborts_exec_after_another_clients_write() {
+    let node = solo(&[]);
+    let mut mine = redis_connection(node.addr());
+    let mut other = redis_connection(node.addr());
+    let () = mine.set("balance", 10).expect("set");
+    let () = redis::cmd("WATCH")
+        .arg("balance")
+        .query(&mut mine)
+        .expect("watch");
+    let () = other
+        .set("balance", 10)
+        .expect("the same value, still a write");
+    let result: Option<(String,)> = redis::pipe()
+        .atomic()
+        .set("balance", 0)
+        .query(&mut mine)
+        .expect("exec");
+    assert_eq!(result, None, "EXEC answers null when a watched key changed");
+    assert_eq!(mine.get::<_, i64>("balance").expect("get"), 10);
+    // The crate's optimistic transaction helper retries until it runs.
+    let (after,): (i64,) = redis::transaction(&mut mine, &["balance"], |con, pipe| {
+        let now: i64 = con.get("balance")?;
+        pipe.set("balance", now + 5)
+            .ignore()
+            .get("balance")
+            .query(con)
+    })
+    .expect("a transaction");
+    assert_eq!(after, 15);
+}
+
+#[test]
+fn watch_sees_a_write_merged_from_a_peer() {
+    let nodes = cluster_with(2, FAST_SYNC_MS, &[], &["--no-cli"]);
+    let mut a = redis_connection(nodes[0].addr());
+    let mut b = redis_connection(nodes[1].addr());
+    let () = a.set("k", "from a").expect("set");
+    eventually(WAIT, "n2 to have k", || {
+        b.get::<_, Option<String>>("k").expect("get") == Some("from a".into())
+    });
+    let () = redis::cmd("WATCH").arg("k").query(&mut a).expect("watch");
+    let () = b.set("k", "from b").expect("set on the peer");
+    eventually(WAIT, "n1 to merge n2's write", || {
+        a.get::<_, Option<String>>("k").expect("get") == Some("from b".into())
+    });
+    let result: Option<(String,)> = redis::pipe()
+        .atomic()
+        .set("k", "lost")
+        .query(&mut a)
+        .expect("exec");
+    assert_eq!(result, None);
+    assert_eq!(a.get::<_, String>("k").expect("get"), "from b");
 }
 
 #[test]

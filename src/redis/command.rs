@@ -30,19 +30,25 @@
 //! Pure: no sockets, threads or clock, and no command of its own: every
 //! command lives in [`crate::redis::cmd`].
 
+use crate::core::version::Stamp;
 use crate::engine::{Command as StoreWork, Refusable};
 use crate::redis::cmd;
 use crate::redis::resp::{Protocol, Reply, Request};
 use crate::status::{Persistence, Status};
 use crate::store::WriteError;
+use parking_lot::Mutex;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The Redis version netdb answers as (in `INFO` and `HELLO`): the
 /// version whose commands and replies it follows.
 pub const REDIS_VERSION: &str = "7.0.0";
 
 /// What one connection remembers between its commands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A clone shares the original's watched keys (the store thread fills
+/// them in, see `Watched`).
+#[derive(Debug, Clone)]
 pub struct Session {
     /// Unique among this node's connections (`CLIENT ID`).
     pub id: u64,
@@ -54,10 +60,31 @@ pub struct Session {
     pub laddr: String,
     /// RESP2 until `HELLO 3`.
     protocol: Protocol,
+    /// The commands queued since `MULTI`, while one is open.
+    transaction: Option<Transaction>,
+    /// The keys `WATCH`ed, with the versions they had.
+    watched: Watched,
 }
 
+/// The commands of an open `MULTI`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Transaction {
+    /// In order, checked (known command, right arity) as they came.
+    pub(crate) queued: Vec<Request>,
+    /// Whether a command was refused while queuing: `EXEC` then refuses
+    /// the whole transaction.
+    pub(crate) failed: bool,
+}
+
+/// The keys a connection watches and the version each had when watched
+/// (`None`: no version at all). Shared with the work that runs on the
+/// store thread: `WATCH` fills it in there, and `EXEC` compares and
+/// empties it there, so pipelined `WATCH`, `MULTI` ... `EXEC` see each
+/// other in order.
+pub(crate) type Watched = Arc<Mutex<Vec<(Vec<u8>, Option<Stamp>)>>>;
+
 impl Session {
-    /// A session with no name yet, speaking RESP2.
+    /// A session with no name yet, speaking RESP2, in no transaction.
     pub fn new(id: u64, addr: String, laddr: String) -> Session {
         Session {
             id,
@@ -65,6 +92,8 @@ impl Session {
             addr,
             laddr,
             protocol: Protocol::Resp2,
+            transaction: None,
+            watched: Watched::default(),
         }
     }
 
@@ -78,6 +107,24 @@ impl Session {
 
     pub(crate) fn set_protocol(&mut self, protocol: Protocol) {
         self.protocol = protocol;
+    }
+
+    /// Whether a `MULTI` is open.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// How many commands are queued, while a `MULTI` is open.
+    pub fn queued(&self) -> Option<usize> {
+        self.transaction.as_ref().map(|t| t.queued.len())
+    }
+
+    pub(crate) fn transaction_mut(&mut self) -> &mut Option<Transaction> {
+        &mut self.transaction
+    }
+
+    pub(crate) fn watched(&self) -> &Watched {
+        &self.watched
     }
 }
 
@@ -136,6 +183,14 @@ pub struct Tally {
     pub hits: u64,
     /// Gets that found none.
     pub misses: u64,
+}
+
+impl Tally {
+    /// Counts `other`'s reads too.
+    pub fn add(&mut self, other: Tally) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+    }
 }
 
 impl std::fmt::Debug for Action {
@@ -380,38 +435,81 @@ pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Com
         .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Runs one request: finds its entry, checks its arity and calls its
-/// handler, which answers it or says what to run on the store thread.
+/// Runs one request: finds its entry, checks its arity, then queues it (inside `MULTI`) or calls its handler, which answers it
+/// or says what to run on the store thread.
 pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Action {
-    let args = request.args;
-    let Some(name) = args.first() else {
-        // Empty requests are dropped by the decoder; answer like Redis.
-        return Action::Reply(unknown_command(&[Vec::new()]));
+    let command = match lookup(&request.args) {
+        Ok(command) => command,
+        Err(refusal) => return refuse(session, refusal),
     };
-    let Some(mut command) = cmd::find(name) else {
-        return Action::Reply(unknown_command(&args));
-    };
-    if !command.subcommands.is_empty() && args.len() >= 2 {
-        match find_in(command.subcommands, &args[1]) {
-            Some(sub) => command = sub,
-            None => {
-                return error(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    truncated(shown(&args[1]), 128),
-                    command.name.to_ascii_uppercase()
-                ))
-            }
+    if let Some(transaction) = &mut session.transaction {
+        if !runs_inside_multi(command) {
+            transaction.queued.push(request);
+            return Action::Reply(Reply::Simple("QUEUED".into()));
         }
     }
-    if !command.accepts(args.len()) {
-        return wrong_arity(command);
-    }
+    run(command, request.args, session, facts)
+}
+
+/// Calls `command`'s handler: the request has passed every check.
+pub(crate) fn run(
+    command: &'static Command,
+    args: Vec<Vec<u8>>,
+    session: &mut Session,
+    facts: &Facts,
+) -> Action {
     (command.run)(Call {
         command,
         args,
         session,
         facts,
     })
+}
+
+/// The entry for `args` (the subcommand's, for a container), with its
+/// arity checked; or Redis's error.
+pub(crate) fn lookup(args: &[Vec<u8>]) -> Result<&'static Command, Reply> {
+    let Some(name) = args.first() else {
+        // Empty requests are dropped by the decoder; answer like Redis.
+        return Err(unknown_command(&[Vec::new()]));
+    };
+    let Some(mut command) = cmd::find(name) else {
+        return Err(unknown_command(args));
+    };
+    if !command.subcommands.is_empty() && args.len() >= 2 {
+        match find_in(command.subcommands, &args[1]) {
+            Some(sub) => command = sub,
+            None => {
+                return Err(Reply::Error(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncated(shown(&args[1]), 128),
+                    command.name.to_ascii_uppercase()
+                )))
+            }
+        }
+    }
+    if !command.accepts(args.len()) {
+        return Err(wrong_arity_reply(command));
+    }
+    Ok(command)
+}
+
+/// The commands that run at once inside `MULTI` rather than being queued,
+/// as in Redis.
+fn runs_inside_multi(command: &Command) -> bool {
+    matches!(
+        command.name,
+        "exec" | "discard" | "multi" | "watch" | "quit"
+    )
+}
+
+/// A request refused before its handler: inside `MULTI`, the refusal
+/// also dooms the transaction (`EXEC` answers `EXECABORT`).
+fn refuse(session: &mut Session, reply: Reply) -> Action {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.failed = true;
+    }
+    Action::Reply(reply)
 }
 
 /// An argument as Redis prints it with `%s`: up to a NUL byte, lossily.
@@ -465,7 +563,11 @@ pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
 }
 
 fn wrong_arity(command: &Command) -> Action {
-    error(format!(
+    Action::Reply(wrong_arity_reply(command))
+}
+
+fn wrong_arity_reply(command: &Command) -> Reply {
+    Reply::Error(format!(
         "ERR wrong number of arguments for '{}' command",
         command.name
     ))

@@ -293,8 +293,8 @@ fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
         session.addr,
         session.laddr,
         name.unwrap_or_default(),
-        "N",
-        -1,
+        if session.in_transaction() { "x" } else { "N" },
+        session.queued().map_or(-1, |n| n as i64),
         session.protocol().version(),
     )
     .into_bytes()

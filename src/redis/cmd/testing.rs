@@ -81,8 +81,7 @@ impl Fake {
             Action::Store(work) => {
                 let mut answers = self.store.run(vec![work]).expect("store thread");
                 let answer = answers.pop().expect("one answer per command");
-                self.tally.hits += answer.tally.hits;
-                self.tally.misses += answer.tally.misses;
+                self.tally.add(answer.tally);
                 answer.reply
             }
             Action::Node(_) => panic!("INFO and NETDB.STATUS are the shell's"),
