@@ -11,6 +11,7 @@ use crate::durability::DataDir;
 use crate::engine::{service, StoreHandle};
 use crate::error::Result;
 use crate::listener::{self, ServerSettings};
+use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::pusher::{PushSettings, Pushers};
@@ -109,6 +110,7 @@ impl Node {
                 idle_timeout: config.client_idle_timeout,
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
+                auth: ClientAuth::new(config.requirepass.clone()),
             },
         ));
         let answering = Arc::new(Answering::default());

@@ -10,8 +10,8 @@ mod common;
 
 use common::resp::{parse_reply, Reply};
 use common::{
-    cluster_with, eventually, raw, read_n, redis_connection, run, skip, Input, Node, NodeSpec,
-    Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
+    cluster_with, eventually, netdb_command, raw, read_n, redis_connection, run, skip, temp_dir,
+    Input, Node, NodeSpec, Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
 };
 use redis::{Commands, Value};
 use std::io::Write;
@@ -236,6 +236,120 @@ fn redis_cli_dash_3_reads_the_replies() {
     assert_eq!(
         redis_cli(addr, &["--no-raw", "CONFIG", "GET", "maxclients"]),
         "1) \"maxclients\"\n2) \"1024\"\n"
+    );
+}
+
+#[test]
+fn a_client_password_keeps_everything_out_until_auth() {
+    let dir = temp_dir();
+    let file = dir.path().join("client-password");
+    std::fs::write(&file, "  s3cret-pass \n").expect("password file");
+    let node = solo(&["--requirepass-file", file.to_str().expect("utf-8 path")]);
+    let addr = node.addr();
+    exchange(
+        addr,
+        b"GET k\r\nPING\r\nAUTH wrong\r\nAUTH admin s3cret-pass\r\nHELLO 3\r\nAUTH s3cret-pass\r\nPING\r\n",
+        b"-NOAUTH Authentication required.\r\n\
+          -NOAUTH Authentication required.\r\n\
+          -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+          -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+          -NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+          HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+          the RESP protocol version at the same time\r\n\
+          +OK\r\n+PONG\r\n",
+    );
+    // The library authenticates from the URL, in RESP2 and in RESP3.
+    let mut con = connect(&format!("redis://:s3cret-pass@{addr}/")).expect("RESP2 with AUTH");
+    let () = con.set("k", "v").expect("set");
+    let mut con3 = connect(&format!(
+        "redis://default:s3cret-pass@{addr}/?protocol=resp3"
+    ))
+    .expect("HELLO AUTH");
+    assert_eq!(con3.get::<_, String>("k").expect("get"), "v");
+    let refused = connect(&format!("redis://:guess@{addr}/?protocol=resp3"))
+        .err()
+        .expect("a wrong password is refused");
+    assert!(refused.to_string().contains("WRONGPASS"), "{refused}");
+    // Failed attempts are counted, as Redis counts them.
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut con)
+        .expect("info");
+    assert!(info.contains("acl_access_denied_auth:3\r\n"), "{info}");
+    // An authenticated client may read it, as in Redis.
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("requirepass")
+        .query(&mut con)
+        .expect("config get");
+    assert_eq!(shown, ["requirepass", "s3cret-pass"]);
+    // The password is never in the log.
+    assert!(
+        node.stderr_lines().iter().all(|l| !l.contains("s3cret")),
+        "{:?}",
+        node.stderr_lines()
+    );
+    if !missing("redis-cli") {
+        assert_eq!(
+            redis_cli(
+                addr,
+                &["--no-auth-warning", "-a", "s3cret-pass", "GET", "k"]
+            ),
+            "v\n"
+        );
+        assert_eq!(
+            redis_cli(
+                addr,
+                &["--no-auth-warning", "-3", "-a", "s3cret-pass", "GET", "k"]
+            ),
+            "v\n"
+        );
+    }
+}
+
+#[test]
+fn netdb_connect_sends_the_password_first() {
+    let node = solo(&["--requirepass", "pw-for-connect"]);
+    let addr = node.addr().to_string();
+    let script = "put a 1\nget a\nquit\n";
+    let from_env = run(
+        netdb_command()
+            .args(["--connect", &addr])
+            .env("NETDB_PASSWORD", "pw-for-connect"),
+        Input::Bytes(script.into()),
+        RUN,
+    );
+    let stdout = String::from_utf8_lossy(&from_env.stdout);
+    assert!(from_env.status.success(), "{stdout}");
+    assert_eq!(stdout, "Value stored.\nValue: 1\nGoodbye!\n");
+    let from_flag = run(
+        netdb_command()
+            .args(["--connect", &addr, "--password", "pw-for-connect"])
+            .env_remove("NETDB_PASSWORD"),
+        Input::Bytes("get a\n".into()),
+        RUN,
+    );
+    assert_eq!(String::from_utf8_lossy(&from_flag.stdout), "Value: 1\n");
+    let wrong = run(
+        netdb_command()
+            .args(["--connect", &addr, "--password", "nope"])
+            .env_remove("NETDB_PASSWORD"),
+        Input::Bytes("get a\n".into()),
+        RUN,
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(stderr.contains("AUTH refused: WRONGPASS"), "{stderr}");
+    let none = run(
+        netdb_command()
+            .args(["--connect", &addr])
+            .env_remove("NETDB_PASSWORD"),
+        Input::Bytes("get a\n".into()),
+        RUN,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&none.stdout),
+        "Error: NOAUTH Authentication required.\n"
     );
 }
 

@@ -20,6 +20,7 @@
 use crate::durability::DiskSettings;
 use crate::engine::slot::ReplySlot;
 use crate::engine::{Command as StoreWork, StoreHandle};
+use crate::redis::auth::ClientAuth;
 use crate::redis::command::{dispatch, Action, Answer, Facts, Session, Tally};
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::frame::is_timeout;
@@ -53,6 +54,8 @@ pub struct ClientSettings {
     /// How the node keeps its data (`INFO`, `CONFIG GET`); see
     /// [`persistence`].
     pub persistence: Persistence,
+    /// The client password, if any (see [`crate::redis::auth`]).
+    pub auth: ClientAuth,
 }
 
 /// Counters for `INFO`, shared by every connection.
@@ -94,6 +97,7 @@ impl Context {
             max_bulk_len: settings.limits.max_bulk_len,
             max_request_len: settings.limits.max_request_len,
             persistence: settings.persistence.clone(),
+            auth: settings.auth.clone(),
         };
         Context {
             name: name.to_owned(),

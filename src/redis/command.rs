@@ -32,6 +32,7 @@
 
 use crate::core::version::Stamp;
 use crate::engine::{Command as StoreWork, Refusable};
+use crate::redis::auth::ClientAuth;
 use crate::redis::cmd;
 use crate::redis::resp::{Protocol, Reply, Request};
 use crate::status::{Persistence, Status};
@@ -60,6 +61,9 @@ pub struct Session {
     pub laddr: String,
     /// RESP2 until `HELLO 3`.
     protocol: Protocol,
+    /// Whether `AUTH` (or `HELLO ... AUTH`) succeeded; only asked when
+    /// the node has a password.
+    authenticated: bool,
     /// The commands queued since `MULTI`, while one is open.
     transaction: Option<Transaction>,
     /// The keys `WATCH`ed, with the versions they had.
@@ -84,7 +88,8 @@ pub(crate) struct Transaction {
 pub(crate) type Watched = Arc<Mutex<Vec<(Vec<u8>, Option<Stamp>)>>>;
 
 impl Session {
-    /// A session with no name yet, speaking RESP2, in no transaction.
+    /// A session with no name yet, speaking RESP2, not authenticated, in
+    /// no transaction.
     pub fn new(id: u64, addr: String, laddr: String) -> Session {
         Session {
             id,
@@ -92,6 +97,7 @@ impl Session {
             addr,
             laddr,
             protocol: Protocol::Resp2,
+            authenticated: false,
             transaction: None,
             watched: Watched::default(),
         }
@@ -107,6 +113,15 @@ impl Session {
 
     pub(crate) fn set_protocol(&mut self, protocol: Protocol) {
         self.protocol = protocol;
+    }
+
+    /// Whether this connection has authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    pub(crate) fn set_authenticated(&mut self) {
+        self.authenticated = true;
     }
 
     /// Whether a `MULTI` is open.
@@ -128,7 +143,8 @@ impl Session {
     }
 }
 
-/// Settings that some commands report (`CONFIG GET`).
+/// Settings that some commands report (`CONFIG GET`), and the client
+/// password every connection checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     /// Most client connections at once.
@@ -141,6 +157,8 @@ pub struct Facts {
     pub max_request_len: usize,
     /// How the node keeps its data.
     pub persistence: Persistence,
+    /// The client password, if any, and the failed attempts' count.
+    pub auth: ClientAuth,
 }
 
 /// What to do with one request.
@@ -161,7 +179,13 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeQuery {
     /// `INFO` with these sections (lowercase).
-    Info(Vec<String>),
+    Info {
+        /// The sections asked for.
+        sections: Vec<String>,
+        /// Failed `AUTH` attempts when it was asked
+        /// (`acl_access_denied_auth`).
+        denied_auth: u64,
+    },
     /// `NETDB.STATUS`.
     Status,
 }
@@ -170,7 +194,10 @@ impl NodeQuery {
     /// The reply, from the node's status.
     pub fn reply(&self, status: &Status) -> Reply {
         match self {
-            NodeQuery::Info(sections) => cmd::info::info(sections, status),
+            NodeQuery::Info {
+                sections,
+                denied_auth,
+            } => cmd::info::info(sections, status, *denied_auth),
             NodeQuery::Status => cmd::netdb::encode_status(status),
         }
     }
@@ -435,13 +462,21 @@ pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Com
         .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Runs one request: finds its entry, checks its arity, then queues it (inside `MULTI`) or calls its handler, which answers it
+/// Runs one request: finds its entry, checks its arity and that the
+/// connection may run it (authenticated, when the node has a password),
+/// then queues it (inside `MULTI`) or calls its handler, which answers it
 /// or says what to run on the store thread.
 pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Action {
     let command = match lookup(&request.args) {
         Ok(command) => command,
         Err(refusal) => return refuse(session, refusal),
     };
+    if facts.auth.is_required() && !session.authenticated && !command.flags.contains(&"no_auth") {
+        return refuse(
+            session,
+            Reply::Error("NOAUTH Authentication required.".into()),
+        );
+    }
     if let Some(transaction) = &mut session.transaction {
         if !runs_inside_multi(command) {
             transaction.queued.push(request);
@@ -663,7 +698,7 @@ mod tests {
             &facts(),
         );
         assert!(
-            matches!(&info, Action::Node(NodeQuery::Info(s)) if s == &["stats", "netdb"]),
+            matches!(&info, Action::Node(NodeQuery::Info { sections, .. }) if sections == &["stats", "netdb"]),
             "{info:?}"
         );
         let status = dispatch(&mut session(), request(&[b"netdb.STATUS"]), &facts());

@@ -1,11 +1,12 @@
-//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO` and
-//! `CLIENT ...`. They answer from the connection's [`Session`] alone and
-//! must never append store ops.
+//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`,
+//! `HELLO` and `CLIENT ...`. They answer from the connection's
+//! [`Session`] and the node's [`Facts`] alone (`AUTH` checks the password
+//! in [`crate::redis::auth`]) and must never append store ops.
 
 use crate::redis::cmd::introspection::{container, help_entry};
 use crate::redis::command::{
-    arg, error, not_an_integer, optional, parse_i64, shown, token, truncated, Action, Arg, Call,
-    Command, Docs, Session, REDIS_VERSION,
+    arg, error, not_an_integer, optional, parse_i64, shown, syntax_error, token, truncated, Action,
+    Arg, Call, Command, Docs, Facts, Session, REDIS_VERSION,
 };
 use crate::redis::resp::{Protocol, Reply};
 
@@ -64,6 +65,19 @@ pub const COMMANDS: &[Command] = &[
             ..DOCS
         },
         ..Command::new("quit", -1, quit)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Authenticate to the server",
+            args: &[
+                optional(arg("username", "string")),
+                arg("password", "string"),
+            ],
+            ..DOCS
+        },
+        ..Command::new("auth", -2, auth)
     },
     Command {
         flags: HANDSHAKE,
@@ -191,12 +205,40 @@ fn quit(_: Call<'_>) -> Action {
     Action::Close(Reply::ok())
 }
 
+/// `AUTH [username] password`.
+fn auth(call: Call<'_>) -> Action {
+    let (user, pass) = match call.args.as_slice() {
+        [_, pass] => (None, pass),
+        [_, user, pass] => (Some(user.as_slice()), pass),
+        _ => return syntax_error(),
+    };
+    Action::Reply(match authenticate(call.session, call.facts, user, pass) {
+        Ok(()) => Reply::ok(),
+        Err(refusal) => refusal,
+    })
+}
+
+/// Checks a password and marks the session authenticated if it is right.
+fn authenticate(
+    session: &mut Session,
+    facts: &Facts,
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), Reply> {
+    facts
+        .auth
+        .check(user, pass)
+        .map_err(|denied| Reply::Error(denied.text().into()))?;
+    session.set_authenticated();
+    Ok(())
+}
+
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches the
 /// connection to RESP2 or RESP3, authenticates, names it, and answers
 /// with the server's facts as a map (in the protocol just chosen). Every
 /// option is checked before any takes effect, as in Redis.
 fn hello(call: Call<'_>) -> Action {
-    let (args, session) = (&call.args, call.session);
+    let (args, session, facts) = (&call.args, call.session, call.facts);
     let mut protocol = session.protocol();
     if let Some(version) = args.get(1) {
         protocol = match parse_i64(version) {
@@ -206,14 +248,15 @@ fn hello(call: Call<'_>) -> Action {
             None => return error("ERR Protocol version is not an integer or out of range"),
         };
     }
+    let mut credentials = None;
     let mut name = None;
     let mut i = 2;
     while i < args.len() {
         let more = args.len() - 1 - i;
         let option = args[i].to_ascii_uppercase();
         if option == b"AUTH" && more >= 2 {
-            // netdb has no client password yet.
-            return error("WRONGPASS invalid username-password pair or user is disabled.");
+            credentials = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
         } else if option == b"SETNAME" && more >= 1 {
             name = Some(&args[i + 1]);
             i += 2;
@@ -223,6 +266,21 @@ fn hello(call: Call<'_>) -> Action {
                 truncated(shown(&args[i]), 128)
             ));
         }
+    }
+    match credentials {
+        Some((user, pass)) => {
+            if let Err(refusal) = authenticate(session, facts, Some(user), pass) {
+                return Action::Reply(refusal);
+            }
+        }
+        None if facts.auth.is_required() && !session.is_authenticated() => {
+            return error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+                 select the RESP protocol version at the same time",
+            )
+        }
+        None => {}
     }
     if let Some(name) = name {
         if let Err(e) = check_name(name) {
@@ -303,7 +361,9 @@ fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::cmd::testing::{bulk_of, err, facts, request, run, session, Fake};
+    use crate::redis::cmd::testing::{
+        bulk_of, err, facts, facts_with_password, request, run, session, Fake,
+    };
     use crate::redis::command::dispatch;
 
     #[test]
@@ -404,6 +464,91 @@ mod tests {
             Action::Reply(r) => r,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn without_auth_only_auth_hello_and_quit_run() {
+        let facts = facts_with_password("hunter2");
+        let mut s = session();
+        let mut fake = Fake::default();
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        let noauth = err("NOAUTH Authentication required.");
+        assert_eq!(run(&mut s, &[b"GET", b"k"]), noauth);
+        assert_eq!(run(&mut s, &[b"PING"]), noauth);
+        assert_eq!(run(&mut s, &[b"CONFIG", b"GET", b"requirepass"]), noauth);
+        // Unknown commands and wrong arities are told first, as in Redis.
+        assert_eq!(
+            run(&mut s, &[b"NOPE"]),
+            err("ERR unknown command 'NOPE', with args beginning with: ")
+        );
+        assert!(matches!(
+            run(&mut s, &[b"HELLO", b"3"]),
+            Reply::Error(e) if e.starts_with("NOAUTH HELLO must be called with the client already authenticated")
+        ));
+        let wrong = err("WRONGPASS invalid username-password pair or user is disabled.");
+        assert_eq!(run(&mut s, &[b"AUTH", b"hunter3"]), wrong);
+        assert_eq!(run(&mut s, &[b"AUTH", b"admin", b"hunter2"]), wrong);
+        assert_eq!(
+            run(&mut s, &[b"HELLO", b"3", b"AUTH", b"default", b"nope"]),
+            wrong
+        );
+        assert_eq!(
+            s.protocol(),
+            Protocol::Resp2,
+            "a refused HELLO switches nothing"
+        );
+        assert_eq!(
+            run(&mut s, &[b"AUTH", b"a", b"b", b"c"]),
+            err("ERR syntax error")
+        );
+        assert_eq!(facts.auth.denied(), 3);
+        assert!(!s.is_authenticated());
+        assert_eq!(run(&mut s, &[b"AUTH", b"hunter2"]), Reply::ok());
+        assert_eq!(run(&mut s, &[b"PING"]), Reply::Simple("PONG".into()));
+        // An authenticated client may read the password, as in Redis.
+        assert_eq!(
+            run(&mut s, &[b"CONFIG", b"GET", b"requirepass"]),
+            Reply::Array(vec![bulk_of(b"requirepass"), bulk_of(b"hunter2")])
+        );
+        // HELLO with AUTH authenticates and switches at once.
+        let mut other = session();
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        assert!(matches!(
+            run(
+                &mut other,
+                &[b"HELLO", b"3", b"AUTH", b"default", b"hunter2", b"SETNAME", b"w"]
+            ),
+            Reply::Map(_)
+        ));
+        assert!(other.is_authenticated());
+        assert_eq!(other.protocol(), Protocol::Resp3);
+        assert_eq!(
+            run(&mut other, &[b"AUTH", b"default", b"hunter2"]),
+            Reply::ok()
+        );
+        // QUIT needs no password.
+        let quit = dispatch(&mut session(), request(&[b"QUIT"]), &facts);
+        assert!(matches!(quit, Action::Close(_)), "{quit:?}");
+    }
+
+    #[test]
+    fn auth_without_a_password_set_is_refused_as_redis_does() {
+        let mut s = session();
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"x"]),
+            err(
+                "ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?"
+            )
+        );
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"default", b"x"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"other", b"x"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
     }
 
     #[test]

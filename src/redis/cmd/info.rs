@@ -30,12 +30,13 @@ pub const COMMANDS: &[Command] = &[Command {
 
 /// `INFO [section ...]`: the shell gathers the status.
 fn info_command(call: Call<'_>) -> Action {
-    Action::Node(NodeQuery::Info(
-        call.args[1..]
+    Action::Node(NodeQuery::Info {
+        sections: call.args[1..]
             .iter()
             .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
             .collect(),
-    ))
+        denied_auth: call.facts.auth.denied(),
+    })
 }
 
 /// The `INFO` sections, in the order they are printed.
@@ -56,8 +57,9 @@ fn one_line(text: &str) -> String {
 
 /// The `INFO` reply for the asked sections (none, `default`, `all` or
 /// `everything`: all of them; unknown names are skipped, as in Redis),
-/// as text (a verbatim string in RESP3).
-pub fn info(sections: &[String], status: &Status) -> Reply {
+/// as text (a verbatim string in RESP3). `denied_auth` is the count of
+/// failed `AUTH` attempts, which the client side keeps.
+pub fn info(sections: &[String], status: &Status, denied_auth: u64) -> Reply {
     let all = sections.is_empty()
         || sections
             .iter()
@@ -75,7 +77,7 @@ pub fn info(sections: &[String], status: &Status) -> Reply {
             first.make_ascii_uppercase();
         }
         let _ = write!(text, "# {title}\r\n");
-        for (key, value) in section_lines(section, status) {
+        for (key, value) in section_lines(section, status, denied_auth) {
             let _ = write!(text, "{key}:{}\r\n", one_line(&value));
         }
     }
@@ -96,7 +98,7 @@ fn human_bytes(n: u64) -> String {
 
 /// One section's lines. A part of the status that was not gathered
 /// (`None`) gives no lines rather than made-up ones.
-fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
+fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, String)> {
     let mut lines: Vec<(&str, String)> = Vec::new();
     let stats = s.server.as_ref();
     match section {
@@ -161,6 +163,7 @@ fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
                     ("keyspace_misses", st.keyspace_misses.to_string()),
                 ]);
             }
+            lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
         "keyspace" if s.live > 0 => {
             lines.push(("db0", format!("keys={},expires=0,avg_ttl=0", s.live)));
@@ -293,7 +296,7 @@ mod tests {
 
     fn text(sections: &[&str], status: &Status) -> String {
         let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
-        let Reply::Verbatim { format, text } = info(&sections, status) else {
+        let Reply::Verbatim { format, text } = info(&sections, status, 4) else {
             panic!("text")
         };
         assert_eq!(format, "txt");
@@ -323,6 +326,7 @@ mod tests {
             "netdb_persistence:in-memory",
             "aof_enabled:0",
             "total_commands_processed:1000",
+            "acl_access_denied_auth:4",
             "used_memory:52428800",
             "used_memory_human:50.00M",
             "maxmemory:0",

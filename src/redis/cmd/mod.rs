@@ -10,7 +10,7 @@
 //!
 //! | file | commands |
 //! | --- | --- |
-//! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO`, `CLIENT ...` |
+//! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`, `HELLO`, `CLIENT ...` |
 //! | [`strings`] | `GET`, `SET`, `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
 //! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
 //! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |

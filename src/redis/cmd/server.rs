@@ -56,7 +56,9 @@ fn config_get(call: Call<'_>) -> Action {
 /// does: no RDB snapshots of Redis's kind (`save` is empty), an
 /// append-only log when the node has a data directory (`appendonly`,
 /// `appendfsync`, `dir`; an in-memory node has neither policy nor
-/// directory, so it lists neither), one database, no eviction.
+/// directory, so it lists neither), one database, no eviction, and the
+/// client password (empty for none), which only an authenticated client
+/// can ask for, as in Redis.
 fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
     let mut settings = vec![("save", String::new())];
     match &facts.persistence {
@@ -80,6 +82,14 @@ fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
         ),
         ("cluster-enabled", "no".into()),
         ("io-threads", "1".into()),
+        (
+            "requirepass",
+            facts
+                .auth
+                .password
+                .as_ref()
+                .map_or_else(String::new, |p| p.reveal().to_owned()),
+        ),
     ]);
     settings
 }
@@ -123,6 +133,10 @@ mod tests {
             map(&[("maxclients", "100"), ("timeout", "300")])
         );
         assert_eq!(run(&[b"config", b"get", b"nope"]), map(&[]));
+        assert_eq!(
+            run(&[b"config", b"get", b"requirepass"]),
+            map(&[("requirepass", "")])
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::engine::service;
 use crate::engine::StoreHandle;
+use crate::redis::auth::{ClientAuth, Password};
 use crate::redis::command::{dispatch, Action, Facts, Tally};
 use crate::redis::resp::{Reply, Request};
 use crate::status::Persistence;
@@ -15,6 +16,15 @@ pub(crate) fn facts() -> Facts {
         max_bulk_len: 1 << 20,
         max_request_len: 1 << 21,
         persistence: Persistence::InMemory,
+        auth: ClientAuth::default(),
+    }
+}
+
+/// [`facts`] with a client password.
+pub(crate) fn facts_with_password(password: &str) -> Facts {
+    Facts {
+        auth: ClientAuth::new(Some(Password::new(password))),
+        ..facts()
     }
 }
 
