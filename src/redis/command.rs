@@ -38,6 +38,7 @@ use crate::redis::resp::{Protocol, Reply, Request};
 use crate::status::{Persistence, Status};
 use crate::store::WriteError;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub(crate) struct Transaction {
     /// Whether a command was refused while queuing: `EXEC` then refuses
     /// the whole transaction.
     pub(crate) failed: bool,
+    /// The queued arguments' bytes, held to [`Facts::max_request_len`].
+    pub(crate) bytes: usize,
 }
 
 /// The keys a connection watches and the version each had when watched
@@ -85,7 +88,9 @@ pub(crate) struct Transaction {
 /// store thread: `WATCH` fills it in there, and `EXEC` compares and
 /// empties it there, so pipelined `WATCH`, `MULTI` ... `EXEC` see each
 /// other in order.
-pub(crate) type Watched = Arc<Mutex<Vec<(Vec<u8>, Option<Stamp>)>>>;
+/// A map, so that watching many keys, or one key many times, costs one
+/// lookup per key.
+pub(crate) type Watched = Arc<Mutex<HashMap<Vec<u8>, Option<Stamp>>>>;
 
 impl Session {
     /// A session with no name yet, speaking RESP2, not authenticated, in
@@ -479,6 +484,20 @@ pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Actio
     }
     if let Some(transaction) = &mut session.transaction {
         if !runs_inside_multi(command) {
+            // A queue is held until EXEC: bounded like one request, so a
+            // client cannot grow it without limit.
+            let bytes = request.args.iter().map(Vec::len).sum::<usize>();
+            let total = transaction.bytes.saturating_add(bytes);
+            if total > facts.max_request_len {
+                let max = facts.max_request_len;
+                return refuse(
+                    session,
+                    Reply::Error(format!(
+                        "ERR a transaction's queued commands are over the limit of {max} bytes"
+                    )),
+                );
+            }
+            transaction.bytes = total;
             transaction.queued.push(request);
             return Action::Reply(Reply::Simple("QUEUED".into()));
         }

@@ -35,6 +35,7 @@ use crate::redis::command::{
     Transaction,
 };
 use crate::redis::resp::Reply;
+use std::collections::hash_map::Entry;
 
 const FLAGS: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 const ACL: &[&str] = &["@fast", "@transaction"];
@@ -128,9 +129,9 @@ fn watch(mut call: Call<'_>) -> Action {
         let mut watched = watched.lock();
         for key in keys {
             // A key watched twice keeps the version it had first.
-            if !watched.iter().any(|(k, _)| *k == key) {
-                let version = db.version(&key);
-                watched.push((key, version));
+            if let Entry::Vacant(entry) = watched.entry(key) {
+                let version = db.version(entry.key());
+                entry.insert(version);
             }
         }
         Reply::ok().into()
@@ -208,7 +209,8 @@ fn exec(call: Call<'_>) -> Action {
 
 #[cfg(test)]
 mod tests {
-    use crate::redis::cmd::testing::{bulk_of, err, session, Fake};
+    use crate::redis::cmd::testing::{bulk_of, err, facts, session, Fake};
+    use crate::redis::command::{Facts, Session};
     use crate::redis::resp::Reply;
 
     fn queued() -> Reply {
@@ -322,6 +324,27 @@ mod tests {
         fake.run(mine, &[b"MULTI"]);
         fake.run(mine, &[b"GET", b"k"]);
         assert_eq!(fake.run(mine, &[b"EXEC"]), Reply::Array(vec![Reply::Null]));
+    }
+
+    #[test]
+    fn a_queue_is_bounded_like_one_request() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        let small = Facts {
+            max_request_len: 10,
+            ..facts()
+        };
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &small);
+        run(s, &[b"MULTI"]);
+        assert_eq!(run(s, &[b"SET", b"k", b"12345"]), queued());
+        assert_eq!(
+            run(s, &[b"SET", b"k", b"1"]),
+            err("ERR a transaction's queued commands are over the limit of 10 bytes")
+        );
+        assert_eq!(
+            run(s, &[b"EXEC"]),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
     }
 
     #[test]
