@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers shared by the shell benches (cli_vs_redis.sh, memory.sh,
-# redis_benchmark.sh, durability.sh, versus.sh); sourced, not run. Needs bash,
-# coreutils, awk and the redis-server and redis-tools packages, nothing
-# else.
+# redis_benchmark.sh, durability.sh, versus.sh, idle_memory.sh,
+# slow_reader.sh); sourced, not run. Needs bash, coreutils, awk and the
+# redis-server and redis-tools packages (idle_memory.sh and slow_reader.sh
+# python3 as well), nothing else.
 #
 # The sourcing script sets `set -euo pipefail`, cds to the repo root and
 # calls `bench_setup` once; everything it starts is stopped, and the
@@ -52,12 +53,43 @@ stop_pid() {
     wait "$pid" 2>/dev/null || STOPPED_STATUS=$?
 }
 
+# The Debian package that installs TOOL, if one does.
+package_of() {
+    case "$1" in
+        redis-server) echo redis-server ;;
+        redis-cli | redis-benchmark) echo redis-tools ;;
+        python3) echo python3 ;;
+        awk) echo gawk ;;
+        *) echo "" ;;
+    esac
+}
+
+# Makes sure every TOOL is installed: a missing one is installed with
+# apt-get where this runs as root on a machine that has it (as .ci/run
+# does), and is an error otherwise. Usage: need_tools TOOL...
+need_tools() {
+    local tool package missing=() packages=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null && continue
+        package=$(package_of "$tool")
+        [[ -n "$package" ]] || die "$tool is not installed"
+        missing+=("$tool")
+        packages+=("$package")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+        echo "installing ${packages[*]} for ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    fi
+    for tool in "${missing[@]}"; do
+        command -v "$tool" >/dev/null || die "$tool is not installed (package $(package_of "$tool"))"
+    done
+}
+
 # Makes the temporary directory and arranges the cleanup.
 bench_setup() {
-    local tool
-    for tool in cargo redis-server redis-cli awk; do
-        command -v "$tool" >/dev/null || die "$tool is not installed"
-    done
+    need_tools cargo redis-server redis-cli awk
     BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/netdb-bench.XXXXXX")
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
@@ -353,4 +385,35 @@ await_exit() {
 # Resident set of process PID, in KiB.
 rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Peak resident set of process PID since it started (VmHWM), in KiB.
+peak_rss_kib() {
+    awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
+
+# How many threads process PID runs.
+threads_of() {
+    awk '/^Threads:/ { print $2 }' "/proc/$1/status"
+}
+
+# Raises this shell's soft open-files limit to the hard limit (what it
+# starts inherits it: servers, redis-benchmark, client scripts) and fails
+# unless that allows at least NEEDED files. Usage: raise_open_files NEEDED
+raise_open_files() {
+    local needed=$1 hard
+    hard=$(ulimit -Hn)
+    if [[ "$hard" == unlimited ]]; then
+        ulimit -Sn unlimited
+        return 0
+    fi
+    ulimit -Sn "$hard"
+    ((hard >= needed)) ||
+        die "$needed open files needed but the hard limit is $hard (raise it, e.g. in /etc/security/limits.conf, or ask for fewer clients)"
+}
+
+# A field of the `INFO clients` of the server on PORT (netdb or Redis),
+# e.g. `info_clients PORT connected_clients`.
+info_clients() {
+    timeout 5 redis-cli -p "$1" info clients | tr -d '\r' | awk -F: -v f="$2" '$1 == f { print $2 }'
 }

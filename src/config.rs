@@ -80,8 +80,17 @@ pub struct Args {
     #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_CLIENTS, value_name = "N")]
     pub max_clients: usize,
     /// Close a Redis client connection silent this long; 0 never does.
-    #[arg(long, default_value_t = crate::redis::client::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECS")]
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub client_idle_timeout_secs: u64,
+    /// Threads serving Redis client connections, each a poll loop over
+    /// many connections [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
+    /// Close a Redis client whose unread replies pass this many bytes
+    /// (a client that pipelines without reading; Redis's
+    /// client-output-buffer-limit).
+    #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_OUTPUT, value_name = "BYTES")]
+    pub max_client_output_bytes: usize,
     /// Largest Redis request accepted, in bytes.
     #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
     pub max_request_bytes: usize,
@@ -196,6 +205,10 @@ pub struct FileSettings {
     pub client_idle_timeout_secs: Option<u64>,
     /// `--max-request-bytes`.
     pub max_request_bytes: Option<usize>,
+    /// `--io-threads`.
+    pub io_threads: Option<usize>,
+    /// `--max-client-output-bytes`.
+    pub max_client_output_bytes: Option<usize>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: Option<u64>,
     /// `--requirepass`.
@@ -301,8 +314,12 @@ pub fn merge_config_file(
         max_clients,
         client_idle_timeout_secs,
         max_request_bytes,
+        max_client_output_bytes,
         max_clock_offset_ms
     );
+    if !given("io_threads") && file.io_threads.is_some() {
+        args.io_threads = file.io_threads;
+    }
     if !given("data_dir") && !given("in_memory") {
         if file.in_memory == Some(true) && file.data_dir.is_some() {
             return Err("data-dir and in-memory = true cannot both be set".into());
@@ -350,6 +367,10 @@ pub struct Config {
     pub client_idle_timeout: Option<Duration>,
     /// Largest Redis request accepted, in bytes.
     pub max_request: usize,
+    /// Threads serving Redis clients.
+    pub io_threads: usize,
+    /// Unread reply bytes past which a Redis client is closed.
+    pub max_client_output: usize,
     /// Most a clock may be off from its peers', in milliseconds (see
     /// [`crate::core::hlc`]).
     pub max_clock_offset_ms: u64,
@@ -364,6 +385,18 @@ pub const MIN_MAX_FRAME: usize = 1024 * 1024;
 /// not one cluster's, and a larger bound would let one wrong clock stamp
 /// writes that win over everyone's for longer.
 pub const MAX_MAX_CLOCK_OFFSET_MS: u64 = 24 * 3600 * 1000;
+
+/// Most `--io-threads`.
+pub const MAX_IO_THREADS: usize = 256;
+
+/// Smallest `--max-client-output-bytes`: room for a few replies.
+pub const MIN_MAX_CLIENT_OUTPUT: usize = 64 * 1024;
+
+/// The default number of I/O threads: one per core. With fewer cores
+/// than that the store thread would share its core with a loop anyway.
+pub fn default_io_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
 
 /// Smallest `--max-request-bytes`: room for a longest key and a little.
 pub const MIN_MAX_REQUEST: usize = 1024 * 1024;
@@ -382,8 +415,10 @@ impl Config {
             idle_timeout: Duration::from_secs(120),
             disk: None,
             max_clients: crate::redis::client::DEFAULT_MAX_CLIENTS,
-            client_idle_timeout: Some(crate::redis::client::DEFAULT_IDLE_TIMEOUT),
+            client_idle_timeout: crate::redis::client::DEFAULT_IDLE_TIMEOUT,
             max_request: crate::redis::client::DEFAULT_MAX_REQUEST,
+            io_threads: default_io_threads(),
+            max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
         }
@@ -431,6 +466,19 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             "--max-clock-offset-ms must be between 1 and {MAX_MAX_CLOCK_OFFSET_MS}"
         )));
     }
+    if args
+        .io_threads
+        .is_some_and(|n| n == 0 || n > MAX_IO_THREADS)
+    {
+        return Err(Error::Config(format!(
+            "--io-threads must be between 1 and {MAX_IO_THREADS}"
+        )));
+    }
+    if args.max_client_output_bytes < MIN_MAX_CLIENT_OUTPUT {
+        return Err(Error::Config(format!(
+            "--max-client-output-bytes must be at least {MIN_MAX_CLIENT_OUTPUT}"
+        )));
+    }
     if args.max_request_bytes < MIN_MAX_REQUEST {
         return Err(Error::Config(format!(
             "--max-request-bytes must be at least {MIN_MAX_REQUEST}"
@@ -473,6 +521,8 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.client_idle_timeout = (args.client_idle_timeout_secs > 0)
         .then(|| Duration::from_secs(args.client_idle_timeout_secs));
     config.max_request = args.max_request_bytes;
+    config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
+    config.max_client_output = args.max_client_output_bytes;
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
     Ok((config, listener))
@@ -578,6 +628,8 @@ mod tests {
             max-clients = 5
             client-idle-timeout-secs = 0
             max-request-bytes = 2000000
+            io-threads = 3
+            max-client-output-bytes = 1000000
             max-clock-offset-ms = 250
             requirepass-file = "client-password"
             log-level = "debug"
@@ -601,6 +653,8 @@ mod tests {
                 max_clients: Some(5),
                 client_idle_timeout_secs: Some(0),
                 max_request_bytes: Some(2_000_000),
+                io_threads: Some(3),
+                max_client_output_bytes: Some(1_000_000),
                 max_clock_offset_ms: Some(250),
                 requirepass: None,
                 requirepass_file: Some("client-password".into()),

@@ -80,6 +80,7 @@ pub mod core;
 pub mod durability;
 pub mod engine;
 pub mod error;
+pub mod ioloop;
 pub mod listener;
 pub mod logging;
 pub mod node;

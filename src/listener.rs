@@ -1,23 +1,21 @@
-//! The listener thread: accepts connections, holds them to their limits,
-//! and hands each one to a thread that serves a peer or a Redis client.
+//! The listener thread: accepts connections and hands each one to an I/O
+//! thread ([`crate::ioloop`]).
 //!
 //! Peers and clients share the node's address; the first byte tells them
-//! apart. A peer opens with [`MAGIC`], whose first byte (0xF0) never
-//! starts a RESP request or an inline command, and is served by
-//! [`crate::replication::receiver`]; anything else, or silence until the
-//! handshake timeout (a client may connect and wait, a peer never does),
-//! is a client, served by [`crate::redis::client`]. Whatever ends a
-//! connection is logged here in one line that names the other side and
-//! the cause.
+//! apart, in the I/O thread, without blocking. A peer opens with
+//! [`MAGIC`](crate::replication::wire::MAGIC), whose first byte (0xF0)
+//! never starts a RESP request or an inline command, and is served on a
+//! thread of its own ([`peer_handoff`], [`crate::replication::receiver`]);
+//! anything else is a Redis client, served by the I/O threads. Whatever
+//! ends a peer connection is logged in one line that names the other side
+//! and the cause.
 
 use crate::engine::StoreHandle;
 use crate::error::{Error, Result};
-use crate::redis::client;
+use crate::ioloop::{IoThreads, PeerHandoff};
 use crate::replication::anti_entropy::AntiEntropy;
-use crate::replication::frame::is_timeout;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
-use crate::replication::wire::MAGIC;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,26 +56,41 @@ impl ServerSettings {
 }
 
 /// Starts the listener thread. It stops after `shutdown` is set, at the
-/// next connection (the node connects to itself to wake it). Client
-/// connections are served with `clients`.
+/// next connection (the node connects to itself to wake it). Each
+/// accepted connection goes to an I/O thread (`io`), which tells a peer
+/// from a client by its first byte.
 pub fn spawn_listener(
     listener: TcpListener,
-    name: String,
-    store: StoreHandle,
-    settings: ServerSettings,
+    io: Arc<IoThreads>,
     shutdown: Arc<AtomicBool>,
-    clients: Arc<client::Context>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netdb-listen".into())
-        .spawn(move || accept_loop(listener, &name, &store, &settings, &shutdown, &clients))
+        .spawn(move || accept_loop(&listener, &io, &shutdown))
         .map_err(|source| Error::Io {
             context: "cannot start the listener thread",
             source,
         })
 }
 
-/// Decrements the open-connection count when a connection thread ends.
+fn accept_loop(listener: &TcpListener, io: &IoThreads, shutdown: &AtomicBool) {
+    for conn in listener.incoming() {
+        if shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        match conn {
+            Ok(stream) => io.hand_off(stream),
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little
+                // rather than spin.
+                log::error!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Decrements the open peer connections when a peer thread ends.
 struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
@@ -86,68 +99,31 @@ impl Drop for Slot {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    name: &str,
-    store: &StoreHandle,
-    settings: &ServerSettings,
-    shutdown: &AtomicBool,
-    clients: &Arc<client::Context>,
-) {
-    // Every connection holds a slot while its first byte is awaited; then
-    // a peer also holds a peer slot, and a client is counted by `clients`.
-    let open = Arc::new(AtomicUsize::new(0));
-    let max_open = settings
-        .max_connections
-        .saturating_add(clients.settings().max_clients)
-        .saturating_add(1);
-    let peers = Arc::new(AtomicUsize::new(0));
+/// What serves a connection that opened with the peer magic: a thread of
+/// its own running [`receiver::serve`], at most
+/// [`ServerSettings::max_connections`] at once (more are closed at once,
+/// with a log line).
+pub fn peer_handoff(name: String, store: StoreHandle, settings: &ServerSettings) -> PeerHandoff {
     let receiving = settings.receive_settings();
-    for conn in listener.incoming() {
-        if shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: back off a little
-                // rather than spin.
-                log::error!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
+    let max_peers = settings.max_connections;
+    let open = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |stream: TcpStream| {
         let from = stream
             .peer_addr()
             .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-        if open.fetch_add(1, Ordering::SeqCst) >= max_open {
+        if open.fetch_add(1, Ordering::SeqCst) >= max_peers {
             open.fetch_sub(1, Ordering::SeqCst);
-            log::warn!("refused connection from {from}: {max_open} connections open, the limit");
-            continue;
+            return log::warn!(
+                "refused peer connection from {from}: {max_peers} peers connected, the limit"
+            );
         }
         let slot = Slot(Arc::clone(&open));
-        let (name, store, receiving) = (name.to_owned(), store.clone(), receiving.clone());
-        let (handshake_timeout, max_peers) = (settings.handshake_timeout, settings.max_connections);
-        let (peers, clients) = (Arc::clone(&peers), Arc::clone(clients));
+        let (name, store, receiving) = (name.clone(), store.clone(), receiving.clone());
         let shown = from.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("netdb-conn-{from}"))
+            .name(format!("netdb-peer-{from}"))
             .spawn(move || {
                 let _slot = slot;
-                match first_byte(&stream, handshake_timeout) {
-                    Ok(Some(byte)) if byte == MAGIC[0] => {}
-                    Ok(Some(_)) => return client::serve(stream, &clients),
-                    Err(e) if is_timeout(&e) => return client::serve(stream, &clients),
-                    Ok(None) => return,
-                    Err(e) => return log::warn!("closed connection from {from}: {e}"),
-                }
-                if peers.fetch_add(1, Ordering::SeqCst) >= max_peers {
-                    peers.fetch_sub(1, Ordering::SeqCst);
-                    return log::warn!(
-                        "refused peer connection from {from}: {max_peers} peers connected, the limit"
-                    );
-                }
-                let _peer_slot = Slot(peers);
                 if let Err(e) = receiver::serve(stream, &name, &store, &receiving) {
                     log::warn!("closed connection from {from}: {e}");
                 }
@@ -155,22 +131,7 @@ fn accept_loop(
         if let Err(e) = spawned {
             log::error!("closed connection from {shown}: cannot start its thread: {e}");
         }
-    }
-}
-
-/// The first byte the other side sends, without taking it off the
-/// stream; `None` if it closed first.
-fn first_byte(stream: &TcpStream, timeout: Duration) -> std::io::Result<Option<u8>> {
-    stream.set_read_timeout(Some(timeout))?;
-    let mut byte = [0u8; 1];
-    loop {
-        match stream.peek(&mut byte) {
-            Ok(0) => return Ok(None),
-            Ok(_) => return Ok(Some(byte[0])),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    })
 }
 
 /// Wakes a listener blocked in `accept` (used at shutdown).

@@ -133,6 +133,11 @@ fn run() -> Result<()> {
         );
     }
     let (config, listener) = configure(&args)?;
+    // Room for every client, every peer, the logs and a margin.
+    let files = (config.max_clients + config.max_connections) as u64 + 64;
+    if let Some(warning) = netdb::node::raise_open_files_limit(files) {
+        log::warn!("{warning}");
+    }
     let (peers, interval) = (config.peers.len(), config.sync_interval);
     let history = (config.disk.as_ref()).map(|disk| disk.dir.join("console_history"));
     let node = Arc::new(Node::start(config, listener)?);

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::durability::DataDir;
 use crate::engine::{service, StoreHandle};
 use crate::error::Result;
+use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
 use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
@@ -45,6 +46,7 @@ struct Running {
     stop_ticker: Sender<()>,
     ticker: JoinHandle<()>,
     listener: JoinHandle<()>,
+    io: Arc<IoThreads>,
     store: JoinHandle<()>,
 }
 
@@ -111,26 +113,28 @@ impl Node {
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
                 auth: ClientAuth::new(config.requirepass.clone()),
+                max_output: config.max_client_output,
+                soft_output: client::soft_output(config.max_client_output),
             },
         ));
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
-        let listener = listener::spawn_listener(
-            listener,
-            config.name.clone(),
-            store.clone(),
-            ServerSettings {
-                max_frame: config.max_frame,
-                max_connections: config.max_connections,
-                handshake_timeout: config.io_timeout,
-                idle_timeout: config.idle_timeout,
-                answering: Arc::clone(&answering),
-                max_clock_offset_ms,
-                anti_entropy: anti_entropy.clone(),
-            },
-            Arc::clone(&shutdown),
+        let server = ServerSettings {
+            max_frame: config.max_frame,
+            max_connections: config.max_connections,
+            handshake_timeout: config.io_timeout,
+            idle_timeout: config.idle_timeout,
+            answering: Arc::clone(&answering),
+            max_clock_offset_ms,
+            anti_entropy: anti_entropy.clone(),
+        };
+        let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
+        let io = Arc::new(IoThreads::spawn(
+            config.io_threads,
             Arc::clone(&clients),
-        )?;
+            peers_in,
+        )?);
+        let listener = listener::spawn_listener(listener, Arc::clone(&io), Arc::clone(&shutdown))?;
         // The pushers are not waited for at a stop: each ends once its job
         // channel closes or the store thread is gone, and one that is in
         // the middle of a push to a slow peer would hold the stop up to
@@ -170,6 +174,7 @@ impl Node {
                 stop_ticker: stop_tx,
                 ticker,
                 listener,
+                io,
                 store: store_thread,
             })),
         })
@@ -220,6 +225,7 @@ impl Node {
         drop(running.stop_ticker);
         let _ = running.ticker.join();
         self.join_listener(running.listener);
+        running.io.stop();
         log::debug!("stopping: writing what is pending");
         let result = match self.store.stop() {
             Ok(Ok(())) | Err(_) => Ok(()),
@@ -245,6 +251,29 @@ impl Node {
         }
         let _ = listener.join();
     }
+}
+
+/// Raises this process's open-files limit to its hard limit: each
+/// client connection is a file descriptor, and the usual soft limit
+/// (1,024) is far below `--max-clients`. Says so if even the hard limit
+/// is below `want`, or it could not be raised.
+pub fn raise_open_files_limit(want: u64) -> Option<String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if hard > soft {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            return Some(format!(
+                "cannot raise the open-files limit from {soft}: {e}"
+            ));
+        }
+    }
+    let now = hard.max(soft);
+    (now < want).then(|| {
+        format!(
+            "the open-files limit is {now}: fewer clients than --max-clients can connect; \
+             raise it with ulimit -n"
+        )
+    })
 }
 
 impl Drop for Node {

@@ -129,7 +129,7 @@ fn hello_3_switches_the_connection_to_resp3_bytes() {
     // One pipelined batch: each reply in the protocol its own command
     // left the connection in.
     s.write_all(
-        b"HELLO 3\r\nGET nope\r\nCONFIG GET maxclients\r\nMGET a b\r\nINFO server\r\n\
+        b"HELLO 3\r\nGET nope\r\nCONFIG GET databases\r\nMGET a b\r\nINFO server\r\n\
           COMMAND INFO get nope\r\nHELLO 2\r\nGET nope\r\nHELLO 4\r\n",
     )
     .expect("write");
@@ -137,7 +137,7 @@ fn hello_3_switches_the_connection_to_resp3_bytes() {
     assert_eq!(next(), hello_bytes(id, 3));
     // Nulls, maps, sets and verbatim text are RESP3's from then on ...
     assert_eq!(next(), "_\r\n");
-    assert_eq!(next(), "%1\r\n$10\r\nmaxclients\r\n$4\r\n1024\r\n");
+    assert_eq!(next(), "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n");
     assert_eq!(next(), "*2\r\n_\r\n_\r\n");
     let info = next();
     assert!(
@@ -174,14 +174,14 @@ fn the_client_library_speaks_resp3() {
     assert_eq!(missing, Value::Nil);
     let config: Value = redis::cmd("CONFIG")
         .arg("GET")
-        .arg("maxclients")
+        .arg("databases")
         .query(&mut con)
         .expect("config get");
     assert_eq!(
         config,
         Value::Map(vec![(
-            Value::BulkString(b"maxclients".to_vec()),
-            Value::BulkString(b"1024".to_vec())
+            Value::BulkString(b"databases".to_vec()),
+            Value::BulkString(b"1".to_vec())
         )])
     );
     let info: Value = redis::cmd("INFO")
@@ -219,8 +219,8 @@ fn redis_cli_dash_3_reads_the_replies() {
     let node = solo(&[]);
     let addr = node.addr();
     assert_eq!(
-        redis_cli(addr, &["-3", "--no-raw", "CONFIG", "GET", "maxclients"]),
-        "1# \"maxclients\" => \"1024\"\n"
+        redis_cli(addr, &["-3", "--no-raw", "CONFIG", "GET", "databases"]),
+        "1# \"databases\" => \"1\"\n"
     );
     assert_eq!(
         redis_cli(addr, &["-3", "--no-raw", "GET", "nope"]),
@@ -234,8 +234,8 @@ fn redis_cli_dash_3_reads_the_replies() {
     assert!(flags.contains("1~ readonly"), "{flags}");
     // And RESP2, where a map is a flat list.
     assert_eq!(
-        redis_cli(addr, &["--no-raw", "CONFIG", "GET", "maxclients"]),
-        "1) \"maxclients\"\n2) \"1024\"\n"
+        redis_cli(addr, &["--no-raw", "CONFIG", "GET", "databases"]),
+        "1) \"databases\"\n2) \"1\"\n"
     );
 }
 

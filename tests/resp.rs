@@ -588,6 +588,7 @@ fn info_and_config_say_a_node_with_a_data_dir_logs_to_it() {
                     in_progress: false,
                     last: None,
                 }),
+                log: None,
             }
         ))
     );

@@ -23,7 +23,7 @@
 use crate::durability::compaction::{self, Compaction, CompactionStatus, LastCompaction};
 use crate::durability::error::{CompactionError, FileError, FileOp, LogError, OpenError};
 use crate::durability::journal::JournalWriter;
-use crate::durability::log::{FsyncPolicy, Log};
+use crate::durability::log::{FsyncPolicy, Log, LogCounts};
 use crate::durability::recovery::{self, DataFile, Recovered};
 use crate::store::Store;
 use std::fs::{self, File, OpenOptions};
@@ -153,6 +153,11 @@ impl DataDir {
     /// kernel may have dropped the pages), so the log is marked broken.
     pub fn sync(&mut self) -> Result<(), LogError> {
         self.log.sync()
+    }
+
+    /// How many times the log was written and fsynced since the start.
+    pub fn log_counts(&self) -> LogCounts {
+        self.log.counts()
     }
 
     /// Whether a snapshot is being written.

@@ -20,6 +20,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,8 +75,28 @@ impl std::str::FromStr for FsyncPolicy {
 /// write that could not be cut back); shared with the flusher thread.
 type Broken = Arc<Mutex<Option<LogError>>>;
 
+/// How many times the log was written and fsynced since the node
+/// started (`INFO`'s `netdb_log_writes` and `netdb_log_fsyncs`): shows
+/// that a group of writes from many clients costs one write and, with
+/// `--fsync always`, one fsync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounts {
+    /// Appends of a group's records.
+    pub writes: u64,
+    /// Fsyncs of the log file (the `everysec` flusher's included).
+    pub fsyncs: u64,
+}
+
+/// The counters behind [`LogCounts`], shared with the flusher thread.
+#[derive(Debug, Default)]
+struct Counters {
+    writes: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
 /// The log file being written.
 pub(crate) struct Log {
+    counters: Arc<Counters>,
     gen: u64,
     file: Arc<File>,
     /// Bytes in this file.
@@ -105,7 +126,16 @@ impl Log {
             policy,
             broken: Arc::new(Mutex::new(None)),
             flusher: None,
+            counters: Arc::default(),
         })
+    }
+
+    /// How many times the log was written and fsynced.
+    pub(crate) fn counts(&self) -> LogCounts {
+        LogCounts {
+            writes: self.counters.writes.load(Ordering::Relaxed),
+            fsyncs: self.counters.fsyncs.load(Ordering::Relaxed),
+        }
     }
 
     /// The log's generation (its file name's number).
@@ -134,6 +164,7 @@ impl Log {
             self.flusher = Some(spawn_flusher(
                 Arc::clone(&self.file),
                 Arc::clone(&self.broken),
+                Arc::clone(&self.counters),
             )?);
         }
         Ok(())
@@ -158,6 +189,7 @@ impl Log {
             }
             return Err(LogError::Write { source });
         }
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         self.len += bytes.len() as u64;
         self.since_snapshot += bytes.len() as u64;
         if self.policy == FsyncPolicy::Always {
@@ -184,6 +216,7 @@ impl Log {
     /// Fsyncs the log. A failed fsync leaves the log untrustworthy (the
     /// kernel may have dropped the pages), so the log is marked broken.
     pub(crate) fn sync(&mut self) -> Result<(), LogError> {
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.file.sync_data() {
             let failure = LogError::Fsync {
                 source: Arc::new(e),
@@ -230,7 +263,11 @@ pub(crate) fn create_file(dir: &Path, gen: u64) -> Result<File, FileError> {
 }
 
 /// The `everysec` flusher: fsyncs the current log once a second.
-fn spawn_flusher(log: Arc<File>, broken: Broken) -> io::Result<Sender<Arc<File>>> {
+fn spawn_flusher(
+    log: Arc<File>,
+    broken: Broken,
+    counters: Arc<Counters>,
+) -> io::Result<Sender<Arc<File>>> {
     let (tx, rx) = bounded::<Arc<File>>(4);
     std::thread::Builder::new()
         .name("netdb-fsync".into())
@@ -242,6 +279,7 @@ fn spawn_flusher(log: Arc<File>, broken: Broken) -> io::Result<Sender<Arc<File>>
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
+                counters.fsyncs.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = log.sync_data() {
                     let source = Arc::new(e);
                     mark_broken(&broken, LogError::Fsync { source });

@@ -34,5 +34,5 @@ pub mod recovery;
 
 pub use compaction::{CompactionStatus, LastCompaction};
 pub use datadir::{DataDir, DiskSettings};
-pub use log::FsyncPolicy;
+pub use log::{FsyncPolicy, LogCounts};
 pub use recovery::Recovered;

@@ -8,6 +8,5 @@
 
 pub mod request;
 pub mod service;
-pub mod slot;
 
-pub use request::{Command, Db, Refusable, StoreFacts, StoreHandle};
+pub use request::{Command, Db, GroupDone, Part, Refusable, StoreFacts, StoreHandle};

@@ -12,9 +12,8 @@
 //! Nothing here touches a socket or parses a protocol.
 
 use super::service::Service;
-use super::slot::{Answer, ReplySlot};
 use crate::core::version::Stamp;
-use crate::durability::CompactionStatus;
+use crate::durability::{CompactionStatus, LogCounts};
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
 use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, Overclaim, PeerLag, WriteError};
@@ -27,36 +26,43 @@ use std::sync::Arc;
 pub type Command<R> = Box<dyn FnOnce(&mut Db<'_>) -> R + Send>;
 
 /// A front end's reply type: what a command's reply becomes when the
-/// writes it made could not be logged, and so were taken back.
+/// writes it made (or the unlogged writes it read) could not be logged,
+/// and so were taken back; and how many bytes it will take on its way
+/// out, so that a connection's output can be held to a limit.
 pub trait Refusable: Send + 'static {
     /// The reply of a command whose writes were refused for `why`.
     fn refused(why: &WriteError) -> Self;
+
+    /// About how many bytes the reply takes once encoded.
+    fn weight(&self) -> usize {
+        0
+    }
 }
 
 /// The store as a [`Command`] sees it, on the store thread.
 ///
-/// A read sees only what is in the log: before the first read after
-/// writes not yet logged, the group's records are written (were they
-/// refused, the read would have seen a write that never happened).
+/// Reads do not wait for the log: a read that may have seen a write not
+/// yet logged (one made earlier in the same group) marks its reply, and
+/// the reply is held back until the group's log write, like a write's
+/// (and refused with the writes, should that log write fail). So a
+/// pipeline that mixes writes and reads from many clients costs one log
+/// write (one fsync with `--fsync always`), and no client ever sees a
+/// value that was then taken back.
 pub struct Db<'a> {
     pub(super) service: &'a mut Service,
     pub(super) now_us: u64,
     /// Whether this command wrote (and so waits for the log write).
     pub(super) wrote: bool,
-    /// Why the log write forced by a read failed, if it did.
-    pub(super) refused: Option<WriteError>,
+    /// How many bytes of reply this command may still build before its
+    /// connection is over its output limit.
+    pub(super) budget: usize,
+    /// Set by a command that stopped building its reply at the budget.
+    pub(super) over_budget: bool,
 }
 
 impl Db<'_> {
-    fn settle(&mut self) {
-        if let Some(why) = self.service.settle() {
-            self.refused.get_or_insert(WriteError::NotLogged(why));
-        }
-    }
-
     /// The value of `key`, or `None` if it is absent or deleted.
     pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
-        self.settle();
         self.service.store.get(key)
     }
 
@@ -64,8 +70,21 @@ impl Db<'_> {
     /// it has none: any write to the key, local or merged from a peer,
     /// gives it a new one (`WATCH`).
     pub fn version(&mut self, key: &[u8]) -> Option<Stamp> {
-        self.settle();
         self.service.store.stamp(key)
+    }
+
+    /// How many bytes of reply this command may build: a command whose
+    /// reply can be far larger than its request (`MGET`, `KEYS`) checks
+    /// it as it goes and, past it, calls [`exceed_budget`](Self::exceed_budget)
+    /// and stops, rather than build a reply its connection may not hold.
+    pub fn reply_budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Says that this command's reply would be over its connection's
+    /// output limit: the reply is dropped and the connection closed.
+    pub fn exceed_budget(&mut self) {
+        self.over_budget = true;
     }
 
     /// Whether `key` has a value.
@@ -90,7 +109,6 @@ impl Db<'_> {
 
     /// The live keys for which `wanted` says yes, in no particular order.
     pub fn keys_where(&mut self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
-        self.settle();
         self.service.store.keys_where(wanted)
     }
 
@@ -104,13 +122,18 @@ impl Db<'_> {
         count: usize,
         wanted: impl Fn(&[u8]) -> bool,
     ) -> (u64, Vec<Vec<u8>>) {
-        self.settle();
         self.service.store.scan(cursor, count, wanted)
+    }
+
+    /// What a node's status needs of the store (`INFO`), now: a write
+    /// earlier in the group may not be logged yet (the reply then waits
+    /// for the log write, like any read).
+    pub fn facts(&mut self) -> StoreFacts {
+        self.service.facts()
     }
 
     /// The number of live keys.
     pub fn len(&mut self) -> usize {
-        self.settle();
         self.service.store.counts().live
     }
 
@@ -122,22 +145,60 @@ impl Db<'_> {
     /// The digest of the live data (`DEBUG DIGEST`): equal on every node
     /// that holds the same keys and values.
     pub fn digest(&mut self) -> DataDigest {
-        self.settle();
         self.service.store.data_digest()
     }
 
     /// The digest of `key` alone (`DEBUG DIGEST-VALUE`): all zeros when it
     /// has no value.
     pub fn key_digest(&mut self, key: &[u8]) -> DataDigest {
-        self.settle();
         self.service.store.key_digest(key)
     }
 }
 
-/// A front end's batch of commands with the slot its replies go to.
-pub(super) struct Batched<R> {
-    pub(super) commands: Vec<Command<R>>,
-    pub(super) reply: Answer<Vec<R>>,
+/// The commands of one connection (or of the console) in a [`Group`],
+/// run in order, and their replies.
+pub struct Part<R> {
+    /// Commands not run yet, in order. The store thread runs them from
+    /// the front and leaves the rest here once the replies weigh
+    /// [`soft_budget`](Self::soft_budget) or more.
+    pub commands: std::collections::VecDeque<Command<R>>,
+    /// The replies of the commands run, in order.
+    pub replies: Vec<R>,
+    /// The replies' weight after which no further command of this part
+    /// runs in this trip (the connection stops until its output drains).
+    pub soft_budget: usize,
+    /// The most reply bytes one command may build (the connection's
+    /// output limit, less what it holds already).
+    pub hard_budget: usize,
+    /// Set when a command's reply would have gone over `hard_budget`:
+    /// its reply is dropped, nothing after it runs, and the connection
+    /// must be closed.
+    pub over_budget: bool,
+}
+
+impl<R> Part<R> {
+    /// A part of `commands` with no limit on its replies.
+    pub fn unbounded(commands: Vec<Command<R>>) -> Part<R> {
+        Part {
+            commands: commands.into(),
+            replies: Vec::new(),
+            soft_budget: usize::MAX,
+            hard_budget: usize::MAX,
+            over_budget: false,
+        }
+    }
+}
+
+/// Where a group's parts go back once their replies may be sent: called
+/// on the store thread, so it must not block (it hands them over and
+/// wakes their owner).
+pub type GroupDone<R> = Box<dyn FnOnce(Vec<Part<R>>) + Send>;
+
+/// The commands of many connections in one request to the store thread:
+/// an I/O thread sends every connection's ready commands in one trip.
+pub(super) struct Group<R> {
+    pub(super) parts: Vec<Part<R>>,
+    pub(super) done: GroupDone<R>,
 }
 
 /// A batch with its reply type erased, so that one request variant
@@ -235,6 +296,9 @@ pub struct StoreFacts {
     /// Whether a snapshot is being written, and how the last one ended
     /// (`None` without a data directory).
     pub compaction: Option<CompactionStatus>,
+    /// How often the log was written and fsynced (`None` without a data
+    /// directory).
+    pub log: Option<LogCounts>,
 }
 
 /// A cloneable way to talk to the store thread.
@@ -256,21 +320,24 @@ impl StoreHandle {
     /// Runs a front end's commands in order, in one trip to the store
     /// thread, and returns their replies in the same order.
     pub fn run<R: Refusable>(&self, commands: Vec<Command<R>>) -> Result<Vec<R>> {
-        self.run_via(&ReplySlot::new(), commands)
+        let (tx, rx) = bounded(1);
+        let done: GroupDone<R> = Box::new(move |mut parts: Vec<Part<R>>| {
+            let _ = tx.send(parts.pop().map(|p| p.replies));
+        });
+        self.submit(vec![Part::unbounded(commands)], done)?;
+        rx.recv().ok().flatten().ok_or(Error::Stopped)
     }
 
-    /// [`run`](Self::run) with the answer coming through `slot`, which a
-    /// client connection makes once and reuses for every batch.
-    pub fn run_via<R: Refusable>(
-        &self,
-        slot: &ReplySlot<Vec<R>>,
-        commands: Vec<Command<R>>,
-    ) -> Result<Vec<R>> {
-        let reply = slot.answer();
+    /// Sends the commands of many parts (an I/O thread's connections) in
+    /// one request, without waiting: `done` gets the parts back, with
+    /// their replies, once the replies may be sent (after the log write
+    /// of any write they made or saw). Each part's commands run in order;
+    /// parts are served in order. If the store thread is gone, `done` is
+    /// never called and this fails.
+    pub fn submit<R: Refusable>(&self, parts: Vec<Part<R>>, done: GroupDone<R>) -> Result<()> {
         self.tx
-            .send(Request::Run(Box::new(Batched { commands, reply })))
-            .map_err(|_| Error::Stopped)?;
-        slot.wait().ok_or(Error::Stopped)
+            .send(Request::Run(Box::new(Group { parts, done })))
+            .map_err(|_| Error::Stopped)
     }
 
     /// Hands a peer's batch to the store thread without waiting for it;

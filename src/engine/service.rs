@@ -7,16 +7,16 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
-use super::request::{Batched, Db, Refusable, Request, StoreFacts, StoreHandle, Work};
+use super::request::{Db, Group, Refusable, Request, StoreFacts, StoreHandle, Work};
 use crate::durability::journal::node_of;
 use crate::durability::DataDir;
 use crate::error::{Error, Result};
 use crate::store::{BatchError, Overclaim, Store, WriteError};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
@@ -60,32 +60,6 @@ pub fn spawn(
             source,
         })?;
     Ok((StoreHandle { tx, renewals }, thread))
-}
-
-/// How long the store thread keeps looking for a request, yielding its
-/// core between looks, before it sleeps on an empty channel.
-const IDLE_POLL: Duration = Duration::from_micros(100);
-
-/// The next request; `None` once every sender is gone.
-///
-/// A client that waits for each answer before it sends its next request
-/// comes back tens of microseconds later. Were the store thread asleep by
-/// then, every request would pay for waking it (a system call by the
-/// sender, and the scheduler's latency) on top of waking the connection
-/// thread. So it first looks for a request for [`IDLE_POLL`], yielding
-/// its core to any other thread that can run between looks.
-fn next_request(rx: &Receiver<Request>) -> Option<Request> {
-    let deadline = Instant::now() + IDLE_POLL;
-    loop {
-        match rx.try_recv() {
-            Ok(request) => return Some(request),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if Instant::now() < deadline => {
-                std::thread::yield_now();
-            }
-            Err(TryRecvError::Empty) => return rx.recv().ok(),
-        }
-    }
 }
 
 /// Sends a held-back batch's replies, given why the log write failed if
@@ -134,9 +108,9 @@ impl Service {
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
-                match next_request(rx) {
-                    Some(r) => Some(r),
-                    None => break,
+                match rx.recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => break,
                 }
             };
             if let Some(request) = first {
@@ -262,6 +236,18 @@ impl Service {
         true
     }
 
+    /// What a node's status needs of the store, now.
+    pub(super) fn facts(&self) -> StoreFacts {
+        let store = &self.store;
+        StoreFacts {
+            counts: store.counts(),
+            digest: store.data_digest(),
+            peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
+            compaction: self.disk.as_ref().map(DataDir::compaction_status),
+            log: self.disk.as_ref().map(DataDir::log_counts),
+        }
+    }
+
     /// Serves one request; `Break` after a stop.
     fn serve(&mut self, request: Request) -> ControlFlow<()> {
         let store = &mut self.store;
@@ -316,13 +302,7 @@ impl Service {
             }
             Request::Facts { reply } => {
                 self.settle();
-                let store = &self.store;
-                let _ = reply.send(StoreFacts {
-                    counts: store.counts(),
-                    digest: store.data_digest(),
-                    peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
-                    compaction: self.disk.as_ref().map(DataDir::compaction_status),
-                });
+                let _ = reply.send(self.facts());
             }
             Request::Keys { reply } => {
                 self.settle();
@@ -386,51 +366,84 @@ fn joined_after_merge(
     store.join_version_vector(vv)
 }
 
-impl<R: Refusable> Work for Batched<R> {
+/// Whether a command's reply waits for the group's log write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// It wrote nothing, and nothing unlogged was there to read.
+    Clean,
+    /// It wrote: refused if the log write fails.
+    Wrote,
+    /// It may have read a write not yet logged: not answered if the log
+    /// write fails.
+    Read,
+}
+
+impl<R: Refusable> Work for Group<R> {
     fn run(self: Box<Self>, service: &mut Service) {
-        let Batched { commands, reply } = *self;
+        let Group { mut parts, done } = *self;
         let now_us = wall_clock_us();
-        let mut replies = Vec::with_capacity(commands.len());
-        let mut wrote = Vec::with_capacity(commands.len());
-        for command in commands {
-            let mut db = Db {
-                service,
-                now_us,
-                wrote: false,
-                refused: None,
-            };
-            let mut answer = command(&mut db);
-            let (did_write, refused) = (db.wrote, db.refused);
-            if let Some(why) = refused {
-                // A read forced the group's log write, and it failed: the
-                // writes made before it, by this batch too, are taken back.
-                for (r, w) in replies.iter_mut().zip(&wrote) {
-                    if *w {
-                        *r = R::refused(&why);
-                    }
+        // Per part, per reply: whether it wrote or read a write not yet
+        // logged, and so waits for the group's log write.
+        let mut unlogged: Vec<Vec<Mark>> = Vec::with_capacity(parts.len());
+        let mut wrote = false;
+        for part in &mut parts {
+            let mut marks = Vec::with_capacity(part.commands.len());
+            let mut weight = 0usize;
+            while weight < part.soft_budget {
+                let Some(command) = part.commands.pop_front() else {
+                    break;
+                };
+                let mut db = Db {
+                    service,
+                    now_us,
+                    wrote: false,
+                    budget: part.hard_budget.saturating_sub(weight),
+                    over_budget: false,
+                };
+                let answer = command(&mut db);
+                let (did_write, over) = (db.wrote, db.over_budget);
+                let answer_weight = answer.weight();
+                if over || weight.saturating_add(answer_weight) > part.hard_budget {
+                    part.over_budget = true;
+                    part.commands.clear();
+                    wrote |= did_write;
+                    break;
                 }
-                if did_write {
-                    answer = R::refused(&why);
-                }
+                weight += answer_weight;
+                wrote |= did_write;
+                marks.push(if did_write {
+                    Mark::Wrote
+                } else if service.store.has_journal() {
+                    Mark::Read
+                } else {
+                    Mark::Clean
+                });
+                part.replies.push(answer);
             }
-            replies.push(answer);
-            wrote.push(did_write);
+            unlogged.push(marks);
         }
-        if wrote.contains(&true) {
-            service.wrote = true;
-            service.pending.push(Deferred::Run(Box::new(move |failure| {
-                if let Some(why) = failure {
-                    for (r, w) in replies.iter_mut().zip(&wrote) {
-                        if *w {
-                            *r = R::refused(why);
+        if unlogged.iter().flatten().all(|&m| m == Mark::Clean) {
+            return done(parts);
+        }
+        service.wrote |= wrote;
+        service.pending.push(Deferred::Run(Box::new(move |failure| {
+            if let Some(why) = failure {
+                let read = match why {
+                    WriteError::NotLogged(cause) => WriteError::ReadNotLogged(cause.clone()),
+                    other => other.clone(),
+                };
+                for (part, marks) in parts.iter_mut().zip(&unlogged) {
+                    for (reply, &mark) in part.replies.iter_mut().zip(marks) {
+                        match mark {
+                            Mark::Wrote => *reply = R::refused(why),
+                            Mark::Read => *reply = R::refused(&read),
+                            Mark::Clean => {}
                         }
                     }
                 }
-                reply.send(replies);
-            })));
-        } else {
-            reply.send(replies);
-        }
+            }
+            done(parts);
+        })));
     }
 }
 

@@ -1,46 +1,45 @@
-//! Redis client connections: one thread per connection, speaking RESP2.
+//! Redis client connections: what every connection of a node shares
+//! ([`Context`]: limits, counters, the way to the store thread), and one
+//! connection's state ([`ClientConn`]), which the I/O threads
+//! ([`crate::ioloop`]) drive from their poll loops.
 //!
-//! The loop reads whatever the client has sent into one buffer, decodes
-//! every complete request in it ([`RequestDecoder::decode_batch`]), asks
-//! [`crate::redis::command::dispatch`] about each, sends the store work of the whole
-//! batch to the store thread in one request, and writes every reply of the
-//! batch with one write. A client that pipelines (redis-benchmark `-P`,
-//! `redis-cli --pipe`) thus costs one trip to the store thread and one
-//! write per batch, not per command; a command that needs no data is
-//! answered here, and replies still leave in request order.
+//! A [`ClientConn`] is the protocol without the socket: bytes go in
+//! ([`ClientConn::ingest`]), complete requests are decoded and run through
+//! [`dispatch`], the store work of all of them leaves as one
+//! [`Part`] ([`ClientConn::take_work`]) that the I/O thread sends to the
+//! store thread together with the other connections' parts, and the
+//! answers come back ([`ClientConn::complete`]) to be queued, in request
+//! order, on the connection's [`Output`]. A command that needs no data is
+//! answered on the I/O thread, still in its turn.
 //!
-//! Limits: at most [`ClientSettings::max_clients`] connections (the next
-//! one is told `-ERR max number of clients reached` and closed), requests
-//! no larger than [`ClientSettings::limits`] allow, and a connection
-//! silent for [`ClientSettings::idle_timeout`] is closed. Bytes that are
-//! not RESP get Redis's protocol error and close that connection, after
-//! the good requests before them are answered. Nothing a client sends can
-//! stop the node or another connection.
+//! Limits, after Redis's query-buffer and client-output-buffer limits:
+//! - a request larger than [`ClientSettings::limits`] allow is a protocol
+//!   error (answered, then the connection is closed);
+//! - a connection whose output holds [`ClientSettings::soft_output`] bytes
+//!   or more is not read, and its queued commands do not run, until the
+//!   client reads (backpressure): a client that pipelines without reading
+//!   makes the node buffer at most about that much;
+//! - a connection whose output would pass [`ClientSettings::max_output`]
+//!   (one command's reply alone can: `MGET` of a large value many times)
+//!   is closed, with a log line, and the reply is never built in full.
 
 use crate::durability::DiskSettings;
-use crate::engine::slot::ReplySlot;
-use crate::engine::{Command as StoreWork, StoreHandle};
+use crate::engine::StoreHandle;
+use crate::engine::{Command as StoreWork, Db, Part};
 use crate::redis::auth::ClientAuth;
-use crate::redis::command::{dispatch, Action, Answer, Facts, Session, Tally};
+use crate::redis::command::{dispatch, Action, Answer, Facts, NodeQuery, Session, Tally};
+use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
-use crate::replication::frame::is_timeout;
 use crate::replication::status::PeerTable;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Most requests served in one batch (one store trip, one write).
+/// Most requests decoded from one connection before its work is sent.
 pub const MAX_BATCH: usize = 1024;
-
-/// The read buffer's size; it grows for a request larger than this and
-/// shrinks back once that request is served.
-const READ_BUF: usize = 64 * 1024;
-
-/// Output kept between batches; a larger buffer is given back.
-const KEEP_OUT: usize = 1024 * 1024;
 
 /// The limits on client connections.
 #[derive(Debug, Clone)]
@@ -54,9 +53,23 @@ pub struct ClientSettings {
     /// How the node keeps its data (`INFO`, `CONFIG GET`); see
     /// [`persistence`].
     pub persistence: Persistence,
+    /// Output past which a connection is closed
+    /// (`--max-client-output-bytes`).
+    pub max_output: usize,
+    /// Output at which a connection stops being read until it drains.
+    pub soft_output: usize,
     /// The client password, if any (see [`crate::redis::auth`]).
     pub auth: ClientAuth,
 }
+
+/// The output at which a connection stops being read: a quarter of the
+/// limit, at most [`MAX_SOFT_OUTPUT`].
+pub fn soft_output(max_output: usize) -> usize {
+    (max_output / 4).clamp(1, MAX_SOFT_OUTPUT)
+}
+
+/// The most output a connection holds before it stops being read.
+pub const MAX_SOFT_OUTPUT: usize = 4 * 1024 * 1024;
 
 /// Counters for `INFO`, shared by every connection.
 #[derive(Debug, Default)]
@@ -67,6 +80,7 @@ pub struct Stats {
     rejected: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    output_closed: AtomicU64,
 }
 
 /// What every client connection of a node shares.
@@ -122,26 +136,58 @@ impl Context {
         &self.settings
     }
 
+    /// The way to the store thread.
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
     /// Client connections open now.
     pub fn connected(&self) -> usize {
         self.stats.connected.load(Ordering::Relaxed)
     }
 
-    /// The node's whole status, for `INFO` and `NETDB.STATUS`: the
-    /// console's part (counts and peers, from the store thread and the
-    /// pushers) and what only the client side knows.
-    fn status(&self) -> crate::error::Result<Status> {
+    /// Counts a new client connection in, unless `max_clients` are open
+    /// already (it is then counted as rejected).
+    pub fn admit(&self) -> bool {
+        let stats = &self.stats;
+        if stats.connected.fetch_add(1, Ordering::SeqCst) >= self.settings.max_clients {
+            stats.connected.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Counts a refused connection (`rejected_connections`).
+    pub fn count_rejected(&self) {
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a client connection out.
+    pub fn release(&self) {
+        self.stats.connected.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A fresh connection's id (`CLIENT ID`).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The node's whole status, for `INFO` and `NETDB.STATUS`, from the
+    /// store's facts taken on the store thread, the pushers' table, and
+    /// what only the client side knows.
+    fn status(&self, facts: crate::engine::StoreFacts) -> Status {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty);
-        let status = crate::status::gather::gather_status(
+        let status = crate::status::gather::status_from_facts(
             &self.name,
             self.addr,
-            &self.store,
+            facts,
             peers,
             Some(self.facts.persistence.clone()),
-        )?;
+        );
         let s = &self.stats;
-        Ok(Status {
+        Status {
             server: Some(ServerStats {
                 uptime_secs: self.started.elapsed().as_secs(),
                 process_id: std::process::id(),
@@ -154,345 +200,363 @@ impl Context {
                 keyspace_misses: s.misses.load(Ordering::Relaxed),
             }),
             ..status
-        })
-    }
-}
-
-/// Counts a connection as open while it lives.
-struct Connected<'a>(&'a AtomicUsize);
-
-impl Drop for Connected<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Serves one client connection until it closes, is idle too long, sends
-/// something that is not RESP, or the node stops.
-pub fn serve(mut stream: TcpStream, ctx: &Context) {
-    let from = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-    let stats = &ctx.stats;
-    if stats.connected.fetch_add(1, Ordering::SeqCst) >= ctx.settings.max_clients {
-        stats.connected.fetch_sub(1, Ordering::SeqCst);
-        stats.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.set_write_timeout(Some(LINGER));
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
-        linger_close(&mut stream);
-        log::warn!(
-            "refused client {from}: {} clients connected, the limit",
-            ctx.settings.max_clients
-        );
-        return;
-    }
-    let _open = Connected(&stats.connected);
-    stats.total_connections.fetch_add(1, Ordering::Relaxed);
-    let laddr = stream
-        .local_addr()
-        .map_or_else(|_| ctx.addr.to_string(), |a| a.to_string());
-    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut conn = Connection {
-        ctx,
-        session: Session::new(id, from.clone(), laddr),
-        decoder: RequestDecoder::new(ctx.settings.limits),
-        buf: vec![0; READ_BUF],
-        start: 0,
-        end: 0,
-        out: Vec::with_capacity(READ_BUF),
-        work: Vec::new(),
-        pending: Vec::new(),
-        answers: ReplySlot::new(),
-        tally: Tally::default(),
-    };
-    let result = stream
-        .set_nodelay(true)
-        .and_then(|()| stream.set_read_timeout(ctx.settings.idle_timeout))
-        .and_then(|()| stream.set_write_timeout(ctx.settings.idle_timeout))
-        .map_err(Closed::Io)
-        .and_then(|()| conn.run(&mut stream));
-    match result {
-        Ok(()) | Err(Closed::Quit) | Err(Closed::Idle) => {}
-        Err(Closed::Io(e)) if is_quiet(&e) => {}
-        Err(e) => {
-            log::info!("closed client {from}: {e}");
-            linger_close(&mut stream);
         }
     }
-}
 
-/// How long a connection closed by the node waits for the client to stop
-/// sending.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// Closes a connection whose client may still be sending, so that the
-/// error just written reaches it: closing with unread bytes would make
-/// the kernel reset the connection and the client could lose the reply.
-/// Reads (and drops) what arrives until the client closes too, for at
-/// most [`LINGER`].
-fn linger_close(stream: &mut TcpStream) {
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + LINGER;
-    let mut sink = [0u8; 64 * 1024];
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
+    /// The store work that answers a node query: the status is gathered
+    /// on the store thread, so the I/O thread never waits for it.
+    fn node_work(self: &Arc<Context>, query: NodeQuery) -> StoreWork<Answer> {
+        let ctx = Arc::clone(self);
+        Box::new(move |db: &mut Db<'_>| query.reply(&ctx.status(db.facts())).into())
     }
 }
 
-/// Errors a client causes by going away, which are not worth a log line.
-fn is_quiet(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof
-    )
-}
-
-/// Why a connection ended early.
-#[derive(Debug)]
-enum Closed {
-    /// The client asked (`QUIT`).
-    Quit,
-    /// Silent past the idle timeout.
-    Idle,
-    /// It sent bytes that are not RESP (already answered).
+/// Why a connection is to be closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// The client asked (`QUIT`), or closed its side, and every reply is
+    /// written: close quietly.
+    Done,
+    /// It sent bytes that are not RESP (already answered); the node
+    /// waits a little for the client to stop sending, so that it reads
+    /// the error.
     Protocol(String),
-    /// The store thread is gone.
+    /// Its output went over the limit: close at once.
+    OutputLimit(usize),
+    /// The store thread is gone: the node is stopping.
     Stopped,
-    /// The socket failed.
-    Io(io::Error),
 }
 
-impl std::fmt::Display for Closed {
+impl std::fmt::Display for Close {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Closed::Quit => f.write_str("quit"),
-            Closed::Idle => f.write_str("idle"),
-            Closed::Protocol(e) => f.write_str(e),
-            Closed::Stopped => f.write_str("node shutting down"),
-            Closed::Io(e) if is_timeout(e) => f.write_str("write timed out"),
-            Closed::Io(e) => write!(f, "{e}"),
+            Close::Done => f.write_str("closed"),
+            Close::Protocol(e) => f.write_str(e),
+            Close::OutputLimit(limit) => write!(
+                f,
+                "its replies waiting to be read passed the output limit of {limit} bytes \
+                 (--max-client-output-bytes); a client that pipelines must read its replies"
+            ),
+            Close::Stopped => f.write_str("node shutting down"),
         }
     }
 }
 
 /// A reply whose turn has not come: it waits behind a store reply.
+/// Each is written in the protocol the session had right after its own
+/// command's dispatch (`HELLO 3`'s own reply is already RESP3).
 enum Pending {
     Ready(Reply, Protocol),
-    /// The answer to the next command of the batch's store work.
+    /// The answer to the next store command of the connection.
     Store(Protocol),
 }
 
-/// One client connection's state.
-struct Connection<'a> {
-    ctx: &'a Context,
+/// One client connection's protocol state, without its socket.
+pub struct ClientConn {
+    ctx: Arc<Context>,
     session: Session,
     decoder: RequestDecoder,
-    /// Bytes read; `buf[start..end]` is not yet consumed.
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Replies of the batch, written with one write.
-    out: Vec<u8>,
-    /// The batch's work for the store thread, one per data command.
-    work: Vec<StoreWork<Answer>>,
-    /// Replies behind the first store reply of the batch, in order.
-    pending: Vec<Pending>,
-    /// Where the store thread's answers arrive.
-    answers: ReplySlot<Vec<Answer>>,
+    /// Bytes received and not yet decoded (only a request cut short, or
+    /// requests beyond a batch): empty, and unallocated, while idle.
+    input: Vec<u8>,
+    /// Whether `input` may hold complete requests not yet decoded.
+    more_input: bool,
+    /// Store commands decoded and not yet sent, in order.
+    unrun: VecDeque<StoreWork<Answer>>,
+    /// Replies in request order behind the first store reply still to come.
+    pending: VecDeque<Pending>,
+    /// Whether a part of this connection is at the store thread.
+    in_flight: bool,
+    /// The replies to write.
+    output: Output,
+    /// Set once the connection is to be closed when its output is out.
+    closing: Option<Close>,
+    /// The client closed its side: close once every reply is out.
+    eof: bool,
     tally: Tally,
 }
 
-impl Connection<'_> {
-    fn run(&mut self, stream: &mut TcpStream) -> Result<(), Closed> {
-        loop {
-            self.make_room()?;
-            let n = match stream.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) => return Err(Closed::Idle),
-                Err(e) => return Err(Closed::Io(e)),
-            };
-            self.end += n;
-            self.serve_buffered(stream)?;
+impl ClientConn {
+    /// The state of a new connection from `addr` to the node's `laddr`.
+    pub fn new(ctx: Arc<Context>, addr: String, laddr: String) -> ClientConn {
+        let id = ctx.next_id();
+        let decoder = RequestDecoder::new(ctx.settings.limits);
+        ClientConn {
+            ctx,
+            session: Session::new(id, addr, laddr),
+            decoder,
+            input: Vec::new(),
+            more_input: false,
+            unrun: VecDeque::new(),
+            pending: VecDeque::new(),
+            in_flight: false,
+            output: Output::new(),
+            closing: None,
+            eof: false,
+            tally: Tally::default(),
         }
     }
 
-    /// Makes room to read into: drops consumed bytes from the front, or
-    /// grows the buffer for a request larger than it.
-    fn make_room(&mut self) -> Result<(), Closed> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > READ_BUF {
-                self.buf = vec![0; READ_BUF];
-            }
+    /// The client's address.
+    pub fn addr(&self) -> &str {
+        &self.session.addr
+    }
+
+    /// The replies waiting to be written.
+    pub fn output(&mut self) -> &mut Output {
+        &mut self.output
+    }
+
+    /// Whether the connection should read more from its socket now: it
+    /// is not closing, has nothing decoded waiting, nothing at the store
+    /// thread, and its output is under the soft mark.
+    pub fn wants_input(&self) -> bool {
+        self.closing.is_none()
+            && !self.eof
+            && !self.more_input
+            && !self.in_flight
+            && self.unrun.is_empty()
+            && self.output.len() < self.ctx.settings.soft_output
+    }
+
+    /// Takes bytes read from the socket: decodes the complete requests
+    /// among them (as many as a batch takes) and keeps the rest.
+    pub fn ingest(&mut self, bytes: &[u8]) {
+        if self.input.is_empty() {
+            let used = self.decode(bytes);
+            self.input.extend_from_slice(&bytes[used..]);
+        } else {
+            self.input.extend_from_slice(bytes);
+            self.decode_buffered();
         }
-        if self.end < self.buf.len() {
-            return Ok(());
+        self.check_input_limit();
+    }
+
+    /// The client closed its side: what it sent is still answered.
+    pub fn end_of_input(&mut self) {
+        self.eof = true;
+    }
+
+    /// Decodes more of what is buffered, if the connection can take it.
+    pub fn resume(&mut self) {
+        if self.more_input
+            && self.closing.is_none()
+            && !self.in_flight
+            && self.unrun.is_empty()
+            && self.output.len() < self.ctx.settings.soft_output
+        {
+            self.decode_buffered();
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            return Ok(());
+    }
+
+    fn decode_buffered(&mut self) {
+        let input = std::mem::take(&mut self.input);
+        let used = self.decode(&input);
+        self.input = input;
+        self.input.drain(..used);
+        if self.input.is_empty() && self.input.capacity() > 0 {
+            // An idle connection keeps no buffer.
+            self.input = Vec::new();
         }
-        // The decoder refuses a request over the limits before it needs
-        // this much, so the buffer stops growing there.
+    }
+
+    /// A buffered request over the limits is refused by the decoder well
+    /// before this; bytes past it mean the client ignores the error.
+    fn check_input_limit(&mut self) {
         let limits = self.decoder.limits();
         let most = limits
             .max_request_len
             .max(limits.max_inline_len)
-            .saturating_add(READ_BUF);
-        if self.buf.len() >= most {
-            return Err(Closed::Protocol("request over the size limit".into()));
+            .saturating_add(64 * 1024);
+        if self.input.len() > most && self.closing.is_none() {
+            self.closing = Some(Close::Protocol("request over the size limit".into()));
+            self.input = Vec::new();
         }
-        let grown = self.buf.len().saturating_mul(2).min(most);
-        self.buf.resize(grown, 0);
-        Ok(())
     }
 
-    /// Serves every complete request in the buffer, a batch at a time.
-    fn serve_buffered(&mut self, stream: &mut TcpStream) -> Result<(), Closed> {
-        loop {
-            let batch = self
-                .decoder
-                .decode_batch(&self.buf[self.start..self.end], MAX_BATCH);
-            self.start += batch.consumed;
-            let full = batch.requests.len() == MAX_BATCH;
-            let count = batch.requests.len() as u64;
-            let mut quit = false;
-            for request in batch.requests {
-                let action = dispatch(&mut self.session, request, &self.ctx.facts);
-                // Each reply in the protocol as its own command left it
-                // (`HELLO 3`'s already in RESP3).
-                let proto = self.session.protocol();
-                match action {
-                    Action::Reply(reply) => self.answer(reply),
-                    Action::Store(work) => {
-                        self.work.push(work);
-                        self.pending.push(Pending::Store(proto));
-                    }
-                    Action::Close(reply) => {
-                        self.answer(reply);
-                        quit = true;
-                        break;
-                    }
-                    Action::Node(query) => {
-                        self.run_store_work()?;
-                        let reply = match self.ctx.status() {
-                            Ok(status) => query.reply(&status),
-                            Err(_) => return Err(self.stopped(stream)),
-                        };
-                        reply.write_as(proto, &mut self.out);
-                    }
+    /// Decodes and dispatches up to a batch of requests from `buf`;
+    /// returns how many bytes they took.
+    fn decode(&mut self, buf: &[u8]) -> usize {
+        if self.closing.is_some() {
+            return buf.len();
+        }
+        let batch = self.decoder.decode_batch(buf, MAX_BATCH);
+        self.more_input = batch.requests.len() == MAX_BATCH;
+        let count = batch.requests.len() as u64;
+        for request in batch.requests {
+            match dispatch(&mut self.session, request, &self.ctx.facts) {
+                Action::Reply(reply) => self.answer(reply),
+                Action::Store(work) => self.queue(work),
+                Action::Node(query) => {
+                    let work = self.ctx.node_work(query);
+                    self.queue(work);
+                }
+                Action::Close(reply) => {
+                    self.answer(reply);
+                    self.closing = Some(Close::Done);
+                    break;
                 }
             }
-            self.run_store_work()?;
-            self.count(count);
-            let error = batch.error.map(|e| {
-                e.to_reply().write_to(&mut self.out);
-                Closed::Protocol(format!("protocol error: {e}"))
-            });
-            self.write(stream)?;
-            if let Some(e) = error {
-                return Err(e);
-            }
-            if quit {
-                return Err(Closed::Quit);
-            }
-            if !full {
-                return Ok(());
-            }
         }
+        self.ctx
+            .stats
+            .total_commands
+            .fetch_add(count, Ordering::Relaxed);
+        if let Some(e) = batch.error {
+            if self.closing.is_none() {
+                self.answer(e.to_reply());
+                self.closing = Some(Close::Protocol(format!("protocol error: {e}")));
+            }
+            return buf.len();
+        }
+        if self.closing.is_some() {
+            self.more_input = false;
+            return buf.len();
+        }
+        batch.consumed
+    }
+
+    fn queue(&mut self, work: StoreWork<Answer>) {
+        self.unrun.push_back(work);
+        let proto = self.session.protocol();
+        self.pending.push_back(Pending::Store(proto));
     }
 
     /// Queues a reply that needs no store, in its turn.
     fn answer(&mut self, reply: Reply) {
         let proto = self.session.protocol();
         if self.pending.is_empty() {
-            reply.write_as(proto, &mut self.out);
+            self.output.push_reply_as(reply, proto);
         } else {
-            self.pending.push(Pending::Ready(reply, proto));
+            self.pending.push_back(Pending::Ready(reply, proto));
         }
     }
 
-    /// Sends the batch's store work to the store thread in one request
-    /// and writes the replies waiting on it, in order.
-    fn run_store_work(&mut self) -> Result<(), Closed> {
-        if self.pending.is_empty() {
-            return Ok(());
+    /// The store work to send now, if any: every command decoded and not
+    /// yet run, with budgets from the output it already holds.
+    pub fn take_work(&mut self) -> Option<Part<Answer>> {
+        if self.in_flight || self.unrun.is_empty() || self.closing_now() {
+            return None;
         }
-        let work = std::mem::take(&mut self.work);
-        let answers = if work.is_empty() {
-            Vec::new()
-        } else {
-            self.ctx
-                .store
-                .run_via(&self.answers, work)
-                .map_err(|_| Closed::Stopped)?
-        };
-        // One answer per command sent, in order (the store thread's
-        // promise), and one `Pending::Store` per command sent.
-        let mut answers = answers.into_iter();
-        for pending in self.pending.drain(..) {
+        let settings = &self.ctx.settings;
+        let held = self.output.len();
+        if held >= settings.soft_output {
+            return None;
+        }
+        self.in_flight = true;
+        Some(Part {
+            commands: std::mem::take(&mut self.unrun),
+            replies: Vec::new(),
+            soft_budget: settings.soft_output - held,
+            hard_budget: settings.max_output.saturating_sub(held),
+            over_budget: false,
+        })
+    }
+
+    /// Takes a part back from the store thread: its replies go out in
+    /// their turn; commands it did not run wait for the output to drain.
+    pub fn complete(&mut self, part: Part<Answer>) {
+        self.in_flight = false;
+        let Part {
+            commands,
+            replies,
+            over_budget,
+            ..
+        } = part;
+        let mut replies = replies.into_iter();
+        while let Some(pending) = self.pending.pop_front() {
             match pending {
-                Pending::Ready(reply, proto) => reply.write_as(proto, &mut self.out),
-                Pending::Store(proto) => {
-                    let answer = answers.next().expect("one answer per command");
-                    answer.reply.write_as(proto, &mut self.out);
-                    self.tally.hits += answer.tally.hits;
-                    self.tally.misses += answer.tally.misses;
-                }
+                Pending::Ready(reply, proto) => self.output.push_reply_as(reply, proto),
+                Pending::Store(proto) => match replies.next() {
+                    Some(answer) => {
+                        self.tally.hits += answer.tally.hits;
+                        self.tally.misses += answer.tally.misses;
+                        self.output.push_reply_as(answer.reply, proto);
+                    }
+                    None => {
+                        self.pending.push_front(Pending::Store(proto));
+                        break;
+                    }
+                },
             }
         }
-        Ok(())
+        let mut commands = commands;
+        commands.extend(self.unrun.drain(..));
+        self.unrun = commands;
+        self.count();
+        let limit = self.ctx.settings.max_output;
+        if over_budget || self.output.len() > limit {
+            self.ctx.stats.output_closed.fetch_add(1, Ordering::Relaxed);
+            self.closing = Some(Close::OutputLimit(limit));
+            self.unrun.clear();
+            self.pending.clear();
+        }
     }
 
-    /// Adds the batch to the shared counters.
-    fn count(&mut self, commands: u64) {
-        let stats = &self.ctx.stats;
-        stats.total_commands.fetch_add(commands, Ordering::Relaxed);
+    /// The store thread is gone: every waiting command is answered so.
+    pub fn store_gone(&mut self) {
+        self.in_flight = false;
+        self.unrun.clear();
+        self.pending.clear();
+        self.output
+            .push_reply(Reply::Error("ERR the node is shutting down".into()));
+        self.closing = Some(Close::Stopped);
+    }
+
+    /// Whether the connection is to be closed now, and why: it is
+    /// closing, or the client has closed its side, and nothing is left to
+    /// run or write (an output over the limit is dropped at once).
+    pub fn finished(&self) -> Option<Close> {
+        if let Some(Close::OutputLimit(limit)) = self.closing {
+            return Some(Close::OutputLimit(limit));
+        }
+        let idle = !self.in_flight && self.pending.is_empty() && self.output.is_empty();
+        match &self.closing {
+            Some(close) if idle => Some(close.clone()),
+            Some(_) => None,
+            None if self.eof && idle && self.unrun.is_empty() && !self.more_input => {
+                Some(Close::Done)
+            }
+            None => None,
+        }
+    }
+
+    /// Whether the connection waits for nothing: no work at the store
+    /// thread or queued for it, no reply unwritten.
+    pub fn is_idle(&self) -> bool {
+        !self.in_flight && self.unrun.is_empty() && self.output.is_empty()
+    }
+
+    /// Whether nothing more will be run for this connection.
+    fn closing_now(&self) -> bool {
+        matches!(
+            self.closing,
+            Some(Close::OutputLimit(_)) | Some(Close::Stopped)
+        )
+    }
+
+    /// Adds the connection's reads to the shared counters.
+    fn count(&mut self) {
         if self.tally != Tally::default() {
+            let stats = &self.ctx.stats;
             stats.hits.fetch_add(self.tally.hits, Ordering::Relaxed);
             stats.misses.fetch_add(self.tally.misses, Ordering::Relaxed);
             self.tally = Tally::default();
         }
     }
-
-    fn write(&mut self, stream: &mut TcpStream) -> Result<(), Closed> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        stream.write_all(&self.out).map_err(Closed::Io)?;
-        self.out.clear();
-        if self.out.capacity() > KEEP_OUT {
-            self.out = Vec::with_capacity(READ_BUF);
-        }
-        Ok(())
-    }
-
-    /// Tells the client the node is stopping.
-    fn stopped(&mut self, stream: &mut TcpStream) -> Closed {
-        Reply::Error("ERR the node is shutting down".into()).write_to(&mut self.out);
-        let _ = self.write(stream);
-        Closed::Stopped
-    }
 }
 
-/// The default idle timeout of a client connection.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default idle timeout of a client connection: none, as Redis's
+/// `timeout 0`. Idle connections cost no thread and a few hundred bytes,
+/// and connection pools (node-redis, redis-py) keep connections open
+/// between bursts; closing them under the pool makes some clients fail.
+pub const DEFAULT_IDLE_TIMEOUT: Option<Duration> = None;
 
-/// The default most client connections at once.
-pub const DEFAULT_MAX_CLIENTS: usize = 1024;
+/// The default `--max-client-output-bytes`.
+pub const DEFAULT_MAX_OUTPUT: usize = 256 * 1024 * 1024;
+
+/// The default most client connections at once (Redis's `maxclients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 
 /// The default largest request, in bytes.
 pub const DEFAULT_MAX_REQUEST: usize = 256 * 1024 * 1024;
@@ -519,6 +583,149 @@ pub fn persistence(disk: Option<&DiskSettings>) -> Persistence {
                 .to_string(),
             fsync: d.fsync,
             compaction: None,
+            log: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{service, GroupDone};
+    use crate::store::Store;
+    use crossbeam_channel::bounded;
+
+    fn context(max_output: usize) -> (Arc<Context>, std::thread::JoinHandle<()>) {
+        let (written, _) = bounded(1);
+        let (store, thread) =
+            service::spawn(Store::new("c#1", 1 << 22), None, written).expect("store thread");
+        let settings = ClientSettings {
+            max_clients: 10,
+            idle_timeout: None,
+            limits: limits(DEFAULT_MAX_REQUEST),
+            persistence: Persistence::InMemory,
+            max_output,
+            soft_output: soft_output(max_output),
+            auth: ClientAuth::default(),
+        };
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
+        (Arc::new(Context::new("c", addr, store, settings)), thread)
+    }
+
+    /// Sends the connection's work, if any, and takes the answers back, as
+    /// an I/O thread does; says whether there was work.
+    fn round(conn: &mut ClientConn) -> bool {
+        let Some(part) = conn.take_work() else {
+            return false;
+        };
+        let (tx, rx) = bounded(1);
+        let done: GroupDone<Answer> = Box::new(move |parts| {
+            let _ = tx.send(parts);
+        });
+        conn.ctx.store.submit(vec![part], done).expect("sent");
+        let mut parts = rx.recv().expect("answered");
+        conn.complete(parts.pop().expect("one part"));
+        true
+    }
+
+    fn drain(conn: &mut ClientConn) -> Vec<u8> {
+        let mut out = Vec::new();
+        conn.output().write_to(&mut out).expect("written");
+        out
+    }
+
+    fn command(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::redis::resp::encode_command(args, &mut out);
+        out
+    }
+
+    #[test]
+    fn requests_cut_anywhere_are_answered_in_order() {
+        let (ctx, _thread) = context(DEFAULT_MAX_OUTPUT);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        let mut sent = Vec::new();
+        sent.extend(command(&[b"SET", b"k", b"v1"]));
+        sent.extend(command(&[b"PING"]));
+        sent.extend(command(&[b"GET", b"k"]));
+        sent.extend(b"ECHO hi\r\n");
+        let mut out = Vec::new();
+        for byte in &sent {
+            conn.ingest(std::slice::from_ref(byte));
+            round(&mut conn);
+            out.extend(drain(&mut conn));
+        }
+        assert_eq!(out, b"+OK\r\n+PONG\r\n$2\r\nv1\r\n$2\r\nhi\r\n");
+        assert!(conn.is_idle());
+        assert_eq!(
+            conn.input.capacity(),
+            0,
+            "an idle connection keeps no buffer"
+        );
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_stops_being_served_at_the_soft_mark() {
+        let max_output = 4 * 1024 * 1024;
+        let (ctx, _thread) = context(max_output);
+        let soft = ctx.settings.soft_output;
+        let value = vec![b'x'; 100 * 1024];
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"big", &value]));
+        assert!(round(&mut conn));
+        assert_eq!(drain(&mut conn), b"+OK\r\n");
+        let gets: Vec<u8> = (0..100).flat_map(|_| command(&[b"GET", b"big"])).collect();
+        conn.ingest(&gets);
+        let mut replies = Vec::new();
+        let mut rounds = 0;
+        while round(&mut conn) || !conn.output.is_empty() {
+            rounds += 1;
+            // The output never holds much more than the soft mark.
+            assert!(
+                conn.output.len() <= soft + value.len() + 64,
+                "{} bytes held",
+                conn.output.len()
+            );
+            assert!(!conn.wants_input() || conn.output.len() < soft);
+            // Nothing more runs until the client reads.
+            assert!(conn.take_work().is_none() || conn.output.len() < soft);
+            replies.extend(drain(&mut conn));
+        }
+        assert!(rounds > 1, "the 100 replies came in one round");
+        let one = [&b"$102400\r\n"[..], &value, b"\r\n"].concat();
+        assert_eq!(replies.len(), one.len() * 100);
+        assert!(replies.chunks(one.len()).all(|r| r == one.as_slice()));
+        assert!(conn.finished().is_none());
+    }
+
+    #[test]
+    fn a_reply_over_the_output_limit_is_never_built_and_closes_the_connection() {
+        let max_output = 1024 * 1024;
+        let (ctx, _thread) = context(max_output);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"big", &vec![b'x'; 64 * 1024]]));
+        round(&mut conn);
+        drain(&mut conn);
+        let mut mget: Vec<&[u8]> = vec![b"MGET"];
+        mget.extend(std::iter::repeat_n(&b"big"[..], 100));
+        conn.ingest(&command(&mget));
+        conn.ingest(&command(&[b"PING"]));
+        round(&mut conn);
+        assert_eq!(conn.finished(), Some(Close::OutputLimit(max_output)));
+        assert!(conn.output.len() < 1024, "the reply was built");
+        assert!(conn.take_work().is_none());
+    }
+
+    #[test]
+    fn a_client_that_closes_its_side_still_gets_every_reply() {
+        let (ctx, _thread) = context(DEFAULT_MAX_OUTPUT);
+        let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
+        conn.ingest(&command(&[b"SET", b"k", b"v"]));
+        conn.end_of_input();
+        assert_eq!(conn.finished(), None);
+        round(&mut conn);
+        assert_eq!(conn.finished(), None, "closed with a reply unwritten");
+        assert_eq!(drain(&mut conn), b"+OK\r\n");
+        assert_eq!(conn.finished(), Some(Close::Done));
     }
 }

@@ -260,6 +260,30 @@ impl Refusable for Answer {
     fn refused(why: &WriteError) -> Answer {
         refused(why).into()
     }
+
+    fn weight(&self) -> usize {
+        reply_weight(&self.reply)
+    }
+}
+
+/// A reply's size on the wire, near enough to hold a connection to its
+/// output limit.
+pub fn reply_weight(reply: &Reply) -> usize {
+    match reply {
+        Reply::Bulk(data) => data.len() + 16,
+        Reply::Array(items) | Reply::Set(items) => {
+            16 + items.iter().map(reply_weight).sum::<usize>()
+        }
+        Reply::Map(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| reply_weight(k) + reply_weight(v))
+                .sum::<usize>()
+        }
+        Reply::Verbatim { text, .. } => text.len() + 20,
+        Reply::Simple(text) | Reply::Error(text) | Reply::BigNumber(text) => text.len() + 3,
+        _ => 16,
+    }
 }
 
 /// A refused write's reply.

@@ -19,4 +19,5 @@ pub mod client;
 pub mod cmd;
 pub mod command;
 pub mod glob;
+pub mod output;
 pub mod resp;

@@ -6,7 +6,7 @@
 use super::{PeerReport, PeerState, Persistence, Status};
 use crate::core::hlc::check_wall_clock;
 use crate::engine::service::wall_clock_us;
-use crate::engine::StoreHandle;
+use crate::engine::{StoreFacts, StoreHandle};
 use crate::error::Result;
 use crate::replication::status::{PeerStatus, PeerTable};
 use crate::store::PeerLag;
@@ -14,8 +14,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 /// A node's name, counts, digest and peers, as `status` and `INFO` show
-/// them. The counts and the digest are two requests to the store thread,
-/// so a write may come between them.
+/// them, in one trip to the store thread.
 pub fn gather_status(
     name: &str,
     addr: SocketAddr,
@@ -24,6 +23,18 @@ pub fn gather_status(
     persistence: Option<Persistence>,
 ) -> Result<Status> {
     let facts = store.facts()?;
+    Ok(status_from_facts(name, addr, facts, peers, persistence))
+}
+
+/// A node's status from the store's `facts` (taken on the store thread,
+/// at one instant) and the pushers' table.
+pub fn status_from_facts(
+    name: &str,
+    addr: SocketAddr,
+    facts: StoreFacts,
+    peers: &PeerTable,
+    persistence: Option<Persistence>,
+) -> Status {
     let bound = peers.max_clock_offset_ms();
     // A wall clock no timestamp can hold refuses every write, alone too.
     let writes_refused = peers.refusal().why().or_else(|| {
@@ -33,7 +44,7 @@ pub fn gather_status(
     });
     let anti_entropy = peers.anti_entropy().counts();
     let peers = peers.lock().clone();
-    Ok(Status {
+    Status {
         name: name.to_owned(),
         addr: addr.to_string(),
         live: facts.counts.live,
@@ -44,6 +55,7 @@ pub fn gather_status(
         persistence: persistence.map(|mut p| {
             if let Persistence::Disk(disk) = &mut p {
                 disk.compaction = facts.compaction;
+                disk.log = facts.log;
             }
             p
         }),
@@ -51,7 +63,7 @@ pub fn gather_status(
         max_clock_offset_ms: Some(bound),
         writes_refused,
         memory_rss: resident_bytes(),
-    })
+    }
 }
 
 /// This process's resident set (`VmRSS` in `/proc/self/status`), in

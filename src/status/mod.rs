@@ -112,9 +112,12 @@ pub struct DiskStatus {
     /// Compaction's state, as the store thread reports it; `None` where
     /// it was not asked (the machine form of a status from an older node).
     pub compaction: Option<CompactionStatus>,
+    /// How often the log was written and fsynced; `None` where it was
+    /// not asked.
+    pub log: Option<LogCounts>,
 }
 
-pub use crate::durability::{CompactionStatus, LastCompaction};
+pub use crate::durability::{CompactionStatus, LastCompaction, LogCounts};
 
 /// The Redis side's counters since the node started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -100,6 +100,9 @@ pub enum WriteError {
     /// The write was applied but its log record could not be written, so
     /// it was taken back.
     NotLogged(String),
+    /// A read that saw a write of its group, which then could not be
+    /// logged and was taken back: it is not answered.
+    ReadNotLogged(String),
     /// The node refuses local writes for now (see [`Store::with_write_gate`]).
     Refused(String),
 }
@@ -114,6 +117,10 @@ impl fmt::Display for WriteError {
                 write!(f, "value of {len} bytes is over the limit of {max}")
             }
             WriteError::NotLogged(why) => write!(f, "not stored: {why}"),
+            WriteError::ReadNotLogged(why) => write!(
+                f,
+                "not answered: a write before it could not be logged: {why}"
+            ),
             WriteError::Refused(why) => write!(f, "{why}"),
         }
     }

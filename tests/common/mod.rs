@@ -14,6 +14,9 @@
 //! - `output.rs`: the line lists those threads fill and waits watch.
 //! - `wait.rs`: [`eventually`], the one polling loop; nothing else sleeps.
 //! - `ports.rs`: reserved ports, retried when taken before use.
+//! - `proc.rs`: what `/proc` says about a node (threads, resident memory,
+//!   open files and their limit), and raising this process's own
+//!   open-files limit.
 //! - `rng.rs`: [`Rng`], seeded and printing its seed.
 //! - `resp_client.rs`, `peer.rs`: the Redis protocol and the peer protocol;
 //!   peers that never answer ([`Blackhole`]), a second loopback address
@@ -42,6 +45,7 @@ mod node;
 mod output;
 mod peer;
 mod ports;
+mod proc;
 mod process;
 mod resp_client;
 mod rng;
@@ -65,6 +69,9 @@ pub use self::{
     output::show,
     peer::{frame_of, greeting, read_until_ack, wall_clock_ms, Blackhole, ForgedAcker, Forwarder},
     ports::{connect, dead_addr, free_addrs, on_free_ports, PortTaken},
+    proc::{
+        open_fds, open_files_limit, peak_rss_bytes, raise_open_files_limit, rss_bytes, thread_count,
+    },
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{
         debug_digest, info_field, raw, read_n, read_to_close, redis_connection, redis_url,

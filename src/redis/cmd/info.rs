@@ -214,6 +214,12 @@ fn persistence_lines(persistence: Option<&Persistence>, lines: &mut Vec<(&str, S
             ));
         }
     }
+    if let Some(log) = disk.log {
+        lines.extend([
+            ("netdb_log_writes", log.writes.to_string()),
+            ("netdb_log_fsyncs", log.fsyncs.to_string()),
+        ]);
+    }
     lines.extend([
         ("netdb_appendfsync", disk.fsync.to_string()),
         ("netdb_data_dir", disk.dir.clone()),
@@ -376,6 +382,7 @@ mod tests {
             dir: "/data/a".into(),
             fsync: FsyncPolicy::EverySec,
             compaction: None,
+            log: None,
         };
         status.persistence = Some(Persistence::Disk(disk.clone()));
         assert_eq!(

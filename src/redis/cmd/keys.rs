@@ -200,7 +200,13 @@ fn memory_usage(mut call: Call<'_>) -> Action {
 fn keys(mut call: Call<'_>) -> Action {
     let pattern = call.args.swap_remove(1);
     Action::Store(Box::new(move |db| {
-        bulks(db.keys_where(|k| glob_match(&pattern, k))).into()
+        let keys = db.keys_where(|k| glob_match(&pattern, k));
+        let weight: usize = keys.iter().map(|k| k.len() + 16).sum();
+        if weight > db.reply_budget() {
+            db.exceed_budget();
+            return Reply::Null.into();
+        }
+        bulks(keys).into()
     }))
 }
 

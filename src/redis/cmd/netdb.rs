@@ -385,6 +385,7 @@ fn decode_persistence(mut f: Fields) -> Result<Persistence, String> {
             .parse::<FsyncPolicy>()
             .map_err(|e| e.to_string())?,
         compaction,
+        log: None,
     }))
 }
 
@@ -449,6 +450,7 @@ mod tests {
                     ok: true,
                 }),
             }),
+            log: None,
         }));
         assert_eq!(round_trip(&status), Ok(status.clone()));
         status.persistence = None;

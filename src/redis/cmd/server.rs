@@ -146,6 +146,7 @@ mod tests {
                 dir: "/var/lib/netdb/a".into(),
                 fsync: FsyncPolicy::Always,
                 compaction: None,
+                log: None,
             }),
             ..facts()
         };

@@ -21,8 +21,8 @@
 
 use crate::engine::Db;
 use crate::redis::command::{
-    arg, error, multiple, not_an_integer, optional, refused, shown, syntax_error, token, truncated,
-    Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
+    arg, error, multiple, not_an_integer, optional, refused, reply_weight, shown, syntax_error,
+    token, truncated, Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
 };
 use crate::redis::resp::{double_text, parse_int, Reply};
 
@@ -409,7 +409,23 @@ fn mget(mut call: Call<'_>) -> Action {
     let keys: Vec<Vec<u8>> = call.args.drain(1..).collect();
     Action::Store(Box::new(move |db| {
         let mut tally = Tally::default();
-        let values = keys.iter().map(|k| value(db.get(k), &mut tally)).collect();
+        // A few keys can make a reply of gigabytes (one large value asked
+        // for many times): stop at the connection's output limit.
+        let budget = db.reply_budget();
+        let mut weight = 16usize;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let v = value(db.get(key), &mut tally);
+            weight = weight.saturating_add(reply_weight(&v));
+            if weight > budget {
+                db.exceed_budget();
+                return Answer {
+                    reply: Reply::Null,
+                    tally,
+                };
+            }
+            values.push(v);
+        }
         Answer {
             reply: Reply::Array(values),
             tally,

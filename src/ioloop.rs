@@ -1,0 +1,719 @@
+//! The I/O threads: a few poll loops (`--io-threads`, one per core by
+//! default) that serve every Redis client connection of the node, and
+//! tell new connections that turn out to be peers from clients.
+//!
+//! Each loop owns its connections' nonblocking sockets and waits on them
+//! with one `mio` poll (epoll). In one turn it reads what every ready
+//! connection sent, decodes and dispatches the complete requests
+//! ([`ClientConn`]), and sends the store work of **all** of them to the
+//! store thread as one request: many clients' commands cost one channel
+//! trip and one wake-up of the store thread, and share one log write. The
+//! store thread hands the answers back through a channel and wakes the
+//! loop with its [`Waker`]; the loop queues each connection's replies in
+//! request order and writes them as far as each socket takes them. No
+//! spinning: a loop sleeps in the poll until a socket or an answer is
+//! ready (or a deadline is due).
+//!
+//! Nothing in a loop blocks. Deadlines are state, looked at when due:
+//! the idle timeout (`--client-idle-timeout-secs`, none by default, as
+//! Redis's `timeout 0`), the short wait for the first byte of a
+//! connection over `--max-clients` (a peer may still be let in), and the
+//! linger after a protocol error. Memory per connection is bounded by the
+//! client's output limit and the request limit (see
+//! [`crate::redis::client`]); an idle connection holds no buffer, only
+//! its state (a few hundred bytes).
+//!
+//! Peers keep a thread each ([`crate::replication::receiver`]): a node
+//! has few of them, their transfers are long and streamed, and a
+//! blocking thread per peer keeps that code simple. A connection whose
+//! first byte is the peer magic leaves the loop for one.
+
+use crate::engine::{GroupDone, Part};
+use crate::error::{Error, Result};
+use crate::redis::client::{ClientConn, Close, Context};
+use crate::redis::command::Answer;
+use crate::replication::wire::MAGIC;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What takes a connection that opened with the peer magic: it gets the
+/// socket in blocking mode and serves it on a thread of its own.
+pub type PeerHandoff = Arc<dyn Fn(TcpStream) + Send + Sync>;
+
+/// How long a connection over `--max-clients` may take to show that it is
+/// a peer (a peer sends the magic as soon as it connects) before it is
+/// told the limit is reached and closed.
+pub const OVER_LIMIT_SNIFF: Duration = Duration::from_millis(250);
+
+/// How long a connection closed by the node waits for the client to stop
+/// sending, so that the error just written reaches it: closing with
+/// unread bytes would make the kernel reset the connection, and the
+/// client could lose the reply.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How often deadlines are looked at, at most.
+const SWEEP: Duration = Duration::from_millis(100);
+
+/// Reads from one connection per turn, so a client that sends without
+/// pause cannot keep its loop from the others.
+const READS_PER_TURN: usize = 4;
+
+/// Bytes read at once, into the loop's one read buffer.
+const READ_BUF: usize = 64 * 1024;
+
+const WAKER: Token = Token(usize::MAX);
+
+/// The running I/O threads.
+pub struct IoThreads {
+    loops: Vec<LoopHandle>,
+    next: AtomicUsize,
+    stop: Arc<AtomicBool>,
+    threads: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct LoopHandle {
+    incoming: Sender<TcpStream>,
+    waker: Arc<Waker>,
+}
+
+impl IoThreads {
+    /// Starts `count` I/O threads serving the clients of `clients`;
+    /// connections that open with the peer magic go to `peers`.
+    pub fn spawn(count: usize, clients: Arc<Context>, peers: PeerHandoff) -> Result<IoThreads> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut loops = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count.max(1) {
+            let poll = Poll::new().map_err(Error::io("cannot create a poll"))?;
+            let waker = Arc::new(
+                Waker::new(poll.registry(), WAKER).map_err(Error::io("cannot create a waker"))?,
+            );
+            let (incoming_tx, incoming) = unbounded();
+            let (done_tx, done) = unbounded();
+            let io = Loop {
+                poll,
+                waker: Arc::clone(&waker),
+                incoming,
+                done,
+                done_tx,
+                conns: Vec::new(),
+                free: Vec::new(),
+                next_serial: 0,
+                clients: Arc::clone(&clients),
+                peers: Arc::clone(&peers),
+                stop: Arc::clone(&stop),
+                scratch: vec![0; READ_BUF],
+                again: Vec::new(),
+                timed: 0,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("netdb-io-{i}"))
+                .spawn(move || io.run())
+                .map_err(Error::io("cannot start an I/O thread"))?;
+            loops.push(LoopHandle {
+                incoming: incoming_tx,
+                waker,
+            });
+            threads.push(thread);
+        }
+        Ok(IoThreads {
+            loops,
+            next: AtomicUsize::new(0),
+            stop,
+            threads: parking_lot::Mutex::new(threads),
+        })
+    }
+
+    /// Gives a newly accepted connection to a loop (in turn).
+    pub fn hand_off(&self, stream: TcpStream) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let handle = &self.loops[i];
+        if handle.incoming.send(stream).is_ok() {
+            let _ = handle.waker.wake();
+        }
+    }
+
+    /// Stops every loop, closing its connections, and waits for them.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for handle in &self.loops {
+            let _ = handle.waker.wake();
+        }
+        for thread in self.threads.lock().drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The answers of one group, back from the store thread: for each part,
+/// the connection (slot and serial) it belongs to. `None` when the store
+/// thread is gone.
+struct Finished {
+    conns: Vec<(usize, u64)>,
+    parts: Option<Vec<Part<Answer>>>,
+}
+
+/// Sends a group's answers back to its loop and wakes it; dropped unsent
+/// (the store thread stopped first), it sends word of that instead.
+struct Reply {
+    conns: Vec<(usize, u64)>,
+    tx: Sender<Finished>,
+    waker: Arc<Waker>,
+    sent: bool,
+}
+
+impl Reply {
+    fn send(mut self, parts: Option<Vec<Part<Answer>>>) {
+        self.sent = true;
+        let conns = std::mem::take(&mut self.conns);
+        if self.tx.send(Finished { conns, parts }).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.sent {
+            let conns = std::mem::take(&mut self.conns);
+            if self.tx.send(Finished { conns, parts: None }).is_ok() {
+                let _ = self.waker.wake();
+            }
+        }
+    }
+}
+
+/// What a connection is, so far.
+enum State {
+    /// No byte yet: a peer's first is the magic. `admitted` says it is
+    /// counted as a client already; one over `--max-clients` is not, and
+    /// has until `deadline` to show it is a peer.
+    Sniffing {
+        admitted: bool,
+        deadline: Option<Instant>,
+    },
+    /// A Redis client.
+    Client(Box<ClientConn>),
+    /// Closed by the node after an error: what the client still sends is
+    /// read and dropped until it closes too, or `deadline`.
+    Lingering { deadline: Instant },
+}
+
+struct Conn {
+    serial: u64,
+    stream: TcpStream,
+    from: String,
+    state: State,
+    /// The socket may have bytes to read (readiness is edge-triggered:
+    /// it stays set until a read says `WouldBlock`).
+    readable: bool,
+    /// The socket may take more bytes.
+    writable: bool,
+    /// When the client last sent or took bytes, for the idle timeout.
+    active: Instant,
+}
+
+impl Conn {
+    fn is_timed(&self) -> bool {
+        matches!(
+            self.state,
+            State::Lingering { .. }
+                | State::Sniffing {
+                    deadline: Some(_),
+                    ..
+                }
+        )
+    }
+}
+
+struct Loop {
+    poll: Poll,
+    waker: Arc<Waker>,
+    incoming: Receiver<TcpStream>,
+    done: Receiver<Finished>,
+    done_tx: Sender<Finished>,
+    /// Connections by slot; a slot's token is its index.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    next_serial: u64,
+    clients: Arc<Context>,
+    peers: PeerHandoff,
+    stop: Arc<AtomicBool>,
+    /// The one read buffer: bytes go from it to a connection's decoder,
+    /// and only a request cut short is copied into the connection.
+    scratch: Vec<u8>,
+    /// Connections to serve next turn without waiting for readiness.
+    again: Vec<usize>,
+    /// Connections with a deadline of their own.
+    timed: usize,
+}
+
+impl Loop {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut touched: Vec<usize> = Vec::new();
+        let mut next_sweep = Instant::now() + SWEEP;
+        loop {
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.timed > 0 || self.clients.settings().idle_timeout.is_some() {
+                Some(next_sweep.saturating_duration_since(Instant::now()))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("I/O thread: poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            touched.append(&mut self.again);
+            for event in &events {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let idx = event.token().0;
+                if let Some(Some(conn)) = self.conns.get_mut(idx) {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        conn.readable = true;
+                    }
+                    if event.is_writable() || event.is_write_closed() || event.is_error() {
+                        conn.writable = true;
+                    }
+                    touched.push(idx);
+                }
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                self.close_all();
+                return;
+            }
+            while let Ok(stream) = self.incoming.try_recv() {
+                if let Some(idx) = self.add(stream) {
+                    touched.push(idx);
+                }
+            }
+            while let Ok(finished) = self.done.try_recv() {
+                self.finish(finished, &mut touched);
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            let mut group: Vec<Part<Answer>> = Vec::new();
+            let mut owners: Vec<(usize, u64)> = Vec::new();
+            for idx in touched.drain(..) {
+                self.serve(idx, &mut group, &mut owners);
+            }
+            if !group.is_empty() {
+                self.submit(group, owners);
+            }
+            let now = Instant::now();
+            if now >= next_sweep {
+                self.sweep(now);
+                next_sweep = now + SWEEP;
+            }
+        }
+    }
+
+    /// Registers a new connection; `None` if it could not be.
+    fn add(&mut self, stream: TcpStream) -> Option<usize> {
+        let from = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("closed connection from {from}: {e}");
+            return None;
+        }
+        let _ = stream.set_nodelay(true);
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        let registered = self.poll.registry().register(
+            &mut SourceFd(&stream.as_raw_fd()),
+            Token(idx),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            log::warn!("closed connection from {from}: cannot watch it: {e}");
+            self.free.push(idx);
+            return None;
+        }
+        let admitted = self.clients.admit();
+        let deadline = (!admitted).then(|| Instant::now() + OVER_LIMIT_SNIFF);
+        self.next_serial += 1;
+        let conn = Conn {
+            serial: self.next_serial,
+            stream,
+            from,
+            state: State::Sniffing { admitted, deadline },
+            readable: true,
+            writable: true,
+            active: Instant::now(),
+        };
+        if conn.is_timed() {
+            self.timed += 1;
+        }
+        self.conns[idx] = Some(conn);
+        Some(idx)
+    }
+
+    /// Hands the answers of a group to their connections.
+    fn finish(&mut self, finished: Finished, touched: &mut Vec<usize>) {
+        let Finished { conns, parts } = finished;
+        let mut parts = parts.map(Vec::into_iter);
+        for (idx, serial) in conns {
+            let part = parts.as_mut().and_then(Iterator::next);
+            let Some(Some(conn)) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            if conn.serial != serial {
+                continue;
+            }
+            if let State::Client(client) = &mut conn.state {
+                match part {
+                    Some(part) => client.complete(part),
+                    None => client.store_gone(),
+                }
+                touched.push(idx);
+            }
+        }
+    }
+
+    /// Sends a turn's store work to the store thread, in one request.
+    fn submit(&mut self, group: Vec<Part<Answer>>, owners: Vec<(usize, u64)>) {
+        let reply = Reply {
+            conns: owners,
+            tx: self.done_tx.clone(),
+            waker: Arc::clone(&self.waker),
+            sent: false,
+        };
+        let done: GroupDone<Answer> = Box::new(move |parts| reply.send(Some(parts)));
+        // If the store thread is gone, `done` is dropped, and the reply's
+        // drop tells the connections.
+        let _ = self.clients.store().submit(group, done);
+    }
+
+    /// Serves one connection after readiness or answers.
+    fn serve(&mut self, idx: usize, group: &mut Vec<Part<Answer>>, owners: &mut Vec<(usize, u64)>) {
+        let Some(Some(conn)) = self.conns.get_mut(idx) else {
+            return;
+        };
+        match &conn.state {
+            State::Sniffing { .. } => {
+                if let Some(close) = self.sniff(idx) {
+                    return self.close(idx, close);
+                }
+            }
+            State::Lingering { .. } => return self.linger(idx),
+            State::Client(_) => {}
+        }
+        let Some(Some(conn)) = self.conns.get_mut(idx) else {
+            return;
+        };
+        let Conn {
+            serial,
+            stream,
+            state,
+            readable,
+            writable,
+            active,
+            ..
+        } = conn;
+        let State::Client(client) = state else {
+            return;
+        };
+        // Write first: replies out make room for more requests.
+        if let Err(e) = write_out(stream, writable, active, client) {
+            return self.close_io(idx, &e);
+        }
+        let mut reads = 0;
+        while *readable && client.wants_input() {
+            if reads == READS_PER_TURN {
+                self.again.push(idx);
+                break;
+            }
+            match stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    *readable = false;
+                    client.end_of_input();
+                }
+                Ok(n) => {
+                    reads += 1;
+                    *active = Instant::now();
+                    client.ingest(&self.scratch[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => *readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.close_io(idx, &e),
+            }
+        }
+        client.resume();
+        if let Some(part) = client.take_work() {
+            group.push(part);
+            owners.push((idx, *serial));
+        }
+        if let Err(e) = write_out(stream, writable, active, client) {
+            return self.close_io(idx, &e);
+        }
+        if let Some(close) = client.finished() {
+            self.close(idx, close);
+        }
+    }
+
+    /// Looks at a new connection's first byte: the peer magic sends it to
+    /// a peer thread; anything else makes it a client (or, over the
+    /// limit, refuses it). Returns why to close it, if it should be.
+    fn sniff(&mut self, idx: usize) -> Option<Close> {
+        let conn = self.conns[idx].as_mut()?;
+        let State::Sniffing { admitted, .. } = conn.state else {
+            return None;
+        };
+        if !conn.readable {
+            return None;
+        }
+        let mut first = [0u8; 1];
+        let byte = match conn.stream.peek(&mut first) {
+            Ok(0) => return Some(Close::Done),
+            Ok(_) => first[0],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.readable = false;
+                return None;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.again.push(idx);
+                return None;
+            }
+            Err(_) => return Some(Close::Done),
+        };
+        if byte == MAGIC[0] {
+            self.hand_to_peer(idx);
+            return None;
+        }
+        if !admitted {
+            self.refuse(idx);
+            return None;
+        }
+        self.become_client(idx);
+        None
+    }
+
+    /// Makes a sniffed connection a client (it is counted already).
+    fn become_client(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let laddr = conn
+            .stream
+            .local_addr()
+            .map_or_else(|_| String::new(), |a| a.to_string());
+        let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
+        self.set_state(idx, State::Client(Box::new(client)));
+    }
+
+    /// Gives a connection that opened with the peer magic to a peer
+    /// thread.
+    fn hand_to_peer(&mut self, idx: usize) {
+        let Some(conn) = self.take(idx) else {
+            return;
+        };
+        if let State::Sniffing { admitted: true, .. } = conn.state {
+            self.clients.release();
+        }
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
+        if let Err(e) = conn.stream.set_nonblocking(false) {
+            log::warn!("closed connection from {}: {e}", conn.from);
+            return;
+        }
+        (self.peers)(conn.stream);
+    }
+
+    /// Tells a connection over `--max-clients` so, and closes it.
+    fn refuse(&mut self, idx: usize) {
+        let max = self.clients.settings().max_clients;
+        self.clients.count_rejected();
+        if let Some(conn) = self.conns[idx].as_mut() {
+            log::warn!(
+                "refused client {}: {max} clients connected, the limit",
+                conn.from
+            );
+            let _ = conn.stream.write(b"-ERR max number of clients reached\r\n");
+        }
+        self.start_linger(idx);
+    }
+
+    /// Half-closes a connection the node is done with and waits (a little)
+    /// for the client to close its side.
+    fn start_linger(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+        if let State::Client(_) | State::Sniffing { admitted: true, .. } = conn.state {
+            self.clients.release();
+        }
+        self.set_state(
+            idx,
+            State::Lingering {
+                deadline: Instant::now() + LINGER,
+            },
+        );
+        self.again.push(idx);
+    }
+
+    /// Reads and drops what a lingering connection sends, until it closes.
+    fn linger(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let mut reads = 0;
+        while conn.readable {
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => return self.drop_conn(idx),
+                Ok(_) => {
+                    reads += 1;
+                    if reads == READS_PER_TURN {
+                        self.again.push(idx);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.drop_conn(idx),
+            }
+        }
+    }
+
+    /// Closes a connection for `why`, with a log line where the reason is
+    /// worth one.
+    fn close(&mut self, idx: usize, why: Close) {
+        let Some(conn) = self.conns[idx].as_ref() else {
+            return;
+        };
+        match &why {
+            Close::Done | Close::Stopped => {}
+            Close::Protocol(e) => {
+                log::info!("closed client {}: {e}", conn.from);
+                return self.start_linger(idx);
+            }
+            Close::OutputLimit(_) => log::warn!("closed client {}: {why}", conn.from),
+        }
+        self.drop_conn(idx);
+    }
+
+    /// Closes a connection whose socket failed.
+    fn close_io(&mut self, idx: usize, e: &io::Error) {
+        if let Some(conn) = self.conns[idx].as_ref() {
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionAborted
+            ) {
+                log::info!("closed client {}: {e}", conn.from);
+            }
+        }
+        self.drop_conn(idx);
+    }
+
+    /// Forgets a connection and closes its socket.
+    fn drop_conn(&mut self, idx: usize) {
+        let Some(conn) = self.take(idx) else {
+            return;
+        };
+        if let State::Client(_) | State::Sniffing { admitted: true, .. } = conn.state {
+            self.clients.release();
+        }
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
+    }
+
+    /// Takes a connection out of its slot.
+    fn take(&mut self, idx: usize) -> Option<Conn> {
+        let conn = self.conns.get_mut(idx)?.take()?;
+        if conn.is_timed() {
+            self.timed -= 1;
+        }
+        self.free.push(idx);
+        Some(conn)
+    }
+
+    fn set_state(&mut self, idx: usize, state: State) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let was = conn.is_timed();
+        conn.state = state;
+        match (was, conn.is_timed()) {
+            (false, true) => self.timed += 1,
+            (true, false) => self.timed -= 1,
+            _ => {}
+        }
+    }
+
+    /// Acts on the deadlines that are due.
+    fn sweep(&mut self, now: Instant) {
+        let idle = self.clients.settings().idle_timeout;
+        for idx in 0..self.conns.len() {
+            let Some(conn) = self.conns[idx].as_ref() else {
+                continue;
+            };
+            match &conn.state {
+                State::Sniffing {
+                    deadline: Some(d), ..
+                } if *d <= now => self.refuse(idx),
+                State::Lingering { deadline } if *deadline <= now => self.drop_conn(idx),
+                State::Client(client)
+                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t)
+                        && client.is_idle() =>
+                {
+                    log::debug!("closed client {}: idle", conn.from);
+                    self.drop_conn(idx);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Closes every connection: the node is stopping.
+    fn close_all(&mut self) {
+        for idx in 0..self.conns.len() {
+            self.drop_conn(idx);
+        }
+    }
+}
+
+/// Writes what the client has queued, as far as the socket takes it.
+fn write_out(
+    stream: &mut TcpStream,
+    writable: &mut bool,
+    active: &mut Instant,
+    client: &mut ClientConn,
+) -> io::Result<()> {
+    if !*writable || client.output().is_empty() {
+        return Ok(());
+    }
+    if client.output().write_to(stream)? > 0 {
+        *active = Instant::now();
+    }
+    if !client.output().is_empty() {
+        *writable = false;
+    }
+    Ok(())
+}
