@@ -15,6 +15,7 @@ use crate::core::hlc::DEFAULT_MAX_OFFSET_MS;
 use crate::core::names::MAX_NAME_LEN;
 use crate::durability::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
+use crate::redis::auth::Password;
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;
 use clap::parser::ValueSource;
@@ -103,6 +104,20 @@ pub struct Args {
     /// status, help, quit), typed or piped.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["name", "addr", "peers_file", "config"])]
     pub connect: Option<String>,
+    /// With --connect: the node's client password (AUTH is sent first).
+    /// Prefer the NETDB_PASSWORD environment variable, which other users
+    /// of the machine cannot read from the process list.
+    #[arg(long, value_name = "PASS", requires = "connect")]
+    pub password: Option<String>,
+    /// Redis clients must AUTH with this password before anything else.
+    /// Prefer --requirepass-file: a command line is visible to every user
+    /// of the machine.
+    #[arg(long, value_name = "PASS", conflicts_with = "requirepass_file")]
+    pub requirepass: Option<String>,
+    /// Redis clients must AUTH with the password in this file (its
+    /// contents, trimmed).
+    #[arg(long, value_name = "PATH")]
+    pub requirepass_file: Option<PathBuf>,
     /// Read settings from this TOML file (keys as the long options, and
     /// name, listen, peers); the command line wins over it.
     #[arg(long, value_name = "FILE")]
@@ -196,6 +211,10 @@ pub struct FileSettings {
     pub max_client_output_bytes: Option<usize>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: Option<u64>,
+    /// `--requirepass`.
+    pub requirepass: Option<String>,
+    /// `--requirepass-file`.
+    pub requirepass_file: Option<PathBuf>,
     /// `--log-level`.
     #[serde(default, deserialize_with = "log_level")]
     pub log_level: Option<LevelFilter>,
@@ -308,6 +327,13 @@ pub fn merge_config_file(
         args.data_dir = file.data_dir.map(|p| folder.join(p));
         args.in_memory = file.in_memory.unwrap_or(false);
     }
+    if !given("requirepass") && !given("requirepass_file") {
+        if file.requirepass.is_some() && file.requirepass_file.is_some() {
+            return Err("requirepass and requirepass-file cannot both be set".into());
+        }
+        args.requirepass = file.requirepass;
+        args.requirepass_file = file.requirepass_file.map(|p| folder.join(p));
+    }
     if args.log_level.is_none() && !rust_log_set {
         args.log_level = file.log_level;
     }
@@ -348,6 +374,8 @@ pub struct Config {
     /// Most a clock may be off from its peers', in milliseconds (see
     /// [`crate::core::hlc`]).
     pub max_clock_offset_ms: u64,
+    /// The password Redis clients must give; `None` for none.
+    pub requirepass: Option<Password>,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -392,6 +420,7 @@ impl Config {
             io_threads: default_io_threads(),
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
+            requirepass: None,
         }
     }
 
@@ -495,7 +524,35 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
     config.max_client_output = args.max_client_output_bytes;
     config.max_clock_offset_ms = args.max_clock_offset_ms;
+    config.requirepass = client_password(args)?;
     Ok((config, listener))
+}
+
+/// The client password from `--requirepass` or `--requirepass-file`
+/// (trimmed). An empty `--requirepass` sets none, as in Redis; an empty
+/// file is a mistake, and says so. The error never shows the password.
+fn client_password(args: &Args) -> Result<Option<Password>> {
+    if let Some(path) = &args.requirepass_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read --requirepass-file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::Config(format!(
+                "--requirepass-file {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(Password::new(text)));
+    }
+    Ok(args
+        .requirepass
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(Password::new))
 }
 
 fn resolve_one(addr: &str) -> std::result::Result<SocketAddr, String> {
@@ -574,6 +631,7 @@ mod tests {
             io-threads = 3
             max-client-output-bytes = 1000000
             max-clock-offset-ms = 250
+            requirepass-file = "client-password"
             log-level = "debug"
         "#;
         let file = parse_config_file(text).expect("parses");
@@ -598,6 +656,8 @@ mod tests {
                 io_threads: Some(3),
                 max_client_output_bytes: Some(1_000_000),
                 max_clock_offset_ms: Some(250),
+                requirepass: None,
+                requirepass_file: Some("client-password".into()),
                 log_level: Some(LevelFilter::Debug),
             }
         );
@@ -734,6 +794,60 @@ mod tests {
         assert_eq!(
             both.to_string(),
             "data-dir and in-memory = true cannot both be set"
+        );
+    }
+
+    #[test]
+    fn a_client_password_comes_from_the_line_the_file_or_a_password_file() {
+        let args =
+            merged(&["--config", "f"], "requirepass-file = \"pw\"\n", false).expect("merged");
+        assert_eq!(args.requirepass_file, Some(PathBuf::from("/etc/netdb/pw")));
+        let args = merged(
+            &["--config", "f", "--requirepass", "x"],
+            "requirepass-file = \"pw\"\n",
+            false,
+        )
+        .expect("merged");
+        assert_eq!(
+            (args.requirepass.as_deref(), args.requirepass_file),
+            (Some("x"), None),
+            "the command line wins"
+        );
+        let both = merged(
+            &["--config", "f"],
+            "requirepass = \"a\"\nrequirepass-file = \"b\"\n",
+            false,
+        )
+        .expect_err("both");
+        assert_eq!(
+            both.to_string(),
+            "requirepass and requirepass-file cannot both be set"
+        );
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("pw");
+        let with_file = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            let mut args = merged(&["--config", "f"], "", false).expect("merged");
+            args.requirepass_file = Some(file.clone());
+            client_password(&args)
+        };
+        let password = with_file("  s3cret\n").expect("read").expect("a password");
+        assert!(password.matches(b"s3cret"));
+        let empty = with_file(" \n").expect_err("empty");
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+        let mut args = merged(&["--config", "f", "--requirepass", ""], "", false).expect("merged");
+        assert!(
+            client_password(&args).expect("fine").is_none(),
+            "empty: none, as in Redis"
+        );
+        args.requirepass_file = Some(dir.path().join("missing"));
+        let missing = client_password(&args).expect_err("missing");
+        assert!(
+            missing
+                .to_string()
+                .contains("cannot read --requirepass-file"),
+            "{missing}"
         );
     }
 }

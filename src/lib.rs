@@ -17,7 +17,7 @@
 //! | [`durability`] | what reaches the disk: record framing, the log's own entry types, the data directory, fsync policy, compaction, streaming recovery, fail points | `store`, `core` |
 //! | [`engine`] | the store thread: the request vocabulary other threads use, the `Db` a front end's work runs against, group commit | `store`, `durability` |
 //! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, what a node knows of its peers | `engine`, `store` |
-//! | [`redis`] | RESP, the command table (one entry per command) and its handlers, client connections | `engine`, `status`, `replication`, `durability`, `store` |
+//! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections | `engine`, `status`, `replication`, `durability`, `store` |
 //! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
 //! | [`status`](mod@status) | the one status model that `status`, `INFO` and `NETDB.STATUS` render, and the one place it is gathered | `engine`, `replication`, `durability`, `store` |
 //!

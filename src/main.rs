@@ -118,7 +118,19 @@ fn run() -> Result<()> {
         let stdin = std::io::stdin();
         let interactive = stdin.is_terminal();
         let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-        return netdb::console::remote::run(addr, stdin.lock(), stdout, interactive);
+        // The environment keeps the password out of the process list.
+        let password = args
+            .password
+            .clone()
+            .or_else(|| std::env::var("NETDB_PASSWORD").ok())
+            .filter(|p| !p.is_empty());
+        return netdb::console::remote::run(
+            addr,
+            password.as_deref(),
+            stdin.lock(),
+            stdout,
+            interactive,
+        );
     }
     let (config, listener) = configure(&args)?;
     // Room for every client, every peer, the logs and a margin.

@@ -12,6 +12,7 @@ use crate::engine::{service, StoreHandle};
 use crate::error::Result;
 use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
+use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::pusher::{PushSettings, Pushers};
@@ -123,6 +124,7 @@ impl Node {
                 idle_timeout: config.client_idle_timeout,
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
+                auth: ClientAuth::new(config.requirepass.clone()),
                 max_output: config.max_client_output,
                 soft_output: client::soft_output(config.max_client_output),
             },

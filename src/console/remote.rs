@@ -10,6 +10,10 @@
 //! `Value: ...`, `Key not found.`, `Key deleted.`, `Error: ...`), so a
 //! script gives the same output piped into either.
 //!
+//! With a password (`--password`, or `NETDB_PASSWORD` in the
+//! environment, read by `main`), `AUTH` is sent before anything else, and
+//! a refusal ends the run with the node's reason.
+//!
 //! Like the console, it pipelines: data commands already buffered go out
 //! together and their replies are read back in order. A sender thread
 //! writes while this thread reads replies, so a long pipeline can never
@@ -55,10 +59,23 @@ struct Remote {
     decoder: ReplyDecoder,
 }
 
-/// Runs the line CLI against the node at `addr` until `quit` or the end
-/// of input.
-pub fn run(addr: &str, input: impl Read, mut out: impl Write, interactive: bool) -> Result<()> {
+/// Runs the line CLI against the node at `addr`, authenticating with
+/// `password` first if given, until `quit` or the end of input.
+pub fn run(
+    addr: &str,
+    password: Option<&str>,
+    input: impl Read,
+    mut out: impl Write,
+    interactive: bool,
+) -> Result<()> {
     let mut remote = Remote::connect(addr)?;
+    if let Some(password) = password {
+        match remote.call(&[b"AUTH", password.as_bytes()])? {
+            Reply::Simple(_) => {}
+            Reply::Error(e) => return Err(remote.lost(format!("AUTH refused: {e}"))),
+            other => return Err(remote.lost(format!("AUTH: unexpected reply {other:?}"))),
+        }
+    }
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let mut slots: Vec<Slot> = Vec::new();
     let mut request = Vec::new();

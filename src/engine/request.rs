@@ -12,6 +12,7 @@
 //! Nothing here touches a socket or parses a protocol.
 
 use super::service::Service;
+use crate::core::version::Stamp;
 use crate::durability::{CompactionStatus, LogCounts};
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
@@ -63,6 +64,13 @@ impl Db<'_> {
     /// The value of `key`, or `None` if it is absent or deleted.
     pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
         self.service.store.get(key)
+    }
+
+    /// The version `key` has now (who wrote it and when), or `None` if
+    /// it has none: any write to the key, local or merged from a peer,
+    /// gives it a new one (`WATCH`).
+    pub fn version(&mut self, key: &[u8]) -> Option<Stamp> {
+        self.service.store.stamp(key)
     }
 
     /// How many bytes of reply this command may build: a command whose

@@ -26,9 +26,10 @@
 use crate::durability::DiskSettings;
 use crate::engine::StoreHandle;
 use crate::engine::{Command as StoreWork, Db, Part};
+use crate::redis::auth::ClientAuth;
 use crate::redis::command::{dispatch, Action, Answer, Facts, NodeQuery, Session, Tally};
 use crate::redis::output::Output;
-use crate::redis::resp::{Limits, Reply, RequestDecoder};
+use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
 use std::collections::VecDeque;
@@ -57,6 +58,8 @@ pub struct ClientSettings {
     pub max_output: usize,
     /// Output at which a connection stops being read until it drains.
     pub soft_output: usize,
+    /// The client password, if any (see [`crate::redis::auth`]).
+    pub auth: ClientAuth,
 }
 
 /// The output at which a connection stops being read: a quarter of the
@@ -108,6 +111,7 @@ impl Context {
             max_bulk_len: settings.limits.max_bulk_len,
             max_request_len: settings.limits.max_request_len,
             persistence: settings.persistence.clone(),
+            auth: settings.auth.clone(),
         };
         Context {
             name: name.to_owned(),
@@ -239,10 +243,12 @@ impl std::fmt::Display for Close {
 }
 
 /// A reply whose turn has not come: it waits behind a store reply.
+/// Each is written in the protocol the session had right after its own
+/// command's dispatch (`HELLO 3`'s own reply is already RESP3).
 enum Pending {
-    Ready(Reply),
+    Ready(Reply, Protocol),
     /// The answer to the next store command of the connection.
-    Store,
+    Store(Protocol),
 }
 
 /// One client connection's protocol state, without its socket.
@@ -412,15 +418,17 @@ impl ClientConn {
 
     fn queue(&mut self, work: StoreWork<Answer>) {
         self.unrun.push_back(work);
-        self.pending.push_back(Pending::Store);
+        let proto = self.session.protocol();
+        self.pending.push_back(Pending::Store(proto));
     }
 
     /// Queues a reply that needs no store, in its turn.
     fn answer(&mut self, reply: Reply) {
+        let proto = self.session.protocol();
         if self.pending.is_empty() {
-            self.output.push_reply(reply);
+            self.output.push_reply_as(reply, proto);
         } else {
-            self.pending.push_back(Pending::Ready(reply));
+            self.pending.push_back(Pending::Ready(reply, proto));
         }
     }
 
@@ -458,15 +466,15 @@ impl ClientConn {
         let mut replies = replies.into_iter();
         while let Some(pending) = self.pending.pop_front() {
             match pending {
-                Pending::Ready(reply) => self.output.push_reply(reply),
-                Pending::Store => match replies.next() {
+                Pending::Ready(reply, proto) => self.output.push_reply_as(reply, proto),
+                Pending::Store(proto) => match replies.next() {
                     Some(answer) => {
                         self.tally.hits += answer.tally.hits;
                         self.tally.misses += answer.tally.misses;
-                        self.output.push_reply(answer.reply);
+                        self.output.push_reply_as(answer.reply, proto);
                     }
                     None => {
-                        self.pending.push_front(Pending::Store);
+                        self.pending.push_front(Pending::Store(proto));
                         break;
                     }
                 },
@@ -597,6 +605,7 @@ mod tests {
             persistence: Persistence::InMemory,
             max_output,
             soft_output: soft_output(max_output),
+            auth: ClientAuth::default(),
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)

@@ -30,19 +30,27 @@
 //! Pure: no sockets, threads or clock, and no command of its own: every
 //! command lives in [`crate::redis::cmd`].
 
+use crate::core::version::Stamp;
 use crate::engine::{Command as StoreWork, Refusable};
+use crate::redis::auth::ClientAuth;
 use crate::redis::cmd;
-use crate::redis::resp::{Reply, Request};
+use crate::redis::resp::{Protocol, Reply, Request};
 use crate::status::{Persistence, Status};
 use crate::store::WriteError;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// The Redis version netdb answers as (in `INFO` and `HELLO`): the
 /// version whose commands and replies it follows.
 pub const REDIS_VERSION: &str = "7.0.0";
 
 /// What one connection remembers between its commands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A clone shares the original's watched keys (the store thread fills
+/// them in, see `Watched`).
+#[derive(Debug, Clone)]
 pub struct Session {
     /// Unique among this node's connections (`CLIENT ID`).
     pub id: u64,
@@ -52,21 +60,96 @@ pub struct Session {
     pub addr: String,
     /// The node's address on this connection.
     pub laddr: String,
+    /// RESP2 until `HELLO 3`.
+    protocol: Protocol,
+    /// Whether `AUTH` (or `HELLO ... AUTH`) succeeded; only asked when
+    /// the node has a password.
+    authenticated: bool,
+    /// The commands queued since `MULTI`, while one is open.
+    transaction: Option<Transaction>,
+    /// The keys `WATCH`ed, with the versions they had.
+    watched: Watched,
 }
 
+/// The commands of an open `MULTI`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Transaction {
+    /// In order, checked (known command, right arity) as they came.
+    pub(crate) queued: Vec<Request>,
+    /// Whether a command was refused while queuing: `EXEC` then refuses
+    /// the whole transaction.
+    pub(crate) failed: bool,
+    /// The queued arguments' bytes, held to [`Facts::max_request_len`].
+    pub(crate) bytes: usize,
+}
+
+/// The keys a connection watches and the version each had when watched
+/// (`None`: no version at all). Shared with the work that runs on the
+/// store thread: `WATCH` fills it in there, and `EXEC` compares and
+/// empties it there, so pipelined `WATCH`, `MULTI` ... `EXEC` see each
+/// other in order.
+/// A map, so that watching many keys, or one key many times, costs one
+/// lookup per key.
+pub(crate) type Watched = Arc<Mutex<HashMap<Vec<u8>, Option<Stamp>>>>;
+
 impl Session {
-    /// A session with no name yet.
+    /// A session with no name yet, speaking RESP2, not authenticated, in
+    /// no transaction.
     pub fn new(id: u64, addr: String, laddr: String) -> Session {
         Session {
             id,
             name: None,
             addr,
             laddr,
+            protocol: Protocol::Resp2,
+            authenticated: false,
+            transaction: None,
+            watched: Watched::default(),
         }
+    }
+
+    /// The protocol this connection's replies are encoded in
+    /// ([`Reply::write_as`]). `HELLO 3` changes it, and `HELLO`'s own
+    /// reply is already in the new one: encode each reply with the
+    /// protocol as it is right after that reply's own [`dispatch`].
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    /// Whether this connection has authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    pub(crate) fn set_authenticated(&mut self) {
+        self.authenticated = true;
+    }
+
+    /// Whether a `MULTI` is open.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// How many commands are queued, while a `MULTI` is open.
+    pub fn queued(&self) -> Option<usize> {
+        self.transaction.as_ref().map(|t| t.queued.len())
+    }
+
+    pub(crate) fn transaction_mut(&mut self) -> &mut Option<Transaction> {
+        &mut self.transaction
+    }
+
+    pub(crate) fn watched(&self) -> &Watched {
+        &self.watched
     }
 }
 
-/// Settings that some commands report (`CONFIG GET`).
+/// Settings that some commands report (`CONFIG GET`), and the client
+/// password every connection checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     /// Most client connections at once.
@@ -79,6 +162,8 @@ pub struct Facts {
     pub max_request_len: usize,
     /// How the node keeps its data.
     pub persistence: Persistence,
+    /// The client password, if any, and the failed attempts' count.
+    pub auth: ClientAuth,
 }
 
 /// What to do with one request.
@@ -99,7 +184,13 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeQuery {
     /// `INFO` with these sections (lowercase).
-    Info(Vec<String>),
+    Info {
+        /// The sections asked for.
+        sections: Vec<String>,
+        /// Failed `AUTH` attempts when it was asked
+        /// (`acl_access_denied_auth`).
+        denied_auth: u64,
+    },
     /// `NETDB.STATUS`.
     Status,
 }
@@ -108,7 +199,10 @@ impl NodeQuery {
     /// The reply, from the node's status.
     pub fn reply(&self, status: &Status) -> Reply {
         match self {
-            NodeQuery::Info(sections) => cmd::info::info(sections, status),
+            NodeQuery::Info {
+                sections,
+                denied_auth,
+            } => cmd::info::info(sections, status, *denied_auth),
             NodeQuery::Status => cmd::netdb::encode_status(status),
         }
     }
@@ -121,6 +215,14 @@ pub struct Tally {
     pub hits: u64,
     /// Gets that found none.
     pub misses: u64,
+}
+
+impl Tally {
+    /// Counts `other`'s reads too.
+    pub fn add(&mut self, other: Tally) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+    }
 }
 
 impl std::fmt::Debug for Action {
@@ -137,7 +239,7 @@ impl std::fmt::Debug for Action {
 /// What a data command's work on the store thread answers: its reply, and
 /// what its reads found (for `INFO`'s `keyspace_hits` and
 /// `keyspace_misses`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// The reply to the client.
     pub reply: Reply,
@@ -169,8 +271,17 @@ impl Refusable for Answer {
 pub fn reply_weight(reply: &Reply) -> usize {
     match reply {
         Reply::Bulk(data) => data.len() + 16,
-        Reply::Array(items) => 16 + items.iter().map(reply_weight).sum::<usize>(),
-        Reply::Simple(text) | Reply::Error(text) => text.len() + 3,
+        Reply::Array(items) | Reply::Set(items) => {
+            16 + items.iter().map(reply_weight).sum::<usize>()
+        }
+        Reply::Map(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| reply_weight(k) + reply_weight(v))
+                .sum::<usize>()
+        }
+        Reply::Verbatim { text, .. } => text.len() + 20,
+        Reply::Simple(text) | Reply::Error(text) | Reply::BigNumber(text) => text.len() + 3,
         _ => 16,
     }
 }
@@ -380,38 +491,103 @@ pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Com
         .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Runs one request: finds its entry, checks its arity and calls its
-/// handler, which answers it or says what to run on the store thread.
+/// Runs one request: finds its entry, checks its arity and that the
+/// connection may run it (authenticated, when the node has a password),
+/// then queues it (inside `MULTI`) or calls its handler, which answers it
+/// or says what to run on the store thread.
 pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Action {
-    let args = request.args;
-    let Some(name) = args.first() else {
-        // Empty requests are dropped by the decoder; answer like Redis.
-        return Action::Reply(unknown_command(&[Vec::new()]));
+    let command = match lookup(&request.args) {
+        Ok(command) => command,
+        Err(refusal) => return refuse(session, refusal),
     };
-    let Some(mut command) = cmd::find(name) else {
-        return Action::Reply(unknown_command(&args));
-    };
-    if !command.subcommands.is_empty() && args.len() >= 2 {
-        match find_in(command.subcommands, &args[1]) {
-            Some(sub) => command = sub,
-            None => {
-                return error(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    truncated(shown(&args[1]), 128),
-                    command.name.to_ascii_uppercase()
-                ))
+    if facts.auth.is_required() && !session.authenticated && !command.flags.contains(&"no_auth") {
+        return refuse(
+            session,
+            Reply::Error("NOAUTH Authentication required.".into()),
+        );
+    }
+    if let Some(transaction) = &mut session.transaction {
+        if !runs_inside_multi(command) {
+            // A queue is held until EXEC: bounded like one request, so a
+            // client cannot grow it without limit.
+            let bytes = request.args.iter().map(Vec::len).sum::<usize>();
+            let total = transaction.bytes.saturating_add(bytes);
+            if total > facts.max_request_len {
+                let max = facts.max_request_len;
+                return refuse(
+                    session,
+                    Reply::Error(format!(
+                        "ERR a transaction's queued commands are over the limit of {max} bytes"
+                    )),
+                );
             }
+            transaction.bytes = total;
+            transaction.queued.push(request);
+            return Action::Reply(Reply::Simple("QUEUED".into()));
         }
     }
-    if !command.accepts(args.len()) {
-        return wrong_arity(command);
-    }
+    run(command, request.args, session, facts)
+}
+
+/// Calls `command`'s handler: the request has passed every check.
+pub(crate) fn run(
+    command: &'static Command,
+    args: Vec<Vec<u8>>,
+    session: &mut Session,
+    facts: &Facts,
+) -> Action {
     (command.run)(Call {
         command,
         args,
         session,
         facts,
     })
+}
+
+/// The entry for `args` (the subcommand's, for a container), with its
+/// arity checked; or Redis's error.
+pub(crate) fn lookup(args: &[Vec<u8>]) -> Result<&'static Command, Reply> {
+    let Some(name) = args.first() else {
+        // Empty requests are dropped by the decoder; answer like Redis.
+        return Err(unknown_command(&[Vec::new()]));
+    };
+    let Some(mut command) = cmd::find(name) else {
+        return Err(unknown_command(args));
+    };
+    if !command.subcommands.is_empty() && args.len() >= 2 {
+        match find_in(command.subcommands, &args[1]) {
+            Some(sub) => command = sub,
+            None => {
+                return Err(Reply::Error(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncated(shown(&args[1]), 128),
+                    command.name.to_ascii_uppercase()
+                )))
+            }
+        }
+    }
+    if !command.accepts(args.len()) {
+        return Err(wrong_arity_reply(command));
+    }
+    Ok(command)
+}
+
+/// The commands that run at once inside `MULTI` rather than being queued,
+/// as in Redis.
+fn runs_inside_multi(command: &Command) -> bool {
+    matches!(
+        command.name,
+        "exec" | "discard" | "multi" | "watch" | "quit"
+    )
+}
+
+/// A request refused before its handler: inside `MULTI`, the refusal
+/// also dooms the transaction (`EXEC` answers `EXECABORT`).
+fn refuse(session: &mut Session, reply: Reply) -> Action {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.failed = true;
+    }
+    Action::Reply(reply)
 }
 
 /// An argument as Redis prints it with `%s`: up to a NUL byte, lossily.
@@ -465,7 +641,11 @@ pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
 }
 
 fn wrong_arity(command: &Command) -> Action {
-    error(format!(
+    Action::Reply(wrong_arity_reply(command))
+}
+
+fn wrong_arity_reply(command: &Command) -> Reply {
+    Reply::Error(format!(
         "ERR wrong number of arguments for '{}' command",
         command.name
     ))
@@ -561,7 +741,7 @@ mod tests {
             &facts(),
         );
         assert!(
-            matches!(&info, Action::Node(NodeQuery::Info(s)) if s == &["stats", "netdb"]),
+            matches!(&info, Action::Node(NodeQuery::Info { sections, .. }) if sections == &["stats", "netdb"]),
             "{info:?}"
         );
         let status = dispatch(&mut session(), request(&[b"netdb.STATUS"]), &facts());

@@ -3,9 +3,10 @@
 //!
 //! | module | owns | must not |
 //! | --- | --- | --- |
-//! | [`resp`] | RESP2 bytes: requests in, replies out, the client side | know any command |
+//! | [`resp`] | RESP2 and RESP3 bytes: requests in, replies out, the client side | know any command |
 //! | [`command`] | what one command entry is; dispatch through the table | hold a command of its own |
 //! | [`cmd`] | the table: one file per command group, each entry with its handler | touch the map, the disk or a socket |
+//! | [`auth`] | the client password, checked in constant time, and the count of failed attempts | log the password |
 //! | [`glob`] | Redis-style glob patterns for `KEYS`, `SCAN MATCH`, `CONFIG GET` | know a command |
 //! | [`client`] | the connection threads: batches, limits, counters, gathering the status | decide what a command means |
 //!
@@ -13,6 +14,7 @@
 //! directly. What a command says about the node (`INFO`, `NETDB.STATUS`)
 //! is rendered from one [`crate::status::Status`].
 
+pub mod auth;
 pub mod client;
 pub mod cmd;
 pub mod command;

@@ -11,7 +11,7 @@
 //! No sockets here: [`Output::write_to`] takes any [`Write`], and says how
 //! much went out.
 
-use crate::redis::resp::Reply;
+use crate::redis::resp::{Protocol, Reply};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -54,9 +54,15 @@ impl Output {
         self.len == 0
     }
 
-    /// Queues `reply`, encoded. The bytes of a large bulk are moved into
-    /// the queue, not copied.
+    /// Queues `reply`, encoded in RESP2. The bytes of a large bulk are
+    /// moved into the queue, not copied.
     pub fn push_reply(&mut self, reply: Reply) {
+        self.push_reply_as(reply, Protocol::Resp2);
+    }
+
+    /// Queues `reply`, encoded in `proto` (see [`Reply::write_as`]). The
+    /// bytes of a large bulk are moved into the queue, not copied.
+    pub fn push_reply_as(&mut self, reply: Reply, proto: Protocol) {
         match reply {
             Reply::Bulk(data) if data.len() >= SHARE_MIN => {
                 let tail = self.tail();
@@ -71,13 +77,13 @@ impl Output {
                 let header = format!("*{}\r\n", items.len());
                 self.push_bytes(header.as_bytes());
                 for item in items {
-                    self.push_reply(item);
+                    self.push_reply_as(item, proto);
                 }
             }
             other => {
                 let tail = self.tail();
                 let before = tail.len();
-                other.write_to(tail);
+                other.write_as(proto, tail);
                 let added = tail.len() - before;
                 self.len += added;
             }

@@ -62,7 +62,22 @@ pub fn status_from_facts(
         server: None,
         max_clock_offset_ms: Some(bound),
         writes_refused,
+        memory_rss: resident_bytes(),
     }
+}
+
+/// This process's resident set (`VmRSS` in `/proc/self/status`), in
+/// bytes; `None` where there is no such file.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+/// `VmRSS:   1234 kB` as bytes.
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kb = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// The peers' lines of `status`, from the pushers' table and the store's
@@ -96,4 +111,22 @@ pub fn peer_reports(
             clock_off: p.clock.is_some_and(|c| c.exceeds(bound_ms)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_is_read_from_proc() {
+        assert_eq!(
+            parse_vm_rss("Name:\tnetdb\nVmRSS:\t   2048 kB\nThreads: 3\n"),
+            Some(2 << 20)
+        );
+        assert_eq!(parse_vm_rss("VmRSS: lots\n"), None);
+        assert_eq!(parse_vm_rss(""), None);
+        if cfg!(target_os = "linux") {
+            assert!(resident_bytes().is_some_and(|b| b > 0));
+        }
+    }
 }

@@ -52,6 +52,10 @@ pub struct Status {
     /// peers', another live node uses its name, its wall clock is past
     /// what a timestamp can hold), or `None` while it takes them.
     pub writes_refused: Option<String>,
+    /// The node process's resident memory in bytes (`used_memory` in
+    /// `INFO`); `None` where it could not be read (no `/proc`) or a node
+    /// does not report it.
+    pub memory_rss: Option<u64>,
 }
 
 /// Whether the last push to a peer worked.
@@ -250,6 +254,7 @@ pub(crate) mod tests {
             }),
             max_clock_offset_ms: Some(500),
             writes_refused: None,
+            memory_rss: Some(50 << 20),
         }
     }
 
@@ -267,6 +272,7 @@ pub(crate) mod tests {
             server: None,
             max_clock_offset_ms: Some(500),
             writes_refused: None,
+            memory_rss: None,
         };
         assert_eq!(
             format_status(&status),

@@ -374,6 +374,14 @@ impl Store {
         self.find(key).and_then(|s| self.slots[s as usize].value())
     }
 
+    /// Who wrote `key`'s current version (a delete included), and when:
+    /// it changes with every write that replaces the version, local or
+    /// merged from a peer. `None` for a key never written here (or whose
+    /// tombstone is gone).
+    pub fn stamp(&self, key: &[u8]) -> Option<Stamp> {
+        self.find(key).map(|s| self.slots[s as usize].stamp())
+    }
+
     /// Stores `value` under `key` as a new local write.
     pub fn put(&mut self, key: &[u8], value: &[u8], now_us: u64) -> Result<(), WriteError> {
         self.write(key, Some(value), now_us)

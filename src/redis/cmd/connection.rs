@@ -1,13 +1,14 @@
-//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO` and
-//! `CLIENT ...`. They answer from the connection's [`Session`] alone and
-//! must never append store ops.
+//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`,
+//! `HELLO` and `CLIENT ...`. They answer from the connection's
+//! [`Session`] and the node's [`Facts`] alone (`AUTH` checks the password
+//! in [`crate::redis::auth`]) and must never append store ops.
 
 use crate::redis::cmd::introspection::{container, help_entry};
 use crate::redis::command::{
-    arg, error, not_an_integer, optional, parse_i64, shown, token, truncated, Action, Arg, Call,
-    Command, Docs, Session, REDIS_VERSION,
+    arg, error, not_an_integer, optional, parse_i64, shown, syntax_error, token, truncated, Action,
+    Arg, Call, Command, Docs, Facts, Session, REDIS_VERSION,
 };
-use crate::redis::resp::Reply;
+use crate::redis::resp::{Protocol, Reply};
 
 const FAST: &[&str] = &["@fast", "@connection"];
 const HANDSHAKE: &[&str] = &[
@@ -69,7 +70,20 @@ pub const COMMANDS: &[Command] = &[
         flags: HANDSHAKE,
         acl: FAST,
         docs: Docs {
-            summary: "Handshake with the server (netdb speaks RESP2 only)",
+            summary: "Authenticate to the server",
+            args: &[
+                optional(arg("username", "string")),
+                arg("password", "string"),
+            ],
+            ..DOCS
+        },
+        ..Command::new("auth", -2, auth)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Handshake with the server: the protocol (2 or 3), a password, a name",
             since: "6.0.0",
             args: &[
                 optional(arg("protover", "integer")),
@@ -191,27 +205,60 @@ fn quit(_: Call<'_>) -> Action {
     Action::Close(Reply::ok())
 }
 
-/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: RESP2 only.
+/// `AUTH [username] password`.
+fn auth(call: Call<'_>) -> Action {
+    let (user, pass) = match call.args.as_slice() {
+        [_, pass] => (None, pass),
+        [_, user, pass] => (Some(user.as_slice()), pass),
+        _ => return syntax_error(),
+    };
+    Action::Reply(match authenticate(call.session, call.facts, user, pass) {
+        Ok(()) => Reply::ok(),
+        Err(refusal) => refusal,
+    })
+}
+
+/// Checks a password and marks the session authenticated if it is right.
+fn authenticate(
+    session: &mut Session,
+    facts: &Facts,
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), Reply> {
+    facts
+        .auth
+        .check(user, pass)
+        .map_err(|denied| Reply::Error(denied.text().into()))?;
+    session.set_authenticated();
+    Ok(())
+}
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches the
+/// connection to RESP2 or RESP3, authenticates, names it, and answers
+/// with the server's facts as a map (in the protocol just chosen). Every
+/// option is checked before any takes effect, as in Redis.
 fn hello(call: Call<'_>) -> Action {
-    let (args, session) = (&call.args, call.session);
-    let mut i = 1;
+    let (args, session, facts) = (&call.args, call.session, call.facts);
+    let mut protocol = session.protocol();
     if let Some(version) = args.get(1) {
-        match parse_i64(version) {
-            Some(2) => {}
+        protocol = match parse_i64(version) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
             Some(_) => return error("NOPROTO unsupported protocol version"),
             None => return error("ERR Protocol version is not an integer or out of range"),
-        }
-        i = 2;
+        };
     }
+    let mut credentials = None;
+    let mut name = None;
+    let mut i = 2;
     while i < args.len() {
         let more = args.len() - 1 - i;
         let option = args[i].to_ascii_uppercase();
         if option == b"AUTH" && more >= 2 {
-            return error("WRONGPASS invalid username-password pair or user is disabled.");
+            credentials = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
         } else if option == b"SETNAME" && more >= 1 {
-            if let Err(e) = set_name(session, &args[i + 1]) {
-                return Action::Reply(e);
-            }
+            name = Some(&args[i + 1]);
             i += 2;
         } else {
             return error(format!(
@@ -220,22 +267,37 @@ fn hello(call: Call<'_>) -> Action {
             ));
         }
     }
+    match credentials {
+        Some((user, pass)) => {
+            if let Err(refusal) = authenticate(session, facts, Some(user), pass) {
+                return Action::Reply(refusal);
+            }
+        }
+        None if facts.auth.is_required() && !session.is_authenticated() => {
+            return error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+                 select the RESP protocol version at the same time",
+            )
+        }
+        None => {}
+    }
+    if let Some(name) = name {
+        if let Err(e) = check_name(name) {
+            return Action::Reply(e);
+        }
+        session.name = (!name.is_empty()).then(|| name.to_vec());
+    }
+    session.set_protocol(protocol);
     let text = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
-    Action::Reply(Reply::Array(vec![
-        text("server"),
-        text("redis"),
-        text("version"),
-        text(REDIS_VERSION),
-        text("proto"),
-        Reply::Integer(2),
-        text("id"),
-        Reply::Integer(session.id as i64),
-        text("mode"),
-        text("standalone"),
-        text("role"),
-        text("master"),
-        text("modules"),
-        Reply::Array(Vec::new()),
+    Action::Reply(Reply::map_of([
+        ("server", text("redis")),
+        ("version", text(REDIS_VERSION)),
+        ("proto", Reply::Integer(protocol.version())),
+        ("id", Reply::Integer(session.id as i64)),
+        ("mode", text("standalone")),
+        ("role", text("master")),
+        ("modules", Reply::Array(Vec::new())),
     ]))
 }
 
@@ -254,9 +316,9 @@ fn client_id(call: Call<'_>) -> Action {
     Action::Reply(Reply::Integer(call.session.id as i64))
 }
 
-/// `CLIENT INFO`, and `CLIENT LIST`: this connection's line.
+/// `CLIENT INFO`, and `CLIENT LIST`: this connection's line, as text.
 fn client_info(call: Call<'_>) -> Action {
-    Action::Reply(Reply::Bulk(client_line(call.session, call.command.name)))
+    Action::Reply(Reply::text(client_line(call.session, call.command.name)))
 }
 
 fn client_setinfo(_: Call<'_>) -> Action {
@@ -265,12 +327,18 @@ fn client_setinfo(_: Call<'_>) -> Action {
 
 /// `CLIENT SETNAME`: printable ASCII without spaces; empty unsets.
 fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
+    check_name(name)?;
+    session.name = (!name.is_empty()).then(|| name.to_vec());
+    Ok(())
+}
+
+/// A connection name is printable ASCII without spaces.
+fn check_name(name: &[u8]) -> Result<(), Reply> {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
         return Err(Reply::Error(
             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
         ));
     }
-    session.name = (!name.is_empty()).then(|| name.to_vec());
     Ok(())
 }
 
@@ -278,11 +346,14 @@ fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
 fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
     let name = session.name.as_deref().map(String::from_utf8_lossy);
     format!(
-        "id={} addr={} laddr={} name={} db=0 flags=N multi=-1 cmd={cmd} user=default resp=2\n",
+        "id={} addr={} laddr={} name={} db=0 flags={} multi={} cmd={cmd} user=default resp={}\n",
         session.id,
         session.addr,
         session.laddr,
-        name.unwrap_or_default()
+        name.unwrap_or_default(),
+        if session.in_transaction() { "x" } else { "N" },
+        session.queued().map_or(-1, |n| n as i64),
+        session.protocol().version(),
     )
     .into_bytes()
 }
@@ -290,7 +361,9 @@ fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::cmd::testing::{bulk_of, err, facts, request, run, session, Fake};
+    use crate::redis::cmd::testing::{
+        bulk_of, err, facts, facts_with_password, request, run, session, Fake,
+    };
     use crate::redis::command::dispatch;
 
     #[test]
@@ -311,22 +384,59 @@ mod tests {
         );
     }
 
+    /// The fields of a `HELLO` reply, read back from either protocol.
+    fn hello_fields(reply: Reply) -> Vec<(String, Reply)> {
+        let pairs = match reply {
+            Reply::Map(pairs) => pairs,
+            Reply::Array(items) => items
+                .chunks(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+            other => panic!("a map: {other:?}"),
+        };
+        pairs
+            .into_iter()
+            .map(|(k, v)| match k {
+                Reply::Bulk(k) => (String::from_utf8(k).expect("text"), v),
+                other => panic!("a name: {other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn hello_speaks_resp2_only() {
+    fn hello_switches_between_resp2_and_resp3() {
         let mut s = session();
         let mut fake = Fake::default();
-        let Reply::Array(map) = fake.run(&mut s, &[b"HELLO"]) else {
-            panic!("a map")
+        // RESP2: a flat array of 14.
+        let Reply::Array(flat) = fake.run(&mut s, &[b"HELLO"]) else {
+            panic!("an array")
         };
-        assert_eq!(map.len(), 14);
-        assert_eq!(map[5], Reply::Integer(2));
-        assert_eq!(map[7], Reply::Integer(7));
-        assert!(matches!(
-            fake.run(&mut s, &[b"hello", b"2"]),
-            Reply::Array(_)
-        ));
+        assert_eq!(flat.len(), 14);
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        // HELLO 3 answers in RESP3 already: a map.
+        let Reply::Map(map) = fake.run(&mut s, &[b"hello", b"3"]) else {
+            panic!("a RESP3 map")
+        };
+        assert_eq!(s.protocol(), Protocol::Resp3);
+        let fields = hello_fields(Reply::Map(map));
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            fake.run(&mut s, &[b"hello", b"3"]),
+            names,
+            ["server", "version", "proto", "id", "mode", "role", "modules"]
+        );
+        assert_eq!(fields[1].1, bulk_of(REDIS_VERSION.as_bytes()));
+        assert_eq!(fields[2].1, Reply::Integer(3));
+        assert_eq!(fields[3].1, Reply::Integer(7));
+        assert_eq!(fields[6].1, Reply::Array(Vec::new()));
+        // Nulls are RESP3's now.
+        assert_eq!(fake.run(&mut s, &[b"GET", b"nope"]), Reply::Null);
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"CLIENT", b"GETNAME"]).to_bytes_as(s.protocol()),
+            b"_\r\n"
+        );
+        // A bad version changes nothing.
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"4"]),
             err("NOPROTO unsupported protocol version")
         );
         assert_eq!(
@@ -337,11 +447,108 @@ mod tests {
             fake.run(&mut s, &[b"hello", b"2", b"bogus"]),
             err("ERR Syntax error in HELLO option 'bogus'")
         );
-        assert!(matches!(
-            fake.run(&mut s, &[b"hello", b"2", b"setname", b"me"]),
-            Reply::Array(_)
-        ));
+        assert_eq!(
+            fake.run(&mut s, &[b"hello", b"2", b"setname", b"a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(s.protocol(), Protocol::Resp3, "refused: no switch");
+        let fields = hello_fields(fake.run(&mut s, &[b"hello", b"2", b"setname", b"me"]));
+        assert_eq!(fields[2].1, Reply::Integer(2));
+        assert_eq!(s.protocol(), Protocol::Resp2);
         assert_eq!(s.name.as_deref(), Some(&b"me"[..]));
+    }
+
+    /// The reply a command gets without the store.
+    fn dispatch_reply(s: &mut Session, args: &[&[u8]]) -> Reply {
+        match dispatch(s, request(args), &facts()) {
+            Action::Reply(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_auth_only_auth_hello_and_quit_run() {
+        let facts = facts_with_password("hunter2");
+        let mut s = session();
+        let mut fake = Fake::default();
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        let noauth = err("NOAUTH Authentication required.");
+        assert_eq!(run(&mut s, &[b"GET", b"k"]), noauth);
+        assert_eq!(run(&mut s, &[b"PING"]), noauth);
+        assert_eq!(run(&mut s, &[b"CONFIG", b"GET", b"requirepass"]), noauth);
+        // Unknown commands and wrong arities are told first, as in Redis.
+        assert_eq!(
+            run(&mut s, &[b"NOPE"]),
+            err("ERR unknown command 'NOPE', with args beginning with: ")
+        );
+        assert!(matches!(
+            run(&mut s, &[b"HELLO", b"3"]),
+            Reply::Error(e) if e.starts_with("NOAUTH HELLO must be called with the client already authenticated")
+        ));
+        let wrong = err("WRONGPASS invalid username-password pair or user is disabled.");
+        assert_eq!(run(&mut s, &[b"AUTH", b"hunter3"]), wrong);
+        assert_eq!(run(&mut s, &[b"AUTH", b"admin", b"hunter2"]), wrong);
+        assert_eq!(
+            run(&mut s, &[b"HELLO", b"3", b"AUTH", b"default", b"nope"]),
+            wrong
+        );
+        assert_eq!(
+            s.protocol(),
+            Protocol::Resp2,
+            "a refused HELLO switches nothing"
+        );
+        assert_eq!(
+            run(&mut s, &[b"AUTH", b"a", b"b", b"c"]),
+            err("ERR syntax error")
+        );
+        assert_eq!(facts.auth.denied(), 3);
+        assert!(!s.is_authenticated());
+        assert_eq!(run(&mut s, &[b"AUTH", b"hunter2"]), Reply::ok());
+        assert_eq!(run(&mut s, &[b"PING"]), Reply::Simple("PONG".into()));
+        // An authenticated client may read the password, as in Redis.
+        assert_eq!(
+            run(&mut s, &[b"CONFIG", b"GET", b"requirepass"]),
+            Reply::Array(vec![bulk_of(b"requirepass"), bulk_of(b"hunter2")])
+        );
+        // HELLO with AUTH authenticates and switches at once.
+        let mut other = session();
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        assert!(matches!(
+            run(
+                &mut other,
+                &[b"HELLO", b"3", b"AUTH", b"default", b"hunter2", b"SETNAME", b"w"]
+            ),
+            Reply::Map(_)
+        ));
+        assert!(other.is_authenticated());
+        assert_eq!(other.protocol(), Protocol::Resp3);
+        assert_eq!(
+            run(&mut other, &[b"AUTH", b"default", b"hunter2"]),
+            Reply::ok()
+        );
+        // QUIT needs no password.
+        let quit = dispatch(&mut session(), request(&[b"QUIT"]), &facts);
+        assert!(matches!(quit, Action::Close(_)), "{quit:?}");
+    }
+
+    #[test]
+    fn auth_without_a_password_set_is_refused_as_redis_does() {
+        let mut s = session();
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"x"]),
+            err(
+                "ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?"
+            )
+        );
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"default", b"x"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            dispatch_reply(&mut s, &[b"AUTH", b"other", b"x"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
     }
 
     #[test]
@@ -368,6 +575,13 @@ mod tests {
         let line = String::from_utf8(line).expect("text");
         assert!(line.starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 name=worker-1 "));
         assert!(line.ends_with("cmd=client|info user=default resp=2\n"));
+        fake.run(&mut s, &[b"HELLO", b"3"]);
+        let Reply::Verbatim { format, text } = fake.run(&mut s, &[b"client", b"info"]) else {
+            panic!("text")
+        };
+        assert_eq!(format, "txt");
+        assert!(text.ends_with(b" resp=3\n"));
+        fake.run(&mut s, &[b"HELLO", b"2"]);
         assert_eq!(
             fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"x"]),
             Reply::ok()

@@ -30,18 +30,20 @@ pub const COMMANDS: &[Command] = &[Command {
 
 /// `INFO [section ...]`: the shell gathers the status.
 fn info_command(call: Call<'_>) -> Action {
-    Action::Node(NodeQuery::Info(
-        call.args[1..]
+    Action::Node(NodeQuery::Info {
+        sections: call.args[1..]
             .iter()
             .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
             .collect(),
-    ))
+        denied_auth: call.facts.auth.denied(),
+    })
 }
 
 /// The `INFO` sections, in the order they are printed.
-pub const INFO_SECTIONS: [&str; 6] = [
+pub const INFO_SECTIONS: [&str; 7] = [
     "server",
     "clients",
+    "memory",
     "persistence",
     "stats",
     "keyspace",
@@ -54,8 +56,10 @@ fn one_line(text: &str) -> String {
 }
 
 /// The `INFO` reply for the asked sections (none, `default`, `all` or
-/// `everything`: all of them; unknown names are skipped, as in Redis).
-pub fn info(sections: &[String], status: &Status) -> Reply {
+/// `everything`: all of them; unknown names are skipped, as in Redis),
+/// as text (a verbatim string in RESP3). `denied_auth` is the count of
+/// failed `AUTH` attempts, which the client side keeps.
+pub fn info(sections: &[String], status: &Status, denied_auth: u64) -> Reply {
     let all = sections.is_empty()
         || sections
             .iter()
@@ -73,16 +77,28 @@ pub fn info(sections: &[String], status: &Status) -> Reply {
             first.make_ascii_uppercase();
         }
         let _ = write!(text, "# {title}\r\n");
-        for (key, value) in section_lines(section, status) {
+        for (key, value) in section_lines(section, status, denied_auth) {
             let _ = write!(text, "{key}:{}\r\n", one_line(&value));
         }
     }
-    Reply::Bulk(text.into_bytes())
+    Reply::text(text)
+}
+
+/// Bytes as Redis's `used_memory_human` writes them: `B`, then `K`, `M`,
+/// `G` with two decimals.
+fn human_bytes(n: u64) -> String {
+    let units = [(1u64 << 30, 'G'), (1 << 20, 'M'), (1 << 10, 'K')];
+    for (size, unit) in units {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
 }
 
 /// One section's lines. A part of the status that was not gathered
 /// (`None`) gives no lines rather than made-up ones.
-fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
+fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, String)> {
     let mut lines: Vec<(&str, String)> = Vec::new();
     let stats = s.server.as_ref();
     match section {
@@ -116,6 +132,23 @@ fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
             }
             lines.push(("blocked_clients", "0".into()));
         }
+        "memory" => {
+            // netdb has no allocator statistics: what it uses is its
+            // resident set, so `used_memory` and `used_memory_rss` agree.
+            if let Some(rss) = s.memory_rss {
+                lines.extend([
+                    ("used_memory", rss.to_string()),
+                    ("used_memory_human", human_bytes(rss)),
+                    ("used_memory_rss", rss.to_string()),
+                    ("used_memory_rss_human", human_bytes(rss)),
+                ]);
+            }
+            lines.extend([
+                ("maxmemory", "0".into()),
+                ("maxmemory_human", "0B".into()),
+                ("maxmemory_policy", "noeviction".into()),
+            ]);
+        }
         "persistence" => persistence_lines(s.persistence.as_ref(), &mut lines),
         "stats" => {
             if let Some(st) = stats {
@@ -130,6 +163,7 @@ fn section_lines(section: &str, s: &Status) -> Vec<(String, String)> {
                     ("keyspace_misses", st.keyspace_misses.to_string()),
                 ]);
             }
+            lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
         "keyspace" if s.live > 0 => {
             lines.push(("db0", format!("keys={},expires=0,avg_ttl=0", s.live)));
@@ -268,9 +302,10 @@ mod tests {
 
     fn text(sections: &[&str], status: &Status) -> String {
         let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
-        let Reply::Bulk(text) = info(&sections, status) else {
-            panic!("a bulk")
+        let Reply::Verbatim { format, text } = info(&sections, status, 4) else {
+            panic!("text")
         };
+        assert_eq!(format, "txt");
         String::from_utf8(text).expect("text")
     }
 
@@ -281,6 +316,7 @@ mod tests {
         for title in [
             "# Server",
             "# Clients",
+            "# Memory",
             "# Persistence",
             "# Stats",
             "# Keyspace",
@@ -296,6 +332,10 @@ mod tests {
             "netdb_persistence:in-memory",
             "aof_enabled:0",
             "total_commands_processed:1000",
+            "acl_access_denied_auth:4",
+            "used_memory:52428800",
+            "used_memory_human:50.00M",
+            "maxmemory:0",
             "db0:keys=12,expires=0,avg_ttl=0",
             "node_name:a",
             "netdb_digest:00000000000000000000000000000abc0000000c",
@@ -369,14 +409,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_shown_as_redis_does() {
+        assert_eq!(human_bytes(0), "0B");
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(1536), "1.50K");
+        assert_eq!(human_bytes(3 << 30), "3.00G");
+    }
+
+    #[test]
     fn parts_not_gathered_give_no_lines() {
         let status = Status {
             persistence: None,
             server: None,
+            memory_rss: None,
             ..sample()
         };
         let all = text(&[], &status);
         for absent in [
+            "used_memory:",
             "aof_enabled",
             "process_id",
             "connected_clients",

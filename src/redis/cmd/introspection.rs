@@ -86,7 +86,8 @@ fn list(_: Call<'_>) -> Action {
 }
 
 /// `COMMAND INFO [name ...]`: each named command's details, or a null
-/// for a name netdb does not know; all of them without names.
+/// (`$-1` in RESP2, as Redis 7 sends) for a name netdb does not know;
+/// all of them without names.
 fn info_of(call: Call<'_>) -> Action {
     Action::Reply(if call.args.len() == 2 {
         all_command_info()
@@ -94,13 +95,13 @@ fn info_of(call: Call<'_>) -> Action {
         Reply::Array(
             call.args[2..]
                 .iter()
-                .map(|name| super::find(name).map_or(Reply::NullArray, command_info))
+                .map(|name| super::find(name).map_or(Reply::Null, command_info))
                 .collect(),
         )
     })
 }
 
-/// `COMMAND DOCS [name ...]`: name, docs, name, docs...
+/// `COMMAND DOCS [name ...]`: a map from each name to its docs.
 fn docs_of(call: Call<'_>) -> Action {
     let names = &call.args[2..];
     let mut out = Vec::new();
@@ -110,10 +111,10 @@ fn docs_of(call: Call<'_>) -> Action {
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(command.name.as_bytes()))
         {
-            out.extend([bulk(command.name), command_doc(command)]);
+            out.push((command.name, command_doc(command)));
         }
     }
-    Action::Reply(Reply::Array(out))
+    Action::Reply(Reply::map_of(out))
 }
 
 /// A container's `HELP` subcommand, named `name` (`container|help`).
@@ -159,12 +160,14 @@ fn bulk(s: &str) -> Reply {
     Reply::Bulk(s.as_bytes().to_vec())
 }
 
+/// Status lines as a set, as Redis 7 sends flags and categories.
 fn statuses(items: &[&str]) -> Reply {
-    Reply::Array(items.iter().map(|s| Reply::Simple((*s).into())).collect())
+    Reply::Set(items.iter().map(|s| Reply::Simple((*s).into())).collect())
 }
 
 /// A command's entry in `COMMAND`, in Redis 7's ten-element form (no
-/// tips, no key specifications).
+/// tips, no key specifications); its flags, categories, tips, key
+/// specifications and subcommands are sets, as in Redis 7.
 fn command_info(command: &Command) -> Reply {
     let keys = command.keys;
     Reply::Array(vec![
@@ -175,9 +178,9 @@ fn command_info(command: &Command) -> Reply {
         Reply::Integer(keys.last),
         Reply::Integer(keys.step),
         statuses(command.acl),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
-        Reply::Array(command.subcommands.iter().map(command_info).collect()),
+        Reply::Set(Vec::new()),
+        Reply::Set(Vec::new()),
+        Reply::Set(command.subcommands.iter().map(command_info).collect()),
     ])
 }
 
@@ -186,9 +189,9 @@ fn all_command_info() -> Reply {
 }
 
 fn arg_doc(a: &Arg) -> Reply {
-    let mut map = vec![bulk("name"), bulk(a.name), bulk("type"), bulk(a.kind)];
+    let mut map = vec![("name", bulk(a.name)), ("type", bulk(a.kind))];
     if let Some(t) = a.token {
-        map.extend([bulk("token"), bulk(t)]);
+        map.push(("token", bulk(t)));
     }
     let mut flags = Vec::new();
     if a.optional {
@@ -198,42 +201,43 @@ fn arg_doc(a: &Arg) -> Reply {
         flags.push("multiple");
     }
     if !flags.is_empty() {
-        map.extend([bulk("flags"), statuses(&flags)]);
+        map.push(("flags", statuses(&flags)));
     }
     if !a.parts.is_empty() {
-        map.extend([
-            bulk("arguments"),
+        map.push((
+            "arguments",
             Reply::Array(a.parts.iter().map(arg_doc).collect()),
-        ]);
+        ));
     }
-    Reply::Array(map)
+    Reply::map_of(map)
 }
 
-/// A command's documentation map (as a flat array, RESP2's map).
+/// A command's documentation map.
 fn command_doc(command: &Command) -> Reply {
     let docs = &command.docs;
     let mut map = vec![
-        bulk("summary"),
-        bulk(docs.summary),
-        bulk("since"),
-        bulk(docs.since),
-        bulk("group"),
-        bulk(docs.group),
+        ("summary", bulk(docs.summary)),
+        ("since", bulk(docs.since)),
+        ("group", bulk(docs.group)),
     ];
     if !docs.args.is_empty() {
-        map.extend([
-            bulk("arguments"),
+        map.push((
+            "arguments",
             Reply::Array(docs.args.iter().map(arg_doc).collect()),
-        ]);
+        ));
     }
     if !command.subcommands.is_empty() {
-        let mut subs = Vec::new();
-        for sub in command.subcommands {
-            subs.extend([bulk(sub.name), command_doc(sub)]);
-        }
-        map.extend([bulk("subcommands"), Reply::Array(subs)]);
+        map.push((
+            "subcommands",
+            Reply::map_of(
+                command
+                    .subcommands
+                    .iter()
+                    .map(|sub| (sub.name, command_doc(sub))),
+            ),
+        ));
     }
-    Reply::Array(map)
+    Reply::map_of(map)
 }
 
 #[cfg(test)]
@@ -323,7 +327,7 @@ mod tests {
         assert_eq!(one.len(), 2);
         assert_eq!(
             run(&[b"command", b"info", b"get", b"nope"]),
-            Reply::Array(vec![Reply::Array(get), Reply::NullArray])
+            Reply::Array(vec![Reply::Array(get), Reply::Null])
         );
         let Reply::Array(names) = run(&[b"command", b"list"]) else {
             panic!("an array")

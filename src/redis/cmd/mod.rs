@@ -10,9 +10,10 @@
 //!
 //! | file | commands |
 //! | --- | --- |
-//! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `HELLO`, `CLIENT ...` |
-//! | [`strings`] | `GET`, `SET`, `MGET`, `MSET` |
-//! | [`keys`] | `DEL`, `EXISTS`, `KEYS`, `SCAN`, `DBSIZE` |
+//! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`, `HELLO`, `CLIENT ...` |
+//! | [`strings`] | `GET`, `SET`, `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
+//! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
+//! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |
 //! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
 //! | [`introspection`] | `COMMAND ...`, generated from the table |
@@ -35,12 +36,14 @@ pub mod server;
 pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod transactions;
 
 /// Every command netdb answers, group by group.
 pub static GROUPS: &[&[Command]] = &[
     connection::COMMANDS,
     strings::COMMANDS,
     keys::COMMANDS,
+    transactions::COMMANDS,
     server::COMMANDS,
     info::COMMANDS,
     introspection::COMMANDS,

@@ -5,8 +5,8 @@
 //!
 //! # The reply
 //!
-//! A map; in RESP2, as in `HELLO` and `COMMAND DOCS`, a flat array of
-//! name, value pairs:
+//! A map (in RESP2, as in `HELLO` and `COMMAND DOCS`, a flat array of
+//! name, value pairs; the decoder reads both):
 //!
 //! | field | value |
 //! | --- | --- |
@@ -22,6 +22,7 @@
 //! | `server` | map (below), or null when not known |
 //! | `max_clock_offset_ms` | integer: `--max-clock-offset-ms` |
 //! | `writes_refused` | bulk: why the node refuses writes now, or null |
+//! | `used_memory` | integer: the process's resident bytes, or null when not known |
 //!
 //! A peer: `addr` (bulk), `state` (bulk: `not_tried`, `reachable` or
 //! `unreachable`), `error` (bulk or null), `last_sync_ms_ago` (integer, or
@@ -30,8 +31,8 @@
 //! `clock_offset_ms` (integer, negative when the peer's clock is behind;
 //! or null: not measured) and `clock_off` (integer 0 or 1: over the
 //! bound). A decoder takes the clock fields, and the node's
-//! `max_clock_offset_ms` and `writes_refused`, as absent (null, 0) when
-//! an older node leaves them out.
+//! `max_clock_offset_ms`, `writes_refused` and `used_memory`, as absent
+//! (null, 0) when an older node leaves them out.
 //!
 //! Persistence: `aof_enabled` (integer 0 or 1); with 1, `dir` (bulk),
 //! `appendfsync` (bulk: `always`, `everysec` or `no`) and `compaction`
@@ -88,7 +89,7 @@ fn or_null(n: Option<u64>) -> Reply {
 }
 
 fn map(pairs: Vec<(&str, Reply)>) -> Reply {
-    Reply::Array(pairs.into_iter().flat_map(|(k, v)| [bulk(k), v]).collect())
+    Reply::map_of(pairs)
 }
 
 /// The reply to `NETDB.STATUS`.
@@ -128,6 +129,7 @@ pub fn encode_status(s: &Status) -> Reply {
             "writes_refused",
             s.writes_refused.as_deref().map_or(Reply::Null, bulk),
         ),
+        ("used_memory", or_null(s.memory_rss)),
     ]);
     map(fields)
 }
@@ -197,8 +199,10 @@ struct Fields(Vec<(String, Reply)>);
 
 impl Fields {
     fn of(reply: Reply, what: &str) -> Result<Fields, String> {
-        let Reply::Array(items) = reply else {
-            return Err(format!("{what}: expected a map, got {reply:?}"));
+        let items = match reply {
+            Reply::Array(items) => items,
+            Reply::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            other => return Err(format!("{what}: expected a map, got {other:?}")),
         };
         if items.len() % 2 != 0 {
             return Err(format!("{what}: a map with an odd number of items"));
@@ -314,6 +318,10 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             _ => None,
         },
+        memory_rss: match f.take_new("used_memory") {
+            Reply::Integer(n) => u64::try_from(n).ok(),
+            _ => None,
+        },
     })
 }
 
@@ -399,15 +407,22 @@ fn decode_server(mut f: Fields) -> Result<ServerStats, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redis::resp::Protocol;
     use crate::status::tests::sample;
 
+    /// Through RESP2 and RESP3 bytes, which must decode alike.
     fn round_trip(status: &Status) -> Result<Status, String> {
-        let bytes = encode_status(status).to_bytes();
-        let reply = crate::redis::resp::parse_reply(&bytes)
-            .expect("valid RESP")
-            .expect("whole")
-            .0;
-        decode_status(reply)
+        let decoded = [Protocol::Resp2, Protocol::Resp3].map(|proto| {
+            let bytes = encode_status(status).to_bytes_as(proto);
+            let reply = crate::redis::resp::parse_reply(&bytes)
+                .expect("valid RESP")
+                .expect("whole")
+                .0;
+            decode_status(reply)
+        });
+        let [resp2, resp3] = decoded;
+        assert_eq!(resp2, resp3);
+        resp2
     }
 
     #[test]
@@ -450,9 +465,11 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored_and_missing_ones_named() {
-        let Reply::Array(mut items) = encode_status(&sample()) else {
+        let Reply::Map(pairs) = encode_status(&sample()) else {
             panic!("a map")
         };
+        // As a RESP2 client reads it.
+        let mut items: Vec<Reply> = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
         items.extend([bulk("from_a_newer_node"), int(1)]);
         assert_eq!(decode_status(Reply::Array(items.clone())), Ok(sample()));
         let without_name = Reply::Array(items[2..].to_vec());
@@ -461,10 +478,12 @@ mod tests {
             Err("no field 'name'".to_string())
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
-        // A node from before the clock fields: the last two, left out.
-        let older = Reply::Array(items[..items.len() - 6].to_vec());
+        // A node from before the clock and memory fields: the last three,
+        // left out.
+        let older = Reply::Array(items[..items.len() - 8].to_vec());
         let want = Status {
             max_clock_offset_ms: None,
+            memory_rss: None,
             ..sample()
         };
         assert_eq!(decode_status(older), Ok(want));

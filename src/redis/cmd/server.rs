@@ -37,8 +37,7 @@ pub const COMMANDS: &[Command] = &[Command {
     ..Command::new("config", -2, container)
 }];
 
-/// `CONFIG GET pattern ...`: the settings whose names match, as name,
-/// value pairs.
+/// `CONFIG GET pattern ...`: the settings whose names match, as a map.
 fn config_get(call: Call<'_>) -> Action {
     let patterns: Vec<Vec<u8>> = call.args[2..]
         .iter()
@@ -47,20 +46,19 @@ fn config_get(call: Call<'_>) -> Action {
     let mut out = Vec::new();
     for (name, value) in settings(call.facts) {
         if patterns.iter().any(|p| glob_match(p, name.as_bytes())) {
-            out.extend([
-                Reply::Bulk(name.as_bytes().to_vec()),
-                Reply::Bulk(value.into_bytes()),
-            ]);
+            out.push((name, Reply::Bulk(value.into_bytes())));
         }
     }
-    Action::Reply(Reply::Array(out))
+    Action::Reply(Reply::map_of(out))
 }
 
 /// The settings `CONFIG GET` knows, under Redis's names, with what netdb
 /// does: no RDB snapshots of Redis's kind (`save` is empty), an
 /// append-only log when the node has a data directory (`appendonly`,
 /// `appendfsync`, `dir`; an in-memory node has neither policy nor
-/// directory, so it lists neither), one database, no eviction.
+/// directory, so it lists neither), one database, no eviction, and the
+/// client password (empty for none), which only an authenticated client
+/// can ask for, as in Redis.
 fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
     let mut settings = vec![("save", String::new())];
     match &facts.persistence {
@@ -84,6 +82,14 @@ fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
         ),
         ("cluster-enabled", "no".into()),
         ("io-threads", "1".into()),
+        (
+            "requirepass",
+            facts
+                .auth
+                .password
+                .as_ref()
+                .map_or_else(String::new, |p| p.reveal().to_owned()),
+        ),
     ]);
     settings
 }
@@ -92,44 +98,45 @@ fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
 mod tests {
     use crate::durability::FsyncPolicy;
     use crate::redis::cmd::testing::{bulk_of, facts, run, session, Fake};
+
+    /// A map as `CONFIG GET` answers it: read back from RESP2, a flat array.
+    fn map(pairs: &[(&str, &str)]) -> Reply {
+        Reply::Array(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [bulk_of(k.as_bytes()), bulk_of(v.as_bytes())])
+                .collect(),
+        )
+    }
     use crate::redis::command::Facts;
     use crate::redis::resp::Reply;
     use crate::status::{DiskStatus, Persistence};
 
     #[test]
     fn config_get_answers_what_benchmarks_ask() {
-        assert_eq!(
-            run(&[b"CONFIG", b"GET", b"save"]),
-            Reply::Array(vec![bulk_of(b"save"), bulk_of(b"")])
-        );
+        assert_eq!(run(&[b"CONFIG", b"GET", b"save"]), map(&[("save", "")]));
         assert_eq!(
             run(&[b"config", b"get", b"APPENDONLY"]),
-            Reply::Array(vec![bulk_of(b"appendonly"), bulk_of(b"no")])
+            map(&[("appendonly", "no")])
         );
         assert_eq!(
             run(&[b"config", b"get", b"appendfsync", b"dir"]),
-            Reply::Array(Vec::new()),
+            map(&[]),
             "an in-memory node has no log to fsync and no directory"
         );
         assert_eq!(
             run(&[b"config", b"get", b"maxmemory*"]),
-            Reply::Array(vec![
-                bulk_of(b"maxmemory"),
-                bulk_of(b"0"),
-                bulk_of(b"maxmemory-policy"),
-                bulk_of(b"noeviction")
-            ])
+            map(&[("maxmemory", "0"), ("maxmemory-policy", "noeviction")])
         );
         assert_eq!(
             run(&[b"config", b"get", b"maxclients", b"timeout"]),
-            Reply::Array(vec![
-                bulk_of(b"maxclients"),
-                bulk_of(b"100"),
-                bulk_of(b"timeout"),
-                bulk_of(b"300")
-            ])
+            map(&[("maxclients", "100"), ("timeout", "300")])
         );
-        assert_eq!(run(&[b"config", b"get", b"nope"]), Reply::Array(Vec::new()));
+        assert_eq!(run(&[b"config", b"get", b"nope"]), map(&[]));
+        assert_eq!(
+            run(&[b"config", b"get", b"requirepass"]),
+            map(&[("requirepass", "")])
+        );
     }
 
     #[test]
@@ -149,13 +156,10 @@ mod tests {
                 &[b"config", b"get", b"append*", b"dir"],
                 &on_disk
             ),
-            Reply::Array(vec![
-                bulk_of(b"appendonly"),
-                bulk_of(b"yes"),
-                bulk_of(b"appendfsync"),
-                bulk_of(b"always"),
-                bulk_of(b"dir"),
-                bulk_of(b"/var/lib/netdb/a"),
+            map(&[
+                ("appendonly", "yes"),
+                ("appendfsync", "always"),
+                ("dir", "/var/lib/netdb/a"),
             ])
         );
     }

@@ -1,27 +1,52 @@
-//! The string commands: `GET`, `SET`, `MGET`, `MSET`. Each parses its
-//! arguments here and returns the work that runs on the store thread and
-//! builds its reply.
+//! The string commands: `GET`, `SET` (with `NX`, `XX`, `GET`), `SETNX`,
+//! `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`,
+//! `GETRANGE`, `SETRANGE`, and the counters `INCR`, `DECR`, `INCRBY`,
+//! `DECRBY`, `INCRBYFLOAT`, with Redis's replies and error texts. Each
+//! parses its arguments here and returns the work that runs on the store
+//! thread and builds its reply.
+//!
+//! A command's work runs whole on the one store thread, so a read and the
+//! write it decides (`INCR`, `SETNX`, `APPEND`) cannot be split by another
+//! client of the same node: each is atomic on its node. Across nodes they
+//! are plain writes: two nodes that increment the same counter at once
+//! each write their own sum, and the replicas converge last-write-wins on
+//! one of them, so one increment is lost (a counter type whose concurrent
+//! increments all count is a later change). `SETNX` and `SET NX` decide on
+//! the local node only: they are no distributed lock.
+//!
 //! They must never touch the map directly: a write goes through
-//! `Db::put`, so it is clocked, replicated and logged like any other.
+//! `Db::put` or `Db::delete`, so it is clocked, replicated and logged
+//! like any other. Expiry options (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`)
+//! are refused with an error that says so, never ignored.
 
+use crate::engine::Db;
 use crate::redis::command::{
-    arg, error, multiple, refused, reply_weight, shown, syntax_error, truncated, Action, Answer,
-    Arg, Call, Command, Docs, KeyPositions, Tally,
+    arg, error, multiple, not_an_integer, optional, refused, reply_weight, shown, syntax_error,
+    token, truncated, Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
 };
-use crate::redis::resp::Reply;
+use crate::redis::resp::{double_text, parse_int, Reply};
 
 const KEY: Arg = arg("key", "key");
 const VALUE: Arg = arg("value", "string");
 const ONE_KEY: KeyPositions = KeyPositions::new(1, 1, 1);
+const READ: &[&str] = &["@read", "@string", "@fast"];
+const WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
+const WRITE_SLOW: &[&str] = &["@write", "@string", "@slow"];
+const DENYOOM_FAST: &[&str] = &["write", "denyoom", "fast"];
 
 /// What this group's docs say unless an entry says otherwise.
 const DOCS: Docs = Docs::in_group("string");
+
+/// Redis's error for a counter that is not an integer.
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+/// Redis's error for a value or increment that is not a float.
+const NOT_A_FLOAT: &str = "ERR value is not a valid float";
 
 /// The string group's entries.
 pub const COMMANDS: &[Command] = &[
     Command {
         flags: &["readonly", "fast"],
-        acl: &["@read", "@string", "@fast"],
+        acl: READ,
         keys: ONE_KEY,
         docs: Docs {
             summary: "Get the value of a key",
@@ -32,18 +57,63 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         flags: &["write", "denyoom"],
-        acl: &["@write", "@string", "@slow"],
+        acl: WRITE_SLOW,
         keys: ONE_KEY,
         docs: Docs {
-            summary: "Set the string value of a key (netdb takes no options)",
-            args: &[KEY, VALUE],
+            summary: "Set the string value of a key (netdb: NX, XX and GET; no expiry)",
+            args: &[
+                KEY,
+                VALUE,
+                optional(Arg {
+                    parts: &[
+                        token("NX", arg("nx", "pure-token")),
+                        token("XX", arg("xx", "pure-token")),
+                    ],
+                    ..arg("condition", "oneof")
+                }),
+                optional(token("GET", arg("get", "pure-token"))),
+            ],
             ..DOCS
         },
         ..Command::new("set", -3, set)
     },
     Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Set the value of a key, only if the key does not exist",
+            args: &[KEY, VALUE],
+            ..DOCS
+        },
+        ..Command::new("setnx", 3, setnx)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Set the string value of a key and return its old value",
+            args: &[KEY, VALUE],
+            ..DOCS
+        },
+        ..Command::new("getset", 3, getset)
+    },
+    Command {
+        flags: &["write", "fast"],
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Get the value of a key and delete the key",
+            since: "6.2.0",
+            args: &[KEY],
+            ..DOCS
+        },
+        ..Command::new("getdel", 2, getdel)
+    },
+    Command {
         flags: &["readonly", "fast"],
-        acl: &["@read", "@string", "@fast"],
+        acl: READ,
         keys: KeyPositions::new(1, -1, 1),
         docs: Docs {
             summary: "Get the values of all the given keys",
@@ -54,21 +124,140 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         flags: &["write", "denyoom"],
-        acl: &["@write", "@string", "@slow"],
+        acl: WRITE_SLOW,
         keys: KeyPositions::new(1, -1, 2),
         docs: Docs {
             summary: "Set multiple keys to multiple values",
             since: "1.0.1",
-            args: &[Arg {
-                multiple: true,
-                parts: &[KEY, VALUE],
-                ..arg("data", "block")
-            }],
+            args: &[PAIRS],
             ..DOCS
         },
         ..Command::new("mset", -3, mset)
     },
+    Command {
+        flags: &["write", "denyoom"],
+        acl: WRITE_SLOW,
+        keys: KeyPositions::new(1, -1, 2),
+        docs: Docs {
+            summary: "Set multiple keys to multiple values, only if none of the keys exist",
+            since: "1.0.1",
+            args: &[PAIRS],
+            ..DOCS
+        },
+        ..Command::new("msetnx", -3, msetnx)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Append a value to a key",
+            since: "2.0.0",
+            args: &[KEY, VALUE],
+            ..DOCS
+        },
+        ..Command::new("append", 3, append)
+    },
+    Command {
+        flags: &["readonly", "fast"],
+        acl: READ,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Get the length of the value stored in a key",
+            since: "2.2.0",
+            args: &[KEY],
+            ..DOCS
+        },
+        ..Command::new("strlen", 2, strlen)
+    },
+    Command {
+        flags: &["readonly"],
+        acl: &["@read", "@string", "@slow"],
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Get a substring of the string stored at a key",
+            since: "2.4.0",
+            args: &[KEY, arg("start", "integer"), arg("end", "integer")],
+            ..DOCS
+        },
+        ..Command::new("getrange", 4, getrange)
+    },
+    Command {
+        flags: &["write", "denyoom"],
+        acl: WRITE_SLOW,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Overwrite part of a string at key starting at the specified offset",
+            since: "2.2.0",
+            args: &[KEY, arg("offset", "integer"), VALUE],
+            ..DOCS
+        },
+        ..Command::new("setrange", 4, setrange)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Increment the integer value of a key by one (last-write-wins across nodes)",
+            args: &[KEY],
+            ..DOCS
+        },
+        ..Command::new("incr", 2, incr)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Decrement the integer value of a key by one (last-write-wins across nodes)",
+            args: &[KEY],
+            ..DOCS
+        },
+        ..Command::new("decr", 2, decr)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Increment the integer value of a key by the given amount",
+            args: &[KEY, arg("increment", "integer")],
+            ..DOCS
+        },
+        ..Command::new("incrby", 3, incrby)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Decrement the integer value of a key by the given number",
+            args: &[KEY, arg("decrement", "integer")],
+            ..DOCS
+        },
+        ..Command::new("decrby", 3, decrby)
+    },
+    Command {
+        flags: DENYOOM_FAST,
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Increment the float value of a key by the given amount",
+            since: "2.6.0",
+            args: &[KEY, arg("increment", "double")],
+            ..DOCS
+        },
+        ..Command::new("incrbyfloat", 3, incrbyfloat)
+    },
 ];
+
+/// `key value [key value ...]` in `COMMAND DOCS`.
+const PAIRS: Arg = Arg {
+    multiple: true,
+    parts: &[KEY, VALUE],
+    ..arg("data", "block")
+};
 
 fn get(mut call: Call<'_>) -> Action {
     let key = call.args.swap_remove(1);
@@ -79,31 +268,140 @@ fn get(mut call: Call<'_>) -> Action {
     }))
 }
 
-/// `SET key value`; every option is refused rather than ignored.
-fn set(call: Call<'_>) -> Action {
-    let mut args = call.args;
-    if let Some(option) = args.get(3) {
-        let known = [
-            "EX", "PX", "EXAT", "PXAT", "NX", "XX", "KEEPTTL", "GET", "PERSIST",
-        ];
-        let upper = String::from_utf8_lossy(option).to_ascii_uppercase();
-        return if known.contains(&upper.as_str()) {
-            error(format!(
-                "ERR netdb does not support SET option '{}'",
-                truncated(shown(option), 128)
-            ))
-        } else {
-            syntax_error()
-        };
+/// `SET`'s condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    /// Only if the key has no value.
+    Nx,
+    /// Only if it has one.
+    Xx,
+}
+
+/// What a `SET` asks for beyond the key and value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SetOptions {
+    condition: Option<Condition>,
+    /// Answer the old value rather than `OK`.
+    get: bool,
+}
+
+/// Reads `SET`'s options as Redis does (an unknown word or a missing
+/// argument is a syntax error); an expiry option is refused, not ignored.
+fn set_options(args: &[Vec<u8>]) -> Result<SetOptions, Action> {
+    let mut options = SetOptions::default();
+    let mut unsupported = None;
+    let mut i = 3;
+    while i < args.len() {
+        let option = args[i].to_ascii_uppercase();
+        match option.as_slice() {
+            b"NX" | b"XX" => {
+                let wanted = if option == b"NX" {
+                    Condition::Nx
+                } else {
+                    Condition::Xx
+                };
+                if options.condition.is_some_and(|c| c != wanted) {
+                    return Err(syntax_error());
+                }
+                options.condition = Some(wanted);
+            }
+            b"GET" => options.get = true,
+            b"KEEPTTL" => {
+                unsupported.get_or_insert(i);
+            }
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
+                if i + 1 >= args.len() {
+                    return Err(syntax_error());
+                }
+                unsupported.get_or_insert(i);
+                i += 1;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
     }
+    match unsupported {
+        Some(at) => Err(error(format!(
+            "ERR netdb does not support SET option '{}'",
+            truncated(shown(&args[at]), 128)
+        ))),
+        None => Ok(options),
+    }
+}
+
+/// `SET key value [NX|XX] [GET]`.
+fn set(call: Call<'_>) -> Action {
+    let options = match set_options(&call.args) {
+        Ok(options) => options,
+        Err(refusal) => return refusal,
+    };
+    let mut args = call.args;
+    args.truncate(3);
     let value = args.swap_remove(2);
     let key = args.swap_remove(1);
     Action::Store(Box::new(move |db| {
+        let old = db.get(&key).map(<[u8]>::to_vec);
+        let allowed = match options.condition {
+            None => true,
+            Some(Condition::Nx) => old.is_none(),
+            Some(Condition::Xx) => old.is_some(),
+        };
+        if allowed {
+            if let Err(e) = db.put(&key, &value) {
+                return refused(&e).into();
+            }
+        }
+        match (options.get, allowed) {
+            (true, _) => old.map_or(Reply::Null, Reply::Bulk),
+            (false, true) => Reply::ok(),
+            (false, false) => Reply::Null,
+        }
+        .into()
+    }))
+}
+
+/// `SETNX key value`: 1 if set, 0 if the key had a value.
+fn setnx(mut call: Call<'_>) -> Action {
+    let value = call.args.swap_remove(2);
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        if db.exists(&key) {
+            return Reply::Integer(0).into();
+        }
         match db.put(&key, &value) {
-            Ok(()) => Reply::ok(),
+            Ok(()) => Reply::Integer(1),
             Err(e) => refused(&e),
         }
         .into()
+    }))
+}
+
+/// `GETSET key value`: the old value (or null), and the new one set.
+fn getset(mut call: Call<'_>) -> Action {
+    let value = call.args.swap_remove(2);
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let old = db.get(&key).map(<[u8]>::to_vec);
+        match db.put(&key, &value) {
+            Ok(()) => old.map_or(Reply::Null, Reply::Bulk),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
+}
+
+/// `GETDEL key`: the value (or null), and the key deleted.
+fn getdel(mut call: Call<'_>) -> Action {
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let reply = value(db.get(&key), &mut tally);
+        if reply != Reply::Null {
+            if let Err(e) = db.delete(&key) {
+                return refused(&e).into();
+            }
+        }
+        Answer { reply, tally }
     }))
 }
 
@@ -135,25 +433,276 @@ fn mget(mut call: Call<'_>) -> Action {
     }))
 }
 
-/// `MSET key value [key value ...]`: `+OK`, or the first refusal.
-fn mset(mut call: Call<'_>) -> Action {
+/// Keys and the values to set them to.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The key, value pairs of `MSET` and `MSETNX`, or the arity error.
+fn pairs(call: &mut Call<'_>) -> Result<Pairs, Action> {
     if call.args.len().is_multiple_of(2) {
-        return call.wrong_arity();
+        return Err(call.wrong_arity());
     }
     let mut pairs = Vec::with_capacity(call.args.len() / 2);
     let mut rest = call.args.drain(1..);
     while let (Some(key), Some(value)) = (rest.next(), rest.next()) {
         pairs.push((key, value));
     }
-    Action::Store(Box::new(move |db| {
-        let mut first_refusal = None;
-        for (key, value) in &pairs {
-            if let Err(e) = db.put(key, value) {
-                first_refusal.get_or_insert_with(|| refused(&e));
-            }
+    Ok(pairs)
+}
+
+/// Writes every pair: `None`, or the first refusal.
+fn put_all(db: &mut Db<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<Reply> {
+    let mut first_refusal = None;
+    for (key, value) in pairs {
+        if let Err(e) = db.put(key, value) {
+            first_refusal.get_or_insert_with(|| refused(&e));
         }
-        first_refusal.unwrap_or_else(Reply::ok).into()
+    }
+    first_refusal
+}
+
+/// `MSET key value [key value ...]`: `+OK`, or the first refusal.
+fn mset(mut call: Call<'_>) -> Action {
+    let pairs = match pairs(&mut call) {
+        Ok(pairs) => pairs,
+        Err(refusal) => return refusal,
+    };
+    Action::Store(Box::new(move |db| {
+        put_all(db, &pairs).unwrap_or_else(Reply::ok).into()
     }))
+}
+
+/// `MSETNX key value [key value ...]`: 1 if every key was set, 0 (and
+/// none set) if any had a value.
+fn msetnx(mut call: Call<'_>) -> Action {
+    let pairs = match pairs(&mut call) {
+        Ok(pairs) => pairs,
+        Err(refusal) => return refusal,
+    };
+    Action::Store(Box::new(move |db| {
+        if pairs.iter().any(|(key, _)| db.exists(key)) {
+            return Reply::Integer(0).into();
+        }
+        put_all(db, &pairs).unwrap_or(Reply::Integer(1)).into()
+    }))
+}
+
+/// `APPEND key value`: the new length.
+fn append(mut call: Call<'_>) -> Action {
+    let tail = call.args.swap_remove(2);
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut value = db.get(&key).map(<[u8]>::to_vec).unwrap_or_default();
+        value.extend_from_slice(&tail);
+        match db.put(&key, &value) {
+            Ok(()) => Reply::Integer(len_of(&value)),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
+}
+
+/// `STRLEN key`: 0 for a key without a value.
+fn strlen(mut call: Call<'_>) -> Action {
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let len = match db.get(&key) {
+            Some(v) => {
+                tally.hits += 1;
+                len_of(v)
+            }
+            None => {
+                tally.misses += 1;
+                0
+            }
+        };
+        Answer {
+            reply: Reply::Integer(len),
+            tally,
+        }
+    }))
+}
+
+/// `GETRANGE key start end`: the bytes from `start` to `end` inclusive,
+/// negative counting from the end, clamped as Redis clamps them.
+fn getrange(mut call: Call<'_>) -> Action {
+    let (Some(start), Some(end)) = (parse_int(&call.args[2]), parse_int(&call.args[3])) else {
+        return not_an_integer();
+    };
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let reply = match db.get(&key) {
+            Some(v) => {
+                tally.hits += 1;
+                Reply::Bulk(substring(v, start, end).to_vec())
+            }
+            None => {
+                tally.misses += 1;
+                Reply::Bulk(Vec::new())
+            }
+        };
+        Answer { reply, tally }
+    }))
+}
+
+/// Redis's `GETRANGE` arithmetic on a value.
+fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
+    let len = len_of(value);
+    if start < 0 && end < 0 && start > end {
+        return &[];
+    }
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end }.max(0).min(len - 1);
+    if start > end || len == 0 {
+        return &[];
+    }
+    // Both lie in 0..len now.
+    &value[start as usize..=end as usize]
+}
+
+/// `SETRANGE key offset value`: the new length.
+fn setrange(mut call: Call<'_>) -> Action {
+    let Some(offset) = parse_int(&call.args[2]) else {
+        return not_an_integer();
+    };
+    let Ok(offset) = usize::try_from(offset) else {
+        return error("ERR offset is out of range");
+    };
+    let patch = call.args.swap_remove(3);
+    // Checked before anything is allocated for it, as Redis does.
+    if !patch.is_empty() && offset.saturating_add(patch.len()) > call.facts.max_bulk_len {
+        return error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let old = db.get(&key);
+        if patch.is_empty() {
+            // Nothing to write: the length as it is, and no key made.
+            return Reply::Integer(old.map_or(0, len_of)).into();
+        }
+        let mut value = old.map(<[u8]>::to_vec).unwrap_or_default();
+        let end = offset + patch.len();
+        if value.len() < end {
+            value.resize(end, 0);
+        }
+        value[offset..end].copy_from_slice(&patch);
+        match db.put(&key, &value) {
+            Ok(()) => Reply::Integer(len_of(&value)),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
+}
+
+fn incr(call: Call<'_>) -> Action {
+    add_to(call, 1)
+}
+
+fn decr(call: Call<'_>) -> Action {
+    add_to(call, -1)
+}
+
+fn incrby(call: Call<'_>) -> Action {
+    match parse_int(&call.args[2]) {
+        Some(by) => add_to(call, by),
+        None => not_an_integer(),
+    }
+}
+
+fn decrby(call: Call<'_>) -> Action {
+    match parse_int(&call.args[2]) {
+        Some(i64::MIN) => error("ERR decrement would overflow"),
+        Some(by) => add_to(call, -by),
+        None => not_an_integer(),
+    }
+}
+
+/// Adds `by` to the integer at the call's key (0 if it has no value):
+/// the new value.
+fn add_to(mut call: Call<'_>, by: i64) -> Action {
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let now = match db.get(&key) {
+            None => 0,
+            Some(v) => match parse_int(v) {
+                Some(n) => n,
+                None => return Reply::Error(NOT_AN_INTEGER.into()).into(),
+            },
+        };
+        let Some(sum) = now.checked_add(by) else {
+            return Reply::Error("ERR increment or decrement would overflow".into()).into();
+        };
+        match db.put(&key, sum.to_string().as_bytes()) {
+            Ok(()) => Reply::Integer(sum),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
+}
+
+/// `INCRBYFLOAT key increment`: the new value, as text (a bulk string in
+/// RESP3 too, as Redis answers).
+fn incrbyfloat(mut call: Call<'_>) -> Action {
+    let Some(by) = parse_float(&call.args[2]) else {
+        return error(NOT_A_FLOAT);
+    };
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let now = match db.get(&key) {
+            None => 0.0,
+            Some(v) => match parse_float(v) {
+                Some(x) => x,
+                None => return Reply::Error(NOT_A_FLOAT.into()).into(),
+            },
+        };
+        let sum = now + by;
+        if !sum.is_finite() {
+            return Reply::Error("ERR increment would produce NaN or Infinity".into()).into();
+        }
+        let text = float_text(sum);
+        match db.put(&key, text.as_bytes()) {
+            Ok(()) => Reply::Bulk(text.into_bytes()),
+            Err(e) => refused(&e),
+        }
+        .into()
+    }))
+}
+
+/// A float as Redis reads one from a value or an argument: a decimal (or
+/// `inf`), no spaces, not NaN.
+fn parse_float(text: &[u8]) -> Option<f64> {
+    // Redis's MAX_LONG_DOUBLE_CHARS.
+    if text.is_empty() || text.len() > 5 * 1024 {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    if text.starts_with(|c: char| c.is_ascii_whitespace())
+        || text.ends_with(|c: char| c.is_ascii_whitespace())
+    {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|x| !x.is_nan())
+}
+
+/// A float as `INCRBYFLOAT` stores it: the shortest text that reads back
+/// as the same number, except that a sum one step of rounding away from
+/// a 15-digit decimal is written as that decimal (so 0.1 + 0.2 is `0.3`,
+/// as Redis, which adds in long doubles, writes it).
+fn float_text(x: f64) -> String {
+    let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(x);
+    let steps_apart = rounded.to_bits().abs_diff(x.to_bits());
+    let x = if steps_apart <= 1 && rounded.signum() == x.signum() {
+        rounded
+    } else {
+        x
+    };
+    double_text(x)
+}
+
+/// A length as a reply's integer.
+fn len_of(value: &[u8]) -> i64 {
+    i64::try_from(value.len()).unwrap_or(i64::MAX)
 }
 
 /// A read's reply, a bulk or a null, counted as a hit or a miss.
@@ -205,23 +754,241 @@ mod tests {
     }
 
     #[test]
-    fn set_options_are_refused_not_ignored() {
-        for option in [&b"EX"[..], b"px", b"NX", b"xx", b"KEEPTTL", b"GET", b"exat"] {
-            let Reply::Error(text) = run(&[b"SET", b"k", b"v", option, b"10"]) else {
-                panic!("an error")
-            };
+    fn expiry_options_are_refused_not_ignored() {
+        for option in [&b"EX"[..], b"px", b"exat", b"PXAT"] {
             assert_eq!(
-                text,
-                format!(
+                run(&[b"SET", b"k", b"v", option, b"10"]),
+                err(&format!(
                     "ERR netdb does not support SET option '{}'",
                     String::from_utf8_lossy(option)
-                )
+                ))
             );
         }
         assert_eq!(
-            run(&[b"SET", b"k", b"v", b"bogus"]),
-            err("ERR syntax error")
+            run(&[b"SET", b"k", b"v", b"NX", b"KEEPTTL"]),
+            err("ERR netdb does not support SET option 'KEEPTTL'")
         );
+        for args in [
+            &[&b"SET"[..], b"k", b"v", b"bogus"][..],
+            &[b"SET", b"k", b"v", b"EX"],
+            &[b"SET", b"k", b"v", b"NX", b"XX"],
+            &[b"SET", b"k", b"v", b"EX", b"10", b"bogus"],
+        ] {
+            assert_eq!(run(args), err("ERR syntax error"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn set_with_conditions_and_get() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        assert_eq!(fake.run(s, &[b"SET", b"k", b"v", b"NX"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"SET", b"k", b"w", b"nx"]), Reply::Null);
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"w", b"XX", b"GET"]),
+            bulk_of(b"v")
+        );
+        assert_eq!(fake.run(s, &[b"SET", b"n", b"x", b"XX"]), Reply::Null);
+        assert_eq!(
+            fake.run(s, &[b"SET", b"n", b"x", b"XX", b"GET"]),
+            Reply::Null
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"n"]), Reply::Null);
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"z", b"NX", b"GET"]),
+            bulk_of(b"w"),
+            "NX fails, GET still answers the old value"
+        );
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"u", b"GET", b"GET"]),
+            bulk_of(b"w")
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), bulk_of(b"u"));
+    }
+
+    #[test]
+    fn setnx_getset_getdel_msetnx() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        assert_eq!(fake.run(s, &[b"SETNX", b"k", b"1"]), Reply::Integer(1));
+        assert_eq!(fake.run(s, &[b"SETNX", b"k", b"2"]), Reply::Integer(0));
+        assert_eq!(fake.run(s, &[b"GETSET", b"k", b"3"]), bulk_of(b"1"));
+        assert_eq!(fake.run(s, &[b"GETSET", b"q", b"1"]), Reply::Null);
+        assert_eq!(fake.run(s, &[b"GETDEL", b"q"]), bulk_of(b"1"));
+        assert_eq!(fake.run(s, &[b"GETDEL", b"q"]), Reply::Null);
+        assert_eq!(fake.run(s, &[b"EXISTS", b"q"]), Reply::Integer(0));
+        assert_eq!(
+            fake.run(s, &[b"MSETNX", b"a", b"1", b"k", b"2"]),
+            Reply::Integer(0)
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"a"]), Reply::Null, "none set");
+        assert_eq!(
+            fake.run(s, &[b"MSETNX", b"a", b"1", b"b", b"2"]),
+            Reply::Integer(1)
+        );
+        assert_eq!(
+            fake.run(s, &[b"MGET", b"a", b"b"]),
+            Reply::Array(vec![bulk_of(b"1"), bulk_of(b"2")])
+        );
+        assert_eq!(
+            fake.run(s, &[b"MSETNX", b"a", b"1", b"b"]),
+            err("ERR wrong number of arguments for 'msetnx' command")
+        );
+    }
+
+    #[test]
+    fn append_strlen_getrange_setrange() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        assert_eq!(fake.run(s, &[b"APPEND", b"a", b"1"]), Reply::Integer(1));
+        assert_eq!(fake.run(s, &[b"APPEND", b"a", b"xyz"]), Reply::Integer(4));
+        assert_eq!(fake.run(s, &[b"STRLEN", b"a"]), Reply::Integer(4));
+        assert_eq!(fake.run(s, &[b"STRLEN", b"none"]), Reply::Integer(0));
+        for (start, end, want) in [
+            (&b"0"[..], &b"-1"[..], &b"1xyz"[..]),
+            (b"-2", b"-1", b"yz"),
+            (b"5", b"1", b""),
+            (b"-1", b"-5", b""),
+            (b"0", b"100", b"1xyz"),
+            (b"-100", b"1", b"1x"),
+        ] {
+            assert_eq!(
+                fake.run(s, &[b"GETRANGE", b"a", start, end]),
+                bulk_of(want),
+                "{start:?} {end:?}"
+            );
+        }
+        assert_eq!(
+            fake.run(s, &[b"GETRANGE", b"none", b"0", b"1"]),
+            bulk_of(b"")
+        );
+        assert_eq!(
+            fake.run(s, &[b"GETRANGE", b"a", b"x", b"1"]),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"5", b"ab"]),
+            Reply::Integer(7)
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"sr"]), bulk_of(b"\0\0\0\0\0ab"));
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"1", b"Z"]),
+            Reply::Integer(7)
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"sr"]), bulk_of(b"\0Z\0\0\0ab"));
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"-1", b"ab"]),
+            err("ERR offset is out of range")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"x", b"ab"]),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"none", b"3", b""]),
+            Reply::Integer(0)
+        );
+        assert_eq!(
+            fake.run(s, &[b"EXISTS", b"none"]),
+            Reply::Integer(0),
+            "no key made"
+        );
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"0", b""]),
+            Reply::Integer(7)
+        );
+        assert_eq!(
+            fake.run(s, &[b"SETRANGE", b"sr", b"1048576", b"x"]),
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+            "over the node's largest argument, refused before anything is made"
+        );
+    }
+
+    #[test]
+    fn integer_counters() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        assert_eq!(fake.run(s, &[b"INCR", b"c"]), Reply::Integer(1));
+        assert_eq!(fake.run(s, &[b"INCRBY", b"c", b"10"]), Reply::Integer(11));
+        assert_eq!(fake.run(s, &[b"DECR", b"c"]), Reply::Integer(10));
+        assert_eq!(fake.run(s, &[b"DECRBY", b"c", b"5"]), Reply::Integer(5));
+        assert_eq!(fake.run(s, &[b"DECRBY", b"c", b"-5"]), Reply::Integer(10));
+        assert_eq!(fake.run(s, &[b"GET", b"c"]), bulk_of(b"10"));
+        assert_eq!(
+            fake.run(s, &[b"DECRBY", b"c", b"-9223372036854775808"]),
+            err("ERR decrement would overflow")
+        );
+        for by in [&b"x"[..], b"+1", b"1.5", b" 1", b"01"] {
+            assert_eq!(
+                fake.run(s, &[b"INCRBY", b"c", by]),
+                err("ERR value is not an integer or out of range"),
+                "{by:?}"
+            );
+        }
+        fake.run(s, &[b"SET", b"c", b"9223372036854775807"]);
+        assert_eq!(
+            fake.run(s, &[b"INCR", b"c"]),
+            err("ERR increment or decrement would overflow")
+        );
+        fake.run(s, &[b"SET", b"c", b"-9223372036854775808"]);
+        assert_eq!(
+            fake.run(s, &[b"DECR", b"c"]),
+            err("ERR increment or decrement would overflow")
+        );
+        for stored in [&b" 1"[..], b"007", b"1.0", b"abc", b""] {
+            fake.run(s, &[b"SET", b"c", stored]);
+            assert_eq!(
+                fake.run(s, &[b"INCR", b"c"]),
+                err("ERR value is not an integer or out of range"),
+                "{stored:?}"
+            );
+            assert_eq!(fake.run(s, &[b"GET", b"c"]), bulk_of(stored), "unchanged");
+        }
+    }
+
+    #[test]
+    fn float_counters() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"SET", b"f", b"10.50"]);
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"f", b"0.1"]),
+            bulk_of(b"10.6")
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"f"]), bulk_of(b"10.6"));
+        assert_eq!(fake.run(s, &[b"INCRBYFLOAT", b"new", b"3"]), bulk_of(b"3"));
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"new", b"2e2"]),
+            bulk_of(b"203")
+        );
+        fake.run(s, &[b"SET", b"g", b"0.1"]);
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"g", b"0.2"]),
+            bulk_of(b"0.3")
+        );
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"big", b"1e20"]),
+            bulk_of(b"100000000000000000000")
+        );
+        for by in [&b"x"[..], b" 1", b"nan", b""] {
+            assert_eq!(
+                fake.run(s, &[b"INCRBYFLOAT", b"g", by]),
+                err("ERR value is not a valid float"),
+                "{by:?}"
+            );
+        }
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"g", b"inf"]),
+            err("ERR increment would produce NaN or Infinity")
+        );
+        fake.run(s, &[b"SET", b"h", b"abc"]);
+        assert_eq!(
+            fake.run(s, &[b"INCRBYFLOAT", b"h", b"1"]),
+            err("ERR value is not a valid float")
+        );
+        // A bulk string in RESP3 too, as Redis answers.
+        fake.run(s, &[b"HELLO", b"3"]);
+        assert_eq!(fake.run(s, &[b"INCRBYFLOAT", b"g", b"1"]), bulk_of(b"1.3"));
     }
 
     #[test]

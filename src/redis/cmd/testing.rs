@@ -3,6 +3,7 @@
 
 use crate::engine::service;
 use crate::engine::StoreHandle;
+use crate::redis::auth::{ClientAuth, Password};
 use crate::redis::command::{dispatch, Action, Facts, Tally};
 use crate::redis::resp::{Reply, Request};
 use crate::status::Persistence;
@@ -15,6 +16,15 @@ pub(crate) fn facts() -> Facts {
         max_bulk_len: 1 << 20,
         max_request_len: 1 << 21,
         persistence: Persistence::InMemory,
+        auth: ClientAuth::default(),
+    }
+}
+
+/// [`facts`] with a client password.
+pub(crate) fn facts_with_password(password: &str) -> Facts {
+    Facts {
+        auth: ClientAuth::new(Some(Password::new(password))),
+        ..facts()
     }
 }
 
@@ -76,22 +86,22 @@ impl Fake {
         args: &[&[u8]],
         facts: &Facts,
     ) -> Reply {
-        match dispatch(session, request(args), facts) {
+        let reply = match dispatch(session, request(args), facts) {
             Action::Reply(r) | Action::Close(r) => r,
             Action::Store(work) => {
                 let mut answers = self.store.run(vec![work]).expect("store thread");
                 let answer = answers.pop().expect("one answer per command");
-                self.tally.hits += answer.tally.hits;
-                self.tally.misses += answer.tally.misses;
-                // Through the bytes a client reads, as a connection sends it.
-                let mut out = Vec::new();
-                answer.reply.write_to(&mut out);
-                match crate::redis::resp::parse_reply(&out) {
-                    Ok(Some((reply, used))) if used == out.len() => reply,
-                    other => panic!("bad reply bytes: {other:?}"),
-                }
+                self.tally.add(answer.tally);
+                answer.reply
             }
             Action::Node(_) => panic!("INFO and NETDB.STATUS are the shell's"),
+        };
+        // Through the bytes a client reads, in the session's protocol, as
+        // a connection sends it.
+        let out = reply.to_bytes_as(session.protocol());
+        match crate::redis::resp::parse_reply(&out) {
+            Ok(Some((reply, used))) if used == out.len() => reply,
+            other => panic!("bad reply bytes: {other:?}"),
         }
     }
 }

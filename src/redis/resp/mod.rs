@@ -1,11 +1,12 @@
-//! The Redis wire protocol, RESP2: requests in, replies out.
+//! The Redis wire protocol, RESP2 and RESP3: requests in, replies out.
 //!
 //! Server side, [`RequestDecoder`] (or the one-shot [`parse_request`] and
 //! [`parse_pipeline`]) turns the bytes a client sent into [`Request`]s, in
 //! both forms Redis accepts: multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`,
 //! what client libraries send) and inline (`GET k\r\n`, what a person types
-//! into telnet, with redis-cli's quoting). [`Reply::write_to`] encodes the
-//! answer. Client side, for `netdb --connect`: [`encode_command`] and
+//! into telnet, with redis-cli's quoting); requests look the same in both
+//! protocols. [`Reply::write_as`] encodes the answer for the connection's
+//! [`Protocol`] ([`Reply::write_to`]: RESP2). Client side, for `netdb --connect`: [`encode_command`] and
 //! [`ReplyDecoder`] (or the one-shot [`parse_reply`]).
 //!
 //! Pure: it works on byte slices that the caller fills from a socket and
@@ -49,7 +50,7 @@
 //! | --- | --- |
 //! | `request.rs` | [`Limits`], [`Request`], [`RequestDecoder`]: the server side's parsing |
 //! | `inline.rs` | splitting an inline line into arguments |
-//! | `reply.rs` | [`Reply`] and its encoding; [`encode_command`] |
+//! | `reply.rs` | [`Reply`], [`Protocol`] and the encoding; [`encode_command`] |
 //! | `reply_decoder.rs` | [`ReplyDecoder`]: the client side's parsing |
 //! | `error.rs` | [`ProtocolError`] and Redis's texts for it |
 //!
@@ -63,9 +64,9 @@ mod reply_decoder;
 mod request;
 
 pub use error::ProtocolError;
-pub use reply::{encode_command, Reply};
+pub use reply::{double_text, encode_command, Protocol, Reply};
 pub use reply_decoder::{parse_reply, ReplyDecoder, MAX_REPLY_DEPTH};
 pub use request::{
-    parse_pipeline, parse_request, Batch, Limits, Request, RequestDecoder, DEFAULT_MAX_ARGS,
-    DEFAULT_MAX_BULK_LEN, DEFAULT_MAX_INLINE_LEN, DEFAULT_MAX_REQUEST_LEN,
+    parse_int, parse_pipeline, parse_request, Batch, Limits, Request, RequestDecoder,
+    DEFAULT_MAX_ARGS, DEFAULT_MAX_BULK_LEN, DEFAULT_MAX_INLINE_LEN, DEFAULT_MAX_REQUEST_LEN,
 };

@@ -1,11 +1,37 @@
-//! Replies out: [`Reply`] and its RESP2 encoding, and
-//! [`encode_command`], a request as a client sends it.
+//! Replies out: [`Reply`] and its encoding in RESP2 or RESP3
+//! ([`Protocol`]), and [`encode_command`], a request as a client sends it.
+//!
+//! A reply is built once, in the richest type Redis 7 uses for it (a map,
+//! a set, a verbatim string ...), and encoded for the connection's
+//! protocol when it is written: RESP3 has a byte for each type, RESP2
+//! gets the fallback Redis itself sends (a map as a flat array, a double
+//! as a bulk string, a boolean as an integer).
 //!
 //! Owns encoding only; it must not parse (see [`super::request`] and
 //! [`super::reply_decoder`]).
 
-/// A RESP2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The protocol a connection speaks: RESP2 until `HELLO 3`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2, every connection's protocol at the start.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+impl Protocol {
+    /// The version number `HELLO` takes and answers with.
+    pub fn version(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// A reply, in the type Redis 7 gives it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// `+OK`: a short status line.
     Simple(String),
@@ -15,12 +41,34 @@ pub enum Reply {
     Integer(i64),
     /// `$3\r\nfoo`: any bytes.
     Bulk(Vec<u8>),
-    /// `$-1`: no value (GET of a missing key).
+    /// No value (GET of a missing key): `$-1` in RESP2, `_` in RESP3.
     Null,
     /// `*2\r\n...`: a list of replies.
     Array(Vec<Reply>),
-    /// `*-1`: no list (a timed-out blocking pop).
+    /// No list (an EXEC whose watched keys changed): `*-1` in RESP2, `_`
+    /// in RESP3.
     NullArray,
+    /// Name, value pairs (`HELLO`, `CONFIG GET`): `%` in RESP3, a flat
+    /// array in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// Unordered distinct items (`COMMAND INFO`'s flags): `~` in RESP3, an
+    /// array in RESP2.
+    Set(Vec<Reply>),
+    /// A floating point number: `,` in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
+    Boolean(bool),
+    /// Text for people (`INFO`, `CLIENT INFO`) with its three-letter
+    /// format (`txt`): `=` in RESP3, a bulk string in RESP2.
+    Verbatim {
+        /// `txt` or `mkd`.
+        format: String,
+        /// The text.
+        text: Vec<u8>,
+    },
+    /// An integer of any size, as decimal digits: `(` in RESP3, a bulk
+    /// string in RESP2.
+    BigNumber(String),
 }
 
 impl Reply {
@@ -29,10 +77,35 @@ impl Reply {
         Reply::Simple("OK".into())
     }
 
+    /// Text for people, as `INFO` sends it.
+    pub fn text(text: impl Into<Vec<u8>>) -> Reply {
+        Reply::Verbatim {
+            format: "txt".into(),
+            text: text.into(),
+        }
+    }
+
+    /// A map from `(name, value)` pairs whose names are text.
+    pub fn map_of<'a>(pairs: impl IntoIterator<Item = (&'a str, Reply)>) -> Reply {
+        Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Reply::Bulk(k.as_bytes().to_vec()), v))
+                .collect(),
+        )
+    }
+
     /// Appends the reply in RESP2. A `\r` or `\n` inside a simple string or
     /// error would end its line early, so each is written as a space, as
     /// Redis does for error texts.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_as(Protocol::Resp2, out);
+    }
+
+    /// Appends the reply in `proto`: RESP3's own types on a RESP3
+    /// connection, Redis's RESP2 fallbacks otherwise.
+    pub fn write_as(&self, proto: Protocol, out: &mut Vec<u8>) {
+        let resp3 = proto == Protocol::Resp3;
         match self {
             Reply::Simple(text) => encode_line(b'+', text, out),
             Reply::Error(text) => encode_line(b'-', text, out),
@@ -42,14 +115,50 @@ impl Reply {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Bulk(data) => encode_bulk(data, out),
+            Reply::Null if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::Null => out.extend_from_slice(b"$-1\r\n"),
-            Reply::Array(items) => {
-                encode_header(b'*', items.len(), out);
-                for item in items {
-                    item.write_to(out);
+            Reply::Array(items) => encode_items(b'*', items, proto, out),
+            Reply::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Map(pairs) => {
+                if resp3 {
+                    encode_header(b'%', pairs.len(), out);
+                } else {
+                    encode_header(b'*', pairs.len() * 2, out);
+                }
+                for (name, value) in pairs {
+                    name.write_as(proto, out);
+                    value.write_as(proto, out);
                 }
             }
-            Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Set(items) => encode_items(if resp3 { b'~' } else { b'*' }, items, proto, out),
+            Reply::Double(x) => {
+                let text = double_text(*x);
+                if resp3 {
+                    encode_line(b',', &text, out);
+                } else {
+                    encode_bulk(text.as_bytes(), out);
+                }
+            }
+            Reply::Boolean(b) if resp3 => {
+                out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+            }
+            Reply::Boolean(b) => Reply::Integer(i64::from(*b)).write_as(proto, out),
+            Reply::Verbatim { format, text } if resp3 => {
+                // The format is three bytes and a colon, counted in the length.
+                let mut head = [b' '; 3];
+                for (slot, b) in head.iter_mut().zip(format.bytes()) {
+                    *slot = b;
+                }
+                encode_header(b'=', text.len() + 4, out);
+                out.extend_from_slice(&head);
+                out.push(b':');
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Verbatim { text, .. } => encode_bulk(text, out),
+            Reply::BigNumber(digits) if resp3 => encode_line(b'(', digits, out),
+            Reply::BigNumber(digits) => encode_bulk(digits.as_bytes(), out),
         }
     }
 
@@ -58,6 +167,32 @@ impl Reply {
         let mut out = Vec::new();
         self.write_to(&mut out);
         out
+    }
+
+    /// The reply in `proto`, as [`write_as`](Self::write_as) writes it.
+    pub fn to_bytes_as(&self, proto: Protocol) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_as(proto, &mut out);
+        out
+    }
+}
+
+/// A double as Redis writes one: `inf`, `-inf`, `nan`, or the shortest
+/// decimal that reads back as the same number.
+pub fn double_text(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{x}")
+    }
+}
+
+fn encode_items(kind: u8, items: &[Reply], proto: Protocol, out: &mut Vec<u8>) {
+    encode_header(kind, items.len(), out);
+    for item in items {
+        item.write_as(proto, out);
     }
 }
 
@@ -156,6 +291,89 @@ pub(crate) mod tests {
             for cut in 0..bytes.len() {
                 assert_eq!(
                     parse_reply(&bytes[..cut]),
+                    Ok(None),
+                    "{reply:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    /// Each reply in RESP3 and in Redis's RESP2 fallback.
+    pub(crate) fn resp3_kinds() -> Vec<(Reply, &'static [u8], &'static [u8])> {
+        let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        vec![
+            (Reply::Null, b"_\r\n", b"$-1\r\n"),
+            (Reply::NullArray, b"_\r\n", b"*-1\r\n"),
+            (
+                Reply::map_of([
+                    ("proto", Reply::Integer(3)),
+                    ("modules", Reply::Array(vec![])),
+                ]),
+                b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n",
+                b"*4\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n",
+            ),
+            (
+                Reply::Set(vec![Reply::Simple("fast".into())]),
+                b"~1\r\n+fast\r\n",
+                b"*1\r\n+fast\r\n",
+            ),
+            (Reply::Double(1.5), b",1.5\r\n", b"$3\r\n1.5\r\n"),
+            (Reply::Double(f64::INFINITY), b",inf\r\n", b"$3\r\ninf\r\n"),
+            (Reply::Double(-3.0), b",-3\r\n", b"$2\r\n-3\r\n"),
+            (Reply::Boolean(true), b"#t\r\n", b":1\r\n"),
+            (Reply::Boolean(false), b"#f\r\n", b":0\r\n"),
+            (
+                Reply::text("a\r\nb"),
+                b"=8\r\ntxt:a\r\nb\r\n",
+                b"$4\r\na\r\nb\r\n",
+            ),
+            (
+                Reply::BigNumber("-123456789012345678901234567890".into()),
+                b"(-123456789012345678901234567890\r\n",
+                b"$31\r\n-123456789012345678901234567890\r\n",
+            ),
+            (
+                Reply::Array(vec![
+                    Reply::Null,
+                    Reply::Map(vec![(bulk("k"), Reply::Null)]),
+                ]),
+                b"*2\r\n_\r\n%1\r\n$1\r\nk\r\n_\r\n",
+                b"*2\r\n$-1\r\n*2\r\n$1\r\nk\r\n$-1\r\n",
+            ),
+        ]
+    }
+
+    #[test]
+    fn resp3_types_encode_as_redis_does_in_both_protocols() {
+        for (reply, resp3, resp2) in resp3_kinds() {
+            assert_eq!(reply.to_bytes_as(Protocol::Resp3), resp3, "{reply:?}");
+            assert_eq!(reply.to_bytes_as(Protocol::Resp2), resp2, "{reply:?}");
+            assert_eq!(reply.to_bytes(), resp2, "{reply:?}");
+        }
+        // RESP2's own kinds are the same bytes in RESP3.
+        for (reply, bytes) in every_kind_of_reply() {
+            if !matches!(reply, Reply::Null | Reply::NullArray | Reply::Array(_)) {
+                assert_eq!(reply.to_bytes_as(Protocol::Resp3), bytes, "{reply:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn resp3_replies_parse_back() {
+        for (reply, resp3, _) in resp3_kinds() {
+            let want = match &reply {
+                // `_` does not say which null it was.
+                Reply::NullArray => Reply::Null,
+                other => other.clone(),
+            };
+            assert_eq!(
+                parse_reply(resp3),
+                Ok(Some((want, resp3.len()))),
+                "{reply:?}"
+            );
+            for cut in 0..resp3.len() {
+                assert_eq!(
+                    parse_reply(&resp3[..cut]),
                     Ok(None),
                     "{reply:?} cut at {cut}"
                 );

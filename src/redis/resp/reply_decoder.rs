@@ -1,5 +1,7 @@
-//! Replies in, the client side (`netdb --connect`): [`ReplyDecoder`]
-//! turns the bytes a node sent back into [`Reply`]s.
+//! Replies in, the client side (`netdb --connect`, the tests):
+//! [`ReplyDecoder`] turns the bytes a node sent back into [`Reply`]s, in
+//! RESP2 or RESP3 (the `_`, `,`, `#`, `(`, `=`, `!`, `%`, `~` and `>`
+//! types; a push is read as an array).
 //!
 //! Owns reply parsing only; it must not encode (see [`super::reply`]).
 
@@ -11,24 +13,37 @@ use super::request::parse_int;
 /// gives up (Redis's own replies nest a handful of levels at most).
 pub const MAX_REPLY_DEPTH: usize = 128;
 
+/// What an aggregate being filled becomes once complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Array,
+    Set,
+    /// Its items are names and values, alternately.
+    Map,
+}
+
 /// Parses replies out of a buffer that a socket fills, remembering the
-/// arrays it is part-way through. Same contract as
+/// aggregates it is part-way through. Same contract as
 /// [`RequestDecoder`](super::RequestDecoder):
 /// between calls the buffer only grows at the end, until a reply is
 /// returned; the caller then drops that many bytes from the front.
 ///
 /// Nothing is allocated for an announced length: a bulk is copied once it
-/// has all arrived, an array grows element by element. Arrays may nest
-/// [`MAX_REPLY_DEPTH`] deep.
+/// has all arrived, an aggregate grows element by element. Aggregates may
+/// nest [`MAX_REPLY_DEPTH`] deep.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyDecoder {
     /// How much of the reply in progress is parsed, from the buffer's start.
     pos: usize,
     /// The line being looked for has no `\r` before this offset.
     scanned: usize,
-    /// Arrays being filled, outermost first: their elements so far and how
-    /// many are still to come.
-    open: Vec<(Vec<Reply>, usize)>,
+    /// Aggregates being filled, outermost first: their kind, their
+    /// elements so far and how many are still to come.
+    open: Vec<(Aggregate, Vec<Reply>, usize)>,
+}
+
+fn invalid(why: &'static str) -> ProtocolError {
+    ProtocolError::InvalidReply { why }
 }
 
 impl ReplyDecoder {
@@ -60,7 +75,10 @@ impl ReplyDecoder {
             let start = self.pos;
             let kind = match buf.get(start) {
                 None => return Ok(None),
-                Some(&kind @ (b'+' | b'-' | b':' | b'$' | b'*')) => kind,
+                Some(
+                    &kind @ (b'+' | b'-' | b':' | b'$' | b'*' | b'_' | b',' | b'#' | b'(' | b'='
+                    | b'!' | b'%' | b'~' | b'>'),
+                ) => kind,
                 Some(&got) => return Err(ProtocolError::UnknownReplyType { got }),
             };
             let from = self.scanned.max(start);
@@ -78,26 +96,39 @@ impl ReplyDecoder {
                     return Ok(None);
                 }
                 Some(b'\n') => self.scanned = 0,
-                Some(_) => {
-                    return Err(ProtocolError::InvalidReply {
-                        why: "line not ended by CRLF",
-                    })
-                }
+                Some(_) => return Err(invalid("line not ended by CRLF")),
             }
             let line = &buf[start + 1..cr];
             let mut next = cr + 2;
-            let number = |why| parse_int(line).ok_or(ProtocolError::InvalidReply { why });
+            let number = |why| parse_int(line).ok_or(invalid(why));
+            let text = || String::from_utf8_lossy(line).into_owned();
             let mut value = match kind {
-                b'+' => Reply::Simple(String::from_utf8_lossy(line).into_owned()),
-                b'-' => Reply::Error(String::from_utf8_lossy(line).into_owned()),
+                b'+' => Reply::Simple(text()),
+                b'-' => Reply::Error(text()),
                 b':' => Reply::Integer(number("invalid integer")?),
-                b'$' => match number("invalid bulk length")? {
-                    -1 => Reply::Null,
+                b'_' if line.is_empty() => Reply::Null,
+                b'_' => return Err(invalid("invalid null")),
+                b'#' => match line {
+                    b"t" => Reply::Boolean(true),
+                    b"f" => Reply::Boolean(false),
+                    _ => return Err(invalid("invalid boolean")),
+                },
+                b',' => Reply::Double(parse_double(line).ok_or(invalid("invalid double"))?),
+                b'(' if !line.is_empty()
+                    && line
+                        .strip_prefix(b"-")
+                        .unwrap_or(line)
+                        .iter()
+                        .all(u8::is_ascii_digit) =>
+                {
+                    Reply::BigNumber(text())
+                }
+                b'(' => return Err(invalid("invalid big number")),
+                b'$' | b'=' | b'!' => match number("invalid bulk length")? {
+                    -1 if kind == b'$' => Reply::Null,
                     len => {
                         let len =
-                            usize::try_from(len).map_err(|_| ProtocolError::InvalidReply {
-                                why: "invalid bulk length",
-                            })?;
+                            usize::try_from(len).map_err(|_| invalid("invalid bulk length"))?;
                         let Some(end) = next.checked_add(len) else {
                             return Ok(None);
                         };
@@ -108,48 +139,90 @@ impl ReplyDecoder {
                         match buf.get(end..end.saturating_add(2)) {
                             None => return Ok(None),
                             Some(b"\r\n") => {}
-                            Some(_) => {
-                                return Err(ProtocolError::InvalidReply {
-                                    why: "bulk data not followed by CRLF",
-                                })
-                            }
+                            Some(_) => return Err(invalid("bulk data not followed by CRLF")),
                         }
                         next = end + 2;
-                        Reply::Bulk(data.to_vec())
+                        match kind {
+                            b'$' => Reply::Bulk(data.to_vec()),
+                            b'!' => Reply::Error(String::from_utf8_lossy(data).into_owned()),
+                            _ => match data {
+                                [a, b, c, b':', text @ ..] => Reply::Verbatim {
+                                    format: String::from_utf8_lossy(&[*a, *b, *c]).into_owned(),
+                                    text: text.to_vec(),
+                                },
+                                _ => return Err(invalid("invalid verbatim string")),
+                            },
+                        }
                     }
                 },
-                b'*' => match number("invalid multibulk length")? {
-                    -1 => Reply::NullArray,
-                    0 => Reply::Array(Vec::new()),
+                b'*' | b'%' | b'~' | b'>' => match number("invalid multibulk length")? {
+                    -1 if kind == b'*' => Reply::NullArray,
                     count => {
-                        let count =
-                            usize::try_from(count).map_err(|_| ProtocolError::InvalidReply {
-                                why: "invalid multibulk length",
-                            })?;
-                        if self.open.len() == MAX_REPLY_DEPTH {
-                            return Err(ProtocolError::InvalidReply {
-                                why: "replies nested too deeply",
-                            });
+                        let count = usize::try_from(count)
+                            .map_err(|_| invalid("invalid multibulk length"))?;
+                        let (aggregate, items) = match kind {
+                            b'%' => (
+                                Aggregate::Map,
+                                count
+                                    .checked_mul(2)
+                                    .ok_or(invalid("invalid multibulk length"))?,
+                            ),
+                            b'~' => (Aggregate::Set, count),
+                            _ => (Aggregate::Array, count),
+                        };
+                        if items == 0 {
+                            finish(aggregate, Vec::new())
+                        } else {
+                            if self.open.len() == MAX_REPLY_DEPTH {
+                                return Err(invalid("replies nested too deeply"));
+                            }
+                            self.open
+                                .push((aggregate, Vec::with_capacity(items.min(64)), items));
+                            self.pos = next;
+                            continue 'element;
                         }
-                        self.open.push((Vec::with_capacity(count.min(64)), count));
-                        self.pos = next;
-                        continue 'element;
                     }
                 },
                 // Checked before the line was looked for.
                 got => return Err(ProtocolError::UnknownReplyType { got }),
             };
             self.pos = next;
-            while let Some((mut items, remaining)) = self.open.pop() {
+            while let Some((aggregate, mut items, remaining)) = self.open.pop() {
                 items.push(value);
                 if remaining > 1 {
-                    self.open.push((items, remaining - 1));
+                    self.open.push((aggregate, items, remaining - 1));
                     continue 'element;
                 }
-                value = Reply::Array(items);
+                value = finish(aggregate, items);
             }
             return Ok(Some((value, self.pos)));
         }
+    }
+}
+
+/// A complete aggregate as a reply.
+fn finish(aggregate: Aggregate, items: Vec<Reply>) -> Reply {
+    match aggregate {
+        Aggregate::Array => Reply::Array(items),
+        Aggregate::Set => Reply::Set(items),
+        Aggregate::Map => {
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut items = items.into_iter();
+            while let (Some(name), Some(value)) = (items.next(), items.next()) {
+                pairs.push((name, value));
+            }
+            Reply::Map(pairs)
+        }
+    }
+}
+
+/// A RESP3 double: `inf`, `-inf`, `nan` or a decimal.
+fn parse_double(line: &[u8]) -> Option<f64> {
+    match line {
+        b"inf" => Some(f64::INFINITY),
+        b"-inf" => Some(f64::NEG_INFINITY),
+        b"nan" => Some(f64::NAN),
+        _ => std::str::from_utf8(line).ok()?.parse().ok(),
     }
 }
 
@@ -191,13 +264,33 @@ mod tests {
     fn malformed_replies() {
         let invalid = |why| Err(ProtocolError::InvalidReply { why });
         assert_eq!(
-            parse_reply(b"%1\r\n"),
-            Err(ProtocolError::UnknownReplyType { got: b'%' })
+            parse_reply(b"|1\r\n"),
+            Err(ProtocolError::UnknownReplyType { got: b'|' })
         );
         assert_eq!(parse_reply(b":12a\r\n"), invalid("invalid integer"));
         assert_eq!(parse_reply(b":\r\n"), invalid("invalid integer"));
         assert_eq!(parse_reply(b"$-2\r\n"), invalid("invalid bulk length"));
         assert_eq!(parse_reply(b"*-2\r\n"), invalid("invalid multibulk length"));
+        assert_eq!(parse_reply(b"%-1\r\n"), invalid("invalid multibulk length"));
+        assert_eq!(parse_reply(b"_x\r\n"), invalid("invalid null"));
+        assert_eq!(parse_reply(b"#x\r\n"), invalid("invalid boolean"));
+        assert_eq!(parse_reply(b",1.5x\r\n"), invalid("invalid double"));
+        assert_eq!(parse_reply(b"(12a\r\n"), invalid("invalid big number"));
+        assert_eq!(
+            parse_reply(b"=2\r\nab\r\n"),
+            invalid("invalid verbatim string")
+        );
+        assert_eq!(
+            parse_reply(b"!5\r\nERR x\r\n"),
+            Ok(Some((Reply::Error("ERR x".into()), 11)))
+        );
+        assert_eq!(
+            parse_reply(b">2\r\n+a\r\n:1\r\n"),
+            Ok(Some((
+                Reply::Array(vec![Reply::Simple("a".into()), Reply::Integer(1)]),
+                12
+            )))
+        );
         assert_eq!(parse_reply(b"+OK\rX"), invalid("line not ended by CRLF"));
         assert_eq!(
             parse_reply(b"\r\n"),
@@ -222,7 +315,10 @@ mod tests {
     fn a_huge_announced_reply_reserves_nothing() {
         let mut decoder = ReplyDecoder::new();
         assert_eq!(decoder.decode(b"*2147483647\r\n$2147483647\r\n"), Ok(None));
-        assert!(decoder.open.iter().all(|(items, _)| items.capacity() <= 64));
+        assert!(decoder
+            .open
+            .iter()
+            .all(|(_, items, _)| items.capacity() <= 64));
     }
 
     fn any_reply() -> impl Strategy<Value = Reply> {

@@ -81,7 +81,7 @@ impl From<Vec<Vec<u8>>> for Request {
 
 /// Parses Redis's decimal integers (`string2ll`): an optional `-`, then
 /// digits with no leading zero (`0` alone excepted), nothing else, in range.
-pub(super) fn parse_int(s: &[u8]) -> Option<i64> {
+pub fn parse_int(s: &[u8]) -> Option<i64> {
     // Redis refuses 21 characters or more before looking at them.
     if s.is_empty() || s.len() > 20 {
         return None;
