@@ -118,6 +118,12 @@ pub struct Args {
     /// contents, trimmed).
     #[arg(long, value_name = "PATH")]
     pub requirepass_file: Option<PathBuf>,
+    /// yes: a node without a client password refuses Redis clients that
+    /// connect from other machines, and one without a cluster secret
+    /// refuses peers from other machines (loopback is always let in). no:
+    /// anyone who reaches the port is let in.
+    #[arg(long, default_value = "yes", value_name = "yes|no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
     /// Read settings from this TOML file (keys as the long options, and
     /// name, listen, peers); the command line wins over it.
     #[arg(long, value_name = "FILE")]
@@ -152,6 +158,15 @@ pub fn parse_command_line() -> Result<Args> {
             .map_err(|reason| Error::Config(format!("config file {}: {reason}", path.display())))?;
     }
     Ok(args)
+}
+
+/// `yes` or `no`, as Redis's settings take them.
+pub fn parse_yes_no(text: &str) -> std::result::Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("expected yes or no, not '{text}'")),
+    }
 }
 
 /// A `--log-level` (or `log-level`) value.
@@ -215,6 +230,9 @@ pub struct FileSettings {
     pub requirepass: Option<String>,
     /// `--requirepass-file`.
     pub requirepass_file: Option<PathBuf>,
+    /// `--protected-mode` (`"yes"` or `"no"`).
+    #[serde(default, deserialize_with = "yes_no")]
+    pub protected_mode: Option<bool>,
     /// `--log-level`.
     #[serde(default, deserialize_with = "log_level")]
     pub log_level: Option<LevelFilter>,
@@ -229,6 +247,13 @@ where
 {
     let text = String::deserialize(d)?;
     text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn yes_no<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<bool>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_yes_no(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn log_level<'de, D: Deserializer<'de>>(
@@ -315,6 +340,7 @@ pub fn merge_config_file(
         client_idle_timeout_secs,
         max_request_bytes,
         max_client_output_bytes,
+        protected_mode,
         max_clock_offset_ms
     );
     if !given("io_threads") && file.io_threads.is_some() {
@@ -376,6 +402,9 @@ pub struct Config {
     pub max_clock_offset_ms: u64,
     /// The password Redis clients must give; `None` for none.
     pub requirepass: Option<Password>,
+    /// Whether clients and peers from other machines need a password or
+    /// the cluster secret.
+    pub protected_mode: bool,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -421,6 +450,7 @@ impl Config {
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
+            protected_mode: true,
         }
     }
 
@@ -525,6 +555,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.max_client_output = args.max_client_output_bytes;
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
+    config.protected_mode = args.protected_mode;
     Ok((config, listener))
 }
 
@@ -631,6 +662,7 @@ mod tests {
             io-threads = 3
             max-client-output-bytes = 1000000
             max-clock-offset-ms = 250
+            protected-mode = "no"
             requirepass-file = "client-password"
             log-level = "debug"
         "#;
@@ -658,6 +690,7 @@ mod tests {
                 max_clock_offset_ms: Some(250),
                 requirepass: None,
                 requirepass_file: Some("client-password".into()),
+                protected_mode: Some(false),
                 log_level: Some(LevelFilter::Debug),
             }
         );

@@ -30,7 +30,7 @@
 
 use crate::engine::{GroupDone, Part};
 use crate::error::{Error, Result};
-use crate::redis::client::{ClientConn, Close, Context};
+use crate::redis::client::{is_loopback, ClientConn, Close, Context, DENIED};
 use crate::redis::command::Answer;
 use crate::replication::wire::MAGIC;
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -519,6 +519,12 @@ impl Loop {
             self.refuse(idx);
             return None;
         }
+        if self.clients.settings().loopback_only
+            && !conn.stream.peer_addr().is_ok_and(|a| is_loopback(&a))
+        {
+            self.deny(idx);
+            return None;
+        }
         self.become_client(idx);
         None
     }
@@ -566,6 +572,20 @@ impl Loop {
                 conn.from
             );
             let _ = conn.stream.write(b"-ERR max number of clients reached\r\n");
+        }
+        self.start_linger(idx);
+    }
+
+    /// Tells a client from another machine that protected mode keeps it
+    /// out, and closes it.
+    fn deny(&mut self, idx: usize) {
+        self.clients.count_rejected();
+        if let Some(conn) = self.conns[idx].as_mut() {
+            log::warn!(
+                "refused client {}: protected mode (no client password, and not from loopback)",
+                conn.from
+            );
+            let _ = conn.stream.write(DENIED);
         }
         self.start_linger(idx);
     }

@@ -13,6 +13,7 @@
 use crate::engine::StoreHandle;
 use crate::error::{Error, Result};
 use crate::ioloop::{IoThreads, PeerHandoff};
+use crate::redis::client::is_loopback;
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
@@ -39,6 +40,9 @@ pub struct ServerSettings {
     pub max_clock_offset_ms: u64,
     /// The node's anti-entropy counters, shared with its pushers.
     pub anti_entropy: AntiEntropy,
+    /// Protected mode with no cluster secret: peers from other machines
+    /// are refused.
+    pub loopback_peers_only: bool,
 }
 
 impl ServerSettings {
@@ -106,11 +110,19 @@ impl Drop for Slot {
 pub fn peer_handoff(name: String, store: StoreHandle, settings: &ServerSettings) -> PeerHandoff {
     let receiving = settings.receive_settings();
     let max_peers = settings.max_connections;
+    let loopback_only = settings.loopback_peers_only;
     let open = Arc::new(AtomicUsize::new(0));
     Arc::new(move |stream: TcpStream| {
         let from = stream
             .peer_addr()
             .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+        if loopback_only && !stream.peer_addr().is_ok_and(|a| is_loopback(&a)) {
+            return log::warn!(
+                "refused peer connection from {from}: protected mode (no cluster secret, \
+                 and not from loopback); give every node --cluster-secret-file, or, only on \
+                 a network you trust, --protected-mode no"
+            );
+        }
         if open.fetch_add(1, Ordering::SeqCst) >= max_peers {
             open.fetch_sub(1, Ordering::SeqCst);
             return log::warn!(

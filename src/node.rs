@@ -125,6 +125,7 @@ impl Node {
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
                 auth: ClientAuth::new(config.requirepass.clone()),
+                loopback_only: config.protected_mode && config.requirepass.is_none(),
                 max_output: config.max_client_output,
                 soft_output: client::soft_output(config.max_client_output),
             },
@@ -139,7 +140,9 @@ impl Node {
             answering: Arc::clone(&answering),
             max_clock_offset_ms,
             anti_entropy: anti_entropy.clone(),
+            loopback_peers_only: config.protected_mode,
         };
+        warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
         let io = Arc::new(IoThreads::spawn(
             config.io_threads,
@@ -263,6 +266,35 @@ impl Node {
         }
         let _ = listener.join();
     }
+}
+
+/// Says at startup what a node listening beyond loopback lets in.
+fn warn_about_exposure(config: &Config, addr: SocketAddr) {
+    if crate::redis::client::is_loopback(&addr) {
+        return;
+    }
+    if !config.protected_mode {
+        log::warn!(
+            "protected mode is off: anyone who reaches {addr} can read and write every key \
+             {}",
+            if config.requirepass.is_none() {
+                "(no client password is set)"
+            } else {
+                "with the client password, and any peer can connect"
+            }
+        );
+        return;
+    }
+    if config.requirepass.is_none() {
+        log::warn!(
+            "protected mode: listening on {addr} with no client password, so Redis clients \
+             from other machines are refused; set --requirepass-file to let them in"
+        );
+    }
+    log::warn!(
+        "protected mode: no cluster secret, so peers on other machines are refused; give \
+         every node the same --cluster-secret-file"
+    );
 }
 
 /// Raises this process's open-files limit to its hard limit: each

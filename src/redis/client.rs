@@ -60,6 +60,9 @@ pub struct ClientSettings {
     pub soft_output: usize,
     /// The client password, if any (see [`crate::redis::auth`]).
     pub auth: ClientAuth,
+    /// Protected mode with no client password: clients from other
+    /// machines are refused (Redis's `protected-mode yes`).
+    pub loopback_only: bool,
 }
 
 /// The output at which a connection stops being read: a quarter of the
@@ -209,6 +212,21 @@ impl Context {
         let ctx = Arc::clone(self);
         Box::new(move |db: &mut Db<'_>| query.reply(&ctx.status(db.facts())).into())
     }
+}
+
+/// What a client from another machine is told by a node in protected
+/// mode with no client password (Redis's `-DENIED` reply, with netdb's
+/// settings).
+pub const DENIED: &[u8] = b"-DENIED netdb is running in protected mode because protected mode is \
+enabled and no password is set for the default user. In this mode connections are only \
+accepted from the loopback interface. If you want to connect from other computers, either set \
+a password (--requirepass-file) and AUTH with it, or, only on a network you trust, restart the \
+node with '--protected-mode no'.\r\n";
+
+/// Whether `addr` is on this machine's loopback interface (127.0.0.0/8,
+/// ::1, or either mapped into the other family).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// Why a connection is to be closed.
@@ -606,6 +624,7 @@ mod tests {
             max_output,
             soft_output: soft_output(max_output),
             auth: ClientAuth::default(),
+            loopback_only: false,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)

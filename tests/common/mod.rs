@@ -41,6 +41,7 @@ mod clock;
 mod cluster;
 mod disk;
 mod net;
+mod netns;
 mod node;
 mod output;
 mod peer;
@@ -62,6 +63,7 @@ pub use self::{
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},
     net::Net,
+    netns::Netns,
     node::{
         assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, write_peers_file,
         Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
