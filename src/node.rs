@@ -111,7 +111,7 @@ impl Node {
                 persistence: client::persistence(config.disk.as_ref()),
             },
         ));
-        let answering = Arc::new(Answering::default());
+        let answering = Arc::new(Answering::with_secret(config.cluster_secret.clone()));
         let anti_entropy = AntiEntropy::default();
         let listener = listener::spawn_listener(
             listener,
@@ -146,6 +146,7 @@ impl Node {
                 refusal,
                 max_clock_offset_ms,
                 anti_entropy,
+                secret: config.cluster_secret.clone(),
             },
         )?;
         let pushers = Arc::new(pushers);

@@ -11,6 +11,7 @@
 //! reads it.
 
 use crate::replication::anti_entropy::AntiEntropy;
+use crate::replication::auth::ClusterSecret;
 use crate::replication::clocks::{clock_refusal, ClockOffset};
 use crate::replication::error::SyncError;
 use parking_lot::{Mutex, MutexGuard};
@@ -89,9 +90,13 @@ impl PeerStatus {
     /// Records a push that failed; returns whether the peer was not known
     /// unreachable before.
     pub fn record_failure(&mut self, why: &SyncError) -> bool {
-        let became = self.reachable != Some(false);
+        let text = why.to_string();
+        // A peer that was down and now fails authentication is worth a
+        // line of its own: it says what to fix.
+        let became = self.reachable != Some(false)
+            || (matches!(why, SyncError::Auth(_)) && self.last_error.as_deref() != Some(&text));
         self.reachable = Some(false);
-        self.last_error = Some(why.to_string());
+        self.last_error = Some(text);
         became
     }
 }
@@ -303,12 +308,33 @@ impl WriteRefusal {
 /// same data again: a second full transfer, as large as the first, into a
 /// node still busy merging the first. So a pusher whose peer is pulling
 /// such a transfer from this node leaves that round to the pull.
+///
+/// It also carries the cluster secret to the receivers: the one value
+/// every receiver of the node is handed (inside
+/// [`ReceiveSettings`](crate::replication::receiver::ReceiveSettings))
+/// that the listener copies without naming its contents, so the secret
+/// reaches them without the listener knowing of it.
 #[derive(Debug, Default)]
 pub struct Answering {
     peers: Mutex<Vec<String>>,
+    secret: Option<ClusterSecret>,
 }
 
 impl Answering {
+    /// Nobody answered yet, on a node with the cluster secret `secret`
+    /// (`None`: the node has none, and speaks without MACs).
+    pub fn with_secret(secret: Option<ClusterSecret>) -> Answering {
+        Answering {
+            peers: Mutex::default(),
+            secret,
+        }
+    }
+
+    /// The node's cluster secret, if it has one.
+    pub fn cluster_secret(&self) -> Option<&ClusterSecret> {
+        self.secret.as_ref()
+    }
+
     /// Records that `peer` is being answered until the guard is dropped.
     pub fn begin(self: &Arc<Self>, peer: &str) -> AnsweringGuard {
         self.peers.lock().push(peer.to_owned());
