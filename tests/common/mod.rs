@@ -19,6 +19,9 @@
 //!   peers that never answer ([`Blackhole`]), a second loopback address
 //!   for a node ([`Forwarder`]), and a peer that acknowledges whatever it
 //!   is told to ([`ForgedAcker`]).
+//! - `secret.rs`: secret files, and [`AuthedPeer`], a peer from outside
+//!   that speaks the authenticated handshake and then sends what a test
+//!   likes (sealed, altered, reordered or replayed frames).
 //! - `disk.rs`: temporary directories and the files of a data directory.
 //! - `net.rs`: [`Net`], network partitions between nodes, each under a uid
 //!   of its own, made with nftables rules in a table of the test's own.
@@ -45,6 +48,7 @@ mod ports;
 mod process;
 mod resp_client;
 mod rng;
+mod secret;
 mod skip;
 mod wait;
 
@@ -71,6 +75,7 @@ pub use self::{
         RESP_TIMEOUT,
     },
     rng::Rng,
+    secret::{overwriting_push, secret_file, AuthedPeer, OTHER_SECRET, SECRET},
     skip::{is_root, skip},
     wait::{eventually, eventually_ok, poll, throughout, POLL},
 };
@@ -84,6 +89,6 @@ pub use netdb::{
     console::line::HELP,
     durability::record,
     redis::resp,
-    replication::{frame, transfer, wire},
+    replication::{auth, frame, transfer, wire},
     store,
 };
