@@ -714,6 +714,16 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_secret_never_shows_in_the_settings() {
+        let text = "a cluster secret of more than 32 characters";
+        let mut config = Config::new("n1", vec![]);
+        config.cluster_secret = Some(ClusterSecret::from_text(text).expect("long"));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("cluster_secret: Some(<secret>)"), "{shown}");
+        assert!(!shown.contains(text), "{shown}");
+    }
+
+    #[test]
     fn where_data_lives_is_one_choice() {
         let file = "data-dir = \"data\"\n";
         let args = merged(&["--config", "f"], file, false).expect("merged");
