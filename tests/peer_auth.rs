@@ -320,6 +320,24 @@ fn a_frame_spliced_in_from_another_connection_is_refused() {
 }
 
 #[test]
+fn before_its_proof_a_peer_may_send_only_small_frames() {
+    let mut c = secret_cluster_with_target();
+    // A length that the node takes from a member (64 MiB is the default
+    // limit) but not from a party that has proved nothing yet.
+    let mut stream = common::connect(c[0].addr(), Duration::from_secs(5));
+    let from = stream.local_addr().expect("local address");
+    let mut opening = common::wire::MAGIC.to_vec();
+    opening.extend_from_slice(&(1u32 << 20).to_be_bytes());
+    stream.write_all(&opening).expect("send");
+    assert_closed(
+        &c[0],
+        from,
+        "frame of 1048576 bytes is over the limit of 4096",
+    );
+    assert_target_unchanged(&mut c);
+}
+
+#[test]
 fn a_secret_file_that_is_missing_empty_or_short_stops_the_start() {
     let dir = temp_dir();
     let missing = dir.path().join("missing");

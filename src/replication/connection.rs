@@ -8,7 +8,9 @@
 //! for ever. What the messages after the handshake mean is up to the two
 //! halves; this only moves them.
 
-use crate::replication::auth::{fresh_nonce, AuthError, ClusterSecret, Handshake, Role, Session};
+use crate::replication::auth::{
+    fresh_nonce, AuthError, ClusterSecret, Handshake, Nonce, Role, Session,
+};
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::frame::{
     read_frame, read_magic, read_sealed_frame, write_frame, write_sealed_frame,
@@ -20,6 +22,11 @@ use std::time::Duration;
 
 /// Buffer size each way: a part of a transfer goes out in a few writes.
 const BUFFER_BYTES: usize = 64 * 1024;
+
+/// Largest frame taken from a peer that has not proved the secret: the
+/// handshake's messages (and a `Hello`, which such a node refuses) take
+/// a few hundred bytes at most.
+const HANDSHAKE_MAX_FRAME: usize = 4096;
 
 /// An open connection to a peer, either side.
 pub struct Connection {
@@ -87,6 +94,12 @@ impl Connection {
         })
     }
 
+    /// The next message of an authenticated handshake, from a peer that
+    /// has not proved the secret yet: never sealed, and small.
+    pub fn receive_handshake(&mut self) -> Result<Message> {
+        Ok(read_frame(&mut self.reader, HANDSHAKE_MAX_FRAME)?)
+    }
+
     /// The initiator's half of the authenticated handshake, after the
     /// magic: sends a `Challenge`, checks the responder's `Proof` and
     /// queues its own `Confirm` (the caller's `Hello` goes out with it).
@@ -98,7 +111,7 @@ impl Connection {
             nonce: initiator,
         })?;
         self.flush()?;
-        let (responder, proof) = match self.receive()? {
+        let (responder, proof) = match self.receive_handshake()? {
             Message::Proof {
                 version,
                 nonce,
@@ -142,7 +155,7 @@ impl Connection {
         &mut self,
         secret: &ClusterSecret,
         version: u16,
-        initiator: [u8; 32],
+        initiator: Nonce,
     ) -> Result<()> {
         let responder = fresh_nonce().map_err(|e| AuthError::NoRandomness(e.to_string()))?;
         let handshake = Handshake {
@@ -163,7 +176,7 @@ impl Connection {
             }
             .into());
         }
-        match self.receive()? {
+        match self.receive_handshake()? {
             Message::Confirm { proof } if handshake.is_proof(secret, Role::Initiator, &proof) => {
                 self.session = Some(handshake.session(secret, Role::Responder));
                 Ok(())

@@ -5,8 +5,9 @@
 //! A peer connection must open with the peer magic and a `Hello` of the
 //! same protocol version (on a node with a cluster secret, the
 //! authenticated handshake of [`crate::replication::auth`] first, and
-//! every frame sealed after it); then it carries pushes, each merged by the store
-//! thread and answered as [`crate::replication::wire`] describes. Whatever
+//! every frame sealed after it); then it carries pushes, each merged by
+//! the store thread and answered as [`crate::replication::wire`]
+//! describes. Whatever
 //! a connection sends that is not that (random bytes, an oversized or
 //! truncated frame, a wrong magic or version, a message out of turn) is a
 //! [`SyncError`] that closes that connection; the listener logs it. The
@@ -119,7 +120,10 @@ pub fn serve(
 /// secret when this node has none, or none when this node has one, is
 /// told so and refused.
 fn authenticate(conn: &mut Connection, secret: Option<&ClusterSecret>) -> Result<Message> {
-    let first = conn.receive()?;
+    let first = match secret {
+        Some(_) => conn.receive_handshake()?,
+        None => conn.receive()?,
+    };
     match (secret, first) {
         (Some(secret), Message::Challenge { version, nonce }) => {
             conn.authenticate_initiator(secret, version, nonce)?;
