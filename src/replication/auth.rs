@@ -46,8 +46,8 @@
 //!   side's nonce is new, so the old proof does not check.
 //!
 //! After the proofs each side derives two session keys with HKDF-SHA256
-//! (input key: the secret; salt: `Ni ‖ Nr`; one `info` per direction,
-//! naming it and the version), and every frame carries
+//! (input key: the secret; salt: `Ni ‖ Nr`; info: `netdb vVERSION frames
+//! from initiator`, or `... from responder`), and every frame carries
 //! `HMAC-SHA256(key of its direction, seq ‖ payload)` after its payload,
 //! where `seq` is the frame's number in its direction (eight bytes,
 //! big-endian, from 0), never sent: both sides count. So a frame cannot be
@@ -155,10 +155,19 @@ pub enum Role {
 }
 
 impl Role {
+    /// How a proof names the role.
     fn byte(self) -> u8 {
         match self {
             Role::Initiator => 1,
             Role::Responder => 2,
+        }
+    }
+
+    /// How a session key's `info` names the role that sends under it.
+    fn word(self) -> &'static str {
+        match self {
+            Role::Initiator => "initiator",
+            Role::Responder => "responder",
         }
     }
 
@@ -222,7 +231,7 @@ impl Handshake {
         salt[NONCE_LEN..].copy_from_slice(&self.responder);
         let hkdf = Hkdf::<Sha256>::new(Some(&salt), secret.bytes());
         let key = |from: Role| {
-            let info = format!("netdb v{} frames from {from:?}", self.version);
+            let info = format!("netdb v{} frames from {}", self.version, from.word());
             let mut key = [0u8; 32];
             hkdf.expand(info.as_bytes(), &mut key)
                 .expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -453,7 +462,7 @@ mod tests {
 
     /// The first frame's MAC from the initiator for [`handshake`] under
     /// [`secret`], payload `first`: the session key by RFC 5869's HKDF
-    /// (salt `Ni ‖ Nr`, info `netdb v4 frames from Initiator`), then
+    /// (salt `Ni ‖ Nr`, info `netdb v4 frames from initiator`), then
     /// HMAC-SHA256 over the frame number and the payload; computed with
     /// Python's `hmac` module.
     #[test]
@@ -461,7 +470,7 @@ mod tests {
         let mut sending = handshake().session(&secret(), Role::Initiator).sending;
         assert_eq!(
             hex(&sending.tag(b"first")),
-            "dfbf88fc64d8041ecf73f223233f55f41a02644b64b411448332612491a96c5d"
+            "8e60ee8853c20648e9e5670bb20ee06d5013aed1f704a208bd886b04379b4a98"
         );
     }
 
