@@ -58,7 +58,11 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 type Res<T> = std::result::Result<T, String>;
 
 fn main() {
-    if let Err(e) = run() {
+    let result = run();
+    if let Some(path) = SECRET_FILE.get() {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Err(e) = result {
         eprintln!("replication bench failed: {e}");
         std::process::exit(1);
     }
@@ -150,10 +154,12 @@ fn binaries() -> Vec<(String, PathBuf)> {
 const SECRET_LABEL: &str = "+secret";
 
 /// The cluster secret file of the nodes labelled [`SECRET_LABEL`],
-/// written once.
+/// written once; removed when the bench ends.
+static SECRET_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// [`SECRET_FILE`], written on first use.
 fn secret_file() -> &'static Path {
-    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FILE.get_or_init(|| {
+    SECRET_FILE.get_or_init(|| {
         let path = std::env::temp_dir().join(format!(
             "netdb-replication-bench-{}.secret",
             std::process::id()
