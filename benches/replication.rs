@@ -27,6 +27,7 @@
 //! | `REPL_WRITES` | `0,10,1000` | writes per round in table 2 |
 //! | `REPL_FULL_KEYS` | `1000000` | keys of the full resync (table 3) |
 //! | `REPL_REPS` | `3` | repetitions (medians) in tables 2 and 3 |
+//! | `REPL_SECRET` | `no` | `both`: each binary also runs with a cluster secret (`--cluster-secret-file`), labelled `+secret`, side by side (every other binary with the secret first); `yes`: only with one |
 //!
 //! Keys are 10 bytes (`key:000042`) and values 100 bytes, as in the other
 //! benches.
@@ -57,7 +58,11 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 type Res<T> = std::result::Result<T, String>;
 
 fn main() {
-    if let Err(e) = run() {
+    let result = run();
+    if let Some(path) = SECRET_FILE.get() {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Err(e) = result {
         eprintln!("replication bench failed: {e}");
         std::process::exit(1);
     }
@@ -119,14 +124,50 @@ fn machine_notes() -> String {
 /// `label=path,label=path` (to compare two builds side by side in one
 /// run), or the one cargo built.
 fn binaries() -> Vec<(String, PathBuf)> {
-    match std::env::var("REPL_NETDB_BINS") {
+    let bins = match std::env::var("REPL_NETDB_BINS") {
         Ok(list) => list
             .split(',')
             .filter_map(|item| item.split_once('='))
             .map(|(label, path)| (label.trim().to_owned(), PathBuf::from(path.trim())))
             .collect(),
         Err(_) => vec![("netdb".to_owned(), netdb_bin())],
-    }
+    };
+    let secret = std::env::var("REPL_SECRET").unwrap_or_default();
+    bins.into_iter()
+        .enumerate()
+        .flat_map(|(i, (label, bin))| {
+            let with = (format!("{label}{SECRET_LABEL}"), bin.clone());
+            match secret.as_str() {
+                // Every other binary runs with the secret first, so an
+                // effect of running second does not count as its cost.
+                "both" if i % 2 == 1 => vec![with, (label, bin)],
+                "both" => vec![(label, bin), with],
+                "yes" => vec![with],
+                _ => vec![(label, bin)],
+            }
+        })
+        .collect()
+}
+
+/// What ends the label of a binary run with a cluster secret; its nodes'
+/// names carry it too.
+const SECRET_LABEL: &str = "+secret";
+
+/// The cluster secret file of the nodes labelled [`SECRET_LABEL`],
+/// written once; removed when the bench ends.
+static SECRET_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// [`SECRET_FILE`], written on first use.
+fn secret_file() -> &'static Path {
+    SECRET_FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!(
+            "netdb-replication-bench-{}.secret",
+            std::process::id()
+        ));
+        std::fs::write(&path, "replication bench cluster secret, 0123456789\n")
+            .expect("write the bench's secret file");
+        path
+    })
 }
 
 /// `Err` naming `name` if it is no longer `running`.
@@ -154,12 +195,18 @@ fn start_netdb(bin: &Path, dir: &Path, names: &[String]) -> Vec<Node> {
 
 /// A netdb node of the binary `bin` on `addr` with the peers file `peers`
 /// (in memory, no console, default settings).
+/// A node whose name carries [`SECRET_LABEL`] has the cluster secret.
 fn netdb_spec(bin: &Path, name: &str, addr: SocketAddr, peers: &Path, count: usize) -> NodeSpec {
-    NodeSpec::new(name)
+    let spec = NodeSpec::new(name)
         .bin(bin)
         .listen(addr)
         .peers(peers, count)
-        .args(&["--no-cli", "--in-memory"])
+        .args(&["--no-cli", "--in-memory"]);
+    if !name.contains(SECRET_LABEL) {
+        return spec;
+    }
+    let file = secret_file().to_str().expect("a UTF-8 temporary path");
+    spec.args(&["--cluster-secret-file", file])
 }
 
 /// redis-servers without persistence on free loopback ports, each ready

@@ -8,7 +8,8 @@
 //! options' names as written on the command line (`sync-interval-ms`,
 //! `in-memory`), and `name`, `listen` and `peers` for the three positional
 //! arguments. Whatever the command line gives wins over the file.
-//! Relative paths in the file (`peers`, `data-dir`) are read from the
+//! Relative paths in the file (`peers`, `data-dir`,
+//! `cluster-secret-file`) are read from the
 //! file's folder, so a file can name a peers file beside it.
 
 use crate::core::hlc::DEFAULT_MAX_OFFSET_MS;
@@ -16,6 +17,7 @@ use crate::core::names::MAX_NAME_LEN;
 use crate::durability::{DiskSettings, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::redis::auth::Password;
+use crate::replication::auth::ClusterSecret;
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;
 use clap::parser::ValueSource;
@@ -132,6 +134,12 @@ pub struct Args {
     /// warn, info, debug or trace [default: info, or as RUST_LOG says].
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<LevelFilter>,
+    /// The cluster secret, the same file on every node (its contents
+    /// trimmed, at least 32 characters): peers prove they know it, and
+    /// every peer message carries a MAC. Without it, peers are not
+    /// authenticated.
+    #[arg(long, value_name = "PATH")]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// Reads the command line and, if it names one, the config file; the
@@ -236,6 +244,8 @@ pub struct FileSettings {
     /// `--log-level`.
     #[serde(default, deserialize_with = "log_level")]
     pub log_level: Option<LevelFilter>,
+    /// `--cluster-secret-file`.
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// A string value read with `T`'s `FromStr`.
@@ -363,6 +373,10 @@ pub fn merge_config_file(
     if args.log_level.is_none() && !rust_log_set {
         args.log_level = file.log_level;
     }
+    args.cluster_secret_file = args
+        .cluster_secret_file
+        .take()
+        .or(file.cluster_secret_file.map(|p| folder.join(p)));
     Ok(())
 }
 
@@ -405,6 +419,8 @@ pub struct Config {
     /// Whether clients and peers from other machines need a password or
     /// the cluster secret.
     pub protected_mode: bool,
+    /// The cluster secret, if the node has one (its `Debug` hides it).
+    pub cluster_secret: Option<ClusterSecret>,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -451,6 +467,7 @@ impl Config {
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
             protected_mode: true,
+            cluster_secret: None,
         }
     }
 
@@ -514,6 +531,10 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             "--max-request-bytes must be at least {MIN_MAX_REQUEST}"
         )));
     }
+    let cluster_secret = match &args.cluster_secret_file {
+        Some(path) => Some(read_cluster_secret(path)?),
+        None => None,
+    };
     let listen = resolve_one(addr).map_err(|reason| Error::Address {
         addr: addr.clone(),
         reason,
@@ -556,6 +577,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
     config.protected_mode = args.protected_mode;
+    config.cluster_secret = cluster_secret;
     Ok((config, listener))
 }
 
@@ -584,6 +606,24 @@ fn client_password(args: &Args) -> Result<Option<Password>> {
         .as_deref()
         .filter(|p| !p.is_empty())
         .map(Password::new))
+}
+
+/// Reads the cluster secret from `path`; an unreadable file, or one that
+/// holds too short a secret, is an error naming the file (never its
+/// contents).
+fn read_cluster_secret(path: &Path) -> Result<ClusterSecret> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the cluster secret file {}: {e}",
+            path.display()
+        ))
+    })?;
+    ClusterSecret::from_text(&text).map_err(|e| {
+        Error::Config(format!(
+            "the cluster secret file {} is refused: {e}",
+            path.display()
+        ))
+    })
 }
 
 fn resolve_one(addr: &str) -> std::result::Result<SocketAddr, String> {
@@ -665,6 +705,7 @@ mod tests {
             protected-mode = "no"
             requirepass-file = "client-password"
             log-level = "debug"
+            cluster-secret-file = "secret"
         "#;
         let file = parse_config_file(text).expect("parses");
         assert_eq!(
@@ -692,6 +733,7 @@ mod tests {
                 requirepass_file: Some("client-password".into()),
                 protected_mode: Some(false),
                 log_level: Some(LevelFilter::Debug),
+                cluster_secret_file: Some("secret".into()),
             }
         );
         assert_eq!(parse_config_file(""), Ok(FileSettings::default()));
@@ -798,9 +840,34 @@ mod tests {
         assert_eq!(args.fsync, FsyncPolicy::Always);
         assert_eq!(args.log_level, Some(LevelFilter::Error));
 
+        // Relative to the file's folder, unless the command line has one.
+        let with_secret = format!("{file}cluster-secret-file = \"s.txt\"\n");
+        let args = merged(&["--config", "f.toml"], &with_secret, false).expect("merged");
+        assert_eq!(
+            args.cluster_secret_file,
+            Some(PathBuf::from("/etc/netdb/s.txt"))
+        );
+        let args = merged(
+            &["--config", "f.toml", "--cluster-secret-file", "mine"],
+            &with_secret,
+            false,
+        )
+        .expect("merged");
+        assert_eq!(args.cluster_secret_file, Some(PathBuf::from("mine")));
+
         // RUST_LOG set: the file's level gives way to it.
         let args = merged(&["--config", "f.toml"], file, true).expect("merged");
         assert_eq!(args.log_level, None);
+    }
+
+    #[test]
+    fn the_cluster_secret_never_shows_in_the_settings() {
+        let text = "a cluster secret of more than 32 characters";
+        let mut config = Config::new("n1", vec![]);
+        config.cluster_secret = Some(ClusterSecret::from_text(text).expect("long"));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("cluster_secret: Some(<secret>)"), "{shown}");
+        assert!(!shown.contains(text), "{shown}");
     }
 
     #[test]

@@ -37,6 +37,7 @@
 //! | what a push frame holds | [`replication::wire::Message`], framed by [`replication::frame`] |
 //! | how a log record is framed | [`durability::record`]; what a record holds: [`durability::journal`] |
 //! | what a node sends a peer, and when | [`replication::pusher`], [`store::Store::delta`] |
+//! | how peers prove the cluster secret, and what a frame's MAC covers | [`replication::auth`] |
 //! | when a tombstone may go | `store/tombstones.rs` |
 //!
 //! # Threads

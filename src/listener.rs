@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::ioloop::{IoThreads, PeerHandoff};
 use crate::redis::client::is_loopback;
 use crate::replication::anti_entropy::AntiEntropy;
+use crate::replication::auth::ClusterSecret;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -43,6 +44,8 @@ pub struct ServerSettings {
     /// Protected mode with no cluster secret: peers from other machines
     /// are refused.
     pub loopback_peers_only: bool,
+    /// The cluster secret, if the node has one.
+    pub secret: Option<ClusterSecret>,
 }
 
 impl ServerSettings {
@@ -55,6 +58,7 @@ impl ServerSettings {
             answering: Arc::clone(&self.answering),
             max_clock_offset_ms: self.max_clock_offset_ms,
             anti_entropy: self.anti_entropy.clone(),
+            secret: self.secret.clone(),
         }
     }
 }

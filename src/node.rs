@@ -140,7 +140,8 @@ impl Node {
             answering: Arc::clone(&answering),
             max_clock_offset_ms,
             anti_entropy: anti_entropy.clone(),
-            loopback_peers_only: config.protected_mode,
+            loopback_peers_only: config.protected_mode && config.cluster_secret.is_none(),
+            secret: config.cluster_secret.clone(),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
@@ -167,6 +168,7 @@ impl Node {
                 refusal,
                 max_clock_offset_ms,
                 anti_entropy,
+                secret: config.cluster_secret.clone(),
             },
         )?;
         let pushers = Arc::new(pushers);
@@ -291,10 +293,12 @@ fn warn_about_exposure(config: &Config, addr: SocketAddr) {
              from other machines are refused; set --requirepass-file to let them in"
         );
     }
-    log::warn!(
-        "protected mode: no cluster secret, so peers on other machines are refused; give \
-         every node the same --cluster-secret-file"
-    );
+    if config.cluster_secret.is_none() {
+        log::warn!(
+            "protected mode: no cluster secret, so peers on other machines are refused; give \
+             every node the same --cluster-secret-file"
+        );
+    }
 }
 
 /// Raises this process's open-files limit to its hard limit: each

@@ -1,14 +1,21 @@
 //! One peer connection's socket, buffered both ways, with timeouts: the
-//! part the pusher and the receiver share.
+//! part the pusher and the receiver share; and, in a cluster with a
+//! secret, the authenticated handshake both run on it, after which every
+//! frame it moves is sealed (see [`crate::replication::auth`]).
 //!
 //! Every read and write has a timeout, so a silent or slow peer fails
 //! with [`crate::replication::SyncError`] rather than blocking its thread
-//! for ever. What the messages mean is up to the two halves; this only
-//! moves them.
+//! for ever. What the messages after the handshake mean is up to the two
+//! halves; this only moves them.
 
-use crate::replication::error::Result;
-use crate::replication::frame::{read_frame, read_magic, write_frame};
-use crate::replication::wire::{Message, MessageRef, MAGIC};
+use crate::replication::auth::{
+    fresh_nonce, AuthError, ClusterSecret, Handshake, Nonce, Role, Session,
+};
+use crate::replication::error::{ProtocolError, Result, SyncError};
+use crate::replication::frame::{
+    read_frame, read_magic, read_sealed_frame, write_frame, write_sealed_frame,
+};
+use crate::replication::wire::{Message, MessageRef, MAGIC, PROTOCOL_VERSION};
 use std::io::{BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -16,11 +23,19 @@ use std::time::Duration;
 /// Buffer size each way: a part of a transfer goes out in a few writes.
 const BUFFER_BYTES: usize = 64 * 1024;
 
+/// Largest frame taken from a peer that has not proved the secret: the
+/// handshake's messages (and a `Hello`, which such a node refuses) take
+/// a few hundred bytes at most.
+const HANDSHAKE_MAX_FRAME: usize = 4096;
+
 /// An open connection to a peer, either side.
 pub struct Connection {
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
     max_frame: usize,
+    /// Set once the handshake has proved both sides: every frame from
+    /// then on is sealed and checked.
+    session: Option<Session>,
 }
 
 impl Connection {
@@ -34,6 +49,7 @@ impl Connection {
             reader: BufReader::with_capacity(BUFFER_BYTES, stream.try_clone()?),
             writer: BufWriter::with_capacity(BUFFER_BYTES, stream),
             max_frame,
+            session: None,
         })
     }
 
@@ -53,10 +69,13 @@ impl Connection {
         Ok(read_magic(&mut self.reader)?)
     }
 
-    /// Queues one message; returns its size on the wire. The caller
-    /// flushes.
+    /// Queues one message (sealed, after an authenticated handshake);
+    /// returns its size on the wire. The caller flushes.
     pub fn send(&mut self, msg: &MessageRef<'_>) -> Result<usize> {
-        Ok(write_frame(&mut self.writer, msg)?)
+        Ok(match &mut self.session {
+            Some(session) => write_sealed_frame(&mut self.writer, msg, &mut session.sending)?,
+            None => write_frame(&mut self.writer, msg)?,
+        })
     }
 
     /// Sends what is queued.
@@ -64,8 +83,116 @@ impl Connection {
         Ok(self.writer.flush()?)
     }
 
-    /// The next message.
+    /// The next message; after an authenticated handshake, only once its
+    /// MAC has checked.
     pub fn receive(&mut self) -> Result<Message> {
-        Ok(read_frame(&mut self.reader, self.max_frame)?)
+        Ok(match &mut self.session {
+            Some(session) => {
+                read_sealed_frame(&mut self.reader, self.max_frame, &mut session.receiving)?
+            }
+            None => read_frame(&mut self.reader, self.max_frame)?,
+        })
     }
+
+    /// The next message of an authenticated handshake, from a peer that
+    /// has not proved the secret yet: never sealed, and small.
+    pub fn receive_handshake(&mut self) -> Result<Message> {
+        Ok(read_frame(&mut self.reader, HANDSHAKE_MAX_FRAME)?)
+    }
+
+    /// The initiator's half of the authenticated handshake, after the
+    /// magic: sends a `Challenge`, checks the responder's `Proof` and
+    /// queues its own `Confirm` (the caller's `Hello` goes out with it).
+    /// Every frame after it is sealed.
+    pub fn authenticate_to_responder(&mut self, secret: &ClusterSecret) -> Result<()> {
+        let initiator = fresh_nonce().map_err(|e| AuthError::NoRandomness(e.to_string()))?;
+        self.send(&MessageRef::Challenge {
+            version: PROTOCOL_VERSION,
+            nonce: initiator,
+        })?;
+        self.flush()?;
+        let (responder, proof) = match self.receive_handshake()? {
+            Message::Proof {
+                version,
+                nonce,
+                proof,
+            } if version == PROTOCOL_VERSION => (nonce, proof),
+            Message::Proof { version, .. } => {
+                return Err(ProtocolError::Version {
+                    theirs: version,
+                    ours: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Message::NoSecret => return Err(AuthError::PeerHasNoSecret.into()),
+            other => return Err(out_of_turn("Proof", &other)),
+        };
+        let handshake = Handshake {
+            version: PROTOCOL_VERSION,
+            initiator,
+            responder,
+        };
+        if !handshake.is_proof(secret, Role::Responder, &proof) {
+            // Said, so the other side logs the mismatch too; it learns
+            // nothing it could not tell from the close.
+            self.send(&MessageRef::ProofRefused)?;
+            self.flush()?;
+            return Err(AuthError::BadProof.into());
+        }
+        self.send(&MessageRef::Confirm {
+            proof: handshake.proof(secret, Role::Initiator),
+        })?;
+        self.session = Some(handshake.session(secret, Role::Initiator));
+        Ok(())
+    }
+
+    /// The responder's half of the authenticated handshake, given the
+    /// initiator's `Challenge`: answers with this node's nonce and proof,
+    /// then checks the initiator's `Confirm`. Every frame after it is
+    /// sealed. A `Challenge` of another version is answered all the same
+    /// (so the initiator can say why), then refused.
+    pub fn authenticate_initiator(
+        &mut self,
+        secret: &ClusterSecret,
+        version: u16,
+        initiator: Nonce,
+    ) -> Result<()> {
+        let responder = fresh_nonce().map_err(|e| AuthError::NoRandomness(e.to_string()))?;
+        let handshake = Handshake {
+            version: PROTOCOL_VERSION,
+            initiator,
+            responder,
+        };
+        self.send(&MessageRef::Proof {
+            version: PROTOCOL_VERSION,
+            nonce: responder,
+            proof: handshake.proof(secret, Role::Responder),
+        })?;
+        self.flush()?;
+        if version != PROTOCOL_VERSION {
+            return Err(ProtocolError::Version {
+                theirs: version,
+                ours: PROTOCOL_VERSION,
+            }
+            .into());
+        }
+        match self.receive_handshake()? {
+            Message::Confirm { proof } if handshake.is_proof(secret, Role::Initiator, &proof) => {
+                self.session = Some(handshake.session(secret, Role::Responder));
+                Ok(())
+            }
+            Message::Confirm { .. } => Err(AuthError::BadProof.into()),
+            Message::ProofRefused => Err(AuthError::ProofRefused.into()),
+            other => Err(out_of_turn("Confirm", &other)),
+        }
+    }
+}
+
+/// A handshake message out of turn.
+fn out_of_turn(expected: &'static str, got: &Message) -> SyncError {
+    AuthError::OutOfTurn {
+        expected,
+        got: got.kind().to_string(),
+    }
+    .into()
 }

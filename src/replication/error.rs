@@ -3,10 +3,11 @@
 //!
 //! Each variant names the cause a log line or `status` shows: the socket
 //! (timed out, reset, refused, closed), a frame (oversized, undecodable),
-//! the peer breaking the protocol, the store refusing what the peer sent,
+//! the peer breaking the protocol or failing authentication, the store refusing what the peer sent,
 //! or this node stopping. A cause that ends a connection costs that
 //! connection and one log line, nothing more. Pure: no I/O here.
 
+use crate::replication::auth::AuthError;
 use crate::replication::frame::{is_timeout, FrameError};
 use crate::replication::wire::MessageKind;
 use crate::store::BatchError;
@@ -44,6 +45,9 @@ pub enum SyncError {
     Undecodable(postcard::Error),
     /// The peer broke the protocol.
     Protocol(ProtocolError),
+    /// The peer failed authentication, or the two sides disagree on
+    /// having a cluster secret.
+    Auth(AuthError),
     /// The store refused a batch or a version vector from the peer.
     RefusedBatch(BatchError),
     /// The store thread is gone: the node is shutting down.
@@ -150,6 +154,7 @@ impl fmt::Display for SyncError {
             }
             SyncError::Undecodable(e) => write!(f, "undecodable message: {e}"),
             SyncError::Protocol(e) => write!(f, "{e}"),
+            SyncError::Auth(e) => write!(f, "{e}"),
             SyncError::RefusedBatch(e) => write!(f, "{e}"),
             SyncError::Stopped => write!(f, "node shutting down"),
         }
@@ -192,6 +197,7 @@ impl std::error::Error for SyncError {
             SyncError::Resolve(e) | SyncError::Io { source: e, .. } => Some(e),
             SyncError::Undecodable(e) => Some(e),
             SyncError::Protocol(e) => Some(e),
+            SyncError::Auth(e) => Some(e),
             SyncError::RefusedBatch(e) => Some(e),
             SyncError::NoAddress
             | SyncError::Hangup
@@ -220,7 +226,14 @@ impl From<FrameError> for SyncError {
             FrameError::TooLarge { len, max } => SyncError::Oversized { len, max },
             FrameError::Decode(e) => SyncError::Undecodable(e),
             FrameError::BadMagic(m) => SyncError::Protocol(ProtocolError::BadMagic(m)),
+            FrameError::BadMac => SyncError::Auth(AuthError::BadFrame),
         }
+    }
+}
+
+impl From<AuthError> for SyncError {
+    fn from(e: AuthError) -> SyncError {
+        SyncError::Auth(e)
     }
 }
 

@@ -7,6 +7,7 @@
 //! | file | holds |
 //! | --- | --- |
 //! | [`wire`] | the messages, and the exchange they make (pure) |
+//! | [`auth`] | the cluster secret, the authenticated handshake's proofs and the frames' MACs; the protocol's diagram (pure) |
 //! | [`anti_entropy`] | comparing digests at the end of a round, and repairing a divergence (pure) |
 //! | [`frame`] | length-prefixed framing over `Read`/`Write` (pure) |
 //! | [`peers`] | parsing the peers file (pure) |
@@ -29,6 +30,7 @@
 //! line naming it and the cause.
 
 pub mod anti_entropy;
+pub mod auth;
 pub mod clocks;
 pub mod connection;
 pub mod error;

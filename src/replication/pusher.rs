@@ -33,6 +33,7 @@
 use crate::engine::StoreHandle;
 use crate::error::Error;
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
+use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::ClockOffset;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
@@ -66,6 +67,10 @@ pub struct PushSettings {
     pub max_clock_offset_ms: u64,
     /// The node's anti-entropy counters, shared with its receivers.
     pub anti_entropy: AntiEntropy,
+    /// The cluster secret (`--cluster-secret-file`): with one, every
+    /// connection is authenticated and its frames sealed (see
+    /// [`crate::replication::auth`]).
+    pub secret: Option<ClusterSecret>,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -547,12 +552,16 @@ impl Pusher {
         Err(last)
     }
 
-    /// Sends the magic and `Hello`; a `Welcome` of this protocol version
+    /// Sends the magic (and, with a cluster secret, proves it and has the
+    /// peer prove it) and `Hello`; a `Welcome` of this protocol version
     /// from a node of another name makes the connection. One with this
     /// node's name is this node itself or a twin (see [`who_answered`]).
     fn greet(&self, stream: TcpStream) -> Result<Greeted> {
         let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
         conn.send_magic()?;
+        if let Some(secret) = &self.settings.secret {
+            conn.authenticate_to_responder(secret)?;
+        }
         let sent_ms = wall_clock_ms();
         conn.send(&MessageRef::Hello {
             version: PROTOCOL_VERSION,
@@ -596,6 +605,7 @@ impl Pusher {
                 Answerer::Myself => Err(ProtocolError::Myself.into()),
                 Answerer::Twin => Err(ProtocolError::Twin { name }.into()),
             },
+            Message::SecretRequired => Err(AuthError::ThisNodeHasNone.into()),
             other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
         }
     }

@@ -3,8 +3,11 @@
 //! magic's first byte.
 //!
 //! A peer connection must open with the peer magic and a `Hello` of the
-//! same protocol version; then it carries pushes, each merged by the store
-//! thread and answered as [`crate::replication::wire`] describes. Whatever
+//! same protocol version (on a node with a cluster secret, the
+//! authenticated handshake of [`crate::replication::auth`] first, and
+//! every frame sealed after it); then it carries pushes, each merged by
+//! the store thread and answered as [`crate::replication::wire`]
+//! describes. Whatever
 //! a connection sends that is not that (random bytes, an oversized or
 //! truncated frame, a wrong magic or version, a message out of turn) is a
 //! [`SyncError`] that closes that connection; the listener logs it. The
@@ -13,6 +16,7 @@
 use crate::engine::service::wall_clock_us;
 use crate::engine::StoreHandle;
 use crate::replication::anti_entropy::AntiEntropy;
+use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
@@ -38,6 +42,9 @@ pub struct ReceiveSettings {
     pub idle_timeout: Duration,
     /// The peers this node's connections are answering with a transfer.
     pub answering: Arc<Answering>,
+    /// The cluster secret, if the node has one: peers must prove it, and
+    /// every frame carries a MAC.
+    pub secret: Option<ClusterSecret>,
     /// `--max-clock-offset-ms`: a `Hello` from a clock further ahead is
     /// logged.
     pub max_clock_offset_ms: u64,
@@ -57,7 +64,9 @@ pub fn serve(
         .peer_addr()
         .map_or_else(|_| "(unknown address)".to_owned(), |a| a.to_string());
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
-    let peer = welcome(&mut conn, name, store, settings.max_clock_offset_ms)?;
+    conn.receive_magic()?;
+    let hello = authenticate(&mut conn, settings.secret.as_ref())?;
+    let peer = welcome(&mut conn, hello, name, store, settings.max_clock_offset_ms)?;
     conn.set_read_timeout(settings.idle_timeout)?;
 
     // Parts are answered with `Next` as soon as they are decoded, before
@@ -107,19 +116,52 @@ pub fn serve(
     }
 }
 
-/// Reads the magic and `Hello`, answers `Welcome` (with this process's
+/// The peer's first message after the magic, on a node with the cluster
+/// secret `secret` or none: with one, the authenticated handshake, and then
+/// the (sealed) `Hello`; without, the `Hello` itself. A peer that has a
+/// secret when this node has none, or none when this node has one, is
+/// told so and refused.
+fn authenticate(conn: &mut Connection, secret: Option<&ClusterSecret>) -> Result<Message> {
+    let first = match secret {
+        Some(_) => conn.receive_handshake()?,
+        None => conn.receive()?,
+    };
+    match (secret, first) {
+        (Some(secret), Message::Challenge { version, nonce }) => {
+            conn.authenticate_initiator(secret, version, nonce)?;
+            conn.receive()
+        }
+        (Some(_), Message::Hello { .. }) => {
+            conn.send(&MessageRef::SecretRequired)?;
+            conn.flush()?;
+            Err(AuthError::PeerHasNoSecret.into())
+        }
+        (Some(_), other) => Err(SyncError::unexpected(
+            &[MessageKind::Challenge],
+            other.kind(),
+        )),
+        (None, Message::Challenge { .. }) => {
+            conn.send(&MessageRef::NoSecret)?;
+            conn.flush()?;
+            Err(AuthError::ThisNodeHasNone.into())
+        }
+        (None, first) => Ok(first),
+    }
+}
+
+/// Takes the peer's `Hello`, answers `Welcome` (with this process's
 /// instance id, by which a pusher that reached this node under its own
 /// name tells itself from another node of that name, and its wall clock,
 /// by which the pusher tells how far apart their clocks are), and returns
 /// the peer's name if it speaks this node's protocol version.
 fn welcome(
     conn: &mut Connection,
+    hello: Message,
     name: &str,
     store: &StoreHandle,
     max_clock_offset_ms: u64,
 ) -> Result<String> {
-    conn.receive_magic()?;
-    match conn.receive()? {
+    match hello {
         Message::Hello {
             version,
             name: peer,

@@ -89,9 +89,13 @@ impl PeerStatus {
     /// Records a push that failed; returns whether the peer was not known
     /// unreachable before.
     pub fn record_failure(&mut self, why: &SyncError) -> bool {
-        let became = self.reachable != Some(false);
+        let text = why.to_string();
+        // A peer that was down and now fails authentication is worth a
+        // line of its own: it says what to fix.
+        let became = self.reachable != Some(false)
+            || (matches!(why, SyncError::Auth(_)) && self.last_error.as_deref() != Some(&text));
         self.reachable = Some(false);
-        self.last_error = Some(why.to_string());
+        self.last_error = Some(text);
         became
     }
 }

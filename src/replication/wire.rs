@@ -17,6 +17,10 @@
 //!                                <───  Ack{vv, digest}
 //! ```
 //!
+//! In a cluster with a secret, `Challenge`, `Proof` and `Confirm` come
+//! before the `Hello`, and every frame from the `Hello` on carries a MAC:
+//! see [`crate::replication::auth`].
+//!
 //! The pusher sends every entry with a dot above the peer's version vector
 //! (from `Welcome`, or the last `Ack`), and its own vector at the start of
 //! the transfer; the peer merges, joins that vector into its own, and
@@ -33,6 +37,7 @@
 //! Nothing in this module is trusted: [`crate::store::Store::apply_batch`]
 //! checks every index and length before using a batch.
 
+use crate::replication::auth::{Nonce, Tag};
 pub use crate::store::batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use crate::store::DataDigest;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -55,7 +60,11 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 ///
 /// Version 3 added the digests to `Push`'s last part ([`Done`]) and to
 /// `Ack`, and full rounds.
-pub const PROTOCOL_VERSION: u16 = 3;
+///
+/// Version 4 added the authenticated handshake (`Challenge`, `Proof`,
+/// `Confirm`, `ProofRefused`, `NoSecret`, `SecretRequired`) and MAC'd
+/// frames, for clusters with a secret (see [`crate::replication::auth`]).
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +161,38 @@ pub enum Message {
         /// The digest at that instant (`None`: not comparable then).
         digest: Option<DataDigest>,
     },
+    /// First message of the connecting side when it has a cluster secret
+    /// (instead of `Hello`, which follows the proofs).
+    Challenge {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The initiator's fresh nonce.
+        nonce: Nonce,
+    },
+    /// The answer to [`Message::Challenge`] of a node with a secret: its
+    /// nonce and its proof, given first.
+    Proof {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The responder's fresh nonce.
+        nonce: Nonce,
+        /// The responder's proof of the secret.
+        proof: Tag,
+    },
+    /// The initiator's proof, once the responder's has checked.
+    Confirm {
+        /// The initiator's proof of the secret.
+        proof: Tag,
+    },
+    /// The initiator's answer to a [`Message::Proof`] that did not check:
+    /// the secrets differ. The connection closes.
+    ProofRefused,
+    /// The answer of a node without a secret to a `Challenge`. The
+    /// connection closes.
+    NoSecret,
+    /// The answer of a node with a secret to a `Hello`. The connection
+    /// closes.
+    SecretRequired,
 }
 
 impl Message {
@@ -164,6 +205,12 @@ impl Message {
             Message::Next => MessageKind::Next,
             Message::Pull { .. } => MessageKind::Pull,
             Message::Ack { .. } => MessageKind::Ack,
+            Message::Challenge { .. } => MessageKind::Challenge,
+            Message::Proof { .. } => MessageKind::Proof,
+            Message::Confirm { .. } => MessageKind::Confirm,
+            Message::ProofRefused => MessageKind::ProofRefused,
+            Message::NoSecret => MessageKind::NoSecret,
+            Message::SecretRequired => MessageKind::SecretRequired,
         }
     }
 }
@@ -178,6 +225,12 @@ pub enum MessageKind {
     Next,
     Pull,
     Ack,
+    Challenge,
+    Proof,
+    Confirm,
+    ProofRefused,
+    NoSecret,
+    SecretRequired,
 }
 
 impl fmt::Display for MessageKind {
@@ -216,6 +269,21 @@ pub enum MessageRef<'a> {
         vv: &'a WireVv,
         digest: Option<DataDigest>,
     },
+    Challenge {
+        version: u16,
+        nonce: Nonce,
+    },
+    Proof {
+        version: u16,
+        nonce: Nonce,
+        proof: Tag,
+    },
+    Confirm {
+        proof: Tag,
+    },
+    ProofRefused,
+    NoSecret,
+    SecretRequired,
 }
 
 #[cfg(test)]
@@ -323,6 +391,35 @@ mod tests {
                     digest: None,
                 },
             ),
+            (
+                Message::Challenge {
+                    version: 4,
+                    nonce: [1; 32],
+                },
+                MessageRef::Challenge {
+                    version: 4,
+                    nonce: [1; 32],
+                },
+            ),
+            (
+                Message::Proof {
+                    version: 4,
+                    nonce: [2; 32],
+                    proof: [3; 32],
+                },
+                MessageRef::Proof {
+                    version: 4,
+                    nonce: [2; 32],
+                    proof: [3; 32],
+                },
+            ),
+            (
+                Message::Confirm { proof: [4; 32] },
+                MessageRef::Confirm { proof: [4; 32] },
+            ),
+            (Message::ProofRefused, MessageRef::ProofRefused),
+            (Message::NoSecret, MessageRef::NoSecret),
+            (Message::SecretRequired, MessageRef::SecretRequired),
         ];
         for (owned, borrowed) in pairs {
             assert_eq!(

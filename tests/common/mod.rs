@@ -22,6 +22,9 @@
 //!   peers that never answer ([`Blackhole`]), a second loopback address
 //!   for a node ([`Forwarder`]), and a peer that acknowledges whatever it
 //!   is told to ([`ForgedAcker`]).
+//! - `secret.rs`: secret files, and [`AuthedPeer`], a peer from outside
+//!   that speaks the authenticated handshake and then sends what a test
+//!   likes (sealed, altered, reordered or replayed frames).
 //! - `disk.rs`: temporary directories and the files of a data directory.
 //! - `net.rs`: [`Net`], network partitions between nodes, each under a uid
 //!   of its own, made with nftables rules in a table of the test's own.
@@ -50,6 +53,7 @@ mod proc;
 mod process;
 mod resp_client;
 mod rng;
+mod secret;
 mod skip;
 mod wait;
 
@@ -80,6 +84,7 @@ pub use self::{
         RESP_TIMEOUT,
     },
     rng::Rng,
+    secret::{overwriting_push, secret_file, AuthedPeer, OTHER_SECRET, SECRET},
     skip::{is_root, skip},
     wait::{eventually, eventually_ok, poll, throughout, POLL},
 };
@@ -93,6 +98,6 @@ pub use netdb::{
     console::line::HELP,
     durability::record,
     redis::resp,
-    replication::{frame, transfer, wire},
+    replication::{auth, frame, transfer, wire},
     store,
 };
