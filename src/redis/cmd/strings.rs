@@ -21,8 +21,8 @@
 
 use crate::engine::Db;
 use crate::redis::command::{
-    arg, error, multiple, not_an_integer, optional, refused, reply_weight, shown, syntax_error,
-    token, truncated, Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
+    arg, error, multiple, not_an_integer, optional, refused, shown, syntax_error, token, truncated,
+    Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
 };
 use crate::redis::resp::{double_text, parse_int, Reply};
 
@@ -412,11 +412,12 @@ fn mget(mut call: Call<'_>) -> Action {
         // A few keys can make a reply of gigabytes (one large value asked
         // for many times): stop at the connection's output limit.
         let budget = db.reply_budget();
+        // Weighed before anything is copied, so a reply over the limit
+        // costs no memory at all.
         let mut weight = 16usize;
-        let mut values = Vec::with_capacity(keys.len());
         for key in &keys {
-            let v = value(db.get(key), &mut tally);
-            weight = weight.saturating_add(reply_weight(&v));
+            let size = db.get(key).map_or(0, <[u8]>::len);
+            weight = weight.saturating_add(size + 16);
             if weight > budget {
                 db.exceed_budget();
                 return Answer {
@@ -424,8 +425,8 @@ fn mget(mut call: Call<'_>) -> Action {
                     tally,
                 };
             }
-            values.push(v);
         }
+        let values = keys.iter().map(|k| value(db.get(k), &mut tally)).collect();
         Answer {
             reply: Reply::Array(values),
             tally,
