@@ -23,8 +23,9 @@
 //!
 //! And at the top: [`config`] (the command line and the config file,
 //! checked), [`node`] (starting and stopping all of it: the one stop path),
-//! [`listener`] (accepting connections and telling a peer from a client by
-//! the first byte), [`logging`] (levelled, timestamped lines on stderr),
+//! [`listener`] (accepting connections, and the peer threads),
+//! [`ioloop`] (the I/O threads' poll loops: client connections, and
+//! telling a peer from a client by the first byte), [`logging`] (levelled, timestamped lines on stderr),
 //! [`error`] (what stops a node, one line each), and `main.rs` (a thin
 //! `run() -> Result`).
 //!
@@ -43,23 +44,25 @@
 //! # Threads
 //!
 //! ```text
-//!  stdin ──> console thread ─┐                           ┌─> pusher(peer 1) ──TCP──> peer
-//!                            │   request channel         │
-//!  peer ──TCP──> conn thread ┼──(bounded, 1024)──> store thread ─── log ──> data dir
-//!   (receiver; one per       │   owns the Store;         │     (snapshots written by a
-//!    connection, started     │   each request carries    │      compaction thread)
-//!    by the listener)        │   its own typed reply     └─> pusher(peer n) ──TCP──> peer
-//!  Redis client ──TCP──>     │                                ^
-//!     client thread ─────────┘ (one per connection, on the    │
-//!                               same port; one request per    │
-//!                               batch of commands)            │
-//!  sync thread (on writes, every interval) ── a round ────────┘ (one job channel per pusher)
+//!  stdin ──> console thread ──┐                             ┌─> pusher(peer 1) ──TCP──> peer
+//!                             │   request channel           │   (a round after each logged
+//!  Redis clients ──TCP──>     │   (bounded, 1024)           │    write, and every interval)
+//!    I/O threads (poll loops, ┼────────────────> store thread ─── log ──> data dir
+//!    --io-threads; one request│  owns the Store; │   ^       │   (snapshots written by a
+//!    per turn for every ready │  each request    │   │       │    compaction thread)
+//!    connection) <── answers + waker ────────────┘   │       └─> pusher(peer n) ──TCP──> peer
+//!  peer ──TCP──> peer thread (receiver; one per peer ┘
+//!    connection, handed over by an I/O thread)
+//!  listener: accepts, hands each connection to an I/O thread (round robin)
+//!  sync thread: a round every interval, tombstone collection
 //!  main thread: waits for the console to end or a signal, then Node::stop
 //! ```
 //!
-//! The listener peeks at each new connection's first byte: the peer magic
-//! makes a peer connection (served by [`replication::receiver`]), anything
-//! else a Redis client connection (served by [`redis::client`]).
+//! An I/O thread ([`ioloop`]) peeks at each new connection's first byte
+//! without blocking: the peer magic makes a peer connection (handed to a
+//! thread of its own, served by [`replication::receiver`]), anything else
+//! a Redis client connection, which stays in the loop ([`redis::client`]
+//! holds its protocol state).
 //!
 //! Only the store thread touches the map, so it needs no lock. Front ends
 //! send it their commands as closures that run against a

@@ -155,7 +155,7 @@ impl Db<'_> {
     }
 }
 
-/// The commands of one connection (or of the console) in a [`Group`],
+/// The commands of one connection (or of the console) in a group (one request from an I/O thread),
 /// run in order, and their replies.
 pub struct Part<R> {
     /// Commands not run yet, in order. The store thread runs them from

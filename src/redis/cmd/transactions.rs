@@ -27,7 +27,7 @@
 //! inside a transaction they answer an error in their place.
 //!
 //! Must never touch the map directly: queued commands run through
-//! [`Db`](crate::engine::Db) like any other.
+//! [`crate::engine::Db`] like any other.
 
 use crate::engine::Db;
 use crate::redis::command::{
