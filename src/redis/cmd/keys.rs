@@ -1,5 +1,6 @@
 //! The keyspace commands: `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`,
-//! `DBSIZE`, and `MEMORY USAGE` (an estimate of what a key costs). Each
+//! `DBSIZE`, `FLUSHDB`/`FLUSHALL`, and `MEMORY USAGE` (an estimate of
+//! what a key costs). Each
 //! parses its arguments here and returns the work that runs on the store
 //! thread and builds its reply.
 //! They must never touch the map directly: a delete goes through
@@ -91,6 +92,29 @@ pub const COMMANDS: &[Command] = &[
         ..Command::new("dbsize", 1, dbsize)
     },
     Command {
+        flags: &["write"],
+        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
+        docs: Docs {
+            summary: "Delete every key (netdb: one delete per key, replicated to every \
+                      node like any delete; ASYNC and SYNC are the same)",
+            group: "server",
+            args: &[optional(arg("flush-type", "oneof"))],
+            ..DOCS
+        },
+        ..Command::new("flushdb", -1, flush)
+    },
+    Command {
+        flags: &["write"],
+        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
+        docs: Docs {
+            summary: "Delete every key (netdb has one database: the same as FLUSHDB)",
+            group: "server",
+            args: &[optional(arg("flush-type", "oneof"))],
+            ..DOCS
+        },
+        ..Command::new("flushall", -1, flush)
+    },
+    Command {
         acl: &["@slow"],
         docs: Docs {
             summary: "A container for memory diagnostics commands",
@@ -144,6 +168,29 @@ fn del(mut call: Call<'_>) -> Action {
             }
         }
         first_refusal.unwrap_or(Reply::Integer(existed)).into()
+    }))
+}
+
+/// `FLUSHDB`/`FLUSHALL [ASYNC|SYNC]`: a delete of every live key, in one
+/// store command (nothing comes between), each delete clocked, logged and
+/// replicated like any other, so the whole cluster is emptied, as a Redis
+/// primary's flush empties its replicas. A write made meanwhile on
+/// another node that this node has not seen yet survives, as with any
+/// concurrent delete.
+fn flush(call: Call<'_>) -> Action {
+    match call.args.get(1).map(|a| a.to_ascii_uppercase()) {
+        None => {}
+        Some(mode) if call.args.len() == 2 && (mode == b"ASYNC" || mode == b"SYNC") => {}
+        Some(_) => return syntax_error(),
+    }
+    Action::Store(Box::new(move |db| {
+        let keys = db.keys_where(|_| true);
+        for key in &keys {
+            if let Err(e) = db.delete(key) {
+                return refused(&e).into();
+            }
+        }
+        Reply::ok().into()
     }))
 }
 
@@ -344,6 +391,22 @@ mod tests {
         ] {
             assert_eq!(parsed(args), Err(err(text)), "{args:?}");
         }
+    }
+
+    #[test]
+    fn flushdb_and_flushall_delete_every_key() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"MSET", b"a", b"1", b"b", b"2"]);
+        assert_eq!(fake.run(s, &[b"FLUSHDB"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"DBSIZE"]), Reply::Integer(0));
+        fake.run(s, &[b"SET", b"c", b"3"]);
+        assert_eq!(fake.run(s, &[b"flushall", b"async"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"GET", b"c"]), Reply::Null);
+        assert_eq!(
+            fake.run(s, &[b"FLUSHALL", b"LATER"]),
+            Reply::Error("ERR syntax error".into())
+        );
     }
 
     #[test]
