@@ -721,6 +721,13 @@ impl Loop {
                     log::debug!("closed client {}: idle", conn.from);
                     self.drop_conn(idx);
                 }
+                // Connected and never sent a byte.
+                State::Sniffing { admitted: true, .. }
+                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t) =>
+                {
+                    log::debug!("closed client {}: idle", conn.from);
+                    self.drop_conn(idx);
+                }
                 _ => {}
             }
         }

@@ -349,6 +349,9 @@ fn idle_clients_are_closed() {
     assert_eq!(read_n(&mut s, 7), b"+PONG\r\n");
     // Then silence: the node closes the connection on its own.
     assert_eq!(read_to_close(&mut s), b"");
+    // And one that never says a word.
+    let mut silent = raw(node.addr());
+    assert_eq!(read_to_close(&mut silent), b"");
 }
 
 #[test]
