@@ -150,11 +150,16 @@ fn inline(rng: &mut Rng, out: &mut Vec<u8>) {
     out.extend_from_slice(if rng.percent(80) { b"\r\n" } else { b"\n" });
 }
 
-/// Request decoding holds its input twice (one-shot and fed in pieces),
-/// the arguments copied out of it, and per request a vector of argument
-/// slots that grows with the arguments that arrive (64 at first).
+/// Request decoding holds its input twice (one-shot and fed in pieces)
+/// and every request decoded, twice. A request costs more than its bytes:
+/// `a\n` (two bytes) is a request in the batch (24 bytes, in a vector
+/// that doubles), its argument vector (room for 4, 96 bytes) and the
+/// argument (8), about 80 bytes per input byte, held twice. A multibulk
+/// header sets aside at most 64 argument slots before they arrive, and an
+/// announced length nothing: what must never show is memory that follows
+/// a length or count instead of the bytes that arrived.
 fn request_max_live(len: usize) -> usize {
-    16 * len + 64 * 1024
+    160 * len + 64 * 1024
 }
 
 /// Decodes `input` as one buffer and again fed in pieces: both must find
