@@ -72,6 +72,7 @@ targets! {
     log_record => disk::RECORD,
     journal_change => disk::CHANGE,
     recovery => disk::RECOVERY,
+    recovery_files => disk::RECOVERY_FILES,
     // Text: console lines, the config file, the peers file.
     console_line => text::CONSOLE_LINE,
     config_file => text::CONFIG_FILE,

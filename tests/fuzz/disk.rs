@@ -7,7 +7,9 @@ use super::mutate::{self, rng_of, Pieces, Source};
 use crate::rng::Rng;
 use netdb::durability::journal::{self, Bytes, Change, Entry, Replayer};
 use netdb::durability::record::{self, End, Item, Reader, HEADER_LEN};
+use netdb::durability::{DataDir, DiskSettings, FsyncPolicy};
 use netdb::store::Store;
+use std::path::Path;
 
 const TOKENS: &[&[u8]] = &[
     &[0; HEADER_LEN],
@@ -78,6 +80,18 @@ pub const RECOVERY: Target = Target {
     },
     check: check_recovery,
     max_live: |len| 64 * len + 2 * 1024 * 1024,
+};
+
+/// Whole files in a data directory, recovered by `DataDir::open`: what
+/// [`RECOVERY`] replays, plus reading a file's first records and its last
+/// bytes, and cutting a torn or damaged tail. Each input costs a
+/// directory, files and a thread, so far fewer inputs run.
+pub const RECOVERY_FILES: Target = Target {
+    name: "recovery_files",
+    short_inputs: 200,
+    generate: RECOVERY.generate,
+    check: check_recovery_files,
+    max_live: |len| 64 * len + 4 * 1024 * 1024,
 };
 
 /// Writer names a file may use.
@@ -254,4 +268,52 @@ fn check_recovery(input: &[u8]) {
         store.data_digest(),
         store.canonical(),
     );
+}
+
+/// Writes the input into a new data directory (as a log, a snapshot, or a
+/// snapshot and a log cut from it) and opens it: it must open or be
+/// refused with an error; if it opened, it must open again with the same
+/// data.
+fn check_recovery_files(input: &[u8]) {
+    let mut rng = rng_of(input);
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("a temporary directory");
+    let name = |kind: &str, gen: u64| dir.path().join(format!("{kind}-{gen:020}"));
+    match rng.below(3) {
+        0 => std::fs::write(name("log", 1), input),
+        1 => std::fs::write(name("snapshot", 1), input),
+        _ => {
+            let cut = rng.below(input.len() + 1);
+            std::fs::write(name("snapshot", 1), &input[..cut])
+                .and_then(|()| std::fs::write(name("log", 1), &input[cut..]))
+        }
+    }
+    .expect("write a data file");
+    let settings = DiskSettings {
+        dir: dir.path().to_owned(),
+        fsync: FsyncPolicy::No,
+        truncate_corrupt: rng.percent(50),
+        compact_factor: 2,
+        compact_min_bytes: u64::MAX,
+        max_record: MAX_BODY,
+    };
+    let open = || {
+        DataDir::open(settings.clone(), "fuzz", "fuzz#9", |w| {
+            Store::new(w, MAX_BODY)
+        })
+    };
+    let Ok((mut disk, store, _)) = open() else {
+        return;
+    };
+    let digest = store.data_digest();
+    disk.close().expect("close");
+    drop(disk);
+    let (mut disk, again, _) = open().expect("a directory that opened once opens again");
+    assert_eq!(again.data_digest(), digest, "opened again with other data");
+    disk.close().expect("close");
 }
