@@ -25,6 +25,9 @@ const PER_INPUT: Duration = Duration::from_secs(2);
 /// aborts the process (a loop that never returns cannot be timed after).
 const STUCK: Duration = Duration::from_secs(30);
 
+/// A long run prints a line after this many generated inputs.
+const PROGRESS: u64 = 1_000_000;
+
 /// One decoder under test.
 pub struct Target {
     /// Its name: the test's, and its corpus folder's under `tests/fuzz_corpus/`.
@@ -101,6 +104,14 @@ pub fn run(target: &Target) {
             )
         });
         totals.generated += 1;
+        if totals.generated % PROGRESS == 0 {
+            eprintln!(
+                "fuzz {}: {} inputs in {:.0?}",
+                target.name,
+                totals.generated,
+                started.elapsed()
+            );
+        }
     }
     done.store(true, Ordering::Relaxed);
     watchdog.thread().unpark();
