@@ -349,7 +349,11 @@ impl Replayer {
             Change::Closed | Change::SyncedEachWrite => {}
             Change::Name { id, name } => {
                 let i = id as usize;
-                if i > self.ids.len() + 1024 {
+                // A file defines its ids in order (0, 1, 2 ... and again
+                // after a refused group), so an id past the next one is
+                // damage; allowing a gap would let each small record set
+                // aside room for the whole gap.
+                if i > self.ids.len() {
                     return Err(ReplayError::UnknownId(id));
                 }
                 if self.ids.len() <= i {
@@ -567,6 +571,24 @@ mod tests {
             Replayer::new().apply(&mut other, first),
             Err(ReplayError::OtherWriter { .. })
         ));
+    }
+
+    #[test]
+    fn a_name_defined_out_of_order_is_refused() {
+        let body = |change: &Change| postcard::to_stdvec(change).expect("encodes");
+        let mut store = Store::new("a#1", MAX);
+        let mut r = Replayer::new();
+        r.apply(&mut store, &body(&Change::Writer { name: "a#1" }))
+            .expect("the writer");
+        r.apply(&mut store, &body(&Change::Name { id: 0, name: "a#1" }))
+            .expect("the first id");
+        r.apply(&mut store, &body(&Change::Name { id: 0, name: "a#1" }))
+            .expect("an id defined again");
+        assert_eq!(
+            r.apply(&mut store, &body(&Change::Name { id: 2, name: "b#1" })),
+            Err(ReplayError::UnknownId(2)),
+            "id 1 is next, not 2"
+        );
     }
 
     /// The bytes a key's version is logged as, with the records naming
