@@ -64,9 +64,10 @@ targets! {
     // RESP from a node, read by `netdb --connect`.
     resp_reply => resp::REPLY,
     // The peer protocol: framing over a connection, and the messages.
-    // The authenticated handshake (issue 11) goes here when it lands, as
-    // `peer_handshake => peer::HANDSHAKE,` with its target in peer.rs.
+    // The handshake's messages are among peer_message's; peer_sealed
+    // reads the MAC'd frames that follow it.
     peer_frame => peer::FRAME,
+    peer_sealed => peer::SEALED,
     peer_message => peer::MESSAGE,
     // The data directory: record framing, record bodies, whole files.
     log_record => disk::RECORD,

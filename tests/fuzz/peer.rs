@@ -2,14 +2,18 @@
 //! length-prefixed messages), and the postcard messages inside them,
 //! including what a decoded batch does to a store.
 //!
-//! The authenticated handshake (issue 11) will read bytes of its own
-//! before any frame: its target belongs in this file, beside these two,
-//! and in the list in `tests/fuzz.rs`.
+//! With a cluster secret, the handshake's messages (`Challenge`, `Proof`,
+//! `Confirm` and the refusals) travel in plain frames and are generated
+//! with the others; every frame after it is sealed (a MAC after the
+//! payload), read by [`SEALED`].
 
 use super::harness::Target;
 use super::mutate::{self, rng_of, Pieces, Source};
 use crate::rng::Rng;
-use netdb::replication::frame::{read_frame, read_magic, write_frame, FrameError};
+use netdb::replication::auth::{ClusterSecret, Handshake, Role};
+use netdb::replication::frame::{
+    read_frame, read_magic, read_sealed_frame, write_frame, write_sealed_frame, FrameError,
+};
 use netdb::replication::wire::{Batch, Bytes, Done, Message, WireEntry, MAGIC};
 use netdb::store::{DataDigest, Store};
 
@@ -52,6 +56,66 @@ pub const FRAME: Target = Target {
     check: check_frames,
     max_live: message_max_live,
 };
+
+/// The frames of a session after its handshake: each sealed with the MAC
+/// of its direction and sequence number, checked before it is decoded.
+pub const SEALED: Target = Target {
+    name: "peer_sealed",
+    short_inputs: 3_000,
+    generate: |rng| {
+        mutate::input(
+            rng,
+            &Source {
+                valid: &|rng| {
+                    let mut session = session(Role::Initiator);
+                    let mut out = Vec::new();
+                    for _ in 0..1 + rng.below(3) {
+                        write_sealed_frame(&mut out, &message(rng), &mut session.sending)
+                            .expect("writes to a Vec");
+                    }
+                    out
+                },
+                tokens: TOKENS,
+            },
+        )
+    },
+    check: check_sealed,
+    max_live: message_max_live,
+};
+
+/// The session of the side in `role`, from a fixed secret and nonces.
+fn session(role: Role) -> netdb::replication::auth::Session {
+    let secret = ClusterSecret::from_text("a fuzzing secret, long enough for the rule")
+        .expect("a valid secret");
+    let handshake = Handshake {
+        version: netdb::replication::wire::PROTOCOL_VERSION,
+        initiator: [1; 32],
+        responder: [2; 32],
+    };
+    handshake.session(&secret, role)
+}
+
+/// Reads sealed frames as the responder until the first error, whole and
+/// in pieces: the same messages and the same error; a frame is decoded
+/// only after its MAC checks, so mutated input yields only the frames
+/// before the first change.
+fn check_sealed(input: &[u8]) {
+    let mut rng = rng_of(input);
+    let max = [64, 4096, netdb::replication::frame::DEFAULT_MAX_FRAME][rng.below(3)];
+    let read_all = |r: &mut dyn std::io::Read| {
+        let mut mac = session(Role::Responder).receiving;
+        let mut messages = Vec::new();
+        loop {
+            match read_sealed_frame(&mut &mut *r, max, &mut mac) {
+                Ok(m) => messages.push(m),
+                Err(e) => return (messages, describe(&e)),
+            }
+        }
+    };
+    let whole = read_all(&mut &input[..]);
+    let pieces = read_all(&mut Pieces::new(input, &mut rng));
+    assert_eq!(whole, pieces, "in pieces and whole differ");
+}
 
 /// One frame's body.
 pub const MESSAGE: Target = Target {
@@ -96,7 +160,29 @@ fn message(rng: &mut Rng) -> Message {
     } else {
         rng.below(5) as u16
     };
-    match rng.below(6) {
+    let bytes32 = |rng: &mut Rng| -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for x in &mut b {
+            *x = rng.below(256) as u8;
+        }
+        b
+    };
+    match rng.below(12) {
+        6 => Message::Challenge {
+            version,
+            nonce: bytes32(rng),
+        },
+        7 => Message::Proof {
+            version,
+            nonce: bytes32(rng),
+            proof: bytes32(rng),
+        },
+        8 => Message::Confirm {
+            proof: bytes32(rng),
+        },
+        9 => Message::ProofRefused,
+        10 => Message::NoSecret,
+        11 => Message::SecretRequired,
         0 => Message::Hello {
             version,
             name: name(rng),
