@@ -25,7 +25,9 @@
 //! checked), [`node`] (starting and stopping all of it: the one stop path),
 //! [`listener`] (accepting connections and telling a peer from a client by
 //! the first byte), [`logging`] (levelled, timestamped lines on stderr),
-//! [`error`] (what stops a node, one line each), and `main.rs` (a thin
+//! [`tls`] (the node's certificate, and a TLS client's layer between its
+//! socket and its protocol state), [`error`] (what stops a node, one line
+//! each), and `main.rs` (a thin
 //! `run() -> Result`).
 //!
 //! Where to look:
@@ -59,7 +61,9 @@
 //!
 //! The listener peeks at each new connection's first byte: the peer magic
 //! makes a peer connection (served by [`replication::receiver`]), anything
-//! else a Redis client connection (served by [`redis::client`]).
+//! else a Redis client connection (served by [`redis::client`]); a first
+//! byte of 0x16 (a TLS ClientHello), when the node has a certificate,
+//! makes a Redis client connection over TLS ([`tls`]).
 //!
 //! Only the store thread touches the map, so it needs no lock. Front ends
 //! send it their commands as closures that run against a
@@ -89,6 +93,7 @@ pub mod redis;
 pub mod replication;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 /// The property tests' settings: proptest's defaults, but failures are
 /// saved to `file` (under `tests/regressions/`) rather than to a

@@ -128,6 +128,7 @@ impl Node {
                 loopback_only: config.protected_mode && config.requirepass.is_none(),
                 max_output: config.max_client_output,
                 soft_output: client::soft_output(config.max_client_output),
+                tls: config.tls.clone(),
             },
         ));
         let answering = Arc::new(Answering::default());

@@ -32,6 +32,7 @@ use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
+use crate::tls::ServerTls;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -63,6 +64,9 @@ pub struct ClientSettings {
     /// Protected mode with no client password: clients from other
     /// machines are refused (Redis's `protected-mode yes`).
     pub loopback_only: bool,
+    /// TLS for the clients that open with it, if the node has a
+    /// certificate.
+    pub tls: Option<ServerTls>,
 }
 
 /// The output at which a connection stops being read: a quarter of the
@@ -350,6 +354,14 @@ impl ClientConn {
         self.check_input_limit();
     }
 
+    /// Refuses the connection: `reply` (already encoded) is its only
+    /// reply, and the connection closes once it is written.
+    pub fn refuse(&mut self, reply: &[u8]) {
+        self.output.push_bytes(reply);
+        self.closing = Some(Close::Done);
+        self.input = Vec::new();
+    }
+
     /// The client closed its side: what it sent is still answered.
     pub fn end_of_input(&mut self) {
         self.eof = true;
@@ -625,6 +637,7 @@ mod tests {
             soft_output: soft_output(max_output),
             auth: ClientAuth::default(),
             loopback_only: false,
+            tls: None,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)
