@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::redis::client::{is_loopback, ClientConn, Close, Context, DENIED};
 use crate::redis::command::Answer;
 use crate::replication::wire::MAGIC;
-use crate::tls::{self, ReadOutcome};
+use crate::tls::{self, ReadOutcome, ServerTls, TlsClient};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -95,9 +95,15 @@ struct LoopHandle {
 }
 
 impl IoThreads {
-    /// Starts `count` I/O threads serving the clients of `clients`;
-    /// connections that open with the peer magic go to `peers`.
-    pub fn spawn(count: usize, clients: Arc<Context>, peers: PeerHandoff) -> Result<IoThreads> {
+    /// Starts `count` I/O threads serving the clients of `clients`, over
+    /// TLS too if `tls` is given; connections that open with the peer
+    /// magic go to `peers`.
+    pub fn spawn(
+        count: usize,
+        clients: Arc<Context>,
+        tls: Option<ServerTls>,
+        peers: PeerHandoff,
+    ) -> Result<IoThreads> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut loops = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
@@ -118,6 +124,7 @@ impl IoThreads {
                 free: Vec::new(),
                 next_serial: 0,
                 clients: Arc::clone(&clients),
+                tls: tls.clone(),
                 peers: Arc::clone(&peers),
                 stop: Arc::clone(&stop),
                 scratch: vec![0; READ_BUF],
@@ -219,12 +226,6 @@ enum State {
     Lingering { deadline: Instant },
 }
 
-/// A Redis client over TLS: its TLS layer, and its protocol state.
-struct TlsClient {
-    tls: rustls::ServerConnection,
-    client: ClientConn,
-}
-
 struct Conn {
     serial: u64,
     stream: TcpStream,
@@ -265,6 +266,9 @@ struct Loop {
     free: Vec<usize>,
     next_serial: u64,
     clients: Arc<Context>,
+    /// TLS for clients that open with a ClientHello, if the node has a
+    /// certificate.
+    tls: Option<ServerTls>,
     peers: PeerHandoff,
     stop: Arc<AtomicBool>,
     /// The one read buffer: bytes go from it to a connection's decoder,
@@ -535,19 +539,23 @@ impl Loop {
         let State::Tls(tls_client) = state else {
             return;
         };
-        let TlsClient { tls, client } = &mut **tls_client;
-        if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
-            return self.close_io(idx, &e);
+        {
+            let TlsClient { tls, client, .. } = &mut **tls_client;
+            if let Err(e) =
+                tls::write_out(stream, tls, client, writable, || *active = Instant::now())
+            {
+                return self.close_io(idx, &e);
+            }
         }
         let read = tls::read_in(
             stream,
-            tls,
-            client,
+            tls_client,
             &mut self.scratch,
             readable,
             READS_PER_TURN,
             || *active = Instant::now(),
         );
+        let TlsClient { tls, client, ended } = &mut **tls_client;
         match read {
             Ok(ReadOutcome::Again) => self.again.push(idx),
             Ok(ReadOutcome::Waiting) => {}
@@ -567,8 +575,9 @@ impl Loop {
         if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
             return self.close_io(idx, &e);
         }
-        // Records rustls still holds go out before the connection closes.
-        if tls.wants_write() {
+        // Records rustls still holds go out before the connection closes,
+        // and a refusal waits for the handshake that lets it be read.
+        if tls.wants_write() || (tls.is_handshaking() && !*ended) {
             return;
         }
         if let Some(close) = client.finished() {
@@ -605,7 +614,7 @@ impl Loop {
             self.hand_to_peer(idx);
             return None;
         }
-        let tls = match &self.clients.settings().tls {
+        let tls = match &self.tls {
             Some(tls) if byte == TLS_HANDSHAKE => match tls.accept() {
                 Ok(tls) => Some(tls),
                 Err(e) => {
@@ -644,7 +653,11 @@ impl Loop {
             .map_or_else(|_| String::new(), |a| a.to_string());
         let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
         let state = match tls {
-            Some(tls) => State::Tls(Box::new(TlsClient { tls, client })),
+            Some(tls) => State::Tls(Box::new(TlsClient {
+                tls,
+                client,
+                ended: false,
+            })),
             None => State::Client(Box::new(client)),
         };
         self.set_state(idx, state);
@@ -775,6 +788,7 @@ impl Loop {
         };
         match &why {
             Close::Done | Close::Stopped => {}
+            Close::Refused => return self.start_linger(idx),
             Close::Protocol(e) => {
                 log::info!("closed client {}: {e}", conn.from);
                 return self.start_linger(idx);

@@ -128,7 +128,6 @@ impl Node {
                 loopback_only: config.protected_mode && config.requirepass.is_none(),
                 max_output: config.max_client_output,
                 soft_output: client::soft_output(config.max_client_output),
-                tls: config.tls.clone(),
             },
         ));
         let answering = Arc::new(Answering::default());
@@ -149,6 +148,7 @@ impl Node {
         let io = Arc::new(IoThreads::spawn(
             config.io_threads,
             Arc::clone(&clients),
+            config.tls.clone(),
             peers_in,
         )?);
         let listener = listener::spawn_listener(listener, Arc::clone(&io), Arc::clone(&shutdown))?;

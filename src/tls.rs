@@ -124,6 +124,16 @@ fn read_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>>
     Ok(certs)
 }
 
+/// A Redis client over TLS: its TLS layer, and its protocol state.
+pub struct TlsClient {
+    /// The TLS layer.
+    pub tls: ServerConnection,
+    /// The protocol state.
+    pub client: ClientConn,
+    /// The client closed its side of the socket.
+    pub ended: bool,
+}
+
 /// Why a TLS connection failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -154,20 +164,23 @@ pub enum ReadOutcome {
 }
 
 /// Moves what the client sent from the socket through `tls` into
-/// `client`, while the client wants input, reading the socket at most
-/// `reads` times. Plaintext that rustls holds already goes first, so
-/// rustls is never asked to read while it holds any. `readable` is the
-/// socket's readiness, cleared when a read would block; `got` is told
+/// `client`, while the client wants input (or the handshake is not
+/// over: a refused client still gets to read why), reading the socket
+/// at most `reads` times. Plaintext that rustls holds already goes
+/// first, so rustls is never asked to read while it holds any.
+/// `readable` is the socket's readiness, cleared when a read would
+/// block; `got` is told
 /// when bytes came in.
+/// `conn.ended` is set when the socket's input ends.
 pub fn read_in(
     stream: &mut impl Read,
-    tls: &mut ServerConnection,
-    client: &mut ClientConn,
+    conn: &mut TlsClient,
     scratch: &mut [u8],
     readable: &mut bool,
     reads: usize,
     mut got: impl FnMut(),
 ) -> std::result::Result<ReadOutcome, Failure> {
+    let TlsClient { tls, client, ended } = conn;
     let mut done = 0;
     loop {
         while client.wants_input() {
@@ -187,7 +200,7 @@ pub fn read_in(
                 Err(e) => return Err(Failure::Io(e)),
             }
         }
-        if !client.wants_input() || !*readable {
+        if !(client.wants_input() || tls.is_handshaking()) || !*readable {
             return Ok(ReadOutcome::Waiting);
         }
         if done == reads {
@@ -196,6 +209,7 @@ pub fn read_in(
         match tls.read_tls(stream) {
             Ok(0) => {
                 *readable = false;
+                *ended = true;
                 client.end_of_input();
                 return Ok(ReadOutcome::Waiting);
             }

@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    assert_no_panic, raw, read_n, redis_connection, run_netdb, skip, temp_dir, Input, Node,
-    NodeSpec, REPLY_TIMEOUT, RESP_TIMEOUT,
+    assert_no_panic, raw, read_n, redis_connection, rss_bytes, run_netdb, skip, temp_dir,
+    throughout, Input, Netns, Node, NodeSpec, REPLY_TIMEOUT, RESP_TIMEOUT,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
@@ -32,6 +32,11 @@ struct Certs {
 
 impl Certs {
     fn new() -> Certs {
+        Certs::for_hosts(&["127.0.0.1"])
+    }
+
+    /// A node certificate for `hosts` (addresses or names).
+    fn for_hosts(hosts: &[&str]) -> Certs {
         let dir = temp_dir();
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -40,8 +45,8 @@ impl Certs {
         let ca_key = KeyPair::generate().expect("CA key");
         let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::new(ca, ca_key);
-        let node = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("node params");
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let node = CertificateParams::new(hosts).expect("node params");
         let node_key = KeyPair::generate().expect("node key");
         let node_cert = node
             .signed_by(&node_key, &issuer)
@@ -76,9 +81,13 @@ impl Certs {
 
     /// A node serving TLS with these certificates.
     fn node(&self, name: &str) -> Node {
+        self.spec(name).start()
+    }
+
+    fn spec(&self, name: &str) -> NodeSpec {
         let args = self.args();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        NodeSpec::new(name).args(&args).start()
+        NodeSpec::new(name).args(&args)
     }
 
     /// A rustls client's settings that trust the CA.
@@ -212,6 +221,37 @@ fn a_rustls_client_gets_replies_pipelines_and_large_values() {
 }
 
 #[test]
+fn a_tls_client_that_does_not_read_is_not_buffered_for() {
+    let certs = Certs::new();
+    let node = certs.node("tls-backpressure");
+    let mut tls = certs.connect(node.addr());
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 241) as u8).collect();
+    tls.write_all(&request(&[b"SET", b"big", &big]))
+        .expect("write");
+    assert_eq!(read_exact(&mut tls, 5), b"+OK\r\n");
+    let before = rss_bytes(node.pid());
+    // 100 MiB of replies asked for, none read for a while: the node
+    // holds a few MiB of them, not all.
+    let count = 100;
+    let mut pipeline = Vec::new();
+    for _ in 0..count {
+        pipeline.extend(request(&[b"GET", b"big"]));
+    }
+    tls.write_all(&pipeline).expect("write the pipeline");
+    throughout(Duration::from_secs(1), |_| {
+        let grown = rss_bytes(node.pid()).saturating_sub(before);
+        assert!(grown < 40 << 20, "the node grew by {grown} bytes");
+    });
+    let mut want = format!("${}\r\n", big.len()).into_bytes();
+    want.extend_from_slice(&big);
+    want.extend_from_slice(b"\r\n");
+    for i in 0..count {
+        assert!(read_exact(&mut tls, want.len()) == want, "reply {i}");
+    }
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
 fn plaintext_and_tls_clients_share_the_port_at_once() {
     let certs = Certs::new();
     let node = certs.node("tls-mixed");
@@ -315,6 +355,43 @@ fn without_tls_a_client_hello_is_a_plaintext_protocol_error() {
     let mut plain = raw(node.addr());
     plain.write_all(b"PING\r\n").expect("write");
     assert_eq!(read_n(&mut plain, 7), b"+PONG\r\n");
+}
+
+#[test]
+fn protected_mode_denies_tls_clients_from_other_machines() {
+    if let Err(why) = redis_cli_with_tls() {
+        return skip(why);
+    }
+    // Slot 5: protected_mode.rs uses 1 to 4.
+    let ns = match Netns::create(5) {
+        Ok(ns) => ns,
+        Err(why) => return skip(why),
+    };
+    let certs = Certs::for_hosts(&[&ns.host_ip]);
+    let listen: SocketAddr = format!("{}:0", ns.host_ip).parse().expect("address");
+    let node = certs.spec("tls-guarded").listen(listen).start();
+    let out = ns
+        .command("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(certs.ca())
+        .args([
+            "-h",
+            &ns.host_ip,
+            "-p",
+            &node.addr().port().to_string(),
+            "PING",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    let reply =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        reply.contains("DENIED netdb is running in protected mode"),
+        "a TLS client from {} got: {reply}",
+        ns.inner_ip
+    );
+    node.wait_log("refused TLS client 192.0.2.", REPLY_TIMEOUT);
+    assert_no_panic(&node.stderr_lines());
 }
 
 fn start_fails(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {

@@ -32,7 +32,6 @@ use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
-use crate::tls::ServerTls;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -64,9 +63,6 @@ pub struct ClientSettings {
     /// Protected mode with no client password: clients from other
     /// machines are refused (Redis's `protected-mode yes`).
     pub loopback_only: bool,
-    /// TLS for the clients that open with it, if the node has a
-    /// certificate.
-    pub tls: Option<ServerTls>,
 }
 
 /// The output at which a connection stops being read: a quarter of the
@@ -247,6 +243,10 @@ pub enum Close {
     OutputLimit(usize),
     /// The store thread is gone: the node is stopping.
     Stopped,
+    /// It was refused (its one reply says why, and the refusal is logged
+    /// already): the node waits a little for the client to stop
+    /// sending, as after a protocol error.
+    Refused,
 }
 
 impl std::fmt::Display for Close {
@@ -260,6 +260,7 @@ impl std::fmt::Display for Close {
                  (--max-client-output-bytes); a client that pipelines must read its replies"
             ),
             Close::Stopped => f.write_str("node shutting down"),
+            Close::Refused => f.write_str("refused"),
         }
     }
 }
@@ -358,7 +359,7 @@ impl ClientConn {
     /// reply, and the connection closes once it is written.
     pub fn refuse(&mut self, reply: &[u8]) {
         self.output.push_bytes(reply);
-        self.closing = Some(Close::Done);
+        self.closing = Some(Close::Refused);
         self.input = Vec::new();
     }
 
@@ -637,7 +638,6 @@ mod tests {
             soft_output: soft_output(max_output),
             auth: ClientAuth::default(),
             loopback_only: false,
-            tls: None,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)
