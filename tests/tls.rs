@@ -14,7 +14,7 @@ use common::{
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -51,6 +51,13 @@ impl Certs {
         let node_cert = node
             .signed_by(&node_key, &issuer)
             .expect("node certificate");
+        let client = CertificateParams::new(vec!["client".to_string()]).expect("client params");
+        let client_key = KeyPair::generate().expect("client key");
+        let client_cert = client
+            .signed_by(&client_key, &issuer)
+            .expect("client certificate");
+        std::fs::write(dir.path().join("client.crt"), client_cert.pem()).expect("write");
+        std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).expect("write");
         std::fs::write(dir.path().join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
         std::fs::write(dir.path().join("node.crt"), node_cert.pem()).expect("write node.crt");
         std::fs::write(dir.path().join("node.key"), node_key.serialize_pem())
@@ -92,6 +99,12 @@ impl Certs {
 
     /// A rustls client's settings that trust the CA.
     fn client_config(&self) -> Arc<ClientConfig> {
+        self.client_config_with(None)
+    }
+
+    /// A rustls client's settings that trust the CA and present the
+    /// client certificate of `issued` (whose CA may be another).
+    fn client_config_with(&self, issued: Option<&Certs>) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(self.ca()).expect("ca.crt") {
             roots.add(cert.expect("a CA certificate")).expect("added");
@@ -100,16 +113,36 @@ impl Certs {
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match issued {
+            None => config.with_no_client_auth(),
+            Some(issued) => {
+                let chain = CertificateDer::pem_file_iter(issued.path("client.crt"))
+                    .expect("client.crt")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("client certificate");
+                let key = PrivateKeyDer::from_pem_file(issued.path("client.key")).expect("key");
+                config
+                    .with_client_auth_cert(chain, key)
+                    .expect("client certificate and key")
+            }
+        };
         Arc::new(config)
     }
 
     /// A TLS connection to `addr`, with [`RESP_TIMEOUT`] on reads and
     /// writes.
     fn connect(&self, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+        self.connect_with(addr, self.client_config())
+    }
+
+    fn connect_with(
+        &self,
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> StreamOwned<ClientConnection, TcpStream> {
         let name = ServerName::try_from("127.0.0.1").expect("server name");
-        let conn = ClientConnection::new(self.client_config(), name).expect("client");
+        let conn = ClientConnection::new(config, name).expect("client");
         StreamOwned::new(conn, raw(addr))
     }
 }
@@ -335,6 +368,36 @@ fn a_client_trusting_another_ca_fails_the_handshake_and_the_node_logs_it() {
     let mut plain = raw(node.addr());
     plain.write_all(b"PING\r\n").expect("write");
     assert_eq!(read_n(&mut plain, 7), b"+PONG\r\n");
+}
+
+#[test]
+fn client_certificates_are_optional_but_must_be_signed_by_the_ca() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    let node = certs.node("tls-client-certs");
+    // Signed by the node's CA: let in.
+    let mut signed = certs.connect_with(node.addr(), certs.client_config_with(Some(&certs)));
+    signed.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut signed, 7), b"+PONG\r\n");
+    // Signed by another CA: the handshake fails, and the node says so.
+    let mut stranger = certs.connect_with(node.addr(), certs.client_config_with(Some(&other)));
+    let failed = stranger
+        .write_all(b"PING\r\n")
+        .and_then(|()| stranger.flush())
+        .and_then(|()| {
+            let mut buf = [0u8; 16];
+            stranger.read(&mut buf)
+        });
+    assert!(
+        !matches!(failed, Ok(n) if n > 0),
+        "a client certificate from another CA got a reply"
+    );
+    node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+    // None at all: let in (the client password is what keeps clients out).
+    let mut anonymous = certs.connect(node.addr());
+    anonymous.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut anonymous, 7), b"+PONG\r\n");
+    assert_no_panic(&node.stderr_lines());
 }
 
 #[test]
