@@ -9,7 +9,7 @@
 //! `in-memory`), and `name`, `listen` and `peers` for the three positional
 //! arguments. Whatever the command line gives wins over the file.
 //! Relative paths in the file (`peers`, `data-dir`,
-//! `cluster-secret-file`) are read from the
+//! `cluster-secret-file`, the `tls-*-file`s) are read from the
 //! file's folder, so a file can name a peers file beside it.
 
 use crate::core::hlc::DEFAULT_MAX_OFFSET_MS;
@@ -20,6 +20,7 @@ use crate::redis::auth::Password;
 use crate::replication::auth::ClusterSecret;
 use crate::replication::frame::DEFAULT_MAX_FRAME;
 use crate::replication::peers::parse_peers;
+use crate::tls::ServerTls;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use log::LevelFilter;
@@ -140,6 +141,17 @@ pub struct Args {
     /// authenticated.
     #[arg(long, value_name = "PATH")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// The node's TLS certificate chain (PEM): Redis clients that open
+    /// with TLS are served it on the same port. Needs --tls-key-file.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The CA (PEM) that TLS clients' certificates must be signed by; a
+    /// client without a certificate is let in too.
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca_cert_file: Option<PathBuf>,
 }
 
 /// Reads the command line and, if it names one, the config file; the
@@ -246,6 +258,12 @@ pub struct FileSettings {
     pub log_level: Option<LevelFilter>,
     /// `--cluster-secret-file`.
     pub cluster_secret_file: Option<PathBuf>,
+    /// `--tls-cert-file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `--tls-key-file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// `--tls-ca-cert-file`.
+    pub tls_ca_cert_file: Option<PathBuf>,
 }
 
 /// A string value read with `T`'s `FromStr`.
@@ -377,6 +395,18 @@ pub fn merge_config_file(
         .cluster_secret_file
         .take()
         .or(file.cluster_secret_file.map(|p| folder.join(p)));
+    args.tls_cert_file = args
+        .tls_cert_file
+        .take()
+        .or(file.tls_cert_file.map(|p| folder.join(p)));
+    args.tls_key_file = args
+        .tls_key_file
+        .take()
+        .or(file.tls_key_file.map(|p| folder.join(p)));
+    args.tls_ca_cert_file = args
+        .tls_ca_cert_file
+        .take()
+        .or(file.tls_ca_cert_file.map(|p| folder.join(p)));
     Ok(())
 }
 
@@ -421,6 +451,8 @@ pub struct Config {
     pub protected_mode: bool,
     /// The cluster secret, if the node has one (its `Debug` hides it).
     pub cluster_secret: Option<ClusterSecret>,
+    /// TLS for Redis clients, if the node has a certificate.
+    pub tls: Option<ServerTls>,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -468,6 +500,7 @@ impl Config {
             requirepass: None,
             protected_mode: true,
             cluster_secret: None,
+            tls: None,
         }
     }
 
@@ -535,6 +568,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
         Some(path) => Some(read_cluster_secret(path)?),
         None => None,
     };
+    let tls = server_tls(args)?;
     let listen = resolve_one(addr).map_err(|reason| Error::Address {
         addr: addr.clone(),
         reason,
@@ -578,6 +612,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.requirepass = client_password(args)?;
     config.protected_mode = args.protected_mode;
     config.cluster_secret = cluster_secret;
+    config.tls = tls;
     Ok((config, listener))
 }
 
@@ -606,6 +641,26 @@ fn client_password(args: &Args) -> Result<Option<Password>> {
         .as_deref()
         .filter(|p| !p.is_empty())
         .map(Password::new))
+}
+
+/// TLS from `--tls-cert-file`, `--tls-key-file` and `--tls-ca-cert-file`:
+/// the certificate and key come together or not at all.
+fn server_tls(args: &Args) -> Result<Option<ServerTls>> {
+    match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            ServerTls::load(cert, key, args.tls_ca_cert_file.as_deref()).map(Some)
+        }
+        (None, None) if args.tls_ca_cert_file.is_some() => Err(Error::Config(
+            "--tls-ca-cert-file needs --tls-cert-file and --tls-key-file".into(),
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::Config(
+            "--tls-cert-file needs --tls-key-file (TLS takes both or neither)".into(),
+        )),
+        (None, Some(_)) => Err(Error::Config(
+            "--tls-key-file needs --tls-cert-file (TLS takes both or neither)".into(),
+        )),
+    }
 }
 
 /// Reads the cluster secret from `path`; an unreadable file, or one that
@@ -706,6 +761,9 @@ mod tests {
             requirepass-file = "client-password"
             log-level = "debug"
             cluster-secret-file = "secret"
+            tls-cert-file = "node.crt"
+            tls-key-file = "node.key"
+            tls-ca-cert-file = "ca.crt"
         "#;
         let file = parse_config_file(text).expect("parses");
         assert_eq!(
@@ -734,6 +792,9 @@ mod tests {
                 protected_mode: Some(false),
                 log_level: Some(LevelFilter::Debug),
                 cluster_secret_file: Some("secret".into()),
+                tls_cert_file: Some("node.crt".into()),
+                tls_key_file: Some("node.key".into()),
+                tls_ca_cert_file: Some("ca.crt".into()),
             }
         );
         assert_eq!(parse_config_file(""), Ok(FileSettings::default()));

@@ -27,12 +27,19 @@
 //! has few of them, their transfers are long and streamed, and a
 //! blocking thread per peer keeps that code simple. A connection whose
 //! first byte is the peer magic leaves the loop for one.
+//!
+//! A connection whose first byte is 0x16 (a TLS ClientHello) is a Redis
+//! client over TLS when the node has a certificate: its socket's bytes
+//! go through its TLS layer ([`crate::tls`]) on their way to and from
+//! the same [`ClientConn`]. Without a certificate it is a plaintext
+//! client like any other (and gets a protocol error).
 
 use crate::engine::{GroupDone, Part};
 use crate::error::{Error, Result};
 use crate::redis::client::{is_loopback, ClientConn, Close, Context, DENIED};
 use crate::redis::command::Answer;
 use crate::replication::wire::MAGIC;
+use crate::tls::{self, ReadOutcome, ServerTls, TlsClient};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -71,6 +78,9 @@ const READ_BUF: usize = 64 * 1024;
 
 const WAKER: Token = Token(usize::MAX);
 
+/// The first byte of a TLS record of the handshake: a ClientHello.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// The running I/O threads.
 pub struct IoThreads {
     loops: Vec<LoopHandle>,
@@ -85,9 +95,15 @@ struct LoopHandle {
 }
 
 impl IoThreads {
-    /// Starts `count` I/O threads serving the clients of `clients`;
-    /// connections that open with the peer magic go to `peers`.
-    pub fn spawn(count: usize, clients: Arc<Context>, peers: PeerHandoff) -> Result<IoThreads> {
+    /// Starts `count` I/O threads serving the clients of `clients`, over
+    /// TLS too if `tls` is given; connections that open with the peer
+    /// magic go to `peers`.
+    pub fn spawn(
+        count: usize,
+        clients: Arc<Context>,
+        tls: Option<ServerTls>,
+        peers: PeerHandoff,
+    ) -> Result<IoThreads> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut loops = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
@@ -108,6 +124,7 @@ impl IoThreads {
                 free: Vec::new(),
                 next_serial: 0,
                 clients: Arc::clone(&clients),
+                tls: tls.clone(),
                 peers: Arc::clone(&peers),
                 stop: Arc::clone(&stop),
                 scratch: vec![0; READ_BUF],
@@ -202,6 +219,8 @@ enum State {
     },
     /// A Redis client.
     Client(Box<ClientConn>),
+    /// A Redis client over TLS.
+    Tls(Box<TlsClient>),
     /// Closed by the node after an error: what the client still sends is
     /// read and dropped until it closes too, or `deadline`.
     Lingering { deadline: Instant },
@@ -247,6 +266,9 @@ struct Loop {
     free: Vec<usize>,
     next_serial: u64,
     clients: Arc<Context>,
+    /// TLS for clients that open with a ClientHello, if the node has a
+    /// certificate.
+    tls: Option<ServerTls>,
     peers: PeerHandoff,
     stop: Arc<AtomicBool>,
     /// The one read buffer: bytes go from it to a connection's decoder,
@@ -386,7 +408,12 @@ impl Loop {
             if conn.serial != serial {
                 continue;
             }
-            if let State::Client(client) = &mut conn.state {
+            let client = match &mut conn.state {
+                State::Client(client) => Some(&mut **client),
+                State::Tls(tls) => Some(&mut tls.client),
+                _ => None,
+            };
+            if let Some(client) = client {
                 match part {
                     Some(part) => client.complete(part),
                     None => client.store_gone(),
@@ -423,6 +450,7 @@ impl Loop {
             }
             State::Lingering { .. } => return self.linger(idx),
             State::Client(_) => {}
+            State::Tls(_) => return self.serve_tls(idx, group, owners),
         }
         let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
@@ -437,8 +465,10 @@ impl Loop {
             hup,
             ..
         } = conn;
-        let State::Client(client) = state else {
-            return;
+        let client = match state {
+            State::Client(client) => client,
+            State::Tls(_) => return self.serve_tls(idx, group, owners),
+            _ => return,
         };
         // Write first: replies out make room for more requests.
         if let Err(e) = write_out(stream, writable, active, client) {
@@ -486,6 +516,75 @@ impl Loop {
         }
     }
 
+    /// Serves one TLS client connection: as [`Loop::serve`], with the
+    /// connection's TLS layer between its socket and its [`ClientConn`].
+    fn serve_tls(
+        &mut self,
+        idx: usize,
+        group: &mut Vec<Part<Answer>>,
+        owners: &mut Vec<(usize, u64)>,
+    ) {
+        let Some(Some(conn)) = self.conns.get_mut(idx) else {
+            return;
+        };
+        let Conn {
+            serial,
+            stream,
+            state,
+            readable,
+            writable,
+            active,
+            ..
+        } = conn;
+        let State::Tls(tls_client) = state else {
+            return;
+        };
+        {
+            let TlsClient { tls, client, .. } = &mut **tls_client;
+            if let Err(e) =
+                tls::write_out(stream, tls, client, writable, || *active = Instant::now())
+            {
+                return self.close_io(idx, &e);
+            }
+        }
+        let read = tls::read_in(
+            stream,
+            tls_client,
+            &mut self.scratch,
+            readable,
+            READS_PER_TURN,
+            || *active = Instant::now(),
+        );
+        let TlsClient { tls, client, ended } = &mut **tls_client;
+        match read {
+            Ok(ReadOutcome::Again) => self.again.push(idx),
+            Ok(ReadOutcome::Waiting) => {}
+            Err(tls::Failure::Io(e)) => return self.close_io(idx, &e),
+            Err(failure @ tls::Failure::Tls(_)) => {
+                // The alert that says why, if the socket takes it.
+                tls::flush_on_close(stream, tls);
+                log::info!("closed TLS client {}: {failure}", conn.from);
+                return self.drop_conn(idx);
+            }
+        }
+        client.resume();
+        if let Some(part) = client.take_work() {
+            group.push(part);
+            owners.push((idx, *serial));
+        }
+        if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
+            return self.close_io(idx, &e);
+        }
+        // Records rustls still holds go out before the connection closes,
+        // and a refusal waits for the handshake that lets it be read.
+        if tls.wants_write() || (tls.is_handshaking() && !*ended) {
+            return;
+        }
+        if let Some(close) = client.finished() {
+            self.close(idx, close);
+        }
+    }
+
     /// Looks at a new connection's first byte: the peer magic sends it to
     /// a peer thread; anything else makes it a client (or, over the
     /// limit, refuses it). Returns why to close it, if it should be.
@@ -515,6 +614,16 @@ impl Loop {
             self.hand_to_peer(idx);
             return None;
         }
+        let tls = match &self.tls {
+            Some(tls) if byte == TLS_HANDSHAKE => match tls.accept() {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    log::warn!("closed TLS client {}: {e}", conn.from);
+                    return Some(Close::Done);
+                }
+            },
+            _ => None,
+        };
         if !admitted {
             self.refuse(idx);
             return None;
@@ -522,15 +631,19 @@ impl Loop {
         if self.clients.settings().loopback_only
             && !conn.stream.peer_addr().is_ok_and(|a| is_loopback(&a))
         {
-            self.deny(idx);
+            match tls {
+                Some(tls) => self.deny_tls(idx, tls),
+                None => self.deny(idx),
+            }
             return None;
         }
-        self.become_client(idx);
+        self.become_client(idx, tls);
         None
     }
 
-    /// Makes a sniffed connection a client (it is counted already).
-    fn become_client(&mut self, idx: usize) {
+    /// Makes a sniffed connection a client (it is counted already), over
+    /// TLS if `tls` is its TLS layer.
+    fn become_client(&mut self, idx: usize, tls: Option<rustls::ServerConnection>) {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
@@ -539,7 +652,15 @@ impl Loop {
             .local_addr()
             .map_or_else(|_| String::new(), |a| a.to_string());
         let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
-        self.set_state(idx, State::Client(Box::new(client)));
+        let state = match tls {
+            Some(tls) => State::Tls(Box::new(TlsClient {
+                tls,
+                client,
+                ended: false,
+            })),
+            None => State::Client(Box::new(client)),
+        };
+        self.set_state(idx, state);
     }
 
     /// Gives a connection that opened with the peer magic to a peer
@@ -590,14 +711,41 @@ impl Loop {
         self.start_linger(idx);
     }
 
+    /// Protected mode for a client that opened with TLS: the handshake is
+    /// completed so that the client can read why, then it is closed.
+    fn deny_tls(&mut self, idx: usize, tls: rustls::ServerConnection) {
+        self.clients.count_rejected();
+        let Some(conn) = self.conns[idx].as_ref() else {
+            return;
+        };
+        log::warn!(
+            "refused TLS client {}: protected mode (no client password, and not from loopback)",
+            conn.from
+        );
+        self.become_client(idx, Some(tls));
+        if let Some(Conn {
+            state: State::Tls(tls_client),
+            ..
+        }) = self.conns[idx].as_mut()
+        {
+            tls_client.client.refuse(DENIED);
+        }
+    }
+
     /// Half-closes a connection the node is done with and waits (a little)
     /// for the client to close its side.
     fn start_linger(&mut self, idx: usize) {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
+        if let State::Tls(tls_client) = &mut conn.state {
+            tls_client.tls.send_close_notify();
+            tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
+        }
         let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-        if let State::Client(_) | State::Sniffing { admitted: true, .. } = conn.state {
+        if let State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. } =
+            conn.state
+        {
             self.clients.release();
         }
         self.set_state(
@@ -640,6 +788,7 @@ impl Loop {
         };
         match &why {
             Close::Done | Close::Stopped => {}
+            Close::Refused => return self.start_linger(idx),
             Close::Protocol(e) => {
                 log::info!("closed client {}: {e}", conn.from);
                 return self.start_linger(idx);
@@ -667,10 +816,18 @@ impl Loop {
 
     /// Forgets a connection and closes its socket.
     fn drop_conn(&mut self, idx: usize) {
-        let Some(conn) = self.take(idx) else {
+        let Some(mut conn) = self.take(idx) else {
             return;
         };
-        if let State::Client(_) | State::Sniffing { admitted: true, .. } = conn.state {
+        if let State::Tls(tls_client) = &mut conn.state {
+            if !tls_client.tls.is_handshaking() {
+                tls_client.tls.send_close_notify();
+            }
+            tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
+        }
+        if let State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. } =
+            conn.state
+        {
             self.clients.release();
         }
         let _ = self
@@ -717,6 +874,13 @@ impl Loop {
                 State::Client(client)
                     if idle.is_some_and(|t| now.duration_since(conn.active) >= t)
                         && client.is_idle() =>
+                {
+                    log::debug!("closed client {}: idle", conn.from);
+                    self.drop_conn(idx);
+                }
+                State::Tls(tls_client)
+                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t)
+                        && tls_client.client.is_idle() =>
                 {
                     log::debug!("closed client {}: idle", conn.from);
                     self.drop_conn(idx);

@@ -25,7 +25,9 @@
 //! checked), [`node`] (starting and stopping all of it: the one stop path),
 //! [`listener`] (accepting connections, and the peer threads),
 //! [`ioloop`] (the I/O threads' poll loops: client connections, and
-//! telling a peer from a client by the first byte), [`logging`] (levelled, timestamped lines on stderr),
+//! telling a peer from a client by the first byte), [`logging`] (levelled,
+//! timestamped lines on stderr), [`tls`] (the node's certificate, and a
+//! TLS client's layer between its socket and its protocol state),
 //! [`error`] (what stops a node, one line each), and `main.rs` (a thin
 //! `run() -> Result`).
 //!
@@ -62,7 +64,9 @@
 //! without blocking: the peer magic makes a peer connection (handed to a
 //! thread of its own, served by [`replication::receiver`]), anything else
 //! a Redis client connection, which stays in the loop ([`redis::client`]
-//! holds its protocol state).
+//! holds its protocol state); a first byte of 0x16 (a TLS ClientHello),
+//! when the node has a certificate, makes a Redis client connection over
+//! TLS ([`tls`]).
 //!
 //! Only the store thread touches the map, so it needs no lock. Front ends
 //! send it their commands as closures that run against a
@@ -92,6 +96,7 @@ pub mod redis;
 pub mod replication;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 /// The property tests' settings: proptest's defaults, but failures are
 /// saved to `file` (under `tests/regressions/`) rather than to a

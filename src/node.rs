@@ -148,6 +148,7 @@ impl Node {
         let io = Arc::new(IoThreads::spawn(
             config.io_threads,
             Arc::clone(&clients),
+            config.tls.clone(),
             peers_in,
         )?);
         let listener = listener::spawn_listener(listener, Arc::clone(&io), Arc::clone(&shutdown))?;

@@ -243,6 +243,10 @@ pub enum Close {
     OutputLimit(usize),
     /// The store thread is gone: the node is stopping.
     Stopped,
+    /// It was refused (its one reply says why, and the refusal is logged
+    /// already): the node waits a little for the client to stop
+    /// sending, as after a protocol error.
+    Refused,
 }
 
 impl std::fmt::Display for Close {
@@ -256,6 +260,7 @@ impl std::fmt::Display for Close {
                  (--max-client-output-bytes); a client that pipelines must read its replies"
             ),
             Close::Stopped => f.write_str("node shutting down"),
+            Close::Refused => f.write_str("refused"),
         }
     }
 }
@@ -348,6 +353,14 @@ impl ClientConn {
             self.decode_buffered();
         }
         self.check_input_limit();
+    }
+
+    /// Refuses the connection: `reply` (already encoded) is its only
+    /// reply, and the connection closes once it is written.
+    pub fn refuse(&mut self, reply: &[u8]) {
+        self.output.push_bytes(reply);
+        self.closing = Some(Close::Refused);
+        self.input = Vec::new();
     }
 
     /// The client closed its side: what it sent is still answered.

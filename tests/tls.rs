@@ -1,0 +1,521 @@
+//! TLS for Redis clients (issue 11), against the real binary: a node with
+//! a certificate serves `redis-cli --tls` and a rustls client on its one
+//! port, beside plaintext clients; a broken ClientHello costs only its own
+//! connection; a certificate without its key stops the node at startup in
+//! one line. The certificates (a CA, and a node certificate for
+//! 127.0.0.1 it signs) are made by the test with rcgen, in a temporary
+//! directory: no key is ever committed.
+
+mod common;
+
+use common::{
+    assert_no_panic, raw, read_n, redis_connection, rss_bytes, run_netdb, skip, temp_dir,
+    throughout, Input, Netns, Node, NodeSpec, REPLY_TIMEOUT, RESP_TIMEOUT,
+};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// A CA and a node certificate it signed, as PEM files in a directory of
+/// their own.
+struct Certs {
+    dir: TempDir,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        Certs::for_hosts(&["127.0.0.1"])
+    }
+
+    /// A node certificate for `hosts` (addresses or names).
+    fn for_hosts(hosts: &[&str]) -> Certs {
+        let dir = temp_dir();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "netdb test CA");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let node = CertificateParams::new(hosts).expect("node params");
+        let node_key = KeyPair::generate().expect("node key");
+        let node_cert = node
+            .signed_by(&node_key, &issuer)
+            .expect("node certificate");
+        let client = CertificateParams::new(vec!["client".to_string()]).expect("client params");
+        let client_key = KeyPair::generate().expect("client key");
+        let client_cert = client
+            .signed_by(&client_key, &issuer)
+            .expect("client certificate");
+        std::fs::write(dir.path().join("client.crt"), client_cert.pem()).expect("write");
+        std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).expect("write");
+        std::fs::write(dir.path().join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
+        std::fs::write(dir.path().join("node.crt"), node_cert.pem()).expect("write node.crt");
+        std::fs::write(dir.path().join("node.key"), node_key.serialize_pem())
+            .expect("write node.key");
+        Certs { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.path("ca.crt")
+    }
+
+    /// The node's TLS options.
+    fn args(&self) -> Vec<String> {
+        let arg = |p: PathBuf| p.display().to_string();
+        vec![
+            "--tls-cert-file".into(),
+            arg(self.path("node.crt")),
+            "--tls-key-file".into(),
+            arg(self.path("node.key")),
+            "--tls-ca-cert-file".into(),
+            arg(self.ca()),
+        ]
+    }
+
+    /// A node serving TLS with these certificates.
+    fn node(&self, name: &str) -> Node {
+        self.spec(name).start()
+    }
+
+    fn spec(&self, name: &str) -> NodeSpec {
+        let args = self.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        NodeSpec::new(name).args(&args)
+    }
+
+    /// A rustls client's settings that trust the CA.
+    fn client_config(&self) -> Arc<ClientConfig> {
+        self.client_config_with(None)
+    }
+
+    /// A rustls client's settings that trust the CA and present the
+    /// client certificate of `issued` (whose CA may be another).
+    fn client_config_with(&self, issued: Option<&Certs>) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(self.ca()).expect("ca.crt") {
+            roots.add(cert.expect("a CA certificate")).expect("added");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots);
+        let config = match issued {
+            None => config.with_no_client_auth(),
+            Some(issued) => {
+                let chain = CertificateDer::pem_file_iter(issued.path("client.crt"))
+                    .expect("client.crt")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("client certificate");
+                let key = PrivateKeyDer::from_pem_file(issued.path("client.key")).expect("key");
+                config
+                    .with_client_auth_cert(chain, key)
+                    .expect("client certificate and key")
+            }
+        };
+        Arc::new(config)
+    }
+
+    /// A TLS connection to `addr`, with [`RESP_TIMEOUT`] on reads and
+    /// writes.
+    fn connect(&self, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+        self.connect_with(addr, self.client_config())
+    }
+
+    fn connect_with(
+        &self,
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> StreamOwned<ClientConnection, TcpStream> {
+        let name = ServerName::try_from("127.0.0.1").expect("server name");
+        let conn = ClientConnection::new(config, name).expect("client");
+        StreamOwned::new(conn, raw(addr))
+    }
+}
+
+/// A RESP request of `args`.
+fn request(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Reads exactly `n` bytes.
+fn read_exact(stream: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut got = vec![0; n];
+    stream.read_exact(&mut got).expect("read the replies");
+    got
+}
+
+/// `redis-cli` with TLS support, or the reason there is none.
+fn redis_cli_with_tls() -> Result<(), String> {
+    let out = Command::new("redis-cli")
+        .args(["--tls", "--version"])
+        .output()
+        .map_err(|e| format!("redis-cli cannot run: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || text.contains("Unrecognized option") {
+        return Err(format!("redis-cli has no TLS support: {}", text.trim()));
+    }
+    Ok(())
+}
+
+fn redis_cli(certs: &Certs, addr: SocketAddr, args: &[&str]) -> String {
+    let ca = certs.ca();
+    let out = Command::new("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(&ca)
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn redis_cli_speaks_tls_to_the_node() {
+    if let Err(why) = redis_cli_with_tls() {
+        return skip(why);
+    }
+    let certs = Certs::new();
+    let node = certs.node("tls-cli");
+    assert_eq!(redis_cli(&certs, node.addr(), &["PING"]), "PONG");
+    assert_eq!(redis_cli(&certs, node.addr(), &["SET", "k", "v1"]), "OK");
+    assert_eq!(redis_cli(&certs, node.addr(), &["GET", "k"]), "v1");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_rustls_client_gets_replies_pipelines_and_large_values() {
+    let certs = Certs::new();
+    let node = certs.node("tls-rustls");
+    let mut tls = certs.connect(node.addr());
+    tls.write_all(&request(&[b"PING"])).expect("write");
+    assert_eq!(read_exact(&mut tls, 7), b"+PONG\r\n");
+
+    // A pipeline of many requests in one write; the replies in order.
+    let count = 2000;
+    let mut pipeline = Vec::new();
+    for i in 0..count {
+        let key = format!("p{i}");
+        let value = format!("value-{i}");
+        pipeline.extend(request(&[b"SET", key.as_bytes(), value.as_bytes()]));
+        pipeline.extend(request(&[b"GET", key.as_bytes()]));
+    }
+    tls.write_all(&pipeline).expect("write the pipeline");
+    let mut want = Vec::new();
+    for i in 0..count {
+        let value = format!("value-{i}");
+        want.extend_from_slice(b"+OK\r\n");
+        want.extend_from_slice(format!("${}\r\n{value}\r\n", value.len()).as_bytes());
+    }
+    assert!(read_exact(&mut tls, want.len()) == want, "pipeline replies");
+
+    // A 1 MiB value, both ways.
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    tls.write_all(&request(&[b"SET", b"big", &big]))
+        .expect("write");
+    assert_eq!(read_exact(&mut tls, 5), b"+OK\r\n");
+    tls.write_all(&request(&[b"GET", b"big"])).expect("write");
+    let mut want = format!("${}\r\n", big.len()).into_bytes();
+    want.extend_from_slice(&big);
+    want.extend_from_slice(b"\r\n");
+    assert!(read_exact(&mut tls, want.len()) == want, "the 1 MiB value");
+
+    // What a TLS client wrote, a plaintext client reads.
+    let mut con = redis_connection(node.addr());
+    let got: Vec<u8> = redis::cmd("GET").arg("big").query(&mut con).expect("GET");
+    assert!(got == big);
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_tls_client_that_does_not_read_is_not_buffered_for() {
+    let certs = Certs::new();
+    let node = certs.node("tls-backpressure");
+    let mut tls = certs.connect(node.addr());
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 241) as u8).collect();
+    tls.write_all(&request(&[b"SET", b"big", &big]))
+        .expect("write");
+    assert_eq!(read_exact(&mut tls, 5), b"+OK\r\n");
+    let before = rss_bytes(node.pid());
+    // 100 MiB of replies asked for, none read for a while: the node
+    // holds a few MiB of them, not all.
+    let count = 100;
+    let mut pipeline = Vec::new();
+    for _ in 0..count {
+        pipeline.extend(request(&[b"GET", b"big"]));
+    }
+    tls.write_all(&pipeline).expect("write the pipeline");
+    throughout(Duration::from_secs(1), |_| {
+        let grown = rss_bytes(node.pid()).saturating_sub(before);
+        assert!(grown < 40 << 20, "the node grew by {grown} bytes");
+    });
+    let mut want = format!("${}\r\n", big.len()).into_bytes();
+    want.extend_from_slice(&big);
+    want.extend_from_slice(b"\r\n");
+    for i in 0..count {
+        assert!(read_exact(&mut tls, want.len()) == want, "reply {i}");
+    }
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn plaintext_and_tls_clients_share_the_port_at_once() {
+    let certs = Certs::new();
+    let node = certs.node("tls-mixed");
+    let mut tls_clients: Vec<_> = (0..4).map(|_| certs.connect(node.addr())).collect();
+    let mut plain: Vec<_> = (0..4).map(|_| raw(node.addr())).collect();
+    for round in 0..50 {
+        for (i, c) in tls_clients.iter_mut().enumerate() {
+            let (k, v) = (format!("t{i}"), format!("{round}"));
+            c.write_all(&request(&[b"SET", k.as_bytes(), v.as_bytes()]))
+                .expect("write");
+        }
+        for (i, c) in plain.iter_mut().enumerate() {
+            let (k, v) = (format!("c{i}"), format!("{round}"));
+            c.write_all(&request(&[b"SET", k.as_bytes(), v.as_bytes()]))
+                .expect("write");
+        }
+        for c in &mut tls_clients {
+            assert_eq!(read_exact(c, 5), b"+OK\r\n");
+        }
+        for c in &mut plain {
+            assert_eq!(read_n(c, 5), b"+OK\r\n");
+        }
+    }
+    // Each side reads what the other wrote.
+    let mut tls = certs.connect(node.addr());
+    tls.write_all(&request(&[b"GET", b"c3"])).expect("write");
+    assert_eq!(read_exact(&mut tls, 8), b"$2\r\n49\r\n");
+    let mut con = redis_connection(node.addr());
+    let got: String = redis::cmd("GET").arg("t2").query(&mut con).expect("GET");
+    assert_eq!(got, "49");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_garbage_client_hello_closes_only_its_own_connection() {
+    let certs = Certs::new();
+    let node = certs.node("tls-garbage");
+    let mut tls = certs.connect(node.addr());
+    tls.write_all(&request(&[b"SET", b"k", b"before"]))
+        .expect("write");
+    assert_eq!(read_exact(&mut tls, 5), b"+OK\r\n");
+    let mut plain = raw(node.addr());
+
+    // A handshake record header, then bytes that are no ClientHello.
+    let mut bad = raw(node.addr());
+    let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x40];
+    hello.extend_from_slice(&[0xAB; 0x40]);
+    bad.write_all(&hello).expect("write");
+    bad.set_read_timeout(Some(REPLY_TIMEOUT))
+        .expect("read timeout");
+    let mut rest = Vec::new();
+    // The node answers with an alert at most, then closes.
+    let _ = bad.read_to_end(&mut rest);
+    assert!(rest.len() < 64, "the node sent {} bytes", rest.len());
+    node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+
+    // The others go on.
+    tls.write_all(&request(&[b"GET", b"k"])).expect("write");
+    assert_eq!(read_exact(&mut tls, 12), b"$6\r\nbefore\r\n");
+    plain.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_n(&mut plain, 7), b"+PONG\r\n");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_client_trusting_another_ca_fails_the_handshake_and_the_node_logs_it() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    let node = certs.node("tls-other-ca");
+    let mut tls = other.connect(node.addr());
+    assert!(
+        tls.write_all(b"PING\r\n")
+            .and_then(|()| tls.flush())
+            .is_err()
+            || {
+                let mut buf = [0u8; 16];
+                tls.read(&mut buf).is_err()
+            }
+    );
+    node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+    let mut plain = raw(node.addr());
+    plain.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_n(&mut plain, 7), b"+PONG\r\n");
+}
+
+#[test]
+fn client_certificates_are_optional_but_must_be_signed_by_the_ca() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    let node = certs.node("tls-client-certs");
+    // Signed by the node's CA: let in.
+    let mut signed = certs.connect_with(node.addr(), certs.client_config_with(Some(&certs)));
+    signed.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut signed, 7), b"+PONG\r\n");
+    // Signed by another CA: the handshake fails, and the node says so.
+    let mut stranger = certs.connect_with(node.addr(), certs.client_config_with(Some(&other)));
+    let failed = stranger
+        .write_all(b"PING\r\n")
+        .and_then(|()| stranger.flush())
+        .and_then(|()| {
+            let mut buf = [0u8; 16];
+            stranger.read(&mut buf)
+        });
+    assert!(
+        !matches!(failed, Ok(n) if n > 0),
+        "a client certificate from another CA got a reply"
+    );
+    node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+    // None at all: let in (the client password is what keeps clients out).
+    let mut anonymous = certs.connect(node.addr());
+    anonymous.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut anonymous, 7), b"+PONG\r\n");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn without_tls_a_client_hello_is_a_plaintext_protocol_error() {
+    let node = NodeSpec::new("no-tls").start();
+    let certs = Certs::new();
+    let mut tls = certs.connect(node.addr());
+    // The handshake fails: the node answers in RESP, not TLS.
+    assert!(
+        tls.write_all(b"PING\r\n")
+            .and_then(|()| tls.flush())
+            .is_err()
+            || {
+                let mut buf = [0u8; 16];
+                tls.read(&mut buf).is_err()
+            }
+    );
+    let mut plain = raw(node.addr());
+    plain.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_n(&mut plain, 7), b"+PONG\r\n");
+}
+
+#[test]
+fn protected_mode_denies_tls_clients_from_other_machines() {
+    if let Err(why) = redis_cli_with_tls() {
+        return skip(why);
+    }
+    // Slot 5: protected_mode.rs uses 1 to 4.
+    let ns = match Netns::create(5) {
+        Ok(ns) => ns,
+        Err(why) => return skip(why),
+    };
+    let certs = Certs::for_hosts(&[&ns.host_ip]);
+    let listen: SocketAddr = format!("{}:0", ns.host_ip).parse().expect("address");
+    let node = certs.spec("tls-guarded").listen(listen).start();
+    let out = ns
+        .command("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(certs.ca())
+        .args([
+            "-h",
+            &ns.host_ip,
+            "-p",
+            &node.addr().port().to_string(),
+            "PING",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    let reply =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        reply.contains("DENIED netdb is running in protected mode"),
+        "a TLS client from {} got: {reply}",
+        ns.inner_ip
+    );
+    node.wait_log("refused TLS client 192.0.2.", REPLY_TIMEOUT);
+    assert_no_panic(&node.stderr_lines());
+}
+
+fn start_fails(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"n1", &"127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let done = run_netdb(&all, Input::Null, Duration::from_secs(20));
+    assert_eq!(done.status.code(), Some(1), "stderr: {:?}", done.stderr);
+    assert_eq!(done.stderr.len(), 1, "stderr: {:?}", done.stderr);
+    assert_no_panic(&done.stderr);
+    done.stderr[0].clone()
+}
+
+#[test]
+fn a_certificate_without_its_key_and_bad_pem_fail_in_one_line() {
+    let certs = Certs::new();
+    let cert = certs.path("node.crt");
+    let key = certs.path("node.key");
+    let line = start_fails(&[&"--tls-cert-file", &cert]);
+    assert_eq!(
+        line,
+        "netdb: error: --tls-cert-file needs --tls-key-file (TLS takes both or neither)"
+    );
+    let line = start_fails(&[&"--tls-key-file", &key]);
+    assert!(
+        line.contains("--tls-key-file needs --tls-cert-file"),
+        "{line}"
+    );
+
+    let junk = certs.path("junk.pem");
+    std::fs::write(&junk, "not a PEM file\n").expect("write");
+    let line = start_fails(&[&"--tls-cert-file", &junk, &"--tls-key-file", &key]);
+    assert!(
+        line.starts_with("netdb: error: cannot read --tls-cert-file ") && line.contains("junk.pem"),
+        "{line}"
+    );
+    let line = start_fails(&[&"--tls-cert-file", &cert, &"--tls-key-file", &junk]);
+    assert!(
+        line.starts_with("netdb: error: cannot read a private key from --tls-key-file "),
+        "{line}"
+    );
+    let missing = Path::new("/nonexistent/ca.crt");
+    let line = start_fails(&[
+        &"--tls-cert-file",
+        &cert,
+        &"--tls-key-file",
+        &key,
+        &"--tls-ca-cert-file",
+        &missing,
+    ]);
+    assert!(
+        line.starts_with("netdb: error: cannot read --tls-ca-cert-file /nonexistent/ca.crt"),
+        "{line}"
+    );
+    // A key that is not the certificate's.
+    let other = Certs::new();
+    let line = start_fails(&[
+        &"--tls-cert-file",
+        &cert,
+        &"--tls-key-file",
+        &other.path("node.key"),
+    ]);
+    assert!(line.contains("do not make a usable pair"), "{line}");
+    let _ = RESP_TIMEOUT;
+}
