@@ -154,7 +154,19 @@ fn the_client_library_sees_redis_replies() {
         err.to_string().contains("DB index is out of range"),
         "{err}"
     );
-    // The connection is still usable after errors.
+    // After a refused SELECT, data commands are refused rather than run
+    // in database 0; SELECT 0 makes the connection usable again.
+    let err = con
+        .get::<_, String>("other")
+        .expect_err("get after select 1");
+    assert!(
+        err.to_string().contains("DB index is out of range"),
+        "{err}"
+    );
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query(&mut con)
+        .expect("select 0");
     let v: String = con.get("other").expect("get");
     assert_eq!(v, "c");
 }

@@ -69,6 +69,9 @@ pub struct Session {
     transaction: Option<Transaction>,
     /// The keys `WATCH`ed, with the versions they had.
     watched: Watched,
+    /// The database a failed `SELECT` asked for: data commands are then
+    /// refused until `SELECT 0` (see [`Session::select`]).
+    missing_db: Option<i64>,
 }
 
 /// The commands of an open `MULTI`.
@@ -105,7 +108,18 @@ impl Session {
             authenticated: false,
             transaction: None,
             watched: Watched::default(),
+            missing_db: None,
         }
+    }
+
+    /// Records a `SELECT` of database `db`. netdb has database 0 only. A
+    /// client that asked for another and was refused may go on as if it
+    /// had it (`redis-cli -n 1` and some client libraries only warn), and
+    /// would then read and write database 0, mixing its keys with another
+    /// application's. So until the connection selects 0, its data
+    /// commands are refused.
+    pub fn select(&mut self, db: i64) {
+        self.missing_db = (db != 0).then_some(db);
     }
 
     /// The protocol this connection's replies are encoded in
@@ -505,6 +519,20 @@ pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Actio
             session,
             Reply::Error("NOAUTH Authentication required.".into()),
         );
+    }
+    if let Some(db) = session.missing_db {
+        if ["@read", "@write", "@keyspace"]
+            .iter()
+            .any(|c| command.acl.contains(c))
+        {
+            return refuse(
+                session,
+                Reply::Error(format!(
+                    "ERR DB index is out of range: this connection selected database {db}, \
+                     and netdb has database 0 only; SELECT 0 to use it"
+                )),
+            );
+        }
     }
     if let Some(transaction) = &mut session.transaction {
         if !runs_inside_multi(command) {

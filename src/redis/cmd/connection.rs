@@ -193,10 +193,19 @@ fn echo(mut call: Call<'_>) -> Action {
     Action::Reply(Reply::Bulk(call.args.swap_remove(1)))
 }
 
+/// `SELECT db`: database 0 only. Any other valid index is refused, and
+/// the connection's data commands with it until `SELECT 0` (see
+/// [`Session::select`](crate::redis::command::Session::select)).
 fn select(call: Call<'_>) -> Action {
     match parse_i64(&call.args[1]) {
-        Some(0) => Action::Reply(Reply::ok()),
-        Some(db) if i32::try_from(db).is_ok() => error("ERR DB index is out of range"),
+        Some(0) => {
+            call.session.select(0);
+            Action::Reply(Reply::ok())
+        }
+        Some(db) if i32::try_from(db).is_ok() => {
+            call.session.select(db);
+            error("ERR DB index is out of range")
+        }
         _ => not_an_integer(),
     }
 }
@@ -377,6 +386,39 @@ mod tests {
             run(&[b"SELECT", b"x"]),
             err("ERR value is not an integer or out of range")
         );
+        let quit = dispatch(&mut session(), request(&[b"quit"]), &facts());
+        assert!(
+            matches!(&quit, Action::Close(r) if *r == Reply::ok()),
+            "{quit:?}"
+        );
+    }
+
+    #[test]
+    fn after_a_refused_select_data_commands_are_refused_until_select_0() {
+        let mut fake = crate::redis::cmd::testing::Fake::default();
+        let s = &mut session();
+        assert_eq!(fake.run(s, &[b"SET", b"k", b"v"]), Reply::ok());
+        fake.run(s, &[b"SELECT", b"2"]);
+        for args in [
+            &[&b"GET"[..], b"k"][..],
+            &[b"SET", b"k", b"other"],
+            &[b"DBSIZE"],
+            &[b"KEYS", b"*"],
+            &[b"FLUSHDB"],
+        ] {
+            let Reply::Error(text) = fake.run(s, args) else {
+                panic!("{args:?} ran in database 0 after SELECT 2");
+            };
+            assert!(text.starts_with("ERR DB index is out of range"), "{text}");
+        }
+        // Connection commands still work.
+        assert_eq!(fake.run(s, &[b"PING"]), Reply::Simple("PONG".into()));
+        assert_eq!(fake.run(s, &[b"SELECT", b"0"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), bulk_of(b"v"));
+    }
+
+    #[test]
+    fn quit_closes() {
         let quit = dispatch(&mut session(), request(&[b"quit"]), &facts());
         assert!(
             matches!(&quit, Action::Close(r) if *r == Reply::ok()),
