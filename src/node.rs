@@ -232,7 +232,7 @@ impl Node {
     /// Returns at once if the node is stopped already. It makes no push
     /// of its own: a caller that wants its writes at the peers first
     /// (the console at the end of its input) calls [`Node::sync_now`]
-    /// before. Pushers and connection threads end by themselves as their
+    /// before. Pushers and peer threads end by themselves as their
     /// channels and sockets close.
     pub fn stop(&self) -> Result<()> {
         let Some(running) = self.running.lock().take() else {

@@ -14,7 +14,7 @@
 //! work to run on the store thread ([`Action::Store`]): a closure that
 //! reads and writes through the store thread's
 //! [`Db`](crate::engine::Db) and builds its own [`Answer`], so no reply is
-//! ever matched to its request by position. The connection thread
+//! ever matched to its request by position. The I/O thread
 //! ([`crate::redis::client`]) sends the work of a whole batch of pipelined
 //! requests to the store thread in one trip, then writes the replies in
 //! request order. Writes go through `Db::put` and `Db::delete`, so a write

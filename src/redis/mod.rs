@@ -8,7 +8,8 @@
 //! | [`cmd`] | the table: one file per command group, each entry with its handler | touch the map, the disk or a socket |
 //! | [`auth`] | the client password, checked in constant time, and the count of failed attempts | log the password |
 //! | [`glob`] | Redis-style glob patterns for `KEYS`, `SCAN MATCH`, `CONFIG GET` | know a command |
-//! | [`client`] | the connection threads: batches, limits, counters, gathering the status | decide what a command means |
+//! | [`client`] | a client connection's state for the I/O threads: batches, limits, counters, the status queries | decide what a command means, or touch a socket |
+//! | [`output`] | a connection's replies on their way out: encoded chunks, large values moved in whole, vectored writes | know a command |
 //!
 //! A command becomes store requests; it never touches the map or the disk
 //! directly. What a command says about the node (`INFO`, `NETDB.STATUS`)
