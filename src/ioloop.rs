@@ -226,6 +226,35 @@ enum State {
     Lingering { deadline: Instant },
 }
 
+impl State {
+    /// The client's protocol state, plaintext or TLS.
+    fn client(&self) -> Option<&ClientConn> {
+        match self {
+            State::Client(client) => Some(client),
+            State::Tls(tls) => Some(&tls.client),
+            _ => None,
+        }
+    }
+
+    /// [`State::client`], to change.
+    fn client_mut(&mut self) -> Option<&mut ClientConn> {
+        match self {
+            State::Client(client) => Some(client),
+            State::Tls(tls) => Some(&mut tls.client),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection counts as a client (`connected_clients`,
+    /// `--max-clients`).
+    fn is_counted(&self) -> bool {
+        matches!(
+            self,
+            State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. }
+        )
+    }
+}
+
 struct Conn {
     serial: u64,
     stream: TcpStream,
@@ -408,12 +437,7 @@ impl Loop {
             if conn.serial != serial {
                 continue;
             }
-            let client = match &mut conn.state {
-                State::Client(client) => Some(&mut **client),
-                State::Tls(tls) => Some(&mut tls.client),
-                _ => None,
-            };
-            if let Some(client) = client {
+            if let Some(client) = conn.state.client_mut() {
                 match part {
                     Some(part) => client.complete(part),
                     None => client.store_gone(),
@@ -449,8 +473,7 @@ impl Loop {
                 }
             }
             State::Lingering { .. } => return self.linger(idx),
-            State::Client(_) => {}
-            State::Tls(_) => return self.serve_tls(idx, group, owners),
+            State::Client(_) | State::Tls(_) => {}
         }
         let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
@@ -503,11 +526,7 @@ impl Loop {
                 Err(e) => return self.close_io(idx, &e),
             }
         }
-        client.resume();
-        if let Some(part) = client.take_work() {
-            group.push(part);
-            owners.push((idx, *serial));
-        }
+        take_work(client, (idx, *serial), group, owners);
         if let Err(e) = write_out(stream, writable, active, client) {
             return self.close_io(idx, &e);
         }
@@ -567,11 +586,7 @@ impl Loop {
                 return self.drop_conn(idx);
             }
         }
-        client.resume();
-        if let Some(part) = client.take_work() {
-            group.push(part);
-            owners.push((idx, *serial));
-        }
+        take_work(client, (idx, *serial), group, owners);
         if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
             return self.close_io(idx, &e);
         }
@@ -628,7 +643,7 @@ impl Loop {
             self.refuse(idx);
             return None;
         }
-        if self.clients.settings().loopback_only
+        if self.clients.settings().loopback_only()
             && !conn.stream.peer_addr().is_ok_and(|a| is_loopback(&a))
         {
             match tls {
@@ -669,7 +684,7 @@ impl Loop {
         let Some(conn) = self.take(idx) else {
             return;
         };
-        if let State::Sniffing { admitted: true, .. } = conn.state {
+        if conn.state.is_counted() {
             self.clients.release();
         }
         let _ = self
@@ -743,9 +758,7 @@ impl Loop {
             tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
         }
         let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-        if let State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. } =
-            conn.state
-        {
+        if conn.state.is_counted() {
             self.clients.release();
         }
         self.set_state(
@@ -825,9 +838,7 @@ impl Loop {
             }
             tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
         }
-        if let State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. } =
-            conn.state
-        {
+        if conn.state.is_counted() {
             self.clients.release();
         }
         let _ = self
@@ -871,23 +882,12 @@ impl Loop {
                     deadline: Some(d), ..
                 } if *d <= now => self.refuse(idx),
                 State::Lingering { deadline } if *deadline <= now => self.drop_conn(idx),
-                State::Client(client)
-                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t)
-                        && client.is_idle() =>
-                {
-                    log::debug!("closed client {}: idle", conn.from);
-                    self.drop_conn(idx);
-                }
-                State::Tls(tls_client)
-                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t)
-                        && tls_client.client.is_idle() =>
-                {
-                    log::debug!("closed client {}: idle", conn.from);
-                    self.drop_conn(idx);
-                }
-                // Connected and never sent a byte.
-                State::Sniffing { admitted: true, .. }
-                    if idle.is_some_and(|t| now.duration_since(conn.active) >= t) =>
+                // A client waiting for nothing, or one connected that never
+                // sent a byte.
+                state
+                    if state.is_counted()
+                        && state.client().is_none_or(ClientConn::is_idle)
+                        && idle.is_some_and(|t| now.duration_since(conn.active) >= t) =>
                 {
                     log::debug!("closed client {}: idle", conn.from);
                     self.drop_conn(idx);
@@ -902,6 +902,21 @@ impl Loop {
         for idx in 0..self.conns.len() {
             self.drop_conn(idx);
         }
+    }
+}
+
+/// Decodes what the client has buffered, if it can take it, and adds
+/// its store work to the turn's group, `owner` being its slot and serial.
+fn take_work(
+    client: &mut ClientConn,
+    owner: (usize, u64),
+    group: &mut Vec<Part<Answer>>,
+    owners: &mut Vec<(usize, u64)>,
+) {
+    client.resume();
+    if let Some(part) = client.take_work() {
+        group.push(part);
+        owners.push(owner);
     }
 }
 

@@ -41,9 +41,9 @@ pub struct ServerSettings {
     pub max_clock_offset_ms: u64,
     /// The node's anti-entropy counters, shared with its pushers.
     pub anti_entropy: AntiEntropy,
-    /// Protected mode with no cluster secret: peers from other machines
-    /// are refused.
-    pub loopback_peers_only: bool,
+    /// `--protected-mode`: without a cluster secret, peers from other
+    /// machines are refused.
+    pub protected_mode: bool,
     /// The cluster secret, if the node has one.
     pub secret: Option<ClusterSecret>,
 }
@@ -114,7 +114,7 @@ impl Drop for Slot {
 pub fn peer_handoff(name: String, store: StoreHandle, settings: &ServerSettings) -> PeerHandoff {
     let receiving = settings.receive_settings();
     let max_peers = settings.max_connections;
-    let loopback_only = settings.loopback_peers_only;
+    let loopback_only = settings.protected_mode && settings.secret.is_none();
     let open = Arc::new(AtomicUsize::new(0));
     Arc::new(move |stream: TcpStream| {
         let from = stream

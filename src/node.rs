@@ -125,9 +125,8 @@ impl Node {
                 limits: client::limits(config.max_request),
                 persistence: client::persistence(config.disk.as_ref()),
                 auth: ClientAuth::new(config.requirepass.clone()),
-                loopback_only: config.protected_mode && config.requirepass.is_none(),
+                protected_mode: config.protected_mode,
                 max_output: config.max_client_output,
-                soft_output: client::soft_output(config.max_client_output),
             },
         ));
         let answering = Arc::new(Answering::default());
@@ -140,7 +139,7 @@ impl Node {
             answering: Arc::clone(&answering),
             max_clock_offset_ms,
             anti_entropy: anti_entropy.clone(),
-            loopback_peers_only: config.protected_mode && config.cluster_secret.is_none(),
+            protected_mode: config.protected_mode,
             secret: config.cluster_secret.clone(),
         };
         warn_about_exposure(&config, addr);

@@ -15,7 +15,7 @@ use common::resp::encode_command;
 use common::{
     connect, eventually, info_field, open_fds, open_files_limit, peak_rss_bytes,
     raise_open_files_limit, raw, read_n, read_to_close, redis_connection, rss_bytes, show, skip,
-    temp_dir, thread_count, throughout, Node, NodeSpec, Process, Stream, RESP_TIMEOUT,
+    solo, temp_dir, thread_count, throughout, Node, NodeSpec, Process, Stream, RESP_TIMEOUT,
     START_TIMEOUT,
 };
 use redis::Commands;
@@ -50,11 +50,6 @@ const OUTPUT_LIMIT: u64 = 32 * 1024 * 1024;
 /// the allocator's slack. A node that buffers a non-reading client's
 /// pipeline goes hundreds of MiB past it.
 const MARGIN: u64 = 32 * 1024 * 1024;
-
-/// A node alone, serving Redis clients only (no console), in memory.
-fn solo(args: &[&str]) -> Node {
-    NodeSpec::new("solo").args(&["--no-cli"]).args(args).start()
-}
 
 /// One command in the Redis protocol.
 fn command(args: &[&[u8]]) -> Vec<u8> {

@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::{skip, Netns, NodeSpec, REPLY_TIMEOUT};
+use common::{missing_tool, skip, Netns, NodeSpec, REPLY_TIMEOUT};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 /// `redis-cli` run inside `ns` against `addr`; its stdout.
@@ -24,14 +23,9 @@ fn redis_cli(ns: &Netns, addr: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn have_redis_cli() -> bool {
-    Command::new("redis-cli").arg("--version").output().is_ok()
-}
-
 /// A namespace, or the reason to skip.
 fn namespace(slot: u8) -> Option<Netns> {
-    if !have_redis_cli() {
-        skip("redis-cli is not installed");
+    if missing_tool("redis-cli") {
         return None;
     }
     match Netns::create(slot) {

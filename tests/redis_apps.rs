@@ -10,43 +10,19 @@ mod common;
 
 use common::resp::{parse_reply, Reply};
 use common::{
-    cluster_with, eventually, netdb_command, raw, read_n, redis_connection, run, skip, temp_dir,
-    Input, Node, NodeSpec, Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
+    cluster_with, eventually, missing_tool, netdb_command, raw, read_n, redis_connection, run,
+    solo, temp_dir, Input, Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
 };
 use redis::{Commands, Value};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// How long a client program (redis-cli, `netdb --connect` ...) may run.
 const RUN: Duration = Duration::from_secs(60);
-
-/// A node alone, serving Redis clients only (no console).
-fn solo(args: &[&str]) -> Node {
-    NodeSpec::new("solo")
-        .args(&["--no-cli"])
-        .sync_every(FAST_SYNC_MS)
-        .args(args)
-        .start()
-}
-
-/// Whether `tool` is not installed (the test that needs it says it is
-/// skipped, and returns).
-fn missing(tool: &str) -> bool {
-    let installed = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        skip(format!("{tool} not installed"));
-    }
-    !installed
-}
 
 /// A `redis` crate connection to `addr` with these URL settings
 /// (`?protocol=resp3`, a password), or the error connecting.
@@ -213,7 +189,7 @@ fn the_client_library_speaks_resp3() {
 
 #[test]
 fn redis_cli_dash_3_reads_the_replies() {
-    if missing("redis-cli") {
+    if missing_tool("redis-cli") {
         return;
     }
     let node = solo(&[]);
@@ -289,7 +265,7 @@ fn a_client_password_keeps_everything_out_until_auth() {
         "{:?}",
         node.stderr_lines()
     );
-    if !missing("redis-cli") {
+    if !missing_tool("redis-cli") {
         assert_eq!(
             redis_cli(
                 addr,
@@ -506,7 +482,7 @@ fn string_commands_and_the_tools_commands() {
 
 #[test]
 fn redis_cli_stat_and_memkeys_and_the_benchmark_run() {
-    if missing("redis-cli") || missing("redis-benchmark") {
+    if missing_tool("redis-cli") || missing_tool("redis-benchmark") {
         return;
     }
     let node = solo(&[]);

@@ -6,42 +6,18 @@ mod common;
 
 use common::resp::{encode_command, Reply};
 use common::{
-    cluster_with, dead_addr, debug_digest, eventually, netdb_command, raw, read_n, read_to_close,
-    redis_connection, run, Input, Node, NodeSpec, FAST_SYNC_MS,
+    cluster_with, dead_addr, debug_digest, eventually, missing_tool, netdb_command, raw, read_n,
+    read_to_close, redis_connection, run, solo, Input, NodeSpec, FAST_SYNC_MS,
 };
 use redis::Commands;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// How long a client program (redis-cli, `netdb --connect` ...) may run.
 const RUN: Duration = Duration::from_secs(60);
-
-/// A node alone, named `solo`, serving Redis clients only (no console).
-fn solo(args: &[&str]) -> Node {
-    NodeSpec::new("solo")
-        .args(&["--no-cli"])
-        .sync_every(FAST_SYNC_MS)
-        .args(args)
-        .start()
-}
-
-/// Whether `tool` is not installed (the test that needs it says it is
-/// skipped, and returns; `.ci/run` counts it as skipped).
-fn missing(tool: &str) -> bool {
-    let installed = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        common::skip(format!("{tool} not installed"));
-    }
-    !installed
-}
 
 #[test]
 fn a_set_on_one_node_is_read_on_another() {
@@ -368,7 +344,7 @@ fn idle_clients_are_closed() {
 
 #[test]
 fn redis_cli_works_and_pipes_100k_keys() {
-    if missing("redis-cli") {
+    if missing_tool("redis-cli") {
         return;
     }
     let node = solo(&[]);
@@ -415,7 +391,7 @@ fn redis_cli_works_and_pipes_100k_keys() {
 
 #[test]
 fn redis_benchmark_runs_without_warnings() {
-    if missing("redis-benchmark") {
+    if missing_tool("redis-benchmark") {
         return;
     }
     let node = solo(&[]);

@@ -56,19 +56,25 @@ pub struct ClientSettings {
     /// Output past which a connection is closed
     /// (`--max-client-output-bytes`).
     pub max_output: usize,
-    /// Output at which a connection stops being read until it drains.
-    pub soft_output: usize,
     /// The client password, if any (see [`crate::redis::auth`]).
     pub auth: ClientAuth,
-    /// Protected mode with no client password: clients from other
+    /// `--protected-mode`: without a client password, clients from other
     /// machines are refused (Redis's `protected-mode yes`).
-    pub loopback_only: bool,
+    pub protected_mode: bool,
 }
 
-/// The output at which a connection stops being read: a quarter of the
-/// limit, at most [`MAX_SOFT_OUTPUT`].
-pub fn soft_output(max_output: usize) -> usize {
-    (max_output / 4).clamp(1, MAX_SOFT_OUTPUT)
+impl ClientSettings {
+    /// The output at which a connection stops being read until it
+    /// drains: a quarter of the limit, at most [`MAX_SOFT_OUTPUT`].
+    pub fn soft_output(&self) -> usize {
+        (self.max_output / 4).clamp(1, MAX_SOFT_OUTPUT)
+    }
+
+    /// Whether only clients on this machine's loopback are let in:
+    /// protected mode, and no client password.
+    pub fn loopback_only(&self) -> bool {
+        self.protected_mode && !self.auth.is_required()
+    }
 }
 
 /// The most output a connection holds before it stops being read.
@@ -334,12 +340,17 @@ impl ClientConn {
     /// is not closing, has nothing decoded waiting, nothing at the store
     /// thread, and its output is under the soft mark.
     pub fn wants_input(&self) -> bool {
+        !self.eof && !self.more_input && self.takes_requests()
+    }
+
+    /// Whether more requests may be decoded now: not closing, nothing at
+    /// the store thread or waiting to go there, output under the soft
+    /// mark.
+    fn takes_requests(&self) -> bool {
         self.closing.is_none()
-            && !self.eof
-            && !self.more_input
             && !self.in_flight
             && self.unrun.is_empty()
-            && self.output.len() < self.ctx.settings.soft_output
+            && self.output.len() < self.ctx.settings.soft_output()
     }
 
     /// Takes bytes read from the socket: decodes the complete requests
@@ -370,12 +381,7 @@ impl ClientConn {
 
     /// Decodes more of what is buffered, if the connection can take it.
     pub fn resume(&mut self) {
-        if self.more_input
-            && self.closing.is_none()
-            && !self.in_flight
-            && self.unrun.is_empty()
-            && self.output.len() < self.ctx.settings.soft_output
-        {
+        if self.more_input && self.takes_requests() {
             self.decode_buffered();
         }
     }
@@ -471,14 +477,14 @@ impl ClientConn {
         }
         let settings = &self.ctx.settings;
         let held = self.output.len();
-        if held >= settings.soft_output {
+        if held >= settings.soft_output() {
             return None;
         }
         self.in_flight = true;
         Some(Part {
             commands: std::mem::take(&mut self.unrun),
             replies: Vec::new(),
-            soft_budget: settings.soft_output - held,
+            soft_budget: settings.soft_output() - held,
             hard_budget: settings.max_output.saturating_sub(held),
             over_budget: false,
         })
@@ -635,9 +641,8 @@ mod tests {
             limits: limits(DEFAULT_MAX_REQUEST),
             persistence: Persistence::InMemory,
             max_output,
-            soft_output: soft_output(max_output),
             auth: ClientAuth::default(),
-            loopback_only: false,
+            protected_mode: false,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)
@@ -699,7 +704,7 @@ mod tests {
     fn a_client_that_does_not_read_stops_being_served_at_the_soft_mark() {
         let max_output = 4 * 1024 * 1024;
         let (ctx, _thread) = context(max_output);
-        let soft = ctx.settings.soft_output;
+        let soft = ctx.settings.soft_output();
         let value = vec![b'x'; 100 * 1024];
         let mut conn = ClientConn::new(ctx, "a".into(), "b".into());
         conn.ingest(&command(&[b"SET", b"big", &value]));

@@ -65,17 +65,12 @@ impl Output {
     pub fn push_reply_as(&mut self, reply: Reply, proto: Protocol) {
         match reply {
             Reply::Bulk(data) if data.len() >= SHARE_MIN => {
-                let tail = self.tail();
-                tail.push(b'$');
-                tail.extend_from_slice(data.len().to_string().as_bytes());
-                tail.extend_from_slice(b"\r\n");
-                self.len += 3 + decimal_len(data.len());
+                self.push_bytes(format!("${}\r\n", data.len()).as_bytes());
                 self.push_chunk(data);
                 self.push_bytes(b"\r\n");
             }
             Reply::Array(items) if items.iter().any(is_large_bulk) => {
-                let header = format!("*{}\r\n", items.len());
-                self.push_bytes(header.as_bytes());
+                self.push_bytes(format!("*{}\r\n", items.len()).as_bytes());
                 for item in items {
                     self.push_reply_as(item, proto);
                 }
@@ -177,15 +172,6 @@ impl Output {
 
 fn is_large_bulk(reply: &Reply) -> bool {
     matches!(reply, Reply::Bulk(d) if d.len() >= SHARE_MIN)
-}
-
-fn decimal_len(mut n: usize) -> usize {
-    let mut digits = 1;
-    while n >= 10 {
-        n /= 10;
-        digits += 1;
-    }
-    digits
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub use self::{
     net::Net,
     netns::Netns,
     node::{
-        assert_no_panic, netdb_bin, netdb_command, run_netdb, start_all, write_peers_file,
+        assert_no_panic, netdb_bin, netdb_command, run_netdb, solo, start_all, write_peers_file,
         Finished, Node, NodeSpec, REPLY_TIMEOUT, START_TIMEOUT,
     },
     output::show,
@@ -85,7 +85,7 @@ pub use self::{
     },
     rng::Rng,
     secret::{overwriting_push, secret_file, AuthedPeer, OTHER_SECRET, SECRET},
-    skip::{is_root, skip},
+    skip::{is_root, missing_tool, skip},
     wait::{eventually, eventually_ok, poll, throughout, POLL},
 };
 

@@ -331,6 +331,16 @@ pub struct Node {
     process: Process,
 }
 
+/// A node alone, named `solo`, serving Redis clients only (no console),
+/// with `args`.
+pub fn solo(args: &[&str]) -> Node {
+    NodeSpec::new("solo")
+        .args(&["--no-cli"])
+        .sync_every(super::FAST_SYNC_MS)
+        .args(args)
+        .start()
+}
+
 impl Node {
     /// A node called `name` alone (no peers, in memory) with `args`.
     pub fn alone(name: &str, args: &[&str]) -> Node {

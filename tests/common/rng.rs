@@ -3,23 +3,28 @@
 //! runs it again with the same choices.
 
 /// The variable that replays a seed.
-const SEED_VAR: &str = "NETDB_TEST_SEED";
+pub const SEED_VAR: &str = "NETDB_TEST_SEED";
 
 /// A seeded pseudo-random generator (splitmix64).
 pub struct Rng(u64);
+
+/// The seed `NETDB_TEST_SEED` names, or one from the clock.
+pub fn seed_from_env() -> u64 {
+    match std::env::var(SEED_VAR) {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR}={s:?} is not a u64")),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    }
+}
 
 impl Rng {
     /// A generator seeded from `NETDB_TEST_SEED`, or from the clock; prints
     /// the seed, naming `test`, so a failure can be replayed.
     pub fn seeded(test: &str) -> Rng {
-        let seed = match std::env::var(SEED_VAR) {
-            Ok(s) => s
-                .parse()
-                .unwrap_or_else(|_| panic!("{SEED_VAR}={s:?} is not a u64")),
-            Err(_) => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64),
-        };
+        let seed = seed_from_env();
         eprintln!("{test}: seed {seed} (replay with {SEED_VAR}={seed})");
         Rng::from_seed(seed)
     }

@@ -18,6 +18,21 @@ pub fn skip(why: impl Display) {
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
+/// Whether `tool` is not installed: it then says the calling test is
+/// skipped (which returns).
+pub fn missing_tool(tool: &str) -> bool {
+    let installed = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        skip(format!("{tool} not installed"));
+    }
+    !installed
+}
+
 /// Whether this process runs as root (the owner of `/proc/self` is its
 /// effective uid; this needs no unsafe call to `geteuid`).
 pub fn is_root() -> bool {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// The variable that sets the number of generated inputs per target.
 pub const INPUTS_VAR: &str = "NETDB_FUZZ_INPUTS";
 /// The variable that replays a seed (the one every random test uses).
-pub const SEED_VAR: &str = "NETDB_TEST_SEED";
+pub use crate::rng::SEED_VAR;
 
 /// Longest one input may take before it counts as a hang. Generous: a
 /// debug build on a loaded machine is slow, and a real hang is forever.
@@ -64,14 +64,7 @@ pub fn run(target: &Target) {
             .unwrap_or_else(|_| panic!("{INPUTS_VAR}={n:?} is not a count")),
         Err(_) => target.short_inputs,
     };
-    let seed = match std::env::var(SEED_VAR) {
-        Ok(s) => s
-            .parse()
-            .unwrap_or_else(|_| panic!("{SEED_VAR}={s:?} is not a u64")),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    };
+    let seed = crate::rng::seed_from_env();
     eprintln!(
         "fuzz {}: seed {seed} (replay with {SEED_VAR}={seed}), {inputs} inputs",
         target.name
