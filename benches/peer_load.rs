@@ -98,6 +98,7 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
                     ts: START_TS + counter,
                     writer: 0,
                     clock: vec![(0, counter)],
+                    expires: None,
                 }
             })
             .collect();

@@ -164,6 +164,7 @@ fn unseen(first: usize, n: usize) -> Batch {
                 ts: (NOW_US / 1000) << 16,
                 writer: 0,
                 clock: vec![(0, 1 + i as u64)],
+                expires: None,
             })
             .collect(),
     }

@@ -48,6 +48,7 @@ fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
                 ts,
                 writer: 0,
                 clock: vec![(0, 1)],
+                expires: None,
             }],
         },
         done: Some(Done {

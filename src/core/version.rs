@@ -6,8 +6,15 @@
 //! * Where one clock descends the other, the descendant wins: it was written
 //!   by a node that had seen the other.
 //! * Where the clocks are concurrent (or equal), the winner is the larger
-//!   `(timestamp, writer name)` pair; on a full tie (which the write rules
-//!   never produce) the larger value, so the choice is total.
+//!   `(timestamp, writer name)` pair; on a full tie the tombstone, then the
+//!   larger value, then the later expiry, so the choice is total. The write
+//!   rules never produce a full tie but one: a version whose expiry has
+//!   passed becomes a tombstone on each node with its clock and stamp
+//!   unchanged (see [`crate::store`]), and that tombstone must win over the
+//!   expired value it replaced, wherever the two meet.
+//! * A value's expiry (`expires`, milliseconds since the Unix epoch) is part
+//!   of the value: a write that sets or clears it is a write like any other,
+//!   so it replicates and converges with the value.
 //! * The merged clock is the join of both clocks, whichever value won, so the
 //!   result has seen every write either side had seen.
 //!
@@ -15,7 +22,13 @@
 //!
 //! The merge is commutative, associative and idempotent, so replicas that
 //! have seen the same writes hold the same version whatever order syncs came
-//! in. The laws hold for versions made by the write rules of this crate,
+//! in. With expiry the laws hold for what the versions read as once their
+//! time has passed: a node that turned an expired value into a tombstone
+//! and one that still holds the value (its clock is behind, or it has not
+//! run its expiry yet) may keep either after a merge, since the clock
+//! joined into the value can make it look newer than the tombstone; both
+//! read as absent, and the value becomes the same tombstone when that node
+//! expires it, which every node does. The laws hold for versions made by the write rules of this crate,
 //! where a write's timestamp is above the timestamp of every version its
 //! writer had seen (see [`crate::core::hlc`]): there "descends" and "larger
 //! timestamp" never disagree. The property tests below check the laws on
@@ -41,6 +54,9 @@ pub struct Stamp {
 pub struct VersionRef<'a> {
     /// The value, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
+    /// When the value expires (milliseconds since the Unix epoch), if it
+    /// does; always `None` for a tombstone.
+    pub expires: Option<u64>,
     /// Every write this version has seen.
     pub clock: &'a Clock,
     /// The write that produced the value.
@@ -57,13 +73,16 @@ pub enum Winner {
 }
 
 /// Orders two versions for last-write-wins: timestamp, then writer name,
-/// then value (a tombstone below any value).
+/// then a tombstone above any value (an expired value's tombstone wins over
+/// it), then value, then expiry.
 fn lww_order(a: &VersionRef, b: &VersionRef, names: &Names) -> Ordering {
     a.stamp
         .ts
         .cmp(&b.stamp.ts)
         .then_with(|| names.name(a.stamp.writer).cmp(names.name(b.stamp.writer)))
+        .then_with(|| b.value.is_some().cmp(&a.value.is_some()))
         .then_with(|| a.value.cmp(&b.value))
+        .then_with(|| a.expires.cmp(&b.expires))
 }
 
 /// Which value the merge of `a` and `b` keeps; the merged clock is always
@@ -108,6 +127,8 @@ pub fn merge(held: &VersionRef, incoming: &VersionRef, names: &Names) -> Merged 
 pub struct Version {
     /// The value, or `None` for a tombstone.
     pub value: Option<Vec<u8>>,
+    /// When the value expires, if it does (see [`VersionRef::expires`]).
+    pub expires: Option<u64>,
     /// Every write this version has seen.
     pub clock: Clock,
     /// The write that produced the value.
@@ -119,6 +140,7 @@ impl Version {
     pub fn as_ref(&self) -> VersionRef<'_> {
         VersionRef {
             value: self.value.as_deref(),
+            expires: self.expires,
             clock: &self.clock,
             stamp: self.stamp,
         }
@@ -158,7 +180,7 @@ mod tests {
     }
 
     impl SimNode {
-        fn write(&mut self, value: Option<Vec<u8>>, now_us: u64) -> Version {
+        fn write(&mut self, value: Option<Vec<u8>>, expires: Option<u64>, now_us: u64) -> Version {
             let counter = self.counter.issue();
             let ts = self.hlc.tick(now_us).expect("skews are within the bound");
             let base = self
@@ -167,6 +189,7 @@ mod tests {
                 .map(|v| v.clock.clone())
                 .unwrap_or_default();
             let v = Version {
+                expires: expires.filter(|_| value.is_some()),
                 value,
                 clock: base.with(Dot {
                     node: self.id,
@@ -181,6 +204,18 @@ mod tests {
             v
         }
 
+        /// What the store does to a value whose expiry has passed: a
+        /// tombstone with the same clock and stamp.
+        fn expire(&mut self, now_ms: u64) -> Option<Version> {
+            let held = self.held.as_mut()?;
+            if held.expires.is_some_and(|at| at <= now_ms) {
+                held.value = None;
+                held.expires = None;
+                return Some(held.clone());
+            }
+            None
+        }
+
         fn receive(&mut self, v: &Version, names: &Names) {
             self.hlc.observe(v.stamp.ts);
             self.held = Some(match &self.held {
@@ -193,8 +228,11 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Step {
         /// Node writes (a value when `Some`, a tombstone when `None`), with a
-        /// wall clock skewed per node.
-        Write(usize, Option<u8>),
+        /// wall clock skewed per node, and an expiry this many ms ahead
+        /// when `Some`.
+        Write(usize, Option<u8>, Option<u64>),
+        /// Node turns its value into a tombstone if its expiry has passed.
+        Expire(usize),
         /// Node `.0` sends what it holds to node `.1`.
         Send(usize, usize),
         /// Wall time moves on.
@@ -203,15 +241,22 @@ mod tests {
 
     fn arb_steps() -> impl Strategy<Value = Vec<Step>> {
         let step = prop_oneof![
-            (0usize..3, proptest::option::of(any::<u8>())).prop_map(|(n, v)| Step::Write(n, v)),
+            (
+                0usize..3,
+                proptest::option::of(any::<u8>()),
+                proptest::option::of(0u64..4)
+            )
+                .prop_map(|(n, v, e)| Step::Write(n, v, e)),
+            (0usize..3).prop_map(Step::Expire),
             (0usize..3, 0usize..3).prop_map(|(a, b)| Step::Send(a, b)),
             (0u64..3000).prop_map(Step::Wait),
         ];
         proptest::collection::vec(step, 1..30)
     }
 
-    /// Every version the simulated nodes produce, held or written.
-    fn produced(steps: &[Step]) -> (Names, Vec<Version>) {
+    /// Every version the simulated nodes produce, held or written, and a
+    /// wall time (ms) past every node's clock.
+    fn produced(steps: &[Step]) -> (Names, Vec<Version>, u64) {
         let mut names = Names::new();
         // Skewed wall clocks: node 2 lags node 0 by 5 ms.
         let skew = [5_000u64, 2_000, 0];
@@ -228,9 +273,11 @@ mod tests {
         let mut out = Vec::new();
         for step in steps {
             match *step {
-                Step::Write(n, v) => {
-                    out.push(nodes[n].write(v.map(|b| vec![b]), now + skew[n]));
+                Step::Write(n, v, e) => {
+                    let expires = e.map(|ms| now / 1000 + ms);
+                    out.push(nodes[n].write(v.map(|b| vec![b]), expires, now + skew[n]));
                 }
+                Step::Expire(n) => out.extend(nodes[n].expire((now + skew[n]) / 1000)),
                 Step::Send(a, b) => {
                     if let Some(v) = nodes[a].held.clone() {
                         nodes[b].receive(&v, &names);
@@ -240,22 +287,37 @@ mod tests {
                 Step::Wait(us) => now += us,
             }
         }
-        (names, out)
+        (names, out, (now + skew[0]) / 1000)
+    }
+
+    /// What `v` reads as at `now_ms`: a tombstone with its clock and stamp
+    /// once its value has expired, as every node's store turns it.
+    fn as_read_at(v: Version, now_ms: u64) -> Version {
+        if v.expires.is_some_and(|at| at <= now_ms) {
+            Version {
+                value: None,
+                expires: None,
+                ..v
+            }
+        } else {
+            v
+        }
     }
 
     proptest! {
         #![proptest_config(crate::proptest_config("tests/regressions/version.txt"))]
         #[test]
         fn merge_is_commutative_associative_idempotent(steps in arb_steps()) {
-            let (names, pool) = produced(&steps);
+            let (names, pool, end_ms) = produced(&steps);
+            let read = |v: Version| as_read_at(v, end_ms);
             for a in &pool {
                 prop_assert_eq!(a.merge(a, &names), a.clone());
                 for b in &pool {
-                    prop_assert_eq!(a.merge(b, &names), b.merge(a, &names));
+                    prop_assert_eq!(read(a.merge(b, &names)), read(b.merge(a, &names)));
                     for c in pool.iter().take(8) {
                         prop_assert_eq!(
-                            a.merge(b, &names).merge(c, &names),
-                            a.merge(&b.merge(c, &names), &names)
+                            read(a.merge(b, &names).merge(c, &names)),
+                            read(a.merge(&b.merge(c, &names), &names))
                         );
                     }
                 }
@@ -276,6 +338,7 @@ mod tests {
         }));
         Version {
             value: Some(value.as_bytes().to_vec()),
+            expires: None,
             clock,
             stamp: Stamp {
                 ts,
@@ -291,6 +354,20 @@ mod tests {
         let new = version(&mut names, "b", 10, &[("a", 1), ("b", 1)], "new");
         assert_eq!(old.merge(&new, &names).value.as_deref(), Some(&b"new"[..]));
         assert_eq!(new.merge(&old, &names).value.as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn an_expired_values_tombstone_wins_over_it_with_the_same_clock() {
+        let mut names = Names::new();
+        let mut value = version(&mut names, "a", 50, &[("a", 1)], "v");
+        value.expires = Some(1_000);
+        let expired = Version {
+            value: None,
+            expires: None,
+            ..value.clone()
+        };
+        assert_eq!(value.merge(&expired, &names), expired);
+        assert_eq!(expired.merge(&value, &names), expired);
     }
 
     #[test]

@@ -59,6 +59,17 @@ pub enum Change<'a> {
     /// Every write in this file was fsynced before it was acknowledged or
     /// sent to a peer (`--fsync always`), so a crash lost none of them.
     SyncedEachWrite,
+    /// A key's version after a change, whose value expires: [`Self::Version`]
+    /// with the expiry. A variant of its own, added last, so that a
+    /// version without one is written as before and files written before
+    /// expiry existed read as they did.
+    ExpiringVersion {
+        /// The version.
+        #[serde(borrow)]
+        entry: Entry<'a>,
+        /// When the value expires (milliseconds since the Unix epoch).
+        expires: u64,
+    },
 }
 
 /// A key's version in a file.
@@ -104,6 +115,7 @@ enum ChangeRef<'a> {
     Joined { vv: DotsRef<'a> },
     Closed,
     SyncedEachWrite,
+    ExpiringVersion { entry: EntryRef<'a>, expires: u64 },
 }
 
 /// [`Entry`] as the store logs it.
@@ -188,17 +200,22 @@ impl ChangeLog for JournalWriter {
         names: &Names,
         key: &[u8],
         value: Option<&[u8]>,
+        expires: Option<u64>,
         clock: &Clock,
         stamp: Stamp,
     ) {
         self.define_names(names);
-        self.emit(&ChangeRef::Version(EntryRef {
+        let entry = EntryRef {
             key: Bytes(key),
             value: value.map(Bytes),
             ts: stamp.ts,
             writer: stamp.writer.0,
             clock: DotsRef(clock.dots()),
-        }));
+        };
+        match expires {
+            None => self.emit(&ChangeRef::Version(entry)),
+            Some(expires) => self.emit(&ChangeRef::ExpiringVersion { entry, expires }),
+        }
     }
 
     fn joined(&mut self, names: &Names, vv: &VersionVector) {
@@ -361,25 +378,9 @@ impl Replayer {
                 }
                 self.ids[i] = Some(store.intern(name));
             }
-            Change::Version(w) => {
-                let mut dots = Vec::with_capacity(w.clock.len());
-                for &(id, counter) in &w.clock {
-                    dots.push(Dot {
-                        node: self.id(id)?,
-                        counter,
-                    });
-                }
-                let stamp = Stamp {
-                    ts: w.ts,
-                    writer: self.id(w.writer)?,
-                };
-                store.restore(
-                    w.key.0,
-                    w.value.map(|v| v.0),
-                    Clock::from_dots(dots),
-                    stamp,
-                    self.writer.expect("checked above"),
-                );
+            Change::Version(w) => self.restore(store, &w, None)?,
+            Change::ExpiringVersion { entry, expires } => {
+                self.restore(store, &entry, Some(expires))?;
             }
             Change::Joined { vv } => {
                 let mut joined = VersionVector::new();
@@ -388,6 +389,37 @@ impl Replayer {
                 }
                 store.restore_joined(&joined);
             }
+        }
+        Ok(())
+    }
+
+    /// Sets a key's version as a record says.
+    fn restore(
+        &self,
+        store: &mut Store,
+        w: &Entry<'_>,
+        expires: Option<u64>,
+    ) -> Result<(), ReplayError> {
+        {
+            let mut dots = Vec::with_capacity(w.clock.len());
+            for &(id, counter) in &w.clock {
+                dots.push(Dot {
+                    node: self.id(id)?,
+                    counter,
+                });
+            }
+            let stamp = Stamp {
+                ts: w.ts,
+                writer: self.id(w.writer)?,
+            };
+            store.restore(
+                w.key.0,
+                w.value.map(|v| v.0),
+                expires,
+                Clock::from_dots(dots),
+                stamp,
+                self.writer.expect("checked above"),
+            );
         }
         Ok(())
     }
@@ -418,6 +450,24 @@ mod tests {
         let mut s = Store::new(writer, MAX);
         s.start_journal(Box::new(JournalWriter::new()), false);
         s
+    }
+
+    #[test]
+    fn expiries_and_expired_values_replay() {
+        let mut a = logging("a#1");
+        a.put_expiring(b"soon", b"v", Some(5), 1_000).expect("put");
+        a.put_expiring(b"later", b"v", Some(1_000_000), 1_000)
+            .expect("put");
+        a.put(b"never", b"v", 2_000).expect("put");
+        a.set_now(10_000);
+        assert_eq!(a.expire_due(10), 1);
+        let log = a.take_journal();
+        a.commit();
+        let back = replay("a#1", &[&log]);
+        assert_eq!(back.canonical(), a.canonical());
+        assert_eq!(back.expiry(b"later"), Some(1_000_000));
+        assert_eq!(back.get(b"soon"), None);
+        assert_eq!(back.counts().tombstones, 1);
     }
 
     #[test]
@@ -464,6 +514,7 @@ mod tests {
                 ts: 9,
                 writer: 0,
                 clock: vec![(0, 1)],
+                expires: None,
             }],
         };
         a.apply_batch(&batch, u64::MAX).expect("merge");
@@ -622,6 +673,7 @@ mod tests {
             &names,
             b"k",
             Some(b"v"),
+            None,
             &clock,
             Stamp {
                 ts: 77,
@@ -648,6 +700,28 @@ mod tests {
         let (_, clock) = two_writers();
         let by_ref = |c: &ChangeRef| postcard::to_stdvec(c).expect("encodes");
         let owned = |c: &Change| postcard::to_stdvec(c).expect("encodes");
+        assert_eq!(
+            by_ref(&ChangeRef::ExpiringVersion {
+                entry: EntryRef {
+                    key: Bytes(b"k"),
+                    value: Some(Bytes(b"v")),
+                    ts: 77,
+                    writer: 1,
+                    clock: DotsRef(clock.dots()),
+                },
+                expires: 1_700_000_000_000,
+            }),
+            owned(&Change::ExpiringVersion {
+                entry: Entry {
+                    key: Bytes(b"k"),
+                    value: Some(Bytes(b"v")),
+                    ts: 77,
+                    writer: 1,
+                    clock: vec![(0, 3), (1, 9)],
+                },
+                expires: 1_700_000_000_000,
+            })
+        );
         assert_eq!(
             by_ref(&ChangeRef::Version(EntryRef {
                 key: Bytes(b"k"),

@@ -32,6 +32,17 @@ pub fn wall_clock_us() -> u64 {
 /// Most requests served before their log records are written together.
 pub const MAX_GROUP: usize = 256;
 
+/// Most expired values turned into tombstones per turn of the store
+/// thread, so that a million keys expiring at once delay other requests
+/// by a few milliseconds at a time, not all at once (Redis's active
+/// expiry bounds its work per cycle the same way).
+pub const EXPIRE_PER_TURN: usize = 2_000;
+
+/// Longest the store thread waits for a request while values are due to
+/// expire later: the latest an expired value is turned into a tombstone
+/// after its time, beyond the time of the soonest one.
+const EXPIRY_TICK: Duration = Duration::from_millis(100);
+
 /// Starts the store thread; it runs until every [`StoreHandle`] is dropped
 /// or [`StoreHandle::stop`] is called. After each group of requests with a
 /// local write, once it is logged, it calls `written`, which must not
@@ -107,8 +118,13 @@ impl Service {
     fn run(mut self, rx: &Receiver<Request>) {
         loop {
             let compacting = self.disk.as_ref().is_some_and(DataDir::is_compacting);
-            let first = if compacting {
-                match rx.recv_timeout(Duration::from_millis(1)) {
+            let wait = if compacting {
+                Some(Duration::from_millis(1))
+            } else {
+                self.until_next_expiry()
+            };
+            let first = if let Some(wait) = wait {
+                match rx.recv_timeout(wait) {
                     Ok(r) => Some(r),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -134,6 +150,8 @@ impl Service {
                     }
                 }
             }
+            self.store.set_now(wall_clock_us());
+            self.store.expire_due(EXPIRE_PER_TURN);
             self.flush();
             if let Some(disk) = self.disk.as_mut() {
                 disk.maybe_compact(&mut self.store);
@@ -146,6 +164,14 @@ impl Service {
         if let Some(disk) = self.disk.as_mut() {
             let _ = disk.close();
         }
+    }
+
+    /// How long to wait for a request before the next value is due to
+    /// expire (at most [`EXPIRY_TICK`]), or `None` when no value expires.
+    fn until_next_expiry(&self) -> Option<Duration> {
+        let at = self.store.next_expiry()?;
+        let now_ms = wall_clock_us() / 1000;
+        Some(Duration::from_millis(at.saturating_sub(now_ms)).min(EXPIRY_TICK))
     }
 
     /// Flushes the group if it has records not yet in the log; returns why
@@ -255,6 +281,7 @@ impl Service {
 
     /// Serves one request; `Break` after a stop.
     fn serve(&mut self, request: Request) -> ControlFlow<()> {
+        self.store.set_now(wall_clock_us());
         let store = &mut self.store;
         match request {
             Request::Run(work) => work.run(self),

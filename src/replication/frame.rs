@@ -232,6 +232,7 @@ mod tests {
                     ts: 1,
                     writer: 0,
                     clock: vec![(0, 1)],
+                    expires: None,
                 }],
             },
         }

@@ -64,7 +64,10 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// Version 4 added the authenticated handshake (`Challenge`, `Proof`,
 /// `Confirm`, `ProofRefused`, `NoSecret`, `SecretRequired`) and MAC'd
 /// frames, for clusters with a secret (see [`crate::replication::auth`]).
-pub const PROTOCOL_VERSION: u16 = 4;
+///
+/// Version 5 added a value's expiry to every entry
+/// ([`WireEntry::expires`](crate::store::batch::WireEntry::expires)).
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,6 +305,7 @@ mod tests {
                     ts: 42,
                     writer: 1,
                     clock: vec![(0, 3), (1, 9)],
+                    expires: None,
                 }],
             },
         };

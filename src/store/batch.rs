@@ -54,6 +54,9 @@ pub struct WireEntry {
     pub writer: u32,
     /// The vector clock: (index into [`Batch::names`], counter) pairs.
     pub clock: Vec<(u32, u64)>,
+    /// When the value expires (milliseconds since the Unix epoch), if it
+    /// does: part of the value, so it travels with it.
+    pub expires: Option<u64>,
 }
 
 /// A byte string, encoded as one length-prefixed run of bytes (serde's

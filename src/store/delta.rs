@@ -31,6 +31,7 @@ impl Store {
             value: e.value().map(Bytes::from),
             ts: e.ts,
             writer: e.writer.0,
+            expires: e.expires(),
             clock: e
                 .clock
                 .dots()

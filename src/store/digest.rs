@@ -21,12 +21,12 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 pub struct Digest(u128);
 
 impl Digest {
-    /// Adds a live key with `bytes` (the key followed by the value, the
-    /// key being the first `key_len` bytes), or removes it if it was in.
-    pub fn toggle(&mut self, bytes: &[u8], key_len: u16) {
-        // The key's length seeds the hash, so that ("ab", "c") and
-        // ("a", "bc") differ.
-        self.0 ^= xxh3_128_with_seed(bytes, u64::from(key_len));
+    /// Adds a live key with `bytes` (the key followed by the value, and
+    /// by the expiry before the value when it has one), or removes it if it
+    /// was in. `seed` says where the key ends and whether an expiry
+    /// follows, so that ("ab", "c") and ("a", "bc") differ.
+    pub fn toggle(&mut self, bytes: &[u8], seed: u64) {
+        self.0 ^= xxh3_128_with_seed(bytes, seed);
     }
 
     /// The digest as 40 hex digits, as `DEBUG DIGEST` answers: the 128-bit
@@ -46,9 +46,9 @@ impl Digest {
 
     /// The digest of one live key (`DEBUG DIGEST-VALUE`): its contribution
     /// to the sum, and a count of one.
-    pub fn of_key(bytes: &[u8], key_len: u16) -> DataDigest {
+    pub fn of_key(bytes: &[u8], seed: u64) -> DataDigest {
         let mut one = Digest::default();
-        one.toggle(bytes, key_len);
+        one.toggle(bytes, seed);
         one.with_count(1)
     }
 }

@@ -119,7 +119,7 @@ impl Store {
             ts,
             writer: self.me,
         };
-        let entry = Entry::new(e.key(), e.value(), clock, stamp);
+        let entry = Entry::expiring(e.key(), e.value(), e.expires(), clock, stamp);
         self.replace_logged(slot, entry);
         self.log_slot(slot);
     }

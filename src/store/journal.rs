@@ -24,6 +24,7 @@ pub trait ChangeLog: Send {
         names: &Names,
         key: &[u8],
         value: Option<&[u8]>,
+        expires: Option<u64>,
         clock: &Clock,
         stamp: Stamp,
     );
@@ -172,9 +173,14 @@ impl Store {
         }
         let end = (cursor.next_slot + max_entries).min(self.slots.len());
         for e in &self.slots[cursor.next_slot.min(end)..end] {
-            cursor
-                .out
-                .version(&self.names, e.key(), e.value(), &e.clock, e.stamp());
+            cursor.out.version(
+                &self.names,
+                e.key(),
+                e.value(),
+                e.expires(),
+                &e.clock,
+                e.stamp(),
+            );
         }
         cursor.next_slot = end;
         end >= self.slots.len()
@@ -188,6 +194,7 @@ impl Store {
         &mut self,
         key: &[u8],
         value: Option<&[u8]>,
+        expires: Option<u64>,
         clock: Clock,
         stamp: Stamp,
         file_writer: NodeId,
@@ -203,7 +210,7 @@ impl Store {
         if key.len() > MAX_KEY_LEN || clock.is_empty() {
             return;
         }
-        let entry = Entry::new(key, value, clock, stamp);
+        let entry = Entry::expiring(key, value, expires, clock, stamp);
         match self.find(key) {
             Some(slot) => {
                 self.replace(slot, entry);

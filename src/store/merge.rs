@@ -30,7 +30,14 @@ pub(super) fn check_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Resul
 impl Store {
     /// Merges a remote version of `key` (already in local ids); returns
     /// whether the local version changed.
-    pub fn merge(&mut self, key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) -> bool {
+    pub fn merge(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        expires: Option<u64>,
+        clock: Clock,
+        stamp: Stamp,
+    ) -> bool {
         self.hlc.observe(stamp.ts);
         let own = clock.get(self.me);
         if own > 0 {
@@ -40,27 +47,32 @@ impl Store {
             // A version whose every write this node has seen or superseded,
             // for a key it no longer holds, is one whose tombstone was
             // collected: it must not come back.
-            if self.vv.covers_clock(&clock) && !(self.repairing && value.is_some()) {
+            // A repair takes a value it lacks even so (see
+            // `apply_repair_batch`), but not one that has expired: that is
+            // a version this node turned into a tombstone and collected.
+            let expired = expires.is_some_and(|at| at <= self.now_ms);
+            if self.vv.covers_clock(&clock) && !(self.repairing && value.is_some() && !expired) {
                 return false;
             }
-            let slot = self.insert_logged(Entry::new(key, value, clock, stamp));
+            let slot = self.insert_logged(Entry::expiring(key, value, expires, clock, stamp));
             self.log_slot(slot);
             return true;
         };
         let e = &self.slots[slot as usize];
         let incoming = VersionRef {
             value,
+            expires,
             clock: &clock,
             stamp,
         };
         match merge(&e.version(), &incoming, &self.names) {
             Merged::Unchanged => return false,
             Merged::KeepsValue(clock) => {
-                let same = Entry::new(e.key(), e.value(), clock, e.stamp());
+                let same = Entry::expiring(e.key(), e.value(), e.expires(), clock, e.stamp());
                 self.replace_logged(slot, same);
             }
             Merged::TakesIncoming(clock) => {
-                self.replace_logged(slot, Entry::new(key, value, clock, stamp));
+                self.replace_logged(slot, Entry::expiring(key, value, expires, clock, stamp));
             }
         }
         self.log_slot(slot);
@@ -74,6 +86,7 @@ impl Store {
     /// would carry a timestamp its peers refuse.
     pub fn apply_batch(&mut self, batch: &Batch, now_us: u64) -> Result<(), BatchError> {
         self.check_batch(batch, now_us)?;
+        self.set_now(now_us);
         // Only names the entries use are taken: a name listed and unused
         // would cost memory for good and say nothing.
         let mut ids = vec![NodeId(u32::MAX); batch.names.len()];
@@ -98,7 +111,8 @@ impl Store {
                 ts: w.ts,
                 writer: ids[w.writer as usize],
             };
-            self.merge(&w.key.0, w.value.as_ref().map(|v| &v.0[..]), clock, stamp);
+            let value = w.value.as_ref().map(|v| &v.0[..]);
+            self.merge(&w.key.0, value, w.expires, clock, stamp);
         }
         if let (Some(mut pairs), Some(order)) = (self.new_in_batch.take(), self.scan_order.as_mut())
         {

@@ -142,7 +142,9 @@ impl std::error::Error for BatchError {}
 
 /// One key and its current version.
 struct Entry {
-    /// The key followed by the value (nothing after the key for a tombstone).
+    /// The key, then (when `has_expiry`) the expiry as 8 little-endian
+    /// bytes, then the value (nothing after the key for a tombstone). A key
+    /// without an expiry pays nothing for the feature.
     bytes: Box<[u8]>,
     ts: u64,
     clock: Clock,
@@ -152,7 +154,11 @@ struct Entry {
     hash: u32,
     key_len: u16,
     tombstone: bool,
+    has_expiry: bool,
 }
+
+/// Bytes of an expiry inside [`Entry::bytes`].
+const EXPIRY_LEN: usize = 8;
 
 /// Spreads a stored 32-bit key hash over the 64 bits the table uses (its
 /// low bits pick the bucket, its top bits the tag).
@@ -162,9 +168,26 @@ fn table_hash(hash: u32) -> u64 {
 
 impl Entry {
     fn new(key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) -> Entry {
+        Entry::expiring(key, value, None, clock, stamp)
+    }
+
+    /// An entry whose value expires at `expires` (milliseconds since the
+    /// Unix epoch), if given; a tombstone never expires.
+    fn expiring(
+        key: &[u8],
+        value: Option<&[u8]>,
+        expires: Option<u64>,
+        clock: Clock,
+        stamp: Stamp,
+    ) -> Entry {
         let value_bytes = value.unwrap_or_default();
-        let mut bytes = Vec::with_capacity(key.len() + value_bytes.len());
+        let expires = expires.filter(|_| value.is_some());
+        let mut bytes =
+            Vec::with_capacity(key.len() + value_bytes.len() + expires.map_or(0, |_| EXPIRY_LEN));
         bytes.extend_from_slice(key);
+        if let Some(at) = expires {
+            bytes.extend_from_slice(&at.to_le_bytes());
+        }
         bytes.extend_from_slice(value_bytes);
         Entry {
             bytes: bytes.into_boxed_slice(),
@@ -174,6 +197,7 @@ impl Entry {
             hash: 0, // set when it enters the table
             key_len: u16::try_from(key.len()).expect("keys are checked against MAX_KEY_LEN"),
             tombstone: value.is_none(),
+            has_expiry: expires.is_some(),
         }
     }
 
@@ -181,8 +205,41 @@ impl Entry {
         &self.bytes[..usize::from(self.key_len)]
     }
 
+    /// Where the value starts in `bytes`.
+    fn value_start(&self) -> usize {
+        usize::from(self.key_len) + if self.has_expiry { EXPIRY_LEN } else { 0 }
+    }
+
+    /// The value, expired or not; `None` for a tombstone.
     fn value(&self) -> Option<&[u8]> {
-        (!self.tombstone).then(|| &self.bytes[usize::from(self.key_len)..])
+        (!self.tombstone).then(|| &self.bytes[self.value_start()..])
+    }
+
+    /// When the value expires (milliseconds since the Unix epoch), if it
+    /// does.
+    fn expires(&self) -> Option<u64> {
+        let start = usize::from(self.key_len);
+        self.has_expiry.then(|| {
+            let mut at = [0u8; EXPIRY_LEN];
+            at.copy_from_slice(&self.bytes[start..start + EXPIRY_LEN]);
+            u64::from_le_bytes(at)
+        })
+    }
+
+    /// What the digest of the entry is seeded with: where its key ends and
+    /// whether an expiry follows, so that no two entries' bytes read alike.
+    fn digest_seed(&self) -> u64 {
+        u64::from(self.key_len) | u64::from(self.has_expiry) << 16
+    }
+
+    /// Whether the value has expired at `now_ms`.
+    fn has_expired(&self, now_ms: u64) -> bool {
+        self.expires().is_some_and(|at| at <= now_ms)
+    }
+
+    /// The value if it has not expired at `now_ms`.
+    fn live_value(&self, now_ms: u64) -> Option<&[u8]> {
+        self.value().filter(|_| !self.has_expired(now_ms))
     }
 
     fn stamp(&self) -> Stamp {
@@ -201,6 +258,7 @@ impl Entry {
     fn version(&self) -> VersionRef<'_> {
         VersionRef {
             value: self.value(),
+            expires: self.expires(),
             clock: &self.clock,
             stamp: self.stamp(),
         }
@@ -230,6 +288,14 @@ pub struct Store {
     /// added in order once the batch is done (see [`Store::apply_batch`]).
     new_in_batch: Option<Vec<(u64, u32)>>,
     tombstones: HashSet<u32>,
+    /// (expiry, slot) of every value that expires, soonest first: what
+    /// [`Store::expire_due`] turns into tombstones.
+    expiring: BTreeSet<(u64, u32)>,
+    /// Values turned into tombstones by their expiry, since the start.
+    expired: u64,
+    /// The wall time (ms since the Unix epoch) reads judge expiry by: set
+    /// by the shell with [`Store::set_now`], and by every write and merge.
+    now_ms: u64,
     hasher: RandomState,
     hlc: Hlc,
     counter: WriteCounter,
@@ -291,6 +357,9 @@ impl Store {
             scan_order: None,
             new_in_batch: None,
             tombstones: HashSet::new(),
+            expiring: BTreeSet::new(),
+            expired: 0,
+            now_ms: 0,
             hasher: RandomState::new(),
             hlc: Hlc::new(),
             counter: WriteCounter::new(),
@@ -369,9 +438,72 @@ impl Store {
             .copied()
     }
 
-    /// The value of `key`, or `None` if it is absent or deleted.
+    /// Sets the wall time that reads judge expiry by (microseconds since
+    /// the Unix epoch): a value whose expiry is at or before it reads as
+    /// absent. It never goes back.
+    pub fn set_now(&mut self, now_us: u64) {
+        self.now_ms = self.now_ms.max(now_us / 1000);
+    }
+
+    /// The value of `key`, or `None` if it is absent, deleted or expired.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.find(key).and_then(|s| self.slots[s as usize].value())
+        self.find(key)
+            .and_then(|s| self.slots[s as usize].live_value(self.now_ms))
+    }
+
+    /// When the value of `key` expires (milliseconds since the Unix
+    /// epoch): `None` if it has no value or the value does not expire.
+    pub fn expiry(&self, key: &[u8]) -> Option<u64> {
+        let e = &self.slots[self.find(key)? as usize];
+        e.live_value(self.now_ms)?;
+        e.expires()
+    }
+
+    /// Turns up to `limit` values whose expiry has passed (by the time of
+    /// [`Self::set_now`]) into tombstones; returns how many.
+    ///
+    /// The tombstone keeps the value's clock and stamp: it is no new write,
+    /// only what the value has become on every node by now, so it adds no
+    /// dot, sends nothing to peers that hold the value (they expire it
+    /// themselves), and wins over the expired value wherever the two meet
+    /// (see [`crate::core::version`]). A peer that lacks the value gets the
+    /// tombstone instead, and tombstone collection reclaims it like any
+    /// other. The change is logged, so the memory is reclaimed for good.
+    pub fn expire_due(&mut self, limit: usize) -> usize {
+        let mut done = 0;
+        while done < limit {
+            let Some(&(at, slot)) = self.expiring.first() else {
+                break;
+            };
+            if at > self.now_ms {
+                break;
+            }
+            let e = &self.slots[slot as usize];
+            let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
+            self.replace_logged(slot, tombstone);
+            self.log_slot(slot);
+            self.expired += 1;
+            done += 1;
+        }
+        done
+    }
+
+    /// The soonest expiry of a value (ms since the Unix epoch), if any
+    /// value expires: when [`Self::expire_due`] next has work.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expiring.first().map(|&(at, _)| at)
+    }
+
+    /// How many values have an expiry (`expires=` of `INFO keyspace`),
+    /// expired ones not yet turned into tombstones included.
+    pub fn expiring_count(&self) -> usize {
+        self.expiring.len()
+    }
+
+    /// How many values their expiry turned into tombstones since the start
+    /// (`expired_keys`).
+    pub fn expired_count(&self) -> u64 {
+        self.expired
     }
 
     /// Who wrote `key`'s current version (a delete included), and when:
@@ -382,9 +514,21 @@ impl Store {
         self.find(key).map(|s| self.slots[s as usize].stamp())
     }
 
-    /// Stores `value` under `key` as a new local write.
+    /// Stores `value` under `key` as a new local write, with no expiry.
     pub fn put(&mut self, key: &[u8], value: &[u8], now_us: u64) -> Result<(), WriteError> {
-        self.write(key, Some(value), now_us)
+        self.write(key, Some(value), None, now_us)
+    }
+
+    /// Stores `value` under `key` as a new local write, expiring at
+    /// `expires` (milliseconds since the Unix epoch) if given.
+    pub fn put_expiring(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expires: Option<u64>,
+        now_us: u64,
+    ) -> Result<(), WriteError> {
+        self.write(key, Some(value), expires, now_us)
     }
 
     /// Deletes `key` as a new local write: a tombstone, which replicates
@@ -392,10 +536,16 @@ impl Store {
     /// versions it has seen. Written whether or not the key is known here,
     /// since another node may hold it.
     pub fn delete(&mut self, key: &[u8], now_us: u64) -> Result<(), WriteError> {
-        self.write(key, None, now_us)
+        self.write(key, None, None, now_us)
     }
 
-    fn write(&mut self, key: &[u8], value: Option<&[u8]>, now_us: u64) -> Result<(), WriteError> {
+    fn write(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        expires: Option<u64>,
+        now_us: u64,
+    ) -> Result<(), WriteError> {
         if let Some(why) = self.write_gate.as_ref().and_then(|gate| gate()) {
             return Err(WriteError::Refused(why));
         }
@@ -425,13 +575,17 @@ impl Store {
             ts,
             writer: self.me,
         };
+        self.set_now(now_us);
         let slot = match self.find(key) {
             Some(slot) => {
                 let clock = self.slots[slot as usize].clock.with(dot);
-                self.replace_logged(slot, Entry::new(key, value, clock, stamp));
+                self.replace_logged(slot, Entry::expiring(key, value, expires, clock, stamp));
                 slot
             }
-            None => self.insert_logged(Entry::new(key, value, Clock::single(dot), stamp)),
+            None => {
+                let entry = Entry::expiring(key, value, expires, Clock::single(dot), stamp);
+                self.insert_logged(entry)
+            }
         };
         self.log_slot(slot);
         Ok(())
@@ -457,7 +611,14 @@ impl Store {
     fn log_slot(&mut self, slot: u32) {
         if let Some(j) = self.journal.as_mut() {
             let e = &self.slots[slot as usize];
-            j.version(&self.names, e.key(), e.value(), &e.clock, e.stamp());
+            j.version(
+                &self.names,
+                e.key(),
+                e.value(),
+                e.expires(),
+                &e.clock,
+                e.stamp(),
+            );
         }
     }
 
@@ -479,7 +640,10 @@ impl Store {
         if entry.tombstone {
             self.tombstones.insert(slot);
         } else {
-            self.digest.toggle(&entry.bytes, entry.key_len);
+            self.digest.toggle(&entry.bytes, entry.digest_seed());
+        }
+        if let Some(at) = entry.expires() {
+            self.expiring.insert((at, slot));
         }
         self.slots.push(entry);
         let slots = &self.slots;
@@ -496,6 +660,12 @@ impl Store {
         self.data_bytes = self.data_bytes + new.bytes.len() - old.bytes.len();
         unindex(&mut self.dots, &old.clock, slot);
         index(&mut self.dots, &new.clock, slot);
+        if let Some(at) = old.expires() {
+            self.expiring.remove(&(at, slot));
+        }
+        if let Some(at) = new.expires() {
+            self.expiring.insert((at, slot));
+        }
         if new.tombstone {
             self.tombstones.insert(slot);
         } else {
@@ -504,10 +674,10 @@ impl Store {
         // A merge that only joins clocks keeps the same bytes.
         if old.tombstone != new.tombstone || old.bytes != new.bytes {
             if !old.tombstone {
-                self.digest.toggle(&old.bytes, old.key_len);
+                self.digest.toggle(&old.bytes, old.digest_seed());
             }
             if !new.tombstone {
-                self.digest.toggle(&new.bytes, new.key_len);
+                self.digest.toggle(&new.bytes, new.digest_seed());
             }
         }
         old
@@ -524,8 +694,11 @@ impl Store {
         }
         let gone = &self.slots[slot as usize];
         unindex(&mut self.dots, &gone.clock, slot);
+        if let Some(at) = gone.expires() {
+            self.expiring.remove(&(at, slot));
+        }
         if !self.tombstones.remove(&slot) {
-            self.digest.toggle(&gone.bytes, gone.key_len);
+            self.digest.toggle(&gone.bytes, gone.digest_seed());
         }
         self.data_bytes -= gone.bytes.len();
         let last = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys");
@@ -551,6 +724,10 @@ impl Store {
         if self.tombstones.remove(&last) {
             self.tombstones.insert(slot);
         }
+        if let Some(at) = moved.expires() {
+            self.expiring.remove(&(at, last));
+            self.expiring.insert((at, slot));
+        }
     }
     /// The digest of the live data as `DEBUG DIGEST` shows it: 40 hex
     /// digits, equal on every replica that holds the same keys and values.
@@ -567,7 +744,7 @@ impl Store {
     /// share of [`Self::digest`], or all zeros when it has no value.
     pub fn key_digest(&self, key: &[u8]) -> DataDigest {
         match self.find(key).map(|s| &self.slots[s as usize]) {
-            Some(e) if !e.tombstone => Digest::of_key(&e.bytes, e.key_len),
+            Some(e) if !e.tombstone => Digest::of_key(&e.bytes, e.digest_seed()),
             _ => DataDigest::default(),
         }
     }
@@ -590,6 +767,7 @@ impl Store {
             .map(|e| CanonicalEntry {
                 key: e.key().to_vec(),
                 value: e.value().map(<[u8]>::to_vec),
+                expires: e.expires(),
                 ts: e.ts,
                 writer: self.names.name(e.writer).to_owned(),
                 clock: {
@@ -633,6 +811,8 @@ pub struct CanonicalEntry {
     pub key: Vec<u8>,
     /// The value, `None` for a tombstone.
     pub value: Option<Vec<u8>>,
+    /// When the value expires (ms since the Unix epoch), if it does.
+    pub expires: Option<u64>,
     /// Timestamp of the winning write.
     pub ts: u64,
     /// Name of the winning write's writer.

@@ -10,7 +10,7 @@ impl Store {
         let mut keys: Vec<Vec<u8>> = self
             .slots
             .iter()
-            .filter(|e| !e.tombstone)
+            .filter(|e| e.live_value(self.now_ms).is_some())
             .map(|e| e.key().to_vec())
             .collect();
         keys.sort_unstable();
@@ -21,7 +21,7 @@ impl Store {
     pub fn keys_where(&self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
         self.slots
             .iter()
-            .filter(|e| !e.tombstone && wanted(e.key()))
+            .filter(|e| e.live_value(self.now_ms).is_some() && wanted(e.key()))
             .map(|e| e.key().to_vec())
             .collect()
     }
@@ -62,7 +62,7 @@ impl Store {
         let mut order = order.range((cursor, 0)..).peekable();
         while let Some(&(hash, slot)) = order.next() {
             let e = &self.slots[slot as usize];
-            if !e.tombstone && wanted(e.key()) {
+            if e.live_value(self.now_ms).is_some() && wanted(e.key()) {
                 keys.push(e.key().to_vec());
             }
             visited += 1;

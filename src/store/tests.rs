@@ -208,6 +208,7 @@ fn tombstones_go_once_every_peer_has_them_and_never_come_back() {
             ts: late.ts,
             writer: names.lookup(&late.writer).expect("writer").0,
             clock: clock.dots().iter().map(|d| (d.node.0, d.counter)).collect(),
+            expires: None,
         }],
     };
     a.apply_batch(&batch, LATER_US).expect("valid");
@@ -424,6 +425,7 @@ fn bad_batches_change_nothing() {
         ts: 1,
         writer: 0,
         clock: vec![(0, 1)],
+        expires: None,
     };
     let cases = [
         WireEntry {
@@ -464,6 +466,7 @@ fn a_batch_stamped_further_ahead_than_the_bound_is_refused_whole() {
         ts: (now_ms + ahead_ms) << 16,
         writer: 0,
         clock: vec![(0, 1)],
+        expires: None,
     };
     let batch = |entries| Batch {
         names: vec!["b".into()],
@@ -511,9 +514,22 @@ fn a_write_the_clock_has_no_room_for_is_refused_and_uses_no_counter() {
     s.put(b"k", b"v4", 10_000_000).expect("the clock is back");
 }
 
+/// Expiries in the random runs are this many ms after the epoch and up,
+/// past the wall time batches are merged at ([`LATER_US`]), so that they
+/// expire only when a run says.
+const EXPIRY_BASE_MS: u64 = LATER_US / 1000 + 1;
+
+/// The wall time, after [`EXPIRY_BASE_MS`], at which a random run ends.
+const EXPIRY_END_MS: u64 = 5_000;
+
 #[derive(Debug, Clone)]
 enum Op {
     Put(usize, u8, u8),
+    /// A put expiring this many ms after [`EXPIRY_BASE_MS`].
+    PutExpiring(usize, u8, u8, u64),
+    /// The node's wall clock reaches this many ms after
+    /// [`EXPIRY_BASE_MS`] and it turns what expired into tombstones.
+    Expire(usize, u64),
     Delete(usize, u8),
     /// Push from .0 to .1, losing the connection at message .2 (0: no
     /// loss), duplicating parts when .3.
@@ -525,6 +541,9 @@ fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         4 => (0..5usize, 0u8..12, any::<u8>()).prop_map(|(n, k, v)| Op::Put(n, k, v)),
         2 => (0..5usize, 0u8..12).prop_map(|(n, k)| Op::Delete(n, k)),
+        2 => (0..5usize, 0u8..12, any::<u8>(), 1..8_000u64)
+            .prop_map(|(n, k, v, ms)| Op::PutExpiring(n, k, v, ms)),
+        1 => (0..5usize, 0..EXPIRY_END_MS).prop_map(|(n, ms)| Op::Expire(n, ms)),
         4 => (0..5usize, 0..5usize, prop_oneof![3 => Just(0usize), 1 => 1..6usize], any::<bool>())
             .prop_map(|(a, b, cut, dup)| Op::Push(a, b, cut, dup)),
         1 => (0u64..5_000).prop_map(Op::Wait),
@@ -590,6 +609,10 @@ proptest! {
     /// full rounds: every replica ends identical, and every live key
     /// holds the value a reference merge of all writes picks.
     #[test]
+    ///
+    /// Some values expire; nodes turn expired values into tombstones at
+    /// different times, and those meet the values they replaced: in the
+    /// end every replica reads what the reference reads at the same time.
     fn replicas_converge_to_the_merge_of_every_write(nodes in 3usize..6, ops in arb_ops()) {
         let mut cluster = Cluster::new(nodes);
         let mut reference: std::collections::BTreeMap<Vec<u8>, Version> = Default::default();
@@ -597,7 +620,19 @@ proptest! {
         let mut now = 1_000_000u64;
         for op in ops {
             match op {
-                Op::Put(n, ..) | Op::Delete(n, _) if n >= nodes => {}
+                Op::Put(n, ..) | Op::Delete(n, _) | Op::PutExpiring(n, ..) | Op::Expire(n, _)
+                    if n >= nodes => {}
+                Op::PutExpiring(n, k, v, ms) => {
+                    let s = &mut cluster.stores[n];
+                    let at = Some(EXPIRY_BASE_MS + ms);
+                    s.put_expiring(&[k], &[v], at, now + 3_000 * n as u64).expect("put");
+                    record(&mut reference, &mut names, s, k);
+                }
+                Op::Expire(n, ms) => {
+                    let s = &mut cluster.stores[n];
+                    s.set_now((EXPIRY_BASE_MS + ms) * 1000);
+                    s.expire_due(usize::MAX);
+                }
                 Op::Put(n, k, v) => {
                     let s = &mut cluster.stores[n];
                     s.put(&[k], &[v], now + 3_000 * n as u64).expect("put");
@@ -613,6 +648,18 @@ proptest! {
                 }
                 Op::Wait(us) => now += us,
             }
+        }
+        for _ in 0..2 {
+            for a in 0..nodes {
+                for b in 0..nodes {
+                    cluster.push(a, b, None, false);
+                }
+            }
+        }
+        let end_ms = EXPIRY_BASE_MS + EXPIRY_END_MS;
+        for s in &mut cluster.stores {
+            s.set_now(end_ms * 1000);
+            s.expire_due(usize::MAX);
         }
         for _ in 0..2 {
             for a in 0..nodes {
@@ -646,8 +693,15 @@ proptest! {
             .collect();
         let expected: Vec<(Vec<u8>, Vec<u8>)> = reference
             .iter()
+            .filter(|(_, v)| v.expires.is_none_or(|at| at > end_ms))
             .filter_map(|(k, v)| v.value.clone().map(|v| (k.clone(), v)))
             .collect();
+        for s in &cluster.stores {
+            let read: Vec<(Vec<u8>, Vec<u8>)> = (0..12u8)
+                .filter_map(|k| s.get(&[k]).map(|v| (vec![k], v.to_vec())))
+                .collect();
+            prop_assert_eq!(&read, &expected);
+        }
         prop_assert_eq!(live, expected);
     }
 }
@@ -674,6 +728,7 @@ fn record(
             ts: e.ts,
             writer: names.intern(&e.writer),
         },
+        expires: e.expires,
     };
     let merged = match reference.get(&vec![k]) {
         Some(old) => old.merge(&v, names),
@@ -760,6 +815,7 @@ fn entry_from(writer: &str, key: &str, counter: u64) -> Batch {
             ts: 1_000,
             writer: 0,
             clock: vec![(0, counter)],
+            expires: None,
         }],
     }
 }
@@ -860,6 +916,7 @@ fn batch_of_new_names(prefix: &str, n: usize) -> Batch {
             ts: 1_000,
             writer: 0,
             clock: (0..n as u32).map(|i| (i, 1)).collect(),
+            expires: None,
         }],
         names,
     }
@@ -932,4 +989,80 @@ fn clamping_keeps_claims_within_the_bound_and_drops_zeroes() {
             "vector claims writer 'c' at 1, above anything shown (at most 0); clamped",
         ]
     );
+}
+
+#[test]
+fn an_expired_value_reads_as_absent_then_becomes_a_tombstone_with_its_clock() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    a.put_expiring(b"k", b"v", Some(5_000), 1_000_000)
+        .expect("put");
+    a.put(b"plain", b"v", 1_000_000).expect("put");
+    assert_eq!(
+        (a.get(b"k"), a.expiry(b"k")),
+        (Some(&b"v"[..]), Some(5_000))
+    );
+    assert_eq!((a.expiring_count(), a.next_expiry()), (1, Some(5_000)));
+    let before = a.canonical();
+    a.set_now(5_000_000);
+    assert_eq!((a.get(b"k"), a.expiry(b"k")), (None, None));
+    assert_eq!(a.keys(), vec![b"plain".to_vec()]);
+    assert_eq!(a.expire_due(10), 1);
+    assert_eq!((a.expiring_count(), a.expired_count()), (0, 1));
+    assert_eq!(
+        a.counts(),
+        Counts {
+            live: 1,
+            tombstones: 1
+        }
+    );
+    let after = a.canonical();
+    let k = |c: &[CanonicalEntry]| c.iter().find(|e| e.key == b"k").cloned().expect("k");
+    assert_eq!(k(&after).value, None);
+    assert_eq!(
+        (k(&after).clock, k(&after).ts, k(&after).writer),
+        (k(&before).clock, k(&before).ts, k(&before).writer)
+    );
+}
+
+#[test]
+fn an_expired_value_never_comes_back_from_a_copy_that_still_holds_it() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    let mut b = Store::new("b", MAX).with_peers(1);
+    a.put_expiring(b"k", b"v", Some(LATER_US / 1000 + 10), 1_000_000)
+        .expect("put");
+    push(&mut a, &mut b);
+    let stale = a.delta(&Vec::new(), None, MAX).batch;
+    // a's clock passes the expiry; b's has not yet.
+    a.set_now(LATER_US + 20_000);
+    a.expire_due(10);
+    // b's copy of the value, sent again (a repair, a reconnect): a keeps
+    // its tombstone, and a's tombstone wins on b.
+    a.apply_repair_batch(&stale, LATER_US).expect("valid");
+    assert_eq!((a.get(b"k"), a.counts().tombstones), (None, 1));
+    let tombstone = a.delta(&Vec::new(), None, MAX).batch;
+    b.apply_repair_batch(&tombstone, LATER_US).expect("valid");
+    assert_eq!((b.get(b"k"), b.counts().tombstones), (None, 1));
+    assert_eq!(a.digest(), b.digest());
+    // Once b acknowledged it, a collects it; the old copy stays out.
+    let ack = b.version_vector();
+    assert_eq!(a.peer_acknowledged(0, &ack), Ok(1));
+    a.apply_repair_batch(&stale, LATER_US).expect("valid");
+    assert_eq!((a.get(b"k"), a.counts()), (None, Counts::default()));
+}
+
+#[test]
+fn expiries_follow_entries_that_move_between_slots() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    let mut b = Store::new("b", MAX).with_peers(1);
+    a.put(b"first", b"v", 1_000_000).expect("put");
+    a.put_expiring(b"last", b"v", Some(LATER_US / 1000 + 10), 1_000_000)
+        .expect("put");
+    a.delete(b"first", 2_000_000).expect("delete");
+    push(&mut a, &mut b);
+    // Collecting `first`'s tombstone moves `last` into its slot.
+    assert_eq!(a.peer_acknowledged(0, &b.version_vector()), Ok(1));
+    assert_eq!(a.expiry(b"last"), Some(LATER_US / 1000 + 10));
+    a.set_now(LATER_US + 20_000);
+    assert_eq!(a.expire_due(10), 1);
+    assert_eq!((a.get(b"last"), a.expiring_count()), (None, 0));
 }

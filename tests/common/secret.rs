@@ -43,6 +43,7 @@ pub fn overwriting_push(key: &str, value: &str, writer: &str) -> Message {
                 ts: (wall_clock_ms() + 1) << 16,
                 writer: 0,
                 clock: vec![(0, 1)],
+                expires: None,
             }],
         },
         done: Some(Done {

@@ -228,6 +228,7 @@ fn batch(rng: &mut Rng) -> Batch {
             clock: (0..1 + rng.below(3))
                 .map(|_| (rng.below(n as usize) as u32, 1 + rng.below(50) as u64))
                 .collect(),
+            expires: None,
         })
         .collect();
     Batch { names, entries }
