@@ -100,6 +100,45 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Stores `value` under `key`, expiring at `expires` (milliseconds
+    /// since the Unix epoch) if given: a new local write like
+    /// [`put`](Self::put), the expiry part of the value.
+    pub fn put_expiring(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expires: Option<u64>,
+    ) -> std::result::Result<(), WriteError> {
+        self.service
+            .store
+            .put_expiring(key, value, expires, self.now_us)?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Stores `value` under `key` keeping the key's expiry, as Redis's
+    /// `APPEND`, `INCR`, `SETRANGE` and `SET ... KEEPTTL` do.
+    pub fn put_keeping_expiry(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+    ) -> std::result::Result<(), WriteError> {
+        let expires = self.expiry(key);
+        self.put_expiring(key, value, expires)
+    }
+
+    /// When `key`'s value expires (milliseconds since the Unix epoch), or
+    /// `None` if it has no value or does not expire.
+    pub fn expiry(&mut self, key: &[u8]) -> Option<u64> {
+        self.service.store.expiry(key)
+    }
+
+    /// The wall time expiry is judged by, in milliseconds since the Unix
+    /// epoch (see [`Store::now_ms`](crate::store::Store::now_ms)).
+    pub fn now_ms(&self) -> u64 {
+        self.service.store.now_ms()
+    }
+
     /// Deletes `key`: a new local write (a tombstone).
     pub fn delete(&mut self, key: &[u8]) -> std::result::Result<(), WriteError> {
         self.service.store.delete(key, self.now_us)?;
@@ -289,6 +328,11 @@ pub(super) enum Request {
 pub struct StoreFacts {
     /// Key and tombstone counts.
     pub counts: Counts,
+    /// Values with an expiry (`INFO keyspace`'s `expires=`).
+    pub expiring: usize,
+    /// Values turned into tombstones by their expiry since the start
+    /// (`expired_keys`).
+    pub expired: u64,
     /// The digest of the live data.
     pub digest: DataDigest,
     /// How far each listed peer is behind, by peer index.

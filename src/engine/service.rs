@@ -272,6 +272,8 @@ impl Service {
         let store = &self.store;
         StoreFacts {
             counts: store.counts(),
+            expiring: store.expiring_count(),
+            expired: store.expired_count(),
             digest: store.data_digest(),
             peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
             compaction: self.disk.as_ref().map(DataDir::compaction_status),

@@ -49,6 +49,8 @@ pub fn status_from_facts(
         addr: addr.to_string(),
         live: facts.counts.live,
         tombstones: facts.counts.tombstones,
+        expiring: facts.expiring,
+        expired: facts.expired,
         digest: Some(facts.digest),
         anti_entropy: Some(anti_entropy),
         peers: peer_reports(&peers, &facts.peer_lags, SystemTime::now(), bound),

@@ -30,6 +30,10 @@ pub struct Status {
     pub live: usize,
     /// Keys whose current version is a delete.
     pub tombstones: usize,
+    /// Keys with a value that expires.
+    pub expiring: usize,
+    /// Values turned into tombstones by their expiry since the start.
+    pub expired: u64,
     /// The digest of the live data (`DEBUG DIGEST`); `None` in the status
     /// of a node that does not report it.
     pub digest: Option<DataDigest>,
@@ -209,6 +213,8 @@ pub(crate) mod tests {
             name: "a".into(),
             addr: "127.0.0.1:9001".into(),
             live: 12,
+            expiring: 2,
+            expired: 5,
             tombstones: 2,
             digest: Some(DataDigest {
                 sum: 0xabc,
@@ -264,6 +270,8 @@ pub(crate) mod tests {
             name: "a".into(),
             addr: "127.0.0.1:9001".into(),
             live: 3,
+            expiring: 0,
+            expired: 0,
             tombstones: 1,
             digest: None,
             anti_entropy: None,

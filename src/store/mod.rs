@@ -445,6 +445,12 @@ impl Store {
         self.now_ms = self.now_ms.max(now_us / 1000);
     }
 
+    /// The wall time reads judge expiry by (ms since the Unix epoch): the
+    /// latest given to [`Self::set_now`] or to a write.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     /// The value of `key`, or `None` if it is absent, deleted or expired.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.find(key)

@@ -159,6 +159,7 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
                     ),
                     ("total_commands_processed", st.total_commands.to_string()),
                     ("rejected_connections", st.rejected_connections.to_string()),
+                    ("expired_keys", s.expired.to_string()),
                     ("keyspace_hits", st.keyspace_hits.to_string()),
                     ("keyspace_misses", st.keyspace_misses.to_string()),
                 ]);
@@ -166,7 +167,10 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
             lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
         "keyspace" if s.live > 0 => {
-            lines.push(("db0", format!("keys={},expires=0,avg_ttl=0", s.live)));
+            lines.push((
+                "db0",
+                format!("keys={},expires={},avg_ttl=0", s.live, s.expiring),
+            ));
         }
         "netdb" => return netdb_lines(s),
         _ => {}
@@ -336,7 +340,7 @@ mod tests {
             "used_memory:52428800",
             "used_memory_human:50.00M",
             "maxmemory:0",
-            "db0:keys=12,expires=0,avg_ttl=0",
+            "db0:keys=12,expires=2,avg_ttl=0",
             "node_name:a",
             "netdb_digest:00000000000000000000000000000abc0000000c",
             "netdb_digest_mismatches:3",

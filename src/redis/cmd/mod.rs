@@ -11,8 +11,9 @@
 //! | file | commands |
 //! | --- | --- |
 //! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`, `HELLO`, `CLIENT ...` |
-//! | [`strings`] | `GET`, `SET`, `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
+//! | [`strings`] | `GET`, `SET`, `SETNX`, `SETEX`, `PSETEX`, `GETSET`, `GETDEL`, `GETEX`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
 //! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
+//! | [`expiry`] | `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`, `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`, `PERSIST` |
 //! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |
 //! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
@@ -28,6 +29,7 @@ use crate::redis::command::{find_in, Command};
 
 pub mod connection;
 pub mod debug;
+pub mod expiry;
 pub mod info;
 pub mod introspection;
 pub mod keys;
@@ -43,6 +45,7 @@ pub static GROUPS: &[&[Command]] = &[
     connection::COMMANDS,
     strings::COMMANDS,
     keys::COMMANDS,
+    expiry::COMMANDS,
     transactions::COMMANDS,
     server::COMMANDS,
     info::COMMANDS,

@@ -99,6 +99,8 @@ pub fn encode_status(s: &Status) -> Reply {
         ("addr", bulk(&s.addr)),
         ("live_keys", int(s.live as u64)),
         ("tombstones", int(s.tombstones as u64)),
+        ("expiring_keys", int(s.expiring as u64)),
+        ("expired_keys", int(s.expired)),
     ];
     if let Some(digest) = s.digest {
         fields.push(("digest", bulk(&digest.to_string())));
@@ -291,6 +293,17 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
         addr: f.text("addr")?,
         live: f.size("live_keys")?,
         tombstones: f.size("tombstones")?,
+        // Absent from a node older than expiry.
+        expiring: if f.has("expiring_keys") {
+            f.size("expiring_keys")?
+        } else {
+            0
+        },
+        expired: if f.has("expired_keys") {
+            f.number("expired_keys")?
+        } else {
+            0
+        },
         digest: if f.has("digest") {
             Some(parse_digest(&f.text("digest")?)?)
         } else {

@@ -1,5 +1,6 @@
-//! The string commands: `GET`, `SET` (with `NX`, `XX`, `GET`), `SETNX`,
-//! `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`,
+//! The string commands: `GET`, `SET` (with `NX`, `XX`, `GET` and the
+//! expiry options `EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`), `SETNX`, `SETEX`,
+//! `PSETEX`, `GETSET`, `GETDEL`, `GETEX`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`,
 //! `GETRANGE`, `SETRANGE`, and the counters `INCR`, `DECR`, `INCRBY`,
 //! `DECRBY`, `INCRBYFLOAT`, with Redis's replies and error texts. Each
 //! parses its arguments here and returns the work that runs on the store
@@ -16,13 +17,15 @@
 //!
 //! They must never touch the map directly: a write goes through
 //! `Db::put` or `Db::delete`, so it is clocked, replicated and logged
-//! like any other. Expiry options (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`)
-//! are refused with an error that says so, never ignored.
+//! like any other. As in Redis, `SET`, `GETSET` and `MSET` clear a key's
+//! expiry, while `APPEND`, `SETRANGE` and the counters keep it (see
+//! [`crate::redis::cmd::expiry`]).
 
 use crate::engine::Db;
+use crate::redis::cmd::expiry::ExpiryArg;
 use crate::redis::command::{
-    arg, error, multiple, not_an_integer, optional, refused, shown, syntax_error, token, truncated,
-    Action, Answer, Arg, Call, Command, Docs, KeyPositions, Tally,
+    arg, error, multiple, not_an_integer, optional, refused, syntax_error, token, Action, Answer,
+    Arg, Call, Command, Docs, KeyPositions, Tally,
 };
 use crate::redis::resp::{double_text, parse_int, Reply};
 
@@ -60,7 +63,7 @@ pub const COMMANDS: &[Command] = &[
         acl: WRITE_SLOW,
         keys: ONE_KEY,
         docs: Docs {
-            summary: "Set the string value of a key (netdb: NX, XX and GET; no expiry)",
+            summary: "Set the string value of a key",
             args: &[
                 KEY,
                 VALUE,
@@ -72,10 +75,68 @@ pub const COMMANDS: &[Command] = &[
                     ..arg("condition", "oneof")
                 }),
                 optional(token("GET", arg("get", "pure-token"))),
+                optional(Arg {
+                    parts: &[
+                        token("EX", arg("seconds", "integer")),
+                        token("PX", arg("milliseconds", "integer")),
+                        token("EXAT", arg("unix-time-seconds", "unix-time")),
+                        token("PXAT", arg("unix-time-milliseconds", "unix-time")),
+                        token("KEEPTTL", arg("keepttl", "pure-token")),
+                    ],
+                    ..arg("expiration", "oneof")
+                }),
             ],
             ..DOCS
         },
         ..Command::new("set", -3, set)
+    },
+    Command {
+        flags: &["write", "denyoom"],
+        acl: WRITE_SLOW,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Set the value and expiration of a key",
+            since: "2.0.0",
+            args: &[KEY, arg("seconds", "integer"), VALUE],
+            ..DOCS
+        },
+        ..Command::new("setex", 4, setex)
+    },
+    Command {
+        flags: &["write", "denyoom"],
+        acl: WRITE_SLOW,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Set the value and expiration in milliseconds of a key",
+            since: "2.6.0",
+            args: &[KEY, arg("milliseconds", "integer"), VALUE],
+            ..DOCS
+        },
+        ..Command::new("psetex", 4, setex)
+    },
+    Command {
+        flags: &["write", "fast"],
+        acl: WRITE_FAST,
+        keys: ONE_KEY,
+        docs: Docs {
+            summary: "Get the value of a key and optionally set its expiration",
+            since: "6.2.0",
+            args: &[
+                KEY,
+                optional(Arg {
+                    parts: &[
+                        token("EX", arg("seconds", "integer")),
+                        token("PX", arg("milliseconds", "integer")),
+                        token("EXAT", arg("unix-time-seconds", "unix-time")),
+                        token("PXAT", arg("unix-time-milliseconds", "unix-time")),
+                        token("PERSIST", arg("persist", "pure-token")),
+                    ],
+                    ..arg("expiration", "oneof")
+                }),
+            ],
+            ..DOCS
+        },
+        ..Command::new("getex", -2, getex)
     },
     Command {
         flags: DENYOOM_FAST,
@@ -277,19 +338,67 @@ enum Condition {
     Xx,
 }
 
+/// What a `SET` or `GETEX` asks of the key's expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum ExpiryOption {
+    /// None (`SET`: the expiry is cleared; `GETEX`: left as it is).
+    #[default]
+    Unsaid,
+    /// Expire then.
+    At(ExpiryArg),
+    /// Keep the expiry the key has (`SET ... KEEPTTL`).
+    Keep,
+    /// Clear it (`GETEX ... PERSIST`).
+    Persist,
+}
+
 /// What a `SET` asks for beyond the key and value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct SetOptions {
     condition: Option<Condition>,
     /// Answer the old value rather than `OK`.
     get: bool,
+    expiry: ExpiryOption,
 }
 
-/// Reads `SET`'s options as Redis does (an unknown word or a missing
-/// argument is a syntax error); an expiry option is refused, not ignored.
+/// Reads an expiry option at `args[*i]` (moving `i` past its time) if it
+/// is one `allowed` (`KEEPTTL` for `SET`, `PERSIST` for `GETEX`); `None`
+/// if the word is not an expiry option. A second expiry option, or a
+/// missing time, is a syntax error, as in Redis.
+fn expiry_option(
+    args: &[Vec<u8>],
+    i: &mut usize,
+    set: &mut ExpiryOption,
+    allowed: &[u8],
+    name: &str,
+) -> Option<Result<(), Action>> {
+    let option = args[*i].to_ascii_uppercase();
+    let parsed = match option.as_slice() {
+        b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
+            let Some(time) = args.get(*i + 1) else {
+                return Some(Err(syntax_error()));
+            };
+            *i += 1;
+            match ExpiryArg::parse_positive(&option, time, name) {
+                Ok(at) => ExpiryOption::At(at),
+                Err(refusal) => return Some(Err(refusal)),
+            }
+        }
+        o if o == allowed && o == b"KEEPTTL" => ExpiryOption::Keep,
+        o if o == allowed && o == b"PERSIST" => ExpiryOption::Persist,
+        _ => return None,
+    };
+    if *set != ExpiryOption::Unsaid {
+        return Some(Err(syntax_error()));
+    }
+    *set = parsed;
+    Some(Ok(()))
+}
+
+/// Reads `SET`'s options as Redis does (an unknown word, a missing
+/// argument or two expiry options is a syntax error).
 fn set_options(args: &[Vec<u8>]) -> Result<SetOptions, Action> {
     let mut options = SetOptions::default();
-    let mut unsupported = None;
     let mut i = 3;
     while i < args.len() {
         let option = args[i].to_ascii_uppercase();
@@ -306,30 +415,38 @@ fn set_options(args: &[Vec<u8>]) -> Result<SetOptions, Action> {
                 options.condition = Some(wanted);
             }
             b"GET" => options.get = true,
-            b"KEEPTTL" => {
-                unsupported.get_or_insert(i);
-            }
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
-                if i + 1 >= args.len() {
-                    return Err(syntax_error());
-                }
-                unsupported.get_or_insert(i);
-                i += 1;
-            }
-            _ => return Err(syntax_error()),
+            _ => match expiry_option(args, &mut i, &mut options.expiry, b"KEEPTTL", "set") {
+                Some(result) => result?,
+                None => return Err(syntax_error()),
+            },
         }
         i += 1;
     }
-    match unsupported {
-        Some(at) => Err(error(format!(
-            "ERR netdb does not support SET option '{}'",
-            truncated(shown(&args[at]), 128)
-        ))),
-        None => Ok(options),
-    }
+    Ok(options)
 }
 
-/// `SET key value [NX|XX] [GET]`.
+/// Writes `value` under `key` with the expiry `option` asks for (`Unsaid`
+/// clears it, as `SET` does); `Err` is the reply (an expiry that
+/// overflows once made absolute).
+fn put_with(
+    db: &mut Db<'_>,
+    key: &[u8],
+    value: &[u8],
+    option: ExpiryOption,
+    name: &str,
+) -> Result<(), Reply> {
+    let written = match option {
+        ExpiryOption::Unsaid | ExpiryOption::Persist => db.put(key, value),
+        ExpiryOption::Keep => db.put_keeping_expiry(key, value),
+        ExpiryOption::At(at) => {
+            let at = at.resolve_positive(db.now_ms(), name)?;
+            db.put_expiring(key, value, Some(at))
+        }
+    };
+    written.map_err(|e| refused(&e))
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
 fn set(call: Call<'_>) -> Action {
     let options = match set_options(&call.args) {
         Ok(options) => options,
@@ -347,8 +464,8 @@ fn set(call: Call<'_>) -> Action {
             Some(Condition::Xx) => old.is_some(),
         };
         if allowed {
-            if let Err(e) = db.put(&key, &value) {
-                return refused(&e).into();
+            if let Err(reply) = put_with(db, &key, &value, options.expiry, "set") {
+                return reply.into();
             }
         }
         match (options.get, allowed) {
@@ -357,6 +474,66 @@ fn set(call: Call<'_>) -> Action {
             (false, false) => Reply::Null,
         }
         .into()
+    }))
+}
+
+/// `SETEX key seconds value`, `PSETEX key milliseconds value`.
+fn setex(mut call: Call<'_>) -> Action {
+    let name = call.command.name;
+    let option: &[u8] = if name == "setex" { b"EX" } else { b"PX" };
+    let at = match ExpiryArg::parse_positive(option, &call.args[2], name) {
+        Ok(at) => at,
+        Err(refusal) => return refusal,
+    };
+    let value = call.args.swap_remove(3);
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        match put_with(db, &key, &value, ExpiryOption::At(at), name) {
+            Ok(()) => Reply::ok(),
+            Err(reply) => reply,
+        }
+        .into()
+    }))
+}
+
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`: the value (or null),
+/// its expiry changed as asked. A time already past deletes the key, as
+/// in Redis.
+fn getex(mut call: Call<'_>) -> Action {
+    let mut option = ExpiryOption::Unsaid;
+    let mut i = 2;
+    while i < call.args.len() {
+        match expiry_option(&call.args, &mut i, &mut option, b"PERSIST", "getex") {
+            Some(Ok(())) => {}
+            Some(Err(refusal)) => return refusal,
+            None => return syntax_error(),
+        }
+        i += 1;
+    }
+    let key = call.args.swap_remove(1);
+    Action::Store(Box::new(move |db| {
+        let mut tally = Tally::default();
+        let found = db.get(&key).map(<[u8]>::to_vec);
+        let reply = value(found.as_deref(), &mut tally);
+        let Some(found) = found else {
+            return Answer { reply, tally };
+        };
+        let written = match option {
+            ExpiryOption::Unsaid | ExpiryOption::Keep => Ok(()),
+            ExpiryOption::Persist if db.expiry(&key).is_none() => Ok(()),
+            ExpiryOption::Persist => db.put(&key, &found).map_err(|e| refused(&e)),
+            ExpiryOption::At(at) => match at.resolve_positive(db.now_ms(), "getex") {
+                Ok(at) if at <= db.now_ms() => db.delete(&key).map_err(|e| refused(&e)),
+                Ok(at) => db
+                    .put_expiring(&key, &found, Some(at))
+                    .map_err(|e| refused(&e)),
+                Err(reply) => Err(reply),
+            },
+        };
+        match written {
+            Ok(()) => Answer { reply, tally },
+            Err(reply) => reply.into(),
+        }
     }))
 }
 
@@ -494,7 +671,7 @@ fn append(mut call: Call<'_>) -> Action {
     Action::Store(Box::new(move |db| {
         let mut value = db.get(&key).map(<[u8]>::to_vec).unwrap_or_default();
         value.extend_from_slice(&tail);
-        match db.put(&key, &value) {
+        match db.put_keeping_expiry(&key, &value) {
             Ok(()) => Reply::Integer(len_of(&value)),
             Err(e) => refused(&e),
         }
@@ -588,7 +765,7 @@ fn setrange(mut call: Call<'_>) -> Action {
             value.resize(end, 0);
         }
         value[offset..end].copy_from_slice(&patch);
-        match db.put(&key, &value) {
+        match db.put_keeping_expiry(&key, &value) {
             Ok(()) => Reply::Integer(len_of(&value)),
             Err(e) => refused(&e),
         }
@@ -634,7 +811,7 @@ fn add_to(mut call: Call<'_>, by: i64) -> Action {
         let Some(sum) = now.checked_add(by) else {
             return Reply::Error("ERR increment or decrement would overflow".into()).into();
         };
-        match db.put(&key, sum.to_string().as_bytes()) {
+        match db.put_keeping_expiry(&key, sum.to_string().as_bytes()) {
             Ok(()) => Reply::Integer(sum),
             Err(e) => refused(&e),
         }
@@ -662,7 +839,7 @@ fn incrbyfloat(mut call: Call<'_>) -> Action {
             return Reply::Error("ERR increment would produce NaN or Infinity".into()).into();
         }
         let text = float_text(sum);
-        match db.put(&key, text.as_bytes()) {
+        match db.put_keeping_expiry(&key, text.as_bytes()) {
             Ok(()) => Reply::Bulk(text.into_bytes()),
             Err(e) => refused(&e),
         }
@@ -755,28 +932,84 @@ mod tests {
     }
 
     #[test]
-    fn expiry_options_are_refused_not_ignored() {
-        for option in [&b"EX"[..], b"px", b"exat", b"PXAT"] {
-            assert_eq!(
-                run(&[b"SET", b"k", b"v", option, b"10"]),
-                err(&format!(
-                    "ERR netdb does not support SET option '{}'",
-                    String::from_utf8_lossy(option)
-                ))
-            );
-        }
-        assert_eq!(
-            run(&[b"SET", b"k", b"v", b"NX", b"KEEPTTL"]),
-            err("ERR netdb does not support SET option 'KEEPTTL'")
-        );
+    fn set_parses_expiry_options_as_redis_does() {
         for args in [
             &[&b"SET"[..], b"k", b"v", b"bogus"][..],
             &[b"SET", b"k", b"v", b"EX"],
             &[b"SET", b"k", b"v", b"NX", b"XX"],
             &[b"SET", b"k", b"v", b"EX", b"10", b"bogus"],
+            &[b"SET", b"k", b"v", b"EX", b"10", b"PX", b"10"],
+            &[b"SET", b"k", b"v", b"EX", b"10", b"KEEPTTL"],
+            &[b"SET", b"k", b"v", b"PERSIST"],
+            &[b"GETEX", b"k", b"EX", b"10", b"PERSIST"],
+            &[b"GETEX", b"k", b"KEEPTTL"],
         ] {
             assert_eq!(run(args), err("ERR syntax error"), "{args:?}");
         }
+        for (args, name) in [
+            (&[&b"SET"[..], b"k", b"v", b"EX", b"0"][..], "set"),
+            (&[b"SET", b"k", b"v", b"px", b"-1"], "set"),
+            (&[b"SET", b"k", b"v", b"EX", b"9223372036854775807"], "set"),
+            (&[b"SET", b"k", b"v", b"PX", b"9223372036854775807"], "set"),
+            (&[b"SETEX", b"k", b"0", b"v"], "setex"),
+            (&[b"PSETEX", b"k", b"-5", b"v"], "psetex"),
+            (&[b"GETEX", b"k", b"EXAT", b"0"], "getex"),
+        ] {
+            assert_eq!(
+                run(args),
+                err(&format!("ERR invalid expire time in '{name}' command")),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            run(&[b"SETEX", b"k", b"ten", b"v"]),
+            err("ERR value is not an integer or out of range")
+        );
+    }
+
+    #[test]
+    fn expiry_is_set_kept_and_cleared_as_in_redis() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        let ttl = |fake: &mut Fake, s: &mut _| fake.run(s, &[b"TTL", b"k"]);
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"1", b"EX", b"100"]),
+            Reply::ok()
+        );
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(100));
+        // APPEND, SETRANGE, INCR and SET ... KEEPTTL keep it.
+        fake.run(s, &[b"INCR", b"k"]);
+        fake.run(s, &[b"APPEND", b"k", b"0"]);
+        fake.run(s, &[b"SETRANGE", b"k", b"0", b"3"]);
+        fake.run(s, &[b"INCRBYFLOAT", b"k", b"1"]);
+        fake.run(s, &[b"SET", b"k", b"7", b"KEEPTTL"]);
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(100));
+        // SET and GETSET clear it.
+        fake.run(s, &[b"SET", b"k", b"1"]);
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(-1));
+        assert_eq!(fake.run(s, &[b"SETEX", b"k", b"50", b"v"]), Reply::ok());
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(50));
+        fake.run(s, &[b"GETSET", b"k", b"w"]);
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(-1));
+        assert_eq!(fake.run(s, &[b"PSETEX", b"k", b"20000", b"v"]), Reply::ok());
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(20));
+        // GETEX reads, and changes the expiry if asked.
+        assert_eq!(fake.run(s, &[b"GETEX", b"k"]), bulk_of(b"v"));
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(20));
+        assert_eq!(fake.run(s, &[b"GETEX", b"k", b"EX", b"30"]), bulk_of(b"v"));
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(30));
+        assert_eq!(fake.run(s, &[b"GETEX", b"k", b"PERSIST"]), bulk_of(b"v"));
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(-1));
+        assert_eq!(fake.run(s, &[b"GETEX", b"k", b"PXAT", b"1"]), bulk_of(b"v"));
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
+        assert_eq!(fake.run(s, &[b"GETEX", b"k", b"EX", b"5"]), Reply::Null);
+        // A time already past: the key reads as absent at once.
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"v", b"PXAT", b"1"]),
+            Reply::ok()
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
+        assert_eq!(ttl(&mut fake, s), Reply::Integer(-2));
     }
 
     #[test]
