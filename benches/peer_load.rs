@@ -103,6 +103,7 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
             })
             .collect();
         let batch = Batch {
+            groups: Vec::new(),
             names: vec![writer_name.clone()],
             entries,
         };

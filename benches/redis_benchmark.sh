@@ -35,6 +35,7 @@
 #                                 requests per test: 1 client, 50, 50 -P 16,
 #                                 1000, and the always table's row
 #   TABLES="memory durable always"  which tables, in order
+#   TESTS=set,get                 redis-benchmark's tests (set, get, incr)
 #   CLIENT_ROWS="1 50 50P16 1000" which client rows in the first two tables
 #   KEY_MODES="default random"    which key rows in the first two tables
 #   RUN_TIMEOUT=300s              the longest one redis-benchmark run may take
@@ -56,7 +57,9 @@ TABLES=${TABLES:-memory durable always}
 CLIENT_ROWS=${CLIENT_ROWS:-1 50 50P16 1000}
 KEY_MODES=${KEY_MODES:-default random}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300s}
-COMMANDS=(SET GET)
+# redis-benchmark's tests, as its -t takes them (set, get, incr).
+TESTS=${TESTS:-set,get}
+read -r -a COMMANDS <<<"$(tr 'a-z,' 'A-Z ' <<<"$TESTS")"
 # Random keys are drawn from this many.
 KEYSPACE=100000
 MAX_CLIENTS=10000
@@ -107,7 +110,7 @@ run_benchmark() {
     local port=$1 row=$2 into=$3 csv cmd
     # A server that stops answering must not hang the script.
     # shellcheck disable=SC2046 # the row's options are words on purpose
-    csv=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -d 100 \
+    csv=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t "$TESTS" -d 100 \
         $(row_opts "$row") --csv 2>"$BENCH_TMP/benchmark.err") ||
         die "redis-benchmark failed or ran over ${RUN_TIMEOUT}: $(cat "$BENCH_TMP/benchmark.err")"
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",

@@ -156,6 +156,7 @@ fn rewritten(batch: &Batch, generation: u64) -> Batch {
 /// `c` (name index 0), one write each.
 fn unseen(first: usize, n: usize) -> Batch {
     Batch {
+        groups: Vec::new(),
         names: vec!["c".into()],
         entries: (first..first + n)
             .map(|i| wire::WireEntry {

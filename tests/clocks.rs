@@ -41,6 +41,7 @@ fn greeted(to: SocketAddr) -> (TcpStream, SocketAddr) {
 fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
     frame_of(&Message::Push {
         batch: Batch {
+            groups: Vec::new(),
             names: vec!["n9".into()],
             entries: vec![WireEntry {
                 key: Bytes(key.as_bytes().to_vec()),

@@ -256,6 +256,7 @@ fn last_push(batch: Batch) -> Vec<u8> {
 /// A batch of one version of `key` written by `writer`.
 fn one_entry(key: &str, writer: &str, writer_index: u32, clock_index: u32) -> Batch {
     Batch {
+        groups: Vec::new(),
         names: vec![writer.into()],
         entries: vec![WireEntry {
             key: Bytes(key.as_bytes().to_vec()),
@@ -315,6 +316,7 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
     // send it: it is refused, the connection closed.
     let (mut stream, from) = greeted(c[0].addr(), "n1");
     let batch = Batch {
+        groups: Vec::new(),
         names: vec!["n1".into()],
         entries: vec![WireEntry {
             key: Bytes(b"poison".to_vec()),
@@ -492,6 +494,7 @@ fn a_batch_with_thousands_of_new_writer_names_is_refused_and_leaves_nothing() {
     let n = 2_000;
     let names: Vec<String> = (0..n).map(|i| format!("forged#{i}")).collect();
     let batch = Batch {
+        groups: Vec::new(),
         entries: vec![WireEntry {
             key: Bytes(b"many".to_vec()),
             value: Some(Bytes(b"x".to_vec())),

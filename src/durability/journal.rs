@@ -507,6 +507,7 @@ mod tests {
         a.put(b"added", b"x", 2_000).expect("put");
         a.delete(b"keep", 2_000).expect("delete");
         let batch = Batch {
+            groups: Vec::new(),
             names: vec!["z#1".into()],
             entries: vec![WireEntry {
                 key: wire::Bytes(b"merged".to_vec()),

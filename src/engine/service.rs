@@ -434,7 +434,14 @@ impl<R: Refusable> Work for Group<R> {
                     budget: part.hard_budget.saturating_sub(weight),
                     over_budget: false,
                 };
+                let issued = db.service.store.issued();
                 let answer = command(&mut db);
+                // Several writes from one command (a transaction, `MSET`)
+                // reach each peer in one part.
+                let now_issued = db.service.store.issued();
+                if now_issued > issued + 1 {
+                    db.service.store.note_group(issued + 1, now_issued);
+                }
                 let (did_write, over) = (db.wrote, db.over_budget);
                 let answer_weight = answer.weight();
                 if over || weight.saturating_add(answer_weight) > part.hard_budget {

@@ -225,6 +225,7 @@ mod tests {
         Message::Push {
             done: None,
             batch: Batch {
+                groups: Vec::new(),
                 names: vec!["a".into()],
                 entries: vec![WireEntry {
                     key: Bytes(b"key".to_vec()),

@@ -10,6 +10,7 @@
 use crate::engine::StoreHandle;
 use crate::replication::error::{Result, SyncError};
 use crate::replication::wire::{Batch, Summary, WireVv};
+use crate::store::GROUP_STRETCH;
 use crate::store::{BatchError, Delta, Overclaim};
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
@@ -17,11 +18,13 @@ use std::collections::VecDeque;
 /// Largest part of a transfer, in bytes, when frames allow it.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
 
-/// The part size for a node whose largest frame is `max_frame`: half of it
-/// at most, which leaves room for the name table (a single entry may take
-/// more, and always fits: values are limited to fit a frame alone).
+/// The part size for a node whose largest frame is `max_frame`: small
+/// enough that a part stretched to hold one command's writes whole
+/// ([`GROUP_STRETCH`] times as large) still takes at most half a frame,
+/// which leaves room for the name table (a single entry may take more, and
+/// always fits: values are limited to fit a frame alone).
 pub fn part_bytes(max_frame: usize) -> usize {
-    CHUNK_BYTES.min(max_frame / 2)
+    CHUNK_BYTES.min(max_frame / (2 * GROUP_STRETCH))
 }
 
 /// Most parts of one transfer in flight: parts a pusher sends ahead of

@@ -298,6 +298,7 @@ mod tests {
         let msg = Message::Push {
             done: None,
             batch: Batch {
+                groups: Vec::new(),
                 names: vec!["n1".into(), "n2".into()],
                 entries: vec![WireEntry {
                     key: Bytes(b"k".to_vec()),
@@ -317,6 +318,7 @@ mod tests {
     #[test]
     fn a_message_by_reference_encodes_like_the_owned_one() {
         let batch = Batch {
+            groups: Vec::new(),
             names: vec!["n".into()],
             entries: vec![],
         };

@@ -39,6 +39,11 @@ pub struct Batch {
     pub names: Vec<String>,
     /// The versions.
     pub entries: Vec<WireEntry>,
+    /// Groups of writes that one command made (a transaction, `MSET`)
+    /// whose entries are in this batch: (index into `names` of the writer,
+    /// first counter, last counter). The receiver keeps each in one part
+    /// when it passes the writes on.
+    pub groups: Vec<(u32, u64, u64)>,
 }
 
 /// One key's version on the wire.

@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// How many times its target size a part may grow to hold the writes of
+/// one command whole (see [`Store::delta`]); the part size is chosen so
+/// that a part this large still fits a frame (see
+/// `crate::replication::transfer::part_bytes`).
+pub const GROUP_STRETCH: usize = 16;
+
 /// Where a [`Store::delta`] scan stopped; pass it back to go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(Dot);
@@ -129,15 +135,27 @@ impl Store {
     /// The entries a node that has seen `since` lacks, from `cursor` on, at
     /// most about `max_bytes` of them (but at least one when any is left).
     /// An entry is sent when any dot of its clock lies above `since`.
+    ///
+    /// The writes of one command (a group, see [`Store::note_group`]) go in
+    /// one part, so the peer, which merges a part at once, applies all of
+    /// them or none: a part grows past `max_bytes` to hold a group whole,
+    /// up to [`GROUP_STRETCH`] times `max_bytes`; a group larger than that
+    /// starts a part of its own and is split only where it must be.
     pub fn delta(&self, since: &WireVv, cursor: Option<Cursor>, max_bytes: usize) -> Delta {
         self.note_shown();
         let since = self.local_vv(since);
         let mut taken = HashSet::new();
-        let mut entries = Vec::new();
+        let mut entries: Vec<WireEntry> = Vec::new();
+        // The slots of `entries`, in order, so a part can be cut back.
+        let mut slots: Vec<u32> = Vec::new();
+        let mut groups: Vec<(Dot, u64)> = Vec::new();
         let mut size = 0;
         // The last dot looked at; `None` until the first, so a part always
         // holds at least one entry.
         let mut last: Option<Dot> = None;
+        // Where the group being gathered started: its first dot, and the
+        // part as it was before it (entries, size, last dot).
+        let mut open: Option<(Dot, u64, usize, usize, Option<Dot>)> = None;
         let first = cursor.map_or(0, |c| c.0.node.0);
         for n in first..self.names.len() as u32 {
             let node = NodeId(n);
@@ -153,18 +171,48 @@ impl Store {
                 counter: u64::MAX,
             };
             for (&dot, &slot) in self.dots.range(range) {
+                match self.group_of(dot) {
+                    Some((first, end)) if open.is_none_or(|o| o.0 != first) => {
+                        open = Some((first, end, entries.len(), size, last));
+                        groups.push((first, end));
+                    }
+                    Some(_) => {}
+                    None => open = None,
+                }
                 if !taken.contains(&slot) {
                     let e = &self.slots[slot as usize];
                     let size_hint = e.wire_size_hint();
                     // Stop before the entry that would pass the limit, so a
                     // part stays within a frame; the next part starts at it.
-                    if let Some(last) = last.filter(|_| size + size_hint > max_bytes) {
-                        return Delta {
-                            batch: self.batch(entries),
-                            next: Some(Cursor(last)),
-                        };
+                    if let Some(cut) = last.filter(|_| size + size_hint > max_bytes) {
+                        let stretched = size + size_hint <= max_bytes.saturating_mul(GROUP_STRETCH);
+                        match open {
+                            // Inside a group that may stretch the part: go on.
+                            Some(_) if stretched => {}
+                            // A group too large for one part, begun after
+                            // other entries: cut before it, to send it from
+                            // the start of the next part.
+                            Some((_, _, len, _, Some(before))) if len > 0 => {
+                                for s in slots.drain(len..) {
+                                    taken.remove(&s);
+                                }
+                                entries.truncate(len);
+                                groups.pop();
+                                return Delta {
+                                    batch: self.batch(entries, &groups),
+                                    next: Some(Cursor(before)),
+                                };
+                            }
+                            _ => {
+                                return Delta {
+                                    batch: self.batch(entries, &groups),
+                                    next: Some(Cursor(cut)),
+                                };
+                            }
+                        }
                     }
                     taken.insert(slot);
+                    slots.push(slot);
                     entries.push(Self::to_wire(e));
                     size += size_hint;
                 }
@@ -172,13 +220,17 @@ impl Store {
             }
         }
         Delta {
-            batch: self.batch(entries),
+            batch: self.batch(entries, &groups),
             next: None,
         }
     }
 
-    fn batch(&self, entries: Vec<WireEntry>) -> Batch {
+    fn batch(&self, entries: Vec<WireEntry>, groups: &[(Dot, u64)]) -> Batch {
         Batch {
+            groups: groups
+                .iter()
+                .map(|&(first, last)| (first.node.0, first.counter, last))
+                .collect(),
             names: if entries.is_empty() {
                 Vec::new()
             } else {

@@ -142,6 +142,11 @@ impl Store {
         }
         self.counter = WriteCounter::new();
         self.counter.observe(self.committed_counter);
+        // The taken-back writes' groups: their counters will be issued again.
+        let me = self.me;
+        let committed = self.committed_counter;
+        self.groups
+            .retain(|first, _| first.node != me || first.counter <= committed);
         self.vv.lower(self.me, self.committed_counter);
     }
 

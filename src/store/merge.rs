@@ -119,6 +119,22 @@ impl Store {
             pairs.sort_unstable();
             order.extend(pairs);
         }
+        // Groups it carries stay whole when this node passes them on. A
+        // node with no listed peers passes nothing on.
+        if !self.peer_acks.is_empty() {
+            for &(i, first, last) in &batch.groups {
+                let node = ids[i as usize];
+                if node.0 != u32::MAX {
+                    self.groups.insert(
+                        Dot {
+                            node,
+                            counter: first,
+                        },
+                        last,
+                    );
+                }
+            }
+        }
         Ok(())
     }
 
@@ -164,6 +180,29 @@ impl Store {
                     "an entry stamped {ahead} ms ahead of this node's clock, \
                      over the bound of {bound} ms"
                 ));
+            }
+        }
+        // A group starts at or below a counter the batch's entries have
+        // of its writer and spans at most MAX_GROUP_SPAN counters (so a peer
+        // cannot make this node keep groups no acknowledgement will cover
+        // soon), at most one per entry.
+        if batch.groups.len() > batch.entries.len() {
+            return fail("more groups than entries".into());
+        }
+        for &(i, first, last) in &batch.groups {
+            let highest = batch
+                .entries
+                .iter()
+                .flat_map(|w| &w.clock)
+                .filter(|&&(j, _)| j == i)
+                .map(|&(_, c)| c)
+                .max();
+            if first > last
+                || last - first > MAX_GROUP_SPAN
+                || last >= MAX_COUNTER
+                || highest.is_none_or(|h| first > h)
+            {
+                return fail("a group of writes the batch does not hold".into());
             }
         }
         self.check_new_names(batch)

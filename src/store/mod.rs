@@ -65,7 +65,7 @@ mod tombstones;
 
 use batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use bounds::{clamp_vv, Overclaim, Shown, MAX_NAMES, MAX_NEW_NAMES_PER_BATCH};
-pub use delta::{Cursor, Delta};
+pub use delta::{Cursor, Delta, GROUP_STRETCH};
 pub use digest::{DataDigest, Digest};
 pub use identity::Behind;
 use journal::Undo;
@@ -84,6 +84,10 @@ pub const MAX_COUNTER: u64 = 1 << 48;
 /// Timestamps at or above this (the year 6429) are refused from peers, for
 /// the same reason, and never issued.
 pub use crate::core::hlc::MAX_TIMESTAMP;
+
+/// Most counters one group of writes (see [`Store::note_group`]) from a
+/// peer may span.
+pub const MAX_GROUP_SPAN: u64 = 1 << 20;
 
 /// Why a write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +292,13 @@ pub struct Store {
     /// added in order once the batch is done (see [`Store::apply_batch`]).
     new_in_batch: Option<Vec<(u64, u32)>>,
     tombstones: HashSet<u32>,
+    /// Runs of one writer's consecutive counters that one command wrote
+    /// (`MULTI`/`EXEC`, `MSET`, a `DEL` of many keys), by their first dot,
+    /// to their last counter: [`Store::delta`] keeps each in one part, so
+    /// a peer applies all of it or none. Dropped once every listed peer
+    /// has acknowledged it (see `tombstones.rs`); a node with no peers
+    /// keeps none.
+    groups: BTreeMap<Dot, u64>,
     /// (expiry, slot) of every value that expires, soonest first: what
     /// [`Store::expire_due`] turns into tombstones.
     expiring: BTreeSet<(u64, u32)>,
@@ -357,6 +368,7 @@ impl Store {
             scan_order: None,
             new_in_batch: None,
             tombstones: HashSet::new(),
+            groups: BTreeMap::new(),
             expiring: BTreeSet::new(),
             expired: 0,
             now_ms: 0,
@@ -492,6 +504,32 @@ impl Store {
             done += 1;
         }
         done
+    }
+
+    /// The last counter this node issued to a write: a command that moves
+    /// it by more than one wrote a group (see [`Self::note_group`]).
+    pub fn issued(&self) -> u64 {
+        self.counter.last()
+    }
+
+    /// Records that this node's writes `first..=last` were made by one
+    /// command (a transaction, `MSET`): they go to each peer in one part.
+    pub fn note_group(&mut self, first: u64, last: u64) {
+        if first < last && !self.peer_acks.is_empty() {
+            self.groups.insert(
+                Dot {
+                    node: self.me,
+                    counter: first,
+                },
+                last,
+            );
+        }
+    }
+
+    /// The group `dot` is in, if any: its first dot and last counter.
+    fn group_of(&self, dot: Dot) -> Option<(Dot, u64)> {
+        let (&first, &last) = self.groups.range(..=dot).next_back()?;
+        (first.node == dot.node && dot.counter <= last).then_some((first, last))
     }
 
     /// The soonest expiry of a value (ms since the Unix epoch), if any

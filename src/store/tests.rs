@@ -199,6 +199,7 @@ fn tombstones_go_once_every_peer_has_them_and_never_come_back() {
         counter: *c,
     }));
     let batch = Batch {
+        groups: Vec::new(),
         names: (0..names.len())
             .map(|i| names.name(NodeId(i as u32)).to_owned())
             .collect(),
@@ -447,6 +448,7 @@ fn bad_batches_change_nothing() {
     ];
     for bad in cases {
         let batch = Batch {
+            groups: Vec::new(),
             names: vec!["b".into()],
             entries: vec![good.clone(), bad],
         };
@@ -469,6 +471,7 @@ fn a_batch_stamped_further_ahead_than_the_bound_is_refused_whole() {
         expires: None,
     };
     let batch = |entries| Batch {
+        groups: Vec::new(),
         names: vec!["b".into()],
         entries,
     };
@@ -808,6 +811,7 @@ fn a_digest_is_not_taken_while_the_data_is_ahead_of_the_vector() {
 /// A batch from writer `writer` of one entry for `key`, at `counter`.
 fn entry_from(writer: &str, key: &str, counter: u64) -> Batch {
     Batch {
+        groups: Vec::new(),
         names: vec![writer.into()],
         entries: vec![WireEntry {
             key: Bytes(key.as_bytes().to_vec()),
@@ -910,6 +914,7 @@ fn an_acknowledgement_above_what_was_shown_collects_nothing_early() {
 fn batch_of_new_names(prefix: &str, n: usize) -> Batch {
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
     Batch {
+        groups: Vec::new(),
         entries: vec![WireEntry {
             key: Bytes(format!("{prefix}-key").into_bytes()),
             value: Some(Bytes(b"v".to_vec())),
@@ -1065,4 +1070,103 @@ fn expiries_follow_entries_that_move_between_slots() {
     a.set_now(LATER_US + 20_000);
     assert_eq!(a.expire_due(10), 1);
     assert_eq!((a.get(b"last"), a.expiring_count()), (None, 0));
+}
+
+/// Every part of a transfer from `from` to a node that has seen nothing,
+/// in parts of about `max_bytes`.
+fn parts_of(from: &Store, max_bytes: usize) -> Vec<Batch> {
+    let mut parts = Vec::new();
+    let mut cursor = None;
+    loop {
+        let d = from.delta(&Vec::new(), cursor, max_bytes);
+        parts.push(d.batch);
+        match d.next {
+            Some(c) => cursor = Some(c),
+            None => return parts,
+        }
+    }
+}
+
+/// The parts (by index) holding keys that start with `prefix`, and how
+/// many such keys each holds.
+fn parts_holding(parts: &[Batch], prefix: u8) -> Vec<(usize, usize)> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i, b.entries.iter().filter(|e| e.key.0[0] == prefix).count()))
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// `n` writes of 100-byte values to keys `prefix`0, `prefix`1 ... made as
+/// one command's.
+fn group_of_writes(s: &mut Store, prefix: u8, n: u8, now_us: u64) {
+    let first = s.issued() + 1;
+    for i in 0..n {
+        s.put(&[prefix, i], &[i; 100], now_us).expect("put");
+    }
+    s.note_group(first, s.issued());
+}
+
+#[test]
+fn the_writes_of_one_command_travel_in_one_part_and_stay_together_when_passed_on() {
+    let mut a = Store::new("a", MAX).with_peers(2);
+    a.put(b"before", &[0; 100], 1_000).expect("put");
+    group_of_writes(&mut a, b'g', 20, 2_000);
+    a.put(b"after", &[1; 100], 3_000).expect("put");
+    // Parts of about two entries: the group stretches one part.
+    let parts = parts_of(&a, 300);
+    assert_eq!(parts_holding(&parts, b'g').len(), 1, "{parts:?}");
+    assert_eq!(parts_holding(&parts, b'g')[0].1, 20);
+    let (at, _) = parts_holding(&parts, b'g')[0];
+    assert_eq!(parts[at].groups.len(), 1);
+    // A node that received it passes it on whole too.
+    let mut b = Store::new("b", MAX).with_peers(2);
+    for p in &parts {
+        b.apply_batch(p, LATER_US).expect("valid");
+    }
+    b.join_version_vector(&a.version_vector()).expect("join");
+    let passed_on = parts_of(&b, 300);
+    assert_eq!(
+        parts_holding(&passed_on, b'g'),
+        vec![(parts_holding(&passed_on, b'g')[0].0, 20)]
+    );
+    // Once both peers have it, the group is forgotten.
+    let vv = b.version_vector();
+    a.peer_acknowledged(0, &vv).expect("ack");
+    assert!(!a.groups.is_empty());
+    a.peer_acknowledged(1, &vv).expect("ack");
+    assert!(a.groups.is_empty(), "{:?}", a.groups);
+}
+
+#[test]
+fn a_group_too_large_for_a_stretched_part_starts_a_part_of_its_own() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    a.put(b"before", &[0; 100], 1_000).expect("put");
+    group_of_writes(&mut a, b'g', 60, 2_000);
+    let parts = parts_of(&a, 300);
+    // The first part ends before the group; the group takes the next
+    // parts, each as large as a part may stretch.
+    assert_eq!(parts[0].entries.len(), 1, "{:?}", parts[0]);
+    assert_eq!(parts[0].entries[0].key.0, b"before");
+    let holding = parts_holding(&parts, b'g');
+    assert!(holding.len() > 1 && holding[0].1 > 20, "{holding:?}");
+    assert_eq!(holding.iter().map(|&(_, n)| n).sum::<usize>(), 60);
+}
+
+#[test]
+fn a_taken_back_groups_counters_are_not_kept_as_a_group() {
+    let mut a = Store::new("a#1", MAX).with_peers(1);
+    a.start_journal(
+        Box::new(crate::durability::journal::JournalWriter::new()),
+        false,
+    );
+    a.put(b"k", b"v", 1_000).expect("put");
+    a.take_journal();
+    a.commit();
+    group_of_writes(&mut a, b'g', 3, 2_000);
+    assert_eq!(a.groups.len(), 1);
+    a.take_journal();
+    a.rollback();
+    assert!(a.groups.is_empty());
 }

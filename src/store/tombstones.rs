@@ -35,7 +35,32 @@ impl Store {
         if let Some(slot) = self.peer_acks.get_mut(peer) {
             *slot = Some(local);
         }
+        self.collect_groups();
         Ok(self.collect_tombstones())
+    }
+
+    /// Drops the groups (see [`Store::note_group`]) every listed peer has
+    /// acknowledged whole: no part will carry them again.
+    fn collect_groups(&mut self) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let mut floor: Option<VersionVector> = None;
+        for ack in &self.peer_acks {
+            match ack {
+                Some(vv) => floor = Some(floor.map_or_else(|| vv.clone(), |f| f.meet(vv))),
+                None => return,
+            }
+        }
+        let Some(floor) = floor else {
+            return;
+        };
+        self.groups.retain(|first, last| {
+            !floor.covers(Dot {
+                node: first.node,
+                counter: *last,
+            })
+        });
     }
 
     /// Drops every tombstone that all listed peers have acknowledged (with

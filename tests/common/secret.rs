@@ -36,6 +36,7 @@ const MAX_FRAME: usize = 64 << 20;
 pub fn overwriting_push(key: &str, value: &str, writer: &str) -> Message {
     Message::Push {
         batch: Batch {
+            groups: Vec::new(),
             names: vec![writer.into()],
             entries: vec![WireEntry {
                 key: Bytes(key.as_bytes().to_vec()),

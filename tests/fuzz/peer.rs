@@ -231,7 +231,11 @@ fn batch(rng: &mut Rng) -> Batch {
             expires: None,
         })
         .collect();
-    Batch { names, entries }
+    Batch {
+        names,
+        entries,
+        groups: Vec::new(),
+    }
 }
 
 /// A decoded message holds its input a few times over, and serde sets
