@@ -7,6 +7,7 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
+use super::database::{Database, DatabaseSizes};
 use super::request::{Db, Group, Refusable, Request, StoreFacts, StoreHandle, Work};
 use crate::durability::journal::node_of;
 use crate::durability::DataDir;
@@ -53,6 +54,7 @@ pub fn spawn(
         wrote: false,
         written,
         renewals: Arc::clone(&renewals),
+        sizes: DatabaseSizes::default(),
     };
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
@@ -101,6 +103,8 @@ pub(super) struct Service {
     written: OnWrite,
     /// Shared with every [`StoreHandle`]: new identities taken.
     renewals: Arc<AtomicU64>,
+    /// Each database's live keys (`DBSIZE`, `INFO keyspace`).
+    pub(super) sizes: DatabaseSizes,
 }
 
 impl Service {
@@ -250,6 +254,7 @@ impl Service {
             peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
             compaction: self.disk.as_ref().map(DataDir::compaction_status),
             log: self.disk.as_ref().map(DataDir::log_counts),
+            databases: Vec::new(),
         }
     }
 
@@ -404,6 +409,7 @@ impl<R: Refusable> Work for Group<R> {
                     wrote: false,
                     budget: part.hard_budget.saturating_sub(weight),
                     over_budget: false,
+                    database: Database::ZERO,
                 };
                 let answer = command(&mut db);
                 let (did_write, over) = (db.wrote, db.over_budget);

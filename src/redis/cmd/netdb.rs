@@ -322,6 +322,7 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Integer(n) => u64::try_from(n).ok(),
             _ => None,
         },
+        databases: Vec::new(),
     })
 }
 
