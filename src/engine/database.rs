@@ -140,10 +140,14 @@ pub fn strip(stored: &mut Vec<u8>) {
 /// store's live count less the others', so a node whose clients use
 /// database 0 alone answers `DBSIZE` in O(1) (its count of prefixed keys
 /// stays zero). The store thread reports its own writes
-/// ([`DatabaseSizes::wrote`]), which keeps the counts valid; anything
-/// else that changes the live data (a merge from a peer, a log write
-/// taken back) leaves them stale, and the next question recounts them in
-/// one walk over the keys ([`DatabaseSizes::recount`]).
+/// ([`DatabaseSizes::wrote`]) and its merges of peers' batches
+/// ([`DatabaseSizes::merged`]), which keep the counts valid as long as no
+/// merged key is prefixed. Anything else that changes the live data (a
+/// merge of another database's keys, a log write taken back, a change
+/// nobody reported) leaves them stale, since the digest then differs,
+/// and the next question recounts them in one walk over the keys
+/// ([`DatabaseSizes::recount`]): correctness never depends on every
+/// change being reported, only the cost does.
 #[derive(Debug, Clone, Default)]
 pub struct DatabaseSizes {
     /// The live data the counts are for; `None` before the first count.
@@ -204,6 +208,22 @@ impl DatabaseSizes {
         }
         self.add(stored, isize::from(is_live) - isize::from(was_live));
         self.valid_for = Some(after);
+    }
+
+    /// A merge of a peer's versions of the stored keys `keys` took the
+    /// live data from digest `before` to `after`. A merge of database
+    /// 0's plain keys alone moves no count but database 0's remainder, so
+    /// the counts stay valid if they were; one with any prefixed key
+    /// leaves them to be recounted.
+    pub fn merged<'k>(
+        &mut self,
+        mut keys: impl Iterator<Item = &'k [u8]>,
+        before: DataDigest,
+        after: DataDigest,
+    ) {
+        if self.is_valid_for(before) && !keys.any(is_prefixed) {
+            self.valid_for = Some(after);
+        }
     }
 
     /// Whether the count of `stored`'s database can change when `stored`
@@ -318,7 +338,16 @@ mod tests {
         // A plain key: only the digest moves.
         sizes.wrote(b"c", d(2), d(3), false, true);
         assert_eq!(sizes.size(db(0), 6), 4);
+        // A merge of plain keys keeps them; one of another database's
+        // keys leaves them stale.
+        let plain: [&[u8]; 2] = [b"p", b"q"];
+        sizes.merged(plain.into_iter(), d(3), d(4));
+        assert!(sizes.is_valid_for(d(4)));
+        let mixed: [&[u8]; 2] = [b"p", b"\xFF\x01r"];
+        sizes.merged(mixed.into_iter(), d(4), d(5));
+        assert!(!sizes.is_valid_for(d(5)));
         // A write reported against another state leaves them stale.
+        sizes.recount(d(5), []);
         sizes.wrote(b"\xFF\x05y", d(9), d(10), false, true);
         assert!(!sizes.is_valid_for(d(10)));
     }

@@ -221,9 +221,10 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Each database's counts, recounted first if anything but this
-    /// thread's own writes changed the live data since they were last
-    /// valid (one walk over the keys).
+    /// Each database's counts, recounted first (one walk over the keys)
+    /// if the live data changed since they were last valid by something
+    /// other than this thread's own writes and merges of database 0's
+    /// plain keys (see [`DatabaseSizes`]).
     fn sizes(&mut self) -> &DatabaseSizes {
         let digest = self.service.store.data_digest();
         if !self.service.sizes.is_valid_for(digest) {

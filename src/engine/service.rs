@@ -271,11 +271,14 @@ impl Service {
             } => {
                 let dropped = drop_merged_entry(&mut batch);
                 let now_us = wall_clock_us();
+                let before = store.data_digest();
                 let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
                 } else {
                     store.apply_batch(&batch, now_us)
                 };
+                let keys = batch.entries.iter().map(|e| e.key.0.as_slice());
+                (self.sizes).merged(keys, before, store.data_digest());
                 let result = match (applied, join) {
                     (Ok(()), Some(vv)) => joined_after_merge(store, &vv, dropped),
                     (applied, _) => applied.map(|()| Vec::new()),

@@ -610,9 +610,9 @@ fn scan(call: Call<'_>) -> Action {
     }))
 }
 
-/// `DBSIZE`: the number of live keys of the selected database (O(1)
-/// unless the live data changed by something other than this node's
-/// writes since the last count: see
+/// `DBSIZE`: the number of live keys of the selected database: O(1),
+/// unless a peer's keys of a database other than 0 were merged since the
+/// last count, which then walks the keys once (see
 /// [`DatabaseSizes`](crate::engine::database::DatabaseSizes)).
 fn dbsize(_call: Call<'_>) -> Action {
     Action::Store(Box::new(|db| {
