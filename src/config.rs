@@ -97,6 +97,10 @@ pub struct Args {
     /// Largest Redis request accepted, in bytes.
     #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
     pub max_request_bytes: usize,
+    /// How many Redis databases (SELECT 0 up to N-1), 1 to 256: namespaces
+    /// of the one replicated keyspace.
+    #[arg(long, default_value_t = crate::engine::database::DEFAULT_DATABASES, value_name = "N")]
+    pub databases: usize,
     /// Most a clock may be off from its peers', in milliseconds: entries
     /// stamped further ahead are refused, and a node off by more refuses
     /// writes until its clock is fixed.
@@ -244,6 +248,8 @@ pub struct FileSettings {
     pub io_threads: Option<usize>,
     /// `--max-client-output-bytes`.
     pub max_client_output_bytes: Option<usize>,
+    /// `--databases`.
+    pub databases: Option<usize>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: Option<u64>,
     /// `--requirepass`.
@@ -368,6 +374,7 @@ pub fn merge_config_file(
         client_idle_timeout_secs,
         max_request_bytes,
         max_client_output_bytes,
+        databases,
         protected_mode,
         max_clock_offset_ms
     );
@@ -441,6 +448,8 @@ pub struct Config {
     pub io_threads: usize,
     /// Unread reply bytes past which a Redis client is closed.
     pub max_client_output: usize,
+    /// How many Redis databases (`--databases`).
+    pub databases: usize,
     /// Most a clock may be off from its peers', in milliseconds (see
     /// [`crate::core::hlc`]).
     pub max_clock_offset_ms: u64,
@@ -496,6 +505,7 @@ impl Config {
             max_request: crate::redis::client::DEFAULT_MAX_REQUEST,
             io_threads: default_io_threads(),
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
+            databases: crate::engine::database::DEFAULT_DATABASES,
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
             protected_mode: true,
@@ -559,6 +569,12 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
             "--max-client-output-bytes must be at least {MIN_MAX_CLIENT_OUTPUT}"
         )));
     }
+    let max_databases = crate::engine::database::MAX_DATABASES;
+    if args.databases == 0 || args.databases > max_databases {
+        return Err(Error::Config(format!(
+            "--databases must be between 1 and {max_databases}"
+        )));
+    }
     if args.max_request_bytes < MIN_MAX_REQUEST {
         return Err(Error::Config(format!(
             "--max-request-bytes must be at least {MIN_MAX_REQUEST}"
@@ -608,6 +624,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.max_request = args.max_request_bytes;
     config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
     config.max_client_output = args.max_client_output_bytes;
+    config.databases = args.databases;
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
     config.protected_mode = args.protected_mode;
@@ -756,6 +773,7 @@ mod tests {
             max-request-bytes = 2000000
             io-threads = 3
             max-client-output-bytes = 1000000
+            databases = 4
             max-clock-offset-ms = 250
             protected-mode = "no"
             requirepass-file = "client-password"
@@ -786,6 +804,7 @@ mod tests {
                 max_request_bytes: Some(2_000_000),
                 io_threads: Some(3),
                 max_client_output_bytes: Some(1_000_000),
+                databases: Some(4),
                 max_clock_offset_ms: Some(250),
                 requirepass: None,
                 requirepass_file: Some("client-password".into()),

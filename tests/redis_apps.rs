@@ -113,7 +113,7 @@ fn hello_3_switches_the_connection_to_resp3_bytes() {
     assert_eq!(next(), hello_bytes(id, 3));
     // Nulls, maps, sets and verbatim text are RESP3's from then on ...
     assert_eq!(next(), "_\r\n");
-    assert_eq!(next(), "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n");
+    assert_eq!(next(), "%1\r\n$9\r\ndatabases\r\n$2\r\n16\r\n");
     assert_eq!(next(), "*2\r\n_\r\n_\r\n");
     let info = next();
     assert!(
@@ -157,7 +157,7 @@ fn the_client_library_speaks_resp3() {
         config,
         Value::Map(vec![(
             Value::BulkString(b"databases".to_vec()),
-            Value::BulkString(b"1".to_vec())
+            Value::BulkString(b"16".to_vec())
         )])
     );
     let info: Value = redis::cmd("INFO")
@@ -196,7 +196,7 @@ fn redis_cli_dash_3_reads_the_replies() {
     let addr = node.addr();
     assert_eq!(
         redis_cli(addr, &["-3", "--no-raw", "CONFIG", "GET", "databases"]),
-        "1# \"databases\" => \"1\"\n"
+        "1# \"databases\" => \"16\"\n"
     );
     assert_eq!(
         redis_cli(addr, &["-3", "--no-raw", "GET", "nope"]),
@@ -211,7 +211,7 @@ fn redis_cli_dash_3_reads_the_replies() {
     // And RESP2, where a map is a flat list.
     assert_eq!(
         redis_cli(addr, &["--no-raw", "CONFIG", "GET", "databases"]),
-        "1) \"databases\"\n2) \"1\"\n"
+        "1) \"databases\"\n2) \"16\"\n"
     );
 }
 

@@ -10,6 +10,7 @@
 
 use crate::console::editor::Editor;
 use crate::console::line::{display_key, display_value, parse_line, Command, HELP};
+use crate::engine::database::{self, Database};
 use crate::engine::{Command as StoreWork, Refusable};
 use crate::error::{Error, Result};
 use crate::node::Node;
@@ -210,7 +211,15 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
         }
         Command::Help => HELP.to_string(),
         Command::Keys => {
-            let keys = node.store().keys()?;
+            // The console is database 0's view, as a Redis client's
+            // before SELECT: other databases' keys are left out.
+            let keys: Vec<Vec<u8>> = node
+                .store()
+                .keys()?
+                .iter()
+                .filter_map(|stored| database::key_in(Database::ZERO, stored))
+                .map(<[u8]>::to_vec)
+                .collect();
             if keys.is_empty() {
                 "(no keys)".to_string()
             } else {

@@ -6,7 +6,9 @@
 //! not touch sockets or parse any protocol: front ends turn their commands
 //! into requests first.
 
+pub mod database;
 pub mod request;
 pub mod service;
 
+pub use database::Database;
 pub use request::{Command, Db, GroupDone, Part, Refusable, StoreFacts, StoreHandle};

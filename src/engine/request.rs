@@ -11,6 +11,7 @@
 //!
 //! Nothing here touches a socket or parses a protocol.
 
+use super::database::{self, Database, DatabaseSizes};
 use super::service::Service;
 use crate::core::version::Stamp;
 use crate::durability::{CompactionStatus, LogCounts};
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
 use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, Overclaim, PeerLag, WriteError};
 use crossbeam_channel::{bounded, Receiver, Sender};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -48,6 +50,10 @@ pub trait Refusable: Send + 'static {
 /// pipeline that mixes writes and reads from many clients costs one log
 /// write (one fsync with `--fsync always`), and no client ever sees a
 /// value that was then taken back.
+///
+/// Every key a command names is in the [`Database`] selected for it
+/// (database 0 unless the connection selected another): see the
+/// section "Databases" below.
 pub struct Db<'a> {
     pub(super) service: &'a mut Service,
     pub(super) now_us: u64,
@@ -58,19 +64,23 @@ pub struct Db<'a> {
     pub(super) budget: usize,
     /// Set by a command that stopped building its reply at the budget.
     pub(super) over_budget: bool,
+    /// The database the keys of this command are in.
+    pub(super) database: Database,
 }
 
 impl Db<'_> {
     /// The value of `key`, or `None` if it is absent or deleted.
     pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
-        self.service.store.get(key)
+        let stored = self.stored_key(key);
+        self.service.store.get(&stored)
     }
 
     /// The version `key` has now (who wrote it and when), or `None` if
     /// it has none: any write to the key, local or merged from a peer,
     /// gives it a new one (`WATCH`).
     pub fn version(&mut self, key: &[u8]) -> Option<Stamp> {
-        self.service.store.stamp(key)
+        let stored = self.stored_key(key);
+        self.service.store.stamp(&stored)
     }
 
     /// How many bytes of reply this command may build: a command whose
@@ -95,9 +105,7 @@ impl Db<'_> {
     /// Stores `value` under `key`: a new local write, clocked, replicated
     /// and logged.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> std::result::Result<(), WriteError> {
-        self.service.store.put(key, value, self.now_us)?;
-        self.wrote = true;
-        Ok(())
+        self.write(key, Some(value), None)
     }
 
     /// Stores `value` under `key`, expiring at `expires` (milliseconds
@@ -109,11 +117,7 @@ impl Db<'_> {
         value: &[u8],
         expires: Option<u64>,
     ) -> std::result::Result<(), WriteError> {
-        self.service
-            .store
-            .put_expiring(key, value, expires, self.now_us)?;
-        self.wrote = true;
-        Ok(())
+        self.write(key, Some(value), expires)
     }
 
     /// Stores `value` under `key` keeping the key's expiry, as Redis's
@@ -130,7 +134,8 @@ impl Db<'_> {
     /// When `key`'s value expires (milliseconds since the Unix epoch), or
     /// `None` if it has no value or does not expire.
     pub fn expiry(&mut self, key: &[u8]) -> Option<u64> {
-        self.service.store.expiry(key)
+        let stored = self.stored_key(key);
+        self.service.store.expiry(&stored)
     }
 
     /// The wall time expiry is judged by, in milliseconds since the Unix
@@ -141,48 +146,76 @@ impl Db<'_> {
 
     /// Deletes `key`: a new local write (a tombstone).
     pub fn delete(&mut self, key: &[u8]) -> std::result::Result<(), WriteError> {
-        self.service.store.delete(key, self.now_us)?;
-        self.wrote = true;
-        Ok(())
+        self.write(key, None, None)
     }
 
     /// The live keys for which `wanted` says yes, in no particular order.
     pub fn keys_where(&mut self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
-        self.service.store.keys_where(wanted)
+        let db = self.database;
+        let mut keys = (self.service.store)
+            .keys_where(|stored| database::key_in(db, stored).is_some_and(&wanted));
+        keys.iter_mut().for_each(database::strip);
+        keys
     }
 
     /// One step of a `SCAN` over the live keys (see
     /// [`Store::scan`](crate::store::Store::scan) for what a cursor
     /// guarantees): the cursor to go on from (0 when complete) and the keys
-    /// for which `wanted` says yes among about `count` visited.
+    /// for which `wanted` says yes among about `count` visited. The
+    /// entries visited are those of every database, so a step in a small
+    /// database may find none.
     pub fn scan(
         &mut self,
         cursor: u64,
         count: usize,
         wanted: impl Fn(&[u8]) -> bool,
     ) -> (u64, Vec<Vec<u8>>) {
-        self.service.store.scan(cursor, count, wanted)
+        let db = self.database;
+        let (next, mut keys) = (self.service.store).scan(cursor, count, |stored| {
+            database::key_in(db, stored).is_some_and(&wanted)
+        });
+        keys.iter_mut().for_each(database::strip);
+        (next, keys)
     }
 
     /// What a node's status needs of the store (`INFO`), now: a write
     /// earlier in the group may not be logged yet (the reply then waits
     /// for the log write, like any read).
     pub fn facts(&mut self) -> StoreFacts {
-        self.service.facts()
+        let databases = self.database_sizes();
+        // One look at each key that expires: cheap beside the keys, and
+        // only for `INFO`.
+        let mut expiring: Vec<(Database, usize)> = Vec::new();
+        for stored in self.service.store.expiring_keys() {
+            let Some((db, _)) = database::decode(stored) else {
+                continue;
+            };
+            match expiring.iter_mut().find(|(d, _)| *d == db) {
+                Some((_, n)) => *n += 1,
+                None => expiring.push((db, 1)),
+            }
+        }
+        expiring.sort_unstable();
+        StoreFacts {
+            databases,
+            expiring_by_database: expiring,
+            ..self.service.facts()
+        }
     }
 
-    /// The number of live keys.
+    /// The number of live keys in the selected database.
     pub fn len(&mut self) -> usize {
-        self.service.store.counts().live
+        let (live, db) = (self.service.store.counts().live, self.database);
+        self.sizes().size(db, live)
     }
 
-    /// Whether no key is live.
+    /// Whether the selected database has no live key.
     pub fn is_empty(&mut self) -> bool {
         self.len() == 0
     }
 
-    /// The digest of the live data (`DEBUG DIGEST`): equal on every node
-    /// that holds the same keys and values.
+    /// The digest of the live data of every database (`DEBUG DIGEST`):
+    /// equal on every node that holds the same keys and values.
     pub fn digest(&mut self) -> DataDigest {
         self.service.store.data_digest()
     }
@@ -190,7 +223,118 @@ impl Db<'_> {
     /// The digest of `key` alone (`DEBUG DIGEST-VALUE`): all zeros when it
     /// has no value.
     pub fn key_digest(&mut self, key: &[u8]) -> DataDigest {
-        self.service.store.key_digest(key)
+        let stored = self.stored_key(key);
+        self.service.store.key_digest(&stored)
+    }
+}
+
+/// # Databases
+///
+/// Databases are namespaces of the one replicated keyspace (see
+/// [`database`]): every key-taking method above maps its key through
+/// [`Db::stored_key`], and the commands never see a stored key. The
+/// selected database is set for each command from its connection's at
+/// the time the command was dispatched, so a pipeline or a transaction
+/// that selects between commands writes each where it was meant to.
+impl Db<'_> {
+    /// The database this command's keys are in.
+    pub fn database(&self) -> Database {
+        self.database
+    }
+
+    /// Puts this command's keys in `database` from now on (a front end's
+    /// selection, or `MOVE` and `COPY ... DB` reaching another database).
+    pub fn select(&mut self, database: Database) {
+        self.database = database;
+    }
+
+    /// The key the store holds `key` under in the selected database.
+    fn stored_key<'k>(&self, key: &'k [u8]) -> Cow<'k, [u8]> {
+        database::encode(self.database, key)
+    }
+
+    /// A local write of `key`, with each database's count kept up to date.
+    fn write(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        expires: Option<u64>,
+    ) -> std::result::Result<(), WriteError> {
+        let stored = self.stored_key(key);
+        let store = &mut self.service.store;
+        let before = store.data_digest();
+        // Only a prefixed key's own count moves one by one; database 0's
+        // plain keys are the total's remainder.
+        let was_live = DatabaseSizes::counts_one_by_one(&stored) && store.get(&stored).is_some();
+        match value {
+            Some(value) => store.put_expiring(&stored, value, expires, self.now_us)?,
+            None => store.delete(&stored, self.now_us)?,
+        }
+        let after = store.data_digest();
+        (self.service.sizes).wrote(&stored, before, after, was_live, value.is_some());
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Each database's counts, recounted first (one walk over the keys)
+    /// if the live data changed since they were last valid by something
+    /// other than this thread's own writes and merges of database 0's
+    /// plain keys (see [`DatabaseSizes`]).
+    fn sizes(&mut self) -> &DatabaseSizes {
+        let digest = self.service.store.data_digest();
+        if !self.service.sizes.is_valid_for(digest) {
+            let prefixed = (self.service.store).keys_where(DatabaseSizes::counts_one_by_one);
+            (self.service.sizes).recount(digest, prefixed.iter().map(Vec::as_slice));
+        }
+        &self.service.sizes
+    }
+
+    /// Every database with live keys, and how many (`INFO keyspace`).
+    pub fn database_sizes(&mut self) -> Vec<(Database, usize)> {
+        let live = self.service.store.counts().live;
+        self.sizes().non_empty(live)
+    }
+
+    /// Deletes every live key of every database (`FLUSHALL`), each delete
+    /// a local write like any other; stops at the first refused one.
+    pub fn delete_everything(&mut self) -> std::result::Result<(), WriteError> {
+        let keys = self.service.store.keys_where(|_| true);
+        for stored in &keys {
+            self.service.store.delete(stored, self.now_us)?;
+            self.wrote = true;
+        }
+        let digest = self.service.store.data_digest();
+        (self.service.sizes).recount(digest, std::iter::empty());
+        Ok(())
+    }
+
+    /// A live key of the selected database picked at random
+    /// (`RANDOMKEY`), or `None` if it has none: the first found from a
+    /// random place in the scan order. The first call builds that order
+    /// (see [`Store::scan`](crate::store::Store::scan)); a database with
+    /// few of the node's keys may take a walk over many others.
+    pub fn random_key(&mut self) -> Option<Vec<u8>> {
+        use std::hash::BuildHasher;
+        if self.is_empty() {
+            return None;
+        }
+        let db = self.database;
+        let start = std::collections::hash_map::RandomState::new().hash_one(self.now_us);
+        let (mut cursor, mut wrapped) = (start, false);
+        loop {
+            let (next, keys) =
+                (self.service.store).scan(cursor, 16, |k| database::key_in(db, k).is_some());
+            if let Some(mut key) = keys.into_iter().next() {
+                database::strip(&mut key);
+                return Some(key);
+            }
+            match next {
+                0 if wrapped => return None,
+                0 => (cursor, wrapped) = (0, true),
+                next if wrapped && next >= start => return None,
+                next => cursor = next,
+            }
+        }
     }
 }
 
@@ -343,6 +487,12 @@ pub struct StoreFacts {
     /// How often the log was written and fsynced (`None` without a data
     /// directory).
     pub log: Option<LogCounts>,
+    /// Each database with live keys and how many, in index order; empty
+    /// where they were not counted (a console's status).
+    pub databases: Vec<(Database, usize)>,
+    /// Keys with an expiry in each database that has any; empty where not
+    /// counted.
+    pub expiring_by_database: Vec<(Database, usize)>,
 }
 
 /// A cloneable way to talk to the store thread.

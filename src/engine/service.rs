@@ -7,6 +7,7 @@
 //! per batch, not per command. The thread reads the wall clock once per
 //! request and passes it into the store; it ends when every sender is gone.
 
+use super::database::{Database, DatabaseSizes};
 use super::request::{Db, Group, Refusable, Request, StoreFacts, StoreHandle, Work};
 use crate::durability::journal::node_of;
 use crate::durability::DataDir;
@@ -64,6 +65,7 @@ pub fn spawn(
         wrote: false,
         written,
         renewals: Arc::clone(&renewals),
+        sizes: DatabaseSizes::default(),
     };
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
@@ -112,6 +114,8 @@ pub(super) struct Service {
     written: OnWrite,
     /// Shared with every [`StoreHandle`]: new identities taken.
     renewals: Arc<AtomicU64>,
+    /// Each database's live keys (`DBSIZE`, `INFO keyspace`).
+    pub(super) sizes: DatabaseSizes,
 }
 
 impl Service {
@@ -278,6 +282,8 @@ impl Service {
             peer_lags: (0..store.peer_count()).map(|i| store.peer_lag(i)).collect(),
             compaction: self.disk.as_ref().map(DataDir::compaction_status),
             log: self.disk.as_ref().map(DataDir::log_counts),
+            databases: Vec::new(),
+            expiring_by_database: Vec::new(),
         }
     }
 
@@ -295,11 +301,14 @@ impl Service {
             } => {
                 let dropped = drop_merged_entry(&mut batch);
                 let now_us = wall_clock_us();
+                let before = store.data_digest();
                 let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
                 } else {
                     store.apply_batch(&batch, now_us)
                 };
+                let keys = batch.entries.iter().map(|e| e.key.0.as_slice());
+                (self.sizes).merged(keys, before, store.data_digest());
                 let result = match (applied, join) {
                     (Ok(()), Some(vv)) => joined_after_merge(store, &vv, dropped),
                     (applied, _) => applied.map(|()| Vec::new()),
@@ -433,6 +442,7 @@ impl<R: Refusable> Work for Group<R> {
                     wrote: false,
                     budget: part.hard_budget.saturating_sub(weight),
                     over_budget: false,
+                    database: Database::ZERO,
                 };
                 let issued = db.service.store.issued();
                 let answer = command(&mut db);

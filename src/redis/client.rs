@@ -61,6 +61,8 @@ pub struct ClientSettings {
     /// `--protected-mode`: without a client password, clients from other
     /// machines are refused (Redis's `protected-mode yes`).
     pub protected_mode: bool,
+    /// How many databases clients may select (`--databases`).
+    pub databases: usize,
 }
 
 impl ClientSettings {
@@ -121,6 +123,7 @@ impl Context {
             max_request_len: settings.limits.max_request_len,
             persistence: settings.persistence.clone(),
             auth: settings.auth.clone(),
+            databases: settings.databases,
         };
         Context {
             name: name.to_owned(),
@@ -643,6 +646,7 @@ mod tests {
             max_output,
             auth: ClientAuth::default(),
             protected_mode: false,
+            databases: crate::engine::database::DEFAULT_DATABASES,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)

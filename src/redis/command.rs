@@ -24,14 +24,14 @@
 //!
 //! The replies, and the error texts where Redis has the command, are
 //! Redis's own, so client libraries and tools see what they expect.
-//! Options netdb does not have (`SET ... EX`, other databases) are refused
-//! with an error that says so, never ignored.
+//! Options netdb does not have are refused with an error that says so,
+//! never ignored.
 //!
 //! Pure: no sockets, threads or clock, and no command of its own: every
 //! command lives in [`crate::redis::cmd`].
 
 use crate::core::version::Stamp;
-use crate::engine::{Command as StoreWork, Refusable};
+use crate::engine::{Command as StoreWork, Database, Refusable};
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd;
 use crate::redis::resp::{Protocol, Reply, Request};
@@ -69,9 +69,14 @@ pub struct Session {
     transaction: Option<Transaction>,
     /// The keys `WATCH`ed, with the versions they had.
     watched: Watched,
-    /// The database a failed `SELECT` asked for: data commands are then
-    /// refused until `SELECT 0` (see [`Session::select`]).
-    missing_db: Option<i64>,
+    /// The database selected (`SELECT`), 0 to begin with.
+    database: Database,
+    /// Whether this connection has ever selected a database other than
+    /// 0: from then on each piece of its store work carries the database
+    /// it was dispatched in (see [`run`]). A connection that never does
+    /// pays nothing for databases: its work runs in database 0, the
+    /// store thread's default.
+    selected_other: bool,
 }
 
 /// The commands of an open `MULTI`.
@@ -93,7 +98,7 @@ pub(crate) struct Transaction {
 /// other in order.
 /// A map, so that watching many keys, or one key many times, costs one
 /// lookup per key.
-pub(crate) type Watched = Arc<Mutex<HashMap<Vec<u8>, Option<Stamp>>>>;
+pub(crate) type Watched = Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), Option<Stamp>>>>;
 
 impl Session {
     /// A session with no name yet, speaking RESP2, not authenticated, in
@@ -108,18 +113,21 @@ impl Session {
             authenticated: false,
             transaction: None,
             watched: Watched::default(),
-            missing_db: None,
+            database: Database::ZERO,
+            selected_other: false,
         }
     }
 
-    /// Records a `SELECT` of database `db`. netdb has database 0 only. A
-    /// client that asked for another and was refused may go on as if it
-    /// had it (`redis-cli -n 1` and some client libraries only warn), and
-    /// would then read and write database 0, mixing its keys with another
-    /// application's. So until the connection selects 0, its data
-    /// commands are refused.
-    pub fn select(&mut self, db: i64) {
-        self.missing_db = (db != 0).then_some(db);
+    /// Selects database `db`: the commands dispatched from now on read
+    /// and write its keys.
+    pub fn select(&mut self, db: Database) {
+        self.database = db;
+        self.selected_other |= !db.is_zero();
+    }
+
+    /// The database selected.
+    pub fn database(&self) -> Database {
+        self.database
     }
 
     /// The protocol this connection's replies are encoded in
@@ -178,6 +186,9 @@ pub struct Facts {
     pub persistence: Persistence,
     /// The client password, if any, and the failed attempts' count.
     pub auth: ClientAuth,
+    /// How many databases there are (`--databases`): `SELECT` takes 0 up
+    /// to one less.
+    pub databases: usize,
 }
 
 /// What to do with one request.
@@ -520,20 +531,6 @@ pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Actio
             Reply::Error("NOAUTH Authentication required.".into()),
         );
     }
-    if let Some(db) = session.missing_db {
-        if ["@read", "@write", "@keyspace"]
-            .iter()
-            .any(|c| command.acl.contains(c))
-        {
-            return refuse(
-                session,
-                Reply::Error(format!(
-                    "ERR DB index is out of range: this connection selected database {db}, \
-                     and netdb has database 0 only; SELECT 0 to use it"
-                )),
-            );
-        }
-    }
     if let Some(transaction) = &mut session.transaction {
         if !runs_inside_multi(command) {
             // A queue is held until EXEC: bounded like one request, so a
@@ -558,17 +555,43 @@ pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Actio
 }
 
 /// Calls `command`'s handler: the request has passed every check.
+///
+/// Its store work, if any, runs in the database selected when the
+/// handler was called: a `SELECT` later in the same pipeline, or queued
+/// later in the same transaction, does not move it. (The database is
+/// taken before the handler runs, so an `EXEC` whose queue selects runs
+/// its watch check in the database it was sent in, and each queued
+/// command in its own.)
 pub(crate) fn run(
     command: &'static Command,
     args: Vec<Vec<u8>>,
     session: &mut Session,
     facts: &Facts,
 ) -> Action {
-    (command.run)(Call {
+    let database = session.database;
+    let action = (command.run)(Call {
         command,
         args,
         session,
         facts,
+    });
+    match action {
+        // Work is set to its database only once the connection has left
+        // database 0, so that the many clients that never do pay nothing.
+        Action::Store(work) if session.selected_other => Action::Store(in_database(database, work)),
+        action => action,
+    }
+}
+
+/// `work`, run in `database` (and the database it found put back after,
+/// for the work of an `EXEC` around it).
+fn in_database(database: Database, work: StoreWork<Answer>) -> StoreWork<Answer> {
+    Box::new(move |db| {
+        let around = db.database();
+        db.select(database);
+        let answer = work(db);
+        db.select(around);
+        answer
     })
 }
 

@@ -65,6 +65,8 @@ pub fn status_from_facts(
         max_clock_offset_ms: Some(bound),
         writes_refused,
         memory_rss: resident_bytes(),
+        databases: facts.databases,
+        expiring_by_database: facts.expiring_by_database,
     }
 }
 

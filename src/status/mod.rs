@@ -60,6 +60,15 @@ pub struct Status {
     /// `INFO`); `None` where it could not be read (no `/proc`) or a node
     /// does not report it.
     pub memory_rss: Option<u64>,
+    /// Each database with live keys and how many (`INFO keyspace`), in
+    /// index order; empty where they were not counted (the console, the
+    /// machine form of a status), and then every live key is database
+    /// 0's as far as the status says.
+    pub databases: Vec<(crate::engine::Database, usize)>,
+    /// Keys with an expiry in each database that has any (`expires=` of
+    /// `INFO keyspace`); empty where not gathered, when `expiring` is
+    /// database 0's.
+    pub expiring_by_database: Vec<(crate::engine::Database, usize)>,
 }
 
 /// Whether the last push to a peer worked.
@@ -261,6 +270,8 @@ pub(crate) mod tests {
             max_clock_offset_ms: Some(500),
             writes_refused: None,
             memory_rss: Some(50 << 20),
+            databases: Vec::new(),
+            expiring_by_database: Vec::new(),
         }
     }
 
@@ -281,6 +292,8 @@ pub(crate) mod tests {
             max_clock_offset_ms: Some(500),
             writes_refused: None,
             memory_rss: None,
+            databases: Vec::new(),
+            expiring_by_database: Vec::new(),
         };
         assert_eq!(
             format_status(&status),

@@ -544,6 +544,13 @@ impl Store {
         self.expiring.len()
     }
 
+    /// The keys of the values with an expiry.
+    pub fn expiring_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.expiring
+            .iter()
+            .map(|&(_, slot)| self.slots[slot as usize].key())
+    }
+
     /// How many values their expiry turned into tombstones since the start
     /// (`expired_keys`).
     pub fn expired_count(&self) -> u64 {

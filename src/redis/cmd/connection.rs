@@ -3,6 +3,7 @@
 //! [`Session`] and the node's [`Facts`] alone (`AUTH` checks the password
 //! in [`crate::redis::auth`]) and must never append store ops.
 
+use crate::engine::Database;
 use crate::redis::cmd::introspection::{container, help_entry};
 use crate::redis::command::{
     arg, error, not_an_integer, optional, parse_i64, shown, syntax_error, token, truncated, Action,
@@ -51,7 +52,7 @@ pub const COMMANDS: &[Command] = &[
         flags: &["loading", "stale", "fast"],
         acl: FAST,
         docs: Docs {
-            summary: "Change the selected database (netdb has only 0)",
+            summary: "Change the selected database for the current connection",
             args: &[arg("index", "integer")],
             ..DOCS
         },
@@ -193,20 +194,18 @@ fn echo(mut call: Call<'_>) -> Action {
     Action::Reply(Reply::Bulk(call.args.swap_remove(1)))
 }
 
-/// `SELECT db`: database 0 only. Any other valid index is refused, and
-/// the connection's data commands with it until `SELECT 0` (see
-/// [`Session::select`](crate::redis::command::Session::select)).
+/// `SELECT index`: the connection's later commands use database `index`
+/// (0 up to one less than `--databases`).
 fn select(call: Call<'_>) -> Action {
     match parse_i64(&call.args[1]) {
-        Some(0) => {
-            call.session.select(0);
-            Action::Reply(Reply::ok())
-        }
-        Some(db) if i32::try_from(db).is_ok() => {
-            call.session.select(db);
-            error("ERR DB index is out of range")
-        }
-        _ => not_an_integer(),
+        Some(index) => match Database::checked(index, call.facts.databases) {
+            Some(db) => {
+                call.session.select(db);
+                Action::Reply(Reply::ok())
+            }
+            None => error("ERR DB index is out of range"),
+        },
+        None => not_an_integer(),
     }
 }
 
@@ -355,11 +354,12 @@ fn check_name(name: &[u8]) -> Result<(), Reply> {
 fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
     let name = session.name.as_deref().map(String::from_utf8_lossy);
     format!(
-        "id={} addr={} laddr={} name={} db=0 flags={} multi={} cmd={cmd} user=default resp={}\n",
+        "id={} addr={} laddr={} name={} db={} flags={} multi={} cmd={cmd} user=default resp={}\n",
         session.id,
         session.addr,
         session.laddr,
         name.unwrap_or_default(),
+        session.database().index(),
         if session.in_transaction() { "x" } else { "N" },
         session.queued().map_or(-1, |n| n as i64),
         session.protocol().version(),
@@ -381,7 +381,11 @@ mod tests {
         assert_eq!(run(&[b"ping", b"hi"]), bulk_of(b"hi"));
         assert_eq!(run(&[b"EcHo", b"a\r\nb"]), bulk_of(b"a\r\nb"));
         assert_eq!(run(&[b"SELECT", b"0"]), Reply::ok());
-        assert_eq!(run(&[b"SELECT", b"1"]), err("ERR DB index is out of range"));
+        assert_eq!(run(&[b"SELECT", b"1"]), Reply::ok());
+        assert_eq!(
+            run(&[b"SELECT", b"16"]),
+            err("ERR DB index is out of range")
+        );
         assert_eq!(
             run(&[b"SELECT", b"x"]),
             err("ERR value is not an integer or out of range")
@@ -394,27 +398,35 @@ mod tests {
     }
 
     #[test]
-    fn after_a_refused_select_data_commands_are_refused_until_select_0() {
-        let mut fake = crate::redis::cmd::testing::Fake::default();
+    fn select_takes_every_database_the_node_has() {
+        let mut fake = Fake::default();
         let s = &mut session();
-        assert_eq!(fake.run(s, &[b"SET", b"k", b"v"]), Reply::ok());
-        fake.run(s, &[b"SELECT", b"2"]);
-        for args in [
-            &[&b"GET"[..], b"k"][..],
-            &[b"SET", b"k", b"other"],
-            &[b"DBSIZE"],
-            &[b"KEYS", b"*"],
-            &[b"FLUSHDB"],
-        ] {
-            let Reply::Error(text) = fake.run(s, args) else {
-                panic!("{args:?} ran in database 0 after SELECT 2");
-            };
-            assert!(text.starts_with("ERR DB index is out of range"), "{text}");
+        assert_eq!(fake.run(s, &[b"SET", b"k", b"zero"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"SELECT", b"15"]), Reply::ok());
+        assert_eq!(s.database().index(), 15);
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
+        for bad in [&b"16"[..], b"-1", b"4294967296"] {
+            assert_eq!(
+                fake.run(s, &[b"SELECT", bad]),
+                err("ERR DB index is out of range"),
+                "{bad:?}"
+            );
         }
-        // Connection commands still work.
-        assert_eq!(fake.run(s, &[b"PING"]), Reply::Simple("PONG".into()));
+        assert_eq!(s.database().index(), 15, "a refused SELECT changes nothing");
+        let Reply::Bulk(line) = fake.run(s, &[b"CLIENT", b"INFO"]) else {
+            panic!("a bulk")
+        };
+        assert!(String::from_utf8_lossy(&line).contains(" db=15 "));
         assert_eq!(fake.run(s, &[b"SELECT", b"0"]), Reply::ok());
-        assert_eq!(fake.run(s, &[b"GET", b"k"]), bulk_of(b"v"));
+        assert_eq!(fake.run(s, &[b"GET", b"k"]), bulk_of(b"zero"));
+        let one = Facts {
+            databases: 1,
+            ..facts()
+        };
+        assert_eq!(
+            fake.run_with(s, &[b"SELECT", b"1"], &one),
+            err("ERR DB index is out of range")
+        );
     }
 
     #[test]

@@ -383,6 +383,20 @@ mod tests {
     }
 
     #[test]
+    fn rename_copy_and_move_keep_the_expiry() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"SET", b"a", b"v", b"EX", b"100"]);
+        assert_eq!(fake.run(s, &[b"RENAME", b"a", b"b"]), Reply::ok());
+        assert_eq!(fake.run(s, &[b"TTL", b"b"]), int(100));
+        assert_eq!(fake.run(s, &[b"COPY", b"b", b"c"]), int(1));
+        assert_eq!(fake.run(s, &[b"TTL", b"c"]), int(100));
+        assert_eq!(fake.run(s, &[b"MOVE", b"c", b"2"]), int(1));
+        fake.run(s, &[b"SELECT", b"2"]);
+        assert_eq!(fake.run(s, &[b"TTL", b"c"]), int(100));
+    }
+
+    #[test]
     fn a_time_already_past_deletes_the_key() {
         let mut fake = Fake::default();
         let s = &mut session();

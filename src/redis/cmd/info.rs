@@ -166,16 +166,44 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
             }
             lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
-        "keyspace" if s.live > 0 => {
-            lines.push((
-                "db0",
-                format!("keys={},expires={},avg_ttl=0", s.live, s.expiring),
-            ));
-        }
+        "keyspace" => return keyspace_lines(s),
         "netdb" => return netdb_lines(s),
         _ => {}
     }
     lines.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `# Keyspace`: one line per database with live keys; every live key is
+/// database 0's when the status has no per-database counts.
+fn keyspace_lines(s: &Status) -> Vec<(String, String)> {
+    let counted;
+    let databases = if s.databases.is_empty() {
+        counted = [(crate::engine::Database::ZERO, s.live)];
+        &counted[..]
+    } else {
+        &s.databases[..]
+    };
+    let expires = |db: crate::engine::Database| {
+        if s.expiring_by_database.is_empty() {
+            if db == crate::engine::Database::ZERO {
+                s.expiring
+            } else {
+                0
+            }
+        } else {
+            (s.expiring_by_database.iter())
+                .find(|&&(d, _)| d == db)
+                .map_or(0, |&(_, n)| n)
+        }
+    };
+    databases
+        .iter()
+        .filter(|&&(_, keys)| keys > 0)
+        .map(|&(db, keys)| {
+            let line = format!("keys={keys},expires={},avg_ttl=0", expires(db));
+            (db.to_string(), line)
+        })
+        .collect()
 }
 
 /// `# Persistence`: Redis's AOF fields for netdb's log (netdb has no RDB
@@ -418,6 +446,31 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023B");
         assert_eq!(human_bytes(1536), "1.50K");
         assert_eq!(human_bytes(3 << 30), "3.00G");
+    }
+
+    #[test]
+    fn the_keyspace_has_a_line_per_database_with_keys() {
+        use crate::engine::Database;
+        let status = Status {
+            live: 7,
+            databases: vec![
+                (Database::ZERO, 4),
+                (Database::new(3), 2),
+                (Database::new(15), 1),
+            ],
+            expiring_by_database: vec![(Database::new(3), 1)],
+            ..sample()
+        };
+        assert!(text(&["keyspace"], &status).ends_with(
+            "# Keyspace\r\ndb0:keys=4,expires=0,avg_ttl=0\r\ndb3:keys=2,expires=1,avg_ttl=0\r\n\
+             db15:keys=1,expires=0,avg_ttl=0\r\n"
+        ));
+        let empty = Status {
+            live: 0,
+            databases: Vec::new(),
+            ..sample()
+        };
+        assert_eq!(text(&["keyspace"], &empty), "# Keyspace\r\n");
     }
 
     #[test]

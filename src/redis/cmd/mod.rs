@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | [`connection`] | `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`, `HELLO`, `CLIENT ...` |
 //! | [`strings`] | `GET`, `SET`, `SETNX`, `SETEX`, `PSETEX`, `GETSET`, `GETDEL`, `GETEX`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
-//! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
+//! | [`keys`] | `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `TYPE`, `KEYS`, `SCAN`, `RANDOMKEY`, `DBSIZE`, `RENAME`, `RENAMENX`, `COPY`, `MOVE`, `SWAPDB`, `FLUSHDB`, `FLUSHALL`, `MEMORY USAGE` |
 //! | [`expiry`] | `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`, `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`, `PERSIST` |
 //! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |
 //! | [`server`] | `CONFIG GET`, `CONFIG HELP` |

@@ -335,6 +335,8 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Integer(n) => u64::try_from(n).ok(),
             _ => None,
         },
+        databases: Vec::new(),
+        expiring_by_database: Vec::new(),
     })
 }
 

@@ -56,7 +56,7 @@ fn config_get(call: Call<'_>) -> Action {
 /// does: no RDB snapshots of Redis's kind (`save` is empty), an
 /// append-only log when the node has a data directory (`appendonly`,
 /// `appendfsync`, `dir`; an in-memory node has neither policy nor
-/// directory, so it lists neither), one database, no eviction, and the
+/// directory, so it lists neither), `--databases`, no eviction, and the
 /// client password (empty for none), which only an authenticated client
 /// can ask for, as in Redis.
 fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
@@ -72,7 +72,7 @@ fn settings(facts: &Facts) -> Vec<(&'static str, String)> {
     settings.extend([
         ("maxmemory", "0".into()),
         ("maxmemory-policy", "noeviction".into()),
-        ("databases", "1".into()),
+        ("databases", facts.databases.to_string()),
         ("maxclients", facts.max_clients.to_string()),
         ("timeout", facts.idle_timeout_secs.to_string()),
         ("proto-max-bulk-len", facts.max_bulk_len.to_string()),

@@ -17,6 +17,7 @@ pub(crate) fn facts() -> Facts {
         max_request_len: 1 << 21,
         persistence: Persistence::InMemory,
         auth: ClientAuth::default(),
+        databases: crate::engine::database::DEFAULT_DATABASES,
     }
 }
 
@@ -103,6 +104,35 @@ impl Fake {
             Ok(Some((reply, used))) if used == out.len() => reply,
             other => panic!("bad reply bytes: {other:?}"),
         }
+    }
+}
+
+impl Fake {
+    /// Dispatches every command first, as a connection does with a
+    /// pipeline, then runs their store work in one trip; the replies in
+    /// order.
+    pub(crate) fn pipeline(
+        &mut self,
+        session: &mut crate::redis::command::Session,
+        commands: &[&[&[u8]]],
+    ) -> Vec<Reply> {
+        let mut replies: Vec<Option<Reply>> = Vec::new();
+        let mut work = Vec::new();
+        for args in commands {
+            match dispatch(session, request(args), &facts()) {
+                Action::Reply(r) | Action::Close(r) => replies.push(Some(r)),
+                Action::Store(w) => {
+                    work.push(w);
+                    replies.push(None);
+                }
+                Action::Node(_) => panic!("INFO and NETDB.STATUS are the shell's"),
+            }
+        }
+        let mut answers = self.store.run(work).expect("store thread").into_iter();
+        replies
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| answers.next().expect("one answer per work").reply))
+            .collect()
     }
 }
 

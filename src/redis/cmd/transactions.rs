@@ -127,10 +127,11 @@ fn watch(mut call: Call<'_>) -> Action {
     let watched = call.session.watched().clone();
     Action::Store(Box::new(move |db| {
         let mut watched = watched.lock();
+        let here = db.database();
         for key in keys {
             // A key watched twice keeps the version it had first.
-            if let Entry::Vacant(entry) = watched.entry(key) {
-                let version = db.version(entry.key());
+            if let Entry::Vacant(entry) = watched.entry((here, key)) {
+                let version = db.version(&entry.key().1);
                 entry.insert(version);
             }
         }
@@ -185,7 +186,14 @@ fn exec(call: Call<'_>) -> Action {
     }
     Action::Store(Box::new(move |db: &mut Db<'_>| {
         let watched = std::mem::take(&mut *watched.lock());
-        if watched.iter().any(|(key, seen)| db.version(key) != *seen) {
+        // Each key in the database it was watched in.
+        let here = db.database();
+        let changed = watched.iter().any(|((database, key), seen)| {
+            db.select(*database);
+            db.version(key) != *seen
+        });
+        db.select(here);
+        if changed {
             return Reply::NullArray.into();
         }
         let mut tally = Tally::default();
@@ -286,6 +294,30 @@ mod tests {
         assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
         fake.run(s, &[b"MULTI"]);
         assert_eq!(fake.run(s, &[b"EXEC"]), Reply::Array(Vec::new()));
+    }
+
+    #[test]
+    fn a_watched_key_is_checked_in_the_database_it_was_watched_in() {
+        let mut fake = Fake::default();
+        let (mine, other) = (&mut session(), &mut session());
+        fake.run(mine, &[b"SELECT", b"1"]);
+        fake.run(mine, &[b"WATCH", b"k"]);
+        fake.run(mine, &[b"SELECT", b"2"]);
+        // The same name in another database: not the watched key.
+        fake.run(other, &[b"SELECT", b"2"]);
+        fake.run(other, &[b"SET", b"k", b"x"]);
+        fake.run(mine, &[b"MULTI"]);
+        fake.run(mine, &[b"SET", b"j", b"1"]);
+        assert_eq!(fake.run(mine, &[b"EXEC"]), Reply::Array(vec![Reply::ok()]));
+        // The watched key itself.
+        fake.run(mine, &[b"SELECT", b"1"]);
+        fake.run(mine, &[b"WATCH", b"k"]);
+        fake.run(mine, &[b"SELECT", b"2"]);
+        fake.run(other, &[b"SELECT", b"1"]);
+        fake.run(other, &[b"SET", b"k", b"y"]);
+        fake.run(mine, &[b"MULTI"]);
+        fake.run(mine, &[b"SET", b"j", b"2"]);
+        assert_eq!(fake.run(mine, &[b"EXEC"]), Reply::NullArray);
     }
 
     #[test]
