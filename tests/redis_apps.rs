@@ -443,16 +443,24 @@ fn string_commands_and_the_tools_commands() {
         err.detail(),
         Some("value is not an integer or out of range")
     );
-    let err = redis::cmd("SET")
+    let () = redis::cmd("SET")
         .arg("k")
         .arg("v")
         .arg("EX")
         .arg(10)
+        .query(&mut con)
+        .expect("SET EX");
+    assert_eq!(con.ttl::<_, i64>("k").expect("TTL"), 10);
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(0)
         .query::<()>(&mut con)
-        .expect_err("no expiry yet");
+        .expect_err("EX 0");
     assert!(
         err.to_string()
-            .contains("netdb does not support SET option 'EX'"),
+            .contains("invalid expire time in 'set' command"),
         "{err}"
     );
     let kind: String = redis::cmd("TYPE")
