@@ -753,3 +753,32 @@ fn with_peer_tls_a_plain_tcp_peer_from_another_machine_is_refused() {
     assert_eq!(node.cmd("keys"), "(no keys)");
     assert_no_panic(&node.stderr_lines());
 }
+
+#[test]
+fn over_max_clients_a_tls_client_is_told_over_tls_and_a_tls_peer_still_gets_in() {
+    let certs = Certs::new();
+    let mut node = certs.spec("tls-full").args(&["--max-clients", "1"]).start();
+    let mut first = certs.connect(node.addr());
+    first.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut first, 7), b"+PONG\r\n");
+
+    // The second client completes its handshake, then reads why it is
+    // closed, over TLS.
+    let mut second = certs.connect(node.addr());
+    second.write_all(b"PING\r\n").expect("write");
+    let error = b"-ERR max number of clients reached\r\n";
+    assert_eq!(read_exact(&mut second, error.len()), error);
+    node.wait_log("refused client 127.0.0.1:", REPLY_TIMEOUT);
+
+    // A peer over TLS is not a client: the limit does not keep it out.
+    let config = certs.client_config_with(Some(&certs));
+    let got = tls_peer_push(node.addr(), config, "peer-key").expect("a TLS connection");
+    assert!(
+        !got.is_empty(),
+        "no Welcome for a peer over the client limit"
+    );
+    wait_value(&mut node, "peer-key", "forged");
+    first.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut first, 7), b"+PONG\r\n");
+    assert_no_panic(&node.stderr_lines());
+}
