@@ -782,3 +782,43 @@ fn over_max_clients_a_tls_client_is_told_over_tls_and_a_tls_peer_still_gets_in()
     assert_eq!(read_exact(&mut first, 7), b"+PONG\r\n");
     assert_no_panic(&node.stderr_lines());
 }
+
+#[test]
+fn a_transfer_of_several_parts_crosses_peer_tls() {
+    let certs = Certs::new();
+    let tls = certs.args();
+    let mut cluster = Cluster::start(2, &[], |_, spec, dir| {
+        let secret = secret_args(dir);
+        spec.sync_every(FAST_SYNC_MS)
+            .args(&["--max-frame-bytes", "1048576"])
+            .args(&strs(&tls))
+            .args(&strs(&secret))
+    });
+    // n2 is down while n1 takes about 6 MiB: when n2 is back, empty, the
+    // two exchange it in six parts or more at the smallest frame limit.
+    cluster[1].kill();
+    let keys = 40_000;
+    let value = "v".repeat(150);
+    let mut con = redis_connection(cluster[0].addr());
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(5_000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("SET").arg(format!("key-{i}")).arg(&value).ignore();
+        }
+        let () = pipe.query(&mut con).expect("the pipeline");
+    }
+    cluster[1].restart();
+    let mut other = redis_connection(cluster[1].addr());
+    eventually(
+        Duration::from_secs(60),
+        format_args!("n2 to have all {keys} keys"),
+        || redis::cmd("DBSIZE").query::<usize>(&mut other).ok() == Some(keys),
+    );
+    cluster[0].wait_log("with a transfer of several parts", REPLY_TIMEOUT);
+    let n2 = cluster[1].addr();
+    cluster[0].wait_log(&format!("peer {n2} is reachable (over TLS)"), REPLY_TIMEOUT);
+    for node in &cluster.nodes {
+        assert_eq!(node.count_stderr("plain TCP"), 0, "{}", node.name());
+        assert_no_panic(&node.stderr_lines());
+    }
+}
