@@ -171,7 +171,7 @@ impl Node {
                 max_clock_offset_ms,
                 anti_entropy,
                 secret: config.cluster_secret.clone(),
-                tls: config.tls.clone(),
+                tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
             },
         )?;
         let pushers = Arc::new(pushers);

@@ -24,7 +24,8 @@ use crate::replication::frame::{
 };
 use crate::replication::wire::{Message, MessageRef, MAGIC, PROTOCOL_VERSION};
 use parking_lot::Mutex;
-use rustls::{ClientConnection, ServerConnection, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConnection, StreamOwned};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -97,6 +98,29 @@ impl std::fmt::Debug for PeerStream {
         };
         f.debug_tuple(kind).field(self.tcp()).finish()
     }
+}
+
+/// The TLS layer of a connection to the peer at `addr` (`host:port`, as
+/// the peers file spells it), made with `config` (see
+/// [`crate::tls::ServerTls::peer_dialing`]): the peer's certificate must
+/// be signed by the CA and name `host`. `Err` when `host` cannot be a
+/// certificate's name.
+pub fn dial_tls(
+    config: &Arc<ClientConfig>,
+    addr: &str,
+) -> std::result::Result<ClientConnection, String> {
+    let host = host_of(addr);
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("{host} cannot be checked against a certificate: {e}"))?;
+    ClientConnection::new(Arc::clone(config), name).map_err(|e| format!("TLS: {e}"))
+}
+
+/// The host part of `addr` (`host:port`, `[v6]:port`), brackets removed.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 impl From<TcpStream> for PeerStream {
@@ -356,4 +380,33 @@ fn out_of_turn(expected: &'static str, got: &Message) -> SyncError {
         got: got.kind().to_string(),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_of_an_address_is_what_its_certificate_must_name() {
+        assert_eq!(host_of("127.0.0.1:9001"), "127.0.0.1");
+        assert_eq!(host_of("node1.example:9001"), "node1.example");
+        assert_eq!(host_of("[::1]:9001"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
+
+    #[test]
+    fn only_a_host_a_certificate_can_name_is_dialed() {
+        let roots = rustls::RootCertStore::empty();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let config = Arc::new(config);
+        assert!(dial_tls(&config, "127.0.0.1:9001").is_ok());
+        assert!(dial_tls(&config, "[::1]:9001").is_ok());
+        assert!(dial_tls(&config, "node1.example:9001").is_ok());
+        assert!(dial_tls(&config, "not a host name:9001").is_err());
+    }
 }

@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::ClockOffset;
-use crate::replication::connection::{Connection, PeerStream};
+use crate::replication::connection::{dial_tls, Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts, PARTS_IN_FLIGHT};
@@ -43,8 +43,8 @@ use crate::replication::wire::{
     DoneRef, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
 use crate::store::Shown;
-use crate::tls::ServerTls;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use rustls::ClientConfig;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -73,10 +73,11 @@ pub struct PushSettings {
     /// connection is authenticated and its frames sealed (see
     /// [`crate::replication::auth`]).
     pub secret: Option<ClusterSecret>,
-    /// The node's TLS settings: with a CA, every connection to a peer is
-    /// TLS, the peer's certificate checked against the CA and this
-    /// node's shown (see [`crate::tls`]).
-    pub tls: Option<ServerTls>,
+    /// With peer TLS (a certificate, its key and a CA), what connections
+    /// to peers are made with: every one is TLS, the peer's certificate
+    /// checked against the CA and this node's shown (see
+    /// [`crate::tls::ServerTls::peer_dialing`]).
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -571,9 +572,8 @@ impl Pusher {
         let Some(tls) = &self.settings.tls else {
             return Ok(PeerStream::Plain(stream));
         };
-        match tls.dial(&self.addr) {
-            Ok(Some(conn)) => Ok(PeerStream::dialed(conn, stream)),
-            Ok(None) => Ok(PeerStream::Plain(stream)),
+        match dial_tls(tls, &self.addr) {
+            Ok(conn) => Ok(PeerStream::dialed(conn, stream)),
             Err(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why).into()),
         }
     }
