@@ -153,7 +153,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub tls_key_file: Option<PathBuf>,
     /// The CA (PEM) that TLS clients' certificates must be signed by; a
-    /// client without a certificate is let in too.
+    /// client without a certificate is let in too. With it, peers talk
+    /// TLS to each other, each showing a certificate this CA signed.
     #[arg(long, value_name = "PATH")]
     pub tls_ca_cert_file: Option<PathBuf>,
 }

@@ -28,22 +28,29 @@
 //! blocking thread per peer keeps that code simple. A connection whose
 //! first byte is the peer magic leaves the loop for one.
 //!
-//! A connection whose first byte is 0x16 (a TLS ClientHello) is a Redis
-//! client over TLS when the node has a certificate: its socket's bytes
-//! go through its TLS layer ([`crate::tls`]) on their way to and from
-//! the same [`ClientConn`]. Without a certificate it is a plaintext
-//! client like any other (and gets a protocol error).
+//! A connection whose first byte is 0x16 (a TLS ClientHello) on a node
+//! with a certificate runs its TLS handshake in the loop, nonblocking;
+//! then its first byte of plaintext tells, as above, a peer (the magic:
+//! it leaves for a peer thread with its TLS layer, see
+//! [`crate::listener`]) from a Redis client over TLS, whose socket's
+//! bytes go through its TLS layer ([`crate::tls`]) on their way to and
+//! from the same [`ClientConn`]. Whether a client is over the limit or
+//! kept out by protected mode is decided then, so a peer never is.
+//! Without a certificate a ClientHello is a plaintext client like any
+//! other (and gets a protocol error).
 
 use crate::engine::{GroupDone, Part};
 use crate::error::{Error, Result};
 use crate::redis::client::{is_loopback, ClientConn, Close, Context, DENIED};
 use crate::redis::command::Answer;
+use crate::replication::connection::PeerStream;
 use crate::replication::wire::MAGIC;
 use crate::tls::{self, ReadOutcome, ServerTls, TlsClient};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::io::{self, Read, Write};
+use rustls::ServerConnection;
+use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,14 +58,23 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What takes a connection that opened with the peer magic: it gets the
-/// socket in blocking mode and serves it on a thread of its own.
-pub type PeerHandoff = Arc<dyn Fn(TcpStream) + Send + Sync>;
+/// What takes a connection that opened with the peer magic (in plain TCP
+/// or inside TLS): it gets the socket in blocking mode, with its TLS
+/// layer if any, and serves it on a thread of its own.
+pub type PeerHandoff = Arc<dyn Fn(PeerStream) + Send + Sync>;
 
 /// How long a connection over `--max-clients` may take to show that it is
 /// a peer (a peer sends the magic as soon as it connects) before it is
 /// told the limit is reached and closed.
 pub const OVER_LIMIT_SNIFF: Duration = Duration::from_millis(250);
+
+/// [`OVER_LIMIT_SNIFF`] for a connection that opened with a ClientHello:
+/// a peer shows the magic only after the TLS handshake, a round trip or
+/// two later.
+pub const OVER_LIMIT_TLS_SNIFF: Duration = Duration::from_secs(1);
+
+/// What a connection over `--max-clients` is told.
+const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// How long a connection closed by the node waits for the client to stop
 /// sending, so that the error just written reaches it: closing with
@@ -217,6 +233,15 @@ enum State {
         admitted: bool,
         deadline: Option<Instant>,
     },
+    /// Opened with a ClientHello: the TLS handshake runs until the first
+    /// byte of plaintext says whether it is a peer or a client. As for
+    /// [`State::Sniffing`], `admitted` says it is counted as a client, and
+    /// one that is not has until `deadline` to show it is a peer.
+    TlsOpening {
+        tls: Box<ServerConnection>,
+        admitted: bool,
+        deadline: Option<Instant>,
+    },
     /// A Redis client.
     Client(Box<ClientConn>),
     /// A Redis client over TLS.
@@ -245,12 +270,24 @@ impl State {
         }
     }
 
+    /// The TLS layer, if the connection has one.
+    fn tls_mut(&mut self) -> Option<&mut ServerConnection> {
+        match self {
+            State::Tls(tls) => Some(&mut tls.tls),
+            State::TlsOpening { tls, .. } => Some(tls),
+            _ => None,
+        }
+    }
+
     /// Whether the connection counts as a client (`connected_clients`,
     /// `--max-clients`).
     fn is_counted(&self) -> bool {
         matches!(
             self,
-            State::Client(_) | State::Tls(_) | State::Sniffing { admitted: true, .. }
+            State::Client(_)
+                | State::Tls(_)
+                | State::Sniffing { admitted: true, .. }
+                | State::TlsOpening { admitted: true, .. }
         )
     }
 }
@@ -277,6 +314,10 @@ impl Conn {
             self.state,
             State::Lingering { .. }
                 | State::Sniffing {
+                    deadline: Some(_),
+                    ..
+                }
+                | State::TlsOpening {
                     deadline: Some(_),
                     ..
                 }
@@ -473,7 +514,14 @@ impl Loop {
                 }
             }
             State::Lingering { .. } => return self.linger(idx),
-            State::Client(_) | State::Tls(_) => {}
+            State::TlsOpening { .. } | State::Client(_) | State::Tls(_) => {}
+        }
+        if let Some(Some(Conn {
+            state: State::TlsOpening { .. },
+            ..
+        })) = self.conns.get(idx)
+        {
+            self.open_tls(idx);
         }
         let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
@@ -626,39 +674,141 @@ impl Loop {
             Err(_) => return Some(Close::Done),
         };
         if byte == MAGIC[0] {
-            self.hand_to_peer(idx);
+            self.hand_to_peer(idx, None);
             return None;
         }
-        let tls = match &self.tls {
-            Some(tls) if byte == TLS_HANDSHAKE => match tls.accept() {
-                Ok(tls) => Some(tls),
+        if let Some(tls) = self.tls.as_ref().filter(|_| byte == TLS_HANDSHAKE) {
+            let tls = match tls.accept() {
+                Ok(tls) => Box::new(tls),
                 Err(e) => {
                     log::warn!("closed TLS client {}: {e}", conn.from);
                     return Some(Close::Done);
                 }
-            },
-            _ => None,
-        };
+            };
+            let deadline = (!admitted).then(|| Instant::now() + OVER_LIMIT_TLS_SNIFF);
+            let state = State::TlsOpening {
+                tls,
+                admitted,
+                deadline,
+            };
+            self.set_state(idx, state);
+            return None;
+        }
         if !admitted {
-            self.refuse(idx);
+            self.refuse(idx, None);
             return None;
         }
-        if self.clients.settings().loopback_only()
-            && !conn.stream.peer_addr().is_ok_and(|a| is_loopback(&a))
-        {
-            match tls {
-                Some(tls) => self.deny_tls(idx, tls),
-                None => self.deny(idx),
-            }
+        if self.is_kept_out(idx) {
+            self.deny(idx);
             return None;
         }
-        self.become_client(idx, tls);
+        self.become_client(idx, None);
         None
+    }
+
+    /// Whether protected mode keeps the client at `idx` out: the node has
+    /// no client password, and it is not from loopback.
+    fn is_kept_out(&self, idx: usize) -> bool {
+        self.clients.settings().loopback_only()
+            && !self.conns[idx]
+                .as_ref()
+                .is_some_and(|c| c.stream.peer_addr().is_ok_and(|a| is_loopback(&a)))
+    }
+
+    /// Runs the TLS handshake of a connection that opened with a
+    /// ClientHello, nonblocking, until its first byte of plaintext, which
+    /// says what it is, as [`Loop::sniff`] does for plain TCP: the peer
+    /// magic sends it to a peer thread with its TLS layer; anything else
+    /// makes it a client over TLS (or refuses it: over the limit, or kept
+    /// out by protected mode, told so over TLS).
+    fn open_tls(&mut self, idx: usize) {
+        let Some(Some(conn)) = self.conns.get_mut(idx) else {
+            return;
+        };
+        let Conn {
+            stream,
+            state,
+            readable,
+            writable,
+            active,
+            from,
+            ..
+        } = conn;
+        let State::TlsOpening { tls, .. } = state else {
+            return;
+        };
+        let mut reads = 0;
+        let first = loop {
+            if let Err(e) = tls::send_records(stream, tls, writable) {
+                return self.close_io(idx, &e);
+            }
+            if !tls.is_handshaking() {
+                match tls.reader().fill_buf() {
+                    Ok(bytes) if !bytes.is_empty() => break bytes[0],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // Closed before a byte of plaintext.
+                    _ => return self.drop_conn(idx),
+                }
+            }
+            if !*readable {
+                return;
+            }
+            if reads == READS_PER_TURN {
+                self.again.push(idx);
+                return;
+            }
+            match tls.read_tls(stream) {
+                Ok(0) => return self.drop_conn(idx),
+                Ok(_) => {
+                    reads += 1;
+                    *active = Instant::now();
+                    if let Err(e) = tls.process_new_packets() {
+                        // The alert that says why, if the socket takes it.
+                        tls::flush_on_close(stream, tls);
+                        log::info!("closed TLS client {from}: {}", tls::Failure::Tls(e));
+                        return self.drop_conn(idx);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => *readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.close_io(idx, &e),
+            }
+        };
+        let Some((tls, admitted)) = self.take_tls(idx) else {
+            return;
+        };
+        if first == MAGIC[0] {
+            self.hand_to_peer(idx, Some(tls));
+        } else if !admitted {
+            self.refuse(idx, Some(tls));
+        } else if self.is_kept_out(idx) {
+            self.deny_tls(idx, tls);
+        } else {
+            self.become_client(idx, Some(tls));
+        }
+    }
+
+    /// Takes the TLS layer out of a connection still opening, and whether
+    /// it was admitted; the connection stays sniffing, counted and timed
+    /// as before, until the caller decides what it is.
+    fn take_tls(&mut self, idx: usize) -> Option<(Box<ServerConnection>, bool)> {
+        let conn = self.conns[idx].as_mut()?;
+        let State::TlsOpening {
+            admitted, deadline, ..
+        } = conn.state
+        else {
+            return None;
+        };
+        let sniffing = State::Sniffing { admitted, deadline };
+        match std::mem::replace(&mut conn.state, sniffing) {
+            State::TlsOpening { tls, .. } => Some((tls, admitted)),
+            _ => None,
+        }
     }
 
     /// Makes a sniffed connection a client (it is counted already), over
     /// TLS if `tls` is its TLS layer.
-    fn become_client(&mut self, idx: usize, tls: Option<rustls::ServerConnection>) {
+    fn become_client(&mut self, idx: usize, tls: Option<Box<ServerConnection>>) {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
@@ -669,7 +819,7 @@ impl Loop {
         let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
         let state = match tls {
             Some(tls) => State::Tls(Box::new(TlsClient {
-                tls,
+                tls: *tls,
                 client,
                 ended: false,
             })),
@@ -679,8 +829,8 @@ impl Loop {
     }
 
     /// Gives a connection that opened with the peer magic to a peer
-    /// thread.
-    fn hand_to_peer(&mut self, idx: usize) {
+    /// thread, with its TLS layer if it came over TLS.
+    fn hand_to_peer(&mut self, idx: usize, tls: Option<Box<ServerConnection>>) {
         let Some(conn) = self.take(idx) else {
             return;
         };
@@ -695,11 +845,15 @@ impl Loop {
             log::warn!("closed connection from {}: {e}", conn.from);
             return;
         }
-        (self.peers)(conn.stream);
+        (self.peers)(match tls {
+            Some(tls) => PeerStream::accepted(*tls, conn.stream),
+            None => PeerStream::Plain(conn.stream),
+        });
     }
 
-    /// Tells a connection over `--max-clients` so, and closes it.
-    fn refuse(&mut self, idx: usize) {
+    /// Tells a connection over `--max-clients` so (over TLS if `tls` is
+    /// its TLS layer), and closes it.
+    fn refuse(&mut self, idx: usize, tls: Option<Box<ServerConnection>>) {
         let max = self.clients.settings().max_clients;
         self.clients.count_rejected();
         if let Some(conn) = self.conns[idx].as_mut() {
@@ -707,7 +861,16 @@ impl Loop {
                 "refused client {}: {max} clients connected, the limit",
                 conn.from
             );
-            let _ = conn.stream.write(b"-ERR max number of clients reached\r\n");
+            match tls {
+                Some(mut tls) => {
+                    let _ = tls.writer().write_all(MAX_CLIENTS_REACHED);
+                    tls.send_close_notify();
+                    tls::flush_on_close(&mut conn.stream, &mut tls);
+                }
+                None => {
+                    let _ = conn.stream.write(MAX_CLIENTS_REACHED);
+                }
+            }
         }
         self.start_linger(idx);
     }
@@ -726,9 +889,9 @@ impl Loop {
         self.start_linger(idx);
     }
 
-    /// Protected mode for a client that opened with TLS: the handshake is
-    /// completed so that the client can read why, then it is closed.
-    fn deny_tls(&mut self, idx: usize, tls: rustls::ServerConnection) {
+    /// Protected mode for a client that opened with TLS (its handshake
+    /// is over): told why over TLS, then closed.
+    fn deny_tls(&mut self, idx: usize, tls: Box<ServerConnection>) {
         self.clients.count_rejected();
         let Some(conn) = self.conns[idx].as_ref() else {
             return;
@@ -753,9 +916,9 @@ impl Loop {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
-        if let State::Tls(tls_client) = &mut conn.state {
-            tls_client.tls.send_close_notify();
-            tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
+        if let Some(tls) = conn.state.tls_mut() {
+            tls.send_close_notify();
+            tls::flush_on_close(&mut conn.stream, tls);
         }
         let _ = conn.stream.shutdown(std::net::Shutdown::Write);
         if conn.state.is_counted() {
@@ -832,11 +995,11 @@ impl Loop {
         let Some(mut conn) = self.take(idx) else {
             return;
         };
-        if let State::Tls(tls_client) = &mut conn.state {
-            if !tls_client.tls.is_handshaking() {
-                tls_client.tls.send_close_notify();
+        if let Some(tls) = conn.state.tls_mut() {
+            if !tls.is_handshaking() {
+                tls.send_close_notify();
             }
-            tls::flush_on_close(&mut conn.stream, &mut tls_client.tls);
+            tls::flush_on_close(&mut conn.stream, tls);
         }
         if conn.state.is_counted() {
             self.clients.release();
@@ -880,7 +1043,13 @@ impl Loop {
             match &conn.state {
                 State::Sniffing {
                     deadline: Some(d), ..
-                } if *d <= now => self.refuse(idx),
+                } if *d <= now => self.refuse(idx, None),
+                State::TlsOpening {
+                    deadline: Some(d), ..
+                } if *d <= now => {
+                    let tls = self.take_tls(idx).map(|(tls, _)| tls);
+                    self.refuse(idx, tls);
+                }
                 State::Lingering { deadline } if *deadline <= now => self.drop_conn(idx),
                 // A client waiting for nothing, or one connected that never
                 // sent a byte.

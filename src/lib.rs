@@ -26,8 +26,9 @@
 //! [`listener`] (accepting connections, and the peer threads),
 //! [`ioloop`] (the I/O threads' poll loops: client connections, and
 //! telling a peer from a client by the first byte), [`logging`] (levelled,
-//! timestamped lines on stderr), [`tls`] (the node's certificate, and a
-//! TLS client's layer between its socket and its protocol state),
+//! timestamped lines on stderr), [`tls`] (the node's certificate, a
+//! TLS client's layer between its socket and its protocol state, and
+//! what peers dial each other with),
 //! [`error`] (what stops a node, one line each), and `main.rs` (a thin
 //! `run() -> Result`).
 //!
@@ -65,8 +66,9 @@
 //! thread of its own, served by [`replication::receiver`]), anything else
 //! a Redis client connection, which stays in the loop ([`redis::client`]
 //! holds its protocol state); a first byte of 0x16 (a TLS ClientHello),
-//! when the node has a certificate, makes a Redis client connection over
-//! TLS ([`tls`]).
+//! when the node has a certificate, starts a TLS handshake in the loop,
+//! after which the first byte inside TLS tells a peer (handed to its
+//! thread with its TLS layer) from a Redis client over TLS ([`tls`]).
 //!
 //! Only the store thread touches the map, so it needs no lock. Front ends
 //! send it their commands as closures that run against a

@@ -9,6 +9,12 @@
 //! anything else is a Redis client, served by the I/O threads. Whatever
 //! ends a peer connection is logged in one line that names the other side
 //! and the cause.
+//!
+//! On a node with TLS, a connection that opens with a ClientHello (0x16)
+//! is told apart the same way once its handshake is over, by its first
+//! byte of plaintext. A peer over TLS must have shown a client certificate
+//! that the CA signed; with peer TLS (a CA), a peer from another machine
+//! must come over TLS: plain TCP stays allowed from loopback only.
 
 use crate::engine::StoreHandle;
 use crate::error::{Error, Result};
@@ -16,6 +22,7 @@ use crate::ioloop::{IoThreads, PeerHandoff};
 use crate::redis::client::is_loopback;
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::auth::ClusterSecret;
+use crate::replication::connection::PeerStream;
 use crate::replication::receiver::{self, ReceiveSettings};
 use crate::replication::status::Answering;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -46,6 +53,9 @@ pub struct ServerSettings {
     pub protected_mode: bool,
     /// The cluster secret, if the node has one.
     pub secret: Option<ClusterSecret>,
+    /// Peers talk TLS (the node has a certificate, its key and a CA):
+    /// plain TCP peers from other machines are refused.
+    pub peer_tls: bool,
 }
 
 impl ServerSettings {
@@ -107,20 +117,40 @@ impl Drop for Slot {
     }
 }
 
-/// What serves a connection that opened with the peer magic: a thread of
-/// its own running [`receiver::serve`], at most
-/// [`ServerSettings::max_connections`] at once (more are closed at once,
-/// with a log line).
+/// What serves a connection that opened with the peer magic (in plain
+/// TCP, or inside TLS): a thread of its own running [`receiver::serve`],
+/// at most [`ServerSettings::max_connections`] at once (more are closed at
+/// once, with a log line). A TLS peer without a verified client
+/// certificate is refused, and so is a plain TCP peer from another
+/// machine when peers talk TLS; each with a line naming its address.
 pub fn peer_handoff(name: String, store: StoreHandle, settings: &ServerSettings) -> PeerHandoff {
     let receiving = settings.receive_settings();
     let max_peers = settings.max_connections;
     let loopback_only = settings.protected_mode && settings.secret.is_none();
+    let peer_tls = settings.peer_tls;
     let open = Arc::new(AtomicUsize::new(0));
-    Arc::new(move |stream: TcpStream| {
+    Arc::new(move |stream: PeerStream| {
         let from = stream
             .peer_addr()
             .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-        if loopback_only && !stream.peer_addr().is_ok_and(|a| is_loopback(&a)) {
+        let from_loopback = stream.peer_addr().is_ok_and(|a| is_loopback(&a));
+        if stream.is_tls() && !stream.has_verified_client_certificate() {
+            let why = if peer_tls {
+                "it showed no client certificate (a peer must show one signed by \
+                 --tls-ca-cert-file)"
+            } else {
+                "this node has no --tls-ca-cert-file to check a peer's certificate against"
+            };
+            return log::warn!("refused TLS peer connection from {from}: {why}");
+        }
+        if peer_tls && !stream.is_tls() && !from_loopback {
+            return log::warn!(
+                "refused peer connection from {from}: plain TCP, and not from loopback; \
+                 with --tls-ca-cert-file, peers on other machines must use TLS (give every \
+                 node --tls-cert-file, --tls-key-file and --tls-ca-cert-file)"
+            );
+        }
+        if loopback_only && !from_loopback {
             return log::warn!(
                 "refused peer connection from {from}: protected mode (no cluster secret, \
                  and not from loopback); give every node --cluster-secret-file, or, only on \

@@ -19,6 +19,7 @@ use crate::replication::pusher::{PushSettings, Pushers};
 use crate::replication::status::{Answering, PeerTable, WriteRefusal};
 use crate::replication::ticker;
 use crate::store::Store;
+use crate::tls::ServerTls;
 use crossbeam_channel::{bounded, Sender};
 use parking_lot::Mutex;
 use std::net::{SocketAddr, TcpListener};
@@ -142,6 +143,7 @@ impl Node {
             anti_entropy: anti_entropy.clone(),
             protected_mode: config.protected_mode,
             secret: config.cluster_secret.clone(),
+            peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
@@ -170,6 +172,7 @@ impl Node {
                 max_clock_offset_ms,
                 anti_entropy,
                 secret: config.cluster_secret.clone(),
+                tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
             },
         )?;
         let pushers = Arc::new(pushers);
@@ -273,6 +276,12 @@ impl Node {
 
 /// Says at startup what a node listening beyond loopback lets in.
 fn warn_about_exposure(config: &Config, addr: SocketAddr) {
+    if config.tls.as_ref().is_some_and(|tls| !tls.peers_use_tls()) {
+        log::warn!(
+            "TLS serves Redis clients only: peers talk plain TCP until every node also has \
+             --tls-ca-cert-file to check the others' certificates against"
+        );
+    }
     if crate::redis::client::is_loopback(&addr) {
         return;
     }

@@ -1,7 +1,18 @@
-//! TLS for Redis clients: the node's certificate and key loaded at
-//! startup ([`ServerTls`]), and one client connection's TLS layer driven
-//! nonblockingly between its socket and its [`ClientConn`] ([`read_in`],
-//! [`write_out`]), for the poll loops of [`crate::ioloop`].
+//! TLS for Redis clients and between peers: the node's certificate and
+//! key loaded at startup ([`ServerTls`]), and one client connection's TLS
+//! layer driven nonblockingly between its socket and its [`ClientConn`]
+//! ([`read_in`], [`write_out`]), for the poll loops of [`crate::ioloop`].
+//!
+//! With a CA (`--tls-cert-file`, `--tls-key-file` and
+//! `--tls-ca-cert-file`), peers use TLS too, both ways verified (mutual
+//! TLS): a node dialing a peer checks the peer's certificate against the
+//! CA and the name or address it dialed, and presents its own certificate
+//! as a client certificate ([`ServerTls::peer_dialing`]); a node taking a peer
+//! connection over TLS requires a client certificate the CA signed
+//! ([`crate::listener`] refuses one without). The connection then carries
+//! the peer protocol as before, secret handshake and sealed frames
+//! included: TLS adds confidentiality and a second proof of membership,
+//! it does not replace the secret.
 //!
 //! A client that opens with a TLS record (its first byte, 0x16, starts a
 //! ClientHello) gets a [`rustls::ServerConnection`] when the node has a
@@ -25,7 +36,7 @@ use crate::redis::client::ClientConn;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -40,20 +51,25 @@ pub const SEND_BUFFER: usize = 64 * 1024;
 pub struct ServerTls {
     config: Arc<ServerConfig>,
     verifies_clients: bool,
+    /// What this node dials its peers with, when it has a CA to check
+    /// them against: the CA as the only root, and the node's certificate
+    /// as its client certificate.
+    peers: Option<Arc<ClientConfig>>,
 }
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTls")
             .field("verifies_clients", &self.verifies_clients)
+            .field("peers_use_tls", &self.peers.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ServerTls {
     /// Loads the certificate chain and key (PEM), and the CA that client
-    /// certificates must be signed by, if any. Every mistake is an error
-    /// of one line naming the file.
+    /// (and peer) certificates must be signed by, if any. Every mistake
+    /// is an error of one line naming the file.
     pub fn load(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<ServerTls> {
         let chain = read_certs(cert, "--tls-cert-file")?;
         let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
@@ -62,42 +78,58 @@ impl ServerTls {
                 key.display()
             ))
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-        let builder = match ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                for cert in read_certs(ca, "--tls-ca-cert-file")? {
-                    roots.add(cert).map_err(|e| {
-                        Error::Config(format!(
-                            "--tls-ca-cert-file {} holds a certificate that is refused: {e}",
-                            ca.display()
-                        ))
-                    })?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .allow_unauthenticated()
-                        .build()
-                        .map_err(|e| {
-                            Error::Config(format!("--tls-ca-cert-file {}: {e}", ca.display()))
-                        })?;
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let config = builder.with_single_cert(chain, key).map_err(|e| {
+        let unusable = |e: rustls::Error| {
             Error::Config(format!(
                 "--tls-cert-file {} and --tls-key-file do not make a usable pair: {e}",
                 cert.display()
             ))
-        })?;
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+        let (builder, peers) = match ca {
+            None => (builder.with_no_client_auth(), None),
+            Some(ca) => {
+                let roots = Arc::new(read_roots(ca)?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::clone(&roots),
+                    Arc::clone(&provider),
+                )
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| Error::Config(format!("--tls-ca-cert-file {}: {e}", ca.display())))?;
+                let peers = ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| Error::Config(format!("TLS: {e}")))?
+                    .with_root_certificates(roots)
+                    .with_client_auth_cert(chain.clone(), key.clone_key())
+                    .map_err(unusable)?;
+                (
+                    builder.with_client_cert_verifier(verifier),
+                    Some(Arc::new(peers)),
+                )
+            }
+        };
+        let config = builder.with_single_cert(chain, key).map_err(unusable)?;
         Ok(ServerTls {
             config: Arc::new(config),
             verifies_clients: ca.is_some(),
+            peers,
         })
+    }
+
+    /// Whether peers talk TLS: the node has a CA to verify them against.
+    pub fn peers_use_tls(&self) -> bool {
+        self.peers.is_some()
+    }
+
+    /// What this node dials its peers with, when peers talk TLS: the
+    /// CA as the only root, and the node's certificate as its client
+    /// certificate (see
+    /// [`crate::replication::connection::dial_tls`]).
+    pub fn peer_dialing(&self) -> Option<Arc<ClientConfig>> {
+        self.peers.clone()
     }
 
     /// The TLS layer of a new client connection, its send buffer bounded.
@@ -106,6 +138,20 @@ impl ServerTls {
         conn.set_buffer_limit(Some(SEND_BUFFER));
         Ok(conn)
     }
+}
+
+/// The CA file `ca` as roots: every certificate in it.
+fn read_roots(ca: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(ca, "--tls-ca-cert-file")? {
+        roots.add(cert).map_err(|e| {
+            Error::Config(format!(
+                "--tls-ca-cert-file {} holds a certificate that is refused: {e}",
+                ca.display()
+            ))
+        })?;
+    }
+    Ok(roots)
 }
 
 /// The certificates of the PEM file `path` (at least one), for `option`'s
@@ -261,6 +307,26 @@ pub fn write_out(
     }
 }
 
+/// Sends the records rustls holds (of the handshake, while a connection
+/// opens) as far as the socket takes them. `writable` is the socket's
+/// readiness, cleared when a write would block.
+pub fn send_records(
+    stream: &mut impl Write,
+    tls: &mut ServerConnection,
+    writable: &mut bool,
+) -> io::Result<()> {
+    while *writable && tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *writable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Sends what rustls still holds (an alert, a close_notify), as far as
 /// the socket takes it at once: the connection is being closed.
 pub fn flush_on_close(stream: &mut impl Write, tls: &mut ServerConnection) {
@@ -302,5 +368,106 @@ impl Write for Plaintext<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use std::path::PathBuf;
+    use tempfile::TempDir;
+
+    /// A CA, and a certificate for 127.0.0.1 it signed, with its key:
+    /// `ca.crt`, `node.crt`, `node.key` in a directory of their own.
+    fn certs() -> TempDir {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let node = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        let node_key = KeyPair::generate().expect("node key");
+        let node_cert = node.signed_by(&node_key, &issuer).expect("node cert");
+        let write = |name: &str, text: String| {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        };
+        write("ca.crt", ca_cert.pem());
+        write("node.crt", node_cert.pem());
+        write("node.key", node_key.serialize_pem());
+        dir
+    }
+
+    fn path(dir: &TempDir, name: &str) -> PathBuf {
+        dir.path().join(name)
+    }
+
+    fn load_error(cert: &Path, key: &Path, ca: Option<&Path>) -> String {
+        match ServerTls::load(cert, key, ca) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_or_one_without_pem_is_an_error_naming_it() {
+        let dir = certs();
+        let (cert, key, ca) = (
+            path(&dir, "node.crt"),
+            path(&dir, "node.key"),
+            path(&dir, "ca.crt"),
+        );
+        let missing = path(&dir, "missing.pem");
+        let junk = path(&dir, "junk.pem");
+        std::fs::write(&junk, "not PEM at all\n").expect("write");
+
+        let e = load_error(&missing, &key, None);
+        assert!(
+            e.contains("--tls-cert-file") && e.contains("missing.pem"),
+            "{e}"
+        );
+        let e = load_error(&junk, &key, None);
+        assert!(
+            e.contains("--tls-cert-file") && e.contains("junk.pem"),
+            "{e}"
+        );
+        let e = load_error(&cert, &junk, None);
+        assert!(
+            e.contains("--tls-key-file") && e.contains("junk.pem"),
+            "{e}"
+        );
+        let e = load_error(&cert, &key, Some(&missing));
+        assert!(
+            e.contains("--tls-ca-cert-file") && e.contains("missing.pem"),
+            "{e}"
+        );
+        let e = load_error(&cert, &key, Some(&junk));
+        assert!(
+            e.contains("--tls-ca-cert-file") && e.contains("junk.pem"),
+            "{e}"
+        );
+        // The key of another certificate.
+        let other = certs();
+        let e = load_error(&cert, &path(&other, "node.key"), Some(&ca));
+        assert!(e.contains("do not make a usable pair"), "{e}");
+    }
+
+    #[test]
+    fn peers_talk_tls_only_with_a_ca_to_check_them_against() {
+        let dir = certs();
+        let (cert, key, ca) = (
+            path(&dir, "node.crt"),
+            path(&dir, "node.key"),
+            path(&dir, "ca.crt"),
+        );
+        let clients_only = ServerTls::load(&cert, &key, None).expect("loads");
+        assert!(!clients_only.peers_use_tls());
+        assert!(clients_only.peer_dialing().is_none());
+
+        let mutual = ServerTls::load(&cert, &key, Some(&ca)).expect("loads");
+        assert!(mutual.peers_use_tls());
+        let dialing = mutual.peer_dialing().expect("a config to dial peers with");
+        assert!(dialing.client_auth_cert_resolver.has_certs());
     }
 }

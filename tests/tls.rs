@@ -1,16 +1,23 @@
-//! TLS for Redis clients (issue 11), against the real binary: a node with
-//! a certificate serves `redis-cli --tls` and a rustls client on its one
-//! port, beside plaintext clients; a broken ClientHello costs only its own
-//! connection; a certificate without its key stops the node at startup in
-//! one line. The certificates (a CA, and a node certificate for
-//! 127.0.0.1 it signs) are made by the test with rcgen, in a temporary
-//! directory: no key is ever committed.
+//! TLS for Redis clients and between peers (issue 11), against the real
+//! binary: a node with a certificate serves `redis-cli --tls` and a rustls
+//! client on its one port, beside plaintext clients; a broken ClientHello
+//! costs only its own connection; a certificate without its key stops the
+//! node at startup in one line. With a CA, peers talk TLS to each other,
+//! each checking the other's certificate: a cluster converges over TLS, a
+//! node with a certificate from another CA (or a TLS peer without a client
+//! certificate) is refused and nothing of it is applied, a plain TCP peer
+//! from loopback is still let in and one from another machine is not. The
+//! certificates (a CA, and a node certificate for 127.0.0.1 it signs) are
+//! made by the test with rcgen, in a temporary directory: no key is ever
+//! committed.
 
 mod common;
 
 use common::{
-    assert_no_panic, raw, read_n, redis_connection, rss_bytes, run_netdb, skip, temp_dir,
-    throughout, Input, Netns, Node, NodeSpec, REPLY_TIMEOUT, RESP_TIMEOUT,
+    assert_no_panic, eventually, frame_of, greeting, overwriting_push, raw, read_n,
+    redis_connection, rss_bytes, run_netdb, secret_file, skip, start_all, temp_dir, throughout,
+    write_peers_file, Cluster, Input, Netns, Node, NodeSpec, CONVERGE_TIMEOUT, FAST_SYNC_MS,
+    REPLY_TIMEOUT, RESP_TIMEOUT, SECRET,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
@@ -518,4 +525,300 @@ fn a_certificate_without_its_key_and_bad_pem_fail_in_one_line() {
     ]);
     assert!(line.contains("do not make a usable pair"), "{line}");
     let _ = RESP_TIMEOUT;
+}
+
+/// The options of a node with the tests' cluster secret, written in `dir`.
+fn secret_args(dir: &Path) -> Vec<String> {
+    let file = secret_file(dir, "cluster.secret", SECRET);
+    vec!["--cluster-secret-file".into(), file.display().to_string()]
+}
+
+/// `args` as the `&str`s a [`NodeSpec`] takes.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Waits until `node` answers `get key` with `want`.
+fn wait_value(node: &mut Node, key: &str, want: &str) {
+    let name = node.name().to_owned();
+    eventually(
+        CONVERGE_TIMEOUT,
+        format_args!("{name} to have {key} = {want}"),
+        || node.get(key).as_deref() == Some(want),
+    );
+}
+
+#[test]
+fn a_cluster_with_tls_and_a_secret_converges_over_tls() {
+    let certs = Certs::new();
+    let tls = certs.args();
+    let mut cluster = Cluster::start(3, &[], |_, spec, dir| {
+        let secret = secret_args(dir);
+        spec.sync_every(FAST_SYNC_MS)
+            .args(&strs(&tls))
+            .args(&strs(&secret))
+    });
+    cluster[0].put("from-n1", "one");
+    cluster[2].put("from-n3", "three");
+    for node in &mut cluster.nodes {
+        wait_value(node, "from-n1", "one");
+        wait_value(node, "from-n3", "three");
+    }
+    // Every node reached each of its peers over TLS, and none in plain TCP.
+    let addrs = cluster.addrs();
+    for node in &cluster.nodes {
+        for addr in addrs.iter().filter(|a| **a != node.addr()) {
+            node.wait_log(
+                &format!("peer {addr} is reachable (over TLS)"),
+                REPLY_TIMEOUT,
+            );
+        }
+        assert_eq!(node.count_stderr("plain TCP"), 0, "{}", node.name());
+        assert_eq!(node.count_stderr("refused peer"), 0, "{}", node.name());
+        assert_eq!(node.count_stderr("closed TLS client"), 0, "{}", node.name());
+        assert_no_panic(&node.stderr_lines());
+    }
+}
+
+#[test]
+fn a_node_with_a_certificate_from_another_ca_is_refused_both_ways() {
+    let ours = Certs::new();
+    let theirs = Certs::new();
+    let dir = temp_dir();
+    let secret = secret_args(dir.path());
+    let mut nodes = start_all(2, |addrs| {
+        let peers = dir.path().join("peers.txt");
+        write_peers_file(&peers, addrs);
+        [&ours, &theirs]
+            .iter()
+            .zip(addrs)
+            .enumerate()
+            .map(|(i, (certs, addr))| {
+                NodeSpec::new(&format!("ca{}", i + 1))
+                    .listen(*addr)
+                    .peers(&peers, 1)
+                    .sync_every(FAST_SYNC_MS)
+                    .args(&strs(&certs.args()))
+                    .args(&strs(&secret))
+            })
+            .collect()
+    });
+    nodes[0].put("k", "from-ca1");
+    nodes[1].put("j", "from-ca2");
+    let (a, b) = (nodes[0].addr(), nodes[1].addr());
+    // Each dials the other and refuses its certificate; each, taking the
+    // other's connection, sees its handshake fail.
+    for (node, other) in [(&nodes[0], b), (&nodes[1], a)] {
+        node.wait_log(
+            &format!("peer {other} is unreachable: invalid peer certificate"),
+            REPLY_TIMEOUT,
+        );
+        node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+    }
+    for node in &mut nodes {
+        assert_eq!(node.cmd("sync"), "Synced with 0 of 1 peers.");
+    }
+    assert_eq!(nodes[1].get("k"), None);
+    assert_eq!(nodes[0].get("j"), None);
+    for node in &nodes {
+        assert_eq!(node.count_stderr("is reachable"), 0, "{}", node.name());
+        assert_no_panic(&node.stderr_lines());
+    }
+}
+
+/// Opens a TLS connection to `addr` with `config` and sends the peer
+/// magic, a `Hello` and a push of `key`; returns the node's first answer
+/// (empty: it closed the connection; `None`: the connection failed).
+fn tls_peer_push(addr: SocketAddr, config: Arc<ClientConfig>, key: &str) -> Option<Vec<u8>> {
+    let name = ServerName::try_from("127.0.0.1").expect("server name");
+    let conn = ClientConnection::new(config, name).expect("client");
+    let stream = raw(addr);
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .expect("read timeout");
+    let mut tls = StreamOwned::new(conn, stream);
+    let mut opening = greeting("intruder");
+    opening.extend(frame_of(&overwriting_push(key, "forged", "intruder")));
+    tls.write_all(&opening).and_then(|()| tls.flush()).ok()?;
+    let mut got = [0u8; 256];
+    let n = tls.read(&mut got).ok()?;
+    Some(got[..n].to_vec())
+}
+
+#[test]
+fn a_tls_peer_needs_a_client_certificate_the_ca_signed() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    // No secret: only the certificate stands between a peer and the data.
+    let mut node = certs.node("tls-peer-certs");
+
+    // No client certificate: the handshake is fine, the peer is refused.
+    let got = tls_peer_push(node.addr(), certs.client_config(), "no-cert");
+    assert!(got.unwrap_or_default().is_empty(), "the node answered");
+    let line = node.wait_log("refused TLS peer connection from 127.0.0.1:", REPLY_TIMEOUT);
+    assert!(line.contains("no client certificate"), "{line}");
+
+    // A client certificate from another CA: the handshake fails.
+    let config = certs.client_config_with(Some(&other));
+    let got = tls_peer_push(node.addr(), config, "other-ca");
+    assert!(got.unwrap_or_default().is_empty(), "the node answered");
+    let line = node.wait_log("closed TLS client 127.0.0.1:", REPLY_TIMEOUT);
+    assert!(line.contains("certificate"), "{line}");
+
+    // Nothing of either was applied; a peer with a certificate the CA
+    // signed is let in, and its push is.
+    assert_eq!(node.get("no-cert"), None);
+    assert_eq!(node.get("other-ca"), None);
+    let config = certs.client_config_with(Some(&certs));
+    let got = tls_peer_push(node.addr(), config, "signed").expect("a TLS connection");
+    assert!(
+        !got.is_empty(),
+        "no Welcome for a peer with a signed certificate"
+    );
+    wait_value(&mut node, "signed", "forged");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_plain_tcp_peer_from_loopback_is_still_let_in() {
+    // n1 has TLS and a CA; n2 has neither. n2 dials n1 in plain TCP
+    // from loopback: let in. (n1 dials n2 over TLS, which n2 cannot
+    // speak: that way is refused.)
+    let certs = Certs::new();
+    let dir = temp_dir();
+    let secret = secret_args(dir.path());
+    let tls = certs.args();
+    let mut nodes = start_all(2, |addrs| {
+        let peers = dir.path().join("peers.txt");
+        write_peers_file(&peers, addrs);
+        let spec = |i: usize| {
+            NodeSpec::new(&format!("n{}", i + 1))
+                .listen(addrs[i])
+                .peers(&peers, 1)
+                .sync_every(FAST_SYNC_MS)
+                .args(&strs(&secret))
+        };
+        vec![spec(0).args(&strs(&tls)), spec(1)]
+    });
+    nodes[1].put("k", "plain");
+    wait_value(&mut nodes[0], "k", "plain");
+    let n1 = nodes[0].addr();
+    nodes[1].wait_log(
+        &format!("peer {n1} is reachable (over plain TCP)"),
+        REPLY_TIMEOUT,
+    );
+    assert_eq!(nodes[0].count_stderr("refused peer connection"), 0);
+    for node in &nodes {
+        assert_no_panic(&node.stderr_lines());
+    }
+}
+
+#[test]
+fn with_peer_tls_a_plain_tcp_peer_from_another_machine_is_refused() {
+    // Slot 6: protected_mode.rs uses 1 to 4, the TLS clients' test 5.
+    let ns = match Netns::create(6) {
+        Ok(ns) => ns,
+        Err(why) => return skip(why),
+    };
+    let certs = Certs::for_hosts(&[&ns.host_ip]);
+    let dir = temp_dir();
+    let listen: SocketAddr = format!("{}:0", ns.host_ip).parse().expect("address");
+    let mut node = certs
+        .spec("tls-guarded-peers")
+        .listen(listen)
+        .args(&strs(&secret_args(dir.path())))
+        .start();
+    let addr = node.addr();
+    // A plain TCP peer's opening from the namespace: the magic, then a
+    // greeting the node must never read.
+    let script = format!(
+        "import socket\ns=socket.create_connection(('{}',{}),timeout=5)\n\
+         s.sendall(bytes([0xF0])+b'NDB'+b'x'*64)\ntry:\n    d=s.recv(100)\nexcept Exception:\n    d=b''\n\
+         print(len(d))",
+        addr.ip(),
+        addr.port()
+    );
+    let out = ns
+        .command("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "the node answered a plain TCP peer from another machine"
+    );
+    let line = node.wait_log("refused peer connection from 192.0.2.", REPLY_TIMEOUT);
+    assert!(line.contains("plain TCP, and not from loopback"), "{line}");
+    assert_eq!(node.cmd("keys"), "(no keys)");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn over_max_clients_a_tls_client_is_told_over_tls_and_a_tls_peer_still_gets_in() {
+    let certs = Certs::new();
+    let mut node = certs.spec("tls-full").args(&["--max-clients", "1"]).start();
+    let mut first = certs.connect(node.addr());
+    first.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut first, 7), b"+PONG\r\n");
+
+    // The second client completes its handshake, then reads why it is
+    // closed, over TLS.
+    let mut second = certs.connect(node.addr());
+    second.write_all(b"PING\r\n").expect("write");
+    let error = b"-ERR max number of clients reached\r\n";
+    assert_eq!(read_exact(&mut second, error.len()), error);
+    node.wait_log("refused client 127.0.0.1:", REPLY_TIMEOUT);
+
+    // A peer over TLS is not a client: the limit does not keep it out.
+    let config = certs.client_config_with(Some(&certs));
+    let got = tls_peer_push(node.addr(), config, "peer-key").expect("a TLS connection");
+    assert!(
+        !got.is_empty(),
+        "no Welcome for a peer over the client limit"
+    );
+    wait_value(&mut node, "peer-key", "forged");
+    first.write_all(b"PING\r\n").expect("write");
+    assert_eq!(read_exact(&mut first, 7), b"+PONG\r\n");
+    assert_no_panic(&node.stderr_lines());
+}
+
+#[test]
+fn a_transfer_of_several_parts_crosses_peer_tls() {
+    let certs = Certs::new();
+    let tls = certs.args();
+    let mut cluster = Cluster::start(2, &[], |_, spec, dir| {
+        let secret = secret_args(dir);
+        spec.sync_every(FAST_SYNC_MS)
+            .args(&["--max-frame-bytes", "1048576"])
+            .args(&strs(&tls))
+            .args(&strs(&secret))
+    });
+    // n2 is down while n1 takes about 6 MiB: when n2 is back, empty, the
+    // two exchange it in six parts or more at the smallest frame limit.
+    cluster[1].kill();
+    let keys = 40_000;
+    let value = "v".repeat(150);
+    let mut con = redis_connection(cluster[0].addr());
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(5_000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("SET").arg(format!("key-{i}")).arg(&value).ignore();
+        }
+        let () = pipe.query(&mut con).expect("the pipeline");
+    }
+    cluster[1].restart();
+    let mut other = redis_connection(cluster[1].addr());
+    eventually(
+        Duration::from_secs(60),
+        format_args!("n2 to have all {keys} keys"),
+        || redis::cmd("DBSIZE").query::<usize>(&mut other).ok() == Some(keys),
+    );
+    cluster[0].wait_log("with a transfer of several parts", REPLY_TIMEOUT);
+    let n2 = cluster[1].addr();
+    cluster[0].wait_log(&format!("peer {n2} is reachable (over TLS)"), REPLY_TIMEOUT);
+    for node in &cluster.nodes {
+        assert_eq!(node.count_stderr("plain TCP"), 0, "{}", node.name());
+        assert_no_panic(&node.stderr_lines());
+    }
 }

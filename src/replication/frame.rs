@@ -138,8 +138,14 @@ impl<W: Write> Write for KeepError<'_, W> {
         })
     }
 
+    // postcard flushes when it is done: a write the flush makes (of a
+    // buffered writer) can fail as well as any other.
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().map_err(|e| {
+            let kind = e.kind();
+            self.error.get_or_insert(e);
+            io::Error::from(kind)
+        })
     }
 }
 
@@ -302,6 +308,28 @@ mod tests {
         }
         match write_frame(&mut Refuses(0), &sample()) {
             Err(FrameError::Io(e)) => assert!(is_timeout(&e)),
+            other => panic!("expected the writer's error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_flush_s_own_error_comes_back() {
+        /// Takes every byte, and fails to flush them (as a buffered
+        /// writer over a TLS stream whose handshake failed).
+        struct FailsToFlush;
+        impl Write for FailsToFlush {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad certificate",
+                ))
+            }
+        }
+        match write_frame(&mut FailsToFlush, &sample()) {
+            Err(FrameError::Io(e)) => assert_eq!(e.to_string(), "bad certificate"),
             other => panic!("expected the writer's error, got {other:?}"),
         }
     }

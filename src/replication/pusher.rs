@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::ClockOffset;
-use crate::replication::connection::Connection;
+use crate::replication::connection::{dial_tls, Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts, PARTS_IN_FLIGHT};
@@ -44,6 +44,8 @@ use crate::replication::wire::{
 };
 use crate::store::Shown;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use rustls::ClientConfig;
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -71,6 +73,11 @@ pub struct PushSettings {
     /// connection is authenticated and its frames sealed (see
     /// [`crate::replication::auth`]).
     pub secret: Option<ClusterSecret>,
+    /// With peer TLS (a certificate, its key and a CA), what connections
+    /// to peers are made with: every one is TLS, the peer's certificate
+    /// checked against the CA and this node's shown (see
+    /// [`crate::tls::ServerTls::peer_dialing`]).
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -140,6 +147,7 @@ impl Pushers {
                 twin_absent: 0,
                 repair: RepairPlan::default(),
                 renewals_seen: 0,
+                over_tls: false,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -254,6 +262,8 @@ struct Pusher {
     repair: RepairPlan,
     /// The store's count of new identities as of the last full round.
     renewals_seen: u64,
+    /// Whether the connection of the last round was TLS.
+    over_tls: bool,
 }
 
 /// How a round that the peer acknowledged went.
@@ -319,8 +329,10 @@ impl Pusher {
         let status = &mut table[self.index];
         match &result {
             Ok(bytes) => {
+                status.tls = self.over_tls;
                 if status.record_sync(*bytes, SystemTime::now()) {
-                    log::info!("peer {} is reachable", self.addr);
+                    let over = if self.over_tls { "TLS" } else { "plain TCP" };
+                    log::info!("peer {} is reachable (over {over})", self.addr);
                 }
             }
             Err(e) => {
@@ -390,6 +402,7 @@ impl Pusher {
                 greeted
             }
         };
+        self.over_tls = conn.conn.is_tls();
         // After this node took a new identity (here or on any connection),
         // one full round: see `StoreHandle::renewals`.
         let renewals = self.store.renewals();
@@ -535,7 +548,9 @@ impl Pusher {
     }
 
     /// Opens a connection to the peer, trying each address its name
-    /// resolves to, and greets it.
+    /// resolves to, and greets it. With peer TLS, the connection is TLS,
+    /// its certificate checked against the CA and the name in the peers
+    /// file.
     fn connect(&self) -> Result<Greeted> {
         let addrs: Vec<SocketAddr> = self
             .addr
@@ -545,18 +560,29 @@ impl Pusher {
         let mut last = SyncError::NoAddress;
         for addr in addrs {
             match TcpStream::connect_timeout(&addr, self.settings.connect_timeout) {
-                Ok(stream) => return self.greet(stream),
+                Ok(stream) => return self.greet(self.secure(stream)?),
                 Err(e) => last = e.into(),
             }
         }
         Err(last)
     }
 
+    /// `stream` inside TLS, if peers talk TLS; as it is otherwise.
+    fn secure(&self, stream: TcpStream) -> Result<PeerStream> {
+        let Some(tls) = &self.settings.tls else {
+            return Ok(PeerStream::Plain(stream));
+        };
+        match dial_tls(tls, &self.addr) {
+            Ok(conn) => Ok(PeerStream::dialed(conn, stream)),
+            Err(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why).into()),
+        }
+    }
+
     /// Sends the magic (and, with a cluster secret, proves it and has the
     /// peer prove it) and `Hello`; a `Welcome` of this protocol version
     /// from a node of another name makes the connection. One with this
     /// node's name is this node itself or a twin (see [`who_answered`]).
-    fn greet(&self, stream: TcpStream) -> Result<Greeted> {
+    fn greet(&self, stream: PeerStream) -> Result<Greeted> {
         let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
         conn.send_magic()?;
         if let Some(secret) = &self.settings.secret {

@@ -18,7 +18,7 @@ use crate::engine::StoreHandle;
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::hello_ahead_ms;
-use crate::replication::connection::Connection;
+use crate::replication::connection::{Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts};
@@ -27,7 +27,6 @@ use crate::replication::wire::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +54,7 @@ pub struct ReceiveSettings {
 /// Serves one peer connection until it closes; `name` is this node's. A
 /// clean close (between frames, or idle past the timeout) is `Ok`.
 pub fn serve(
-    stream: TcpStream,
+    stream: PeerStream,
     name: &str,
     store: &StoreHandle,
     settings: &ReceiveSettings,

@@ -58,6 +58,8 @@ pub struct PeerStatus {
     /// How far its clock is from this node's, as last measured on
     /// connecting; `None` until then, and after it could not be reached.
     pub clock: Option<ClockOffset>,
+    /// Whether the last successful round ran over TLS.
+    pub tls: bool,
 }
 
 impl PeerStatus {
@@ -72,6 +74,7 @@ impl PeerStatus {
             is_self: false,
             is_twin: false,
             clock: None,
+            tls: false,
         }
     }
 
@@ -90,13 +93,24 @@ impl PeerStatus {
     /// unreachable before.
     pub fn record_failure(&mut self, why: &SyncError) -> bool {
         let text = why.to_string();
-        // A peer that was down and now fails authentication is worth a
-        // line of its own: it says what to fix.
+        // A peer that was down and now fails authentication (the secret,
+        // or a TLS certificate) is worth a line of its own: it says what
+        // to fix.
         let became = self.reachable != Some(false)
-            || (matches!(why, SyncError::Auth(_)) && self.last_error.as_deref() != Some(&text));
+            || (says_what_to_fix(why) && self.last_error.as_deref() != Some(&text));
         self.reachable = Some(false);
         self.last_error = Some(text);
         became
+    }
+}
+
+/// Whether a failure says what to fix (a secret, a certificate), and so is
+/// worth a line of its own even while the peer is known unreachable.
+fn says_what_to_fix(why: &SyncError) -> bool {
+    match why {
+        SyncError::Auth(_) => true,
+        SyncError::Io { source, .. } => source.get_ref().is_some_and(|e| e.is::<rustls::Error>()),
+        _ => false,
     }
 }
 
@@ -446,5 +460,21 @@ mod tests {
         assert!(!peer.record_sync(8, at), "still reachable");
         assert_eq!(peer.last_error, None);
         assert_eq!((peer.last_sync, peer.last_round_bytes), (Some(at), 8));
+    }
+
+    #[test]
+    fn a_refused_certificate_is_news_even_while_unreachable() {
+        let mut peer = PeerStatus::new("h:1");
+        let refused = || {
+            let e = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+            SyncError::from(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        assert!(peer.record_failure(&SyncError::Hangup), "first failure");
+        assert!(peer.record_failure(&refused()), "now a certificate");
+        assert!(!peer.record_failure(&refused()), "the same again");
+        assert!(peer
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("certificate")));
     }
 }
