@@ -97,6 +97,18 @@ pub struct Args {
     /// Largest Redis request accepted, in bytes.
     #[arg(long, default_value_t = crate::redis::client::DEFAULT_MAX_REQUEST, value_name = "BYTES")]
     pub max_request_bytes: usize,
+    /// Log Redis commands that take this many microseconds or more in the
+    /// slow log (SLOWLOG GET); 0 logs every command, a negative number none.
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "US",
+        allow_negative_numbers = true
+    )]
+    pub slowlog_log_slower_than: i64,
+    /// Most entries the slow log keeps.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub slowlog_max_len: usize,
     /// Most a clock may be off from its peers', in milliseconds: entries
     /// stamped further ahead are refused, and a node off by more refuses
     /// writes until its clock is fixed.
@@ -240,6 +252,10 @@ pub struct FileSettings {
     pub client_idle_timeout_secs: Option<u64>,
     /// `--max-request-bytes`.
     pub max_request_bytes: Option<usize>,
+    /// `--slowlog-log-slower-than`.
+    pub slowlog_log_slower_than: Option<i64>,
+    /// `--slowlog-max-len`.
+    pub slowlog_max_len: Option<usize>,
     /// `--io-threads`.
     pub io_threads: Option<usize>,
     /// `--max-client-output-bytes`.
@@ -367,6 +383,8 @@ pub fn merge_config_file(
         max_clients,
         client_idle_timeout_secs,
         max_request_bytes,
+        slowlog_log_slower_than,
+        slowlog_max_len,
         max_client_output_bytes,
         protected_mode,
         max_clock_offset_ms
@@ -441,6 +459,8 @@ pub struct Config {
     pub io_threads: usize,
     /// Unread reply bytes past which a Redis client is closed.
     pub max_client_output: usize,
+    /// Which Redis commands the slow log keeps, and how many.
+    pub slowlog: crate::redis::client::SlowlogSettings,
     /// Most a clock may be off from its peers', in milliseconds (see
     /// [`crate::core::hlc`]).
     pub max_clock_offset_ms: u64,
@@ -496,6 +516,7 @@ impl Config {
             max_request: crate::redis::client::DEFAULT_MAX_REQUEST,
             io_threads: default_io_threads(),
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
+            slowlog: crate::redis::client::SlowlogSettings::default(),
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
             protected_mode: true,
@@ -608,6 +629,10 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.max_request = args.max_request_bytes;
     config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
     config.max_client_output = args.max_client_output_bytes;
+    config.slowlog = crate::redis::client::SlowlogSettings {
+        slower_than_us: args.slowlog_log_slower_than,
+        max_len: args.slowlog_max_len,
+    };
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
     config.protected_mode = args.protected_mode;
@@ -754,6 +779,8 @@ mod tests {
             max-clients = 5
             client-idle-timeout-secs = 0
             max-request-bytes = 2000000
+            slowlog-log-slower-than = -1
+            slowlog-max-len = 7
             io-threads = 3
             max-client-output-bytes = 1000000
             max-clock-offset-ms = 250
@@ -784,6 +811,8 @@ mod tests {
                 max_clients: Some(5),
                 client_idle_timeout_secs: Some(0),
                 max_request_bytes: Some(2_000_000),
+                slowlog_log_slower_than: Some(-1),
+                slowlog_max_len: Some(7),
                 io_threads: Some(3),
                 max_client_output_bytes: Some(1_000_000),
                 max_clock_offset_ms: Some(250),

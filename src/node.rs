@@ -127,6 +127,7 @@ impl Node {
                 auth: ClientAuth::new(config.requirepass.clone()),
                 protected_mode: config.protected_mode,
                 max_output: config.max_client_output,
+                slowlog: config.slowlog,
             },
         ));
         let answering = Arc::new(Answering::default());

@@ -17,6 +17,8 @@ pub(crate) fn facts() -> Facts {
         max_request_len: 1 << 21,
         persistence: Persistence::InMemory,
         auth: ClientAuth::default(),
+        slowlog_slower_than: 10_000,
+        slowlog_max_len: 128,
     }
 }
 
