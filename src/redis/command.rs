@@ -659,7 +659,9 @@ pub(crate) fn lookup(args: &[Vec<u8>]) -> Result<&'static Command, Reply> {
 }
 
 /// [`lookup`], with the entry found when only its arity is wrong.
-fn lookup_traced(args: &[Vec<u8>]) -> Result<&'static Command, (Option<&'static Command>, Reply)> {
+pub(crate) fn lookup_traced(
+    args: &[Vec<u8>],
+) -> Result<&'static Command, (Option<&'static Command>, Reply)> {
     let Some(name) = args.first() else {
         // Empty requests are dropped by the decoder; answer like Redis.
         return Err((None, unknown_command(&[Vec::new()])));
