@@ -168,7 +168,12 @@ fn unix_secs() -> u64 {
 
 /// Nanoseconds since `start`, saturating.
 fn nanos_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    nanos_between(start, Instant::now())
+}
+
+/// Nanoseconds from `start` to `end`, saturating.
+fn nanos_between(start: Instant, end: Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What every client connection of a node shares.
@@ -636,10 +641,15 @@ impl ClientConn {
         self.more_input = batch.requests.len() == MAX_BATCH;
         let count = batch.requests.len() as u64;
         let slowlog_on = self.ctx.recorder.slowlog.is_on();
+        // One clock read per request: the end of one request's dispatch
+        // is the start of the next one's.
+        let mut started = Instant::now();
         for request in batch.requests {
-            let started = Instant::now();
             let args = slowlog_on.then(|| slow_args(&request.args));
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
+            let dispatched = Instant::now();
+            let here = nanos_between(started, dispatched);
+            started = dispatched;
             let ran = match outcome {
                 Outcome::Ran(command) => {
                     if matches!(command.name, "hello" | "client|setname") {
@@ -660,25 +670,25 @@ impl ClientConn {
             let args = args.filter(|_| ran.is_some_and(|c| !c.flags.contains(&"skip_slowlog")));
             match action {
                 Action::Reply(reply) => {
-                    self.record_here(slot, started, args, &reply);
+                    self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                 }
                 Action::Store(work) => {
-                    let work = self.timed(slot, started, args, work);
+                    let work = self.timed(slot, here, args, work);
                     self.queue(work, slot);
                 }
                 Action::Node(query) if query.needs_store() => {
                     let work = self.ctx.node_work(query);
-                    let work = self.timed(slot, started, args, work);
+                    let work = self.timed(slot, here, args, work);
                     self.queue(work, slot);
                 }
                 Action::Node(query) => {
                     let reply = self.ctx.answer_here(&query);
-                    self.record_here(slot, started, args, &reply);
+                    self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                 }
                 Action::Close(reply) => {
-                    self.record_here(slot, started, args, &reply);
+                    self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                     self.closing = Some(Close::Done);
                     break;
@@ -744,16 +754,16 @@ impl ClientConn {
     }
 
     /// Records a command answered on this thread: its run (if it ran),
-    /// its time since `started`, and its error.
+    /// the `nanos` it took, and its error.
     fn record_here(
         &mut self,
         slot: Option<usize>,
-        started: Instant,
+        nanos: u64,
         args: Option<SlowArgs>,
         reply: &Reply,
     ) {
         if let Some(slot) = slot {
-            self.caller.record(slot, nanos_since(started), args);
+            self.caller.record(slot, nanos, args);
         }
         self.count_error(slot, reply);
     }
@@ -771,19 +781,18 @@ impl ClientConn {
     }
 
     /// `work`, timed where it runs: the time its handler took on this
-    /// thread (since `started`) and its run on the store thread are its
-    /// duration; queueing and the log write are not.
+    /// thread (`here`) and its run on the store thread are its duration;
+    /// queueing and the log write are not.
     fn timed(
         &self,
         slot: Option<usize>,
-        started: Instant,
+        here: u64,
         args: Option<SlowArgs>,
         work: StoreWork<Answer>,
     ) -> StoreWork<Answer> {
         let Some(slot) = slot else {
             return work;
         };
-        let here = nanos_since(started);
         let caller = Arc::clone(&self.caller);
         Box::new(move |db: &mut Db<'_>| {
             let start = Instant::now();

@@ -223,35 +223,83 @@ pub const SLOWLOG_MAX_STRING: usize = 128;
 /// Most arguments kept in a slow-log entry.
 pub const SLOWLOG_MAX_ARGC: usize = 32;
 
-/// A command's arguments as a slow-log entry keeps them, in one
-/// allocation: at most [`SLOWLOG_MAX_ARGC`], each cut at
-/// [`SLOWLOG_MAX_STRING`] bytes. Made for every command while the slow
-/// log is on (its arguments are gone by the time it is known to be
-/// slow), so it is one small buffer rather than a copy of the request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A command's arguments as a slow-log entry keeps them: at most
+/// [`SLOWLOG_MAX_ARGC`], each cut at [`SLOWLOG_MAX_STRING`] bytes. Made
+/// for every command while the slow log is on (its arguments are gone by
+/// the time it is known to be slow), so a short request's are kept
+/// inline, with no allocation of their own, and a longer one's in one
+/// buffer: never a copy of the whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlowArgs {
-    /// Per kept argument: its full length (8 bytes, little-endian), then
-    /// its first `min(len, SLOWLOG_MAX_STRING)` bytes.
-    packed: Vec<u8>,
+    /// Per kept argument: its full length (4 bytes, little-endian,
+    /// saturated), then its first `min(len, SLOWLOG_MAX_STRING)` bytes.
+    packed: Packed,
     argc: usize,
+}
+
+/// Bytes kept inline; `GET key` and `SET key value` of a few dozen bytes
+/// fit.
+const INLINE: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Packed {
+    Inline { bytes: [u8; INLINE], len: u8 },
+    Heap(Vec<u8>),
+}
+
+impl Default for SlowArgs {
+    fn default() -> SlowArgs {
+        SlowArgs {
+            packed: Packed::Inline {
+                bytes: [0; INLINE],
+                len: 0,
+            },
+            argc: 0,
+        }
+    }
 }
 
 impl SlowArgs {
     /// What a slow-log entry keeps of `args`.
     pub fn of(args: &[Vec<u8>]) -> SlowArgs {
         let kept = &args[..args.len().min(SLOWLOG_MAX_ARGC)];
-        let size = kept
+        let size: usize = kept
             .iter()
-            .map(|a| 8 + a.len().min(SLOWLOG_MAX_STRING))
+            .map(|a| 4 + a.len().min(SLOWLOG_MAX_STRING))
             .sum();
-        let mut packed = Vec::with_capacity(size);
-        for a in kept {
-            packed.extend_from_slice(&(a.len() as u64).to_le_bytes());
-            packed.extend_from_slice(&a[..a.len().min(SLOWLOG_MAX_STRING)]);
-        }
+        let pack = |out: &mut [u8]| {
+            let mut at = 0;
+            for a in kept {
+                let len = u32::try_from(a.len()).unwrap_or(u32::MAX).to_le_bytes();
+                out[at..at + 4].copy_from_slice(&len);
+                at += 4;
+                let head = &a[..a.len().min(SLOWLOG_MAX_STRING)];
+                out[at..at + head.len()].copy_from_slice(head);
+                at += head.len();
+            }
+        };
+        let packed = if size <= INLINE {
+            let mut bytes = [0; INLINE];
+            pack(&mut bytes[..size]);
+            Packed::Inline {
+                bytes,
+                len: u8::try_from(size).unwrap_or(u8::MAX),
+            }
+        } else {
+            let mut heap = vec![0; size];
+            pack(&mut heap);
+            Packed::Heap(heap)
+        };
         SlowArgs {
             packed,
             argc: args.len(),
+        }
+    }
+
+    fn packed(&self) -> &[u8] {
+        match &self.packed {
+            Packed::Inline { bytes, len } => &bytes[..usize::from(*len)],
+            Packed::Heap(heap) => heap,
         }
     }
 
@@ -260,10 +308,10 @@ impl SlowArgs {
     /// [`SLOWLOG_MAX_STRING`] bytes ends with `... (N more bytes)`.
     pub fn shown(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        let mut rest = &self.packed[..];
-        while rest.len() >= 8 {
-            let (len, tail) = rest.split_at(8);
-            let len = u64::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+        let mut rest = self.packed();
+        while rest.len() >= 4 {
+            let (len, tail) = rest.split_at(4);
+            let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
             let kept = len.min(SLOWLOG_MAX_STRING).min(tail.len());
             let (bytes, tail) = tail.split_at(kept);
             let mut arg = bytes.to_vec();
@@ -508,6 +556,14 @@ mod tests {
         assert_eq!(shown[31], b"... (9 more arguments)");
         let exactly: Vec<Vec<u8>> = (0..32).map(|i| i.to_string().into_bytes()).collect();
         assert_eq!(SlowArgs::of(&exactly).shown(), exactly);
+        // Inline up to 64 bytes packed, on the heap past them.
+        let small = args(&[b"SET", b"key:000000000042", b"xyz"]);
+        assert!(matches!(SlowArgs::of(&small).packed, Packed::Inline { .. }));
+        assert_eq!(SlowArgs::of(&small).shown(), small);
+        let larger = args(&[b"SET", &[b'k'; 30], &[b'v'; 30]]);
+        assert!(matches!(SlowArgs::of(&larger).packed, Packed::Heap(_)));
+        assert_eq!(SlowArgs::of(&larger).shown(), larger);
+        assert!(SlowArgs::default().shown().is_empty());
     }
 
     #[test]
