@@ -414,9 +414,12 @@ impl Context {
     }
 
     /// Takes a rate sample (and a memory sample for the peak) if one is
-    /// due: at most every 100 ms, by whichever connection runs commands.
-    fn tick(&self, total: u64) {
-        if self.stats.rate.tick(self.uptime_ms(), total) {
+    /// due at `now`: at most every 100 ms, by whichever connection runs
+    /// commands.
+    fn tick(&self, now: Instant, total: u64) {
+        let now_ms = u64::try_from(now.saturating_duration_since(self.started).as_millis())
+            .unwrap_or(u64::MAX);
+        if self.stats.rate.tick(now_ms, total) {
             if let Some(rss) = resident_bytes() {
                 self.stats.memory_peak.see(rss);
             }
@@ -701,7 +704,7 @@ impl ClientConn {
             .total_commands
             .fetch_add(count, Ordering::Relaxed)
             + count;
-        self.ctx.tick(total);
+        self.ctx.tick(started, total);
         self.count();
         if let Some(e) = batch.error {
             if self.closing.is_none() {
