@@ -14,9 +14,9 @@
 //! | [`strings`] | `GET`, `SET`, `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `INCR`, `DECR`, `INCRBY`, `DECRBY`, `INCRBYFLOAT` |
 //! | [`keys`] | `DEL`, `EXISTS`, `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `MEMORY USAGE` |
 //! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |
-//! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
+//! | [`server`] | `CONFIG GET`, `CONFIG RESETSTAT`, `CONFIG HELP`, `TIME`, `SLOWLOG ...`, `WAIT` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
-//! | [`introspection`] | `COMMAND ...`, generated from the table |
+//! | [`introspection`] | `COMMAND ...` (`GETKEYS` from the key positions), generated from the table |
 //! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
 //! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
 //!
