@@ -19,8 +19,13 @@
 //! requests to the store thread in one trip, then writes the replies in
 //! request order. Writes go through `Db::put` and `Db::delete`, so a write
 //! made here is clocked, replicated and logged like any other. What needs the
-//! running node (`INFO`, `NETDB.STATUS`) comes back as [`Action::Node`]:
-//! the shell gathers a [`Status`] and calls [`NodeQuery::reply`].
+//! running node (`INFO`, `NETDB.STATUS`, `TIME`, `SLOWLOG`, `WAIT`,
+//! `CONFIG RESETSTAT`) comes back as [`Action::Node`]: the shell answers
+//! it, gathering a [`Status`] for [`NodeQuery::reply`] where one is needed.
+//!
+//! [`dispatch_traced`] also says which entry ran or was refused
+//! ([`Outcome`]), and [`slot_of`] gives each entry its place in the
+//! per-command counters (`INFO commandstats`), which the shell keeps.
 //!
 //! The replies, and the error texts where Redis has the command, are
 //! Redis's own, so client libraries and tools see what they expect.
