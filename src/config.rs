@@ -101,6 +101,18 @@ pub struct Args {
     /// of the one replicated keyspace.
     #[arg(long, default_value_t = crate::engine::database::DEFAULT_DATABASES, value_name = "N")]
     pub databases: usize,
+    /// Log Redis commands that take this many microseconds or more in the
+    /// slow log (SLOWLOG GET); 0 logs every command, a negative number none.
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "US",
+        allow_negative_numbers = true
+    )]
+    pub slowlog_log_slower_than: i64,
+    /// Most entries the slow log keeps.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub slowlog_max_len: usize,
     /// Most a clock may be off from its peers', in milliseconds: entries
     /// stamped further ahead are refused, and a node off by more refuses
     /// writes until its clock is fixed.
@@ -245,6 +257,10 @@ pub struct FileSettings {
     pub client_idle_timeout_secs: Option<u64>,
     /// `--max-request-bytes`.
     pub max_request_bytes: Option<usize>,
+    /// `--slowlog-log-slower-than`.
+    pub slowlog_log_slower_than: Option<i64>,
+    /// `--slowlog-max-len`.
+    pub slowlog_max_len: Option<usize>,
     /// `--io-threads`.
     pub io_threads: Option<usize>,
     /// `--max-client-output-bytes`.
@@ -374,6 +390,8 @@ pub fn merge_config_file(
         max_clients,
         client_idle_timeout_secs,
         max_request_bytes,
+        slowlog_log_slower_than,
+        slowlog_max_len,
         max_client_output_bytes,
         databases,
         protected_mode,
@@ -451,6 +469,8 @@ pub struct Config {
     pub max_client_output: usize,
     /// How many Redis databases (`--databases`).
     pub databases: usize,
+    /// Which Redis commands the slow log keeps, and how many.
+    pub slowlog: crate::redis::client::SlowlogSettings,
     /// Most a clock may be off from its peers', in milliseconds (see
     /// [`crate::core::hlc`]).
     pub max_clock_offset_ms: u64,
@@ -507,6 +527,7 @@ impl Config {
             io_threads: default_io_threads(),
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             databases: crate::engine::database::DEFAULT_DATABASES,
+            slowlog: crate::redis::client::SlowlogSettings::default(),
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
             protected_mode: true,
@@ -626,6 +647,10 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
     config.max_client_output = args.max_client_output_bytes;
     config.databases = args.databases;
+    config.slowlog = crate::redis::client::SlowlogSettings {
+        slower_than_us: args.slowlog_log_slower_than,
+        max_len: args.slowlog_max_len,
+    };
     config.max_clock_offset_ms = args.max_clock_offset_ms;
     config.requirepass = client_password(args)?;
     config.protected_mode = args.protected_mode;
@@ -772,6 +797,8 @@ mod tests {
             max-clients = 5
             client-idle-timeout-secs = 0
             max-request-bytes = 2000000
+            slowlog-log-slower-than = -1
+            slowlog-max-len = 7
             io-threads = 3
             max-client-output-bytes = 1000000
             databases = 4
@@ -803,6 +830,8 @@ mod tests {
                 max_clients: Some(5),
                 client_idle_timeout_secs: Some(0),
                 max_request_bytes: Some(2_000_000),
+                slowlog_log_slower_than: Some(-1),
+                slowlog_max_len: Some(7),
                 io_threads: Some(3),
                 max_client_output_bytes: Some(1_000_000),
                 databases: Some(4),

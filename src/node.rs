@@ -129,6 +129,7 @@ impl Node {
                 protected_mode: config.protected_mode,
                 max_output: config.max_client_output,
                 databases: config.databases,
+                slowlog: config.slowlog,
             },
         ));
         let answering = Arc::new(Answering::default());

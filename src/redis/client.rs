@@ -27,16 +27,22 @@ use crate::durability::DiskSettings;
 use crate::engine::StoreHandle;
 use crate::engine::{Command as StoreWork, Db, Part};
 use crate::redis::auth::ClientAuth;
-use crate::redis::command::{dispatch, Action, Answer, Facts, NodeQuery, Session, Tally};
+use crate::redis::cmd::server::{slowlog_reply, time_reply};
+use crate::redis::command::{
+    dispatch_traced, slot_of, slots, Action, Answer, Facts, NodeQuery, Outcome, Session,
+    SlowlogQuery, Tally,
+};
 use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
+use crate::status::activity::{Activity, CommandCounters, OpsRate, Peak, SlowArgs, SlowLog};
+use crate::status::gather::resident_bytes;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Most requests decoded from one connection before its work is sent.
 pub const MAX_BATCH: usize = 1024;
@@ -63,6 +69,28 @@ pub struct ClientSettings {
     pub protected_mode: bool,
     /// How many databases clients may select (`--databases`).
     pub databases: usize,
+    /// `--slowlog-log-slower-than` and `--slowlog-max-len`.
+    pub slowlog: SlowlogSettings,
+}
+
+/// Which commands the slow log keeps, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowlogSettings {
+    /// Commands taking this many microseconds or more are logged; 0 logs
+    /// every command, a negative number none.
+    pub slower_than_us: i64,
+    /// Most entries kept.
+    pub max_len: usize,
+}
+
+impl Default for SlowlogSettings {
+    /// Redis's defaults: 10 ms, 128 entries.
+    fn default() -> SlowlogSettings {
+        SlowlogSettings {
+            slower_than_us: 10_000,
+            max_len: 128,
+        }
+    }
 }
 
 impl ClientSettings {
@@ -92,6 +120,62 @@ pub struct Stats {
     hits: AtomicU64,
     misses: AtomicU64,
     output_closed: AtomicU64,
+    net_input: AtomicU64,
+    net_output: AtomicU64,
+    rate: OpsRate,
+    memory_peak: Peak,
+}
+
+/// What every command's timing records into, shared by the I/O threads
+/// and the store thread (where a data command's work is timed).
+#[derive(Debug)]
+pub struct Recorder {
+    commands: CommandCounters,
+    slowlog: SlowLog,
+}
+
+/// Who runs a command, as the slow log names it; shared by a
+/// connection's commands on their way to the store thread, and made
+/// anew when the client's name changes.
+#[derive(Debug)]
+struct Caller {
+    recorder: Arc<Recorder>,
+    addr: String,
+    name: Option<Vec<u8>>,
+}
+
+impl Caller {
+    /// Counts one run of the command in `slot`, which took `nanos`, and
+    /// logs it if it is slow.
+    fn record(&self, slot: usize, nanos: u64, args: Option<SlowArgs>) {
+        let recorder = &self.recorder;
+        recorder.commands.record_call(slot, nanos);
+        let usec = nanos / 1000;
+        if let Some(args) = args {
+            if recorder.slowlog.is_slow(usec) {
+                recorder
+                    .slowlog
+                    .offer(unix_secs(), usec, args, &self.addr, self.name.as_deref());
+            }
+        }
+    }
+}
+
+/// The wall clock in Unix seconds.
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Nanoseconds since `start`, saturating.
+fn nanos_since(start: Instant) -> u64 {
+    nanos_between(start, Instant::now())
+}
+
+/// Nanoseconds from `start` to `end`, saturating.
+fn nanos_between(start: Instant, end: Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What every client connection of a node shares.
@@ -102,6 +186,7 @@ pub struct Context {
     settings: ClientSettings,
     facts: Facts,
     stats: Stats,
+    recorder: Arc<Recorder>,
     peers: OnceLock<PeerTable>,
     started: Instant,
     next_id: AtomicU64,
@@ -124,7 +209,13 @@ impl Context {
             persistence: settings.persistence.clone(),
             auth: settings.auth.clone(),
             databases: settings.databases,
+            slowlog_slower_than: settings.slowlog.slower_than_us,
+            slowlog_max_len: settings.slowlog.max_len,
         };
+        let recorder = Arc::new(Recorder {
+            commands: CommandCounters::new(slots().len()),
+            slowlog: SlowLog::new(settings.slowlog.slower_than_us, settings.slowlog.max_len),
+        });
         Context {
             name: name.to_owned(),
             addr,
@@ -132,6 +223,7 @@ impl Context {
             settings,
             facts,
             stats: Stats::default(),
+            recorder,
             peers: OnceLock::new(),
             started: Instant::now(),
             next_id: AtomicU64::new(0),
@@ -215,11 +307,126 @@ impl Context {
         }
     }
 
-    /// The store work that answers a node query: the status is gathered
-    /// on the store thread, so the I/O thread never waits for it.
+    /// What `INFO` shows of the commands run, beside the status:
+    /// `memory` is the resident memory just read, for the peak.
+    fn activity(&self, memory: Option<u64>) -> Activity {
+        let recorder = &self.recorder;
+        let mut commands: Vec<(String, _)> = slots()
+            .iter()
+            .enumerate()
+            .map(|(slot, c)| (c.name.to_owned(), recorder.commands.stat(slot)))
+            .filter(|(_, stat)| !stat.is_zero())
+            .collect();
+        commands.sort_by(|a, b| a.0.cmp(&b.0));
+        let s = &self.stats;
+        Activity {
+            commands,
+            errors: recorder.commands.errors(),
+            ops_per_sec: s
+                .rate
+                .per_sec(self.uptime_ms(), s.total_commands.load(Ordering::Relaxed)),
+            net_input_bytes: s.net_input.load(Ordering::Relaxed),
+            net_output_bytes: s.net_output.load(Ordering::Relaxed),
+            memory_peak: memory.map(|m| s.memory_peak.see(m)),
+        }
+    }
+
+    fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The store work that answers a node query that needs the store: the
+    /// status is gathered on the store thread, so the I/O thread never
+    /// waits for it.
     fn node_work(self: &Arc<Context>, query: NodeQuery) -> StoreWork<Answer> {
         let ctx = Arc::clone(self);
-        Box::new(move |db: &mut Db<'_>| query.reply(&ctx.status(db.facts())).into())
+        Box::new(move |db: &mut Db<'_>| {
+            let facts = db.facts();
+            if let NodeQuery::Wait { .. } = query {
+                return Reply::Integer(ctx.peers_with_everything(&facts)).into();
+            }
+            let status = ctx.status(facts);
+            let activity = ctx.activity(status.memory_rss);
+            query
+                .reply(&status, &activity)
+                .unwrap_or_else(|| Reply::Error("ERR not a status query".into()))
+                .into()
+        })
+    }
+
+    /// How many peers have acknowledged every write this node has seen
+    /// (`WAIT`): so every write of any of its clients until now. Never
+    /// more than have acknowledged the client's own last write.
+    fn peers_with_everything(&self, facts: &crate::engine::StoreFacts) -> i64 {
+        let empty = PeerTable::default();
+        let peers = self.peers.get().unwrap_or(&empty).lock().clone();
+        let acked = peers
+            .iter()
+            .zip(&facts.peer_lags)
+            .filter(|(p, lag)| !p.is_self && lag.writes_behind == Some(0))
+            .count();
+        i64::try_from(acked).unwrap_or(i64::MAX)
+    }
+
+    /// The reply to a node query answered on the I/O thread.
+    fn answer_here(&self, query: &NodeQuery) -> Reply {
+        let slowlog = &self.recorder.slowlog;
+        match query {
+            NodeQuery::Time => {
+                let micros = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+                time_reply(micros)
+            }
+            NodeQuery::Slowlog(SlowlogQuery::Get { count }) => {
+                slowlog_reply(&slowlog.newest(*count))
+            }
+            NodeQuery::Slowlog(SlowlogQuery::Len) => {
+                Reply::Integer(i64::try_from(slowlog.len()).unwrap_or(i64::MAX))
+            }
+            NodeQuery::Slowlog(SlowlogQuery::Reset) => {
+                slowlog.reset();
+                Reply::ok()
+            }
+            NodeQuery::ResetStat => {
+                self.reset_stats();
+                Reply::ok()
+            }
+            _ => Reply::Error("ERR this query needs the store".into()),
+        }
+    }
+
+    /// `CONFIG RESETSTAT`: the counters `INFO` shows back to zero, as
+    /// Redis resets them (not the slow log, not the connected clients).
+    fn reset_stats(&self) {
+        let s = &self.stats;
+        for counter in [
+            &s.total_connections,
+            &s.total_commands,
+            &s.rejected,
+            &s.hits,
+            &s.misses,
+            &s.net_input,
+            &s.net_output,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        s.rate.reset();
+        s.memory_peak.reset(resident_bytes().unwrap_or(0));
+        self.recorder.commands.reset();
+    }
+
+    /// Takes a rate sample (and a memory sample for the peak) if one is
+    /// due at `now`: at most every 100 ms, by whichever connection runs
+    /// commands.
+    fn tick(&self, now: Instant, total: u64) {
+        let now_ms = u64::try_from(now.saturating_duration_since(self.started).as_millis())
+            .unwrap_or(u64::MAX);
+        if self.stats.rate.tick(now_ms, total) {
+            if let Some(rss) = resident_bytes() {
+                self.stats.memory_peak.see(rss);
+            }
+        }
     }
 }
 
@@ -279,8 +486,9 @@ impl std::fmt::Display for Close {
 /// command's dispatch (`HELLO 3`'s own reply is already RESP3).
 enum Pending {
     Ready(Reply, Protocol),
-    /// The answer to the next store command of the connection.
-    Store(Protocol),
+    /// The answer to the next store command of the connection, and the
+    /// command's slot (to count its errors).
+    Store(Protocol, Option<usize>),
 }
 
 /// One client connection's protocol state, without its socket.
@@ -306,6 +514,12 @@ pub struct ClientConn {
     /// The client closed its side: close once every reply is out.
     eof: bool,
     tally: Tally,
+    /// Who the slow log says ran this connection's commands.
+    caller: Arc<Caller>,
+    /// Bytes read and reply bytes queued, not yet added to the shared
+    /// counters.
+    net_input: u64,
+    net_output: u64,
 }
 
 impl ClientConn {
@@ -313,6 +527,11 @@ impl ClientConn {
     pub fn new(ctx: Arc<Context>, addr: String, laddr: String) -> ClientConn {
         let id = ctx.next_id();
         let decoder = RequestDecoder::new(ctx.settings.limits);
+        let caller = Arc::new(Caller {
+            recorder: Arc::clone(&ctx.recorder),
+            addr: addr.clone(),
+            name: None,
+        });
         ClientConn {
             ctx,
             session: Session::new(id, addr, laddr),
@@ -326,6 +545,9 @@ impl ClientConn {
             closing: None,
             eof: false,
             tally: Tally::default(),
+            caller,
+            net_input: 0,
+            net_output: 0,
         }
     }
 
@@ -359,6 +581,7 @@ impl ClientConn {
     /// Takes bytes read from the socket: decodes the complete requests
     /// among them (as many as a batch takes) and keeps the rest.
     pub fn ingest(&mut self, bytes: &[u8]) {
+        self.net_input += bytes.len() as u64;
         if self.input.is_empty() {
             let used = self.decode(bytes);
             self.input.extend_from_slice(&bytes[used..]);
@@ -423,28 +646,74 @@ impl ClientConn {
         let batch = self.decoder.decode_batch(buf, MAX_BATCH);
         self.more_input = batch.requests.len() == MAX_BATCH;
         let count = batch.requests.len() as u64;
+        let slowlog_on = self.ctx.recorder.slowlog.is_on();
+        // One clock read per request: the end of one request's dispatch
+        // is the start of the next one's.
+        let mut started = Instant::now();
         for request in batch.requests {
-            match dispatch(&mut self.session, request, &self.ctx.facts) {
-                Action::Reply(reply) => self.answer(reply),
-                Action::Store(work) => self.queue(work),
-                Action::Node(query) => {
+            let args = slowlog_on.then(|| slow_args(&request.args));
+            let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
+            let dispatched = Instant::now();
+            let here = nanos_between(started, dispatched);
+            started = dispatched;
+            let ran = match outcome {
+                Outcome::Ran(command) => {
+                    if matches!(command.name, "hello" | "client|setname") {
+                        self.refresh_caller();
+                    }
+                    Some(command)
+                }
+                Outcome::Rejected(command) => {
+                    if let Some(slot) = slot_of(command) {
+                        self.ctx.recorder.commands.record_rejected(slot);
+                    }
+                    None
+                }
+                Outcome::Unknown | Outcome::Queued(_) => None,
+            };
+            let slot = ran.and_then(slot_of);
+            // The slow log skips EXEC (its commands are timed as one).
+            let args = args.filter(|_| ran.is_some_and(|c| !c.flags.contains(&"skip_slowlog")));
+            match action {
+                Action::Reply(reply) => {
+                    self.record_here(slot, here, args, &reply);
+                    self.answer(reply);
+                }
+                Action::Store(work) => {
+                    let work = self.timed(slot, here, args, work);
+                    self.queue(work, slot);
+                }
+                Action::Node(query) if query.needs_store() => {
                     let work = self.ctx.node_work(query);
-                    self.queue(work);
+                    let work = self.timed(slot, here, args, work);
+                    self.queue(work, slot);
+                }
+                Action::Node(query) => {
+                    let reply = self.ctx.answer_here(&query);
+                    self.record_here(slot, here, args, &reply);
+                    self.answer(reply);
                 }
                 Action::Close(reply) => {
+                    self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                     self.closing = Some(Close::Done);
                     break;
                 }
             }
         }
-        self.ctx
+        let total = self
+            .ctx
             .stats
             .total_commands
-            .fetch_add(count, Ordering::Relaxed);
+            .fetch_add(count, Ordering::Relaxed)
+            + count;
+        self.ctx.tick(started, total);
+        self.count();
         if let Some(e) = batch.error {
             if self.closing.is_none() {
-                self.answer(e.to_reply());
+                let reply = e.to_reply();
+                self.count_error(None, &reply);
+                self.answer(reply);
                 self.closing = Some(Close::Protocol(format!("protocol error: {e}")));
             }
             return buf.len();
@@ -456,20 +725,87 @@ impl ClientConn {
         batch.consumed
     }
 
-    fn queue(&mut self, work: StoreWork<Answer>) {
+    fn queue(&mut self, work: StoreWork<Answer>, slot: Option<usize>) {
         self.unrun.push_back(work);
         let proto = self.session.protocol();
-        self.pending.push_back(Pending::Store(proto));
+        self.pending.push_back(Pending::Store(proto, slot));
     }
 
     /// Queues a reply that needs no store, in its turn.
     fn answer(&mut self, reply: Reply) {
         let proto = self.session.protocol();
         if self.pending.is_empty() {
-            self.output.push_reply_as(reply, proto);
+            self.push_out(reply, proto);
         } else {
             self.pending.push_back(Pending::Ready(reply, proto));
         }
+    }
+
+    /// Puts a reply on the output, counting its bytes.
+    fn push_out(&mut self, reply: Reply, proto: Protocol) {
+        let before = self.output.len();
+        self.output.push_reply_as(reply, proto);
+        self.net_output += self.output.len().saturating_sub(before) as u64;
+    }
+
+    /// The slow log's name for this connection, after its name changed.
+    fn refresh_caller(&mut self) {
+        if self.caller.name != self.session.name {
+            self.caller = Arc::new(Caller {
+                recorder: Arc::clone(&self.ctx.recorder),
+                addr: self.session.addr.clone(),
+                name: self.session.name.clone(),
+            });
+        }
+    }
+
+    /// Records a command answered on this thread: its run (if it ran),
+    /// the `nanos` it took, and its error.
+    fn record_here(
+        &mut self,
+        slot: Option<usize>,
+        nanos: u64,
+        args: Option<SlowArgs>,
+        reply: &Reply,
+    ) {
+        if let Some(slot) = slot {
+            self.caller.record(slot, nanos, args);
+        }
+        self.count_error(slot, reply);
+    }
+
+    /// Counts `reply` in `errorstats` if it is an error, and as a failed
+    /// call of the command in `slot` (a command that ran).
+    fn count_error(&self, slot: Option<usize>, reply: &Reply) {
+        if let Reply::Error(text) = reply {
+            let commands = &self.ctx.recorder.commands;
+            commands.record_error(text);
+            if let Some(slot) = slot {
+                commands.record_failed(slot);
+            }
+        }
+    }
+
+    /// `work`, timed where it runs: the time its handler took on this
+    /// thread (`here`) and its run on the store thread are its duration;
+    /// queueing and the log write are not.
+    fn timed(
+        &self,
+        slot: Option<usize>,
+        here: u64,
+        args: Option<SlowArgs>,
+        work: StoreWork<Answer>,
+    ) -> StoreWork<Answer> {
+        let Some(slot) = slot else {
+            return work;
+        };
+        let caller = Arc::clone(&self.caller);
+        Box::new(move |db: &mut Db<'_>| {
+            let start = Instant::now();
+            let answer = work(db);
+            caller.record(slot, here.saturating_add(nanos_since(start)), args);
+            answer
+        })
     }
 
     /// The store work to send now, if any: every command decoded and not
@@ -506,15 +842,16 @@ impl ClientConn {
         let mut replies = replies.into_iter();
         while let Some(pending) = self.pending.pop_front() {
             match pending {
-                Pending::Ready(reply, proto) => self.output.push_reply_as(reply, proto),
-                Pending::Store(proto) => match replies.next() {
+                Pending::Ready(reply, proto) => self.push_out(reply, proto),
+                Pending::Store(proto, slot) => match replies.next() {
                     Some(answer) => {
                         self.tally.hits += answer.tally.hits;
                         self.tally.misses += answer.tally.misses;
-                        self.output.push_reply_as(answer.reply, proto);
+                        self.count_error(slot, &answer.reply);
+                        self.push_out(answer.reply, proto);
                     }
                     None => {
-                        self.pending.push_front(Pending::Store(proto));
+                        self.pending.push_front(Pending::Store(proto, slot));
                         break;
                     }
                 },
@@ -575,15 +912,50 @@ impl ClientConn {
         )
     }
 
-    /// Adds the connection's reads to the shared counters.
+    /// Adds the connection's reads and bytes to the shared counters.
     fn count(&mut self) {
+        let stats = &self.ctx.stats;
         if self.tally != Tally::default() {
-            let stats = &self.ctx.stats;
             stats.hits.fetch_add(self.tally.hits, Ordering::Relaxed);
             stats.misses.fetch_add(self.tally.misses, Ordering::Relaxed);
             self.tally = Tally::default();
         }
+        if self.net_input > 0 {
+            stats.net_input.fetch_add(self.net_input, Ordering::Relaxed);
+            self.net_input = 0;
+        }
+        if self.net_output > 0 {
+            stats
+                .net_output
+                .fetch_add(self.net_output, Ordering::Relaxed);
+            self.net_output = 0;
+        }
     }
+}
+
+/// What the slow log keeps of a request's arguments: passwords are
+/// `(redacted)`, as Redis shows them (`AUTH`'s arguments, and the two
+/// after `HELLO ... AUTH`).
+fn slow_args(args: &[Vec<u8>]) -> SlowArgs {
+    let name = args.first().map_or(&[][..], Vec::as_slice);
+    let redacted = || b"(redacted)".to_vec();
+    if name.eq_ignore_ascii_case(b"auth") {
+        let mut shown = args.to_vec();
+        shown.iter_mut().skip(1).for_each(|a| *a = redacted());
+        return SlowArgs::of(&shown);
+    }
+    if name.eq_ignore_ascii_case(b"hello") {
+        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
+            let mut shown = args.to_vec();
+            shown
+                .iter_mut()
+                .skip(at + 1)
+                .take(2)
+                .for_each(|a| *a = redacted());
+            return SlowArgs::of(&shown);
+        }
+    }
+    SlowArgs::of(args)
 }
 
 /// The default idle timeout of a client connection: none, as Redis's
@@ -636,6 +1008,13 @@ mod tests {
     use crossbeam_channel::bounded;
 
     fn context(max_output: usize) -> (Arc<Context>, std::thread::JoinHandle<()>) {
+        context_with(max_output, SlowlogSettings::default())
+    }
+
+    fn context_with(
+        max_output: usize,
+        slowlog: SlowlogSettings,
+    ) -> (Arc<Context>, std::thread::JoinHandle<()>) {
         let (store, thread) = service::spawn(Store::new("c#1", 1 << 22), None, Box::new(|| {}))
             .expect("store thread");
         let settings = ClientSettings {
@@ -647,6 +1026,7 @@ mod tests {
             auth: ClientAuth::default(),
             protected_mode: false,
             databases: crate::engine::database::DEFAULT_DATABASES,
+            slowlog,
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)
@@ -678,6 +1058,98 @@ mod tests {
         let mut out = Vec::new();
         crate::redis::resp::encode_command(args, &mut out);
         out
+    }
+
+    /// The counts of the command named `name`.
+    fn stat(ctx: &Context, name: &str) -> crate::status::activity::CommandStat {
+        let slot = slots()
+            .iter()
+            .position(|c| c.name == name)
+            .expect("in the table");
+        ctx.recorder.commands.stat(slot)
+    }
+
+    #[test]
+    fn commands_are_counted_timed_and_slow_logged() {
+        let every = SlowlogSettings {
+            slower_than_us: 0,
+            max_len: 8,
+        };
+        let (ctx, _thread) = context_with(DEFAULT_MAX_OUTPUT, every);
+        let mut conn = ClientConn::new(Arc::clone(&ctx), "10.0.0.1:5".into(), "b".into());
+        let mut sent = Vec::new();
+        for args in [
+            &[&b"SET"[..], b"k", b"v"][..],
+            &[b"GET", b"k"],
+            &[b"GET", b"nope"],
+            &[b"GET"],
+            &[b"INCR", b"k"],
+            &[b"nope"],
+            &[b"CLIENT", b"SETNAME", b"worker"],
+            &[b"AUTH", b"secret"],
+            &[b"PING"],
+        ] {
+            sent.extend(command(args));
+        }
+        conn.ingest(&sent);
+        while round(&mut conn) {}
+        let out = drain(&mut conn);
+        assert!(out.starts_with(b"+OK\r\n$1\r\nv\r\n$-1\r\n-ERR wrong number"));
+
+        let get = stat(&ctx, "get");
+        assert_eq!((get.calls, get.rejected_calls, get.failed_calls), (2, 1, 0));
+        assert_eq!(stat(&ctx, "set").calls, 1);
+        let incr = stat(&ctx, "incr");
+        assert_eq!((incr.calls, incr.failed_calls), (1, 1));
+        assert_eq!(stat(&ctx, "client|setname").calls, 1);
+        assert_eq!(stat(&ctx, "auth").failed_calls, 1);
+        // Arity, INCR of a non-number, the unknown command, AUTH without a
+        // password: all ERR.
+        assert_eq!(ctx.recorder.commands.errors(), vec![("ERR".to_owned(), 4)]);
+
+        // Each is logged when it has run: the commands answered on the I/O
+        // thread before the store's, which ran on the next round.
+        let log = ctx.recorder.slowlog.newest(None);
+        let shown: Vec<String> = log
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.args.shown().join(&b' ')).into_owned())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "INCR k",
+                "GET nope",
+                "GET k",
+                "SET k v",
+                "PING",
+                "AUTH (redacted)",
+                "CLIENT SETNAME worker",
+            ],
+            "newest first; refused and unknown commands not logged"
+        );
+        assert_eq!(log[4].name, b"worker");
+        assert!(log[0].name.is_empty(), "named as when it was sent");
+        assert_eq!(log[0].addr, "10.0.0.1:5");
+        assert_eq!(ctx.recorder.slowlog.len(), 7);
+
+        let activity = ctx.activity(None);
+        assert!(activity
+            .commands
+            .iter()
+            .any(|(n, s)| n == "get" && s.calls == 2));
+        assert_eq!(activity.net_input_bytes, sent.len() as u64);
+        assert_eq!(activity.net_output_bytes, out.len() as u64);
+        assert_eq!(ctx.stats.total_commands.load(Ordering::Relaxed), 9);
+
+        assert_eq!(ctx.answer_here(&NodeQuery::ResetStat), Reply::ok());
+        assert!(stat(&ctx, "get").is_zero());
+        assert!(ctx.recorder.commands.errors().is_empty());
+        assert_eq!(ctx.stats.total_commands.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            ctx.recorder.slowlog.len(),
+            7,
+            "RESETSTAT keeps the slow log"
+        );
     }
 
     #[test]

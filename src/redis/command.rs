@@ -19,8 +19,13 @@
 //! requests to the store thread in one trip, then writes the replies in
 //! request order. Writes go through `Db::put` and `Db::delete`, so a write
 //! made here is clocked, replicated and logged like any other. What needs the
-//! running node (`INFO`, `NETDB.STATUS`) comes back as [`Action::Node`]:
-//! the shell gathers a [`Status`] and calls [`NodeQuery::reply`].
+//! running node (`INFO`, `NETDB.STATUS`, `TIME`, `SLOWLOG`, `WAIT`,
+//! `CONFIG RESETSTAT`) comes back as [`Action::Node`]: the shell answers
+//! it, gathering a [`Status`] for [`NodeQuery::reply`] where one is needed.
+//!
+//! [`dispatch_traced`] also says which entry ran or was refused
+//! ([`Outcome`]), and [`slot_of`] gives each entry its place in the
+//! per-command counters (`INFO commandstats`), which the shell keeps.
 //!
 //! The replies, and the error texts where Redis has the command, are
 //! Redis's own, so client libraries and tools see what they expect.
@@ -35,12 +40,13 @@ use crate::engine::{Command as StoreWork, Database, Refusable};
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd;
 use crate::redis::resp::{Protocol, Reply, Request};
+use crate::status::activity::Activity;
 use crate::status::{Persistence, Status};
 use crate::store::WriteError;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The Redis version netdb answers as (in `INFO` and `HELLO`): the
 /// version whose commands and replies it follows.
@@ -189,6 +195,10 @@ pub struct Facts {
     /// How many databases there are (`--databases`): `SELECT` takes 0 up
     /// to one less.
     pub databases: usize,
+    /// `--slowlog-log-slower-than`, in microseconds; negative: off.
+    pub slowlog_slower_than: i64,
+    /// `--slowlog-max-len`.
+    pub slowlog_max_len: usize,
 }
 
 /// What to do with one request.
@@ -205,7 +215,8 @@ pub enum Action {
     Node(NodeQuery),
 }
 
-/// A command answered from the node's [`Status`].
+/// A command answered by the shell, from what only the running node
+/// knows: its [`Status`], its clock, its counters and slow log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeQuery {
     /// `INFO` with these sections (lowercase).
@@ -218,17 +229,55 @@ pub enum NodeQuery {
     },
     /// `NETDB.STATUS`.
     Status,
+    /// `TIME`: the node's wall clock.
+    Time,
+    /// `SLOWLOG GET|LEN|RESET`.
+    Slowlog(SlowlogQuery),
+    /// `CONFIG RESETSTAT`: the counters back to zero.
+    ResetStat,
+    /// `WAIT numreplicas timeout`: how many peers have acknowledged every
+    /// write this node has seen (so this client's writes too), now.
+    Wait {
+        /// The peers the client asked for.
+        replicas: i64,
+    },
+}
+
+/// What `SLOWLOG` asks of the slow log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowlogQuery {
+    /// The newest `count` entries; all for `None`.
+    Get {
+        /// How many.
+        count: Option<usize>,
+    },
+    /// How many entries there are.
+    Len,
+    /// Empty it.
+    Reset,
 }
 
 impl NodeQuery {
-    /// The reply, from the node's status.
-    pub fn reply(&self, status: &Status) -> Reply {
+    /// Whether the answer needs the store thread: the status (taken
+    /// there, at one instant) or the peers' acknowledgements. The others
+    /// are answered on the I/O thread.
+    pub fn needs_store(&self) -> bool {
+        matches!(
+            self,
+            NodeQuery::Info { .. } | NodeQuery::Status | NodeQuery::Wait { .. }
+        )
+    }
+
+    /// The reply of `INFO` or `NETDB.STATUS`, from the node's status and
+    /// the client side's counters; `None` for the other queries.
+    pub fn reply(&self, status: &Status, activity: &Activity) -> Option<Reply> {
         match self {
             NodeQuery::Info {
                 sections,
                 denied_auth,
-            } => cmd::info::info(sections, status, *denied_auth),
-            NodeQuery::Status => cmd::netdb::encode_status(status),
+            } => Some(cmd::info::info(sections, status, activity, *denied_auth)),
+            NodeQuery::Status => Some(cmd::netdb::encode_status(status)),
+            _ => None,
         }
     }
 }
@@ -516,20 +565,50 @@ pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Com
         .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// What [`dispatch_traced`] did with a request, for the counters
+/// (`INFO commandstats`).
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    /// No such command (or subcommand).
+    Unknown,
+    /// The command was refused before its handler (wrong arity, not
+    /// authenticated, no such database, a transaction too large).
+    Rejected(&'static Command),
+    /// Queued inside `MULTI`; it runs as part of `EXEC`.
+    Queued(&'static Command),
+    /// Its handler ran.
+    Ran(&'static Command),
+}
+
 /// Runs one request: finds its entry, checks its arity and that the
 /// connection may run it (authenticated, when the node has a password),
 /// then queues it (inside `MULTI`) or calls its handler, which answers it
 /// or says what to run on the store thread.
 pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Action {
-    let command = match lookup(&request.args) {
+    dispatch_traced(session, request, facts).1
+}
+
+/// [`dispatch`], also saying which command it was and whether it ran.
+pub fn dispatch_traced(
+    session: &mut Session,
+    request: Request,
+    facts: &Facts,
+) -> (Outcome, Action) {
+    let command = match lookup_traced(&request.args) {
         Ok(command) => command,
-        Err(refusal) => return refuse(session, refusal),
+        Err((command, refusal)) => {
+            let outcome = command.map_or(Outcome::Unknown, Outcome::Rejected);
+            return (outcome, refuse(session, refusal));
+        }
+    };
+    let rejected = |session: &mut Session, text: String| {
+        (
+            Outcome::Rejected(command),
+            refuse(session, Reply::Error(text)),
+        )
     };
     if facts.auth.is_required() && !session.authenticated && !command.flags.contains(&"no_auth") {
-        return refuse(
-            session,
-            Reply::Error("NOAUTH Authentication required.".into()),
-        );
+        return rejected(session, "NOAUTH Authentication required.".into());
     }
     if let Some(transaction) = &mut session.transaction {
         if !runs_inside_multi(command) {
@@ -539,19 +618,25 @@ pub fn dispatch(session: &mut Session, request: Request, facts: &Facts) -> Actio
             let total = transaction.bytes.saturating_add(bytes);
             if total > facts.max_request_len {
                 let max = facts.max_request_len;
-                return refuse(
+                return rejected(
                     session,
-                    Reply::Error(format!(
+                    format!(
                         "ERR a transaction's queued commands are over the limit of {max} bytes"
-                    )),
+                    ),
                 );
             }
             transaction.bytes = total;
             transaction.queued.push(request);
-            return Action::Reply(Reply::Simple("QUEUED".into()));
+            return (
+                Outcome::Queued(command),
+                Action::Reply(Reply::Simple("QUEUED".into())),
+            );
         }
     }
-    run(command, request.args, session, facts)
+    (
+        Outcome::Ran(command),
+        run(command, request.args, session, facts),
+    )
 }
 
 /// Calls `command`'s handler: the request has passed every check.
@@ -598,29 +683,93 @@ fn in_database(database: Database, work: StoreWork<Answer>) -> StoreWork<Answer>
 /// The entry for `args` (the subcommand's, for a container), with its
 /// arity checked; or Redis's error.
 pub(crate) fn lookup(args: &[Vec<u8>]) -> Result<&'static Command, Reply> {
+    lookup_traced(args).map_err(|(_, reply)| reply)
+}
+
+/// [`lookup`], with the entry found when only its arity is wrong.
+pub(crate) fn lookup_traced(
+    args: &[Vec<u8>],
+) -> Result<&'static Command, (Option<&'static Command>, Reply)> {
     let Some(name) = args.first() else {
         // Empty requests are dropped by the decoder; answer like Redis.
-        return Err(unknown_command(&[Vec::new()]));
+        return Err((None, unknown_command(&[Vec::new()])));
     };
     let Some(mut command) = cmd::find(name) else {
-        return Err(unknown_command(args));
+        return Err((None, unknown_command(args)));
     };
     if !command.subcommands.is_empty() && args.len() >= 2 {
         match find_in(command.subcommands, &args[1]) {
             Some(sub) => command = sub,
             None => {
-                return Err(Reply::Error(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    truncated(shown(&args[1]), 128),
-                    command.name.to_ascii_uppercase()
-                )))
+                return Err((
+                    None,
+                    Reply::Error(format!(
+                        "ERR unknown subcommand '{}'. Try {} HELP.",
+                        truncated(shown(&args[1]), 128),
+                        command.name.to_ascii_uppercase()
+                    )),
+                ))
             }
         }
     }
     if !command.accepts(args.len()) {
-        return Err(wrong_arity_reply(command));
+        return Err((Some(command), wrong_arity_reply(command)));
     }
     Ok(command)
+}
+
+/// Every command and subcommand of the table, each once, in a fixed
+/// order: a command's place here is its slot in the per-command
+/// counters ([`slot_of`]).
+pub fn slots() -> &'static [&'static Command] {
+    &slot_table().commands
+}
+
+/// The slot of `command`, an entry of the table ([`slots`]); `None` for
+/// a command that is not one.
+///
+/// Found from the entry's address among the table's slices, so it costs
+/// a few comparisons and no hashing on every command's path.
+pub fn slot_of(command: &'static Command) -> Option<usize> {
+    let addr = std::ptr::from_ref(command) as usize;
+    let size = std::mem::size_of::<Command>();
+    slot_table()
+        .ranges
+        .iter()
+        .find(|(start, len, _)| addr >= *start && addr < start + len * size)
+        .map(|(start, _, base)| base + (addr - start) / size)
+}
+
+/// The table flattened, and where each of its slices starts in it.
+struct SlotTable {
+    commands: Vec<&'static Command>,
+    /// Per slice of the table: its address, its length, its first slot.
+    ranges: Vec<(usize, usize, usize)>,
+}
+
+fn slot_table() -> &'static SlotTable {
+    static TABLE: OnceLock<SlotTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        fn add(table: &mut SlotTable, slice: &'static [Command]) {
+            table
+                .ranges
+                .push((slice.as_ptr() as usize, slice.len(), table.commands.len()));
+            table.commands.extend(slice.iter());
+            for command in slice {
+                if !command.subcommands.is_empty() {
+                    add(table, command.subcommands);
+                }
+            }
+        }
+        let mut table = SlotTable {
+            commands: Vec::new(),
+            ranges: Vec::new(),
+        };
+        for group in cmd::GROUPS {
+            add(&mut table, group);
+        }
+        table
+    })
 }
 
 /// The commands that run at once inside `MULTI` rather than being queued,
@@ -782,6 +931,46 @@ mod tests {
             run(&[b"command", b"nope"]),
             err("ERR unknown subcommand 'nope'. Try COMMAND HELP.")
         );
+    }
+
+    #[test]
+    fn every_command_has_its_own_slot() {
+        let all = slots();
+        assert!(all.len() > cmd::count(), "subcommands have slots too");
+        for (i, command) in all.iter().enumerate() {
+            assert_eq!(slot_of(command), Some(i), "{}", command.name);
+        }
+        let names: std::collections::HashSet<&str> = all.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), all.len(), "one slot per name");
+        let get = cmd::find(b"GET").expect("get");
+        assert_eq!(all[slot_of(get).expect("a slot")].name, "get");
+        let outside = Command::new("nope", 1, |_| Action::Reply(Reply::ok()));
+        let outside: &'static Command = Box::leak(Box::new(outside));
+        assert_eq!(slot_of(outside), None);
+    }
+
+    #[test]
+    fn dispatch_says_what_ran_and_what_was_refused() {
+        let name = |outcome: Outcome| match outcome {
+            Outcome::Unknown => "?".to_owned(),
+            Outcome::Rejected(c) => format!("rejected {}", c.name),
+            Outcome::Queued(c) => format!("queued {}", c.name),
+            Outcome::Ran(c) => format!("ran {}", c.name),
+        };
+        let mut s = session();
+        let mut go = |args: &[&[u8]]| name(dispatch_traced(&mut s, request(args), &facts()).0);
+        assert_eq!(go(&[b"PING"]), "ran ping");
+        assert_eq!(go(&[b"nope"]), "?");
+        assert_eq!(go(&[b"config", b"nope"]), "?");
+        assert_eq!(go(&[b"get"]), "rejected get");
+        assert_eq!(go(&[b"config", b"get"]), "rejected config|get");
+        assert_eq!(go(&[b"config", b"resetstat"]), "ran config|resetstat");
+        assert_eq!(go(&[b"MULTI"]), "ran multi");
+        assert_eq!(go(&[b"get", b"k"]), "queued get");
+        assert_eq!(go(&[b"exec"]), "ran exec");
+        let locked = crate::redis::cmd::testing::facts_with_password("pw");
+        let (outcome, _) = dispatch_traced(&mut session(), request(&[b"get", b"k"]), &locked);
+        assert_eq!(name(outcome), "rejected get");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub use crate::replication::anti_entropy::AntiEntropyCounts;
 pub use crate::store::DataDigest;
 use std::fmt;
 
+pub mod activity;
 pub mod gather;
 
 /// What a node reports of itself.

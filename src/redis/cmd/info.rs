@@ -12,6 +12,7 @@ use crate::redis::command::{
     arg, multiple, optional, Action, Call, Command, Docs, NodeQuery, REDIS_VERSION,
 };
 use crate::redis::resp::Reply;
+use crate::status::activity::Activity;
 use crate::status::{PeerReport, PeerState, Persistence, Status};
 use std::fmt::Write as _;
 
@@ -39,34 +40,45 @@ fn info_command(call: Call<'_>) -> Action {
     })
 }
 
-/// The `INFO` sections, in the order they are printed.
-pub const INFO_SECTIONS: [&str; 7] = [
+/// The `INFO` sections, in the order they are printed (Redis's order,
+/// then netdb's own).
+pub const INFO_SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
     "persistence",
     "stats",
+    "commandstats",
+    "errorstats",
     "keyspace",
     "netdb",
 ];
+
+/// Whether `section` is printed by `INFO` without arguments (and
+/// `INFO default`): every section but `commandstats`, as in Redis 7,
+/// where only `INFO all`, `INFO everything` or its name print it.
+fn is_default(section: &str) -> bool {
+    section != "commandstats"
+}
 
 /// Line breaks would end an `INFO` line early.
 fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// The `INFO` reply for the asked sections (none, `default`, `all` or
-/// `everything`: all of them; unknown names are skipped, as in Redis),
-/// as text (a verbatim string in RESP3). `denied_auth` is the count of
-/// failed `AUTH` attempts, which the client side keeps.
-pub fn info(sections: &[String], status: &Status, denied_auth: u64) -> Reply {
-    let all = sections.is_empty()
-        || sections
-            .iter()
-            .any(|s| s == "default" || s == "all" || s == "everything");
+/// The `INFO` reply for the asked sections (none or `default`: the
+/// default ones; `all` or `everything`: all of them; unknown names are
+/// skipped, as in Redis), as text (a verbatim string in RESP3).
+/// `denied_auth` is the count of failed `AUTH` attempts, which the client
+/// side keeps; `activity` what the client side counts of commands.
+pub fn info(sections: &[String], status: &Status, activity: &Activity, denied_auth: u64) -> Reply {
+    let all = sections.iter().any(|s| s == "all" || s == "everything");
+    let default = sections.is_empty() || sections.iter().any(|s| s == "default");
     let mut text = String::new();
     for section in INFO_SECTIONS {
-        if !all && !sections.iter().any(|s| s == section) {
+        let asked =
+            all || (default && is_default(section)) || sections.iter().any(|s| s == section);
+        if !asked {
             continue;
         }
         if !text.is_empty() {
@@ -77,7 +89,7 @@ pub fn info(sections: &[String], status: &Status, denied_auth: u64) -> Reply {
             first.make_ascii_uppercase();
         }
         let _ = write!(text, "# {title}\r\n");
-        for (key, value) in section_lines(section, status, denied_auth) {
+        for (key, value) in section_lines(section, status, activity, denied_auth) {
             let _ = write!(text, "{key}:{}\r\n", one_line(&value));
         }
     }
@@ -98,7 +110,12 @@ fn human_bytes(n: u64) -> String {
 
 /// One section's lines. A part of the status that was not gathered
 /// (`None`) gives no lines rather than made-up ones.
-fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, String)> {
+fn section_lines(
+    section: &str,
+    s: &Status,
+    activity: &Activity,
+    denied_auth: u64,
+) -> Vec<(String, String)> {
     let mut lines: Vec<(&str, String)> = Vec::new();
     let stats = s.server.as_ref();
     match section {
@@ -132,23 +149,7 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
             }
             lines.push(("blocked_clients", "0".into()));
         }
-        "memory" => {
-            // netdb has no allocator statistics: what it uses is its
-            // resident set, so `used_memory` and `used_memory_rss` agree.
-            if let Some(rss) = s.memory_rss {
-                lines.extend([
-                    ("used_memory", rss.to_string()),
-                    ("used_memory_human", human_bytes(rss)),
-                    ("used_memory_rss", rss.to_string()),
-                    ("used_memory_rss_human", human_bytes(rss)),
-                ]);
-            }
-            lines.extend([
-                ("maxmemory", "0".into()),
-                ("maxmemory_human", "0B".into()),
-                ("maxmemory_policy", "noeviction".into()),
-            ]);
-        }
+        "memory" => memory_lines(s.memory_rss, activity.memory_peak, &mut lines),
         "persistence" => persistence_lines(s.persistence.as_ref(), &mut lines),
         "stats" => {
             if let Some(st) = stats {
@@ -158,6 +159,18 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
                         st.total_connections.to_string(),
                     ),
                     ("total_commands_processed", st.total_commands.to_string()),
+                    (
+                        "instantaneous_ops_per_sec",
+                        activity.ops_per_sec.to_string(),
+                    ),
+                    (
+                        "total_net_input_bytes",
+                        activity.net_input_bytes.to_string(),
+                    ),
+                    (
+                        "total_net_output_bytes",
+                        activity.net_output_bytes.to_string(),
+                    ),
                     ("rejected_connections", st.rejected_connections.to_string()),
                     ("expired_keys", s.expired.to_string()),
                     ("keyspace_hits", st.keyspace_hits.to_string()),
@@ -165,6 +178,14 @@ fn section_lines(section: &str, s: &Status, denied_auth: u64) -> Vec<(String, St
                 ]);
             }
             lines.push(("acl_access_denied_auth", denied_auth.to_string()));
+        }
+        "commandstats" => return commandstats_lines(activity),
+        "errorstats" => {
+            return activity
+                .errors
+                .iter()
+                .map(|(code, count)| (format!("errorstat_{code}"), format!("count={count}")))
+                .collect()
         }
         "keyspace" => return keyspace_lines(s),
         "netdb" => return netdb_lines(s),
@@ -202,6 +223,61 @@ fn keyspace_lines(s: &Status) -> Vec<(String, String)> {
         .map(|&(db, keys)| {
             let line = format!("keys={keys},expires={},avg_ttl=0", expires(db));
             (db.to_string(), line)
+        })
+        .collect()
+}
+
+/// `# Memory`. netdb has no allocator statistics: what it uses is its
+/// resident set (`VmRSS`), so `used_memory` and `used_memory_rss` are the
+/// same number and `mem_fragmentation_ratio` is 1.00; the peak is the
+/// most seen by `INFO` or by the samples taken as commands run (every
+/// 100 ms while there are commands).
+fn memory_lines(rss: Option<u64>, peak: Option<u64>, lines: &mut Vec<(&str, String)>) {
+    if let Some(rss) = rss {
+        lines.extend([
+            ("used_memory", rss.to_string()),
+            ("used_memory_human", human_bytes(rss)),
+            ("used_memory_rss", rss.to_string()),
+            ("used_memory_rss_human", human_bytes(rss)),
+        ]);
+        let peak = peak.unwrap_or(rss).max(rss);
+        lines.extend([
+            ("used_memory_peak", peak.to_string()),
+            ("used_memory_peak_human", human_bytes(peak)),
+        ]);
+    }
+    lines.extend([
+        ("maxmemory", "0".into()),
+        ("maxmemory_human", "0B".into()),
+        ("maxmemory_policy", "noeviction".into()),
+    ]);
+    if rss.is_some() {
+        lines.push(("mem_fragmentation_ratio", "1.00".into()));
+    }
+}
+
+/// `# Commandstats`: one line per command that ran or was refused, as
+/// Redis 7 writes it.
+fn commandstats_lines(activity: &Activity) -> Vec<(String, String)> {
+    activity
+        .commands
+        .iter()
+        .map(|(name, c)| {
+            let per_call = if c.calls == 0 {
+                0.0
+            } else {
+                c.nanos as f64 / 1000.0 / c.calls as f64
+            };
+            (
+                format!("cmdstat_{name}"),
+                format!(
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    c.calls,
+                    c.nanos / 1000,
+                    c.rejected_calls,
+                    c.failed_calls
+                ),
+            )
         })
         .collect()
 }
@@ -329,12 +405,112 @@ fn peer_fields(p: &PeerReport) -> String {
 mod tests {
     use super::*;
     use crate::durability::FsyncPolicy;
+    use crate::status::activity::CommandStat;
     use crate::status::tests::sample;
     use crate::status::{CompactionStatus, DiskStatus, LastCompaction};
 
+    /// Counts as the client side would have them after a few commands.
+    fn activity() -> Activity {
+        Activity {
+            commands: vec![
+                (
+                    "config|get".into(),
+                    CommandStat {
+                        calls: 0,
+                        nanos: 0,
+                        rejected_calls: 1,
+                        failed_calls: 0,
+                    },
+                ),
+                (
+                    "get".into(),
+                    CommandStat {
+                        calls: 3,
+                        nanos: 10_000,
+                        rejected_calls: 0,
+                        failed_calls: 1,
+                    },
+                ),
+            ],
+            errors: vec![("ERR".into(), 2), ("WRONGTYPE".into(), 1)],
+            ops_per_sec: 1234,
+            net_input_bytes: 100,
+            net_output_bytes: 200,
+            memory_peak: Some(60 << 20),
+        }
+    }
+
+    #[test]
+    fn commandstats_and_errorstats_are_written_as_redis_does() {
+        let status = sample();
+        let stats = text(&["commandstats"], &status);
+        assert_eq!(
+            stats,
+            "# Commandstats\r\n\
+             cmdstat_config|get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0\r\n\
+             cmdstat_get:calls=3,usec=10,usec_per_call=3.33,rejected_calls=0,failed_calls=1\r\n"
+        );
+        assert_eq!(
+            text(&["errorstats"], &status),
+            "# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_WRONGTYPE:count=1\r\n"
+        );
+        // As in Redis 7: errorstats is a default section, commandstats
+        // only comes with all, everything, or its name.
+        for default in [&[][..], &["default"]] {
+            let t = text(default, &status);
+            assert!(t.contains("# Errorstats\r\n"), "{t}");
+            assert!(!t.contains("# Commandstats"), "{t}");
+        }
+        for all in ["all", "everything"] {
+            let t = text(&[all], &status);
+            let at = |title: &str| t.find(title).unwrap_or_else(|| panic!("{title}: {t}"));
+            assert!(at("# Stats") < at("# Commandstats"));
+            assert!(at("# Commandstats") < at("# Errorstats"));
+            assert!(at("# Errorstats") < at("# Keyspace"));
+        }
+        let both = text(&["default", "commandstats"], &status);
+        assert!(both.contains("# Commandstats") && both.contains("# Server"));
+    }
+
+    #[test]
+    fn stats_and_memory_have_redis_fields() {
+        let status = sample();
+        let stats = text(&["stats"], &status);
+        for line in [
+            "total_connections_received:9",
+            "total_commands_processed:1000",
+            "instantaneous_ops_per_sec:1234",
+            "total_net_input_bytes:100",
+            "total_net_output_bytes:200",
+            "rejected_connections:1",
+            "keyspace_hits:5",
+            "keyspace_misses:6",
+        ] {
+            assert!(stats.contains(&format!("{line}\r\n")), "{line}: {stats}");
+        }
+        assert_eq!(
+            text(&["memory"], &status),
+            "# Memory\r\nused_memory:52428800\r\nused_memory_human:50.00M\r\n\
+             used_memory_rss:52428800\r\nused_memory_rss_human:50.00M\r\n\
+             used_memory_peak:62914560\r\nused_memory_peak_human:60.00M\r\n\
+             maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
+             mem_fragmentation_ratio:1.00\r\n"
+        );
+        // The peak is never below what is used now.
+        let low = Activity {
+            memory_peak: Some(1),
+            ..activity()
+        };
+        let sections = vec!["memory".to_owned()];
+        let Reply::Verbatim { text, .. } = info(&sections, &status, &low, 0) else {
+            panic!("text")
+        };
+        assert!(String::from_utf8_lossy(&text).contains("used_memory_peak:52428800\r\n"));
+    }
+
     fn text(sections: &[&str], status: &Status) -> String {
         let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
-        let Reply::Verbatim { format, text } = info(&sections, status, 4) else {
+        let Reply::Verbatim { format, text } = info(&sections, status, &activity(), 4) else {
             panic!("text")
         };
         assert_eq!(format, "txt");

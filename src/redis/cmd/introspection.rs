@@ -3,8 +3,10 @@
 //! never append store ops.
 
 use crate::redis::command::{
-    arg, multiple, optional, unknown_command, Action, Arg, Call, Command, Docs,
+    arg, error, lookup_traced, multiple, optional, slots, syntax_error, token, unknown_command,
+    Action, Arg, Call, Command, Docs,
 };
+use crate::redis::glob::glob_match;
 use crate::redis::resp::Reply;
 
 const FLAGS: &[&str] = &["loading", "stale"];
@@ -61,9 +63,34 @@ pub const COMMANDS: &[Command] = &[Command {
             docs: Docs {
                 summary: "Get an array of command names",
                 since: "7.0.0",
+                args: &[optional(token(
+                    "FILTERBY",
+                    Arg {
+                        parts: &[
+                            token("MODULE", arg("module-name", "string")),
+                            token("ACLCAT", arg("category", "string")),
+                            token("PATTERN", arg("pattern", "pattern")),
+                        ],
+                        ..arg("filterby", "oneof")
+                    },
+                ))],
                 ..DOCS
             },
             ..Command::new("command|list", -2, list)
+        },
+        Command {
+            flags: FLAGS,
+            acl: ACL,
+            docs: Docs {
+                summary: "Extract keys given a full Redis command",
+                since: "2.8.13",
+                args: &[
+                    arg("command", "string"),
+                    optional(multiple(arg("arg", "string"))),
+                ],
+                ..DOCS
+            },
+            ..Command::new("command|getkeys", -4, getkeys)
         },
         help_entry("command|help", "server", ACL),
     ],
@@ -81,8 +108,68 @@ fn count(_: Call<'_>) -> Action {
     ))
 }
 
-fn list(_: Call<'_>) -> Action {
-    Action::Reply(Reply::Array(super::all().map(|c| bulk(c.name)).collect()))
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN
+/// pattern]`: every command's and subcommand's name, as Redis lists them
+/// (netdb has no modules, so a module filter finds none).
+fn list(call: Call<'_>) -> Action {
+    let wanted: Box<dyn Fn(&Command) -> bool> = match &call.args[2..] {
+        [] => Box::new(|_| true),
+        [by, kind, value] if by.eq_ignore_ascii_case(b"filterby") => {
+            let value = value.to_ascii_lowercase();
+            if kind.eq_ignore_ascii_case(b"module") {
+                Box::new(|_| false)
+            } else if kind.eq_ignore_ascii_case(b"aclcat") {
+                Box::new(move |c| {
+                    c.acl
+                        .iter()
+                        .any(|cat| cat.trim_start_matches('@').as_bytes() == value.as_slice())
+                })
+            } else if kind.eq_ignore_ascii_case(b"pattern") {
+                Box::new(move |c| glob_match(&value, c.name.as_bytes()))
+            } else {
+                return syntax_error();
+            }
+        }
+        _ => return syntax_error(),
+    };
+    Action::Reply(Reply::Array(
+        slots()
+            .iter()
+            .filter(|c| wanted(c))
+            .map(|c| bulk(c.name))
+            .collect(),
+    ))
+}
+
+/// `COMMAND GETKEYS command [arg ...]`: the keys among a full command's
+/// arguments, from its entry's key positions.
+fn getkeys(call: Call<'_>) -> Action {
+    let args = &call.args[2..];
+    let command = match lookup_traced(args) {
+        Ok(command) => command,
+        Err((None, _)) => return error("ERR Invalid command specified"),
+        Err((Some(_), _)) => return error("ERR Invalid number of arguments specified for command"),
+    };
+    let keys = command.keys;
+    if keys.first <= 0 {
+        return error("ERR The command has no key arguments");
+    }
+    let argc = i64::try_from(args.len()).unwrap_or(i64::MAX);
+    let last = if keys.last < 0 {
+        argc + keys.last
+    } else {
+        keys.last.min(argc - 1)
+    };
+    let step = keys.step.max(1);
+    let found: Vec<Reply> = (keys.first..=last)
+        .step_by(usize::try_from(step).unwrap_or(1))
+        .filter_map(|i| usize::try_from(i).ok().and_then(|i| args.get(i)))
+        .map(|k| Reply::Bulk(k.clone()))
+        .collect();
+    if found.is_empty() {
+        return error("ERR Invalid arguments specified for command");
+    }
+    Action::Reply(Reply::Array(found))
 }
 
 /// `COMMAND INFO [name ...]`: each named command's details, or a null
@@ -243,7 +330,7 @@ fn command_doc(command: &Command) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::cmd::testing::{bulk_of, facts, request, run, session};
+    use crate::redis::cmd::testing::{bulk_of, err, facts, request, run, session};
     use crate::redis::command::{dispatch, Action};
 
     /// The checks redis-cli makes (by assertion) on a `COMMAND DOCS` map,
@@ -332,8 +419,9 @@ mod tests {
         let Reply::Array(names) = run(&[b"command", b"list"]) else {
             panic!("an array")
         };
-        assert_eq!(names.len(), n);
+        assert_eq!(names.len(), slots().len(), "subcommands too, as in Redis");
         assert!(names.contains(&bulk_of(b"netdb.status")));
+        assert!(names.contains(&bulk_of(b"config|get")));
         // Every entry's handler runs: none falls through to "unknown".
         for command in crate::redis::cmd::all() {
             let args: Vec<&[u8]> = std::iter::once(command.name.as_bytes())
@@ -351,6 +439,65 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn command_list_filters_as_redis_does() {
+        let names = |args: &[&[u8]]| match run(args) {
+            Reply::Array(names) => names,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            names(&[b"command", b"list", b"filterby", b"pattern", b"config*"]),
+            ["config", "config|get", "config|resetstat", "config|help"]
+                .iter()
+                .map(|n| bulk_of(n.as_bytes()))
+                .collect::<Vec<_>>()
+        );
+        let connection = names(&[b"command", b"list", b"FILTERBY", b"ACLCAT", b"connection"]);
+        assert!(connection.contains(&bulk_of(b"ping")));
+        assert!(!connection.contains(&bulk_of(b"get")));
+        assert!(names(&[b"command", b"list", b"filterby", b"module", b"x"]).is_empty());
+        for bad in [
+            &[&b"command"[..], b"list", b"filterby", b"nope", b"x"][..],
+            &[b"command", b"list", b"foo"],
+        ] {
+            assert_eq!(run(bad), err("ERR syntax error"));
+        }
+    }
+
+    #[test]
+    fn command_getkeys_reads_the_key_positions() {
+        let keys = |args: &[&[u8]]| run(args);
+        let bulks = |items: &[&[u8]]| Reply::Array(items.iter().map(|k| bulk_of(k)).collect());
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"GET", b"k"]),
+            bulks(&[b"k"])
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"mset", b"a", b"1", b"b", b"2"]),
+            bulks(&[b"a", b"b"])
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"del", b"a", b"b", b"c"]),
+            bulks(&[b"a", b"b", b"c"])
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"ping", b"x"]),
+            err("ERR The command has no key arguments")
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"nope", b"x"]),
+            err("ERR Invalid command specified")
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"get", b"a", b"b"]),
+            err("ERR Invalid number of arguments specified for command")
+        );
+        assert_eq!(
+            keys(&[b"command", b"getkeys", b"get"]),
+            err("ERR wrong number of arguments for 'command|getkeys' command")
+        );
     }
 
     /// What redis-server 7.0 says in `COMMAND INFO` of each command netdb
@@ -437,6 +584,21 @@ mod tests {
                 &["@slow", "@dangerous"],
             ),
             ("config", -2, &[], [0, 0, 0], &["@slow"]),
+            (
+                "time",
+                1,
+                &["loading", "stale", "fast"],
+                [0, 0, 0],
+                &["@fast"],
+            ),
+            (
+                "wait",
+                3,
+                &["noscript"],
+                [0, 0, 0],
+                &["@slow", "@connection"],
+            ),
+            ("slowlog", -2, &[], [0, 0, 0], &["@slow"]),
             ("client", -2, &[], [0, 0, 0], &["@slow"]),
         ];
         let statuses = |items: &[&str]| {

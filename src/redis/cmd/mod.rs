@@ -15,9 +15,9 @@
 //! | [`keys`] | `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `TYPE`, `KEYS`, `SCAN`, `RANDOMKEY`, `DBSIZE`, `RENAME`, `RENAMENX`, `COPY`, `MOVE`, `SWAPDB`, `FLUSHDB`, `FLUSHALL`, `MEMORY USAGE` |
 //! | [`expiry`] | `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`, `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`, `PERSIST` |
 //! | [`transactions`] | `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` |
-//! | [`server`] | `CONFIG GET`, `CONFIG HELP` |
+//! | [`server`] | `CONFIG GET`, `CONFIG RESETSTAT`, `CONFIG HELP`, `TIME`, `SLOWLOG ...`, `WAIT` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
-//! | [`introspection`] | `COMMAND ...`, generated from the table |
+//! | [`introspection`] | `COMMAND ...` (`GETKEYS` from the key positions), generated from the table |
 //! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
 //! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
 //!

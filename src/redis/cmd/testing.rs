@@ -18,6 +18,8 @@ pub(crate) fn facts() -> Facts {
         persistence: Persistence::InMemory,
         auth: ClientAuth::default(),
         databases: crate::engine::database::DEFAULT_DATABASES,
+        slowlog_slower_than: 10_000,
+        slowlog_max_len: 128,
     }
 }
 
