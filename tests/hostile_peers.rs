@@ -434,7 +434,10 @@ fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_repli
     }
     assert_healthy(&mut c, "far-ahead");
     // The claim is named, with the peer and its address.
-    let line = c[0].wait_log("above anything shown", LOG_TIMEOUT);
+    let line = c[0].wait_log(
+        &format!("peer intruder ({from}): vector claims"),
+        LOG_TIMEOUT,
+    );
     assert!(
         line.contains(&format!(
             "protocol: peer intruder ({from}): vector claims writer '{n2}' at {FAR_AHEAD}, \

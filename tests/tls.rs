@@ -578,6 +578,18 @@ fn a_cluster_with_tls_and_a_secret_converges_over_tls() {
         assert_eq!(node.count_stderr("closed TLS client"), 0, "{}", node.name());
         assert_no_panic(&node.stderr_lines());
     }
+    // And its status says so.
+    for node in &mut cluster.nodes {
+        let name = node.name().to_owned();
+        eventually(
+            REPLY_TIMEOUT,
+            format_args!("{name}'s status to show TLS"),
+            || {
+                let peers = node.peer_lines();
+                peers.len() == 2 && peers.iter().all(|l| l.contains("reachable over TLS"))
+            },
+        );
+    }
 }
 
 #[test]

@@ -138,6 +138,12 @@ impl Db<'_> {
         self.service.store.expiry(&stored)
     }
 
+    /// The wall clock this command runs at, in microseconds since the Unix
+    /// epoch (`TIME` inside a transaction).
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
     /// The wall time expiry is judged by, in milliseconds since the Unix
     /// epoch (see [`Store::now_ms`](crate::store::Store::now_ms)).
     pub fn now_ms(&self) -> u64 {

@@ -113,6 +113,7 @@ pub fn peer_reports(
             tombstones_waiting: lag.tombstones_waiting,
             clock_offset_ms: p.clock.map(|c| c.offset_ms),
             clock_off: p.clock.is_some_and(|c| c.exceeds(bound_ms)),
+            tls: p.tls,
         })
         .collect()
 }

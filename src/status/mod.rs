@@ -105,6 +105,8 @@ pub struct PeerReport {
     pub clock_offset_ms: Option<i64>,
     /// Whether that offset is certainly over `--max-clock-offset-ms`.
     pub clock_off: bool,
+    /// Whether the last connection to it was over TLS.
+    pub tls: bool,
 }
 
 /// How a node keeps its data.
@@ -198,8 +200,13 @@ pub fn format_status(status: &Status) -> String {
             ),
             _ => String::new(),
         };
+        let over = if p.tls && p.state == PeerState::Reachable {
+            " over TLS"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "peer {}: {}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it{clock}",
+            "peer {}: {}{over}, {last}, {behind}, {} bytes sent last round, {} tombstones waiting on it{clock}",
             p.addr, p.state, p.last_round_bytes, p.tombstones_waiting
         ));
     }
@@ -244,6 +251,7 @@ pub(crate) mod tests {
                     tombstones_waiting: 0,
                     clock_offset_ms: Some(-3),
                     clock_off: false,
+                    tls: false,
                 },
                 PeerReport {
                     addr: "127.0.0.1:9003".into(),
@@ -254,6 +262,7 @@ pub(crate) mod tests {
                     tombstones_waiting: 2,
                     clock_offset_ms: None,
                     clock_off: false,
+                    tls: false,
                 },
             ],
             persistence: Some(Persistence::InMemory),
@@ -322,6 +331,7 @@ pub(crate) mod tests {
                 tombstones_waiting: 0,
                 clock_offset_ms: Some(12),
                 clock_off: false,
+                tls: false,
             },
             PeerReport {
                 addr: "c:2".into(),
@@ -332,6 +342,7 @@ pub(crate) mod tests {
                 tombstones_waiting: 1,
                 clock_offset_ms: None,
                 clock_off: false,
+                tls: false,
             },
         ];
         let text = format_status(&status);

@@ -155,6 +155,7 @@ fn encode_peer(p: &PeerReport) -> Reply {
             p.clock_offset_ms.map_or(Reply::Null, Reply::Integer),
         ),
         ("clock_off", int(u64::from(p.clock_off))),
+        ("tls", int(u64::from(p.tls))),
     ])
 }
 
@@ -372,6 +373,7 @@ fn decode_peer(reply: Reply) -> Result<PeerReport, String> {
             _ => None,
         },
         clock_off: matches!(f.take_new("clock_off"), Reply::Integer(n) if n != 0),
+        tls: matches!(f.take_new("tls"), Reply::Integer(n) if n != 0),
     })
 }
 
@@ -453,6 +455,7 @@ mod tests {
             tombstones_waiting: 0,
             clock_offset_ms: Some(-7_200_000),
             clock_off: true,
+            tls: false,
         });
         status.writes_refused = Some("writes refused: the clock".into());
         status.persistence = Some(Persistence::Disk(DiskStatus {

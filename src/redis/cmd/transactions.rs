@@ -31,8 +31,8 @@
 
 use crate::engine::Db;
 use crate::redis::command::{
-    arg, error, lookup, multiple, run, Action, Answer, Call, Command, Docs, KeyPositions, Tally,
-    Transaction,
+    arg, error, lookup, multiple, run, Action, Answer, Call, Command, Docs, KeyPositions,
+    NodeQuery, Tally, Transaction,
 };
 use crate::redis::resp::Reply;
 use std::collections::hash_map::Entry;
@@ -176,6 +176,10 @@ fn exec(call: Call<'_>) -> Action {
             Ok(command) => match run(command, request.args, session, facts) {
                 Action::Reply(reply) | Action::Close(reply) => Step::Ready(reply),
                 Action::Store(work) => Step::Work(work),
+                // The store thread's clock, read when the transaction runs.
+                Action::Node(NodeQuery::Time) => Step::Work(Box::new(|db: &mut Db<'_>| {
+                    crate::redis::cmd::server::time_reply(db.now_us()).into()
+                })),
                 Action::Node(_) => Step::Ready(Reply::Error(format!(
                     "ERR {} cannot run inside a transaction on netdb",
                     command.name.to_ascii_uppercase()
@@ -294,6 +298,21 @@ mod tests {
         assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
         fake.run(s, &[b"MULTI"]);
         assert_eq!(fake.run(s, &[b"EXEC"]), Reply::Array(Vec::new()));
+    }
+
+    #[test]
+    fn time_runs_inside_a_transaction() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"MULTI"]);
+        assert_eq!(fake.run(s, &[b"TIME"]), Reply::Simple("QUEUED".into()));
+        let Reply::Array(replies) = fake.run(s, &[b"EXEC"]) else {
+            panic!("EXEC answers an array");
+        };
+        assert!(
+            matches!(&replies[..], [Reply::Array(t)] if t.len() == 2),
+            "{replies:?}"
+        );
     }
 
     #[test]
