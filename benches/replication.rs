@@ -27,6 +27,7 @@
 //! | `REPL_WRITES` | `0,10,1000` | writes per round in table 2 |
 //! | `REPL_FULL_KEYS` | `1000000` | keys of the full resync (table 3) |
 //! | `REPL_REPS` | `3` | repetitions (medians) in tables 2 and 3 |
+//! | `REPL_TLS` | `no` | `both`: each binary also runs with TLS between its nodes (a CA and a node certificate made for the run), labelled `+tls`, side by side as with `REPL_SECRET`; `yes`: only with it |
 //! | `REPL_SECRET` | `no` | `both`: each binary also runs with a cluster secret (`--cluster-secret-file`), labelled `+secret`, side by side (every other binary with the secret first); `yes`: only with one |
 //!
 //! Keys are 10 bytes (`key:000042`) and values 100 bytes, as in the other
@@ -61,6 +62,9 @@ fn main() {
     let result = run();
     if let Some(path) = SECRET_FILE.get() {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(dir) = TLS_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     if let Err(e) = result {
         eprintln!("replication bench failed: {e}");
@@ -132,21 +136,74 @@ fn binaries() -> Vec<(String, PathBuf)> {
             .collect(),
         Err(_) => vec![("netdb".to_owned(), netdb_bin())],
     };
-    let secret = std::env::var("REPL_SECRET").unwrap_or_default();
+    let bins = with_variant(bins, "REPL_SECRET", SECRET_LABEL);
+    with_variant(bins, "REPL_TLS", TLS_LABEL)
+}
+
+/// `bins`, each also (`both`) or only (`yes`) labelled with `label`, as the
+/// variable `var` says.
+fn with_variant(bins: Vec<(String, PathBuf)>, var: &str, label: &str) -> Vec<(String, PathBuf)> {
+    let mode = std::env::var(var).unwrap_or_default();
     bins.into_iter()
         .enumerate()
-        .flat_map(|(i, (label, bin))| {
-            let with = (format!("{label}{SECRET_LABEL}"), bin.clone());
-            match secret.as_str() {
-                // Every other binary runs with the secret first, so an
+        .flat_map(|(i, (name, bin))| {
+            let with = (format!("{name}{label}"), bin.clone());
+            match mode.as_str() {
+                // Every other binary runs with the variant first, so an
                 // effect of running second does not count as its cost.
-                "both" if i % 2 == 1 => vec![with, (label, bin)],
-                "both" => vec![(label, bin), with],
+                "both" if i % 2 == 1 => vec![with, (name, bin)],
+                "both" => vec![(name, bin), with],
                 "yes" => vec![with],
-                _ => vec![(label, bin)],
+                _ => vec![(name, bin)],
             }
         })
         .collect()
+}
+
+/// What ends the label of a binary run with TLS between its nodes; its
+/// nodes' names carry it too.
+const TLS_LABEL: &str = "+tls";
+
+/// The directory of the CA and node certificate of the nodes labelled
+/// [`TLS_LABEL`], made once; removed when the bench ends.
+static TLS_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The TLS options of a node labelled [`TLS_LABEL`]: a CA and a node
+/// certificate for 127.0.0.1 it signed, made on first use.
+fn tls_args() -> Vec<String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let dir = TLS_DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!(
+            "netdb-replication-bench-{}.tls",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("make the certificates' directory");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "netdb bench CA");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca, ca_key);
+        let node = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("node params");
+        let node_key = KeyPair::generate().expect("node key");
+        let node_cert = node
+            .signed_by(&node_key, &issuer)
+            .expect("node certificate");
+        std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write ca.crt");
+        std::fs::write(dir.join("node.crt"), node_cert.pem()).expect("write node.crt");
+        std::fs::write(dir.join("node.key"), node_key.serialize_pem()).expect("write node.key");
+        dir
+    });
+    let path = |f: &str| dir.join(f).display().to_string();
+    vec![
+        "--tls-cert-file".into(),
+        path("node.crt"),
+        "--tls-key-file".into(),
+        path("node.key"),
+        "--tls-ca-cert-file".into(),
+        path("ca.crt"),
+    ]
 }
 
 /// What ends the label of a binary run with a cluster secret; its nodes'
@@ -195,13 +252,19 @@ fn start_netdb(bin: &Path, dir: &Path, names: &[String]) -> Vec<Node> {
 
 /// A netdb node of the binary `bin` on `addr` with the peers file `peers`
 /// (in memory, no console, default settings).
-/// A node whose name carries [`SECRET_LABEL`] has the cluster secret.
+/// A node whose name carries [`SECRET_LABEL`] has the cluster secret;
+/// one whose name carries [`TLS_LABEL`] talks TLS to its peers.
 fn netdb_spec(bin: &Path, name: &str, addr: SocketAddr, peers: &Path, count: usize) -> NodeSpec {
-    let spec = NodeSpec::new(name)
+    let mut spec = NodeSpec::new(name)
         .bin(bin)
         .listen(addr)
         .peers(peers, count)
         .args(&["--no-cli", "--in-memory"]);
+    if name.contains(TLS_LABEL) {
+        let tls = tls_args();
+        let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+        spec = spec.args(&tls);
+    }
     if !name.contains(SECRET_LABEL) {
         return spec;
     }
