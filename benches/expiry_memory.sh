@@ -49,23 +49,8 @@ run_netdb() {
     PER_KEY=$(calc '%.1f' "($after - $before) * 1024 / $KEYS")
 }
 
-# Redis's bytes per key (used_memory and RSS) for one load file.
-USED_PER_KEY=""
-RSS_PER_KEY=""
 run_redis() {
-    local file=$1 used0 rss0 used1 rss1 keys
-    # shellcheck disable=SC2119 # no extra redis-server options
-    start_redis
-    used0=$(redis_info_memory used_memory)
-    rss0=$(redis_info_memory used_memory_rss)
-    redis_pipe "$file" "$KEYS"
-    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
-    [[ "$keys" == "$KEYS" ]] || die "redis holds $keys keys, expected $KEYS"
-    used1=$(redis_info_memory used_memory)
-    rss1=$(redis_info_memory used_memory_rss)
-    stop_redis
-    USED_PER_KEY=$(calc '%.1f' "($used1 - $used0) / $KEYS")
-    RSS_PER_KEY=$(calc '%.1f' "($rss1 - $rss0) / $KEYS")
+    redis_memory_per_key "$1" "$KEYS"
 }
 
 for mode in plain ttl; do

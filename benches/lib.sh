@@ -187,6 +187,7 @@ free_port() {
 # until it answers; sets REDIS_PID and REDIS_PORT. Arguments are passed on
 # to redis-server after the defaults, so they win over them (e.g.
 # `start_redis --appendonly yes --appendfsync everysec`).
+# shellcheck disable=SC2120 # the scripts that source this pass them
 start_redis() {
     local attempt
     for attempt in 1 2 3 4 5; do
@@ -278,6 +279,30 @@ timed_redis_load() {
 # A field of `INFO memory`, e.g. `redis_info_memory used_memory`.
 redis_info_memory() {
     redis-cli -p "$REDIS_PORT" info memory | tr -d '\r' | awk -F: -v f="$1" '$1 == f { print $2 }'
+}
+
+# A fresh redis-server's memory per key once FILE (N SETs in RESP) is
+# loaded with redis-cli --pipe: sets USED_PER_KEY (used_memory) and
+# RSS_PER_KEY (used_memory_rss), in bytes.
+# Usage: redis_memory_per_key FILE N
+USED_PER_KEY=""
+RSS_PER_KEY=""
+redis_memory_per_key() {
+    local file=$1 n=$2 used0 rss0 used1 rss1 keys
+    # shellcheck disable=SC2119 # no extra redis-server options
+    start_redis
+    used0=$(redis_info_memory used_memory)
+    rss0=$(redis_info_memory used_memory_rss)
+    redis_pipe "$file" "$n"
+    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
+    [[ "$keys" == "$n" ]] || die "redis holds $keys keys, expected $n"
+    used1=$(redis_info_memory used_memory)
+    rss1=$(redis_info_memory used_memory_rss)
+    stop_redis
+    # shellcheck disable=SC2034 # read by the sourcing script
+    USED_PER_KEY=$(calc '%.1f' "($used1 - $used0) / $n")
+    # shellcheck disable=SC2034 # read by the sourcing script
+    RSS_PER_KEY=$(calc '%.1f' "($rss1 - $rss0) / $n")
 }
 
 # Loads a file of protocol commands with redis-cli --pipe and checks that

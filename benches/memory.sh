@@ -38,24 +38,9 @@ run_netdb() {
 }
 
 # Measures one fresh Redis; sets USED_PER_KEY and RSS_PER_KEY (bytes).
-USED_PER_KEY=""
-RSS_PER_KEY=""
 run_redis() {
-    local used0 rss0 used1 rss1 keys
-    # shellcheck disable=SC2119 # no extra redis-server options
-    start_redis
-    used0=$(redis_info_memory used_memory)
-    rss0=$(redis_info_memory used_memory_rss)
-    redis_pipe "$BENCH_TMP/sets.resp" "$KEYS"
-    keys=$(redis-cli -p "$REDIS_PORT" dbsize)
-    [[ "$keys" == "$KEYS" ]] || die "redis holds $keys keys, expected $KEYS"
-    used1=$(redis_info_memory used_memory)
-    rss1=$(redis_info_memory used_memory_rss)
-    stop_redis
-    USED_PER_KEY=$(calc '%.1f' "($used1 - $used0) / $KEYS")
-    RSS_PER_KEY=$(calc '%.1f' "($rss1 - $rss0) / $KEYS")
-    printf '  redis: used_memory %d -> %d, RSS %d -> %d: %s bytes/key used, %s bytes/key RSS\n' \
-        "$used0" "$used1" "$rss0" "$rss1" "$USED_PER_KEY" "$RSS_PER_KEY"
+    redis_memory_per_key "$BENCH_TMP/sets.resp" "$KEYS"
+    printf '  redis: %s bytes/key used, %s bytes/key RSS\n' "$USED_PER_KEY" "$RSS_PER_KEY"
 }
 
 netdb_per_key=()
