@@ -353,6 +353,11 @@ pub struct Part<R> {
     pub commands: std::collections::VecDeque<Command<R>>,
     /// The replies of the commands run, in order.
     pub replies: Vec<R>,
+    /// How long each command run took on the store thread, in
+    /// nanoseconds, in the order of `replies` (`INFO commandstats`,
+    /// `SLOWLOG`): measured by the store thread, one clock read a command,
+    /// so a front end need not wrap every command to time it.
+    pub durations: Vec<u64>,
     /// The replies' weight after which no further command of this part
     /// runs in this trip (the connection stops until its output drains).
     pub soft_budget: usize,
@@ -369,6 +374,7 @@ impl<R> Part<R> {
     /// A part of `commands` with no limit on its replies.
     pub fn unbounded(commands: Vec<Command<R>>) -> Part<R> {
         Part {
+            durations: Vec::new(),
             commands: commands.into(),
             replies: Vec::new(),
             soft_budget: usize::MAX,

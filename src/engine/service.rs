@@ -429,6 +429,8 @@ impl<R: Refusable> Work for Group<R> {
         // logged, and so waits for the group's log write.
         let mut unlogged: Vec<Vec<Mark>> = Vec::with_capacity(parts.len());
         let mut wrote = false;
+        // One clock read a command: each one's end is the next one's start.
+        let mut clock = std::time::Instant::now();
         for part in &mut parts {
             let mut marks = Vec::with_capacity(part.commands.len());
             let mut weight = 0usize;
@@ -470,6 +472,11 @@ impl<R: Refusable> Work for Group<R> {
                     Mark::Clean
                 });
                 part.replies.push(answer);
+                let ran = std::time::Instant::now();
+                let nanos = ran.saturating_duration_since(clock).as_nanos();
+                part.durations
+                    .push(u64::try_from(nanos).unwrap_or(u64::MAX));
+                clock = ran;
             }
             unlogged.push(marks);
         }

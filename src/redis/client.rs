@@ -168,11 +168,6 @@ fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Nanoseconds since `start`, saturating.
-fn nanos_since(start: Instant) -> u64 {
-    nanos_between(start, Instant::now())
-}
-
 /// Nanoseconds from `start` to `end`, saturating.
 fn nanos_between(start: Instant, end: Instant) -> u64 {
     u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
@@ -486,9 +481,23 @@ impl std::fmt::Display for Close {
 /// command's dispatch (`HELLO 3`'s own reply is already RESP3).
 enum Pending {
     Ready(Reply, Protocol),
-    /// The answer to the next store command of the connection, and the
-    /// command's slot (to count its errors).
-    Store(Protocol, Option<usize>),
+    /// The answer to the next store command of the connection, and what
+    /// counting it needs (see [`Timing`]).
+    Store(Protocol, Timing),
+}
+
+/// What a store command's statistics need once it has run: its slot in
+/// the table (`None`: not counted), the time its handler took on this
+/// thread, and its slow-log arguments. The store thread's part of its
+/// time comes back with its answer
+/// ([`Part::durations`](crate::engine::Part::durations)).
+struct Timing {
+    slot: Option<usize>,
+    here: u64,
+    args: Option<SlowArgs>,
+    /// The client as it was when the command was sent (a later
+    /// `CLIENT SETNAME` does not rename its slow-log entry).
+    caller: Arc<Caller>,
 }
 
 /// One client connection's protocol state, without its socket.
@@ -679,14 +688,10 @@ impl ClientConn {
                     self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                 }
-                Action::Store(work) => {
-                    let work = self.timed(slot, here, args, work);
-                    self.queue(work, slot);
-                }
+                Action::Store(work) => self.queue(work, slot, here, args),
                 Action::Node(query) if query.needs_store() => {
                     let work = self.ctx.node_work(query);
-                    let work = self.timed(slot, here, args, work);
-                    self.queue(work, slot);
+                    self.queue(work, slot, here, args);
                 }
                 Action::Node(query) => {
                     let reply = self.ctx.answer_here(&query);
@@ -725,10 +730,23 @@ impl ClientConn {
         batch.consumed
     }
 
-    fn queue(&mut self, work: StoreWork<Answer>, slot: Option<usize>) {
+    fn queue(
+        &mut self,
+        work: StoreWork<Answer>,
+        slot: Option<usize>,
+        here: u64,
+        args: Option<SlowArgs>,
+    ) {
+        let caller = Arc::clone(&self.caller);
+        let timing = Timing {
+            slot,
+            here,
+            args,
+            caller,
+        };
         self.unrun.push_back(work);
         let proto = self.session.protocol();
-        self.pending.push_back(Pending::Store(proto, slot));
+        self.pending.push_back(Pending::Store(proto, timing));
     }
 
     /// Queues a reply that needs no store, in its turn.
@@ -786,28 +804,6 @@ impl ClientConn {
         }
     }
 
-    /// `work`, timed where it runs: the time its handler took on this
-    /// thread (`here`) and its run on the store thread are its duration;
-    /// queueing and the log write are not.
-    fn timed(
-        &self,
-        slot: Option<usize>,
-        here: u64,
-        args: Option<SlowArgs>,
-        work: StoreWork<Answer>,
-    ) -> StoreWork<Answer> {
-        let Some(slot) = slot else {
-            return work;
-        };
-        let caller = Arc::clone(&self.caller);
-        Box::new(move |db: &mut Db<'_>| {
-            let start = Instant::now();
-            let answer = work(db);
-            caller.record(slot, here.saturating_add(nanos_since(start)), args);
-            answer
-        })
-    }
-
     /// The store work to send now, if any: every command decoded and not
     /// yet run, with budgets from the output it already holds.
     pub fn take_work(&mut self) -> Option<Part<Answer>> {
@@ -823,6 +819,7 @@ impl ClientConn {
         Some(Part {
             commands: std::mem::take(&mut self.unrun),
             replies: Vec::new(),
+            durations: Vec::new(),
             soft_budget: settings.soft_output() - held,
             hard_budget: settings.max_output.saturating_sub(held),
             over_budget: false,
@@ -836,22 +833,30 @@ impl ClientConn {
         let Part {
             commands,
             replies,
+            durations,
             over_budget,
             ..
         } = part;
         let mut replies = replies.into_iter();
+        let mut durations = durations.into_iter();
         while let Some(pending) = self.pending.pop_front() {
             match pending {
                 Pending::Ready(reply, proto) => self.push_out(reply, proto),
-                Pending::Store(proto, slot) => match replies.next() {
+                Pending::Store(proto, timing) => match replies.next() {
                     Some(answer) => {
+                        // One duration a reply, counted or not.
+                        let there = durations.next().unwrap_or(0);
+                        if let Some(slot) = timing.slot {
+                            let nanos = timing.here.saturating_add(there);
+                            timing.caller.record(slot, nanos, timing.args);
+                        }
                         self.tally.hits += answer.tally.hits;
                         self.tally.misses += answer.tally.misses;
-                        self.count_error(slot, &answer.reply);
+                        self.count_error(timing.slot, &answer.reply);
                         self.push_out(answer.reply, proto);
                     }
                     None => {
-                        self.pending.push_front(Pending::Store(proto, slot));
+                        self.pending.push_front(Pending::Store(proto, timing));
                         break;
                     }
                 },
