@@ -86,7 +86,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub client_idle_timeout_secs: u64,
     /// Threads serving Redis client connections, each a poll loop over
-    /// many connections [default: the number of cores].
+    /// many connections [default: the number of cores less one, at least
+    /// one].
     #[arg(long, value_name = "N")]
     pub io_threads: Option<usize>,
     /// Close a Redis client whose unread replies pass this many bytes
@@ -499,10 +500,13 @@ pub const MAX_IO_THREADS: usize = 256;
 /// Smallest `--max-client-output-bytes`: room for a few replies.
 pub const MIN_MAX_CLIENT_OUTPUT: usize = 64 * 1024;
 
-/// The default number of I/O threads: one per core. With fewer cores
-/// than that the store thread would share its core with a loop anyway.
+/// The default number of I/O threads: one per core but one, which the
+/// store thread keeps to itself; one at least. Measured on 2 cores with
+/// redis-benchmark on the same machine, one loop served 50 clients a
+/// quarter faster than two (SET 61k against 47k req/s, medians of three),
+/// and 1,000 clients alike.
 pub fn default_io_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// Smallest `--max-request-bytes`: room for a longest key and a little.

@@ -1,5 +1,5 @@
-//! The I/O threads: a few poll loops (`--io-threads`, one per core by
-//! default) that serve every Redis client connection of the node, and
+//! The I/O threads: a few poll loops (`--io-threads`, one per core but
+//! the store thread's by default) that serve every Redis client connection of the node, and
 //! tell new connections that turn out to be peers from clients.
 //!
 //! Each loop owns its connections' nonblocking sockets and waits on them
