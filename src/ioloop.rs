@@ -146,6 +146,7 @@ impl IoThreads {
                 scratch: vec![0; READ_BUF],
                 again: Vec::new(),
                 timed: 0,
+                waiters: Vec::new(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-io-{i}"))
@@ -348,6 +349,9 @@ struct Loop {
     again: Vec<usize>,
     /// Connections with a deadline of their own.
     timed: usize,
+    /// Client connections blocked on a `WAIT` that will ask again (see
+    /// [`ClientConn::recheck_at`]).
+    waiters: Vec<usize>,
 }
 
 impl Loop {
@@ -358,6 +362,8 @@ impl Loop {
         loop {
             let timeout = if !self.again.is_empty() {
                 Some(Duration::ZERO)
+            } else if let Some(at) = self.next_recheck() {
+                Some(at.saturating_duration_since(Instant::now()).min(SWEEP))
             } else if self.timed > 0 || self.clients.settings().idle_timeout.is_some() {
                 Some(next_sweep.saturating_duration_since(Instant::now()))
             } else {
@@ -371,6 +377,7 @@ impl Loop {
                 continue;
             }
             touched.append(&mut self.again);
+            self.due_rechecks(&mut touched);
             for event in &events {
                 if event.token() == WAKER {
                     continue;
@@ -405,9 +412,11 @@ impl Loop {
             touched.dedup();
             let mut group: Vec<Part<Answer>> = Vec::new();
             let mut owners: Vec<(usize, u64)> = Vec::new();
-            for idx in touched.drain(..) {
+            for &idx in &touched {
                 self.serve(idx, &mut group, &mut owners);
             }
+            self.note_waiters(&touched);
+            touched.clear();
             if !group.is_empty() {
                 self.submit(group, owners);
             }
@@ -1031,6 +1040,53 @@ impl Loop {
             (true, false) => self.timed -= 1,
             _ => {}
         }
+    }
+
+    /// The soonest time a blocked `WAIT` asks again, if any does.
+    fn next_recheck(&self) -> Option<Instant> {
+        self.waiters
+            .iter()
+            .filter_map(|&idx| self.client_of(idx)?.recheck_at())
+            .min()
+    }
+
+    /// Adds the connections whose `WAIT` asks again by now to `touched`
+    /// (serving them sends the question), and forgets those no longer
+    /// blocked.
+    fn due_rechecks(&mut self, touched: &mut Vec<usize>) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut waiters = std::mem::take(&mut self.waiters);
+        waiters.retain(
+            |&idx| match self.client_of(idx).and_then(ClientConn::recheck_at) {
+                Some(at) if at <= now => {
+                    touched.push(idx);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            },
+        );
+        self.waiters = waiters;
+    }
+
+    /// Remembers which of the connections just served wait to ask again.
+    fn note_waiters(&mut self, served: &[usize]) {
+        for &idx in served {
+            let waits = self
+                .client_of(idx)
+                .is_some_and(|c| c.recheck_at().is_some());
+            if waits && !self.waiters.contains(&idx) {
+                self.waiters.push(idx);
+            }
+        }
+    }
+
+    /// The client of connection `idx`, if it is one.
+    fn client_of(&self, idx: usize) -> Option<&ClientConn> {
+        self.conns.get(idx)?.as_ref()?.state.client()
     }
 
     /// Acts on the deadlines that are due.

@@ -7,15 +7,13 @@
 mod common;
 
 use common::{
-    cluster_with, dead_addr, eventually, info_field, missing_tool, redis_connection, run, solo,
-    Input, FAST_SYNC_MS,
+    cluster_with, dead_addr, info_field, missing_tool, redis_connection, run, solo, Input,
+    FAST_SYNC_MS,
 };
 use redis::{Commands, Value};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn info(con: &mut redis::Connection, sections: &[&str]) -> String {
     redis::cmd("INFO").arg(sections).query(con).expect("INFO")
@@ -255,17 +253,30 @@ fn info_memory_has_redis_fields() {
     }
 }
 
+/// `WAIT replicas timeout_ms` on `con`: its answer and how long it took.
+fn wait(con: &mut redis::Connection, replicas: i64, timeout_ms: u64) -> (i64, Duration) {
+    let start = std::time::Instant::now();
+    let n: i64 = redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(timeout_ms)
+        .query(con)
+        .expect("WAIT");
+    (n, start.elapsed())
+}
+
 #[test]
 fn wait_never_claims_a_peer_that_has_not_acknowledged() {
     let alone = solo(&[]);
     let mut con = redis_connection(alone.addr());
     let () = con.set("k", "v").expect("set");
-    let n: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(0)
-        .query(&mut con)
-        .expect("WAIT");
+    assert_eq!(wait(&mut con, 0, 0).0, 0, "none asked for: at once");
+    // One asked for, none there: it blocks until its timeout, as Redis's.
+    let (n, took) = wait(&mut con, 1, 200);
     assert_eq!(n, 0, "no peers");
+    assert!(
+        took >= Duration::from_millis(200),
+        "answered after {took:?}"
+    );
     let e = redis::cmd("WAIT")
         .arg(0)
         .arg(-1)
@@ -277,29 +288,42 @@ fn wait_never_claims_a_peer_that_has_not_acknowledged() {
     let lonely = cluster_with(1, FAST_SYNC_MS, &[dead_addr()], &["--no-cli"]);
     let mut con = redis_connection(lonely[0].addr());
     let () = con.set("k", "v").expect("set");
-    let n: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(10)
-        .query(&mut con)
-        .expect("WAIT");
+    let (n, took) = wait(&mut con, 1, 300);
     assert_eq!(n, 0);
+    assert!(
+        took >= Duration::from_millis(300),
+        "answered after {took:?}"
+    );
 }
 
 #[test]
-fn wait_counts_a_peer_once_it_has_acknowledged_the_write() {
+fn wait_blocks_until_a_peer_has_acknowledged_the_write() {
     let nodes = cluster_with(2, FAST_SYNC_MS, &[], &["--no-cli"]);
     let mut a = redis_connection(nodes[0].addr());
+    let mut b = redis_connection(nodes[1].addr());
     let () = a.set("k", "v").expect("set");
-    // WAIT answers at once; the peer's acknowledgement comes with the next
-    // sync round.
-    eventually(WAIT, "n2 to acknowledge the write", || {
-        redis::cmd("WAIT")
-            .arg(1)
-            .arg(0)
-            .query::<i64>(&mut a)
-            .expect("WAIT")
-            == 1
-    });
+    // One call: it answers once the peer has acknowledged the write.
+    let (n, _) = wait(&mut a, 1, 20_000);
+    assert_eq!(n, 1);
+    assert_eq!(
+        b.get::<_, Option<String>>("k").expect("GET"),
+        Some("v".into())
+    );
+    // Pipelined: the commands after a WAIT run after it, in order.
+    let (set, acked, got): ((), i64, String) = redis::pipe()
+        .set("k2", "v2")
+        .cmd("WAIT")
+        .arg(1)
+        .arg(20_000)
+        .get("k2")
+        .query(&mut a)
+        .expect("pipeline");
+    let () = set;
+    assert_eq!((acked, got.as_str()), (1, "v2"));
+    assert_eq!(
+        b.get::<_, Option<String>>("k2").expect("GET"),
+        Some("v2".into())
+    );
 }
 
 /// Runs redis-cli with `args` against `addr`: its stdout.

@@ -209,6 +209,13 @@ impl Db<'_> {
         }
     }
 
+    /// How far each listed peer is behind, by peer index (`WAIT`): the
+    /// part of [`facts`](Self::facts) that is cheap to ask often.
+    pub fn peer_lags(&mut self) -> Vec<PeerLag> {
+        let store = &self.service.store;
+        (0..store.peer_count()).map(|i| store.peer_lag(i)).collect()
+    }
+
     /// The number of live keys in the selected database.
     pub fn len(&mut self) -> usize {
         let (live, db) = (self.service.store.counts().live, self.database);

@@ -336,10 +336,10 @@ impl Context {
     fn node_work(self: &Arc<Context>, query: NodeQuery) -> StoreWork<Answer> {
         let ctx = Arc::clone(self);
         Box::new(move |db: &mut Db<'_>| {
-            let facts = db.facts();
             if let NodeQuery::Wait { .. } = query {
-                return Reply::Integer(ctx.peers_with_everything(&facts)).into();
+                return Reply::Integer(ctx.peers_with_everything(&db.peer_lags())).into();
             }
+            let facts = db.facts();
             let status = ctx.status(facts);
             let activity = ctx.activity(status.memory_rss);
             query
@@ -352,12 +352,12 @@ impl Context {
     /// How many peers have acknowledged every write this node has seen
     /// (`WAIT`): so every write of any of its clients until now. Never
     /// more than have acknowledged the client's own last write.
-    fn peers_with_everything(&self, facts: &crate::engine::StoreFacts) -> i64 {
+    fn peers_with_everything(&self, lags: &[crate::store::PeerLag]) -> i64 {
         let empty = PeerTable::default();
         let peers = self.peers.get().unwrap_or(&empty).lock().clone();
         let acked = peers
             .iter()
-            .zip(&facts.peer_lags)
+            .zip(lags)
             .filter(|(p, lag)| !p.is_self && lag.writes_behind == Some(0))
             .count();
         i64::try_from(acked).unwrap_or(i64::MAX)
@@ -484,7 +484,32 @@ enum Pending {
     /// The answer to the next store command of the connection, and what
     /// counting it needs (see [`Timing`]).
     Store(Protocol, Timing),
+    /// The answer to a `WAIT`: the peers with every write so far, given
+    /// only once there are enough of them or its time is up (see
+    /// [`Blocked`]).
+    Wait(Protocol, Timing),
 }
+
+/// A `WAIT` not answered yet. As Redis blocks the client, the
+/// connection's later store commands are held back (`ClientConn::held`)
+/// until it is; meanwhile its count is asked of the store thread again
+/// every [`WAIT_RECHECK`].
+struct Blocked {
+    /// The peers asked for.
+    replicas: i64,
+    /// When to answer with what there is; `None`: never (timeout 0).
+    deadline: Option<Instant>,
+    /// When to ask again, once the last answer said too few.
+    recheck_at: Option<Instant>,
+}
+
+/// A `WAIT`'s peers asked for and timeout in milliseconds.
+type WaitArgs = (i64, u64);
+
+/// How often a `WAIT` asks again how many peers have everything: a peer's
+/// acknowledgement comes with a push round, so a few milliseconds at most
+/// are lost to this.
+pub const WAIT_RECHECK: Duration = Duration::from_millis(5);
 
 /// What a store command's statistics need once it has run: its slot in
 /// the table (`None`: not counted), the time its handler took on this
@@ -500,6 +525,17 @@ struct Timing {
     caller: Arc<Caller>,
 }
 
+impl Timing {
+    fn new(slot: Option<usize>, here: u64, args: Option<SlowArgs>, caller: &Arc<Caller>) -> Timing {
+        Timing {
+            slot,
+            here,
+            args,
+            caller: Arc::clone(caller),
+        }
+    }
+}
+
 /// One client connection's protocol state, without its socket.
 pub struct ClientConn {
     ctx: Arc<Context>,
@@ -512,6 +548,11 @@ pub struct ClientConn {
     more_input: bool,
     /// Store commands decoded and not yet sent, in order.
     unrun: VecDeque<StoreWork<Answer>>,
+    /// A `WAIT` not answered yet, if any.
+    blocked: Option<Blocked>,
+    /// Store commands decoded after a `WAIT` not answered yet: they run
+    /// once it is. A `WAIT` among them has its peers and timeout beside it.
+    held: VecDeque<(StoreWork<Answer>, Option<WaitArgs>)>,
     /// Replies in request order behind the first store reply still to come.
     pending: VecDeque<Pending>,
     /// Whether a part of this connection is at the store thread.
@@ -548,6 +589,8 @@ impl ClientConn {
             input: Vec::new(),
             more_input: false,
             unrun: VecDeque::new(),
+            blocked: None,
+            held: VecDeque::new(),
             pending: VecDeque::new(),
             in_flight: false,
             output: Output::new(),
@@ -689,6 +732,14 @@ impl ClientConn {
                     self.answer(reply);
                 }
                 Action::Store(work) => self.queue(work, slot, here, args),
+                Action::Node(NodeQuery::Wait {
+                    replicas,
+                    timeout_ms,
+                }) => self.wait(
+                    replicas,
+                    timeout_ms,
+                    Timing::new(slot, here, args, &self.caller),
+                ),
                 Action::Node(query) if query.needs_store() => {
                     let work = self.ctx.node_work(query);
                     self.queue(work, slot, here, args);
@@ -737,16 +788,47 @@ impl ClientConn {
         here: u64,
         args: Option<SlowArgs>,
     ) {
-        let caller = Arc::clone(&self.caller);
-        let timing = Timing {
-            slot,
-            here,
-            args,
-            caller,
-        };
-        self.unrun.push_back(work);
+        let timing = Timing::new(slot, here, args, &self.caller);
+        if self.blocked.is_some() {
+            self.held.push_back((work, None));
+        } else {
+            self.unrun.push_back(work);
+        }
         let proto = self.session.protocol();
         self.pending.push_back(Pending::Store(proto, timing));
+    }
+
+    /// Queues a `WAIT` for `replicas` peers, for up to `timeout_ms` (0: for
+    /// ever): the connection is blocked behind it (see [`Blocked`]).
+    fn wait(&mut self, replicas: i64, timeout_ms: u64, timing: Timing) {
+        let work = self.ctx.node_work(NodeQuery::Wait {
+            replicas,
+            timeout_ms,
+        });
+        let proto = self.session.protocol();
+        self.pending.push_back(Pending::Wait(proto, timing));
+        if self.blocked.is_some() {
+            // Behind another WAIT: it starts when that one is answered.
+            self.held.push_back((work, Some((replicas, timeout_ms))));
+        } else {
+            self.unrun.push_back(work);
+            self.block(replicas, timeout_ms);
+        }
+    }
+
+    /// Blocks the connection behind a `WAIT` that starts now.
+    fn block(&mut self, replicas: i64, timeout_ms: u64) {
+        self.blocked = Some(Blocked {
+            replicas,
+            deadline: (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms)),
+            recheck_at: None,
+        });
+    }
+
+    /// When the `WAIT` this connection is blocked on asks again, if it is
+    /// waiting to: the I/O loop serves the connection then.
+    pub fn recheck_at(&self) -> Option<Instant> {
+        self.blocked.as_ref().and_then(|b| b.recheck_at)
     }
 
     /// Queues a reply that needs no store, in its turn.
@@ -807,7 +889,25 @@ impl ClientConn {
     /// The store work to send now, if any: every command decoded and not
     /// yet run, with budgets from the output it already holds.
     pub fn take_work(&mut self) -> Option<Part<Answer>> {
-        if self.in_flight || self.unrun.is_empty() || self.closing_now() {
+        if self.in_flight || self.closing_now() {
+            return None;
+        }
+        if let Some(blocked) = self.blocked.as_mut() {
+            match blocked.recheck_at {
+                // The WAIT asks again, alone.
+                Some(at) if at <= Instant::now() => {
+                    blocked.recheck_at = None;
+                    let work = self.ctx.node_work(NodeQuery::Wait {
+                        replicas: blocked.replicas,
+                        timeout_ms: 0,
+                    });
+                    self.unrun.push_front(work);
+                }
+                Some(_) => return None,
+                None => {}
+            }
+        }
+        if self.unrun.is_empty() {
             return None;
         }
         let settings = &self.ctx.settings;
@@ -860,6 +960,35 @@ impl ClientConn {
                         break;
                     }
                 },
+                Pending::Wait(proto, timing) => {
+                    let Some(answer) = replies.next() else {
+                        self.pending.push_front(Pending::Wait(proto, timing));
+                        break;
+                    };
+                    let there = durations.next().unwrap_or(0);
+                    let now = Instant::now();
+                    let enough = match (&answer.reply, self.blocked.as_ref()) {
+                        (Reply::Integer(n), Some(b)) => {
+                            *n >= b.replicas || b.deadline.is_some_and(|d| d <= now)
+                        }
+                        // An error, or not blocked: answer as it is.
+                        _ => true,
+                    };
+                    if !enough {
+                        if let Some(b) = self.blocked.as_mut() {
+                            b.recheck_at = Some(now + WAIT_RECHECK);
+                        }
+                        self.pending.push_front(Pending::Wait(proto, timing));
+                        break;
+                    }
+                    if let Some(slot) = timing.slot {
+                        let nanos = timing.here.saturating_add(there);
+                        timing.caller.record(slot, nanos, timing.args);
+                    }
+                    self.count_error(timing.slot, &answer.reply);
+                    self.push_out(answer.reply, proto);
+                    self.unblock();
+                }
             }
         }
         let mut commands = commands;
@@ -871,13 +1000,30 @@ impl ClientConn {
             self.ctx.stats.output_closed.fetch_add(1, Ordering::Relaxed);
             self.closing = Some(Close::OutputLimit(limit));
             self.unrun.clear();
+            self.held.clear();
+            self.blocked = None;
             self.pending.clear();
+        }
+    }
+
+    /// The `WAIT` is answered: the commands held behind it go on, up to
+    /// the next `WAIT` among them, which blocks the connection again.
+    fn unblock(&mut self) {
+        self.blocked = None;
+        while let Some((work, wait)) = self.held.pop_front() {
+            self.unrun.push_back(work);
+            if let Some((replicas, timeout_ms)) = wait {
+                self.block(replicas, timeout_ms);
+                return;
+            }
         }
     }
 
     /// The store thread is gone: every waiting command is answered so.
     pub fn store_gone(&mut self) {
         self.in_flight = false;
+        self.blocked = None;
+        self.held.clear();
         self.unrun.clear();
         self.pending.clear();
         self.output

@@ -240,6 +240,8 @@ pub enum NodeQuery {
     Wait {
         /// The peers the client asked for.
         replicas: i64,
+        /// How long to wait for them, in milliseconds; 0: for ever.
+        timeout_ms: u64,
     },
 }
 

@@ -221,9 +221,10 @@ pub fn slowlog_reply(entries: &[SlowEntry]) -> Reply {
     )
 }
 
-/// `WAIT numreplicas timeout`: answered at once with the peers that have
-/// acknowledged every write this node has seen (see the README: netdb
-/// does not block the connection for the timeout).
+/// `WAIT numreplicas timeout`: the peers that have acknowledged every
+/// write this node has seen, once there are `numreplicas` of them or the
+/// timeout has passed; the connection blocks meanwhile (see
+/// [`crate::redis::client`]).
 fn wait(call: Call<'_>) -> Action {
     let Some(replicas) = parse_i64(&call.args[1]) else {
         return not_an_integer();
@@ -231,7 +232,10 @@ fn wait(call: Call<'_>) -> Action {
     match parse_i64(&call.args[2]) {
         None => error("ERR timeout is not an integer or out of range"),
         Some(t) if t < 0 => error("ERR timeout is negative"),
-        Some(_) => Action::Node(NodeQuery::Wait { replicas }),
+        Some(t) => Action::Node(NodeQuery::Wait {
+            replicas,
+            timeout_ms: t.unsigned_abs(),
+        }),
     }
 }
 
@@ -417,7 +421,10 @@ mod tests {
         assert_eq!(help.len(), 12);
         assert_eq!(
             node_query(&[b"wait", b"1", b"0"]),
-            Ok(NodeQuery::Wait { replicas: 1 })
+            Ok(NodeQuery::Wait {
+                replicas: 1,
+                timeout_ms: 0
+            })
         );
         assert_eq!(
             node_query(&[b"wait", b"x", b"0"]),
