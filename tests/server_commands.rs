@@ -377,3 +377,27 @@ fn redis_cli_reads_the_server_commands() {
     let info = redis_cli(addr, &["-3", "INFO", "errorstats"]);
     assert!(info.contains("errorstat_ERR:count=1"), "{info}");
 }
+
+#[test]
+fn wait_counts_this_clients_writes_not_those_other_clients_make_after_it() {
+    let nodes = cluster_with(2, FAST_SYNC_MS, &[], &["--no-cli"]);
+    let mut a = redis_connection(nodes[0].addr());
+    let mut busy = redis_connection(nodes[0].addr());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Another client writes without pause the whole time.
+    let writer = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let () = busy.set(format!("busy{}", i % 100), i).expect("SET");
+                i += 1;
+            }
+        })
+    };
+    let () = a.set("mine", "v").expect("set");
+    let (n, _) = wait(&mut a, 1, 20_000);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("the writer");
+    assert_eq!(n, 1, "the peer has this client's write");
+}

@@ -209,11 +209,19 @@ impl Db<'_> {
         }
     }
 
-    /// How far each listed peer is behind, by peer index (`WAIT`): the
-    /// part of [`facts`](Self::facts) that is cheap to ask often.
-    pub fn peer_lags(&mut self) -> Vec<PeerLag> {
+    /// The counter of this node's latest write: every local write made
+    /// before it, by any client, is at or below it (`WAIT`).
+    pub fn issued(&self) -> u64 {
+        self.service.store.issued()
+    }
+
+    /// For each listed peer, by index, whether it has acknowledged this
+    /// node's own writes up to `counter` (`WAIT`): cheap to ask often.
+    pub fn peers_with_writes_up_to(&self, counter: u64) -> Vec<bool> {
         let store = &self.service.store;
-        (0..store.peer_count()).map(|i| store.peer_lag(i)).collect()
+        (0..store.peer_count())
+            .map(|i| store.peer_has_own_writes(i, counter))
+            .collect()
     }
 
     /// The number of live keys in the selected database.

@@ -336,9 +336,6 @@ impl Context {
     fn node_work(self: &Arc<Context>, query: NodeQuery) -> StoreWork<Answer> {
         let ctx = Arc::clone(self);
         Box::new(move |db: &mut Db<'_>| {
-            if let NodeQuery::Wait { .. } = query {
-                return Reply::Integer(ctx.peers_with_everything(&db.peer_lags())).into();
-            }
             let facts = db.facts();
             let status = ctx.status(facts);
             let activity = ctx.activity(status.memory_rss);
@@ -349,18 +346,29 @@ impl Context {
         })
     }
 
-    /// How many peers have acknowledged every write this node has seen
-    /// (`WAIT`): so every write of any of its clients until now. Never
-    /// more than have acknowledged the client's own last write.
-    fn peers_with_everything(&self, lags: &[crate::store::PeerLag]) -> i64 {
-        let empty = PeerTable::default();
-        let peers = self.peers.get().unwrap_or(&empty).lock().clone();
-        let acked = peers
-            .iter()
-            .zip(lags)
-            .filter(|(p, lag)| !p.is_self && lag.writes_behind == Some(0))
-            .count();
-        i64::try_from(acked).unwrap_or(i64::MAX)
+    /// The store work that counts, for a `WAIT`, the peers that have
+    /// acknowledged this node's own writes up to `target`: the counter of
+    /// its latest write when the `WAIT` first ran (kept there by that first
+    /// run, for the asks after it), so every write this client made before
+    /// the `WAIT`, and none made after it by other clients.
+    fn wait_work(self: &Arc<Context>, target: Arc<AtomicU64>) -> StoreWork<Answer> {
+        let ctx = Arc::clone(self);
+        Box::new(move |db: &mut Db<'_>| {
+            let mut upto = target.load(Ordering::Relaxed);
+            if upto == WAIT_TARGET_UNSET {
+                upto = db.issued();
+                target.store(upto, Ordering::Relaxed);
+            }
+            let has = db.peers_with_writes_up_to(upto);
+            // A listed address that is this node itself is no peer.
+            let count = ctx.peers.get().map_or(0, |table| {
+                (table.lock().iter())
+                    .zip(&has)
+                    .filter(|(p, has)| !p.is_self && **has)
+                    .count()
+            });
+            Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX)).into()
+        })
     }
 
     /// The reply to a node query answered on the I/O thread.
@@ -497,6 +505,9 @@ enum Pending {
 struct Blocked {
     /// The peers asked for.
     replicas: i64,
+    /// The counter of this node's writes to wait for, set by the first
+    /// run of the `WAIT`'s work.
+    target: Arc<AtomicU64>,
     /// When to answer with what there is; `None`: never (timeout 0).
     deadline: Option<Instant>,
     /// When to ask again, once the last answer said too few.
@@ -505,6 +516,9 @@ struct Blocked {
 
 /// A `WAIT`'s peers asked for and timeout in milliseconds.
 type WaitArgs = (i64, u64);
+
+/// A `WAIT`'s target before its first run (see `Context::wait_work`).
+const WAIT_TARGET_UNSET: u64 = u64::MAX;
 
 /// How often a `WAIT` asks again how many peers have everything: a peer's
 /// acknowledgement comes with a push round, so a few milliseconds at most
@@ -552,7 +566,7 @@ pub struct ClientConn {
     blocked: Option<Blocked>,
     /// Store commands decoded after a `WAIT` not answered yet: they run
     /// once it is. A `WAIT` among them has its peers and timeout beside it.
-    held: VecDeque<(StoreWork<Answer>, Option<WaitArgs>)>,
+    held: VecDeque<(Option<StoreWork<Answer>>, Option<WaitArgs>)>,
     /// Replies in request order behind the first store reply still to come.
     pending: VecDeque<Pending>,
     /// Whether a part of this connection is at the store thread.
@@ -790,7 +804,7 @@ impl ClientConn {
     ) {
         let timing = Timing::new(slot, here, args, &self.caller);
         if self.blocked.is_some() {
-            self.held.push_back((work, None));
+            self.held.push_back((Some(work), None));
         } else {
             self.unrun.push_back(work);
         }
@@ -801,25 +815,25 @@ impl ClientConn {
     /// Queues a `WAIT` for `replicas` peers, for up to `timeout_ms` (0: for
     /// ever): the connection is blocked behind it (see [`Blocked`]).
     fn wait(&mut self, replicas: i64, timeout_ms: u64, timing: Timing) {
-        let work = self.ctx.node_work(NodeQuery::Wait {
-            replicas,
-            timeout_ms,
-        });
         let proto = self.session.protocol();
         self.pending.push_back(Pending::Wait(proto, timing));
         if self.blocked.is_some() {
             // Behind another WAIT: it starts when that one is answered.
-            self.held.push_back((work, Some((replicas, timeout_ms))));
+            self.held.push_back((None, Some((replicas, timeout_ms))));
         } else {
-            self.unrun.push_back(work);
             self.block(replicas, timeout_ms);
         }
     }
 
-    /// Blocks the connection behind a `WAIT` that starts now.
+    /// Blocks the connection behind a `WAIT` that starts now, and queues
+    /// its first count.
     fn block(&mut self, replicas: i64, timeout_ms: u64) {
+        let target = Arc::new(AtomicU64::new(WAIT_TARGET_UNSET));
+        self.unrun
+            .push_back(self.ctx.wait_work(Arc::clone(&target)));
         self.blocked = Some(Blocked {
             replicas,
+            target,
             deadline: (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms)),
             recheck_at: None,
         });
@@ -897,10 +911,7 @@ impl ClientConn {
                 // The WAIT asks again, alone.
                 Some(at) if at <= Instant::now() => {
                     blocked.recheck_at = None;
-                    let work = self.ctx.node_work(NodeQuery::Wait {
-                        replicas: blocked.replicas,
-                        timeout_ms: 0,
-                    });
+                    let work = self.ctx.wait_work(Arc::clone(&blocked.target));
                     self.unrun.push_front(work);
                 }
                 Some(_) => return None,
@@ -1011,7 +1022,7 @@ impl ClientConn {
     fn unblock(&mut self) {
         self.blocked = None;
         while let Some((work, wait)) = self.held.pop_front() {
-            self.unrun.push_back(work);
+            self.unrun.extend(work);
             if let Some((replicas, timeout_ms)) = wait {
                 self.block(replicas, timeout_ms);
                 return;

@@ -91,6 +91,15 @@ impl Store {
         doomed.len()
     }
 
+    /// Whether listed peer `peer` has acknowledged this node's own writes
+    /// up to counter `counter` (`WAIT`).
+    pub fn peer_has_own_writes(&self, peer: usize, counter: u64) -> bool {
+        self.peer_acks
+            .get(peer)
+            .and_then(Option::as_ref)
+            .is_some_and(|ack| ack.get(self.me) >= counter)
+    }
+
     /// How far listed peer `peer` is behind.
     pub fn peer_lag(&self, peer: usize) -> PeerLag {
         let Some(ack) = self.peer_acks.get(peer) else {
