@@ -18,7 +18,7 @@
 mod common;
 
 use common::{
-    clock_offset_secs, on_disk, poll, temp_dir, Cluster, Faketime, Net, Node, Rng,
+    clock_offset_secs, eventually, on_disk, poll, temp_dir, Cluster, Faketime, Net, Node, Rng,
     CONVERGE_TIMEOUT, DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
 };
 use std::path::Path;
@@ -433,6 +433,13 @@ fn copy_data_dir(from: &Path, to: &Path) {
 /// identity it would reuse the delete's counter, and the peer would take
 /// it for the delete it already holds.
 fn restored_from_a_backup() -> Cluster {
+    restored_from_a_backup_after(false)
+}
+
+/// [`restored_from_a_backup`]; with `collected`, both nodes have dropped
+/// the delete's tombstone before n1 is restored, so no node has any trace
+/// of the delete but its vector.
+fn restored_from_a_backup_after(collected: bool) -> Cluster {
     let mut c = Cluster::start(2, &[], |_, spec, dir| {
         on_disk(spec, dir).fsync("always").sync_every(FAST_SYNC_MS)
     });
@@ -445,6 +452,20 @@ fn restored_from_a_backup() -> Cluster {
     c[0].restart();
     c[0].delete("k");
     c.wait_all("get k", "Key not found.", DISK_CONVERGE_TIMEOUT);
+    if collected {
+        for node in c.nodes.iter_mut() {
+            let name = node.name().to_owned();
+            eventually(
+                DISK_CONVERGE_TIMEOUT,
+                format!("{name} to drop the tombstone"),
+                || {
+                    node.status_now()
+                        .iter()
+                        .any(|l| l.contains(" 0 tombstones"))
+                },
+            );
+        }
+    }
     c[0].stop();
     std::fs::remove_dir_all(&dir).expect("remove the data directory");
     copy_data_dir(backup.path(), &dir);
@@ -479,13 +500,20 @@ fn a_node_restored_from_a_backup_takes_a_new_identity_and_its_writes_replicate()
 }
 
 #[test]
-#[ignore = "not fixed yet: once both nodes have dropped the delete's tombstone, \
-            the restored node keeps the deleted value (its peer holds nothing \
-            for the key, and a full exchange cannot tell the restored node so); \
-            the digests say they differ, loudly, for ever"]
 fn a_delete_made_after_the_backup_stays_deleted_on_the_restored_node() {
-    let mut c = restored_from_a_backup();
+    let mut c = restored_from_a_backup_after(true);
     c.wait_all("get k", "Key not found.", DISK_CONVERGE_TIMEOUT);
+    c[0].wait_log(
+        "had deleted while this node's data was behind",
+        DISK_CONVERGE_TIMEOUT,
+    );
+    // And stays so: the digests agree, the value never comes back.
+    c.wait_all("get new", "Value: x", DISK_CONVERGE_TIMEOUT);
+    let digest = c[1].digest();
+    eventually(DISK_CONVERGE_TIMEOUT, "n1's digest to equal n2's", || {
+        c[0].digest() == digest
+    });
+    c.assert_all_for("get k", "Key not found.", Duration::from_millis(500));
 }
 
 #[test]

@@ -476,6 +476,17 @@ pub(super) enum Request {
     },
     /// Drop the tombstones every listed peer has acknowledged.
     CollectTombstones,
+    /// This node's data went back in time (a restored backup) and a peer
+    /// sent its whole state: the values that peer has seen and no longer
+    /// holds were deleted meanwhile (see [`Store::drop_deleted_meanwhile`](crate::store::Store::drop_deleted_meanwhile)).
+    DropDeletedMeanwhile {
+        /// The peer's vector when its state was sent.
+        vv: WireVv,
+        /// Every key it sent.
+        keys: std::collections::HashSet<Vec<u8>>,
+        /// The peer, for the log.
+        peer: String,
+    },
     /// What `status`, `INFO` and `NETDB.STATUS` need of the store, at
     /// one instant.
     Facts {
@@ -666,6 +677,20 @@ impl StoreHandle {
     pub fn collect_tombstones(&self) -> Result<()> {
         self.tx
             .send(Request::CollectTombstones)
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// After a peer sent its whole state (`keys`, with its vector `vv`) to
+    /// this node, whose data went back in time: drops the values it has
+    /// seen and no longer holds (see [`Request::DropDeletedMeanwhile`]).
+    pub fn drop_deleted_meanwhile(
+        &self,
+        vv: WireVv,
+        keys: std::collections::HashSet<Vec<u8>>,
+        peer: String,
+    ) -> Result<()> {
+        self.tx
+            .send(Request::DropDeletedMeanwhile { vv, keys, peer })
             .map_err(|_| Error::Stopped)
     }
 

@@ -343,6 +343,15 @@ impl Service {
             Request::CollectTombstones => {
                 store.collect_tombstones();
             }
+            Request::DropDeletedMeanwhile { vv, keys, peer } => {
+                let dropped = store.drop_deleted_meanwhile(&vv, &keys);
+                if dropped > 0 {
+                    log::warn!(
+                        "dropped {dropped} values that peer {peer} had deleted while this \
+                         node's data was behind (its data went back in time)"
+                    );
+                }
+            }
             Request::Facts { reply } => {
                 self.settle();
                 let _ = reply.send(self.facts());

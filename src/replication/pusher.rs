@@ -406,9 +406,9 @@ impl Pusher {
         // After this node took a new identity (here or on any connection),
         // one full round: see `StoreHandle::renewals`.
         let renewals = self.store.renewals();
-        let full = full || renewals != self.renewals_seen;
-        let round = self.exchange(&mut conn, may_leave_to_pull, full)?;
-        if full && round.is_some() {
+        let renewed = renewals != self.renewals_seen;
+        let round = self.exchange(&mut conn, may_leave_to_pull, full || renewed, renewed)?;
+        if (full || renewed) && round.is_some() {
             self.renewals_seen = renewals;
         }
         let left = round.is_none();
@@ -444,11 +444,17 @@ impl Pusher {
     /// were empty, and asks for everything back. Any other round ends by
     /// comparing this node's vector and digest at the start with the
     /// peer's in its `Ack` (see [`crate::replication::anti_entropy`]).
+    ///
+    /// `renewed`: this node's data went back in time (it took a new
+    /// identity), and this full round's answer, the peer's whole state,
+    /// also tells it which of its values the peer deleted meanwhile (see
+    /// [`StoreHandle::drop_deleted_meanwhile`]).
     fn exchange(
         &self,
         greeted: &mut Greeted,
         may_leave_to_pull: bool,
         full: bool,
+        renewed: bool,
     ) -> Result<Option<Round>> {
         let conn = &mut greeted.conn;
         let mut sent = 0;
@@ -498,6 +504,9 @@ impl Pusher {
         // What comes back from a full round repairs this node: it is taken
         // even where this node's vector claims it has seen it.
         let mut merges = Merges::for_repair(&self.store, full);
+        // Every key of the peer's whole state, when it tells this node
+        // what was deleted meanwhile.
+        let mut keys = (full && renewed).then(std::collections::HashSet::new);
         // What the peer can have: what this node had when it sent its part
         // (its vector then), and what the peer shows in its answer.
         let mut shown = Shown::from_vv(&parts.start_summary().cloned().unwrap_or_default().vv);
@@ -506,6 +515,9 @@ impl Pusher {
             match conn.receive()? {
                 Message::Pull { batch } => {
                     shown.add(&batch);
+                    if let Some(keys) = keys.as_mut() {
+                        keys.extend(batch.entries.iter().map(|e| e.key.0.clone()));
+                    }
                     merges.add(batch)?;
                 }
                 Message::Ack { vv, digest } => {
@@ -516,6 +528,11 @@ impl Pusher {
                     // The peer's vector covers what it sent: join it only
                     // once all of that is merged.
                     merges.finish(acked.clone())?;
+                    if let Some(keys) = keys.take() {
+                        let peer = greeted.peer_name.clone();
+                        self.store
+                            .drop_deleted_meanwhile(acked.clone(), keys, peer)?;
+                    }
                     self.store.peer_acknowledged(self.index, acked.clone())?;
                     // Compared as claimed: a vector clamped to this node's
                     // own would pass for even.

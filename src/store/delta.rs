@@ -87,7 +87,7 @@ impl Store {
 
     /// A wire vector in local ids; writers never seen here are left out
     /// (no entry here has their dots).
-    fn local_vv(&self, vv: &WireVv) -> VersionVector {
+    pub(super) fn local_vv(&self, vv: &WireVv) -> VersionVector {
         let mut out = VersionVector::new();
         for (name, counter) in vv {
             if let Some(id) = self.names.lookup(name) {

@@ -58,6 +58,33 @@ impl Store {
         (peer_has > issued).then_some(Behind { peer_has, issued })
     }
 
+    /// After this node's data went back in time (see [`Self::is_behind`]),
+    /// with the whole state of a peer at hand (`keys`, every key it holds,
+    /// and `vv`, its vector then): turns into tombstones the values this
+    /// node holds whose every write the peer has seen, but which the peer
+    /// does not hold. The peer deleted them meanwhile and, once every node
+    /// had the delete, dropped the tombstone, so no round could ever tell
+    /// this node; without this, the deleted value would live on here for
+    /// good. The tombstone keeps the value's clock, like an expiry's (see
+    /// [`Self::expire_due`]). Only for a node whose data went back in
+    /// time: on any other, a value the peer lacks is one the peer lost,
+    /// which a repair brings back to it. Returns how many.
+    pub fn drop_deleted_meanwhile(&mut self, vv: &WireVv, keys: &HashSet<Vec<u8>>) -> usize {
+        let seen = self.local_vv(vv);
+        let stale: Vec<u32> = (0..)
+            .zip(&self.slots)
+            .filter(|(_, e)| !e.tombstone && seen.covers_clock(&e.clock) && !keys.contains(e.key()))
+            .map(|(slot, _)| slot)
+            .collect();
+        for &slot in &stale {
+            let e = &self.slots[slot as usize];
+            let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
+            self.replace_logged(slot, tombstone);
+            self.log_slot(slot);
+        }
+        stale.len()
+    }
+
     /// Goes on under `new_writer` (the node's name with a new epoch), from
     /// counter 1, and re-issues every key whose current version this node
     /// wrote under the old identity since it started: its value (or

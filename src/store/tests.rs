@@ -1170,3 +1170,22 @@ fn a_taken_back_groups_counters_are_not_kept_as_a_group() {
     a.rollback();
     assert!(a.groups.is_empty());
 }
+
+#[test]
+fn a_node_behind_drops_the_values_a_peer_deleted_meanwhile_and_only_those() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    let mut b = Store::new("b", MAX).with_peers(1);
+    a.put(b"deleted", b"old", 1_000).expect("put");
+    a.put(b"kept", b"v", 1_000).expect("put");
+    push(&mut a, &mut b);
+    // b deletes one and collects the tombstone; a (restored) still holds
+    // both, and makes a write b has not seen.
+    b.delete(b"deleted", 2_000).expect("delete");
+    assert_eq!(b.peer_acknowledged(0, &b.version_vector()), Ok(1));
+    a.put(b"new", b"n", 3_000).expect("put");
+    let keys: HashSet<Vec<u8>> = b.canonical().into_iter().map(|e| e.key).collect();
+    assert_eq!(a.drop_deleted_meanwhile(&b.version_vector(), &keys), 1);
+    assert_eq!(a.get(b"deleted"), None);
+    assert_eq!(a.get(b"kept"), Some(&b"v"[..]));
+    assert_eq!(a.get(b"new"), Some(&b"n"[..]));
+}
