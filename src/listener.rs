@@ -56,6 +56,8 @@ pub struct ServerSettings {
     /// Peers talk TLS (the node has a certificate, its key and a CA):
     /// plain TCP peers from other machines are refused.
     pub peer_tls: bool,
+    /// Set while another live node uses this node's name.
+    pub refusal: crate::replication::status::WriteRefusal,
 }
 
 impl ServerSettings {
@@ -69,6 +71,7 @@ impl ServerSettings {
             max_clock_offset_ms: self.max_clock_offset_ms,
             anti_entropy: self.anti_entropy.clone(),
             secret: self.secret.clone(),
+            refusal: self.refusal.clone(),
         }
     }
 }

@@ -145,6 +145,7 @@ impl Node {
             protected_mode: config.protected_mode,
             secret: config.cluster_secret.clone(),
             peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
+            refusal: refusal.clone(),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);

@@ -181,6 +181,7 @@ fn a_hello_of_another_protocol_version() {
         version: 99,
         name: "future".into(),
         wall_clock_ms: wall_clock_ms(),
+        instance: 1,
     });
     stream
         .write_all(&[&MAGIC[..], &hello].concat())

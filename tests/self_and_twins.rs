@@ -176,3 +176,34 @@ fn twins_refuse_writes_until_one_is_gone() {
     survivor.wait_reply("put k v", "Value stored.", DEADLINE);
     assert_eq!(survivor.get("k").as_deref(), Some("v"));
 }
+
+#[test]
+fn a_twin_that_only_connects_to_this_node_is_found_too() {
+    let dir = temp_dir();
+    // `dialer` lists `quiet`; `quiet` lists only itself, so only the
+    // twin's connections to it can tell it.
+    let mut nodes = start_all(2, |addrs| {
+        vec![
+            node_listing(dir.path(), "twin", addrs[0], addrs, 1),
+            NodeSpec::new("twin")
+                .listen(addrs[1])
+                .peers_listing(dir.path(), &[addrs[1]], 0)
+                .sync_every(FAST_SYNC_MS),
+        ]
+    });
+    let quiet = &mut nodes[1];
+    let want = "Error: writes refused: another live node, connecting from 127.0.0.1, \
+                uses this node's name 'twin'; give one of them another name";
+    quiet.wait_reply("put k v", want, DEADLINE);
+    assert!(
+        quiet
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("TWIN: writes refused: another live node, connecting from")),
+        "said so in the log: {:?}",
+        quiet.stderr_lines()
+    );
+    // Once the twin is gone and has been quiet a while, writes go on.
+    nodes[0].kill();
+    nodes[1].wait_reply("put k v", "Value stored.", DEADLINE);
+}

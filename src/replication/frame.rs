@@ -255,6 +255,7 @@ mod tests {
                 version: 1,
                 name: "n".into(),
                 wall_clock_ms: 1,
+                instance: 1,
             },
         )
         .expect("writes");

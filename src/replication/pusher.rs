@@ -610,6 +610,7 @@ impl Pusher {
             version: PROTOCOL_VERSION,
             name: &self.name,
             wall_clock_ms: sent_ms,
+            instance: instance_id(),
         })?;
         conn.flush()?;
         let welcome = conn.receive()?;

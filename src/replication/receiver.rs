@@ -20,7 +20,7 @@ use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::{Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
-use crate::replication::status::{instance_id, Answering};
+use crate::replication::status::{instance_id, unlisted_twin_refusal, Answering, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts};
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
@@ -49,6 +49,8 @@ pub struct ReceiveSettings {
     pub max_clock_offset_ms: u64,
     /// The node's anti-entropy counters, shared with its pushers.
     pub anti_entropy: AntiEntropy,
+    /// Set while another live node uses this node's name.
+    pub refusal: WriteRefusal,
 }
 
 /// Serves one peer connection until it closes; `name` is this node's. A
@@ -65,7 +67,21 @@ pub fn serve(
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
     conn.receive_magic()?;
     let hello = authenticate(&mut conn, settings.secret.as_ref())?;
-    let peer = welcome(&mut conn, hello, name, store, settings.max_clock_offset_ms)?;
+    let (peer, instance) = welcome(&mut conn, hello, name, store, settings.max_clock_offset_ms)?;
+    // A node with this node's name and another instance: a twin, which
+    // this node may not dial (so its pusher would not find it).
+    if peer == name && instance != 0 && instance != instance_id() {
+        let from = addr.rsplit_once(':').map_or(addr.as_str(), |(ip, _)| ip);
+        let why = unlisted_twin_refusal(name, from);
+        if !settings.refusal.is_refused() {
+            log::error!("TWIN: {why}");
+        }
+        settings.refusal.note_unlisted_twin(why);
+        return Err(ProtocolError::Twin {
+            name: name.to_owned(),
+        }
+        .into());
+    }
     conn.set_read_timeout(settings.idle_timeout)?;
 
     // Parts are answered with `Next` as soon as they are decoded, before
@@ -152,19 +168,21 @@ fn authenticate(conn: &mut Connection, secret: Option<&ClusterSecret>) -> Result
 /// instance id, by which a pusher that reached this node under its own
 /// name tells itself from another node of that name, and its wall clock,
 /// by which the pusher tells how far apart their clocks are), and returns
-/// the peer's name if it speaks this node's protocol version.
+/// the peer's name and instance id if it speaks this node's protocol
+/// version.
 fn welcome(
     conn: &mut Connection,
     hello: Message,
     name: &str,
     store: &StoreHandle,
     max_clock_offset_ms: u64,
-) -> Result<String> {
+) -> Result<(String, u64)> {
     match hello {
         Message::Hello {
             version,
             name: peer,
             wall_clock_ms: theirs_ms,
+            instance,
         } => {
             let now_ms = wall_clock_us() / 1000;
             if let Some(ahead) = hello_ahead_ms(theirs_ms, now_ms) {
@@ -193,7 +211,7 @@ fn welcome(
                 }
                 .into());
             }
-            Ok(peer)
+            Ok((peer, instance))
         }
         other => Err(SyncError::unexpected(&[MessageKind::Hello], other.kind())),
     }

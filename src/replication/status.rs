@@ -18,7 +18,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// This process's instance id: 64 random bits, drawn once, sent in every
 /// `Welcome`. A peer that answers with this node's name and this id is
@@ -281,6 +281,16 @@ pub fn twin_refusal(name: &str, addr: &str) -> String {
     )
 }
 
+/// Why writes are refused while a live node connecting from `from` (an
+/// address this node does not dial, so only the connection's source is
+/// known) uses this node's name `name`.
+pub fn unlisted_twin_refusal(name: &str, from: &str) -> String {
+    format!(
+        "writes refused: another live node, connecting from {from}, uses this node's name \
+         '{name}'; give one of them another name"
+    )
+}
+
 /// Whether this node must refuse local writes now, and why: set by the
 /// pushers while another live node uses this node's name or this node's
 /// clock is off from most of its peers' (see
@@ -290,20 +300,50 @@ pub fn twin_refusal(name: &str, addr: &str) -> String {
 pub struct WriteRefusal {
     refused: Arc<AtomicBool>,
     why: Arc<Mutex<Option<String>>>,
+    /// Set while a twin that this node does not dial has connected to it
+    /// lately (see [`Self::note_unlisted_twin`]).
+    twin_lately: Arc<AtomicBool>,
+    /// That twin's refusal text and when it last connected.
+    twin: Arc<Mutex<Option<(String, Instant)>>>,
 }
+
+/// How long a twin that only connects to this node (this node does not
+/// list it) keeps this node's writes refused after its last connection: a
+/// live one connects every sync round.
+pub const UNLISTED_TWIN_QUIET: Duration = Duration::from_secs(10);
 
 impl WriteRefusal {
     /// Why writes are refused, or `None` while they are allowed.
     pub fn why(&self) -> Option<String> {
-        if !self.refused.load(Ordering::Acquire) {
+        if self.refused.load(Ordering::Acquire) {
+            return self.why.lock().clone();
+        }
+        if !self.twin_lately.load(Ordering::Acquire) {
             return None;
         }
-        self.why.lock().clone()
+        let mut twin = self.twin.lock();
+        match twin.as_ref() {
+            Some((why, at)) if at.elapsed() < UNLISTED_TWIN_QUIET => Some(why.clone()),
+            _ => {
+                *twin = None;
+                self.twin_lately.store(false, Ordering::Release);
+                None
+            }
+        }
     }
 
     /// Whether writes are refused now.
     pub fn is_refused(&self) -> bool {
-        self.refused.load(Ordering::Acquire)
+        self.why().is_some()
+    }
+
+    /// A node using this node's name connected to it (one this node does
+    /// not dial, or whose address reaches it another way): writes are
+    /// refused, for `why`, until it has not connected for
+    /// [`UNLISTED_TWIN_QUIET`].
+    pub fn note_unlisted_twin(&self, why: String) {
+        *self.twin.lock() = Some((why, Instant::now()));
+        self.twin_lately.store(true, Ordering::Release);
     }
 
     fn set(&self, why: Option<String>) {

@@ -66,7 +66,9 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// frames, for clusters with a secret (see [`crate::replication::auth`]).
 ///
 /// Version 5 added a value's expiry to every entry
-/// ([`WireEntry::expires`](crate::store::batch::WireEntry::expires)).
+/// ([`WireEntry::expires`](crate::store::batch::WireEntry::expires)), the
+/// groups of writes one command made (`Batch::groups`), and the sender's
+/// instance id to `Hello`.
 pub const PROTOCOL_VERSION: u16 = 5;
 
 /// What the last part of a push says besides its entries.
@@ -122,6 +124,11 @@ pub enum Message {
         /// peer whose clock is off from its own.
         #[serde(deserialize_with = "clock_or_unsaid")]
         wall_clock_ms: u64,
+        /// The sender's process instance id (0: not said, from a version
+        /// before 5): with `name`, it lets the receiver tell a twin (another
+        /// live node with its name) from itself reached another way.
+        #[serde(deserialize_with = "clock_or_unsaid")]
+        instance: u64,
     },
     /// The answer to [`Message::Hello`].
     Welcome {
@@ -252,6 +259,7 @@ pub enum MessageRef<'a> {
         version: u16,
         name: &'a str,
         wall_clock_ms: u64,
+        instance: u64,
     },
     Welcome {
         version: u16,
@@ -329,11 +337,13 @@ mod tests {
                     version: 3,
                     name: "x".into(),
                     wall_clock_ms: 1_700_000_000_123,
+                    instance: 42,
                 },
                 MessageRef::Hello {
                     version: 3,
                     name: "x",
                     wall_clock_ms: 1_700_000_000_123,
+                    instance: 42,
                 },
             ),
             (
@@ -484,6 +494,7 @@ mod tests {
                 version: 1,
                 name: "old".into(),
                 wall_clock_ms: 0,
+                instance: 0,
             }
         );
     }
@@ -495,6 +506,7 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 name: "a".into(),
                 wall_clock_ms: 1_700_000_000_456,
+                instance: 7,
             },
             Message::Welcome {
                 version: PROTOCOL_VERSION,

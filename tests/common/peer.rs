@@ -35,6 +35,7 @@ pub fn greeting(name: &str) -> Vec<u8> {
         version: PROTOCOL_VERSION,
         name: name.into(),
         wall_clock_ms: wall_clock_ms(),
+        instance: 1,
     };
     [&MAGIC[..], &frame_of(&hello)].concat()
 }

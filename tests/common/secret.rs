@@ -117,6 +117,7 @@ impl AuthedPeer {
             version: PROTOCOL_VERSION,
             name: name.into(),
             wall_clock_ms: wall_clock_ms(),
+            instance: 1,
         });
         peer.send_raw(&hello)?;
         Ok(peer)

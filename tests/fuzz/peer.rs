@@ -187,6 +187,7 @@ fn message(rng: &mut Rng) -> Message {
             version,
             name: name(rng),
             wall_clock_ms: NOW_US / 1000,
+            instance: rng.next_u64(),
         },
         1 => Message::Welcome {
             version,
