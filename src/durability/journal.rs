@@ -16,7 +16,7 @@
 
 use crate::core::clock::{Clock, Dot, NodeId};
 use crate::core::names::Names;
-use crate::core::version::Stamp;
+use crate::core::version::{Stamp, VersionRef};
 use crate::core::vv::VersionVector;
 use crate::durability::record;
 use crate::store::{ChangeLog, Store};
@@ -195,24 +195,16 @@ impl ChangeLog for JournalWriter {
         self.define_names(names);
     }
 
-    fn version(
-        &mut self,
-        names: &Names,
-        key: &[u8],
-        value: Option<&[u8]>,
-        expires: Option<u64>,
-        clock: &Clock,
-        stamp: Stamp,
-    ) {
+    fn version(&mut self, names: &Names, key: &[u8], v: &VersionRef<'_>) {
         self.define_names(names);
         let entry = EntryRef {
             key: Bytes(key),
-            value: value.map(Bytes),
-            ts: stamp.ts,
-            writer: stamp.writer.0,
-            clock: DotsRef(clock.dots()),
+            value: v.value.map(Bytes),
+            ts: v.stamp.ts,
+            writer: v.stamp.writer.0,
+            clock: DotsRef(v.clock.dots()),
         };
-        match expires {
+        match v.expires {
             None => self.emit(&ChangeRef::Version(entry)),
             Some(expires) => self.emit(&ChangeRef::ExpiringVersion { entry, expires }),
         }
@@ -673,12 +665,14 @@ mod tests {
         writer.version(
             &names,
             b"k",
-            Some(b"v"),
-            None,
-            &clock,
-            Stamp {
-                ts: 77,
-                writer: NodeId(1),
+            &VersionRef {
+                value: Some(b"v"),
+                expires: None,
+                clock: &clock,
+                stamp: Stamp {
+                    ts: 77,
+                    writer: NodeId(1),
+                },
             },
         );
         #[rustfmt::skip]

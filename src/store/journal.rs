@@ -19,15 +19,7 @@ pub trait ChangeLog: Send {
     /// fsynced before it is acknowledged, and every name known so far.
     fn start_file(&mut self, writer: &str, synced_each_write: bool, names: &Names);
     /// A key's whole version after a change.
-    fn version(
-        &mut self,
-        names: &Names,
-        key: &[u8],
-        value: Option<&[u8]>,
-        expires: Option<u64>,
-        clock: &Clock,
-        stamp: Stamp,
-    );
+    fn version(&mut self, names: &Names, key: &[u8], version: &VersionRef<'_>);
     /// The node's version vector after a join.
     fn joined(&mut self, names: &Names, vv: &VersionVector);
     /// A clean stop: the last record of a log.
@@ -178,14 +170,7 @@ impl Store {
         }
         let end = (cursor.next_slot + max_entries).min(self.slots.len());
         for e in &self.slots[cursor.next_slot.min(end)..end] {
-            cursor.out.version(
-                &self.names,
-                e.key(),
-                e.value(),
-                e.expires(),
-                &e.clock,
-                e.stamp(),
-            );
+            cursor.out.version(&self.names, e.key(), &e.version());
         }
         cursor.next_slot = end;
         end >= self.slots.len()

@@ -662,14 +662,7 @@ impl Store {
     fn log_slot(&mut self, slot: u32) {
         if let Some(j) = self.journal.as_mut() {
             let e = &self.slots[slot as usize];
-            j.version(
-                &self.names,
-                e.key(),
-                e.value(),
-                e.expires(),
-                &e.clock,
-                e.stamp(),
-            );
+            j.version(&self.names, e.key(), &e.version());
         }
     }
 
