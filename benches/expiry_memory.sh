@@ -24,15 +24,7 @@ bench_setup
 build_netdb
 echo "generating $KEYS SETs, plain and with EX..." >&2
 gen_sets "$KEYS" padded >"$BENCH_TMP/plain.resp"
-awk -v n="$KEYS" '
-    BEGIN {
-        v = sprintf("%0100d", 0)
-        for (i = 0; i < n; i++) {
-            k = sprintf("key:%06d", i)
-            printf("*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$5\r\n86400\r\n",
-                length(k), k, length(v), v)
-        }
-    }' >"$BENCH_TMP/ttl.resp"
+gen_sets "$KEYS" padded same 86400 >"$BENCH_TMP/ttl.resp"
 machine_notes
 
 # netdb's bytes per key for one load file; sets PER_KEY.

@@ -148,14 +148,20 @@ gen_puts() {
 }
 
 # The same writes as gen_puts, as SET commands in the Redis protocol, for
-# `redis-cli --pipe`.
+# `redis-cli --pipe`; with a fourth argument, `SET ... EX SECONDS`.
+# Usage: gen_sets N padded|plain [same|varied] [SECONDS] > file
 gen_sets() {
-    awk -v n="$1" -v fmt="$(key_format "$2")" "$(value_awk "${3:-same}")"'
+    awk -v n="$1" -v fmt="$(key_format "$2")" -v ex="${4:-}" "$(value_awk "${3:-same}")"'
         BEGIN {
             for (i = 0; i < n; i++) {
                 k = sprintf(fmt, i)
                 v = value(i)
-                printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
+                if (ex == "") {
+                    printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v)
+                } else {
+                    printf("*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n",
+                        length(k), k, length(v), v, length(ex), ex)
+                }
             }
         }'
 }

@@ -631,7 +631,7 @@ impl Loop {
             READS_PER_TURN,
             || *active = Instant::now(),
         );
-        let TlsClient { tls, client, ended } = &mut **tls_client;
+        let TlsClient { tls, client } = &mut **tls_client;
         match read {
             Ok(ReadOutcome::Again) => self.again.push(idx),
             Ok(ReadOutcome::Waiting) => {}
@@ -647,9 +647,8 @@ impl Loop {
         if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
             return self.close_io(idx, &e);
         }
-        // Records rustls still holds go out before the connection closes,
-        // and a refusal waits for the handshake that lets it be read.
-        if tls.wants_write() || (tls.is_handshaking() && !*ended) {
+        // Records rustls still holds go out before the connection closes.
+        if tls.wants_write() {
             return;
         }
         if let Some(close) = client.finished() {
@@ -827,11 +826,7 @@ impl Loop {
             .map_or_else(|_| String::new(), |a| a.to_string());
         let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
         let state = match tls {
-            Some(tls) => State::Tls(Box::new(TlsClient {
-                tls: *tls,
-                client,
-                ended: false,
-            })),
+            Some(tls) => State::Tls(Box::new(TlsClient { tls: *tls, client })),
             None => State::Client(Box::new(client)),
         };
         self.set_state(idx, state);

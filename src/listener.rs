@@ -133,10 +133,9 @@ pub fn peer_handoff(name: String, store: StoreHandle, settings: &ServerSettings)
     let peer_tls = settings.peer_tls;
     let open = Arc::new(AtomicUsize::new(0));
     Arc::new(move |stream: PeerStream| {
-        let from = stream
-            .peer_addr()
-            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-        let from_loopback = stream.peer_addr().is_ok_and(|a| is_loopback(&a));
+        let peer_addr = stream.peer_addr();
+        let from = (peer_addr.as_ref()).map_or_else(|_| "unknown".to_string(), ToString::to_string);
+        let from_loopback = peer_addr.is_ok_and(|a| is_loopback(&a));
         if stream.is_tls() && !stream.has_verified_client_certificate() {
             let why = if peer_tls {
                 "it showed no client certificate (a peer must show one signed by \

@@ -50,7 +50,6 @@ pub const SEND_BUFFER: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct ServerTls {
     config: Arc<ServerConfig>,
-    verifies_clients: bool,
     /// What this node dials its peers with, when it has a CA to check
     /// them against: the CA as the only root, and the node's certificate
     /// as its client certificate.
@@ -60,7 +59,6 @@ pub struct ServerTls {
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTls")
-            .field("verifies_clients", &self.verifies_clients)
             .field("peers_use_tls", &self.peers.is_some())
             .finish_non_exhaustive()
     }
@@ -114,7 +112,6 @@ impl ServerTls {
         let config = builder.with_single_cert(chain, key).map_err(unusable)?;
         Ok(ServerTls {
             config: Arc::new(config),
-            verifies_clients: ca.is_some(),
             peers,
         })
     }
@@ -176,8 +173,6 @@ pub struct TlsClient {
     pub tls: ServerConnection,
     /// The protocol state.
     pub client: ClientConn,
-    /// The client closed its side of the socket.
-    pub ended: bool,
 }
 
 /// Why a TLS connection failed.
@@ -210,14 +205,12 @@ pub enum ReadOutcome {
 }
 
 /// Moves what the client sent from the socket through `tls` into
-/// `client`, while the client wants input (or the handshake is not
-/// over: a refused client still gets to read why), reading the socket
-/// at most `reads` times. Plaintext that rustls holds already goes
-/// first, so rustls is never asked to read while it holds any.
-/// `readable` is the socket's readiness, cleared when a read would
-/// block; `got` is told
-/// when bytes came in.
-/// `conn.ended` is set when the socket's input ends.
+/// `client`, while the client wants input, reading the socket at most
+/// `reads` times. (A connection becomes a [`TlsClient`] only once its
+/// handshake is over.) Plaintext that rustls holds already goes first,
+/// so rustls is never asked to read while it holds any. `readable` is
+/// the socket's readiness, cleared when a read would block; `got` is
+/// told when bytes came in.
 pub fn read_in(
     stream: &mut impl Read,
     conn: &mut TlsClient,
@@ -226,7 +219,7 @@ pub fn read_in(
     reads: usize,
     mut got: impl FnMut(),
 ) -> std::result::Result<ReadOutcome, Failure> {
-    let TlsClient { tls, client, ended } = conn;
+    let TlsClient { tls, client } = conn;
     let mut done = 0;
     loop {
         while client.wants_input() {
@@ -246,7 +239,7 @@ pub fn read_in(
                 Err(e) => return Err(Failure::Io(e)),
             }
         }
-        if !(client.wants_input() || tls.is_handshaking()) || !*readable {
+        if !client.wants_input() || !*readable {
             return Ok(ReadOutcome::Waiting);
         }
         if done == reads {
@@ -255,7 +248,6 @@ pub fn read_in(
         match tls.read_tls(stream) {
             Ok(0) => {
                 *readable = false;
-                *ended = true;
                 client.end_of_input();
                 return Ok(ReadOutcome::Waiting);
             }

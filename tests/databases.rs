@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    cluster, eventually, info_field, missing_tool, netdb_command, redis_connection, run, solo,
-    Input, NodeSpec, CONVERGE_TIMEOUT, FAST_SYNC_MS,
+    cluster, eventually, info_field, missing_tool, netdb_command, redis_cli, redis_connection, run,
+    solo, Input, NodeSpec, CONVERGE_TIMEOUT, FAST_SYNC_MS,
 };
 use redis::Commands;
 use std::net::SocketAddr;
@@ -105,18 +105,8 @@ fn redis_cli_dash_n_uses_that_database() {
         return;
     }
     let node = solo(&["--databases", "4"]);
-    let port = node.addr().port().to_string();
-    let cli = |args: &[&str]| -> String {
-        let out = run(
-            Command::new("redis-cli")
-                .args(["-h", "127.0.0.1", "-p", &port])
-                .args(args),
-            Input::Null,
-            RUN,
-        );
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let addr = node.addr();
+    let cli = |args: &[&str]| redis_cli(addr, args);
     assert_eq!(cli(&["-n", "3", "SET", "k", "three"]), "OK\n");
     assert_eq!(cli(&["SET", "k", "zero"]), "OK\n");
     assert_eq!(cli(&["-n", "3", "GET", "k"]), "three\n");
@@ -135,7 +125,15 @@ fn redis_cli_dash_n_uses_that_database() {
     // With --databases 4 there is no database 4: Redis's error, which
     // redis-cli prints (and then, as against Redis, goes on in database 0).
     let out = run(
-        Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port, "-n", "4", "PING"]),
+        Command::new("redis-cli").args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "-n",
+            "4",
+            "PING",
+        ]),
         Input::Null,
         RUN,
     );

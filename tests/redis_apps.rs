@@ -10,8 +10,8 @@ mod common;
 
 use common::resp::{parse_reply, Reply};
 use common::{
-    cluster_with, eventually, missing_tool, netdb_command, raw, read_n, redis_connection, run,
-    solo, temp_dir, Input, Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
+    cluster_with, eventually, missing_tool, netdb_command, raw, read_n, redis_cli,
+    redis_connection, run, solo, temp_dir, Input, Process, Stream, FAST_SYNC_MS, RESP_TIMEOUT,
 };
 use redis::{Commands, Value};
 use std::io::Write;
@@ -48,23 +48,6 @@ fn exchange(addr: SocketAddr, request: &[u8], want: &[u8]) {
         "for {:?}",
         String::from_utf8_lossy(request)
     );
-}
-
-/// Runs redis-cli with `args` against `addr`: its stdout.
-fn redis_cli(addr: SocketAddr, args: &[&str]) -> String {
-    let out = run(
-        Command::new("redis-cli")
-            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-            .args(args),
-        Input::Null,
-        RUN,
-    );
-    assert!(
-        out.status.success(),
-        "redis-cli {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Reads one whole reply from `s`, keeping what follows it in `buf`: the

@@ -7,7 +7,7 @@ mod common;
 use common::resp::{encode_command, Reply};
 use common::{
     cluster_with, dead_addr, debug_digest, eventually, missing_tool, netdb_command, raw, read_n,
-    read_to_close, redis_connection, run, solo, Input, NodeSpec, FAST_SYNC_MS,
+    read_to_close, redis_cli, redis_connection, run, solo, Input, NodeSpec, FAST_SYNC_MS,
 };
 use redis::Commands;
 use std::io::Write;
@@ -341,18 +341,8 @@ fn redis_cli_works_and_pipes_100k_keys() {
         return;
     }
     let node = solo(&[]);
-    let port = node.addr().port().to_string();
-    let cli = |args: &[&str]| -> String {
-        let out = run(
-            Command::new("redis-cli")
-                .args(["-h", "127.0.0.1", "-p", &port])
-                .args(args),
-            Input::Null,
-            RUN,
-        );
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let addr = node.addr();
+    let cli = |args: &[&str]| redis_cli(addr, args);
     assert_eq!(cli(&["PING"]), "PONG\n");
     assert_eq!(cli(&["SET", "a key", "a value"]), "OK\n");
     assert_eq!(cli(&["GET", "a key"]), "a value\n");
@@ -369,7 +359,13 @@ fn redis_cli_works_and_pipes_100k_keys() {
         );
     }
     let out = run(
-        Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port, "--pipe"]),
+        Command::new("redis-cli").args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "--pipe",
+        ]),
         Input::Bytes(script),
         RUN,
     );

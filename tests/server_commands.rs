@@ -7,12 +7,10 @@
 mod common;
 
 use common::{
-    cluster_with, dead_addr, info_field, missing_tool, redis_connection, run, solo, Input,
+    cluster_with, dead_addr, info_field, missing_tool, redis_cli, redis_connection, solo,
     FAST_SYNC_MS,
 };
 use redis::{Commands, Value};
-use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 fn info(con: &mut redis::Connection, sections: &[&str]) -> String {
@@ -324,19 +322,6 @@ fn wait_blocks_until_a_peer_has_acknowledged_the_write() {
         b.get::<_, Option<String>>("k2").expect("GET"),
         Some("v2".into())
     );
-}
-
-/// Runs redis-cli with `args` against `addr`: its stdout.
-fn redis_cli(addr: SocketAddr, args: &[&str]) -> String {
-    let out = run(
-        Command::new("redis-cli")
-            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-            .args(args),
-        Input::Null,
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success(), "redis-cli {args:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -18,10 +18,9 @@ fn keys(prefix: &str) -> Vec<String> {
 }
 
 /// Watches `keys` on `con` until all are there, checking at every look
-/// that either none or all of them are; returns how many looks saw none.
-fn all_or_nothing(con: &mut redis::Connection, keys: &[String]) -> usize {
+/// that either none or all of them are.
+fn all_or_nothing(con: &mut redis::Connection, keys: &[String]) {
     let deadline = Instant::now() + WAIT;
-    let mut empty_looks = 0;
     loop {
         let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
             .arg(keys)
@@ -34,9 +33,8 @@ fn all_or_nothing(con: &mut redis::Connection, keys: &[String]) -> usize {
             keys.len()
         );
         if present == keys.len() {
-            return empty_looks;
+            return;
         }
-        empty_looks += 1;
         assert!(Instant::now() < deadline, "the writes never arrived");
     }
 }

@@ -370,9 +370,9 @@ impl Replayer {
                 }
                 self.ids[i] = Some(store.intern(name));
             }
-            Change::Version(w) => self.restore(store, &w, None)?,
+            Change::Version(w) => self.restore_entry(store, &w, None)?,
             Change::ExpiringVersion { entry, expires } => {
-                self.restore(store, &entry, Some(expires))?;
+                self.restore_entry(store, &entry, Some(expires))?;
             }
             Change::Joined { vv } => {
                 let mut joined = VersionVector::new();
@@ -386,33 +386,31 @@ impl Replayer {
     }
 
     /// Sets a key's version as a record says.
-    fn restore(
+    fn restore_entry(
         &self,
         store: &mut Store,
         w: &Entry<'_>,
         expires: Option<u64>,
     ) -> Result<(), ReplayError> {
-        {
-            let mut dots = Vec::with_capacity(w.clock.len());
-            for &(id, counter) in &w.clock {
-                dots.push(Dot {
-                    node: self.id(id)?,
-                    counter,
-                });
-            }
-            let stamp = Stamp {
-                ts: w.ts,
-                writer: self.id(w.writer)?,
-            };
-            store.restore(
-                w.key.0,
-                w.value.map(|v| v.0),
-                expires,
-                Clock::from_dots(dots),
-                stamp,
-                self.writer.expect("checked above"),
-            );
+        let mut dots = Vec::with_capacity(w.clock.len());
+        for &(id, counter) in &w.clock {
+            dots.push(Dot {
+                node: self.id(id)?,
+                counter,
+            });
         }
+        let stamp = Stamp {
+            ts: w.ts,
+            writer: self.id(w.writer)?,
+        };
+        store.restore(
+            w.key.0,
+            w.value.map(|v| v.0),
+            expires,
+            Clock::from_dots(dots),
+            stamp,
+            self.writer.expect("checked above"),
+        );
         Ok(())
     }
 }

@@ -189,22 +189,20 @@ impl Db<'_> {
     /// for the log write, like any read).
     pub fn facts(&mut self) -> StoreFacts {
         let databases = self.database_sizes();
-        // One look at each key that expires: cheap beside the keys, and
-        // only for `INFO`.
-        let mut expiring: Vec<(Database, usize)> = Vec::new();
-        for stored in self.service.store.expiring_keys() {
-            let Some((db, _)) = database::decode(stored) else {
-                continue;
-            };
-            match expiring.iter_mut().find(|(d, _)| *d == db) {
-                Some((_, n)) => *n += 1,
-                None => expiring.push((db, 1)),
+        // Keys that expire, by database: one look at each, and only when a
+        // database other than 0 has keys (else every one is database 0's,
+        // which `StoreFacts::expiring` counts already).
+        let mut expiring = std::collections::BTreeMap::<Database, usize>::new();
+        if databases.iter().any(|&(db, _)| db != Database::ZERO) {
+            for stored in self.service.store.expiring_keys() {
+                if let Some((db, _)) = database::decode(stored) {
+                    *expiring.entry(db).or_default() += 1;
+                }
             }
         }
-        expiring.sort_unstable();
         StoreFacts {
             databases,
-            expiring_by_database: expiring,
+            expiring_by_database: expiring.into_iter().collect(),
             ..self.service.facts()
         }
     }
@@ -267,6 +265,16 @@ impl Db<'_> {
     /// selection, or `MOVE` and `COPY ... DB` reaching another database).
     pub fn select(&mut self, database: Database) {
         self.database = database;
+    }
+
+    /// Runs `f` with this command's keys in `database`, and comes back to
+    /// the database it was in.
+    pub fn in_database<T>(&mut self, database: Database, f: impl FnOnce(&mut Self) -> T) -> T {
+        let around = self.database;
+        self.database = database;
+        let out = f(self);
+        self.database = around;
+        out
     }
 
     /// The key the store holds `key` under in the selected database.

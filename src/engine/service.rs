@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How many requests may wait for the store thread before senders block.
 pub const QUEUE_DEPTH: usize = 1024;
@@ -28,6 +28,11 @@ pub fn wall_clock_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Nanoseconds from `start` to `end`, saturating.
+pub fn nanos_between(start: Instant, end: Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Most requests served before their log records are written together.
@@ -66,6 +71,7 @@ pub fn spawn(
         written,
         renewals: Arc::clone(&renewals),
         sizes: DatabaseSizes::default(),
+        now_us: 0,
     };
     let thread = std::thread::Builder::new()
         .name("netdb-store".into())
@@ -116,6 +122,9 @@ pub(super) struct Service {
     renewals: Arc<AtomicU64>,
     /// Each database's live keys (`DBSIZE`, `INFO keyspace`).
     pub(super) sizes: DatabaseSizes,
+    /// The wall clock as the request being served read it: one read a
+    /// request, for its writes' stamps and its reads' expiry alike.
+    now_us: u64,
 }
 
 impl Service {
@@ -289,7 +298,8 @@ impl Service {
 
     /// Serves one request; `Break` after a stop.
     fn serve(&mut self, request: Request) -> ControlFlow<()> {
-        self.store.set_now(wall_clock_us());
+        self.now_us = wall_clock_us();
+        self.store.set_now(self.now_us);
         let store = &mut self.store;
         match request {
             Request::Run(work) => work.run(self),
@@ -300,7 +310,7 @@ impl Service {
                 reply,
             } => {
                 let dropped = drop_merged_entry(&mut batch);
-                let now_us = wall_clock_us();
+                let now_us = self.now_us;
                 let before = store.data_digest();
                 let applied = if repair {
                     store.apply_repair_batch(&batch, now_us)
@@ -433,13 +443,13 @@ enum Mark {
 impl<R: Refusable> Work for Group<R> {
     fn run(self: Box<Self>, service: &mut Service) {
         let Group { mut parts, done } = *self;
-        let now_us = wall_clock_us();
+        let now_us = service.now_us;
         // Per part, per reply: whether it wrote or read a write not yet
         // logged, and so waits for the group's log write.
         let mut unlogged: Vec<Vec<Mark>> = Vec::with_capacity(parts.len());
         let mut wrote = false;
         // One clock read a command: each one's end is the next one's start.
-        let mut clock = std::time::Instant::now();
+        let mut clock = Instant::now();
         for part in &mut parts {
             let mut marks = Vec::with_capacity(part.commands.len());
             let mut weight = 0usize;
@@ -481,10 +491,8 @@ impl<R: Refusable> Work for Group<R> {
                     Mark::Clean
                 });
                 part.replies.push(answer);
-                let ran = std::time::Instant::now();
-                let nanos = ran.saturating_duration_since(clock).as_nanos();
-                part.durations
-                    .push(u64::try_from(nanos).unwrap_or(u64::MAX));
+                let ran = Instant::now();
+                part.durations.push(nanos_between(clock, ran));
                 clock = ran;
             }
             unlogged.push(marks);

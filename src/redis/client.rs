@@ -24,6 +24,7 @@
 //!   is closed, with a log line, and the reply is never built in full.
 
 use crate::durability::DiskSettings;
+use crate::engine::service::{nanos_between, wall_clock_us};
 use crate::engine::StoreHandle;
 use crate::engine::{Command as StoreWork, Db, Part};
 use crate::redis::auth::ClientAuth;
@@ -42,7 +43,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Most requests decoded from one connection before its work is sent.
 pub const MAX_BATCH: usize = 1024;
@@ -163,14 +164,7 @@ impl Caller {
 
 /// The wall clock in Unix seconds.
 fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Nanoseconds from `start` to `end`, saturating.
-fn nanos_between(start: Instant, end: Instant) -> u64 {
-    u64::try_from(end.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
+    wall_clock_us() / 1_000_000
 }
 
 /// What every client connection of a node shares.
@@ -375,12 +369,7 @@ impl Context {
     fn answer_here(&self, query: &NodeQuery) -> Reply {
         let slowlog = &self.recorder.slowlog;
         match query {
-            NodeQuery::Time => {
-                let micros = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-                time_reply(micros)
-            }
+            NodeQuery::Time => time_reply(wall_clock_us()),
             NodeQuery::Slowlog(SlowlogQuery::Get { count }) => {
                 slowlog_reply(&slowlog.newest(*count))
             }
@@ -961,8 +950,7 @@ impl ClientConn {
                             let nanos = timing.here.saturating_add(there);
                             timing.caller.record(slot, nanos, timing.args);
                         }
-                        self.tally.hits += answer.tally.hits;
-                        self.tally.misses += answer.tally.misses;
+                        self.tally.add(answer.tally);
                         self.count_error(timing.slot, &answer.reply);
                         self.push_out(answer.reply, proto);
                     }

@@ -235,8 +235,10 @@ pub enum NodeQuery {
     Slowlog(SlowlogQuery),
     /// `CONFIG RESETSTAT`: the counters back to zero.
     ResetStat,
-    /// `WAIT numreplicas timeout`: how many peers have acknowledged every
-    /// write this node has seen (so this client's writes too), now.
+    /// `WAIT numreplicas timeout`: how many peers have acknowledged this
+    /// node's writes up to the one before it (so this client's too); the
+    /// connection blocks until there are enough (see
+    /// [`crate::redis::client`]), its own store work asking.
     Wait {
         /// The peers the client asked for.
         replicas: i64,
@@ -260,14 +262,11 @@ pub enum SlowlogQuery {
 }
 
 impl NodeQuery {
-    /// Whether the answer needs the store thread: the status (taken
-    /// there, at one instant) or the peers' acknowledgements. The others
-    /// are answered on the I/O thread.
+    /// Whether the answer is the status, taken on the store thread at one
+    /// instant. `WAIT` has store work of its own; the others are answered
+    /// on the I/O thread.
     pub fn needs_store(&self) -> bool {
-        matches!(
-            self,
-            NodeQuery::Info { .. } | NodeQuery::Status | NodeQuery::Wait { .. }
-        )
+        matches!(self, NodeQuery::Info { .. } | NodeQuery::Status)
     }
 
     /// The reply of `INFO` or `NETDB.STATUS`, from the node's status and
@@ -673,13 +672,7 @@ pub(crate) fn run(
 /// `work`, run in `database` (and the database it found put back after,
 /// for the work of an `EXEC` around it).
 fn in_database(database: Database, work: StoreWork<Answer>) -> StoreWork<Answer> {
-    Box::new(move |db| {
-        let around = db.database();
-        db.select(database);
-        let answer = work(db);
-        db.select(around);
-        answer
-    })
+    Box::new(move |db| db.in_database(database, work))
 }
 
 /// The entry for `args` (the subcommand's, for a container), with its

@@ -193,8 +193,6 @@ impl Write for Shared {
 pub struct Connection {
     reader: BufReader<Shared>,
     writer: BufWriter<Shared>,
-    /// Whether it is TLS.
-    tls: bool,
     max_frame: usize,
     /// Set once the handshake has proved both sides: every frame from
     /// then on is sealed and checked.
@@ -216,20 +214,13 @@ impl Connection {
         tcp.set_nodelay(true)?;
         tcp.set_read_timeout(Some(timeout))?;
         tcp.set_write_timeout(Some(timeout))?;
-        let tls = stream.is_tls();
         let shared = Shared(Arc::new(Mutex::new(stream)));
         Ok(Connection {
             reader: BufReader::with_capacity(BUFFER_BYTES, shared.clone()),
             writer: BufWriter::with_capacity(BUFFER_BYTES, shared),
-            tls,
             max_frame,
             session: None,
         })
-    }
-
-    /// Whether the connection is TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls
     }
 
     /// Changes the time a read may wait (the writes keep theirs).

@@ -147,7 +147,6 @@ impl Pushers {
                 twin_absent: 0,
                 repair: RepairPlan::default(),
                 renewals_seen: 0,
-                over_tls: false,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-push-{addr}"))
@@ -262,8 +261,6 @@ struct Pusher {
     repair: RepairPlan,
     /// The store's count of new identities as of the last full round.
     renewals_seen: u64,
-    /// Whether the connection of the last round was TLS.
-    over_tls: bool,
 }
 
 /// How a round that the peer acknowledged went.
@@ -329,9 +326,11 @@ impl Pusher {
         let status = &mut table[self.index];
         match &result {
             Ok(bytes) => {
-                status.tls = self.over_tls;
+                // With a CA, every connection a pusher opens is TLS.
+                let over_tls = self.settings.tls.is_some();
+                status.tls = over_tls;
                 if status.record_sync(*bytes, SystemTime::now()) {
-                    let over = if self.over_tls { "TLS" } else { "plain TCP" };
+                    let over = if over_tls { "TLS" } else { "plain TCP" };
                     log::info!("peer {} is reachable (over {over})", self.addr);
                 }
             }
@@ -402,7 +401,6 @@ impl Pusher {
                 greeted
             }
         };
-        self.over_tls = conn.conn.is_tls();
         // After this node took a new identity (here or on any connection),
         // one full round: see `StoreHandle::renewals`.
         let renewals = self.store.renewals();

@@ -20,6 +20,7 @@ use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::hello_ahead_ms;
 use crate::replication::connection::{Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
+use crate::replication::pusher::{who_answered, Answerer};
 use crate::replication::status::{instance_id, unlisted_twin_refusal, Answering, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts};
 use crate::replication::wire::{
@@ -61,18 +62,20 @@ pub fn serve(
     store: &StoreHandle,
     settings: &ReceiveSettings,
 ) -> Result<()> {
-    let addr = stream
-        .peer_addr()
-        .map_or_else(|_| "(unknown address)".to_owned(), |a| a.to_string());
+    let peer_addr = stream.peer_addr();
+    let addr = peer_addr
+        .as_ref()
+        .map_or_else(|_| "(unknown address)".to_owned(), ToString::to_string);
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
     conn.receive_magic()?;
     let hello = authenticate(&mut conn, settings.secret.as_ref())?;
     let (peer, instance) = welcome(&mut conn, hello, name, store, settings.max_clock_offset_ms)?;
     // A node with this node's name and another instance: a twin, which
     // this node may not dial (so its pusher would not find it).
-    if peer == name && instance != 0 && instance != instance_id() {
-        let from = addr.rsplit_once(':').map_or(addr.as_str(), |(ip, _)| ip);
-        let why = unlisted_twin_refusal(name, from);
+    // (An instance of 0 is a peer too old to say it.)
+    if instance != 0 && who_answered((name, instance_id()), (&peer, instance)) == Answerer::Twin {
+        let from = peer_addr.map_or_else(|_| addr.clone(), |a| a.ip().to_string());
+        let why = unlisted_twin_refusal(name, &from);
         if !settings.refusal.is_refused() {
             log::error!("TWIN: {why}");
         }

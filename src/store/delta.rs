@@ -154,8 +154,8 @@ impl Store {
         // holds at least one entry.
         let mut last: Option<Dot> = None;
         // Where the group being gathered started: its first dot, and the
-        // part as it was before it (entries, size, last dot).
-        let mut open: Option<(Dot, u64, usize, usize, Option<Dot>)> = None;
+        // part as it was before it (its entry count, its last dot).
+        let mut open: Option<(Dot, usize, Option<Dot>)> = None;
         let first = cursor.map_or(0, |c| c.0.node.0);
         for n in first..self.names.len() as u32 {
             let node = NodeId(n);
@@ -173,7 +173,7 @@ impl Store {
             for (&dot, &slot) in self.dots.range(range) {
                 match self.group_of(dot) {
                     Some((first, end)) if open.is_none_or(|o| o.0 != first) => {
-                        open = Some((first, end, entries.len(), size, last));
+                        open = Some((first, entries.len(), last));
                         groups.push((first, end));
                     }
                     Some(_) => {}
@@ -192,7 +192,7 @@ impl Store {
                             // A group too large for one part, begun after
                             // other entries: cut before it, to send it from
                             // the start of the next part.
-                            Some((_, _, len, _, Some(before))) if len > 0 => {
+                            Some((_, len, Some(before))) if len > 0 => {
                                 for s in slots.drain(len..) {
                                     taken.remove(&s);
                                 }

@@ -77,10 +77,7 @@ impl Store {
             .map(|(slot, _)| slot)
             .collect();
         for &slot in &stale {
-            let e = &self.slots[slot as usize];
-            let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
-            self.replace_logged(slot, tombstone);
-            self.log_slot(slot);
+            self.tombstone_in_place(slot);
         }
         stale.len()
     }

@@ -189,14 +189,18 @@ impl Store {
         if batch.groups.len() > batch.entries.len() {
             return fail("more groups than entries".into());
         }
+        // The highest counter of each writer the entries have, in one pass.
+        let mut highests: Vec<Option<u64>> = Vec::new();
+        if !batch.groups.is_empty() {
+            highests = vec![None; batch.names.len()];
+            for &(j, c) in batch.entries.iter().flat_map(|w| &w.clock) {
+                if let Some(h) = highests.get_mut(j as usize) {
+                    *h = Some(h.map_or(c, |h| h.max(c)));
+                }
+            }
+        }
         for &(i, first, last) in &batch.groups {
-            let highest = batch
-                .entries
-                .iter()
-                .flat_map(|w| &w.clock)
-                .filter(|&&(j, _)| j == i)
-                .map(|&(_, c)| c)
-                .max();
+            let highest = highests.get(i as usize).copied().flatten();
             if first > last
                 || last - first > MAX_GROUP_SPAN
                 || last >= MAX_COUNTER

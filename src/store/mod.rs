@@ -496,10 +496,7 @@ impl Store {
             if at > self.now_ms {
                 break;
             }
-            let e = &self.slots[slot as usize];
-            let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
-            self.replace_logged(slot, tombstone);
-            self.log_slot(slot);
+            self.tombstone_in_place(slot);
             self.expired += 1;
             done += 1;
         }
@@ -530,6 +527,17 @@ impl Store {
     fn group_of(&self, dot: Dot) -> Option<(Dot, u64)> {
         let (&first, &last) = self.groups.range(..=dot).next_back()?;
         (first.node == dot.node && dot.counter <= last).then_some((first, last))
+    }
+
+    /// Turns the value in `slot` into a tombstone with its clock and
+    /// stamp, logged: what the value has become everywhere (its expiry
+    /// passed, or a peer deleted it while this node's data was behind), not
+    /// a new write.
+    fn tombstone_in_place(&mut self, slot: u32) {
+        let e = &self.slots[slot as usize];
+        let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
+        self.replace_logged(slot, tombstone);
+        self.log_slot(slot);
     }
 
     /// The soonest expiry of a value (ms since the Unix epoch), if any
@@ -704,11 +712,15 @@ impl Store {
         self.data_bytes = self.data_bytes + new.bytes.len() - old.bytes.len();
         unindex(&mut self.dots, &old.clock, slot);
         index(&mut self.dots, &new.clock, slot);
-        if let Some(at) = old.expires() {
-            self.expiring.remove(&(at, slot));
-        }
-        if let Some(at) = new.expires() {
-            self.expiring.insert((at, slot));
+        // The slot is the same: an unchanged expiry is indexed already.
+        let (was, is) = (old.expires(), new.expires());
+        if was != is {
+            if let Some(at) = was {
+                self.expiring.remove(&(at, slot));
+            }
+            if let Some(at) = is {
+                self.expiring.insert((at, slot));
+            }
         }
         if new.tombstone {
             self.tombstones.insert(slot);

@@ -45,14 +45,7 @@ impl Store {
         if self.groups.is_empty() {
             return;
         }
-        let mut floor: Option<VersionVector> = None;
-        for ack in &self.peer_acks {
-            match ack {
-                Some(vv) => floor = Some(floor.map_or_else(|| vv.clone(), |f| f.meet(vv))),
-                None => return,
-            }
-        }
-        let Some(floor) = floor else {
+        let Some(floor) = self.ack_floor(None) else {
             return;
         };
         self.groups.retain(|first, last| {
@@ -63,19 +56,30 @@ impl Store {
         });
     }
 
+    /// What every listed peer has acknowledged (met with `start`, if
+    /// given): `None` while one has acknowledged nothing yet, or when no
+    /// peer is listed and there is no `start`.
+    fn ack_floor(&self, start: Option<VersionVector>) -> Option<VersionVector> {
+        let mut floor = start;
+        for ack in &self.peer_acks {
+            let vv = ack.as_ref()?;
+            floor = Some(match floor {
+                Some(f) => f.meet(vv),
+                None => vv.clone(),
+            });
+        }
+        floor
+    }
+
     /// Drops every tombstone that all listed peers have acknowledged (with
     /// no listed peers: every tombstone). Returns how many.
     pub fn collect_tombstones(&mut self) -> usize {
         if self.tombstones.is_empty() || self.hold_tombstones {
             return 0;
         }
-        let mut floor = self.vv.clone();
-        for ack in &self.peer_acks {
-            match ack {
-                Some(vv) => floor = floor.meet(vv),
-                None => return 0,
-            }
-        }
+        let Some(floor) = self.ack_floor(Some(self.vv.clone())) else {
+            return 0;
+        };
         let mut doomed: Vec<u32> = self
             .tombstones
             .iter()

@@ -80,8 +80,8 @@ pub use self::{
     },
     process::{run, Exited, Input, Process, Stream, EXIT_TIMEOUT},
     resp_client::{
-        debug_digest, info_field, raw, read_n, read_to_close, redis_connection, redis_url,
-        RESP_TIMEOUT,
+        debug_digest, info_field, raw, read_n, read_to_close, redis_cli, redis_connection,
+        redis_url, RESP_TIMEOUT,
     },
     rng::Rng,
     secret::{overwriting_push, secret_file, AuthedPeer, OTHER_SECRET, SECRET},

@@ -95,6 +95,31 @@ impl Netns {
         cmd.args(["netns", "exec", &self.name, program]);
         cmd
     }
+
+    /// Opens a connection from the namespace to `addr` as a plain TCP
+    /// peer would (the peer magic and a `Hello`, which a node that let it
+    /// in would answer: a `Welcome`, or `SecretRequired`) and returns how
+    /// many bytes the node answered before closing, as the script printed
+    /// it (`"0"`: it answered nothing).
+    pub fn peer_opening_answer(&self, addr: std::net::SocketAddr) -> String {
+        let hello: String = super::peer::greeting("outsider")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let script = format!(
+            "import socket\ns=socket.create_connection(('{}',{}),timeout=5)\n\
+             s.sendall(bytes.fromhex('{hello}'))\ntry:\n    d=s.recv(100)\nexcept Exception:\n    d=b''\n\
+             print(len(d))",
+            addr.ip(),
+            addr.port()
+        );
+        let out = self
+            .command("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3 runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
 }
 
 impl Drop for Netns {

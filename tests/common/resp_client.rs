@@ -68,3 +68,22 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     stream.read_to_end(&mut got).expect("read until closed");
     got
 }
+
+/// Runs `redis-cli` with `args` against `addr` and returns its stdout,
+/// asserting it exited 0 (its stderr says why if not). Callers skip first
+/// where the machine has no redis-cli (`missing_tool`).
+pub fn redis_cli(addr: SocketAddr, args: &[&str]) -> String {
+    let out = super::process::run(
+        std::process::Command::new("redis-cli")
+            .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+            .args(args),
+        super::process::Input::Null,
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

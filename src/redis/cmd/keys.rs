@@ -352,9 +352,8 @@ fn rename_as(mut call: Call<'_>, nx: bool) -> Action {
         if nx && db.exists(&to) {
             return Reply::Integer(0).into();
         }
-        let here = db.database();
         let expires = db.expiry(&from);
-        match copy_value(db, &value, expires, here, &to).and_then(|()| db.delete(&from)) {
+        match (db.put_expiring(&to, &value, expires)).and_then(|()| db.delete(&from)) {
             Ok(()) => done.into(),
             Err(e) => refused(&e).into(),
         }
@@ -371,20 +370,12 @@ fn copy_value(
     to: Database,
     key: &[u8],
 ) -> Result<(), WriteError> {
-    let here = db.database();
-    db.select(to);
-    let written = db.put_expiring(key, value, expires);
-    db.select(here);
-    written
+    db.in_database(to, |db| db.put_expiring(key, value, expires))
 }
 
 /// Whether `key` exists in database `to`.
 fn exists_in(db: &mut Db<'_>, to: Database, key: &[u8]) -> bool {
-    let here = db.database();
-    db.select(to);
-    let exists = db.exists(key);
-    db.select(here);
-    exists
+    db.in_database(to, |db| db.exists(key))
 }
 
 /// A database index argument, with Redis's errors.

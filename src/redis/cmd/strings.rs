@@ -37,6 +37,12 @@ const WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@string", "@slow"];
 const DENYOOM_FAST: &[&str] = &["write", "denyoom", "fast"];
 
+/// The expiry options `SET` and `GETEX` share, in `COMMAND DOCS`.
+const EX: Arg = token("EX", arg("seconds", "integer"));
+const PX: Arg = token("PX", arg("milliseconds", "integer"));
+const EXAT: Arg = token("EXAT", arg("unix-time-seconds", "unix-time"));
+const PXAT: Arg = token("PXAT", arg("unix-time-milliseconds", "unix-time"));
+
 /// What this group's docs say unless an entry says otherwise.
 const DOCS: Docs = Docs::in_group("string");
 
@@ -77,10 +83,10 @@ pub const COMMANDS: &[Command] = &[
                 optional(token("GET", arg("get", "pure-token"))),
                 optional(Arg {
                     parts: &[
-                        token("EX", arg("seconds", "integer")),
-                        token("PX", arg("milliseconds", "integer")),
-                        token("EXAT", arg("unix-time-seconds", "unix-time")),
-                        token("PXAT", arg("unix-time-milliseconds", "unix-time")),
+                        EX,
+                        PX,
+                        EXAT,
+                        PXAT,
                         token("KEEPTTL", arg("keepttl", "pure-token")),
                     ],
                     ..arg("expiration", "oneof")
@@ -125,10 +131,10 @@ pub const COMMANDS: &[Command] = &[
                 KEY,
                 optional(Arg {
                     parts: &[
-                        token("EX", arg("seconds", "integer")),
-                        token("PX", arg("milliseconds", "integer")),
-                        token("EXAT", arg("unix-time-seconds", "unix-time")),
-                        token("PXAT", arg("unix-time-milliseconds", "unix-time")),
+                        EX,
+                        PX,
+                        EXAT,
+                        PXAT,
                         token("PERSIST", arg("persist", "pure-token")),
                     ],
                     ..arg("expiration", "oneof")
@@ -457,7 +463,10 @@ fn set(call: Call<'_>) -> Action {
     let value = args.swap_remove(2);
     let key = args.swap_remove(1);
     Action::Store(Box::new(move |db| {
-        let old = db.get(&key).map(<[u8]>::to_vec);
+        // A plain SET neither reads nor copies the old value.
+        let old = (options.get || options.condition.is_some())
+            .then(|| db.get(&key).map(<[u8]>::to_vec))
+            .flatten();
         let allowed = match options.condition {
             None => true,
             Some(Condition::Nx) => old.is_none(),

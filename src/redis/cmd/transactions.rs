@@ -191,12 +191,9 @@ fn exec(call: Call<'_>) -> Action {
     Action::Store(Box::new(move |db: &mut Db<'_>| {
         let watched = std::mem::take(&mut *watched.lock());
         // Each key in the database it was watched in.
-        let here = db.database();
         let changed = watched.iter().any(|((database, key), seen)| {
-            db.select(*database);
-            db.version(key) != *seen
+            db.in_database(*database, |db| db.version(key)) != *seen
         });
-        db.select(here);
         if changed {
             return Reply::NullArray.into();
         }
