@@ -99,6 +99,7 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
                     writer: 0,
                     clock: vec![(0, counter)],
                     expires: None,
+                    counter: None,
                 }
             })
             .collect();

@@ -166,6 +166,7 @@ fn unseen(first: usize, n: usize) -> Batch {
                 writer: 0,
                 clock: vec![(0, 1 + i as u64)],
                 expires: None,
+                counter: None,
             })
             .collect(),
     }

@@ -50,6 +50,7 @@ fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
                 writer: 0,
                 clock: vec![(0, 1)],
                 expires: None,
+                counter: None,
             }],
         },
         done: Some(Done {

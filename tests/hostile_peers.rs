@@ -266,6 +266,7 @@ fn one_entry(key: &str, writer: &str, writer_index: u32, clock_index: u32) -> Ba
             writer: writer_index,
             clock: vec![(clock_index, 1)],
             expires: None,
+            counter: None,
         }],
     }
 }
@@ -326,6 +327,7 @@ fn a_push_with_saturated_clocks_does_not_stop_later_writes_from_replicating() {
             writer: 0,
             clock: vec![(0, u64::MAX)],
             expires: None,
+            counter: None,
         }],
     };
     stream.write_all(&last_push(batch)).expect("send");
@@ -506,6 +508,7 @@ fn a_batch_with_thousands_of_new_writer_names_is_refused_and_leaves_nothing() {
             writer: 0,
             clock: (0..n as u32).map(|i| (i, 1)).collect(),
             expires: None,
+            counter: None,
         }],
         names,
     };

@@ -167,6 +167,11 @@ impl Hlc {
     }
 }
 
+/// The earliest timestamp of wall-clock millisecond `ms`.
+pub fn timestamp_of_millis(ms: u64) -> u64 {
+    ms.min(MAX_TIMESTAMP >> LOGICAL_BITS) << LOGICAL_BITS
+}
+
 /// The wall-clock milliseconds of a timestamp (for display).
 pub fn timestamp_millis(ts: u64) -> u64 {
     ts >> LOGICAL_BITS

@@ -6,6 +6,7 @@
 //! else builds on it.
 
 pub mod clock;
+pub mod counter;
 pub mod hlc;
 pub mod names;
 pub mod version;

@@ -5,6 +5,11 @@
 //!
 //! * Where one clock descends the other, the descendant wins: it was written
 //!   by a node that had seen the other.
+//! * A version that counts (see [`crate::core::counter`]) merges with
+//!   any other version of its key by the counter's join: the later base,
+//!   each writer's latest count, and the counts begun after the base.
+//!   A plain version is a counter with its own write as base and nothing
+//!   counted, so where neither counts this is the rule below.
 //! * Where the clocks are concurrent (or equal), the winner is the larger
 //!   `(timestamp, writer name)` pair; on a full tie the tombstone, then the
 //!   larger value, then the later expiry, so the choice is total. The write
@@ -37,6 +42,7 @@
 //! This module is pure: it compares and joins, nothing else.
 
 use crate::core::clock::{Causality, Clock, NodeId};
+use crate::core::counter::Counter;
 use crate::core::names::Names;
 use std::cmp::Ordering;
 
@@ -55,12 +61,16 @@ pub struct VersionRef<'a> {
     /// The value, or `None` for a tombstone.
     pub value: Option<&'a [u8]>,
     /// When the value expires (milliseconds since the Unix epoch), if it
-    /// does; always `None` for a tombstone.
+    /// does. A tombstone an expiry left keeps it (the counts it ended, see
+    /// [`crate::core::counter`], are told by it); a delete has none.
     pub expires: Option<u64>,
     /// Every write this version has seen.
     pub clock: &'a Clock,
     /// The write that produced the value.
     pub stamp: Stamp,
+    /// The counter the value is the total of, for a key `INCR` and its
+    /// kin made a counter.
+    pub counter: Option<&'a Counter>,
 }
 
 /// Which of two versions the merge keeps.
@@ -72,14 +82,17 @@ pub enum Winner {
     Right,
 }
 
-/// Orders two versions for last-write-wins: timestamp, then writer name,
-/// then a tombstone above any value (an expired value's tombstone wins over
-/// it), then value, then expiry.
+/// Orders two stamps: timestamp, then writer name.
+pub fn stamp_order(a: Stamp, b: Stamp, names: &Names) -> Ordering {
+    a.ts.cmp(&b.ts)
+        .then_with(|| names.name(a.writer).cmp(names.name(b.writer)))
+}
+
+/// Orders two versions for last-write-wins: stamp, then a tombstone above
+/// any value (an expired value's tombstone wins over it), then value, then
+/// expiry.
 fn lww_order(a: &VersionRef, b: &VersionRef, names: &Names) -> Ordering {
-    a.stamp
-        .ts
-        .cmp(&b.stamp.ts)
-        .then_with(|| names.name(a.stamp.writer).cmp(names.name(b.stamp.writer)))
+    stamp_order(a.stamp, b.stamp, names)
         .then_with(|| b.value.is_some().cmp(&a.value.is_some()))
         .then_with(|| a.value.cmp(&b.value))
         .then_with(|| a.expires.cmp(&b.expires))
@@ -109,12 +122,37 @@ pub enum Merged {
     /// The incoming value replaces the held one, with this clock: the
     /// join of both.
     TakesIncoming(Clock),
+    /// One of them counts: the counters' join replaces the held version,
+    /// with the join of both clocks. Where nothing in the join counts, it
+    /// is a plain version (its base).
+    Joined {
+        /// The join of both clocks.
+        clock: Clock,
+        /// The join of both counters.
+        counter: Counter,
+    },
 }
 
 /// The merge of an incoming version into a held version of the same key:
 /// the one merge rule, used by the store for every version a peer sends
 /// and by [`Version::merge`], on which the laws are tested.
 pub fn merge(held: &VersionRef, incoming: &VersionRef, names: &Names) -> Merged {
+    if held.counter.is_some() || incoming.counter.is_some() {
+        let of = |v: &VersionRef| {
+            v.counter
+                .cloned()
+                .unwrap_or_else(|| Counter::of_plain(v.value, v.expires, v.stamp))
+        };
+        let mine = of(held);
+        let joined = mine.join(&of(incoming), names);
+        if joined == mine && held.clock.has_seen_all_of(incoming.clock) {
+            return Merged::Unchanged;
+        }
+        return Merged::Joined {
+            clock: held.clock.join(incoming.clock),
+            counter: joined,
+        };
+    }
     match winner(held, incoming, names) {
         Winner::Left if held.clock.has_seen_all_of(incoming.clock) => Merged::Unchanged,
         Winner::Left => Merged::KeepsValue(held.clock.join(incoming.clock)),
@@ -129,6 +167,8 @@ pub struct Version {
     pub value: Option<Vec<u8>>,
     /// When the value expires, if it does (see [`VersionRef::expires`]).
     pub expires: Option<u64>,
+    /// The counter the value is the total of, if it is one.
+    pub counter: Option<Counter>,
     /// Every write this version has seen.
     pub clock: Clock,
     /// The write that produced the value.
@@ -141,6 +181,7 @@ impl Version {
         VersionRef {
             value: self.value.as_deref(),
             expires: self.expires,
+            counter: self.counter.as_ref(),
             clock: &self.clock,
             stamp: self.stamp,
         }
@@ -159,6 +200,31 @@ impl Version {
                 clock,
                 ..other.clone()
             },
+            Merged::Joined { clock, counter } => Version::counting(counter, clock, 0, names),
+        }
+    }
+
+    /// The version a counter makes, read at `now_ms`: a plain version where
+    /// nothing counts.
+    pub fn counting(counter: Counter, clock: Clock, now_ms: u64, names: &Names) -> Version {
+        if counter.is_plain() {
+            let expires = counter.expires();
+            let base = counter.base.expect("a plain counter has a base");
+            return Version {
+                expires,
+                value: base.value,
+                counter: None,
+                clock,
+                stamp: base.stamp,
+            };
+        }
+        let view = counter.view(now_ms);
+        Version {
+            value: view.value,
+            expires: view.expires,
+            stamp: counter.stamp(names),
+            counter: Some(counter),
+            clock,
         }
     }
 }
@@ -191,6 +257,7 @@ mod tests {
             let v = Version {
                 expires: expires.filter(|_| value.is_some()),
                 value,
+                counter: None,
                 clock: base.with(Dot {
                     node: self.id,
                     counter,
@@ -204,13 +271,52 @@ mod tests {
             v
         }
 
+        /// An increment by `by`, as the store makes one: on top of the
+        /// version held (a plain one is the counter's base); `None` where
+        /// the store refuses it (not an integer, overflow).
+        fn incr(&mut self, by: i64, now_us: u64, names: &Names) -> Option<Version> {
+            let mut counter = match &self.held {
+                Some(v) => v
+                    .counter
+                    .clone()
+                    .unwrap_or_else(|| Counter::of_plain(v.value.as_deref(), v.expires, v.stamp)),
+                None => Counter::empty(),
+            };
+            let dot = self.counter.issue();
+            let ts = self.hlc.tick(now_us).expect("skews are within the bound");
+            let stamp = Stamp {
+                ts,
+                writer: self.id,
+            };
+            counter.add(self.id, by, stamp, now_us / 1000, names).ok()?;
+            let clock = self
+                .held
+                .as_ref()
+                .map(|v| v.clock.clone())
+                .unwrap_or_default()
+                .with(Dot {
+                    node: self.id,
+                    counter: dot,
+                });
+            let v = Version::counting(counter, clock, now_us / 1000, names);
+            self.held = Some(v.clone());
+            Some(v)
+        }
+
         /// What the store does to a value whose expiry has passed: a
-        /// tombstone with the same clock and stamp.
+        /// tombstone with the same clock and stamp; a counter is read anew
+        /// (its state stays).
         fn expire(&mut self, now_ms: u64) -> Option<Version> {
             let held = self.held.as_mut()?;
             if held.expires.is_some_and(|at| at <= now_ms) {
-                held.value = None;
-                held.expires = None;
+                match held.counter.as_ref() {
+                    Some(c) => {
+                        let view = c.view(now_ms);
+                        held.value = view.value;
+                        held.expires = view.expires;
+                    }
+                    None => held.value = None,
+                }
                 return Some(held.clone());
             }
             None
@@ -233,6 +339,8 @@ mod tests {
         Write(usize, Option<u8>, Option<u64>),
         /// Node turns its value into a tombstone if its expiry has passed.
         Expire(usize),
+        /// Node increments its value by this much.
+        Incr(usize, i64),
         /// Node `.0` sends what it holds to node `.1`.
         Send(usize, usize),
         /// Wall time moves on.
@@ -251,6 +359,8 @@ mod tests {
             )
                 .prop_map(|(n, v, e)| Step::Write(n, v, e)),
             (0usize..3).prop_map(Step::Expire),
+            (0usize..3, -3i64..4).prop_map(|(n, by)| Step::Incr(n, by)),
+            (0usize..3, -3i64..4).prop_map(|(n, by)| Step::Incr(n, by)),
             (0usize..3, 0usize..3).prop_map(|(a, b)| Step::Send(a, b)),
             (0u64..3000).prop_map(Step::Wait),
         ];
@@ -263,15 +373,7 @@ mod tests {
         let mut names = Names::new();
         // Skewed wall clocks: node 2 lags node 0 by 5 ms.
         let skew = [5_000u64, 2_000, 0];
-        let mut nodes: Vec<SimNode> = ["n0", "n1", "n2"]
-            .iter()
-            .map(|n| SimNode {
-                id: names.intern(n),
-                hlc: Hlc::new(),
-                counter: WriteCounter::new(),
-                held: None,
-            })
-            .collect();
+        let mut nodes = sim_nodes(&mut names, ["n0", "n1", "n2"]);
         let mut now = 1_000_000u64;
         let mut out = Vec::new();
         for step in steps {
@@ -281,6 +383,7 @@ mod tests {
                     out.push(nodes[n].write(v.map(|b| vec![b]), expires, now + skew[n]));
                 }
                 Step::Expire(n) => out.extend(nodes[n].expire((now + skew[n]) / 1000)),
+                Step::Incr(n, by) => out.extend(nodes[n].incr(by, now + skew[n], &names)),
                 Step::Send(a, b) => {
                     if let Some(v) = nodes[a].held.clone() {
                         nodes[b].receive(&v, &names);
@@ -293,15 +396,35 @@ mod tests {
         (names, out, (now + skew[0]) / 1000)
     }
 
+    /// `c` with a base that has expired at `now_ms` under its own time to
+    /// live shown as the tombstone it reads as: a node that saw the value
+    /// and one that saw only its tombstone hold either, alike in every
+    /// read and every write to come (see `join_base` in `counter.rs`).
+    fn settled(c: &Counter, now_ms: u64) -> Counter {
+        let mut c = c.clone();
+        let own = matches!((&c.base, &c.expiry), (Some(b), Some(e)) if b.stamp == e.stamp);
+        if own && c.expires().is_some_and(|at| at <= now_ms) {
+            if let Some(b) = c.base.as_mut() {
+                b.value = None;
+            }
+        }
+        c
+    }
+
     /// What `v` reads as at `now_ms`: a tombstone with its clock and stamp
     /// once its value has expired, as every node's store turns it.
     fn as_read_at(v: Version, now_ms: u64) -> Version {
-        if v.expires.is_some_and(|at| at <= now_ms) {
-            Version {
-                value: None,
-                expires: None,
+        if let Some(c) = &v.counter {
+            let view = c.view(now_ms);
+            return Version {
+                value: view.value,
+                expires: view.expires,
+                counter: Some(settled(c, now_ms)),
                 ..v
-            }
+            };
+        }
+        if v.expires.is_some_and(|at| at <= now_ms) {
+            Version { value: None, ..v }
         } else {
             v
         }
@@ -342,6 +465,7 @@ mod tests {
         Version {
             value: Some(value.as_bytes().to_vec()),
             expires: None,
+            counter: None,
             clock,
             stamp: Stamp {
                 ts,
@@ -359,6 +483,79 @@ mod tests {
         assert_eq!(new.merge(&old, &names).value.as_deref(), Some(&b"new"[..]));
     }
 
+    /// Simulated nodes of these names, holding nothing.
+    fn sim_nodes(names: &mut Names, of: [&str; 3]) -> Vec<SimNode> {
+        of.iter()
+            .map(|n| SimNode {
+                id: names.intern(n),
+                hlc: Hlc::new(),
+                counter: WriteCounter::new(),
+                held: None,
+            })
+            .collect()
+    }
+
+    /// Three simulated nodes.
+    fn three_nodes(names: &mut Names) -> Vec<SimNode> {
+        sim_nodes(names, ["a", "b", "c"])
+    }
+
+    fn total(v: &Version) -> Option<i64> {
+        std::str::from_utf8(v.value.as_deref()?).ok()?.parse().ok()
+    }
+
+    #[test]
+    fn concurrent_increments_on_different_nodes_all_count() {
+        let mut names = Names::new();
+        let mut n = three_nodes(&mut names);
+        // From nothing, on all three at once.
+        let a = n[0].incr(5, 1_000_000, &names).expect("incr");
+        let b = n[1].incr(3, 1_001_000, &names).expect("incr");
+        let c = n[2].incr(-1, 1_002_000, &names).expect("incr");
+        let all = a.merge(&b, &names).merge(&c, &names);
+        assert_eq!(total(&all), Some(7));
+        assert_eq!(all, c.merge(&a, &names).merge(&b, &names));
+        // From a value all had seen, again at once, twice on one node.
+        let set = n[0].write(Some(b"10".to_vec()), None, 2_000_000);
+        for node in &mut n[1..] {
+            node.receive(&set, &names);
+        }
+        n[0].incr(1, 3_000_000, &names);
+        let a = n[0].incr(1, 3_001_000, &names).expect("incr");
+        let b = n[1].incr(10, 3_000_000, &names).expect("incr");
+        assert_eq!(total(&a.merge(&b, &names)), Some(22));
+        assert_eq!(total(&b.merge(&a, &names)), Some(22));
+    }
+
+    #[test]
+    fn a_set_replaces_the_increments_begun_before_it_and_keeps_those_begun_after() {
+        let mut names = Names::new();
+        let mut n = three_nodes(&mut names);
+        let a = n[0].incr(5, 1_000_000, &names).expect("incr");
+        n[1].receive(&a, &names);
+        n[2].receive(&a, &names);
+        // b saw a's increments: its SET replaces them.
+        let set = n[1].write(Some(b"100".to_vec()), None, 2_000_000);
+        assert_eq!(total(&a.merge(&set, &names)), Some(100));
+        // c, not having seen the SET, increments later than it: kept on
+        // top. a, before it: replaced.
+        let c = n[2].incr(1, 2_500_000, &names).expect("incr");
+        assert_eq!(total(&c.merge(&set, &names)), Some(101));
+        assert_eq!(total(&set.merge(&c, &names)), Some(101));
+        let early = n[0].incr(7, 1_500_000, &names).expect("incr");
+        assert_eq!(total(&set.merge(&early, &names)), Some(100));
+        // A DEL replaces what began before it; what begins after it counts
+        // from nothing.
+        let all = set.merge(&c, &names);
+        n[1].receive(&all, &names);
+        let del = n[1].write(None, None, 3_000_000);
+        let after = n[1].incr(2, 3_001_000, &names).expect("incr");
+        assert_eq!(total(&after), Some(2));
+        assert_eq!(total(&after.merge(&all, &names)), Some(2));
+        assert_eq!(total(&all.merge(&del, &names)), None);
+        assert_eq!(total(&del.merge(&c, &names)), None);
+    }
+
     #[test]
     fn an_expired_values_tombstone_wins_over_it_with_the_same_clock() {
         let mut names = Names::new();
@@ -366,7 +563,6 @@ mod tests {
         value.expires = Some(1_000);
         let expired = Version {
             value: None,
-            expires: None,
             ..value.clone()
         };
         assert_eq!(value.merge(&expired, &names), expired);

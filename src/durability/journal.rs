@@ -15,6 +15,7 @@
 //! and [`crate::durability::recovery`] write and read them.
 
 use crate::core::clock::{Clock, Dot, NodeId};
+use crate::core::counter::Portable;
 use crate::core::names::Names;
 use crate::core::version::{Stamp, VersionRef};
 use crate::core::vv::VersionVector;
@@ -70,7 +71,21 @@ pub enum Change<'a> {
         /// When the value expires (milliseconds since the Unix epoch).
         expires: u64,
     },
+    /// A key's version after a change, whose value is a counter's total
+    /// (see [`crate::core::counter`]), with its expiry if it has one.
+    CounterVersion {
+        /// The version.
+        #[serde(borrow)]
+        entry: Entry<'a>,
+        /// When the value expires, if it does.
+        expires: Option<u64>,
+        /// The counter.
+        counter: FileCounter,
+    },
 }
+
+/// A counter in a file (writers are the file's ids).
+pub type FileCounter = Portable<u32>;
 
 /// A key's version in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,13 +124,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
 /// variants, same order: it encodes to the same bytes.
 #[derive(Serialize)]
 enum ChangeRef<'a> {
-    Writer { name: &'a str },
-    Name { id: u32, name: &'a str },
+    Writer {
+        name: &'a str,
+    },
+    Name {
+        id: u32,
+        name: &'a str,
+    },
     Version(EntryRef<'a>),
-    Joined { vv: DotsRef<'a> },
+    Joined {
+        vv: DotsRef<'a>,
+    },
     Closed,
     SyncedEachWrite,
-    ExpiringVersion { entry: EntryRef<'a>, expires: u64 },
+    ExpiringVersion {
+        entry: EntryRef<'a>,
+        expires: u64,
+    },
+    CounterVersion {
+        entry: EntryRef<'a>,
+        expires: Option<u64>,
+        counter: FileCounter,
+    },
 }
 
 /// [`Entry`] as the store logs it.
@@ -204,9 +234,14 @@ impl ChangeLog for JournalWriter {
             writer: v.stamp.writer.0,
             clock: DotsRef(v.clock.dots()),
         };
-        match v.expires {
-            None => self.emit(&ChangeRef::Version(entry)),
-            Some(expires) => self.emit(&ChangeRef::ExpiringVersion { entry, expires }),
+        match (v.counter, v.expires) {
+            (Some(c), expires) => self.emit(&ChangeRef::CounterVersion {
+                entry,
+                expires,
+                counter: c.to_portable(|w| w.0),
+            }),
+            (None, None) => self.emit(&ChangeRef::Version(entry)),
+            (None, Some(expires)) => self.emit(&ChangeRef::ExpiringVersion { entry, expires }),
         }
     }
 
@@ -370,10 +405,15 @@ impl Replayer {
                 }
                 self.ids[i] = Some(store.intern(name));
             }
-            Change::Version(w) => self.restore_entry(store, &w, None)?,
+            Change::Version(w) => self.restore_entry(store, &w, None, None)?,
             Change::ExpiringVersion { entry, expires } => {
-                self.restore_entry(store, &entry, Some(expires))?;
+                self.restore_entry(store, &entry, Some(expires), None)?;
             }
+            Change::CounterVersion {
+                entry,
+                expires,
+                counter,
+            } => self.restore_entry(store, &entry, expires, Some(&counter))?,
             Change::Joined { vv } => {
                 let mut joined = VersionVector::new();
                 for (id, counter) in vv {
@@ -391,26 +431,33 @@ impl Replayer {
         store: &mut Store,
         w: &Entry<'_>,
         expires: Option<u64>,
+        counter: Option<&FileCounter>,
     ) -> Result<(), ReplayError> {
-        let mut dots = Vec::with_capacity(w.clock.len());
-        for &(id, counter) in &w.clock {
-            dots.push(Dot {
-                node: self.id(id)?,
-                counter,
-            });
-        }
-        let stamp = Stamp {
-            ts: w.ts,
-            writer: self.id(w.writer)?,
+        let counter = match counter {
+            None => None,
+            Some(c) => c.to_counter(|&id| self.id(id))?,
         };
-        store.restore(
-            w.key.0,
-            w.value.map(|v| v.0),
-            expires,
-            Clock::from_dots(dots),
-            stamp,
-            self.writer.expect("checked above"),
-        );
+        {
+            let mut dots = Vec::with_capacity(w.clock.len());
+            for &(id, counter) in &w.clock {
+                dots.push(Dot {
+                    node: self.id(id)?,
+                    counter,
+                });
+            }
+            let stamp = Stamp {
+                ts: w.ts,
+                writer: self.id(w.writer)?,
+            };
+            let version = VersionRef {
+                value: w.value.map(|v| v.0),
+                expires,
+                counter: counter.as_ref(),
+                clock: &Clock::from_dots(dots),
+                stamp,
+            };
+            store.restore(w.key.0, version, self.writer.expect("checked above"));
+        }
         Ok(())
     }
 }
@@ -506,6 +553,7 @@ mod tests {
                 writer: 0,
                 clock: vec![(0, 1)],
                 expires: None,
+                counter: None,
             }],
         };
         a.apply_batch(&batch, u64::MAX).expect("merge");
@@ -666,6 +714,7 @@ mod tests {
             &VersionRef {
                 value: Some(b"v"),
                 expires: None,
+                counter: None,
                 clock: &clock,
                 stamp: Stamp {
                     ts: 77,

@@ -17,7 +17,9 @@ use crate::core::version::Stamp;
 use crate::durability::{CompactionStatus, LogCounts};
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
-use crate::store::{BatchError, Counts, Cursor, DataDigest, Delta, Overclaim, PeerLag, WriteError};
+use crate::store::{
+    BatchError, Counts, Cursor, DataDigest, Delta, IncrementError, Overclaim, PeerLag, WriteError,
+};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,9 +80,9 @@ impl Db<'_> {
     /// The version `key` has now (who wrote it and when), or `None` if
     /// it has none: any write to the key, local or merged from a peer,
     /// gives it a new one (`WATCH`).
-    pub fn version(&mut self, key: &[u8]) -> Option<Stamp> {
+    pub fn version(&mut self, key: &[u8]) -> Option<(Stamp, u64)> {
         let stored = self.stored_key(key);
-        self.service.store.stamp(&stored)
+        self.service.store.change_mark(&stored)
     }
 
     /// How many bytes of reply this command may build: a command whose
@@ -129,6 +131,50 @@ impl Db<'_> {
     ) -> std::result::Result<(), WriteError> {
         let expires = self.expiry(key);
         self.put_expiring(key, value, expires)
+    }
+
+    /// Adds `by` to the integer at `key` (0 if it has no value), as a
+    /// counter whose concurrent increments on other nodes all count (see
+    /// [`crate::core::counter`]); the key keeps its expiry. The new value,
+    /// or why Redis would refuse it.
+    pub fn increment(
+        &mut self,
+        key: &[u8],
+        by: i64,
+    ) -> std::result::Result<std::result::Result<i64, IncrementError>, WriteError> {
+        let stored = self.stored_key(key);
+        let store = &mut self.service.store;
+        let before = store.data_digest();
+        let was_live = DatabaseSizes::counts_one_by_one(&stored) && store.get(&stored).is_some();
+        let done = store.increment(&stored, by, self.now_us)?;
+        if done.is_ok() {
+            let after = store.data_digest();
+            (self.service.sizes).wrote(&stored, before, after, was_live, true);
+            self.wrote = true;
+        }
+        Ok(done)
+    }
+
+    /// Sets the time to live of the value at `key` (`None`: none), as a
+    /// local write that keeps a counter's increments (see
+    /// [`Store::set_expiry`](crate::store::Store::set_expiry)); `false` if
+    /// the key has no value.
+    pub fn set_expiry(
+        &mut self,
+        key: &[u8],
+        at: Option<u64>,
+    ) -> std::result::Result<bool, WriteError> {
+        let stored = self.stored_key(key);
+        let store = &mut self.service.store;
+        let before = store.data_digest();
+        let was_live = DatabaseSizes::counts_one_by_one(&stored) && store.get(&stored).is_some();
+        let done = store.set_expiry(&stored, at, self.now_us)?;
+        if done {
+            let after = store.data_digest();
+            (self.service.sizes).wrote(&stored, before, after, was_live, true);
+            self.wrote = true;
+        }
+        Ok(done)
     }
 
     /// When `key`'s value expires (milliseconds since the Unix epoch), or

@@ -104,7 +104,8 @@ pub(crate) struct Transaction {
 /// other in order.
 /// A map, so that watching many keys, or one key many times, costs one
 /// lookup per key.
-pub(crate) type Watched = Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), Option<Stamp>>>>;
+pub(crate) type Watched =
+    Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), Option<(Stamp, u64)>>>>;
 
 impl Session {
     /// A session with no name yet, speaking RESP2, not authenticated, in

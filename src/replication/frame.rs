@@ -240,6 +240,7 @@ mod tests {
                     writer: 0,
                     clock: vec![(0, 1)],
                     expires: None,
+                    counter: None,
                 }],
             },
         }

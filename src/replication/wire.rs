@@ -69,7 +69,11 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// ([`WireEntry::expires`](crate::store::batch::WireEntry::expires)), the
 /// groups of writes one command made (`Batch::groups`), and the sender's
 /// instance id to `Hello`.
-pub const PROTOCOL_VERSION: u16 = 5;
+///
+/// Version 6 added a counter's state to every entry
+/// ([`WireEntry::counter`](crate::store::batch::WireEntry::counter)), and
+/// an expiry to the tombstone an expiry left.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +319,7 @@ mod tests {
                     writer: 1,
                     clock: vec![(0, 3), (1, 9)],
                     expires: None,
+                    counter: None,
                 }],
             },
         };

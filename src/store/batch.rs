@@ -62,7 +62,13 @@ pub struct WireEntry {
     /// When the value expires (milliseconds since the Unix epoch), if it
     /// does: part of the value, so it travels with it.
     pub expires: Option<u64>,
+    /// The counter the value is the total of, if it is one.
+    pub counter: Option<WireCounter>,
 }
+
+/// A counter on the wire (see [`crate::core::counter`]); writers are
+/// indices into [`Batch::names`].
+pub type WireCounter = crate::core::counter::Portable<u32>;
 
 /// A byte string, encoded as one length-prefixed run of bytes (serde's
 /// default for `Vec<u8>` is a sequence of single bytes, far slower).

@@ -204,6 +204,9 @@ pub(super) fn used_names(batch: &Batch) -> Vec<usize> {
         for &(i, _) in &e.clock {
             used[i as usize] = true;
         }
+        for &i in e.counter.iter().flat_map(|c| c.writers()) {
+            used[i as usize] = true;
+        }
     }
     (0..used.len()).filter(|&i| used[i]).collect()
 }

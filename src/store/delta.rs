@@ -38,6 +38,7 @@ impl Store {
             ts: e.ts,
             writer: e.writer.0,
             expires: e.expires(),
+            counter: e.counter().map(|c| c.to_portable(|w| w.0)),
             clock: e
                 .clock
                 .dots()

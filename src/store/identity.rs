@@ -143,7 +143,7 @@ impl Store {
             ts,
             writer: self.me,
         };
-        let entry = Entry::expiring(e.key(), e.value(), e.expires(), clock, stamp);
+        let entry = e.rebuilt(clock, stamp);
         self.replace_logged(slot, entry);
         self.log_slot(slot);
     }

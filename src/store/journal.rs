@@ -170,7 +170,10 @@ impl Store {
         }
         let end = (cursor.next_slot + max_entries).min(self.slots.len());
         for e in &self.slots[cursor.next_slot.min(end)..end] {
-            cursor.out.version(&self.names, e.key(), &e.version());
+            let counter = e.counter();
+            cursor
+                .out
+                .version(&self.names, e.key(), &e.version(counter.as_ref()));
         }
         cursor.next_slot = end;
         end >= self.slots.len()
@@ -180,15 +183,8 @@ impl Store {
     /// a file written by `file_writer` (this node, under this or an earlier
     /// identity: its writes are in the log in counter order, so the
     /// version vector covers every one up to the highest replayed).
-    pub(crate) fn restore(
-        &mut self,
-        key: &[u8],
-        value: Option<&[u8]>,
-        expires: Option<u64>,
-        clock: Clock,
-        stamp: Stamp,
-        file_writer: NodeId,
-    ) {
+    pub(crate) fn restore(&mut self, key: &[u8], v: VersionRef<'_>, file_writer: NodeId) {
+        let (clock, stamp) = (v.clock, v.stamp);
         self.hlc.observe(stamp.ts);
         let own = clock.get(file_writer);
         if own > 0 {
@@ -200,7 +196,7 @@ impl Store {
         if key.len() > MAX_KEY_LEN || clock.is_empty() {
             return;
         }
-        let entry = Entry::expiring(key, value, expires, clock, stamp);
+        let entry = Entry::build(key, v.value, v.expires, v.counter, clock.clone(), stamp);
         match self.find(key) {
             Some(slot) => {
                 self.replace(slot, entry);

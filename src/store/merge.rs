@@ -6,7 +6,7 @@
 //! never trusted: names, counters, timestamps and sizes are bounded here.
 
 use super::*;
-use crate::core::hlc::ahead_ms;
+use crate::core::hlc::{ahead_ms, timestamp_of_millis};
 use crate::core::version::{merge, Merged};
 
 /// Checks a version vector from a peer: sane names and counters. How far
@@ -35,10 +35,34 @@ impl Store {
         key: &[u8],
         value: Option<&[u8]>,
         expires: Option<u64>,
+        counter: Option<&Counter>,
         clock: Clock,
         stamp: Stamp,
     ) -> bool {
+        // A counter's value, expiry and stamp are what its state reads as
+        // here and now, whatever the peer said they were.
+        let view;
+        let (value, expires, stamp) = match counter {
+            Some(c) => {
+                view = c.view(self.now_ms);
+                (view.value.as_deref(), view.expires, c.stamp(&self.names))
+            }
+            None => (value, expires, stamp),
+        };
         self.hlc.observe(stamp.ts);
+        // A tombstone an expiry left says its node judged that time passed:
+        // this node's counts begin after it too (see
+        // `crate::core::counter`), even where its own clock is behind and
+        // it collects the tombstone before reaching that time.
+        let judged = match counter {
+            Some(c) => c
+                .expires()
+                .filter(|_| c.base.as_ref().is_some_and(|b| b.value.is_none())),
+            None => expires.filter(|_| value.is_none()),
+        };
+        if let Some(at) = judged {
+            self.hlc.observe(timestamp_of_millis(at));
+        }
         let own = clock.get(self.me);
         if own > 0 {
             self.counter.observe(own);
@@ -54,7 +78,8 @@ impl Store {
             if self.vv.covers_clock(&clock) && !(self.repairing && value.is_some() && !expired) {
                 return false;
             }
-            let slot = self.insert_logged(Entry::expiring(key, value, expires, clock, stamp));
+            let entry = Entry::build(key, value, expires, counter, clock, stamp);
+            let slot = self.insert_logged(entry);
             self.log_slot(slot);
             return true;
         };
@@ -62,17 +87,24 @@ impl Store {
         let incoming = VersionRef {
             value,
             expires,
+            counter,
             clock: &clock,
             stamp,
         };
-        match merge(&e.version(), &incoming, &self.names) {
+        let held = e.counter();
+        match merge(&e.version(held.as_ref()), &incoming, &self.names) {
             Merged::Unchanged => return false,
             Merged::KeepsValue(clock) => {
-                let same = Entry::expiring(e.key(), e.value(), e.expires(), clock, e.stamp());
+                let same = e.rebuilt(clock, e.stamp());
                 self.replace_logged(slot, same);
             }
             Merged::TakesIncoming(clock) => {
-                self.replace_logged(slot, Entry::expiring(key, value, expires, clock, stamp));
+                let entry = Entry::build(key, value, expires, counter, clock, stamp);
+                self.replace_logged(slot, entry);
+            }
+            Merged::Joined { clock, counter } => {
+                let entry = self.counting_entry(key, counter, clock);
+                self.replace_logged(slot, entry);
             }
         }
         self.log_slot(slot);
@@ -112,7 +144,13 @@ impl Store {
                 writer: ids[w.writer as usize],
             };
             let value = w.value.as_ref().map(|v| &v.0[..]);
-            self.merge(&w.key.0, value, w.expires, clock, stamp);
+            let counter = match &w.counter {
+                None => None,
+                Some(c) => c
+                    .to_counter(|&i| Ok::<_, std::convert::Infallible>(ids[i as usize]))
+                    .unwrap_or_else(|never| match never {}),
+            };
+            self.merge(&w.key.0, value, w.expires, counter.as_ref(), clock, stamp);
         }
         if let (Some(mut pairs), Some(order)) = (self.new_in_batch.take(), self.scan_order.as_mut())
         {
@@ -164,8 +202,53 @@ impl Store {
             if let Some(v) = w.value.as_ref().filter(|v| v.0.len() > self.max_value) {
                 return fail(format!("value of {} bytes", v.0.len()));
             }
-            if w.writer as usize >= n || w.clock.iter().any(|&(i, _)| i as usize >= n) {
+            if w.writer as usize >= n
+                || w.clock.iter().any(|&(i, _)| i as usize >= n)
+                || w.counter
+                    .iter()
+                    .flat_map(|c| c.writers())
+                    .any(|&i| i as usize >= n)
+            {
                 return fail("node index out of range".into());
+            }
+            // An expiry's tombstone moves this node's clock to its time (see
+            // `merge`): no further ahead than a stamp may be.
+            let judged = match &w.counter {
+                Some(c) => c
+                    .expiry
+                    .as_ref()
+                    .and_then(|&(_, _, at)| at)
+                    .filter(|_| c.base.as_ref().is_some_and(|b| b.value.is_none())),
+                None => w.expires.filter(|_| w.value.is_none()),
+            };
+            if judged.is_some_and(|at| {
+                at >= MAX_TIMESTAMP >> 16
+                    || ahead_ms(timestamp_of_millis(at), now_us) > self.hlc.max_offset_ms()
+            }) {
+                return fail("an expired tombstone from the future".into());
+            }
+            if let Some(c) = &w.counter {
+                // The value a counter reads as is worked out here from its
+                // state; the state's own sizes and stamps are bounded like
+                // an entry's.
+                let base_value = c.base.as_ref().and_then(|b| b.value.as_ref());
+                if base_value.is_some_and(|v| v.len() > self.max_value) {
+                    return fail(format!(
+                        "counter base of {} bytes",
+                        base_value.map_or(0, Vec::len)
+                    ));
+                }
+                if c.counts.len() > n {
+                    return fail("more counts than writers".into());
+                }
+                let stamps = (c.base.iter().map(|b| b.ts))
+                    .chain(c.expiry.iter().map(|e| e.0))
+                    .chain(c.counts.iter().map(|c| c.began));
+                for ts in stamps {
+                    if ts >= MAX_TIMESTAMP || ahead_ms(ts, now_us) > self.hlc.max_offset_ms() {
+                        return fail("a counter stamped out of range".into());
+                    }
+                }
             }
             if w.clock.iter().all(|&(_, c)| c == 0) {
                 return fail("empty clock".into());

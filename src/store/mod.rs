@@ -43,9 +43,12 @@
 //!   new key, which was a quarter of merging a full transfer.
 
 use crate::core::clock::{Clock, Dot, NodeId};
+pub use crate::core::counter::parse_integer;
+use crate::core::counter::{AddError, Counter, Portable};
+use crate::core::hlc::timestamp_of_millis;
 use crate::core::hlc::{Hlc, WriteCounter};
 use crate::core::names::{Names, MAX_NAME_LEN};
-use crate::core::version::{Stamp, VersionRef};
+use crate::core::version::{Stamp, Version, VersionRef};
 use crate::core::vv::VersionVector;
 use hashbrown::HashTable;
 use std::cell::Cell;
@@ -132,6 +135,15 @@ impl fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
+/// Why an increment was refused, as Redis says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncrementError {
+    /// The value is not a 64-bit integer.
+    NotAnInteger,
+    /// The result would not be one.
+    Overflow,
+}
+
 /// Why a batch from a peer was refused (the whole batch is dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchError(pub String);
@@ -147,8 +159,10 @@ impl std::error::Error for BatchError {}
 /// One key and its current version.
 struct Entry {
     /// The key, then (when `has_expiry`) the expiry as 8 little-endian
-    /// bytes, then the value (nothing after the key for a tombstone). A key
-    /// without an expiry pays nothing for the feature.
+    /// bytes, then the value (nothing after the key for a tombstone), then
+    /// (when `has_counter`) the counter's state (see [`counter_bytes`]) and
+    /// its length as 4 little-endian bytes. A plain key pays nothing for
+    /// either feature.
     bytes: Box<[u8]>,
     ts: u64,
     clock: Clock,
@@ -159,10 +173,14 @@ struct Entry {
     key_len: u16,
     tombstone: bool,
     has_expiry: bool,
+    has_counter: bool,
 }
 
 /// Bytes of an expiry inside [`Entry::bytes`].
 const EXPIRY_LEN: usize = 8;
+
+/// Bytes of the length that ends a counter's state in [`Entry::bytes`].
+const COUNTER_LEN_LEN: usize = 4;
 
 /// Spreads a stored 32-bit key hash over the 64 bits the table uses (its
 /// low bits pick the bucket, its top bits the tag).
@@ -171,28 +189,36 @@ fn table_hash(hash: u32) -> u64 {
 }
 
 impl Entry {
-    fn new(key: &[u8], value: Option<&[u8]>, clock: Clock, stamp: Stamp) -> Entry {
-        Entry::expiring(key, value, None, clock, stamp)
-    }
-
     /// An entry whose value expires at `expires` (milliseconds since the
-    /// Unix epoch), if given; a tombstone never expires.
-    fn expiring(
+    /// Unix epoch), if given, and is what `counter` reads as, if given. A
+    /// tombstone an expiry left keeps the expiry, and may keep a counter's
+    /// state (the counts its base ended, for the joins to come).
+    fn build(
         key: &[u8],
         value: Option<&[u8]>,
         expires: Option<u64>,
+        counter: Option<&Counter>,
         clock: Clock,
         stamp: Stamp,
     ) -> Entry {
         let value_bytes = value.unwrap_or_default();
-        let expires = expires.filter(|_| value.is_some());
-        let mut bytes =
-            Vec::with_capacity(key.len() + value_bytes.len() + expires.map_or(0, |_| EXPIRY_LEN));
+        let counter = counter.map(counter_bytes);
+        let mut bytes = Vec::with_capacity(
+            key.len()
+                + value_bytes.len()
+                + expires.map_or(0, |_| EXPIRY_LEN)
+                + counter.as_ref().map_or(0, |c| c.len() + COUNTER_LEN_LEN),
+        );
         bytes.extend_from_slice(key);
         if let Some(at) = expires {
             bytes.extend_from_slice(&at.to_le_bytes());
         }
         bytes.extend_from_slice(value_bytes);
+        if let Some(c) = &counter {
+            bytes.extend_from_slice(c);
+            let len = u32::try_from(c.len()).expect("a counter's state is small");
+            bytes.extend_from_slice(&len.to_le_bytes());
+        }
         Entry {
             bytes: bytes.into_boxed_slice(),
             ts: stamp.ts,
@@ -202,7 +228,49 @@ impl Entry {
             key_len: u16::try_from(key.len()).expect("keys are checked against MAX_KEY_LEN"),
             tombstone: value.is_none(),
             has_expiry: expires.is_some(),
+            has_counter: counter.is_some(),
         }
+    }
+
+    /// This entry with another clock and stamp (a merge that only joins
+    /// clocks, a write re-issued under a new identity).
+    fn rebuilt(&self, clock: Clock, stamp: Stamp) -> Entry {
+        Entry {
+            bytes: self.bytes.clone(),
+            ts: stamp.ts,
+            clock,
+            writer: stamp.writer,
+            hash: 0,
+            key_len: self.key_len,
+            tombstone: self.tombstone,
+            has_expiry: self.has_expiry,
+            has_counter: self.has_counter,
+        }
+    }
+
+    /// Where the value ends in `bytes`.
+    fn value_end(&self) -> usize {
+        if !self.has_counter {
+            return self.bytes.len();
+        }
+        let len_at = self.bytes.len() - COUNTER_LEN_LEN;
+        let mut len = [0u8; COUNTER_LEN_LEN];
+        len.copy_from_slice(&self.bytes[len_at..]);
+        len_at - u32::from_le_bytes(len) as usize
+    }
+
+    /// The counter the value is the total of, if it is one.
+    fn counter(&self) -> Option<Counter> {
+        self.has_counter.then(|| {
+            let end = self.bytes.len() - COUNTER_LEN_LEN;
+            counter_from_bytes(&self.bytes[self.value_end()..end])
+        })
+    }
+
+    /// What the digest covers: the key, the expiry and the value, but not
+    /// a counter's state, whose writer ids are this node's own.
+    fn digested(&self) -> &[u8] {
+        &self.bytes[..self.value_end()]
     }
 
     fn key(&self) -> &[u8] {
@@ -216,7 +284,7 @@ impl Entry {
 
     /// The value, expired or not; `None` for a tombstone.
     fn value(&self) -> Option<&[u8]> {
-        (!self.tombstone).then(|| &self.bytes[self.value_start()..])
+        (!self.tombstone).then(|| &self.bytes[self.value_start()..self.value_end()])
     }
 
     /// When the value expires (milliseconds since the Unix epoch), if it
@@ -234,6 +302,13 @@ impl Entry {
     /// whether an expiry follows, so that no two entries' bytes read alike.
     fn digest_seed(&self) -> u64 {
         u64::from(self.key_len) | u64::from(self.has_expiry) << 16
+    }
+
+    /// The expiry still to come, for the store's index: a value's. A
+    /// tombstone its expiry left keeps the expiry, for the counts it ended
+    /// (see [`crate::core::counter`]), but has nothing left to expire.
+    fn pending_expiry(&self) -> Option<u64> {
+        self.expires().filter(|_| !self.tombstone)
     }
 
     /// Whether the value has expired at `now_ms`.
@@ -259,10 +334,13 @@ impl Entry {
         self.bytes.len() + 15 * self.clock.dots().len() + 32
     }
 
-    fn version(&self) -> VersionRef<'_> {
+    /// The entry as the merge rule sees it, given its counter (decoded by
+    /// the caller with [`Self::counter`]).
+    fn version<'a>(&'a self, counter: Option<&'a Counter>) -> VersionRef<'a> {
         VersionRef {
             value: self.value(),
             expires: self.expires(),
+            counter,
             clock: &self.clock,
             stamp: self.stamp(),
         }
@@ -496,7 +574,17 @@ impl Store {
             if at > self.now_ms {
                 break;
             }
-            self.tombstone_in_place(slot);
+            let e = &self.slots[slot as usize];
+            match e.counter() {
+                // A counter is read anew: its state stays whole, for the
+                // joins to come; counts begun after the expiry still count.
+                Some(counter) => {
+                    let entry = self.counting_entry(e.key(), counter, e.clock.clone());
+                    self.replace_logged(slot, entry);
+                    self.log_slot(slot);
+                }
+                None => self.tombstone_in_place(slot),
+            }
             self.expired += 1;
             done += 1;
         }
@@ -529,13 +617,14 @@ impl Store {
         (first.node == dot.node && dot.counter <= last).then_some((first, last))
     }
 
-    /// Turns the value in `slot` into a tombstone with its clock and
-    /// stamp, logged: what the value has become everywhere (its expiry
+    /// Turns the value in `slot` into a tombstone with its clock, stamp and
+    /// expiry, logged: what the value has become everywhere (its expiry
     /// passed, or a peer deleted it while this node's data was behind), not
-    /// a new write.
+    /// a new write. The expiry stays as the time it ended at: a count begun
+    /// on the value before it ends with it (see [`crate::core::counter`]).
     fn tombstone_in_place(&mut self, slot: u32) {
         let e = &self.slots[slot as usize];
-        let tombstone = Entry::new(e.key(), None, e.clock.clone(), e.stamp());
+        let tombstone = Entry::build(e.key(), None, e.expires(), None, e.clock.clone(), e.stamp());
         self.replace_logged(slot, tombstone);
         self.log_slot(slot);
     }
@@ -573,6 +662,23 @@ impl Store {
         self.find(key).map(|s| self.slots[s as usize].stamp())
     }
 
+    /// What changes whenever `key`'s version does, local write or merge
+    /// (`WATCH`): its stamp, and the sum of its clock's counters, which
+    /// grows with every write the version takes in (an increment that
+    /// goes on counting keeps the stamp of its count's beginning). `None`
+    /// for a key never written here (or whose tombstone is gone).
+    pub fn change_mark(&self, key: &[u8]) -> Option<(Stamp, u64)> {
+        self.find(key).map(|s| {
+            let e = &self.slots[s as usize];
+            let sum = e
+                .clock
+                .dots()
+                .iter()
+                .fold(0u64, |a, d| a.wrapping_add(d.counter));
+            (e.stamp(), sum)
+        })
+    }
+
     /// Stores `value` under `key` as a new local write, with no expiry.
     pub fn put(&mut self, key: &[u8], value: &[u8], now_us: u64) -> Result<(), WriteError> {
         self.write(key, Some(value), None, now_us)
@@ -598,6 +704,94 @@ impl Store {
         self.write(key, None, None, now_us)
     }
 
+    /// Adds `by` to the integer `key` holds, as a local write, and makes
+    /// the key a counter (see [`crate::core::counter`]): concurrent
+    /// increments on other nodes all count; the key keeps its expiry. A
+    /// key with no value counts from 0. Returns the new value.
+    pub fn increment(
+        &mut self,
+        key: &[u8],
+        by: i64,
+        now_us: u64,
+    ) -> Result<Result<i64, IncrementError>, WriteError> {
+        // A count begun here is stamped no earlier than the time this node
+        // judges expiry by: one begun on a key that expired here (and was
+        // maybe collected) begins after that expiry on every node, even if
+        // the wall clock has since stepped back (see
+        // `crate::core::counter`).
+        self.set_now(now_us);
+        self.hlc.observe(timestamp_of_millis(self.now_ms));
+        let stamp = self.begin_write(key, None, now_us)?;
+        let mut counter = match self.find(key) {
+            Some(slot) => {
+                let e = &self.slots[slot as usize];
+                e.counter()
+                    .unwrap_or_else(|| Counter::of_plain(e.value(), e.expires(), e.stamp()))
+            }
+            None => Counter::empty(),
+        };
+        let total = match counter.add(self.me, by, stamp, self.now_ms, &self.names) {
+            Ok(total) => total,
+            Err(AddError::NotAnInteger) => return Ok(Err(IncrementError::NotAnInteger)),
+            Err(AddError::Overflow) => return Ok(Err(IncrementError::Overflow)),
+        };
+        let dot = self.issue_dot();
+        let slot = match self.find(key) {
+            Some(slot) => {
+                let clock = self.slots[slot as usize].clock.with(dot);
+                let entry = self.counting_entry(key, counter, clock);
+                self.replace_logged(slot, entry);
+                slot
+            }
+            None => {
+                let entry = self.counting_entry(key, counter, Clock::single(dot));
+                self.insert_logged(entry)
+            }
+        };
+        self.log_slot(slot);
+        Ok(Ok(total))
+    }
+
+    /// Sets the time to live of the value `key` holds (`EXPIRE`,
+    /// `PERSIST`), as a local write of the value with the new expiry:
+    /// `false` if it holds none. On a counter it is a new base, like a
+    /// `SET` of its value (see [`crate::core::counter`]): increments made
+    /// elsewhere at the same time, in counts begun before it, are replaced.
+    /// Keeping them would need the expiry apart from the base, and a node
+    /// that let the old expiry pass first drops the value for good, so the
+    /// replicas could disagree; the time to live is kept with the value.
+    pub fn set_expiry(
+        &mut self,
+        key: &[u8],
+        at: Option<u64>,
+        now_us: u64,
+    ) -> Result<bool, WriteError> {
+        self.set_now(now_us);
+        let Some(slot) = self.find(key) else {
+            return Ok(false);
+        };
+        let e = &self.slots[slot as usize];
+        let Some(value) = e.live_value(self.now_ms).map(<[u8]>::to_vec) else {
+            return Ok(false);
+        };
+        self.write(key, Some(&value), at, now_us)?;
+        Ok(true)
+    }
+
+    /// The entry for `counter`'s state with `clock`, read at this store's
+    /// time: a plain one where nothing counts (see [`Version::counting`]).
+    fn counting_entry(&self, key: &[u8], counter: Counter, clock: Clock) -> Entry {
+        let v = Version::counting(counter, clock, self.now_ms, &self.names);
+        Entry::build(
+            key,
+            v.value.as_deref(),
+            v.expires,
+            v.counter.as_ref(),
+            v.clock,
+            v.stamp,
+        )
+    }
+
     fn write(
         &mut self,
         key: &[u8],
@@ -605,15 +799,41 @@ impl Store {
         expires: Option<u64>,
         now_us: u64,
     ) -> Result<(), WriteError> {
+        let stamp = self.begin_write(key, value.map(<[u8]>::len), now_us)?;
+        let dot = self.issue_dot();
+        let slot = match self.find(key) {
+            Some(slot) => {
+                let clock = self.slots[slot as usize].clock.with(dot);
+                let entry = Entry::build(key, value, expires, None, clock, stamp);
+                self.replace_logged(slot, entry);
+                slot
+            }
+            None => {
+                let entry = Entry::build(key, value, expires, None, Clock::single(dot), stamp);
+                self.insert_logged(entry)
+            }
+        };
+        self.log_slot(slot);
+        Ok(())
+    }
+
+    /// Checks a local write of a value of `value_len` bytes (`None`: none,
+    /// or one the write works out) to `key`, and takes its stamp.
+    fn begin_write(
+        &mut self,
+        key: &[u8],
+        value_len: Option<usize>,
+        now_us: u64,
+    ) -> Result<Stamp, WriteError> {
         if let Some(why) = self.write_gate.as_ref().and_then(|gate| gate()) {
             return Err(WriteError::Refused(why));
         }
         if key.len() > MAX_KEY_LEN {
             return Err(WriteError::KeyTooLong(key.len()));
         }
-        if let Some(v) = value.filter(|v| v.len() > self.max_value) {
+        if let Some(len) = value_len.filter(|&len| len > self.max_value) {
             return Err(WriteError::ValueTooLong {
-                len: v.len(),
+                len,
                 max: self.max_value,
             });
         }
@@ -625,29 +845,21 @@ impl Store {
             .hlc
             .tick(now_us)
             .map_err(|e| WriteError::Refused(e.to_string()))?;
+        self.set_now(now_us);
+        Ok(Stamp {
+            ts,
+            writer: self.me,
+        })
+    }
+
+    /// The dot of a new local write.
+    fn issue_dot(&mut self) -> Dot {
         let dot = Dot {
             node: self.me,
             counter: self.counter.issue(),
         };
         self.vv.raise(self.me, dot.counter);
-        let stamp = Stamp {
-            ts,
-            writer: self.me,
-        };
-        self.set_now(now_us);
-        let slot = match self.find(key) {
-            Some(slot) => {
-                let clock = self.slots[slot as usize].clock.with(dot);
-                self.replace_logged(slot, Entry::expiring(key, value, expires, clock, stamp));
-                slot
-            }
-            None => {
-                let entry = Entry::expiring(key, value, expires, Clock::single(dot), stamp);
-                self.insert_logged(entry)
-            }
-        };
-        self.log_slot(slot);
-        Ok(())
+        dot
     }
 
     /// [`Self::insert`], remembering how to take it back when logging.
@@ -670,7 +882,8 @@ impl Store {
     fn log_slot(&mut self, slot: u32) {
         if let Some(j) = self.journal.as_mut() {
             let e = &self.slots[slot as usize];
-            j.version(&self.names, e.key(), &e.version());
+            let counter = e.counter();
+            j.version(&self.names, e.key(), &e.version(counter.as_ref()));
         }
     }
 
@@ -692,9 +905,9 @@ impl Store {
         if entry.tombstone {
             self.tombstones.insert(slot);
         } else {
-            self.digest.toggle(&entry.bytes, entry.digest_seed());
+            self.digest.toggle(entry.digested(), entry.digest_seed());
         }
-        if let Some(at) = entry.expires() {
+        if let Some(at) = entry.pending_expiry() {
             self.expiring.insert((at, slot));
         }
         self.slots.push(entry);
@@ -713,7 +926,7 @@ impl Store {
         unindex(&mut self.dots, &old.clock, slot);
         index(&mut self.dots, &new.clock, slot);
         // The slot is the same: an unchanged expiry is indexed already.
-        let (was, is) = (old.expires(), new.expires());
+        let (was, is) = (old.pending_expiry(), new.pending_expiry());
         if was != is {
             if let Some(at) = was {
                 self.expiring.remove(&(at, slot));
@@ -730,10 +943,10 @@ impl Store {
         // A merge that only joins clocks keeps the same bytes.
         if old.tombstone != new.tombstone || old.bytes != new.bytes {
             if !old.tombstone {
-                self.digest.toggle(&old.bytes, old.digest_seed());
+                self.digest.toggle(old.digested(), old.digest_seed());
             }
             if !new.tombstone {
-                self.digest.toggle(&new.bytes, new.digest_seed());
+                self.digest.toggle(new.digested(), new.digest_seed());
             }
         }
         old
@@ -750,11 +963,11 @@ impl Store {
         }
         let gone = &self.slots[slot as usize];
         unindex(&mut self.dots, &gone.clock, slot);
-        if let Some(at) = gone.expires() {
+        if let Some(at) = gone.pending_expiry() {
             self.expiring.remove(&(at, slot));
         }
         if !self.tombstones.remove(&slot) {
-            self.digest.toggle(&gone.bytes, gone.digest_seed());
+            self.digest.toggle(gone.digested(), gone.digest_seed());
         }
         self.data_bytes -= gone.bytes.len();
         let last = u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys");
@@ -780,7 +993,7 @@ impl Store {
         if self.tombstones.remove(&last) {
             self.tombstones.insert(slot);
         }
-        if let Some(at) = moved.expires() {
+        if let Some(at) = moved.pending_expiry() {
             self.expiring.remove(&(at, last));
             self.expiring.insert((at, slot));
         }
@@ -800,7 +1013,7 @@ impl Store {
     /// share of [`Self::digest`], or all zeros when it has no value.
     pub fn key_digest(&self, key: &[u8]) -> DataDigest {
         match self.find(key).map(|s| &self.slots[s as usize]) {
-            Some(e) if !e.tombstone => Digest::of_key(&e.bytes, e.digest_seed()),
+            Some(e) if !e.tombstone => Digest::of_key(e.digested(), e.digest_seed()),
             _ => DataDigest::default(),
         }
     }
@@ -824,6 +1037,11 @@ impl Store {
                 key: e.key().to_vec(),
                 value: e.value().map(<[u8]>::to_vec),
                 expires: e.expires(),
+                counter: e.counter().map(|c| {
+                    let mut p = c.to_portable(|w| self.names.name(w).to_owned());
+                    p.counts.sort_by(|x, y| x.writer.cmp(&y.writer));
+                    p
+                }),
                 ts: e.ts,
                 writer: self.names.name(e.writer).to_owned(),
                 clock: {
@@ -842,6 +1060,24 @@ impl Store {
         out
     }
 }
+
+/// A counter's state as the entry keeps it: postcard of its portable form
+/// with this store's ids.
+fn counter_bytes(c: &Counter) -> Vec<u8> {
+    postcard::to_allocvec(&c.to_portable(|w| w.0)).expect("a counter serializes")
+}
+
+/// Reads what [`counter_bytes`] wrote (the store's own bytes, so trusted).
+fn counter_from_bytes(b: &[u8]) -> Counter {
+    let p: Portable<u32> = postcard::from_bytes(b).expect("the store's own counter bytes");
+    p.to_counter(|&w| Ok::<_, std::convert::Infallible>(NodeId(w)))
+        .unwrap_or_else(|never| match never {})
+        .expect("a stored counter has a base or a count")
+}
+
+/// A counter in a process-independent form (see [`Store::canonical`]):
+/// writers by name, counts sorted by name.
+pub type CanonicalCounter = Portable<String>;
 
 /// Points every dot of `clock` at `slot`.
 fn index(dots: &mut BTreeMap<Dot, u32>, clock: &Clock, slot: u32) {
@@ -869,6 +1105,8 @@ pub struct CanonicalEntry {
     pub value: Option<Vec<u8>>,
     /// When the value expires (ms since the Unix epoch), if it does.
     pub expires: Option<u64>,
+    /// The counter the value is the total of, if it is one.
+    pub counter: Option<CanonicalCounter>,
     /// Timestamp of the winning write.
     pub ts: u64,
     /// Name of the winning write's writer.

@@ -45,6 +45,7 @@ pub fn overwriting_push(key: &str, value: &str, writer: &str) -> Message {
                 writer: 0,
                 clock: vec![(0, 1)],
                 expires: None,
+                counter: None,
             }],
         },
         done: Some(Done {

@@ -230,6 +230,7 @@ fn batch(rng: &mut Rng) -> Batch {
                 .map(|_| (rng.below(n as usize) as u32, 1 + rng.below(50) as u64))
                 .collect(),
             expires: None,
+            counter: None,
         })
         .collect();
     Batch {

@@ -285,14 +285,14 @@ fn expire(mut call: Call<'_>) -> Action {
         let Some(at) = when.at(now) else {
             return Reply::Error(invalid_expire_time_text(name)).into();
         };
-        let Some(value) = db.get(&key).map(<[u8]>::to_vec) else {
+        if db.get(&key).is_none() {
             return Reply::Integer(0).into();
-        };
+        }
         if !conditions.allow(db.expiry(&key), at) {
             return Reply::Integer(0).into();
         }
         let written = match u64::try_from(at) {
-            Ok(at) if at > now => db.put_expiring(&key, &value, Some(at)),
+            Ok(at) if at > now => db.set_expiry(&key, Some(at)).map(|_| ()),
             // Already past: Redis deletes the key.
             _ => db.delete(&key),
         };
@@ -333,14 +333,11 @@ fn ttl(mut call: Call<'_>) -> Action {
 fn persist(mut call: Call<'_>) -> Action {
     let key = call.args.swap_remove(1);
     Action::Store(Box::new(move |db| -> Answer {
-        let Some(value) = db.get(&key).map(<[u8]>::to_vec) else {
-            return Reply::Integer(0).into();
-        };
-        if db.expiry(&key).is_none() {
+        if db.get(&key).is_none() || db.expiry(&key).is_none() {
             return Reply::Integer(0).into();
         }
-        match db.put(&key, &value) {
-            Ok(()) => Reply::Integer(1),
+        match db.set_expiry(&key, None) {
+            Ok(_) => Reply::Integer(1),
             Err(e) => refused(&e),
         }
         .into()

@@ -28,6 +28,7 @@ use crate::redis::command::{
     Arg, Call, Command, Docs, KeyPositions, Tally,
 };
 use crate::redis::resp::{double_text, parse_int, Reply};
+use crate::store::IncrementError;
 
 const KEY: Arg = arg("key", "key");
 const VALUE: Arg = arg("value", "string");
@@ -524,17 +525,21 @@ fn getex(mut call: Call<'_>) -> Action {
         let mut tally = Tally::default();
         let found = db.get(&key).map(<[u8]>::to_vec);
         let reply = value(found.as_deref(), &mut tally);
-        let Some(found) = found else {
+        if found.is_none() {
             return Answer { reply, tally };
-        };
+        }
         let written = match option {
             ExpiryOption::Unsaid | ExpiryOption::Keep => Ok(()),
             ExpiryOption::Persist if db.expiry(&key).is_none() => Ok(()),
-            ExpiryOption::Persist => db.put(&key, &found).map_err(|e| refused(&e)),
+            ExpiryOption::Persist => db
+                .set_expiry(&key, None)
+                .map(|_| ())
+                .map_err(|e| refused(&e)),
             ExpiryOption::At(at) => match at.resolve_positive(db.now_ms(), "getex") {
                 Ok(at) if at <= db.now_ms() => db.delete(&key).map_err(|e| refused(&e)),
                 Ok(at) => db
-                    .put_expiring(&key, &found, Some(at))
+                    .set_expiry(&key, Some(at))
+                    .map(|_| ())
                     .map_err(|e| refused(&e)),
                 Err(reply) => Err(reply),
             },
@@ -810,18 +815,12 @@ fn decrby(call: Call<'_>) -> Action {
 fn add_to(mut call: Call<'_>, by: i64) -> Action {
     let key = call.args.swap_remove(1);
     Action::Store(Box::new(move |db| {
-        let now = match db.get(&key) {
-            None => 0,
-            Some(v) => match parse_int(v) {
-                Some(n) => n,
-                None => return Reply::Error(NOT_AN_INTEGER.into()).into(),
-            },
-        };
-        let Some(sum) = now.checked_add(by) else {
-            return Reply::Error("ERR increment or decrement would overflow".into()).into();
-        };
-        match db.put_keeping_expiry(&key, sum.to_string().as_bytes()) {
-            Ok(()) => Reply::Integer(sum),
+        match db.increment(&key, by) {
+            Ok(Ok(sum)) => Reply::Integer(sum),
+            Ok(Err(IncrementError::NotAnInteger)) => Reply::Error(NOT_AN_INTEGER.into()),
+            Ok(Err(IncrementError::Overflow)) => {
+                Reply::Error("ERR increment or decrement would overflow".into())
+            }
             Err(e) => refused(&e),
         }
         .into()
