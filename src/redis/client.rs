@@ -889,6 +889,13 @@ impl ClientConn {
         }
     }
 
+    /// Whether the connection has store work to send, now or once its
+    /// part at the store thread is back: commands decoded, requests
+    /// buffered, or a `WAIT` that will ask again.
+    pub fn has_work(&self) -> bool {
+        !self.unrun.is_empty() || self.more_input || self.recheck_at().is_some()
+    }
+
     /// The store work to send now, if any: every command decoded and not
     /// yet run, with budgets from the output it already holds.
     pub fn take_work(&mut self) -> Option<Part<Answer>> {
