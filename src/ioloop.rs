@@ -7,12 +7,16 @@
 //! connection sent, decodes and dispatches the complete requests
 //! ([`ClientConn`]), and sends the store work of **all** of them to the
 //! store thread as one request: many clients' commands cost one channel
-//! trip and one wake-up of the store thread, and share one log write. The
-//! store thread hands the answers back through a channel and wakes the
-//! loop with its [`Waker`]; the loop queues each connection's replies in
-//! request order and writes them as far as each socket takes them. No
-//! spinning: a loop sleeps in the poll until a socket or an answer is
-//! ready (or a deadline is due).
+//! trip and one wake-up of the store thread, and share one log write. A
+//! loop has one such group at the store thread at a time: what its
+//! connections send meanwhile is read and decoded, and goes in the next
+//! group, so the busier the node, the more commands a trip carries. The
+//! store thread hands the answers back through a channel, and wakes the
+//! loop with its [`Waker`] only if it sleeps in its poll (a loop that is
+//! awake looks at its answers before it polls again); the loop queues
+//! each connection's replies in request order and writes them as far as
+//! each socket takes them. No spinning: a loop sleeps in the poll until
+//! a socket or an answer is ready (or a deadline is due).
 //!
 //! Nothing in a loop blocks. Deadlines are state, looked at when due:
 //! the idle timeout (`--client-idle-timeout-secs`, none by default, as
@@ -132,7 +136,10 @@ impl IoThreads {
             let (done_tx, done) = unbounded();
             let io = Loop {
                 poll,
-                waker: Arc::clone(&waker),
+                bell: Arc::new(Doorbell {
+                    waker: Arc::clone(&waker),
+                    asleep: AtomicBool::new(false),
+                }),
                 incoming,
                 done,
                 done_tx,
@@ -147,6 +154,8 @@ impl IoThreads {
                 again: Vec::new(),
                 timed: 0,
                 waiters: Vec::new(),
+                in_flight: false,
+                held: Vec::new(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("netdb-io-{i}"))
@@ -195,12 +204,35 @@ struct Finished {
     parts: Option<Vec<Part<Answer>>>,
 }
 
+/// How the store thread wakes a loop for its answers: only when the
+/// loop sleeps in its poll. A loop that is awake looks at its answers
+/// before it polls again, so the answers that come while it works (most,
+/// under load) cost no write to its waker and no spurious wake-up.
+struct Doorbell {
+    waker: Arc<Waker>,
+    /// Set while the loop is in (or about to enter) a poll that may sleep.
+    asleep: AtomicBool,
+}
+
+impl Doorbell {
+    /// Wakes the loop if it may be asleep; called after the answers are
+    /// on its channel.
+    fn ring(&self) {
+        // Pairs with the fence in `Loop::sleep`: either the loop sees the
+        // answers before it sleeps, or this sees that it sleeps.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 /// Sends a group's answers back to its loop and wakes it; dropped unsent
 /// (the store thread stopped first), it sends word of that instead.
 struct Reply {
     conns: Vec<(usize, u64)>,
     tx: Sender<Finished>,
-    waker: Arc<Waker>,
+    bell: Arc<Doorbell>,
     sent: bool,
 }
 
@@ -209,7 +241,7 @@ impl Reply {
         self.sent = true;
         let conns = std::mem::take(&mut self.conns);
         if self.tx.send(Finished { conns, parts }).is_ok() {
-            let _ = self.waker.wake();
+            self.bell.ring();
         }
     }
 }
@@ -219,7 +251,7 @@ impl Drop for Reply {
         if !self.sent {
             let conns = std::mem::take(&mut self.conns);
             if self.tx.send(Finished { conns, parts: None }).is_ok() {
-                let _ = self.waker.wake();
+                self.bell.ring();
             }
         }
     }
@@ -328,7 +360,7 @@ impl Conn {
 
 struct Loop {
     poll: Poll,
-    waker: Arc<Waker>,
+    bell: Arc<Doorbell>,
     incoming: Receiver<TcpStream>,
     done: Receiver<Finished>,
     done_tx: Sender<Finished>,
@@ -352,6 +384,14 @@ struct Loop {
     /// Client connections blocked on a `WAIT` that will ask again (see
     /// [`ClientConn::recheck_at`]).
     waiters: Vec<usize>,
+    /// Whether this loop's group is at the store thread. One at a time:
+    /// what connections send meanwhile waits for its answers and goes in
+    /// the next group, so the busier the store thread, the more commands
+    /// each trip carries, and the fewer wake-ups each command costs.
+    in_flight: bool,
+    /// Connections with store work to send once the group at the store
+    /// thread is back.
+    held: Vec<usize>,
 }
 
 impl Loop {
@@ -369,7 +409,8 @@ impl Loop {
             } else {
                 None
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let polled = self.sleep(&mut events, timeout);
+            if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("I/O thread: poll failed: {e}");
                     std::thread::sleep(Duration::from_millis(10));
@@ -406,19 +447,28 @@ impl Loop {
                 }
             }
             while let Ok(finished) = self.done.try_recv() {
+                self.in_flight = false;
                 self.finish(finished, &mut touched);
+            }
+            if !self.in_flight {
+                touched.append(&mut self.held);
             }
             touched.sort_unstable();
             touched.dedup();
-            let mut group: Vec<Part<Answer>> = Vec::new();
-            let mut owners: Vec<(usize, u64)> = Vec::new();
+            let mut turn = Turn {
+                parts: Vec::new(),
+                owners: Vec::new(),
+                hold: self.in_flight,
+                held: std::mem::take(&mut self.held),
+            };
             for &idx in &touched {
-                self.serve(idx, &mut group, &mut owners);
+                self.serve(idx, &mut turn);
             }
             self.note_waiters(&touched);
             touched.clear();
-            if !group.is_empty() {
-                self.submit(group, owners);
+            self.held = turn.held;
+            if !turn.parts.is_empty() {
+                self.submit(turn.parts, turn.owners);
             }
             let now = Instant::now();
             if now >= next_sweep {
@@ -426,6 +476,26 @@ impl Loop {
                 next_sweep = now + SWEEP;
             }
         }
+    }
+
+    /// Polls for readiness, for up to `timeout` (`None`: until something
+    /// is ready); with the doorbell set for the store thread while the
+    /// poll may sleep.
+    fn sleep(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return self.poll.poll(events, timeout);
+        }
+        self.bell.asleep.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `Doorbell::ring`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let timeout = if self.done.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let polled = self.poll.poll(events, timeout);
+        self.bell.asleep.store(false, Ordering::SeqCst);
+        polled
     }
 
     /// Registers a new connection; `None` if it could not be.
@@ -499,10 +569,11 @@ impl Loop {
 
     /// Sends a turn's store work to the store thread, in one request.
     fn submit(&mut self, group: Vec<Part<Answer>>, owners: Vec<(usize, u64)>) {
+        self.in_flight = true;
         let reply = Reply {
             conns: owners,
             tx: self.done_tx.clone(),
-            waker: Arc::clone(&self.waker),
+            bell: Arc::clone(&self.bell),
             sent: false,
         };
         let done: GroupDone<Answer> = Box::new(move |parts| reply.send(Some(parts)));
@@ -512,7 +583,7 @@ impl Loop {
     }
 
     /// Serves one connection after readiness or answers.
-    fn serve(&mut self, idx: usize, group: &mut Vec<Part<Answer>>, owners: &mut Vec<(usize, u64)>) {
+    fn serve(&mut self, idx: usize, turn: &mut Turn) {
         let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
         };
@@ -547,7 +618,7 @@ impl Loop {
         } = conn;
         let client = match state {
             State::Client(client) => client,
-            State::Tls(_) => return self.serve_tls(idx, group, owners),
+            State::Tls(_) => return self.serve_tls(idx, turn),
             _ => return,
         };
         // Write first: replies out make room for more requests.
@@ -583,7 +654,7 @@ impl Loop {
                 Err(e) => return self.close_io(idx, &e),
             }
         }
-        take_work(client, (idx, *serial), group, owners);
+        take_work(client, (idx, *serial), turn);
         if let Err(e) = write_out(stream, writable, active, client) {
             return self.close_io(idx, &e);
         }
@@ -594,12 +665,7 @@ impl Loop {
 
     /// Serves one TLS client connection: as [`Loop::serve`], with the
     /// connection's TLS layer between its socket and its [`ClientConn`].
-    fn serve_tls(
-        &mut self,
-        idx: usize,
-        group: &mut Vec<Part<Answer>>,
-        owners: &mut Vec<(usize, u64)>,
-    ) {
+    fn serve_tls(&mut self, idx: usize, turn: &mut Turn) {
         let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
         };
@@ -643,7 +709,7 @@ impl Loop {
                 return self.drop_conn(idx);
             }
         }
-        take_work(client, (idx, *serial), group, owners);
+        take_work(client, (idx, *serial), turn);
         if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
             return self.close_io(idx, &e);
         }
@@ -1125,18 +1191,32 @@ impl Loop {
     }
 }
 
+/// The store work gathered in one turn of a loop.
+struct Turn {
+    /// The parts of the group to send, one per connection with work.
+    parts: Vec<Part<Answer>>,
+    /// For each part, its connection's slot and serial.
+    owners: Vec<(usize, u64)>,
+    /// The loop's group is at the store thread: work waits for its
+    /// answers (see [`Loop::held`]).
+    hold: bool,
+    /// Connections whose work waits for the group at the store thread.
+    held: Vec<usize>,
+}
+
 /// Decodes what the client has buffered, if it can take it, and adds
-/// its store work to the turn's group, `owner` being its slot and serial.
-fn take_work(
-    client: &mut ClientConn,
-    owner: (usize, u64),
-    group: &mut Vec<Part<Answer>>,
-    owners: &mut Vec<(usize, u64)>,
-) {
+/// its store work to the turn's group, `owner` being its slot and serial;
+/// or, while the loop's group is at the store thread, notes that the
+/// connection is to be served once it is back.
+fn take_work(client: &mut ClientConn, owner: (usize, u64), turn: &mut Turn) {
     client.resume();
-    if let Some(part) = client.take_work() {
-        group.push(part);
-        owners.push(owner);
+    if turn.hold {
+        if client.has_work() {
+            turn.held.push(owner.0);
+        }
+    } else if let Some(part) = client.take_work() {
+        turn.parts.push(part);
+        turn.owners.push(owner);
     }
 }
 

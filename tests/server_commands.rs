@@ -1,7 +1,7 @@
 //! The server commands against a real node, as Redis 7 answers them:
 //! `TIME`, `SLOWLOG`, `WAIT`, `CONFIG GET`/`RESETSTAT`, `COMMAND
-//! GETKEYS`/`LIST`, and `INFO`'s stats, memory, `commandstats` and
-//! `errorstats`; through the `redis` crate and, where the machine has it,
+//! GETKEYS`/`LIST`, and `INFO`'s stats, memory, `commandstats`,
+//! `errorstats` and `latencystats`; through the `redis` crate and, where the machine has it,
 //! redis-cli.
 
 mod common;
@@ -11,6 +11,7 @@ use common::{
     FAST_SYNC_MS,
 };
 use redis::{Commands, Value};
+use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
 fn info(con: &mut redis::Connection, sections: &[&str]) -> String {
@@ -226,6 +227,87 @@ fn info_counts_commands_errors_hits_and_bytes() {
     );
     assert_eq!(lines[2..], ["", "# Errorstats"]);
     assert_eq!(number(&mut con, "stats", "keyspace_hits"), 0);
+}
+
+#[test]
+fn a_transactions_commands_are_counted_and_timed_one_by_one() {
+    let node = solo(&[]);
+    let mut con = redis_connection(node.addr());
+    // Raw RESP: the redis crate turns an EXEC with an error in it into
+    // an error.
+    let mut raw = std::net::TcpStream::connect(node.addr()).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    raw.write_all(b"SET word hello\r\nMULTI\r\nINCR n\r\nINCR word\r\nGET n\r\nEXEC\r\n")
+        .expect("write");
+    let want = "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n\
+                *3\r\n:1\r\n-ERR value is not an integer or out of range\r\n$1\r\n1\r\n";
+    let mut got = vec![0; want.len()];
+    raw.read_exact(&mut got).expect("the replies");
+    assert_eq!(String::from_utf8_lossy(&got), want);
+
+    let stats = info(&mut con, &["commandstats"]);
+    let line = |name: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("cmdstat_{name}: {stats}"))
+            .to_owned()
+    };
+    // As in Redis 7: EXEC counts, and so does each command it ran.
+    assert!(line("exec").starts_with("calls=1,"), "{stats}");
+    assert!(line("multi").starts_with("calls=1,"), "{stats}");
+    assert!(line("get").starts_with("calls=1,"), "{stats}");
+    let incr = line("incr");
+    assert!(incr.starts_with("calls=2,"), "{incr}");
+    assert!(incr.ends_with(",rejected_calls=0,failed_calls=1"), "{incr}");
+    assert_eq!(
+        info(&mut con, &["errorstats"]),
+        "# Errorstats\r\nerrorstat_ERR:count=1\r\n"
+    );
+
+    // Redis 7's latencystats: each command that ran, at p50, p99, p99.9.
+    let latency = info(&mut con, &["latencystats"]);
+    assert!(latency.starts_with("# Latencystats\r\n"), "{latency}");
+    let mut names = Vec::new();
+    for line in latency.lines().skip(1) {
+        let (name, values) = line
+            .strip_prefix("latency_percentiles_usec_")
+            .and_then(|l| l.split_once(':'))
+            .unwrap_or_else(|| panic!("a latency line: {line}"));
+        names.push(name.to_owned());
+        let values: Vec<(&str, f64)> = values
+            .split(',')
+            .map(|v| {
+                let (p, us) = v.split_once('=').expect("p=value");
+                let (_, decimals) = us.split_once('.').expect("three decimals");
+                assert_eq!(decimals.len(), 3, "{line}");
+                (p, us.parse().expect("microseconds"))
+            })
+            .collect();
+        let percentiles: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
+        assert_eq!(percentiles, ["p50", "p99", "p99.9"], "{line}");
+        assert!(
+            values[0].1 <= values[1].1 && values[1].1 <= values[2].1,
+            "{line}"
+        );
+    }
+    for name in ["exec", "get", "incr", "multi", "set"] {
+        assert!(names.iter().any(|n| n == name), "{name}: {latency}");
+    }
+    assert!(
+        !info(&mut con, &[]).contains("# Latencystats"),
+        "not a default section"
+    );
+
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .expect("RESETSTAT");
+    let latency = info(&mut con, &["latencystats"]);
+    let lines: Vec<&str> = latency.lines().collect();
+    assert_eq!(lines.len(), 2, "only the reset since: {latency}");
+    assert!(lines[1].starts_with("latency_percentiles_usec_config|resetstat:p50="));
 }
 
 #[test]

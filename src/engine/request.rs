@@ -68,6 +68,9 @@ pub struct Db<'a> {
     pub(super) over_budget: bool,
     /// The database the keys of this command are in.
     pub(super) database: Database,
+    /// How long each of this command's steps took, in nanoseconds (see
+    /// [`Db::step`]).
+    pub(super) steps: Vec<u64>,
 }
 
 impl Db<'_> {
@@ -97,6 +100,18 @@ impl Db<'_> {
     /// output limit: the reply is dropped and the connection closed.
     pub fn exceed_budget(&mut self) {
         self.over_budget = true;
+    }
+
+    /// Runs `f` as one step of this command, timed on its own: a
+    /// transaction's `EXEC` runs each queued command as a step, and the
+    /// front end gets each step's duration back beside the command's
+    /// own ([`Part::steps`]), to count them one by one.
+    pub fn step<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let start = std::time::Instant::now();
+        let out = f(self);
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.steps.push(nanos);
+        out
     }
 
     /// Whether `key` has a value.
@@ -427,6 +442,10 @@ pub struct Part<R> {
     /// `SLOWLOG`): measured by the store thread, one clock read a command,
     /// so a front end need not wrap every command to time it.
     pub durations: Vec<u64>,
+    /// The durations of the steps of the commands that ran in steps
+    /// ([`Db::step`]), in nanoseconds: each with the index of its
+    /// command's reply in `replies`. Empty unless one did.
+    pub steps: Vec<(usize, Vec<u64>)>,
     /// The replies' weight after which no further command of this part
     /// runs in this trip (the connection stops until its output drains).
     pub soft_budget: usize,
@@ -444,6 +463,7 @@ impl<R> Part<R> {
     pub fn unbounded(commands: Vec<Command<R>>) -> Part<R> {
         Part {
             durations: Vec::new(),
+            steps: Vec::new(),
             commands: commands.into(),
             replies: Vec::new(),
             soft_budget: usize::MAX,

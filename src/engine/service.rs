@@ -464,6 +464,7 @@ impl<R: Refusable> Work for Group<R> {
                     budget: part.hard_budget.saturating_sub(weight),
                     over_budget: false,
                     database: Database::ZERO,
+                    steps: Vec::new(),
                 };
                 let issued = db.service.store.issued();
                 let answer = command(&mut db);
@@ -474,6 +475,7 @@ impl<R: Refusable> Work for Group<R> {
                     db.service.store.note_group(issued + 1, now_issued);
                 }
                 let (did_write, over) = (db.wrote, db.over_budget);
+                let steps = std::mem::take(&mut db.steps);
                 let answer_weight = answer.weight();
                 if over || weight.saturating_add(answer_weight) > part.hard_budget {
                     part.over_budget = true;
@@ -490,6 +492,9 @@ impl<R: Refusable> Work for Group<R> {
                 } else {
                     Mark::Clean
                 });
+                if !steps.is_empty() {
+                    part.steps.push((part.replies.len(), steps));
+                }
                 part.replies.push(answer);
                 let ran = Instant::now();
                 part.durations.push(nanos_between(clock, ran));

@@ -30,7 +30,7 @@ use crate::engine::{Command as StoreWork, Db, Part};
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd::server::{slowlog_reply, time_reply};
 use crate::redis::command::{
-    dispatch_traced, slot_of, slots, Action, Answer, Facts, NodeQuery, Outcome, Session,
+    dispatch_traced, lookup, slot_of, slots, Action, Answer, Facts, NodeQuery, Outcome, Session,
     SlowlogQuery, Tally,
 };
 use crate::redis::output::Output;
@@ -307,9 +307,16 @@ impl Context {
             .filter(|(_, stat)| !stat.is_zero())
             .collect();
         commands.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut latencies: Vec<(String, [u64; 3])> = slots()
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| Some((c.name.to_owned(), recorder.commands.latency(slot)?)))
+            .collect();
+        latencies.sort_by(|a, b| a.0.cmp(&b.0));
         let s = &self.stats;
         Activity {
             commands,
+            latencies,
             errors: recorder.commands.errors(),
             ops_per_sec: s
                 .rate
@@ -523,6 +530,9 @@ struct Timing {
     slot: Option<usize>,
     here: u64,
     args: Option<SlowArgs>,
+    /// For an `EXEC`: the slots of the commands it runs, in order, each
+    /// counted on its own as in Redis (see [`Db::step`]).
+    steps: Option<Vec<Option<usize>>>,
     /// The client as it was when the command was sent (a later
     /// `CLIENT SETNAME` does not rename its slow-log entry).
     caller: Arc<Caller>,
@@ -534,6 +544,7 @@ impl Timing {
             slot,
             here,
             args,
+            steps: None,
             caller: Arc::clone(caller),
         }
     }
@@ -707,6 +718,7 @@ impl ClientConn {
         let mut started = Instant::now();
         for request in batch.requests {
             let args = slowlog_on.then(|| slow_args(&request.args));
+            let mut steps = self.exec_steps(&request.args);
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
             let dispatched = Instant::now();
             let here = nanos_between(started, dispatched);
@@ -734,7 +746,12 @@ impl ClientConn {
                     self.record_here(slot, here, args, &reply);
                     self.answer(reply);
                 }
-                Action::Store(work) => self.queue(work, slot, here, args),
+                Action::Store(work) => {
+                    self.queue(work, slot, here, args);
+                    if let Some(Pending::Store(_, timing)) = self.pending.back_mut() {
+                        timing.steps = steps.take();
+                    }
+                }
                 Action::Node(NodeQuery::Wait {
                     replicas,
                     timeout_ms,
@@ -782,6 +799,24 @@ impl ClientConn {
             return buf.len();
         }
         batch.consumed
+    }
+
+    /// If `args` is an `EXEC` that will run its transaction: the slots of
+    /// the commands queued, in order (`None` for one not in the table).
+    fn exec_steps(&mut self, args: &[Vec<u8>]) -> Option<Vec<Option<usize>>> {
+        if !args.first()?.eq_ignore_ascii_case(b"exec") {
+            return None;
+        }
+        let transaction = self.session.transaction_mut().as_ref()?;
+        if transaction.failed {
+            return None;
+        }
+        let slots = transaction.queued.iter();
+        Some(
+            slots
+                .map(|r| lookup(&r.args).ok().and_then(slot_of))
+                .collect(),
+        )
     }
 
     fn queue(
@@ -877,6 +912,29 @@ impl ClientConn {
         self.count_error(slot, reply);
     }
 
+    /// Counts the commands an `EXEC` ran, one by one, as Redis does:
+    /// each a call of its own (its duration `nanos`, its step's on the
+    /// store thread), and a failed one if its reply in `reply` (the
+    /// `EXEC`'s array) is an error, which `errorstats` counts too.
+    fn count_steps(&self, slots: &[Option<usize>], nanos: &[u64], reply: &Reply) {
+        let commands = &self.ctx.recorder.commands;
+        let replies = match reply {
+            Reply::Array(replies) if replies.len() == slots.len() => Some(replies),
+            _ => None,
+        };
+        for (i, (slot, &nanos)) in slots.iter().zip(nanos).enumerate() {
+            if let Some(slot) = *slot {
+                commands.record_call(slot, nanos);
+            }
+            if let Some(Reply::Error(text)) = replies.and_then(|r| r.get(i)) {
+                commands.record_error(text);
+                if let Some(slot) = *slot {
+                    commands.record_failed(slot);
+                }
+            }
+        }
+    }
+
     /// Counts `reply` in `errorstats` if it is an error, and as a failed
     /// call of the command in `slot` (a command that ran).
     fn count_error(&self, slot: Option<usize>, reply: &Reply) {
@@ -887,6 +945,13 @@ impl ClientConn {
                 commands.record_failed(slot);
             }
         }
+    }
+
+    /// Whether the connection has store work to send, now or once its
+    /// part at the store thread is back: commands decoded, requests
+    /// buffered, or a `WAIT` that will ask again.
+    pub fn has_work(&self) -> bool {
+        !self.unrun.is_empty() || self.more_input || self.recheck_at().is_some()
     }
 
     /// The store work to send now, if any: every command decoded and not
@@ -920,6 +985,7 @@ impl ClientConn {
             commands: std::mem::take(&mut self.unrun),
             replies: Vec::new(),
             durations: Vec::new(),
+            steps: Vec::new(),
             soft_budget: settings.soft_output() - held,
             hard_budget: settings.max_output.saturating_sub(held),
             over_budget: false,
@@ -934,18 +1000,24 @@ impl ClientConn {
             commands,
             replies,
             durations,
+            steps,
             over_budget,
             ..
         } = part;
-        let mut replies = replies.into_iter();
+        let mut steps = steps.into_iter().peekable();
+        let mut replies = replies.into_iter().enumerate();
         let mut durations = durations.into_iter();
         while let Some(pending) = self.pending.pop_front() {
             match pending {
                 Pending::Ready(reply, proto) => self.push_out(reply, proto),
                 Pending::Store(proto, timing) => match replies.next() {
-                    Some(answer) => {
+                    Some((index, answer)) => {
                         // One duration a reply, counted or not.
                         let there = durations.next().unwrap_or(0);
+                        let ran = steps.next_if(|(i, _)| *i == index).map(|(_, s)| s);
+                        if let (Some(slots), Some(ran)) = (&timing.steps, ran) {
+                            self.count_steps(slots, &ran, &answer.reply);
+                        }
                         if let Some(slot) = timing.slot {
                             let nanos = timing.here.saturating_add(there);
                             timing.caller.record(slot, nanos, timing.args);
@@ -960,7 +1032,7 @@ impl ClientConn {
                     }
                 },
                 Pending::Wait(proto, timing) => {
-                    let Some(answer) = replies.next() else {
+                    let Some((_, answer)) = replies.next() else {
                         self.pending.push_front(Pending::Wait(proto, timing));
                         break;
                     };
@@ -1300,6 +1372,70 @@ mod tests {
             7,
             "RESETSTAT keeps the slow log"
         );
+    }
+
+    #[test]
+    fn the_commands_of_a_transaction_are_counted_one_by_one() {
+        let (ctx, _thread) = context(DEFAULT_MAX_OUTPUT);
+        let mut conn = ClientConn::new(Arc::clone(&ctx), "a".into(), "b".into());
+        let mut sent = Vec::new();
+        for args in [
+            &[&b"SET"[..], b"word", b"hello"][..],
+            &[b"MULTI"],
+            &[b"SET", b"k", b"1"],
+            &[b"INCR", b"k"],
+            &[b"INCR", b"word"],
+            &[b"PING"],
+            &[b"EXEC"],
+        ] {
+            sent.extend(command(args));
+        }
+        conn.ingest(&sent);
+        while round(&mut conn) {}
+        let out = String::from_utf8(drain(&mut conn)).expect("text");
+        assert!(
+            out.ends_with(
+                "*4\r\n+OK\r\n:2\r\n-ERR value is not an integer or out of range\r\n+PONG\r\n"
+            ),
+            "{out}"
+        );
+        let calls = |name| {
+            let s = stat(&ctx, name);
+            (s.calls, s.failed_calls)
+        };
+        assert_eq!(calls("multi"), (1, 0));
+        assert_eq!(calls("exec"), (1, 0));
+        assert_eq!(calls("set"), (2, 0), "one before MULTI, one inside");
+        assert_eq!(calls("incr"), (2, 1));
+        assert_eq!(calls("ping"), (1, 0));
+        assert_eq!(ctx.recorder.commands.errors(), vec![("ERR".to_owned(), 1)]);
+        let activity = ctx.activity(None);
+        let latency = |name: &str| {
+            activity
+                .latencies
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, l)| *l)
+        };
+        assert!(latency("incr").is_some() && latency("exec").is_some());
+        assert!(latency("get").is_none(), "never ran");
+
+        // A transaction whose watched key changed runs nothing: only the
+        // EXEC counts.
+        let mut other = ClientConn::new(Arc::clone(&ctx), "c".into(), "d".into());
+        conn.ingest(&command(&[b"WATCH", b"k"]));
+        while round(&mut conn) {}
+        other.ingest(&command(&[b"SET", b"k", b"changed"]));
+        while round(&mut other) {}
+        let mut sent = Vec::new();
+        for args in [&[&b"MULTI"[..]][..], &[b"INCR", b"k"], &[b"EXEC"]] {
+            sent.extend(command(args));
+        }
+        conn.ingest(&sent);
+        while round(&mut conn) {}
+        assert!(drain(&mut conn).ends_with(b"*-1\r\n"));
+        assert_eq!(calls("exec"), (2, 0));
+        assert_eq!(calls("incr"), (2, 1), "the INCR did not run");
     }
 
     #[test]

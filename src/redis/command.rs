@@ -562,9 +562,16 @@ impl std::fmt::Debug for Call<'_> {
 
 /// The entry among `commands` named `name`, case-insensitively.
 pub fn find_in(commands: &'static [Command], name: &[u8]) -> Option<&'static Command> {
-    commands
-        .iter()
-        .find(|c| c.short_name().as_bytes().eq_ignore_ascii_case(name))
+    // The short name is the entry's name after its `|`, if any: compared
+    // as the tail of the name, so that the lookup on every request's path
+    // does not search each entry's name for the `|`.
+    commands.iter().find(|c| {
+        let full = c.name.as_bytes();
+        full.len() >= name.len()
+            && full[full.len() - name.len()..].eq_ignore_ascii_case(name)
+            && (full.len() == name.len() || full[full.len() - name.len() - 1] == b'|')
+            && c.short_name().len() == name.len()
+    })
 }
 
 /// What [`dispatch_traced`] did with a request, for the counters

@@ -1,5 +1,6 @@
 //! What the client side counts as commands run: per-command calls and
-//! time (`INFO commandstats`), errors by their code (`INFO errorstats`),
+//! time (`INFO commandstats`), the spread of each command's durations
+//! (`INFO latencystats`), errors by their code (`INFO errorstats`),
 //! the recent rate of commands (`instantaneous_ops_per_sec`), the memory
 //! peak, and the slow log (`SLOWLOG`).
 //!
@@ -16,6 +17,7 @@
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// Most distinct error codes `errorstats` tracks; later codes are not
 /// counted (Redis stops at 128 too, so that a client sending made-up
@@ -29,7 +31,107 @@ pub struct CommandCounters {
     nanos: Box<[AtomicU64]>,
     rejected: Box<[AtomicU64]>,
     failed: Box<[AtomicU64]>,
+    /// Each command's durations, made at its first call (most commands
+    /// of the table never run, and a histogram is a few KiB).
+    latencies: Box<[OnceLock<Box<Histogram>>]>,
     errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The percentiles `INFO latencystats` shows, as Redis's default
+/// `latency-tracking-info-percentiles "50 99 99.9"`.
+pub const LATENCY_PERCENTILES: [f64; 3] = [50.0, 99.0, 99.9];
+
+/// Sub-buckets per power of two of a [`Histogram`]: 2^4, so a bucket is
+/// at most 1/16 (6.25%) of the values it holds wide.
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+/// Durations from 2^36 ns (about 69 s) up share the last bucket.
+const TOP_BIT: u32 = 36;
+/// Buckets: exact below [`SUB`], then [`SUB`] per power of two.
+const BUCKETS: usize = (TOP_BIT - SUB_BITS + 1) as usize * SUB;
+
+/// A command's durations in nanoseconds, counted in log-linear buckets
+/// (exact below 16 ns, then 16 buckets per power of two): recording is
+/// one atomic add, with no lock and no allocation, so it can be on every
+/// command's path; a percentile is read off the counts to within a
+/// bucket's width (at most 6.25% of the value), as Redis's
+/// HdrHistogram reads its own.
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS],
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram").finish_non_exhaustive()
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            counts: [const { AtomicU64::new(0) }; BUCKETS],
+        }
+    }
+}
+
+impl Histogram {
+    /// The bucket of `nanos`.
+    fn bucket(nanos: u64) -> usize {
+        let v = nanos.min((1 << TOP_BIT) - 1);
+        if v < SUB as u64 {
+            return v as usize;
+        }
+        let top = 63 - v.leading_zeros();
+        let sub = (v >> (top - SUB_BITS)) as usize & (SUB - 1);
+        (top - SUB_BITS + 1) as usize * SUB + sub
+    }
+
+    /// The largest duration bucket `index` holds, in nanoseconds (what
+    /// HdrHistogram calls the highest equivalent value).
+    fn highest(index: usize) -> u64 {
+        if index < SUB {
+            return index as u64;
+        }
+        let shift = (index / SUB) as u32 - 1;
+        let low = ((SUB + index % SUB) as u64) << shift;
+        low + (1 << shift) - 1
+    }
+
+    /// Counts one duration.
+    pub fn record(&self, nanos: u64) {
+        self.counts[Self::bucket(nanos)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The duration at or under which `percentile` per cent of those
+    /// recorded are (the highest of its bucket), in nanoseconds; `None`
+    /// if none is.
+    pub fn percentile(&self, percentile: f64) -> Option<u64> {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((percentile / 100.0 * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (index, n) in counts.iter().enumerate() {
+            seen += n;
+            if seen >= wanted {
+                return Some(Self::highest(index));
+            }
+        }
+        Some(Self::highest(BUCKETS - 1))
+    }
+
+    /// Back to zero.
+    fn reset(&self) {
+        for n in &self.counts {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One command's counts, as `cmdstat_<name>` shows them.
@@ -65,16 +167,34 @@ impl CommandCounters {
             nanos: zeros(slots),
             rejected: zeros(slots),
             failed: zeros(slots),
+            latencies: (0..slots).map(|_| OnceLock::new()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Counts one run of the command in `slot`, which took `nanos`.
     pub fn record_call(&self, slot: usize, nanos: u64) {
-        if let (Some(calls), Some(total)) = (self.calls.get(slot), self.nanos.get(slot)) {
+        if let (Some(calls), Some(total), Some(latency)) = (
+            self.calls.get(slot),
+            self.nanos.get(slot),
+            self.latencies.get(slot),
+        ) {
             calls.fetch_add(1, Ordering::Relaxed);
             total.fetch_add(nanos, Ordering::Relaxed);
+            latency.get_or_init(Box::default).record(nanos);
         }
+    }
+
+    /// The durations of the command in `slot` at [`LATENCY_PERCENTILES`],
+    /// in nanoseconds; `None` if it has not run since the start or the
+    /// last reset.
+    pub fn latency(&self, slot: usize) -> Option<[u64; 3]> {
+        let histogram = self.latencies.get(slot)?.get()?;
+        let mut out = [0; 3];
+        for (value, p) in out.iter_mut().zip(LATENCY_PERCENTILES) {
+            *value = histogram.percentile(p)?;
+        }
+        Some(out)
     }
 
     /// Counts a refusal of the command in `slot` before it ran.
@@ -129,6 +249,9 @@ impl CommandCounters {
             for n in counters.iter() {
                 n.store(0, Ordering::Relaxed);
             }
+        }
+        for histogram in self.latencies.iter().filter_map(OnceLock::get) {
+            histogram.reset();
         }
         self.errors.lock().clear();
     }
@@ -451,6 +574,10 @@ impl SlowLog {
 pub struct Activity {
     /// `cmdstat_<name>` lines: commands with anything counted, by name.
     pub commands: Vec<(String, CommandStat)>,
+    /// `latency_percentiles_usec_<name>` lines: the commands that ran, by
+    /// name, with their durations in nanoseconds at
+    /// [`LATENCY_PERCENTILES`].
+    pub latencies: Vec<(String, [u64; 3])>,
     /// `errorstat_<code>` lines, by code.
     pub errors: Vec<(String, u64)>,
     /// Commands per second lately.
@@ -493,6 +620,45 @@ mod tests {
         c.reset();
         assert!(c.stat(1).is_zero());
         assert!(c.errors().is_empty());
+    }
+
+    #[test]
+    fn latency_percentiles_are_within_a_bucket_of_the_durations() {
+        let c = CommandCounters::new(2);
+        assert_eq!(c.latency(0), None, "never ran");
+        // 1..=1000 microseconds, once each.
+        for us in 1..=1000u64 {
+            c.record_call(0, us * 1000);
+        }
+        let [p50, p99, p999] = c.latency(0).expect("ran");
+        for (got, want) in [(p50, 500_000), (p99, 990_000), (p999, 999_000)] {
+            assert!(got >= want, "{got} under {want}");
+            assert!(got <= want + want / 16, "{got} too far over {want}");
+        }
+        // Small durations are exact.
+        c.record_call(1, 7);
+        assert_eq!(c.latency(1), Some([7, 7, 7]));
+        c.reset();
+        assert_eq!(c.latency(1), None, "reset");
+    }
+
+    #[test]
+    fn every_duration_is_in_the_bucket_whose_range_holds_it() {
+        let mut low = 0;
+        for index in 0..BUCKETS {
+            let highest = Histogram::highest(index);
+            assert!(highest >= low, "bucket {index}");
+            assert_eq!(Histogram::bucket(low), index, "{low}");
+            assert_eq!(Histogram::bucket(highest), index, "{highest}");
+            low = highest + 1;
+        }
+        assert_eq!(Histogram::bucket(u64::MAX), BUCKETS - 1);
+        // Wide buckets are at most a sixteenth of their values.
+        for index in SUB..BUCKETS {
+            let low = Histogram::highest(index - 1) + 1;
+            let width = Histogram::highest(index) - low + 1;
+            assert!(width * SUB as u64 <= low, "bucket {index}: {low} + {width}");
+        }
     }
 
     #[test]

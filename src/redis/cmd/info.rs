@@ -12,7 +12,7 @@ use crate::redis::command::{
     arg, multiple, optional, Action, Call, Command, Docs, NodeQuery, REDIS_VERSION,
 };
 use crate::redis::resp::Reply;
-use crate::status::activity::Activity;
+use crate::status::activity::{Activity, LATENCY_PERCENTILES};
 use crate::status::{PeerReport, PeerState, Persistence, Status};
 use std::fmt::Write as _;
 
@@ -42,7 +42,7 @@ fn info_command(call: Call<'_>) -> Action {
 
 /// The `INFO` sections, in the order they are printed (Redis's order,
 /// then netdb's own).
-pub const INFO_SECTIONS: [&str; 9] = [
+pub const INFO_SECTIONS: [&str; 10] = [
     "server",
     "clients",
     "memory",
@@ -50,15 +50,17 @@ pub const INFO_SECTIONS: [&str; 9] = [
     "stats",
     "commandstats",
     "errorstats",
+    "latencystats",
     "keyspace",
     "netdb",
 ];
 
 /// Whether `section` is printed by `INFO` without arguments (and
-/// `INFO default`): every section but `commandstats`, as in Redis 7,
-/// where only `INFO all`, `INFO everything` or its name print it.
+/// `INFO default`): every section but `commandstats` and
+/// `latencystats`, as in Redis 7, where only `INFO all`,
+/// `INFO everything` or their names print them.
 fn is_default(section: &str) -> bool {
-    section != "commandstats"
+    !matches!(section, "commandstats" | "latencystats")
 }
 
 /// Line breaks would end an `INFO` line early.
@@ -180,6 +182,7 @@ fn section_lines(
             lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
         "commandstats" => return commandstats_lines(activity),
+        "latencystats" => return latencystats_lines(activity),
         "errorstats" => {
             return activity
                 .errors
@@ -278,6 +281,25 @@ fn commandstats_lines(activity: &Activity) -> Vec<(String, String)> {
                     c.failed_calls
                 ),
             )
+        })
+        .collect()
+}
+
+/// `# Latencystats`: per command that ran, its durations at Redis's
+/// default percentiles (50, 99, 99.9) in microseconds with three
+/// decimals, as Redis 7 writes them
+/// (`latency_percentiles_usec_get:p50=1.003,p99=2.007,p99.9=3.007`).
+fn latencystats_lines(activity: &Activity) -> Vec<(String, String)> {
+    activity
+        .latencies
+        .iter()
+        .map(|(name, nanos)| {
+            let values: Vec<String> = LATENCY_PERCENTILES
+                .iter()
+                .zip(nanos)
+                .map(|(p, n)| format!("p{p}={:.3}", *n as f64 / 1000.0))
+                .collect();
+            (format!("latency_percentiles_usec_{name}"), values.join(","))
         })
         .collect()
 }
@@ -432,6 +454,10 @@ mod tests {
                     },
                 ),
             ],
+            latencies: vec![
+                ("get".into(), [1_003, 2_007, 3_007]),
+                ("set".into(), [15, 1_000_000, 12_345_678]),
+            ],
             errors: vec![("ERR".into(), 2), ("WRONGTYPE".into(), 1)],
             ops_per_sec: 1234,
             net_input_bytes: 100,
@@ -470,6 +496,25 @@ mod tests {
         }
         let both = text(&["default", "commandstats"], &status);
         assert!(both.contains("# Commandstats") && both.contains("# Server"));
+    }
+
+    #[test]
+    fn latencystats_are_written_as_redis_7_does() {
+        let status = sample();
+        assert_eq!(
+            text(&["latencystats"], &status),
+            "# Latencystats\r\n\
+             latency_percentiles_usec_get:p50=1.003,p99=2.007,p99.9=3.007\r\n\
+             latency_percentiles_usec_set:p50=0.015,p99=1000.000,p99.9=12345.678\r\n"
+        );
+        // As in Redis 7: not a default section; after errorstats in all.
+        for default in [&[][..], &["default"]] {
+            assert!(!text(default, &status).contains("# Latencystats"));
+        }
+        let t = text(&["everything"], &status);
+        let at = |title: &str| t.find(title).unwrap_or_else(|| panic!("{title}: {t}"));
+        assert!(at("# Errorstats") < at("# Latencystats"));
+        assert!(at("# Latencystats") < at("# Keyspace"));
     }
 
     #[test]

@@ -198,15 +198,19 @@ fn exec(call: Call<'_>) -> Action {
             return Reply::NullArray.into();
         }
         let mut tally = Tally::default();
+        // Each queued command a step, timed on its own, so that it is
+        // counted on its own (`INFO commandstats`), as in Redis.
         let replies = steps
             .into_iter()
-            .map(|step| match step {
-                Step::Ready(reply) => reply,
-                Step::Work(work) => {
-                    let answer = work(db);
-                    tally.add(answer.tally);
-                    answer.reply
-                }
+            .map(|step| {
+                db.step(|db| match step {
+                    Step::Ready(reply) => reply,
+                    Step::Work(work) => {
+                        let answer = work(db);
+                        tally.add(answer.tally);
+                        answer.reply
+                    }
+                })
             })
             .collect();
         Answer {
