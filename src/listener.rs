@@ -58,6 +58,8 @@ pub struct ServerSettings {
     pub peer_tls: bool,
     /// Set while another live node uses this node's name.
     pub refusal: crate::replication::status::WriteRefusal,
+    /// The member list.
+    pub membership: crate::membership::Membership,
 }
 
 impl ServerSettings {
@@ -72,6 +74,7 @@ impl ServerSettings {
             anti_entropy: self.anti_entropy.clone(),
             secret: self.secret.clone(),
             refusal: self.refusal.clone(),
+            membership: self.membership.clone(),
         }
     }
 }

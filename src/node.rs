@@ -12,6 +12,7 @@ use crate::engine::{service, StoreHandle};
 use crate::error::Result;
 use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
+use crate::membership::{Membership, State};
 use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
@@ -101,6 +102,24 @@ impl Node {
                 (store, Some(disk))
             }
         };
+        // With a data directory, the members file beside the data: a
+        // restarted node rejoins the members it knew.
+        let membership = Membership::load(
+            &config.name,
+            &config.announce,
+            config.disk.as_ref().map(|d| d.dir.clone()),
+            !config.join.is_empty(),
+            config.failure_timeout,
+        )
+        .map_err(crate::error::Error::Config)?;
+        if let Some(why) = membership.expelled() {
+            return Err(crate::error::Error::Config(why));
+        }
+        log::info!(
+            "member id {} ({} members known)",
+            membership.my_id(),
+            membership.others().len() + 1
+        );
         // The pushers start after the store thread (they need its handle);
         // until then a write has no one to push to.
         let pushers_late: Arc<OnceLock<Arc<Pushers>>> = Arc::default();
@@ -146,6 +165,7 @@ impl Node {
             secret: config.cluster_secret.clone(),
             peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
             refusal: refusal.clone(),
+            membership: membership.clone(),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
@@ -161,7 +181,7 @@ impl Node {
         // the middle of a push to a slow peer would hold the stop up to
         // its I/O timeout for nothing (a push after the stop sends nothing
         // new).
-        let (pushers, _pusher_threads) = Pushers::spawn(
+        let pushers = Pushers::spawn(
             &config.name,
             config.peers.clone(),
             store.clone(),
@@ -175,9 +195,18 @@ impl Node {
                 anti_entropy,
                 secret: config.cluster_secret.clone(),
                 tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
+                membership: membership.clone(),
             },
         )?;
         let pushers = Arc::new(pushers);
+        // Weak: the list must not keep the pushers alive after the node.
+        let following = Arc::downgrade(&pushers);
+        membership.on_change(Box::new(move || {
+            if let Some(pushers) = following.upgrade() {
+                pushers.follow_members();
+            }
+        }));
+        pushers.follow_members();
         let _ = pushers_late.set(Arc::clone(&pushers));
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
@@ -227,6 +256,29 @@ impl Node {
     /// most `timeout`.
     pub fn sync_now(&self, timeout: Duration) -> Result<(usize, usize)> {
         Ok((self.pushers.sync_now(timeout)?, self.pushers.len()))
+    }
+
+    /// The member list.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.pushers.table_membership()
+    }
+
+    /// Leaves the cluster gracefully: pushes what the others lack (one
+    /// round to each, waiting at most `timeout`), marks this node left,
+    /// and tells every member so. The caller then stops the node; it can
+    /// never rejoin under its member id (see the README's "Membership").
+    /// Returns how many members acknowledged the last push.
+    pub fn leave(&self, timeout: Duration) -> Result<usize> {
+        let membership = self
+            .membership()
+            .ok_or_else(|| crate::error::Error::Config("no member list".into()))?
+            .clone();
+        membership.set_my_state(State::Leaving);
+        let acked = self.pushers.sync_now(timeout)?;
+        membership.set_my_state(State::Left);
+        self.pushers.gossip_now(timeout);
+        log::info!("left the cluster ({acked} members acknowledged the last push)");
+        Ok(acked)
     }
 
     /// Stops the node: the sync thread and the listener first (waiting

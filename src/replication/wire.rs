@@ -69,7 +69,11 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// ([`WireEntry::expires`](crate::store::batch::WireEntry::expires)), the
 /// groups of writes one command made (`Batch::groups`), and the sender's
 /// instance id to `Hello`.
-pub const PROTOCOL_VERSION: u16 = 5;
+///
+/// Version 6 added membership: the sender's member id and whether the
+/// connection is a probe to `Hello`, and the `Gossip` and `Expelled`
+/// messages (see [`crate::membership`]).
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +114,14 @@ fn clock_or_unsaid<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(u64::deserialize(d).unwrap_or(0))
 }
 
+/// A field a `Hello` before version 6 ends before, read as its default
+/// ("not said"), so the version is what refuses that peer.
+fn or_unsaid<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(T::deserialize(d).unwrap_or_default())
+}
+
 /// A message between peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -129,6 +141,15 @@ pub enum Message {
         /// live node with its name) from itself reached another way.
         #[serde(deserialize_with = "clock_or_unsaid")]
         instance: u64,
+        /// The sender's member id (see [`crate::membership`]; empty: not
+        /// said): a member that was forgotten or left is refused here.
+        #[serde(deserialize_with = "or_unsaid")]
+        member: String,
+        /// A probe connection: it carries only `Gossip`, and its
+        /// `Welcome` an empty vector, so that answering it never waits
+        /// for the store thread.
+        #[serde(deserialize_with = "or_unsaid")]
+        probe: bool,
     },
     /// The answer to [`Message::Hello`].
     Welcome {
@@ -203,6 +224,23 @@ pub enum Message {
     /// The answer of a node with a secret to a `Hello`. The connection
     /// closes.
     SecretRequired,
+    /// Membership gossip, both ways (see [`crate::membership`]): a probe
+    /// sends its digest with no records; the answer has the answerer's
+    /// digest, and its whole list when the digests differ.
+    Gossip {
+        /// The sender's member id.
+        from: String,
+        /// The digest of the sender's list.
+        digest: u64,
+        /// The sender's whole list, or nothing.
+        members: Vec<crate::membership::Member>,
+    },
+    /// The answer to the `Hello` of a member that was forgotten or left:
+    /// it must not bring its data back. The connection closes.
+    Expelled {
+        /// What it must do, as its log should say.
+        why: String,
+    },
 }
 
 impl Message {
@@ -221,6 +259,8 @@ impl Message {
             Message::ProofRefused => MessageKind::ProofRefused,
             Message::NoSecret => MessageKind::NoSecret,
             Message::SecretRequired => MessageKind::SecretRequired,
+            Message::Gossip { .. } => MessageKind::Gossip,
+            Message::Expelled { .. } => MessageKind::Expelled,
         }
     }
 }
@@ -241,6 +281,8 @@ pub enum MessageKind {
     ProofRefused,
     NoSecret,
     SecretRequired,
+    Gossip,
+    Expelled,
 }
 
 impl fmt::Display for MessageKind {
@@ -260,6 +302,8 @@ pub enum MessageRef<'a> {
         name: &'a str,
         wall_clock_ms: u64,
         instance: u64,
+        member: &'a str,
+        probe: bool,
     },
     Welcome {
         version: u16,
@@ -295,6 +339,14 @@ pub enum MessageRef<'a> {
     ProofRefused,
     NoSecret,
     SecretRequired,
+    Gossip {
+        from: &'a str,
+        digest: u64,
+        members: &'a [crate::membership::Member],
+    },
+    Expelled {
+        why: &'a str,
+    },
 }
 
 #[cfg(test)]
@@ -338,12 +390,16 @@ mod tests {
                     name: "x".into(),
                     wall_clock_ms: 1_700_000_000_123,
                     instance: 42,
+                    member: String::new(),
+                    probe: false,
                 },
                 MessageRef::Hello {
                     version: 3,
                     name: "x",
                     wall_clock_ms: 1_700_000_000_123,
                     instance: 42,
+                    member: "",
+                    probe: false,
                 },
             ),
             (
@@ -495,6 +551,8 @@ mod tests {
                 name: "old".into(),
                 wall_clock_ms: 0,
                 instance: 0,
+                member: String::new(),
+                probe: false,
             }
         );
     }
@@ -507,6 +565,8 @@ mod tests {
                 name: "a".into(),
                 wall_clock_ms: 1_700_000_000_456,
                 instance: 7,
+                member: String::new(),
+                probe: false,
             },
             Message::Welcome {
                 version: PROTOCOL_VERSION,

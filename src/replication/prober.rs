@@ -1,0 +1,194 @@
+//! The prober: one thread per peer that probes it (the failure
+//! detector's evidence, see [`crate::membership::detector`]) and gossips
+//! the member list with it (see [`crate::membership`] for the exchange
+//! and why it is not part of the push rounds).
+//!
+//! Each prober keeps a connection of its own to its peer, opened with
+//! the same authenticated handshake and TLS as a pusher's and a `Hello`
+//! marked as a probe, so the peer answers it on its connection thread
+//! without asking its store thread for anything. Every probe interval it
+//! sends `Gossip` with this node's digest; the answer is the peer's
+//! digest (and its list, if they differ). A probe that fails or times
+//! out (half the failure timeout at most) drops the connection; the next
+//! one opens a new one.
+
+use crate::membership::detector::probe_interval;
+use crate::membership::Membership;
+use crate::replication::connection::Connection;
+use crate::replication::error::{ProtocolError, Result, SyncError};
+use crate::replication::pusher::{dial, expelled, who_answered, Answerer, PushSettings};
+use crate::replication::status::{instance_id, PeerTable};
+use crate::replication::wire::{Message, MessageKind, MessageRef, PROTOCOL_VERSION};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Starts the prober of peer `index` at `addr`; it ends once `stop` is
+/// set, the peer turns out to be this node, or this node is expelled.
+pub fn spawn(
+    index: usize,
+    addr: String,
+    settings: PushSettings,
+    table: PeerTable,
+    stop: Arc<AtomicBool>,
+) -> crate::error::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("netdb-probe-{addr}"))
+        .spawn(move || run(index, &addr, settings, &table, &stop))
+        .map(|_| ())
+        .map_err(|source| crate::error::Error::Io {
+            context: "cannot start a prober thread",
+            source,
+        })
+}
+
+/// Probe settings: a probe may take at most half the failure timeout.
+fn probe_settings(settings: &PushSettings) -> PushSettings {
+    let half = settings.membership.failure_timeout() / 2;
+    let mut probing = settings.clone();
+    probing.io_timeout = probing.io_timeout.min(half).max(Duration::from_millis(10));
+    probing.connect_timeout = probing
+        .connect_timeout
+        .min(half)
+        .max(Duration::from_millis(10));
+    probing
+}
+
+fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop: &AtomicBool) {
+    let settings = probe_settings(&settings);
+    let membership = &settings.membership;
+    let interval = probe_interval(membership.failure_timeout());
+    let mut conn: Option<Connection> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        if membership.expelled().is_some() {
+            return;
+        }
+        match probe(&mut conn, addr, &settings) {
+            Ok(id) => {
+                let now = Instant::now();
+                if !table.bind(index, &id) {
+                    log::info!("peer {addr} is member {id}, which another entry reaches");
+                    table.retire(index);
+                    return;
+                }
+                membership.heard_from(&id, now);
+                membership.health(&id, now);
+            }
+            Err(SyncError::Protocol(ProtocolError::Myself)) => return,
+            Err(e) => {
+                conn = None;
+                log::debug!("probe of {addr} failed: {e}");
+                if let Some(id) = table.member_of(index) {
+                    let now = Instant::now();
+                    membership.probe_failed(&id, now);
+                    membership.health(&id, now);
+                }
+            }
+        }
+        let next = started + interval;
+        while !stop.load(Ordering::SeqCst) {
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// Opens a probe connection: the handshake, and a `Hello` marked as a
+/// probe.
+fn open(addr: &str, settings: &PushSettings) -> Result<Connection> {
+    let mut conn = dial(addr, settings)?;
+    let membership = &settings.membership;
+    let me = membership.me();
+    conn.send(&MessageRef::Hello {
+        version: PROTOCOL_VERSION,
+        name: &me.name,
+        wall_clock_ms: crate::engine::service::wall_clock_us() / 1000,
+        instance: instance_id(),
+        member: &me.id,
+        probe: true,
+    })?;
+    conn.flush()?;
+    match conn.receive()? {
+        Message::Welcome { version, .. } if version != PROTOCOL_VERSION => {
+            Err(ProtocolError::Version {
+                theirs: version,
+                ours: PROTOCOL_VERSION,
+            }
+            .into())
+        }
+        Message::Welcome { name, instance, .. } => {
+            match who_answered((&me.name, instance_id()), (&name, instance)) {
+                Answerer::Peer => Ok(conn),
+                Answerer::Myself => Err(ProtocolError::Myself.into()),
+                Answerer::Twin => Err(ProtocolError::Twin { name }.into()),
+            }
+        }
+        Message::Expelled { why } => Err(expelled(membership, why)),
+        other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
+    }
+}
+
+/// One probe over `conn` (opened first if need be): sends this node's
+/// digest, merges what comes back, and sends this node's list if the
+/// peer still lacks some of it. Returns the peer's member id.
+fn probe(conn: &mut Option<Connection>, addr: &str, settings: &PushSettings) -> Result<String> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(open(addr, settings)?),
+    };
+    let membership = &settings.membership;
+    let me = membership.my_id();
+    let (from, theirs) = exchange(c, membership, &me, false)?;
+    if membership.digest() != theirs {
+        exchange(c, membership, &me, true)?;
+    }
+    Ok(from)
+}
+
+/// Sends `Gossip` (with the whole list if `full`), merges the answer's
+/// records; returns the answerer's id and digest.
+fn exchange(
+    conn: &mut Connection,
+    membership: &Membership,
+    me: &str,
+    full: bool,
+) -> Result<(String, u64)> {
+    let records = if full {
+        membership.records()
+    } else {
+        Vec::new()
+    };
+    conn.send(&MessageRef::Gossip {
+        from: me,
+        digest: membership.digest(),
+        members: &records,
+    })?;
+    conn.flush()?;
+    match conn.receive()? {
+        Message::Gossip {
+            from,
+            digest,
+            members,
+        } => {
+            if !members.is_empty() {
+                membership
+                    .merge(members)
+                    .map_err(ProtocolError::BadMembers)?;
+            }
+            Ok((from, digest))
+        }
+        other => Err(SyncError::unexpected(&[MessageKind::Gossip], other.kind())),
+    }
+}
+
+/// Tells the member at `addr` this node's whole list now, once (a leave,
+/// before the node exits).
+pub fn tell(addr: &str, settings: &PushSettings) -> Result<()> {
+    let mut conn = open(addr, settings)?;
+    let membership = &settings.membership;
+    exchange(&mut conn, membership, &membership.my_id(), true).map(|_| ())
+}
