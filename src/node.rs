@@ -269,16 +269,7 @@ impl Node {
     /// never rejoin under its member id (see the README's "Membership").
     /// Returns how many members acknowledged the last push.
     pub fn leave(&self, timeout: Duration) -> Result<usize> {
-        let membership = self
-            .membership()
-            .ok_or_else(|| crate::error::Error::Config("no member list".into()))?
-            .clone();
-        membership.set_my_state(State::Leaving);
-        let acked = self.pushers.sync_now(timeout)?;
-        membership.set_my_state(State::Left);
-        self.pushers.gossip_now(timeout);
-        log::info!("left the cluster ({acked} members acknowledged the last push)");
-        Ok(acked)
+        leave_cluster(&self.pushers, timeout)
     }
 
     /// Stops the node: the sync thread and the listener first (waiting
@@ -326,6 +317,30 @@ impl Node {
         }
         let _ = listener.join();
     }
+}
+
+/// How long a leave waits for each member's last push and gossip.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Leaves the cluster: this node is `leaving` while it pushes what the
+/// others lack (one round to each, waiting at most `timeout`), then
+/// `left`, which it tells every member at once (gossip would too, but
+/// the node is about to stop). Returns how many members acknowledged
+/// the last push.
+fn leave_cluster(pushers: &Pushers, timeout: Duration) -> Result<usize> {
+    let membership = pushers
+        .table_membership()
+        .ok_or_else(|| crate::error::Error::Config("no member list".into()))?
+        .clone();
+    membership.set_my_state(State::Leaving);
+    let acked = pushers.sync_now(timeout)?;
+    membership.set_my_state(State::Left);
+    pushers.gossip_now(timeout);
+    log::info!(
+        "left the cluster: {acked} of {} members acknowledged the last push",
+        pushers.len()
+    );
+    Ok(acked)
 }
 
 /// Says at startup what a node listening beyond loopback lets in.

@@ -17,11 +17,16 @@ use std::time::{Duration, Instant};
 /// Called after every change of the list.
 pub type ChangeHook = Box<dyn Fn() + Send + Sync>;
 
+/// What leaving the cluster does, installed by the node: hand off, mark
+/// this node left, tell the others, stop.
+pub type LeaveHook = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// The shared member list (cheap to clone: one `Arc`).
 #[derive(Clone)]
 pub struct Membership {
     inner: Arc<Mutex<Inner>>,
     hook: Arc<OnceLock<ChangeHook>>,
+    leave: Arc<OnceLock<LeaveHook>>,
     timeout: Duration,
 }
 
@@ -43,6 +48,9 @@ struct Inner {
     /// Why this node may no longer take part, once it knows it was
     /// forgotten or left.
     expelled: Option<String>,
+    /// Addresses `CLUSTER MEET` asked to join through, for the pushers to
+    /// take.
+    meets: Vec<String>,
 }
 
 /// A member as `status`, `INFO` and `CLUSTER NODES` show it.
@@ -133,8 +141,10 @@ impl Membership {
                 dir,
                 health: HashMap::new(),
                 expelled,
+                meets: Vec::new(),
             })),
             hook: Arc::default(),
+            leave: Arc::default(),
             timeout,
         };
         membership.save(&membership.inner.lock());
@@ -144,6 +154,30 @@ impl Membership {
     /// Installs the hook called after each change (once).
     pub fn on_change(&self, hook: ChangeHook) {
         let _ = self.hook.set(hook);
+    }
+
+    /// Installs what [`Self::leave`] does (once).
+    pub fn on_leave(&self, hook: LeaveHook) {
+        let _ = self.leave.set(hook);
+    }
+
+    /// Leaves the cluster (`NETDB.LEAVE`), through the node's hook.
+    pub fn leave(&self) -> Result<(), String> {
+        match self.leave.get() {
+            Some(leave) => leave(),
+            None => Err("this node cannot leave from here".into()),
+        }
+    }
+
+    /// `CLUSTER MEET`: join the member at `addr` (as `--join` would).
+    pub fn meet(&self, addr: &str) {
+        self.inner.lock().meets.push(addr.to_owned());
+        self.changed();
+    }
+
+    /// The addresses `CLUSTER MEET` asked for since the last call.
+    pub fn take_meets(&self) -> Vec<String> {
+        std::mem::take(&mut self.inner.lock().meets)
     }
 
     /// `--failure-timeout-ms`.

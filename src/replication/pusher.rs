@@ -125,6 +125,9 @@ struct Job {
 /// and has no thread.
 struct Slot {
     addr: String,
+    /// Made for a member the list brought (not a peers-file or `--join`
+    /// address): it follows the member's announced address.
+    from_list: bool,
     jobs: Option<Sender<Job>>,
     /// Stops the slot's prober.
     stop: Arc<AtomicBool>,
@@ -222,6 +225,7 @@ impl Pushers {
         )?;
         slots.push(Slot {
             addr,
+            from_list: member.is_some(),
             jobs: Some(tx),
             stop,
         });
@@ -247,6 +251,20 @@ impl Pushers {
         let membership = &self.settings.membership;
         let me = membership.my_id();
         let mut slots = self.slots.lock();
+        for addr in membership.take_meets() {
+            let known = self
+                .table
+                .lock()
+                .iter()
+                .any(|p| !p.retired && p.addr == addr);
+            if known {
+                continue;
+            }
+            log::info!("joining through {addr} (CLUSTER MEET)");
+            if let Err(e) = self.add_slot(&mut slots, addr.clone(), None, true) {
+                log::error!("cannot add a pusher for {addr}: {e}");
+            }
+        }
         for member in membership.records() {
             if member.id == me {
                 continue;
@@ -259,8 +277,25 @@ impl Pushers {
                 }
                 continue;
             }
-            if self.table.index_of(&member.id).is_some() {
-                continue;
+            if let Some(index) = self.table.index_of(&member.id) {
+                // (An address from the peers file or --join that reaches
+                // the member is as good as the one it announces.)
+                let moved = slots.get(index).is_some_and(|s| s.from_list)
+                    && self.table.lock()[index].addr != member.addr;
+                if !moved {
+                    continue;
+                }
+                // It came back at another address (a higher incarnation
+                // says so): a slot for the new one replaces the old.
+                log::info!(
+                    "member {} ({}) is now at {}",
+                    member.name,
+                    member.id,
+                    member.addr
+                );
+                if let Some(slot) = slots.get_mut(index) {
+                    self.retire(slot, index);
+                }
             }
             if let Some(index) = self.table.unbound_at(&member.addr) {
                 self.table.bind(index, &member.id);

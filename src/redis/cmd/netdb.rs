@@ -338,6 +338,7 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
         },
         databases: Vec::new(),
         expiring_by_database: Vec::new(),
+        members: Vec::new(),
     })
 }
 
