@@ -58,7 +58,7 @@ fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop
     let settings = probe_settings(&settings);
     let membership = &settings.membership;
     let interval = probe_interval(membership.failure_timeout());
-    let mut conn: Option<Connection> = None;
+    let mut conn: Option<Probe> = None;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         if membership.expelled().is_some() {
@@ -95,6 +95,13 @@ fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
+}
+
+/// An open probe connection, and the member id of its peer once its
+/// first answer said it.
+struct Probe {
+    conn: Connection,
+    peer: Option<String>,
 }
 
 /// Opens a probe connection: the handshake, and a `Hello` marked as a
@@ -135,22 +142,42 @@ fn open(addr: &str, settings: &PushSettings) -> Result<Connection> {
 /// One probe over `conn` (opened first if need be): sends this node's
 /// digest, merges what comes back, and sends this node's list if the
 /// peer still lacks some of it. Returns the peer's member id.
-fn probe(conn: &mut Option<Connection>, addr: &str, settings: &PushSettings) -> Result<String> {
-    let c = match conn {
-        Some(c) => c,
-        None => conn.insert(open(addr, settings)?),
+///
+/// Only the first `Gossip` on a connection names its sender, and so has
+/// the answer name the peer: the peer knows the prober from its `Hello`,
+/// and an idle probe is then a digest and a few bytes each way.
+fn probe(conn: &mut Option<Probe>, addr: &str, settings: &PushSettings) -> Result<String> {
+    let p = match conn {
+        Some(p) => p,
+        None => conn.insert(Probe {
+            conn: open(addr, settings)?,
+            peer: None,
+        }),
     };
     let membership = &settings.membership;
-    let me = membership.my_id();
-    let (from, theirs) = exchange(c, membership, &me, false)?;
-    if membership.digest() != theirs {
-        exchange(c, membership, &me, true)?;
+    let me = if p.peer.is_none() {
+        membership.my_id()
+    } else {
+        String::new()
+    };
+    let (from, theirs) = exchange(&mut p.conn, membership, &me, false)?;
+    if p.peer.is_none() {
+        if from.is_empty() {
+            return Err(
+                ProtocolError::BadMembers("a probe answer that names no member".into()).into(),
+            );
+        }
+        p.peer = Some(from);
     }
-    Ok(from)
+    if membership.digest() != theirs {
+        exchange(&mut p.conn, membership, &me, true)?;
+    }
+    Ok(p.peer.clone().unwrap_or_default())
 }
 
-/// Sends `Gossip` (with the whole list if `full`), merges the answer's
-/// records; returns the answerer's id and digest.
+/// Sends `Gossip` from `me` (empty: not named again; with the whole list
+/// if `full`), merges the answer's records; returns the answerer's id (as
+/// the answer names it) and digest.
 fn exchange(
     conn: &mut Connection,
     membership: &Membership,

@@ -73,6 +73,10 @@ pub fn serve(
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
     conn.receive_magic()?;
     let hello = authenticate(&mut conn, settings.secret.as_ref())?;
+    let member = match &hello {
+        Message::Hello { member, .. } => member.clone(),
+        _ => String::new(),
+    };
     let (peer, instance) = welcome(&mut conn, hello, name, store, settings)?;
     // A node with this node's name and another instance: a twin, which
     // this node may not dial (so its pusher would not find it).
@@ -104,7 +108,13 @@ pub fn serve(
                 digest,
                 members,
             }) => {
-                answer_gossip(&mut conn, &settings.membership, (&from, digest, members))?;
+                let sender = if from.is_empty() { &member } else { &from };
+                answer_gossip(
+                    &mut conn,
+                    &settings.membership,
+                    sender,
+                    (&from, digest, members),
+                )?;
                 continue;
             }
             Ok(other) => {
@@ -258,12 +268,15 @@ fn welcome(
     }
 }
 
-/// Answers a `Gossip` (see [`crate::membership`]): merges the sender's
-/// records, if it sent them, counts it as heard from, and answers with
-/// this node's digest, and its whole list if the digests differ.
+/// Answers a `Gossip` (see [`crate::membership`]) from member `sender`:
+/// merges its records, if it sent them, counts it as heard from, and
+/// answers with this node's digest, and its whole list if the digests
+/// differ. The answer names this node when the `Gossip` named its sender
+/// (`from`), as a prober's first on a connection does.
 fn answer_gossip(
     conn: &mut Connection,
     membership: &Membership,
+    sender: &str,
     (from, digest, members): (&str, u64, Vec<crate::membership::Member>),
 ) -> Result<()> {
     if !members.is_empty() {
@@ -271,14 +284,18 @@ fn answer_gossip(
             .merge(members)
             .map_err(ProtocolError::BadMembers)?;
     }
-    membership.heard_from(from, std::time::Instant::now());
+    membership.heard_from(sender, std::time::Instant::now());
     let ours = membership.digest();
     let records = if ours == digest {
         Vec::new()
     } else {
         membership.records()
     };
-    let me = membership.my_id();
+    let me = if from.is_empty() {
+        String::new()
+    } else {
+        membership.my_id()
+    };
     conn.send(&MessageRef::Gossip {
         from: &me,
         digest: ours,

@@ -585,6 +585,19 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_probe_is_a_few_bytes() {
+        // After the first exchange on a probe connection, neither side
+        // names itself: a probe and its answer are a digest each.
+        let idle = postcard::to_stdvec(&MessageRef::Gossip {
+            from: "",
+            digest: u64::MAX,
+            members: &[],
+        })
+        .expect("encodes");
+        assert!(idle.len() <= 14, "{} bytes", idle.len());
+    }
+
+    #[test]
     fn bytes_are_encoded_as_one_run() {
         let encoded = postcard::to_stdvec(&Bytes(vec![7; 100])).expect("encodes");
         // One length byte and the bytes themselves.
