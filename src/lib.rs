@@ -59,6 +59,10 @@
 //!    connection, handed over by an I/O thread)
 //!  listener: accepts, hands each connection to an I/O thread (round robin)
 //!  sync thread: a round every interval, tombstone collection
+//!  prober(peer i), one per pusher: probes its peer and gossips the member
+//!    list (a shared `Membership`, never through the store thread); a
+//!    change of the list adds or retires pushers, probers and the store's
+//!    acknowledgement slots
 //!  main thread: waits for the console to end or a signal, then Node::stop
 //! ```
 //!

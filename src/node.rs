@@ -74,9 +74,23 @@ impl Node {
         let (max_value, peers) = (config.max_value(), config.peers.len());
         let max_clock_offset_ms = config.max_clock_offset_ms;
         let refusal = WriteRefusal::default();
+        // The member list is loaded once the data directory is open; until
+        // then (and for ever, unless this node is expelled) it refuses
+        // nothing.
+        let members_late: Arc<OnceLock<Membership>> = Arc::default();
         let make_store = |writer: &str| {
             let refusal = refusal.clone();
-            let gate = Box::new(move || refusal.why());
+            let members = Arc::clone(&members_late);
+            // A node that was forgotten or left takes no writes: nothing it
+            // takes would reach the others.
+            let gate = Box::new(move || {
+                refusal.why().or_else(|| {
+                    members
+                        .get()
+                        .and_then(Membership::expelled)
+                        .map(|why| format!("writes refused: {why}"))
+                })
+            });
             Store::new(writer, max_value)
                 .with_peers(peers)
                 .with_max_clock_offset_ms(max_clock_offset_ms)
@@ -115,7 +129,8 @@ impl Node {
         if let Some(why) = membership.expelled() {
             return Err(crate::error::Error::Config(why));
         }
-        log::info!(
+        let _ = members_late.set(membership.clone());
+        log::debug!(
             "member id {} ({} members known)",
             membership.my_id(),
             membership.others().len() + 1
@@ -181,9 +196,13 @@ impl Node {
         // the middle of a push to a slow peer would hold the stop up to
         // its I/O timeout for nothing (a push after the stop sends nothing
         // new).
+        // Every peer came from --join (or there is none): the peer set
+        // follows the member list. A peers file without --join fixes it.
+        let dynamic = config.peers.iter().all(|p| config.join.contains(p));
         let pushers = Pushers::spawn(
             &config.name,
             config.peers.clone(),
+            dynamic,
             store.clone(),
             PushSettings {
                 connect_timeout: config.connect_timeout,

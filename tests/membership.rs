@@ -335,6 +335,14 @@ fn a_forgotten_member_that_comes_back_with_its_data_is_refused() {
         .start();
     back.wait_log("wipe its data directory", LEARN_TIMEOUT);
     n1.wait_log("refused peer 'n2'", LEARN_TIMEOUT);
+    // It takes no writes either: none would reach the others.
+    let mut con = redis_connection(back.addr());
+    let refused = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query::<()>(&mut con)
+        .expect_err("a write on a forgotten node");
+    assert!(refused.to_string().contains("forgotten"), "{refused}");
 }
 
 #[test]

@@ -137,6 +137,9 @@ struct Slot {
 /// to start a round, and to add and retire peers as members come and go.
 pub struct Pushers {
     slots: Mutex<Vec<Slot>>,
+    /// Whether the peer set follows the member list (see
+    /// [`Pushers::spawn`]).
+    dynamic: AtomicBool,
     table: PeerTable,
     name: String,
     store: StoreHandle,
@@ -144,13 +147,20 @@ pub struct Pushers {
 }
 
 impl Pushers {
-    /// Starts one pusher (and one prober) per peer address, and one per
-    /// member of the list that no address names; peer `i` is listed peer
-    /// `i` of the store. The node installs [`Pushers::follow_members`] as
-    /// the member list's change hook.
+    /// Starts one pusher (and one prober) per peer address, and, if
+    /// `dynamic`, one per member of the list that no address names; peer
+    /// `i` is listed peer `i` of the store. The node installs
+    /// [`Pushers::follow_members`] as the member list's change hook.
+    ///
+    /// A node is `dynamic` unless it was started with a peers file and no
+    /// `--join`: such a node pushes to the entries of its file only, as
+    /// before membership (the operator chose its peers), though it gossips
+    /// and shows the members all the same. A `CLUSTER MEET` makes it
+    /// dynamic.
     pub fn spawn(
         name: &str,
         peers: Vec<String>,
+        dynamic: bool,
         store: StoreHandle,
         settings: PushSettings,
     ) -> crate::error::Result<Pushers> {
@@ -160,6 +170,7 @@ impl Pushers {
             .with_membership(settings.membership.clone());
         let pushers = Pushers {
             slots: Mutex::new(Vec::new()),
+            dynamic: AtomicBool::new(dynamic),
             table,
             name: name.to_owned(),
             store,
@@ -252,6 +263,7 @@ impl Pushers {
         let me = membership.my_id();
         let mut slots = self.slots.lock();
         for addr in membership.take_meets() {
+            self.dynamic.store(true, Ordering::SeqCst);
             let known = self
                 .table
                 .lock()
@@ -271,10 +283,23 @@ impl Pushers {
             }
             if member.state.is_gone() {
                 for (index, slot) in slots.iter_mut().enumerate() {
-                    if self.table.member_of(index).as_deref() == Some(member.id.as_str()) {
+                    if self.table.member_of(index).as_deref() != Some(member.id.as_str()) {
+                        continue;
+                    }
+                    if slot.from_list || self.is_dynamic() {
                         self.retire(slot, index);
+                    } else {
+                        // A peers-file entry of a static node stays: what
+                        // answers there next (a restarted node under a new
+                        // id) is bound by its next probe.
+                        self.table.unbind(index);
                     }
                 }
+                continue;
+            }
+            if !self.is_dynamic() {
+                // A node started with a peers file and no --join pushes to
+                // the entries of its file, as before membership.
                 continue;
             }
             if let Some(index) = self.table.index_of(&member.id) {
@@ -312,6 +337,11 @@ impl Pushers {
                 log::error!("cannot add a pusher for {}: {e}", member.addr);
             }
         }
+    }
+
+    /// Whether the peer set follows the member list.
+    fn is_dynamic(&self) -> bool {
+        self.dynamic.load(Ordering::SeqCst)
     }
 
     /// The member list the pushers follow.

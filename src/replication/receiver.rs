@@ -118,10 +118,9 @@ pub fn serve(
                 continue;
             }
             Ok(other) => {
-                return Err(SyncError::unexpected(
-                    &[MessageKind::Push, MessageKind::Gossip],
-                    other.kind(),
-                ))
+                // (Gossip is left out of what was expected: it is not
+                // part of a push's exchange.)
+                return Err(SyncError::unexpected(&[MessageKind::Push], other.kind()));
             }
             Err(e) if e.is_idle_end() => return Ok(()),
             Err(e) => return Err(e),

@@ -197,6 +197,14 @@ impl PeerTable {
         true
     }
 
+    /// Entry `index` is no longer known to be any member (its member is
+    /// gone; whatever answers there next is bound anew).
+    pub fn unbind(&self, index: usize) {
+        if let Some(p) = self.lock().get_mut(index) {
+            p.member = None;
+        }
+    }
+
     /// Retires entry `index` (see [`PeerStatus::retired`]).
     pub fn retire(&self, index: usize) {
         let mut peers = self.lock();
@@ -221,11 +229,31 @@ impl PeerTable {
             .position(|p| !p.retired && p.member.as_deref() == Some(id))
     }
 
-    /// An entry, not retired and of no known member yet, for `addr`.
+    /// An entry, not retired and of no known member yet, for `addr`: one
+    /// spelled the same, or (resolving both) naming the same socket
+    /// address, as `localhost:7001` does `127.0.0.1:7001`.
     pub fn unbound_at(&self, addr: &str) -> Option<usize> {
-        self.lock()
+        use std::net::ToSocketAddrs;
+        let unbound: Vec<(usize, String)> = self
+            .lock()
             .iter()
-            .position(|p| !p.retired && !p.is_self && p.member.is_none() && p.addr == addr)
+            .enumerate()
+            .filter(|(_, p)| !p.retired && !p.is_self && p.member.is_none())
+            .map(|(i, p)| (i, p.addr.clone()))
+            .collect();
+        if let Some((i, _)) = unbound.iter().find(|(_, a)| a == addr) {
+            return Some(*i);
+        }
+        let resolve = |a: &str| -> Vec<std::net::SocketAddr> {
+            a.to_socket_addrs()
+                .map(Iterator::collect)
+                .unwrap_or_default()
+        };
+        let wanted = resolve(addr);
+        unbound
+            .into_iter()
+            .find(|(_, a)| resolve(a).iter().any(|s| wanted.contains(s)))
+            .map(|(i, _)| i)
     }
 
     /// Takes clocks further apart than `ms` as off (see
