@@ -138,7 +138,14 @@ fn a_cluster_grows_from_one_to_four_with_join_while_a_client_writes() {
         });
     }
     let refs: Vec<&Node> = nodes.iter().collect();
+    let last_joined = Instant::now();
     wait_members(&refs, &["n1", "n2", "n3", "n4"]);
+    // How long the last joiner took to be known (and up) everywhere,
+    // from the moment it listened: quoted in the README.
+    eprintln!(
+        "every member knew n4 as up {:?} after it started",
+        last_joined.elapsed()
+    );
     stop.store(true, Ordering::SeqCst);
     writer.join().expect("writer");
     let keys = written.load(Ordering::SeqCst);
@@ -189,6 +196,7 @@ fn a_killed_member_is_suspect_then_down_and_a_restart_brings_it_back() {
     );
     assert_eq!(suspect_seen, [true; 2], "suspect before down");
     let took = killed.elapsed();
+    eprintln!("n3 was down on both others {took:?} after the kill (timeout {FAILURE_MS} ms)");
     assert!(
         took < Duration::from_millis(FAILURE_MS) * 3,
         "down after {took:?}"
@@ -378,4 +386,68 @@ fn the_cluster_commands_answer_in_redis_formats() {
         .expect("COUNT");
     let names: Vec<redis::Value> = redis::cmd("COMMAND").query(&mut con).expect("COMMAND");
     assert_eq!(count, names.len());
+}
+
+#[test]
+fn a_node_is_dialed_at_the_address_it_announces() {
+    let n1 = joining("n1", &[]).start();
+    // n2 announces another spelling of its address: the others dial
+    // that one.
+    let port = common::free_addrs(1)[0].port();
+    let announced = format!("localhost:{port}");
+    let n2 = joining("n2", &[n1.addr()])
+        .listen(SocketAddr::from(([127, 0, 0, 1], port)))
+        .args(&["--announce", &announced])
+        .start();
+    wait_members(&[&n1, &n2], &["n1", "n2"]);
+    let line = line_of(n1.addr(), "n2").expect("n2 in n1's view");
+    assert!(line.contains(&format!(" {announced}@{port},n2 ")), "{line}");
+    let mut con = redis_connection(n1.addr());
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut con)
+        .expect("SET");
+    wait_same_data(&[&n1, &n2], 1, CONVERGE_TIMEOUT * 3);
+}
+
+/// Sixteen nodes on one machine, with the default failure timeout: every
+/// one joins through the first, and the time for all to know the last is
+/// printed (quoted in the README). Slow on a small machine: run it with
+/// `--ignored`.
+#[test]
+#[ignore]
+fn sixteen_nodes_converge() {
+    let spec = |name: &str, through: &[SocketAddr]| {
+        let mut spec = NodeSpec::new(name).sync_every(1000);
+        for addr in through {
+            spec = spec.args(&["--join", &addr.to_string()]);
+        }
+        spec
+    };
+    let first = spec("n1", &[]).start();
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    for i in 2..=15 {
+        nodes.push(spec(&format!("n{i}"), &[seed]).start());
+    }
+    let names: Vec<String> = (1..=15).map(|i| format!("n{i}")).collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    wait_members(&nodes.iter().collect::<Vec<_>>(), &name_refs);
+    let started = Instant::now();
+    nodes.push(spec("n16", &[seed]).start());
+    let mut all = name_refs.clone();
+    all.push("n16");
+    wait_members(&nodes.iter().collect::<Vec<_>>(), &all);
+    eprintln!(
+        "16 nodes: every member knew n16 as up {:?} after it started",
+        started.elapsed()
+    );
+    let mut con = redis_connection(nodes[15].addr());
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut con)
+        .expect("SET");
+    wait_same_data(&nodes.iter().collect::<Vec<_>>(), 1, CONVERGE_TIMEOUT * 3);
 }
