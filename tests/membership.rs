@@ -451,3 +451,52 @@ fn sixteen_nodes_converge() {
         .expect("SET");
     wait_same_data(&nodes.iter().collect::<Vec<_>>(), 1, CONVERGE_TIMEOUT * 3);
 }
+
+/// Bytes of gossip the node has sent (`netdb_gossip_bytes_sent` of
+/// `INFO cluster`: probes and answers, framing included).
+fn bytes_written(node: &Node) -> u64 {
+    let mut con = redis_connection(node.addr());
+    common::info_field(&mut con, "cluster", "netdb_gossip_bytes_sent")
+        .and_then(|n| n.parse().ok())
+        .expect("netdb_gossip_bytes_sent")
+}
+
+/// The probes' and gossip's own traffic, idle, at 5 and 16 nodes: push
+/// rounds are made rare (`--sync-interval-ms` of an hour), and each
+/// node's gossip bytes sent over 10 s are averaged (quoted in the
+/// README). Slow: run it with `--ignored`.
+#[test]
+#[ignore]
+fn idle_gossip_costs_little() {
+    for n in [5, 16] {
+        let spec = |name: &str, through: &[SocketAddr]| {
+            let mut spec = NodeSpec::new(name).sync_every(3_600_000);
+            for addr in through {
+                spec = spec.args(&["--join", &addr.to_string()]);
+            }
+            spec
+        };
+        let first = spec("n1", &[]).start();
+        let seed = first.addr();
+        let mut nodes = vec![first];
+        for i in 2..=n {
+            nodes.push(spec(&format!("n{i}"), &[seed]).start());
+        }
+        let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        wait_members(&nodes.iter().collect::<Vec<_>>(), &name_refs);
+        let before: Vec<u64> = nodes.iter().map(bytes_written).collect();
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs(10)); // a measuring period, not a wait
+        let secs = start.elapsed().as_secs_f64();
+        let after: Vec<u64> = nodes.iter().map(bytes_written).collect();
+        let per_node: f64 = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| (a - b) as f64 / secs)
+            .sum::<f64>()
+            / n as f64;
+        eprintln!("{n} nodes idle: {per_node:.0} bytes/s written per node");
+        assert!(per_node < 4096.0, "{per_node} bytes/s");
+    }
+}

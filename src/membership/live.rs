@@ -11,6 +11,7 @@ use crate::membership::member::{Member, Members, State, ID_LEN, MAX_MEMBERS};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ pub struct Membership {
     hook: Arc<OnceLock<ChangeHook>>,
     leave: Arc<OnceLock<LeaveHook>>,
     timeout: Duration,
+    /// Bytes of `Gossip` frames this node has sent (probes and answers),
+    /// for `INFO`.
+    gossip_sent: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Membership {
@@ -146,6 +150,7 @@ impl Membership {
             hook: Arc::default(),
             leave: Arc::default(),
             timeout,
+            gossip_sent: Arc::default(),
         };
         membership.save(&membership.inner.lock());
         Ok(membership)
@@ -178,6 +183,16 @@ impl Membership {
     /// The addresses `CLUSTER MEET` asked for since the last call.
     pub fn take_meets(&self) -> Vec<String> {
         std::mem::take(&mut self.inner.lock().meets)
+    }
+
+    /// Counts `bytes` of gossip sent.
+    pub fn count_gossip(&self, bytes: usize) {
+        self.gossip_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes of gossip (probes and their answers) sent since the start.
+    pub fn gossip_sent(&self) -> u64 {
+        self.gossip_sent.load(Ordering::Relaxed)
     }
 
     /// `--failure-timeout-ms`.

@@ -189,11 +189,12 @@ fn exchange(
     } else {
         Vec::new()
     };
-    conn.send(&MessageRef::Gossip {
+    let sent = conn.send(&MessageRef::Gossip {
         from: me,
         digest: membership.digest(),
         members: &records,
     })?;
+    membership.count_gossip(sent);
     conn.flush()?;
     match conn.receive()? {
         Message::Gossip {

@@ -295,11 +295,12 @@ fn answer_gossip(
     } else {
         membership.my_id()
     };
-    conn.send(&MessageRef::Gossip {
+    let sent = conn.send(&MessageRef::Gossip {
         from: &me,
         digest: ours,
         members: &records,
     })?;
+    membership.count_gossip(sent);
     conn.flush()
 }
 

@@ -47,6 +47,7 @@ pub fn status_from_facts(
         .membership()
         .map(|m| m.view(std::time::Instant::now()))
         .unwrap_or_default();
+    let gossip_sent = peers.membership().map(|m| m.gossip_sent());
     let peers = peers.lock().clone();
     Status {
         name: name.to_owned(),
@@ -72,6 +73,7 @@ pub fn status_from_facts(
         databases: facts.databases,
         expiring_by_database: facts.expiring_by_database,
         members,
+        gossip_sent,
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Status {
     /// Every member of the cluster as this node sees it, itself first;
     /// empty where not gathered (the machine form of a status).
     pub members: Vec<crate::membership::MemberView>,
+    /// Bytes of gossip (probes and their answers) the node has sent since
+    /// it started; `None` where not gathered.
+    pub gossip_sent: Option<u64>,
 }
 
 /// Whether the last push to a peer worked.
@@ -302,6 +305,7 @@ pub(crate) mod tests {
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
             members: Vec::new(),
+            gossip_sent: None,
         }
     }
 
@@ -325,6 +329,7 @@ pub(crate) mod tests {
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
             members: Vec::new(),
+            gossip_sent: None,
         };
         assert_eq!(
             format_status(&status),

@@ -100,7 +100,8 @@ pub fn info(sections: &[String], status: &Status, activity: &Activity, denied_au
 /// `# Cluster`: `cluster_enabled:0`, which is what Redis prints outside
 /// cluster mode, because netdb routes no slots yet (every node holds all
 /// the data; issue 14, sharding, changes this), then netdb's members: how
-/// many, and one line each (`netdb_member<i>:name=..,id=..,addr=..,
+/// many, the bytes of gossip sent (probes and answers, framing included),
+/// and one line each (`netdb_member<i>:name=..,id=..,addr=..,
 /// state=..,health=..,for_ms=..`), this node first.
 fn cluster_lines(s: &Status) -> Vec<(String, String)> {
     let mut lines = vec![("cluster_enabled".to_owned(), "0".to_owned())];
@@ -108,6 +109,9 @@ fn cluster_lines(s: &Status) -> Vec<(String, String)> {
         return lines;
     }
     lines.push(("netdb_members".into(), s.members.len().to_string()));
+    if let Some(bytes) = s.gossip_sent {
+        lines.push(("netdb_gossip_bytes_sent".into(), bytes.to_string()));
+    }
     for (i, v) in s.members.iter().enumerate() {
         let m = &v.member;
         let (health, for_ms) = match (v.myself, v.health) {
@@ -667,6 +671,7 @@ mod tests {
             ],
             expiring_by_database: vec![(Database::new(3), 1)],
             members: Vec::new(),
+            gossip_sent: None,
             ..sample()
         };
         assert!(text(&["keyspace"], &status).ends_with(

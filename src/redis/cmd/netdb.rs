@@ -339,6 +339,7 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
         databases: Vec::new(),
         expiring_by_database: Vec::new(),
         members: Vec::new(),
+        gossip_sent: None,
     })
 }
 
