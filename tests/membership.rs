@@ -243,6 +243,57 @@ fn a_killed_member_is_suspect_then_down_and_a_restart_brings_it_back() {
 }
 
 #[test]
+fn a_busy_cluster_sees_no_member_down() {
+    let n1 = joining("n1", &[]).start();
+    let n2 = joining("n2", &[n1.addr()]).start();
+    let n3 = joining("n3", &[n1.addr()]).start();
+    wait_members(&[&n1, &n2, &n3], &["n1", "n2", "n3"]);
+    // Two clients pipeline writes of 1 KiB values into n1 and n2 for
+    // twice the failure timeout: the store threads and the pushers are
+    // busy, the probes must still be answered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let value = "x".repeat(1024);
+    let writers: Vec<_> = [n1.addr(), n2.addr()]
+        .into_iter()
+        .enumerate()
+        .map(|(w, addr)| {
+            let (stop, value) = (Arc::clone(&stop), value.clone());
+            std::thread::spawn(move || {
+                let mut con = redis_connection(addr);
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let mut pipe = redis::pipe();
+                    for _ in 0..100 {
+                        pipe.cmd("SET")
+                            .arg(format!("w{w}-{}", i % 5000))
+                            .arg(&value);
+                        i += 1;
+                    }
+                    let _: () = pipe.query(&mut con).expect("pipelined SETs");
+                }
+                i
+            })
+        })
+        .collect();
+    let until = Instant::now() + Duration::from_millis(FAILURE_MS * 2);
+    let mut looked = 0;
+    while Instant::now() < until {
+        for node in [&n1, &n2, &n3] {
+            for line in cluster_nodes(node.addr()) {
+                assert!(!line.contains("master,fail "), "{}: {line}", node.name());
+            }
+        }
+        looked += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let written: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    eprintln!("{written} writes, {looked} looks, no member down");
+    for node in [&n1, &n2, &n3] {
+        assert_eq!(node.count_stderr("is down"), 0, "{}", node.name());
+    }
+}
+
+#[test]
 fn cluster_meet_joins_a_running_node() {
     let n1 = joining("n1", &[]).start();
     let n2 = joining("n2", &[]).start();
