@@ -60,6 +60,8 @@ pub struct ServerSettings {
     pub refusal: crate::replication::status::WriteRefusal,
     /// The member list.
     pub membership: crate::membership::Membership,
+    /// How this node dials a member (for indirect probes).
+    pub dialing: Option<crate::replication::pusher::PushSettings>,
 }
 
 impl ServerSettings {
@@ -75,6 +77,7 @@ impl ServerSettings {
             secret: self.secret.clone(),
             refusal: self.refusal.clone(),
             membership: self.membership.clone(),
+            dialing: self.dialing.clone(),
         }
     }
 }

@@ -168,6 +168,18 @@ impl Node {
         ));
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
+        let dialing = PushSettings {
+            connect_timeout: config.connect_timeout,
+            io_timeout: config.io_timeout,
+            max_frame: config.max_frame,
+            answering: Arc::clone(&answering),
+            refusal: refusal.clone(),
+            max_clock_offset_ms,
+            anti_entropy: anti_entropy.clone(),
+            secret: config.cluster_secret.clone(),
+            tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
+            membership: membership.clone(),
+        };
         let server = ServerSettings {
             max_frame: config.max_frame,
             max_connections: config.max_connections,
@@ -181,6 +193,7 @@ impl Node {
             peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
             refusal: refusal.clone(),
             membership: membership.clone(),
+            dialing: Some(dialing.clone()),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
@@ -204,18 +217,7 @@ impl Node {
             config.peers.clone(),
             dynamic,
             store.clone(),
-            PushSettings {
-                connect_timeout: config.connect_timeout,
-                io_timeout: config.io_timeout,
-                max_frame: config.max_frame,
-                answering,
-                refusal,
-                max_clock_offset_ms,
-                anti_entropy,
-                secret: config.cluster_secret.clone(),
-                tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
-                membership: membership.clone(),
-            },
+            dialing,
         )?;
         let pushers = Arc::new(pushers);
         // Weak: the list must not keep the pushers alive after the node.

@@ -5,8 +5,10 @@
 //! Each node probes every other member directly, every
 //! [`probe_interval`] (a small `Gossip` exchange answered by the peer's
 //! connection thread, never by its store thread, so a busy store does
-//! not make a node look dead); a probe or a gossip that comes in counts
-//! as hearing from its sender too. A member not heard from for half of
+//! not make a node look dead); a probe that fails is retried through up
+//! to three other members (SWIM's indirect probe), and one of them
+//! reaching it counts as hearing from it. A probe or a gossip that
+//! comes in counts as hearing from its sender too. A member not heard from for half of
 //! `--failure-timeout-ms`, or whose last probe failed, is *suspect*; one
 //! not heard from for the whole timeout is *down*. Suspicion is local:
 //! each node judges for itself and nothing of it is gossiped, so a

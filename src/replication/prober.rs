@@ -13,6 +13,7 @@
 //! one opens a new one.
 
 use crate::membership::detector::probe_interval;
+use crate::membership::Health;
 use crate::membership::Membership;
 use crate::replication::connection::Connection;
 use crate::replication::error::{ProtocolError, Result, SyncError};
@@ -80,9 +81,14 @@ fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop
                 conn = None;
                 log::debug!("probe of {addr} failed: {e}");
                 if let Some(id) = table.member_of(index) {
-                    let now = Instant::now();
-                    membership.probe_failed(&id, now);
-                    membership.health(&id, now);
+                    // SWIM: before suspecting it, ask others to reach it;
+                    // one link down is not the member down.
+                    if probe_indirectly(&id, &settings) {
+                        membership.heard_from(&id, Instant::now());
+                    } else {
+                        membership.probe_failed(&id, Instant::now());
+                    }
+                    membership.health(&id, Instant::now());
                 }
             }
         }
@@ -211,6 +217,69 @@ fn exchange(
         }
         other => Err(SyncError::unexpected(&[MessageKind::Gossip], other.kind())),
     }
+}
+
+/// How many members an indirect probe asks (SWIM's k).
+pub const INDIRECT_PROBES: usize = 3;
+
+/// Asks up to [`INDIRECT_PROBES`] other members that look up from here to
+/// probe member `target`, all at once; whether one of them reached it.
+/// Each is asked on a connection of its own and given half of this
+/// probe's time to reach the target.
+fn probe_indirectly(target: &str, settings: &PushSettings) -> bool {
+    let membership = &settings.membership;
+    let now = Instant::now();
+    let helpers: Vec<String> = membership
+        .others()
+        .into_iter()
+        .filter(|m| m.id != target)
+        .filter(|m| matches!(membership.health(&m.id, now), Some((Health::Up, _))))
+        .map(|m| m.addr)
+        .take(INDIRECT_PROBES)
+        .collect();
+    if helpers.is_empty() {
+        return false;
+    }
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = helpers
+            .iter()
+            .map(|helper| scope.spawn(move || ask_to_probe(helper, target, settings)))
+            .collect();
+        asks.into_iter()
+            .any(|ask| ask.join().is_ok_and(|reached| reached.unwrap_or(false)))
+    })
+}
+
+/// Asks the member at `helper` to probe member `target`.
+fn ask_to_probe(helper: &str, target: &str, settings: &PushSettings) -> Result<bool> {
+    let mut conn = open(helper, settings)?;
+    conn.send(&MessageRef::ProbeFor { target })?;
+    conn.flush()?;
+    match conn.receive()? {
+        Message::ProbeReply { reached } => Ok(reached),
+        other => Err(SyncError::unexpected(
+            &[MessageKind::ProbeReply],
+            other.kind(),
+        )),
+    }
+}
+
+/// Probes member `target` for another node (its `ProbeFor`): one
+/// exchange on a fresh probe connection, within half the time the asker
+/// allows its own probes, so the answer reaches it in time.
+pub fn reach(target: &str, settings: &PushSettings) -> bool {
+    let Some(member) = settings
+        .membership
+        .get(target)
+        .filter(|m| !m.state.is_gone())
+    else {
+        return false;
+    };
+    let mut quick = probe_settings(settings);
+    quick.io_timeout /= 2;
+    quick.connect_timeout /= 2;
+    let mut conn = None;
+    probe(&mut conn, &member.addr, &quick).is_ok()
 }
 
 /// Tells the member at `addr` this node's whole list now, once (a leave,

@@ -56,6 +56,9 @@ pub struct ReceiveSettings {
     /// The member list: gossip is merged into it, and a member it says
     /// was forgotten or left is refused.
     pub membership: Membership,
+    /// How this node dials a member, for an indirect probe asked of it
+    /// (`None`: it does not make them).
+    pub dialing: Option<crate::replication::pusher::PushSettings>,
 }
 
 /// Serves one peer connection until it closes; `name` is this node's. A

@@ -71,8 +71,8 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// instance id to `Hello`.
 ///
 /// Version 6 added membership: the sender's member id and whether the
-/// connection is a probe to `Hello`, and the `Gossip` and `Expelled`
-/// messages (see [`crate::membership`]).
+/// connection is a probe to `Hello`, and the `Gossip`, `Expelled`,
+/// `ProbeFor` and `ProbeReply` messages (see [`crate::membership`]).
 pub const PROTOCOL_VERSION: u16 = 6;
 
 /// What the last part of a push says besides its entries.
@@ -241,6 +241,17 @@ pub enum Message {
         /// What it must do, as its log should say.
         why: String,
     },
+    /// On a probe connection: probe member `target` for the sender,
+    /// whose own probe of it failed (SWIM's indirect probe).
+    ProbeFor {
+        /// The member id to probe.
+        target: String,
+    },
+    /// The answer to [`Message::ProbeFor`].
+    ProbeReply {
+        /// Whether the target answered.
+        reached: bool,
+    },
 }
 
 impl Message {
@@ -261,6 +272,8 @@ impl Message {
             Message::SecretRequired => MessageKind::SecretRequired,
             Message::Gossip { .. } => MessageKind::Gossip,
             Message::Expelled { .. } => MessageKind::Expelled,
+            Message::ProbeFor { .. } => MessageKind::ProbeFor,
+            Message::ProbeReply { .. } => MessageKind::ProbeReply,
         }
     }
 }
@@ -283,6 +296,8 @@ pub enum MessageKind {
     SecretRequired,
     Gossip,
     Expelled,
+    ProbeFor,
+    ProbeReply,
 }
 
 impl fmt::Display for MessageKind {
@@ -346,6 +361,12 @@ pub enum MessageRef<'a> {
     },
     Expelled {
         why: &'a str,
+    },
+    ProbeFor {
+        target: &'a str,
+    },
+    ProbeReply {
+        reached: bool,
     },
 }
 
