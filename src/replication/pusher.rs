@@ -1,5 +1,12 @@
 //! The sending half of the protocol: one pusher thread per peer.
 //!
+//! The peers are the entries of the peers file and of `--join`, and, on a
+//! node that follows the member list (see [`Pushers::spawn`]), every
+//! member the list brings: a pusher (and a prober, see
+//! [`crate::replication::prober`]) is added when a member appears and
+//! retired when it is gone, and the store's acknowledgements follow (a
+//! retired peer holds back no tombstone).
+//!
 //! In a round each pusher sends its peer every entry above the peer's last
 //! acknowledged version vector, in bounded parts, and merges what the peer
 //! sends back (see [`crate::replication::wire`] for the exchange). An idle

@@ -183,3 +183,31 @@ impl Store {
         self.hold_tombstones = hold;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_wait_for_every_member_until_one_is_gone() {
+        let mut s = Store::new("a", 1024).with_peers(1);
+        s.put(b"k", b"v", 1_000).expect("put");
+        s.delete(b"k", 2_000).expect("delete");
+        // A member joins: it holds the tombstone back too.
+        s.add_peer(1);
+        s.add_peer(1); // twice is once
+        assert_eq!(s.peer_count(), 2);
+        let all = s.version_vector();
+        assert_eq!(s.peer_acknowledged(0, &all), Ok(0), "peer 1 has not");
+        assert_eq!(s.counts().tombstones, 1);
+        // Peer 1 is forgotten: nothing waits on it any more.
+        assert_eq!(s.forget_peer(1), 1);
+        assert_eq!(s.counts().tombstones, 0);
+        assert!(!s.peer_has_own_writes(1, 0), "a gone peer has nothing");
+        assert_eq!(s.peer_lag(1), PeerLag::default());
+        // Its later acknowledgements count for nothing.
+        s.delete(b"k2", 3_000).expect("delete");
+        assert_eq!(s.peer_acknowledged(1, &s.version_vector()), Ok(0));
+        assert_eq!(s.counts().tombstones, 1, "peer 0 has not seen k2's delete");
+    }
+}
