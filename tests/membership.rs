@@ -167,7 +167,7 @@ fn a_cluster_grows_from_one_to_four_with_join_while_a_client_writes() {
 #[test]
 fn a_killed_member_is_suspect_then_down_and_a_restart_brings_it_back() {
     let dirs: Vec<_> = (0..3).map(|_| temp_dir()).collect();
-    let n1 = joining("n1", &[]).data_dir(dirs[0].path()).start();
+    let mut n1 = joining("n1", &[]).data_dir(dirs[0].path()).start();
     let n2 = joining("n2", &[n1.addr()]).data_dir(dirs[1].path()).start();
     let mut n3 = joining("n3", &[n1.addr()]).data_dir(dirs[2].path()).start();
     wait_members(&[&n1, &n2, &n3], &["n1", "n2", "n3"]);
@@ -200,6 +200,14 @@ fn a_killed_member_is_suspect_then_down_and_a_restart_brings_it_back() {
     assert!(
         took < Duration::from_millis(FAILURE_MS) * 3,
         "down after {took:?}"
+    );
+    // The console's status says so, and for how long.
+    let lines = n1.member_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("member n3 ") && l.contains(": up, down for ")),
+        "{lines:?}"
     );
     // Writes go on while it is down.
     let mut con = redis_connection(n1.addr());

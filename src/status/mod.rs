@@ -220,7 +220,10 @@ pub fn format_status(status: &Status) -> String {
         // The reasons start "writes refused: ".
         lines.push(why.clone());
     }
-    lines.extend(status.members.iter().map(member_line));
+    // A node alone has nothing to say of its members.
+    if status.members.len() > 1 {
+        lines.extend(status.members.iter().map(member_line));
+    }
     if let Some(digest) = status.digest {
         lines.push(format!("digest: {digest}"));
     }
