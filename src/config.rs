@@ -246,6 +246,12 @@ pub struct FileSettings {
     pub listen: Option<String>,
     /// `PEERS_FILE`.
     pub peers: Option<PathBuf>,
+    /// `--join` (a list).
+    pub join: Option<Vec<String>>,
+    /// `--announce`.
+    pub announce: Option<String>,
+    /// `--failure-timeout-ms`.
+    pub failure_timeout_ms: Option<u64>,
     /// `--sync-interval-ms`.
     pub sync_interval_ms: Option<u64>,
     /// `--no-cli`.
@@ -393,7 +399,13 @@ pub fn merge_config_file(
             }
         )*};
     }
+    // The command line's --join and --announce win over the file's.
+    if args.join.is_empty() {
+        args.join = file.join.unwrap_or_default();
+    }
+    args.announce = args.announce.take().or(file.announce);
     fill!(
+        failure_timeout_ms,
         sync_interval_ms,
         no_cli,
         max_frame_bytes,
@@ -858,6 +870,9 @@ mod tests {
             name = "n1"
             listen = "127.0.0.1:9001"
             peers = "peers.txt"
+            join = ["127.0.0.1:9002", "127.0.0.1:9003"]
+            announce = "db1.example:9001"
+            failure-timeout-ms = 3000
             sync-interval-ms = 250
             no-cli = true
             max-frame-bytes = 2097152
@@ -890,6 +905,9 @@ mod tests {
                 name: Some("n1".into()),
                 listen: Some("127.0.0.1:9001".into()),
                 peers: Some("peers.txt".into()),
+                join: Some(vec!["127.0.0.1:9002".into(), "127.0.0.1:9003".into()]),
+                announce: Some("db1.example:9001".into()),
+                failure_timeout_ms: Some(3000),
                 sync_interval_ms: Some(250),
                 no_cli: Some(true),
                 max_frame_bytes: Some(2_097_152),
