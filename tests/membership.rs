@@ -302,6 +302,36 @@ fn a_busy_cluster_sees_no_member_down() {
 }
 
 #[test]
+fn only_a_node_with_the_cluster_secret_can_join() {
+    let dir = temp_dir();
+    let ours = common::secret_file(dir.path(), "ours", common::SECRET);
+    let theirs = common::secret_file(dir.path(), "theirs", common::OTHER_SECRET);
+    let with = |spec: NodeSpec, path: &std::path::Path| {
+        spec.args(&["--cluster-secret-file", &path.display().to_string()])
+    };
+    let n1 = with(joining("n1", &[]), &ours).start();
+    let n2 = with(joining("n2", &[n1.addr()]), &ours).start();
+    wait_members(&[&n1, &n2], &["n1", "n2"]);
+    // A node of another cluster is refused at the handshake: it is never
+    // admitted, and learns nothing.
+    let intruder = with(joining("n3", &[n1.addr()]), &theirs).start();
+    intruder.wait_log("unreachable", LEARN_TIMEOUT);
+    n1.wait_log("closed connection from", LEARN_TIMEOUT);
+    for node in [&n1, &n2] {
+        assert!(
+            line_of(node.addr(), "n3").is_none(),
+            "{} admitted n3",
+            node.name()
+        );
+    }
+    assert_eq!(
+        cluster_nodes(intruder.addr()).len(),
+        1,
+        "n3 learned members"
+    );
+}
+
+#[test]
 fn cluster_meet_joins_a_running_node() {
     let n1 = joining("n1", &[]).start();
     let n2 = joining("n2", &[]).start();

@@ -515,6 +515,27 @@ mod tests {
     }
 
     #[test]
+    fn a_list_from_a_peer_is_checked_before_anything_is_merged() {
+        let a = solo("a");
+        let b = solo("b");
+        let mut records = b.records();
+        records.push(Member {
+            id: "not an id".into(),
+            ..b.me()
+        });
+        assert!(a.merge(records).is_err());
+        assert_eq!(a.records().len(), 1, "nothing of it merged");
+        let many: Vec<Member> = (0..=MAX_MEMBERS)
+            .map(|i| Member {
+                id: format!("{i:040x}"),
+                ..b.me()
+            })
+            .collect();
+        assert!(a.merge(many).is_err());
+        assert_eq!(a.records().len(), 1);
+    }
+
+    #[test]
     fn an_earlier_run_under_this_name_is_forgotten() {
         let old = solo("a");
         let new = solo("a");
