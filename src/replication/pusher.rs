@@ -193,8 +193,11 @@ impl Pushers {
         Ok(pushers)
     }
 
-    /// Starts the threads of a new slot at the end of `slots`. `counted`:
-    /// the store tracks it already (`Store::with_peers`) or must add it.
+    /// Starts the threads of a new slot at the end of `slots`, for
+    /// `member` if known. `add_to_store`: the store must start tracking
+    /// it (else it does already, from `Store::with_peers`). The slot is
+    /// added even if a thread cannot start (without threads), so that
+    /// indexes stay those of the table and the store.
     fn add_slot(
         &self,
         slots: &mut Vec<Slot>,
@@ -227,27 +230,34 @@ impl Pushers {
             renewals_seen: 0,
             last_try: None,
         };
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name(format!("netdb-push-{addr}"))
             .spawn(move || pusher.run(rx))
             .map_err(|source| Error::Io {
                 context: "cannot start a pusher thread",
                 source,
-            })?;
-        crate::replication::prober::spawn(
-            index,
-            addr.clone(),
-            self.settings.clone(),
-            self.table.clone(),
-            Arc::clone(&stop),
-        )?;
+            })
+            .and_then(|_| {
+                crate::replication::prober::spawn(
+                    index,
+                    addr.clone(),
+                    self.settings.clone(),
+                    self.table.clone(),
+                    Arc::clone(&stop),
+                )
+            });
         slots.push(Slot {
             addr,
             from_list: member.is_some(),
             jobs: Some(tx),
             stop,
         });
-        Ok(())
+        if started.is_err() {
+            if let Some(slot) = slots.last_mut() {
+                self.retire(slot, index);
+            }
+        }
+        started
     }
 
     /// Retires slot `index`: its threads end, its acknowledgements stop
