@@ -332,6 +332,32 @@ fn only_a_node_with_the_cluster_secret_can_join() {
 }
 
 #[test]
+fn a_peer_s_bad_member_list_costs_one_connection() {
+    use std::io::Write;
+    let mut n1 = joining("n1", &[]).start();
+    let bad = netdb::membership::Member {
+        id: "not forty hex digits".into(),
+        name: "evil".into(),
+        addr: "127.0.0.1:1".into(),
+        state: netdb::membership::State::Up,
+        incarnation: 0,
+    };
+    let gossip = common::frame_of(&common::wire::Message::Gossip {
+        from: String::new(),
+        digest: 1,
+        members: vec![bad],
+    });
+    let mut stream = common::connect(n1.addr(), Duration::from_secs(5));
+    stream
+        .write_all(&[common::greeting("evil"), gossip].concat())
+        .expect("send");
+    n1.wait_log("refused member list", LEARN_TIMEOUT);
+    assert_eq!(cluster_nodes(n1.addr()).len(), 1, "nothing admitted");
+    n1.put("still", "here");
+    assert_eq!(n1.get("still").as_deref(), Some("here"));
+}
+
+#[test]
 fn cluster_meet_joins_a_running_node() {
     let n1 = joining("n1", &[]).start();
     let n2 = joining("n2", &[]).start();
