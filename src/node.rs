@@ -228,6 +228,15 @@ impl Node {
             }
         }));
         pushers.follow_members();
+        // NETDB.LEAVE: the same leave as the console's, then the node
+        // stops as on SIGTERM.
+        let leaving = Arc::downgrade(&pushers);
+        membership.on_leave(Box::new(move || {
+            let pushers = leaving.upgrade().ok_or("the node is stopping")?;
+            leave_cluster(&pushers, LEAVE_TIMEOUT).map_err(|e| e.to_string())?;
+            signal_hook::low_level::raise(signal_hook::consts::SIGTERM)
+                .map_err(|e| format!("left, but cannot stop: {e}"))
+        }));
         let _ = pushers_late.set(Arc::clone(&pushers));
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);

@@ -439,6 +439,28 @@ fn a_member_leaves_gracefully() {
 }
 
 #[test]
+fn a_member_leaves_from_redis() {
+    let n1 = joining("n1", &[]).start();
+    let mut n2 = joining("n2", &[n1.addr()]).start();
+    wait_members(&[&n1, &n2], &["n1", "n2"]);
+    let mut con = redis_connection(n2.addr());
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut con)
+        .expect("SET");
+    let ok: String = redis::cmd("NETDB.LEAVE")
+        .query(&mut con)
+        .expect("NETDB.LEAVE");
+    assert_eq!(ok, "OK");
+    // It stops by itself, as on SIGTERM.
+    let exited = n2.wait_exit();
+    assert!(exited.status.success(), "{exited}");
+    wait_members(&[&n1], &["n1"]);
+    wait_same_data(&[&n1], 1, CONVERGE_TIMEOUT);
+}
+
+#[test]
 fn a_forgotten_member_that_comes_back_with_its_data_is_refused() {
     let dir = temp_dir();
     let n1 = joining("n1", &[]).start();
