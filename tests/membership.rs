@@ -461,6 +461,23 @@ fn a_member_leaves_from_redis() {
 }
 
 #[test]
+fn a_member_leaves_from_the_connect_console() {
+    let n1 = joining("n1", &[]).start();
+    let mut n2 = joining("n2", &[n1.addr()]).start();
+    wait_members(&[&n1, &n2], &["n1", "n2"]);
+    let out = common::run(
+        common::netdb_command().args(["--connect", &n2.addr().to_string()]),
+        common::Input::Bytes(b"leave\n".to_vec()),
+        Duration::from_secs(20),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout, "Left the cluster. Goodbye!\n");
+    assert!(n2.wait_exit().status.success());
+    wait_members(&[&n1], &["n1"]);
+}
+
+#[test]
 fn a_forgotten_member_that_comes_back_with_its_data_is_refused() {
     let dir = temp_dir();
     let n1 = joining("n1", &[]).start();
