@@ -1,6 +1,6 @@
 //! The members file in the data directory (`members`): this node's id
 //! and every member record it knows, one per line. Rendering and parsing
-//! are pure; [`write`] puts it on disk the way snapshots go: a temporary
+//! are pure; [`write()`] puts it on disk the way snapshots go: a temporary
 //! file, fsynced, renamed over the old one, and the directory fsynced,
 //! so a crash leaves the old list or the new one, never half of one.
 //!

@@ -3,7 +3,7 @@
 //!
 //! The list is a map from member id to [`Member`]; two lists merge key by
 //! key, keeping for each id the record that is greatest by
-//! [`Member::rank`]. That order is total over every field of a record, so
+//! `Member::rank`. That order is total over every field of a record, so
 //! the merge is the join of a semilattice: commutative, associative and
 //! idempotent (a property test below checks all three), and lists that
 //! have seen the same records are equal whatever order they saw them in.

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | [`member`] | one member's record, the member list and its merge (a CRDT; pure) |
 //! | [`detector`] | failure detection: up, suspect, down from what was heard when (pure) |
-//! | [`file`] | the members file in the data directory (parsing pure; an atomic write) |
+//! | [`file`](mod@file) | the members file in the data directory (parsing pure; an atomic write) |
 //! | [`live`] | the list a running node shares between its threads, saved on every change |
 //!
 //! The threads that move it are elsewhere: the prober

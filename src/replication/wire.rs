@@ -17,6 +17,24 @@
 //!                                <───  Ack{vv, digest}
 //! ```
 //!
+//! A probe connection (see [`crate::replication::prober`]) opens the same
+//! way, with `Hello{probe: true}` (answered with an empty vector, without
+//! the store thread), and then carries only membership:
+//!
+//! ```text
+//! prober                                   peer
+//!   Gossip{from, digest, members: []}  ───>   (every probe interval)
+//!                                <───  Gossip{from, digest, members}
+//!                                      (the whole list if the digests differ)
+//!   Gossip{.., members: whole list}  ───>   (if the prober's still differs)
+//!                                <───  Gossip{..}
+//!   ProbeFor{target}             ───>   (after a failed probe of target)
+//!                                <───  ProbeReply{reached}
+//! ```
+//!
+//! A member that was forgotten or left gets `Expelled{why}` instead of a
+//! `Welcome`, on either kind of connection.
+//!
 //! In a cluster with a secret, `Challenge`, `Proof` and `Confirm` come
 //! before the `Hello`, and every frame from the `Hello` on carries a MAC:
 //! see [`crate::replication::auth`].
@@ -228,7 +246,10 @@ pub enum Message {
     /// sends its digest with no records; the answer has the answerer's
     /// digest, and its whole list when the digests differ.
     Gossip {
-        /// The sender's member id.
+        /// The sender's member id, in the first `Gossip` of a probe
+        /// connection and in the answer to it; empty in the others (the
+        /// answerer knows the prober from its `Hello`, and the prober
+        /// the answerer from that first answer).
         from: String,
         /// The digest of the sender's list.
         digest: u64,
