@@ -50,6 +50,19 @@ pub struct Args {
     /// File listing the peers, one host:port per line; without it the node
     /// runs alone.
     pub peers_file: Option<PathBuf>,
+    /// Join the cluster through the member at HOST:PORT (repeatable: any
+    /// one that answers will do). A node restarted with its data
+    /// directory rejoins the members it knew without it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Vec<String>,
+    /// The HOST:PORT other members dial to reach this node, when it is not
+    /// the listen address (containers, NAT).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub announce: Option<String>,
+    /// A member not heard from for this long is down (suspect after
+    /// half of it), in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub failure_timeout_ms: u64,
     /// How often to push to the peers, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub sync_interval_ms: u64,
@@ -233,6 +246,12 @@ pub struct FileSettings {
     pub listen: Option<String>,
     /// `PEERS_FILE`.
     pub peers: Option<PathBuf>,
+    /// `--join` (a list).
+    pub join: Option<Vec<String>>,
+    /// `--announce`.
+    pub announce: Option<String>,
+    /// `--failure-timeout-ms`.
+    pub failure_timeout_ms: Option<u64>,
     /// `--sync-interval-ms`.
     pub sync_interval_ms: Option<u64>,
     /// `--no-cli`.
@@ -380,7 +399,13 @@ pub fn merge_config_file(
             }
         )*};
     }
+    // The command line's --join and --announce win over the file's.
+    if args.join.is_empty() {
+        args.join = file.join.unwrap_or_default();
+    }
+    args.announce = args.announce.take().or(file.announce);
     fill!(
+        failure_timeout_ms,
         sync_interval_ms,
         no_cli,
         max_frame_bytes,
@@ -484,6 +509,13 @@ pub struct Config {
     pub cluster_secret: Option<ClusterSecret>,
     /// TLS for Redis clients, if the node has a certificate.
     pub tls: Option<ServerTls>,
+    /// The members to join through (`--join`); they are also in `peers`.
+    pub join: Vec<String>,
+    /// The address other members dial (`--announce`, or the listen
+    /// address).
+    pub announce: String,
+    /// `--failure-timeout-ms`.
+    pub failure_timeout: Duration,
 }
 
 /// Smallest `--max-frame-bytes`: a batch must always fit.
@@ -537,6 +569,9 @@ impl Config {
             protected_mode: true,
             cluster_secret: None,
             tls: None,
+            join: Vec::new(),
+            announce: String::new(),
+            failure_timeout: Duration::from_millis(5000),
         }
     }
 
@@ -623,11 +658,32 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
         addr: addr.clone(),
         source,
     })?;
-    let peers = match &args.peers_file {
+    let mut peers = match &args.peers_file {
         Some(path) => read_peers(path, bound)?,
         None => Vec::new(),
     };
+    let join = checked_joins(&args.join, bound)?;
+    for seed in &join {
+        if !peers.contains(seed) {
+            peers.push(seed.clone());
+        }
+    }
+    if args.failure_timeout_ms < 100 {
+        return Err(Error::Config(
+            "--failure-timeout-ms must be at least 100".into(),
+        ));
+    }
+    let announce = match &args.announce {
+        Some(a) => {
+            check_host_port(a).map_err(|why| Error::Config(format!("--announce {a}: {why}")))?;
+            a.clone()
+        }
+        None => bound.to_string(),
+    };
     let mut config = Config::new(name, peers);
+    config.join = join;
+    config.announce = announce;
+    config.failure_timeout = Duration::from_millis(args.failure_timeout_ms);
     config.sync_interval = Duration::from_millis(args.sync_interval_ms);
     config.max_frame = args.max_frame_bytes;
     config.max_connections = args.max_connections.max(1);
@@ -661,6 +717,30 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.cluster_secret = cluster_secret;
     config.tls = tls;
     Ok((config, listener))
+}
+
+/// Checks that `addr` reads as `host:port`, with a port from 1 to 65535.
+fn check_host_port(addr: &str) -> std::result::Result<(), String> {
+    let lines = crate::replication::peers::parse_peers(addr).map_err(|e| e.reason.to_string())?;
+    match lines.as_slice() {
+        [_] if addr.len() <= crate::membership::member::MAX_ADDR_LEN => Ok(()),
+        _ => Err("expected one host:port".into()),
+    }
+}
+
+/// The `--join` addresses, checked, this node's own left out.
+fn checked_joins(joins: &[String], bound: std::net::SocketAddr) -> Result<Vec<String>> {
+    let mut seeds = Vec::new();
+    for addr in joins {
+        check_host_port(addr).map_err(|why| Error::Config(format!("--join {addr}: {why}")))?;
+        let own = addr
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| crate::replication::peers::is_own_address(a, bound));
+        if !own && !seeds.contains(addr) {
+            seeds.push(addr.clone());
+        }
+    }
+    Ok(seeds)
 }
 
 /// The client password from `--requirepass` or `--requirepass-file`
@@ -790,6 +870,9 @@ mod tests {
             name = "n1"
             listen = "127.0.0.1:9001"
             peers = "peers.txt"
+            join = ["127.0.0.1:9002", "127.0.0.1:9003"]
+            announce = "db1.example:9001"
+            failure-timeout-ms = 3000
             sync-interval-ms = 250
             no-cli = true
             max-frame-bytes = 2097152
@@ -822,6 +905,9 @@ mod tests {
                 name: Some("n1".into()),
                 listen: Some("127.0.0.1:9001".into()),
                 peers: Some("peers.txt".into()),
+                join: Some(vec!["127.0.0.1:9002".into(), "127.0.0.1:9003".into()]),
+                announce: Some("db1.example:9001".into()),
+                failure_timeout_ms: Some(3000),
                 sync_interval_ms: Some(250),
                 no_cli: Some(true),
                 max_frame_bytes: Some(2_097_152),

@@ -16,7 +16,8 @@
 //! | [`store`] | the clocked map: local writes, merges, deltas for a peer, tombstones and peer acknowledgements, `SCAN`, the digest, undo of an unlogged group; the batches stores exchange | `core` |
 //! | [`durability`] | what reaches the disk: record framing, the log's own entry types, the data directory, fsync policy, compaction, streaming recovery, fail points | `store`, `core` |
 //! | [`engine`] | the store thread: the request vocabulary other threads use, the `Db` a front end's work runs against, group commit | `store`, `durability` |
-//! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, what a node knows of its peers | `engine`, `store` |
+//! | [`membership`] | the member list (a CRDT of records with incarnations), the members file, failure detection's judgement | `core` |
+//! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, the prober (probes and gossip), what a node knows of its peers | `engine`, `store`, `membership` |
 //! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections | `engine`, `status`, `replication`, `durability`, `store` |
 //! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
 //! | [`status`](mod@status) | the one status model that `status`, `INFO` and `NETDB.STATUS` render, and the one place it is gathered | `engine`, `replication`, `durability`, `store` |
@@ -58,6 +59,10 @@
 //!    connection, handed over by an I/O thread)
 //!  listener: accepts, hands each connection to an I/O thread (round robin)
 //!  sync thread: a round every interval, tombstone collection
+//!  prober(peer i), one per pusher: probes its peer and gossips the member
+//!    list (a shared `Membership`, never through the store thread); a
+//!    change of the list adds or retires pushers, probers and the store's
+//!    acknowledgement slots
 //!  main thread: waits for the console to end or a signal, then Node::stop
 //! ```
 //!
@@ -93,6 +98,7 @@ pub mod error;
 pub mod ioloop;
 pub mod listener;
 pub mod logging;
+pub mod membership;
 pub mod node;
 pub mod redis;
 pub mod replication;

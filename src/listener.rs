@@ -58,6 +58,10 @@ pub struct ServerSettings {
     pub peer_tls: bool,
     /// Set while another live node uses this node's name.
     pub refusal: crate::replication::status::WriteRefusal,
+    /// The member list.
+    pub membership: crate::membership::Membership,
+    /// How this node dials a member (for indirect probes).
+    pub dialing: Option<crate::replication::pusher::PushSettings>,
 }
 
 impl ServerSettings {
@@ -72,6 +76,8 @@ impl ServerSettings {
             anti_entropy: self.anti_entropy.clone(),
             secret: self.secret.clone(),
             refusal: self.refusal.clone(),
+            membership: self.membership.clone(),
+            dialing: self.dialing.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::engine::{service, StoreHandle};
 use crate::error::Result;
 use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
+use crate::membership::{Membership, State};
 use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
@@ -73,9 +74,23 @@ impl Node {
         let (max_value, peers) = (config.max_value(), config.peers.len());
         let max_clock_offset_ms = config.max_clock_offset_ms;
         let refusal = WriteRefusal::default();
+        // The member list is loaded once the data directory is open; until
+        // then (and for ever, unless this node is expelled) it refuses
+        // nothing.
+        let members_late: Arc<OnceLock<Membership>> = Arc::default();
         let make_store = |writer: &str| {
             let refusal = refusal.clone();
-            let gate = Box::new(move || refusal.why());
+            let members = Arc::clone(&members_late);
+            // A node that was forgotten or left takes no writes: nothing it
+            // takes would reach the others.
+            let gate = Box::new(move || {
+                refusal.why().or_else(|| {
+                    members
+                        .get()
+                        .and_then(Membership::expelled)
+                        .map(|why| format!("writes refused: {why}"))
+                })
+            });
             Store::new(writer, max_value)
                 .with_peers(peers)
                 .with_max_clock_offset_ms(max_clock_offset_ms)
@@ -101,6 +116,25 @@ impl Node {
                 (store, Some(disk))
             }
         };
+        // With a data directory, the members file beside the data: a
+        // restarted node rejoins the members it knew.
+        let membership = Membership::load(
+            &config.name,
+            &config.announce,
+            config.disk.as_ref().map(|d| d.dir.clone()),
+            !config.join.is_empty(),
+            config.failure_timeout,
+        )
+        .map_err(crate::error::Error::Config)?;
+        if let Some(why) = membership.expelled() {
+            return Err(crate::error::Error::Config(why));
+        }
+        let _ = members_late.set(membership.clone());
+        log::debug!(
+            "member id {} ({} members known)",
+            membership.my_id(),
+            membership.others().len() + 1
+        );
         // The pushers start after the store thread (they need its handle);
         // until then a write has no one to push to.
         let pushers_late: Arc<OnceLock<Arc<Pushers>>> = Arc::default();
@@ -134,6 +168,18 @@ impl Node {
         ));
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
+        let dialing = PushSettings {
+            connect_timeout: config.connect_timeout,
+            io_timeout: config.io_timeout,
+            max_frame: config.max_frame,
+            answering: Arc::clone(&answering),
+            refusal: refusal.clone(),
+            max_clock_offset_ms,
+            anti_entropy: anti_entropy.clone(),
+            secret: config.cluster_secret.clone(),
+            tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
+            membership: membership.clone(),
+        };
         let server = ServerSettings {
             max_frame: config.max_frame,
             max_connections: config.max_connections,
@@ -146,6 +192,8 @@ impl Node {
             secret: config.cluster_secret.clone(),
             peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
             refusal: refusal.clone(),
+            membership: membership.clone(),
+            dialing: Some(dialing.clone()),
         };
         warn_about_exposure(&config, addr);
         let peers_in = listener::peer_handoff(config.name.clone(), store.clone(), &server);
@@ -161,23 +209,34 @@ impl Node {
         // the middle of a push to a slow peer would hold the stop up to
         // its I/O timeout for nothing (a push after the stop sends nothing
         // new).
-        let (pushers, _pusher_threads) = Pushers::spawn(
+        // Every peer came from --join (or there is none): the peer set
+        // follows the member list. A peers file without --join fixes it.
+        let dynamic = config.peers.iter().all(|p| config.join.contains(p));
+        let pushers = Pushers::spawn(
             &config.name,
             config.peers.clone(),
+            dynamic,
             store.clone(),
-            PushSettings {
-                connect_timeout: config.connect_timeout,
-                io_timeout: config.io_timeout,
-                max_frame: config.max_frame,
-                answering,
-                refusal,
-                max_clock_offset_ms,
-                anti_entropy,
-                secret: config.cluster_secret.clone(),
-                tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
-            },
+            dialing,
         )?;
         let pushers = Arc::new(pushers);
+        // Weak: the list must not keep the pushers alive after the node.
+        let following = Arc::downgrade(&pushers);
+        membership.on_change(Box::new(move || {
+            if let Some(pushers) = following.upgrade() {
+                pushers.follow_members();
+            }
+        }));
+        pushers.follow_members();
+        // NETDB.LEAVE: the same leave as the console's, then the node
+        // stops as on SIGTERM.
+        let leaving = Arc::downgrade(&pushers);
+        membership.on_leave(Box::new(move || {
+            let pushers = leaving.upgrade().ok_or("the node is stopping")?;
+            leave_cluster(&pushers, LEAVE_TIMEOUT).map_err(|e| e.to_string())?;
+            signal_hook::low_level::raise(signal_hook::consts::SIGTERM)
+                .map_err(|e| format!("left, but cannot stop: {e}"))
+        }));
         let _ = pushers_late.set(Arc::clone(&pushers));
         clients.set_peers(pushers.table());
         let (stop_tx, stop_rx) = bounded(1);
@@ -229,6 +288,20 @@ impl Node {
         Ok((self.pushers.sync_now(timeout)?, self.pushers.len()))
     }
 
+    /// The member list.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.pushers.table_membership()
+    }
+
+    /// Leaves the cluster gracefully: pushes what the others lack (one
+    /// round to each, waiting at most `timeout`), marks this node left,
+    /// and tells every member so. The caller then stops the node; it can
+    /// never rejoin under its member id (see the README's "Membership").
+    /// Returns how many members acknowledged the last push.
+    pub fn leave(&self, timeout: Duration) -> Result<usize> {
+        leave_cluster(&self.pushers, timeout)
+    }
+
     /// Stops the node: the sync thread and the listener first (waiting
     /// for them), so no new round or connection starts; then the store
     /// thread, after it has written and fsynced everything pending. Fails
@@ -274,6 +347,30 @@ impl Node {
         }
         let _ = listener.join();
     }
+}
+
+/// How long a leave waits for each member's last push and gossip.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Leaves the cluster: this node is `leaving` while it pushes what the
+/// others lack (one round to each, waiting at most `timeout`), then
+/// `left`, which it tells every member at once (gossip would too, but
+/// the node is about to stop). Returns how many members acknowledged
+/// the last push.
+fn leave_cluster(pushers: &Pushers, timeout: Duration) -> Result<usize> {
+    let membership = pushers
+        .table_membership()
+        .ok_or_else(|| crate::error::Error::Config("no member list".into()))?
+        .clone();
+    membership.set_my_state(State::Leaving);
+    let acked = pushers.sync_now(timeout)?;
+    membership.set_my_state(State::Left);
+    pushers.gossip_now(timeout);
+    log::info!(
+        "left the cluster: {acked} of {} members acknowledged the last push",
+        pushers.len()
+    );
+    Ok(acked)
 }
 
 /// Says at startup what a node listening beyond loopback lets in.

@@ -191,7 +191,7 @@ fn blank_lines_and_comments_get_no_reply() {
 fn help_prints_the_commands() {
     let mut node = Node::alone("n1", &[]);
     let help: Vec<&str> = HELP.lines().collect();
-    assert_eq!(help.len(), 10);
+    assert_eq!(help.len(), 11);
     assert_eq!(help[0], "Commands:");
     assert_eq!(node.cmd_lines("help", help.len()), help);
     // Nothing more than those lines.

@@ -182,6 +182,8 @@ fn a_hello_of_another_protocol_version() {
         name: "future".into(),
         wall_clock_ms: wall_clock_ms(),
         instance: 1,
+        member: String::new(),
+        probe: false,
     });
     stream
         .write_all(&[&MAGIC[..], &hello].concat())

@@ -43,6 +43,8 @@ pub enum Command {
     Help,
     /// `quit`
     Quit,
+    /// `leave`: leave the cluster gracefully, then exit.
+    Leave,
     /// A blank line or a `#` comment: no reply.
     Nothing,
 }
@@ -71,6 +73,7 @@ Commands:
   sync                push to every peer now
   help                this text
   quit                push once more to the peers, then exit
+  leave               leave the cluster for good: hand off, tell the members, exit
 Keys and values may be written in double quotes with \\\" \\\\ \\n \\r \\t \\0 \\xHH escapes.";
 
 fn usage(cmd: &str) -> &'static str {
@@ -222,13 +225,14 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         "delete" | "del" => Ok(Command::Delete {
             key: key_only(rest)?,
         }),
-        "keys" | "status" | "sync" | "help" | "quit" | "exit" => {
+        "keys" | "status" | "sync" | "help" | "quit" | "exit" | "leave" => {
             no_more(rest).map_err(|_| ParseError(format!("{word} takes no arguments")))?;
             Ok(match word {
                 "keys" => Command::Keys,
                 "status" => Command::Status,
                 "sync" => Command::Sync,
                 "help" => Command::Help,
+                "leave" => Command::Leave,
                 _ => Command::Quit,
             })
         }

@@ -210,6 +210,16 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
             return Ok(false);
         }
         Command::Help => HELP.to_string(),
+        Command::Leave => {
+            out.flush().map_err(Error::io("cannot write to stdout"))?;
+            let acked = node.leave(crate::node::LEAVE_TIMEOUT)?;
+            writeln!(
+                out,
+                "Left the cluster ({acked} members acknowledged the last push). Goodbye!"
+            )
+            .map_err(Error::io("cannot write to stdout"))?;
+            return Ok(false);
+        }
         Command::Keys => {
             // The console is database 0's view, as a Redis client's
             // before SELECT: other databases' keys are left out.

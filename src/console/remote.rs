@@ -110,6 +110,17 @@ pub fn run(
                         break Ok(());
                     }
                     Command::Help => HELP.to_string(),
+                    Command::Leave => {
+                        // The node answers once it has left, then stops.
+                        match remote.call(&[b"NETDB.LEAVE"])? {
+                            Reply::Error(e) => format!("Error: {e}"),
+                            _ => {
+                                writeln!(out, "Left the cluster. Goodbye!")
+                                    .map_err(Error::io("cannot write to stdout"))?;
+                                break Ok(());
+                            }
+                        }
+                    }
                     Command::Keys => keys_text(remote.call(&[b"KEYS", b"*"])?),
                     Command::Status => status_text(remote.call(&[b"NETDB.STATUS"])?),
                     Command::Sync => "Error: sync is not available over --connect \

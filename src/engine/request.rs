@@ -550,6 +550,16 @@ pub(super) enum Request {
     },
     /// Drop the tombstones every listed peer has acknowledged.
     CollectTombstones,
+    /// Track listed peer `peer`: a member joined.
+    AddPeer {
+        /// Index in the peers list.
+        peer: usize,
+    },
+    /// Listed peer `peer` is gone: its member left or was forgotten.
+    ForgetPeer {
+        /// Index in the peers list.
+        peer: usize,
+    },
     /// This node's data went back in time (a restored backup) and a peer
     /// sent its whole state: the values that peer has seen and no longer
     /// holds were deleted meanwhile (see [`Store::drop_deleted_meanwhile`](crate::store::Store::drop_deleted_meanwhile)).
@@ -744,6 +754,21 @@ impl StoreHandle {
     pub fn peer_acknowledged(&self, peer: usize, vv: WireVv) -> Result<()> {
         self.tx
             .send(Request::PeerAcknowledged { peer, vv })
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Tracks listed peer `peer` (a member joined), without waiting.
+    pub fn add_peer(&self, peer: usize) -> Result<()> {
+        self.tx
+            .send(Request::AddPeer { peer })
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Stops tracking listed peer `peer` (its member is gone), without
+    /// waiting.
+    pub fn forget_peer(&self, peer: usize) -> Result<()> {
+        self.tx
+            .send(Request::ForgetPeer { peer })
             .map_err(|_| Error::Stopped)
     }
 

@@ -353,6 +353,10 @@ impl Service {
             Request::CollectTombstones => {
                 store.collect_tombstones();
             }
+            Request::AddPeer { peer } => store.add_peer(peer),
+            Request::ForgetPeer { peer } => {
+                store.forget_peer(peer);
+            }
             Request::DropDeletedMeanwhile { vv, keys, peer } => {
                 let dropped = store.drop_deleted_meanwhile(&vv, &keys);
                 if dropped > 0 {

@@ -391,6 +391,10 @@ impl Context {
                 self.reset_stats();
                 Reply::ok()
             }
+            NodeQuery::Cluster(query) => crate::redis::cmd::cluster::answer(
+                query,
+                self.peers.get().and_then(PeerTable::membership),
+            ),
             _ => Reply::Error("ERR this query needs the store".into()),
         }
     }

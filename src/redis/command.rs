@@ -246,6 +246,8 @@ pub enum NodeQuery {
         /// How long to wait for them, in milliseconds; 0: for ever.
         timeout_ms: u64,
     },
+    /// `CLUSTER ...` and `NETDB.LEAVE`: the member list.
+    Cluster(cmd::cluster::ClusterQuery),
 }
 
 /// What `SLOWLOG` asks of the slow log.

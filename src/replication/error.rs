@@ -114,6 +114,11 @@ pub enum ProtocolError {
         /// The name both use.
         name: String,
     },
+    /// The member was forgotten or left: it must not bring its data
+    /// back (see [`crate::membership`]); says what to do.
+    Expelled(String),
+    /// The peer sent a member list that was refused.
+    BadMembers(String),
 }
 
 impl SyncError {
@@ -187,6 +192,8 @@ impl fmt::Display for ProtocolError {
                 "another live node answers with this node's name '{name}'; \
                  this node refuses writes while it runs"
             ),
+            ProtocolError::Expelled(why) => write!(f, "{why}"),
+            ProtocolError::BadMembers(why) => write!(f, "refused member list: {why}"),
         }
     }
 }

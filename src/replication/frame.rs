@@ -257,6 +257,8 @@ mod tests {
                 name: "n".into(),
                 wall_clock_ms: 1,
                 instance: 1,
+                member: String::new(),
+                probe: false,
             },
         )
         .expect("writes");

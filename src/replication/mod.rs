@@ -15,6 +15,7 @@
 //! | [`connection`] | a peer socket with timeouts, buffered, sending and receiving messages |
 //! | [`transfer`] | transfers in parts, both ways: gathering them to send, merging them as they come; part sizes |
 //! | [`pusher`] | the sending half: one pusher thread per peer, its connection, pushes and retry |
+//! | [`prober`] | probing each peer (failure detection) and gossiping the member list with it |
 //! | [`receiver`] | the receiving half: an incoming peer connection's handshake, pushes and answers |
 //! | [`ticker`] | the sync thread, which starts rounds |
 //! | [`status`] | what each node knows of its peers: reachability for `status`, who is pulling from it |
@@ -36,6 +37,7 @@ pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod peers;
+pub mod prober;
 pub mod pusher;
 pub mod receiver;
 pub mod status;

@@ -1,5 +1,12 @@
 //! The sending half of the protocol: one pusher thread per peer.
 //!
+//! The peers are the entries of the peers file and of `--join`, and, on a
+//! node that follows the member list (see [`Pushers::spawn`]), every
+//! member the list brings: a pusher (and a prober, see
+//! [`crate::replication::prober`]) is added when a member appears and
+//! retired when it is gone, and the store's acknowledgements follow (a
+//! retired peer holds back no tombstone).
+//!
 //! In a round each pusher sends its peer every entry above the peer's last
 //! acknowledged version vector, in bounded parts, and merges what the peer
 //! sends back (see [`crate::replication::wire`] for the exchange). An idle
@@ -32,6 +39,7 @@
 
 use crate::engine::StoreHandle;
 use crate::error::Error;
+use crate::membership::{Membership, State};
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::ClockOffset;
@@ -44,11 +52,12 @@ use crate::replication::wire::{
 };
 use crate::store::Shown;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
 use rustls::ClientConfig;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Timeouts and limits for outgoing pushes.
@@ -78,6 +87,9 @@ pub struct PushSettings {
     /// checked against the CA and this node's shown (see
     /// [`crate::tls::ServerTls::peer_dialing`]).
     pub tls: Option<Arc<ClientConfig>>,
+    /// The member list: what the handshake says of this node, and what
+    /// the pushers follow.
+    pub membership: Membership,
 }
 
 /// Rounds in a row in which a twin (another live node using this node's
@@ -112,53 +124,246 @@ struct Job {
     done: Option<Sender<bool>>,
 }
 
-/// The pushers of a node: a way to start a round.
+/// One peer a node pushes to: an entry of the peers file or of `--join`
+/// (whose member id is learned on the first gossip), or a member the
+/// list brought. Its index is its index in the peer table and in the
+/// store's acknowledgements, and never changes; a retired slot (its
+/// member gone, or found to be another slot's member) keeps its index
+/// and has no thread.
+struct Slot {
+    addr: String,
+    /// Made for a member the list brought (not a peers-file or `--join`
+    /// address): it follows the member's announced address.
+    from_list: bool,
+    jobs: Option<Sender<Job>>,
+    /// Stops the slot's prober.
+    stop: Arc<AtomicBool>,
+}
+
+/// The pushers of a node, one per peer, following the member list: a way
+/// to start a round, and to add and retire peers as members come and go.
 pub struct Pushers {
-    jobs: Vec<Sender<Job>>,
+    slots: Mutex<Vec<Slot>>,
+    /// Whether the peer set follows the member list (see
+    /// [`Pushers::spawn`]).
+    dynamic: AtomicBool,
     table: PeerTable,
+    name: String,
+    store: StoreHandle,
+    settings: PushSettings,
 }
 
 impl Pushers {
-    /// Starts one pusher thread per peer address; peer `i` is listed peer
-    /// `i` of the store.
+    /// Starts one pusher (and one prober) per peer address, and, if
+    /// `dynamic`, one per member of the list that no address names; peer
+    /// `i` is listed peer `i` of the store. The node installs
+    /// [`Pushers::follow_members`] as the member list's change hook.
+    ///
+    /// A node is `dynamic` unless it was started with a peers file and no
+    /// `--join`: such a node pushes to the entries of its file only, as
+    /// before membership (the operator chose its peers), though it gossips
+    /// and shows the members all the same. A `CLUSTER MEET` makes it
+    /// dynamic.
     pub fn spawn(
         name: &str,
         peers: Vec<String>,
+        dynamic: bool,
         store: StoreHandle,
         settings: PushSettings,
-    ) -> crate::error::Result<(Pushers, Vec<JoinHandle<()>>)> {
-        let table = PeerTable::new(name, &peers, settings.refusal.clone())
+    ) -> crate::error::Result<Pushers> {
+        let table = PeerTable::new(name, &[], settings.refusal.clone())
             .with_max_clock_offset_ms(settings.max_clock_offset_ms)
-            .with_anti_entropy(settings.anti_entropy.clone());
-        let mut jobs = Vec::new();
-        let mut threads = Vec::new();
-        for (index, addr) in peers.into_iter().enumerate() {
-            let (tx, rx) = bounded(8);
-            let pusher = Pusher {
-                index,
-                addr: addr.clone(),
-                name: name.to_owned(),
-                store: store.clone(),
-                table: table.clone(),
-                settings: settings.clone(),
-                conn: None,
-                left_to_pull: false,
-                rounds: 0,
-                twin_absent: 0,
-                repair: RepairPlan::default(),
-                renewals_seen: 0,
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("netdb-push-{addr}"))
-                .spawn(move || pusher.run(rx))
-                .map_err(|source| Error::Io {
-                    context: "cannot start a pusher thread",
-                    source,
-                })?;
-            jobs.push(tx);
-            threads.push(thread);
+            .with_anti_entropy(settings.anti_entropy.clone())
+            .with_membership(settings.membership.clone());
+        let pushers = Pushers {
+            slots: Mutex::new(Vec::new()),
+            dynamic: AtomicBool::new(dynamic),
+            table,
+            name: name.to_owned(),
+            store,
+            settings,
+        };
+        {
+            let mut slots = pushers.slots.lock();
+            for addr in peers {
+                pushers.add_slot(&mut slots, addr, None, false)?;
+            }
         }
-        Ok((Pushers { jobs, table }, threads))
+        pushers.follow_members();
+        Ok(pushers)
+    }
+
+    /// Starts the threads of a new slot at the end of `slots`, for
+    /// `member` if known. `add_to_store`: the store must start tracking
+    /// it (else it does already, from `Store::with_peers`). The slot is
+    /// added even if a thread cannot start (without threads), so that
+    /// indexes stay those of the table and the store.
+    fn add_slot(
+        &self,
+        slots: &mut Vec<Slot>,
+        addr: String,
+        member: Option<String>,
+        add_to_store: bool,
+    ) -> crate::error::Result<()> {
+        let index = slots.len();
+        if add_to_store {
+            self.store.add_peer(index)?;
+        }
+        self.table.add_peer(&addr, member.as_deref());
+        if let Some(id) = &member {
+            self.settings.membership.watch(id, Instant::now());
+        }
+        let (tx, rx) = bounded(8);
+        let stop = Arc::new(AtomicBool::new(false));
+        let pusher = Pusher {
+            index,
+            addr: addr.clone(),
+            name: self.name.clone(),
+            store: self.store.clone(),
+            table: self.table.clone(),
+            settings: self.settings.clone(),
+            conn: None,
+            left_to_pull: false,
+            rounds: 0,
+            twin_absent: 0,
+            repair: RepairPlan::default(),
+            renewals_seen: 0,
+            last_try: None,
+        };
+        let started = std::thread::Builder::new()
+            .name(format!("netdb-push-{addr}"))
+            .spawn(move || pusher.run(rx))
+            .map_err(|source| Error::Io {
+                context: "cannot start a pusher thread",
+                source,
+            })
+            .and_then(|_| {
+                crate::replication::prober::spawn(
+                    index,
+                    addr.clone(),
+                    self.settings.clone(),
+                    self.table.clone(),
+                    Arc::clone(&stop),
+                )
+            });
+        slots.push(Slot {
+            addr,
+            from_list: member.is_some(),
+            jobs: Some(tx),
+            stop,
+        });
+        if started.is_err() {
+            if let Some(slot) = slots.last_mut() {
+                self.retire(slot, index);
+            }
+        }
+        started
+    }
+
+    /// Retires slot `index`: its threads end, its acknowledgements stop
+    /// holding back tombstones, `status` no longer shows it.
+    fn retire(&self, slot: &mut Slot, index: usize) {
+        if slot.jobs.take().is_none() {
+            return;
+        }
+        slot.stop.store(true, Ordering::SeqCst);
+        self.table.retire(index);
+        let _ = self.store.forget_peer(index);
+    }
+
+    /// Makes the slots follow the member list: a slot for every member
+    /// that is not gone (an address slot not yet bound to a member id
+    /// takes the member at its address), none for a gone one. Called at
+    /// the start and after every change of the list.
+    pub fn follow_members(&self) {
+        let membership = &self.settings.membership;
+        let me = membership.my_id();
+        let mut slots = self.slots.lock();
+        for addr in membership.take_meets() {
+            self.dynamic.store(true, Ordering::SeqCst);
+            let known = self
+                .table
+                .lock()
+                .iter()
+                .any(|p| !p.retired && p.addr == addr);
+            if known {
+                continue;
+            }
+            log::info!("joining through {addr} (CLUSTER MEET)");
+            if let Err(e) = self.add_slot(&mut slots, addr.clone(), None, true) {
+                log::error!("cannot add a pusher for {addr}: {e}");
+            }
+        }
+        for member in membership.records() {
+            if member.id == me {
+                continue;
+            }
+            if member.state.is_gone() {
+                for (index, slot) in slots.iter_mut().enumerate() {
+                    if self.table.member_of(index).as_deref() != Some(member.id.as_str()) {
+                        continue;
+                    }
+                    if slot.from_list || self.is_dynamic() {
+                        self.retire(slot, index);
+                    } else {
+                        // A peers-file entry of a static node stays: what
+                        // answers there next (a restarted node under a new
+                        // id) is bound by its next probe.
+                        self.table.unbind(index);
+                    }
+                }
+                continue;
+            }
+            if !self.is_dynamic() {
+                // A node started with a peers file and no --join pushes to
+                // the entries of its file, as before membership.
+                continue;
+            }
+            if let Some(index) = self.table.index_of(&member.id) {
+                // (An address from the peers file or --join that reaches
+                // the member is as good as the one it announces.)
+                let moved = slots.get(index).is_some_and(|s| s.from_list)
+                    && self.table.lock()[index].addr != member.addr;
+                if !moved {
+                    continue;
+                }
+                // It came back at another address (a higher incarnation
+                // says so): a slot for the new one replaces the old.
+                log::info!(
+                    "member {} ({}) is now at {}",
+                    member.name,
+                    member.id,
+                    member.addr
+                );
+                if let Some(slot) = slots.get_mut(index) {
+                    self.retire(slot, index);
+                }
+            }
+            if let Some(index) = self.table.unbound_at(&member.addr) {
+                self.table.bind(index, &member.id);
+                membership.watch(&member.id, Instant::now());
+                continue;
+            }
+            log::info!(
+                "member {} ({}) at {}: pushing to it",
+                member.name,
+                member.id,
+                member.addr
+            );
+            if let Err(e) = self.add_slot(&mut slots, member.addr.clone(), Some(member.id), true) {
+                log::error!("cannot add a pusher for {}: {e}", member.addr);
+            }
+        }
+    }
+
+    /// Whether the peer set follows the member list.
+    fn is_dynamic(&self) -> bool {
+        self.dynamic.load(Ordering::SeqCst)
+    }
+
+    /// The member list the pushers follow.
+    pub fn table_membership(&self) -> Option<&Membership> {
+        Some(&self.settings.membership)
     }
 
     /// The shared peer status table.
@@ -176,11 +381,21 @@ impl Pushers {
         self.len() == 0
     }
 
+    /// The job queues of the slots that have threads.
+    fn queues(&self) -> Vec<(usize, Sender<Job>)> {
+        let slots = self.slots.lock();
+        slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.jobs.clone()?)))
+            .collect()
+    }
+
     /// Asks every pusher for a push, unless it has one queued already (a
     /// queued push sends everything this one would). `Stopped` once the
     /// pushers are gone.
     pub fn start_round(&self) -> Result<()> {
-        for jobs in &self.jobs {
+        for (_, jobs) in self.queues() {
             match jobs.try_send(Job { done: None }) {
                 Ok(()) | Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => return Err(SyncError::Stopped),
@@ -195,9 +410,10 @@ impl Pushers {
     /// wants this push's answer.
     pub fn sync_now(&self, timeout: Duration) -> crate::error::Result<usize> {
         let deadline = Instant::now() + timeout;
-        let (tx, rx) = bounded(self.jobs.len().max(1));
+        let queues = self.queues();
+        let (tx, rx) = bounded(queues.len().max(1));
         let mut started = 0;
-        for (index, jobs) in self.jobs.iter().enumerate() {
+        for (index, jobs) in queues {
             if self.table.is_self(index) {
                 continue;
             }
@@ -220,6 +436,36 @@ impl Pushers {
             }
         }
         Ok(acked)
+    }
+
+    /// Gossips this node's whole list to every member now, waiting at
+    /// most `timeout` for each (a leave, before the node exits).
+    pub fn gossip_now(&self, timeout: Duration) {
+        let addrs: Vec<String> = {
+            let slots = self.slots.lock();
+            slots
+                .iter()
+                .filter(|s| s.jobs.is_some())
+                .map(|s| s.addr.clone())
+                .collect()
+        };
+        let mut settings = self.settings.clone();
+        settings.io_timeout = settings.io_timeout.min(timeout);
+        settings.connect_timeout = settings.connect_timeout.min(timeout);
+        for addr in addrs {
+            if let Err(e) = crate::replication::prober::tell(&addr, &settings) {
+                log::warn!("could not tell {addr} this node leaves: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Pushers {
+    /// The probers end with the node.
+    fn drop(&mut self) {
+        for slot in self.slots.lock().iter() {
+            slot.stop.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -261,7 +507,12 @@ struct Pusher {
     repair: RepairPlan,
     /// The store's count of new identities as of the last full round.
     renewals_seen: u64,
+    /// When a push was last tried.
+    last_try: Option<Instant>,
 }
+
+/// How often a push to a member found down is tried.
+const DOWN_RETRY: Duration = Duration::from_secs(3);
 
 /// How a round that the peer acknowledged went.
 #[derive(Debug, Clone, Copy, Default)]
@@ -300,6 +551,16 @@ impl Pusher {
         if self.table.is_self(self.index) {
             return self.acknowledge_self();
         }
+        let membership = self.settings.membership.clone();
+        if membership.expelled().is_some() {
+            return false;
+        }
+        // A member found down is tried once every few seconds, not at
+        // every write: it delays nobody.
+        if self.is_down_and_tried_lately() {
+            return false;
+        }
+        self.last_try = Some(Instant::now());
         let reused = self.conn.is_some();
         let full = self.repair.full_round();
         let mut result = self.push(may_leave_to_pull, full);
@@ -322,6 +583,10 @@ impl Pusher {
             return self.acknowledge_self();
         }
         self.track_twin(&result, at_startup);
+        if result.is_ok() && membership.me().state == State::Joining {
+            // The first round acknowledged brought this node the data.
+            membership.set_my_state(State::Up);
+        }
         let mut table = self.table.lock();
         let status = &mut table[self.index];
         match &result {
@@ -341,6 +606,22 @@ impl Pusher {
             }
         }
         result.is_ok()
+    }
+
+    /// Whether the peer is a member the failure detector finds down, and
+    /// a push was tried less than [`DOWN_RETRY`] ago.
+    fn is_down_and_tried_lately(&self) -> bool {
+        let Some(id) = self.table.member_of(self.index) else {
+            return false;
+        };
+        let now = Instant::now();
+        let down = matches!(
+            self.settings.membership.health(&id, now),
+            Some((crate::membership::Health::Down, _))
+        );
+        down && self
+            .last_try
+            .is_some_and(|at| now.duration_since(at) < DOWN_RETRY)
     }
 
     /// Notes whether a twin answered this round: refuses writes when one
@@ -562,53 +843,25 @@ impl Pusher {
         }
     }
 
-    /// Opens a connection to the peer, trying each address its name
-    /// resolves to, and greets it. With peer TLS, the connection is TLS,
-    /// its certificate checked against the CA and the name in the peers
-    /// file.
+    /// Opens a connection to the peer (see [`dial`]) and greets it.
     fn connect(&self) -> Result<Greeted> {
-        let addrs: Vec<SocketAddr> = self
-            .addr
-            .to_socket_addrs()
-            .map_err(SyncError::Resolve)?
-            .collect();
-        let mut last = SyncError::NoAddress;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.settings.connect_timeout) {
-                Ok(stream) => return self.greet(self.secure(stream)?),
-                Err(e) => last = e.into(),
-            }
-        }
-        Err(last)
-    }
-
-    /// `stream` inside TLS, if peers talk TLS; as it is otherwise.
-    fn secure(&self, stream: TcpStream) -> Result<PeerStream> {
-        let Some(tls) = &self.settings.tls else {
-            return Ok(PeerStream::Plain(stream));
-        };
-        match dial_tls(tls, &self.addr) {
-            Ok(conn) => Ok(PeerStream::dialed(conn, stream)),
-            Err(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why).into()),
-        }
+        self.greet(dial(&self.addr, &self.settings)?)
     }
 
     /// Sends the magic (and, with a cluster secret, proves it and has the
     /// peer prove it) and `Hello`; a `Welcome` of this protocol version
     /// from a node of another name makes the connection. One with this
     /// node's name is this node itself or a twin (see [`who_answered`]).
-    fn greet(&self, stream: PeerStream) -> Result<Greeted> {
-        let mut conn = Connection::new(stream, self.settings.io_timeout, self.settings.max_frame)?;
-        conn.send_magic()?;
-        if let Some(secret) = &self.settings.secret {
-            conn.authenticate_to_responder(secret)?;
-        }
+    fn greet(&self, mut conn: Connection) -> Result<Greeted> {
         let sent_ms = wall_clock_ms();
+        let member = self.settings.membership.my_id();
         conn.send(&MessageRef::Hello {
             version: PROTOCOL_VERSION,
             name: &self.name,
             wall_clock_ms: sent_ms,
             instance: instance_id(),
+            member: &member,
+            probe: false,
         })?;
         conn.flush()?;
         let welcome = conn.receive()?;
@@ -648,8 +901,54 @@ impl Pusher {
                 Answerer::Twin => Err(ProtocolError::Twin { name }.into()),
             },
             Message::SecretRequired => Err(AuthError::ThisNodeHasNone.into()),
+            Message::Expelled { why } => Err(expelled(&self.settings.membership, why)),
             other => Err(SyncError::unexpected(&[MessageKind::Welcome], other.kind())),
         }
+    }
+}
+
+/// What a node that a peer refused as forgotten or left does: stops
+/// taking part (its pushers push nothing more) and says so once.
+pub fn expelled(membership: &Membership, why: String) -> SyncError {
+    membership.expel(&why);
+    ProtocolError::Expelled(why).into()
+}
+
+/// Opens a connection to `addr`, trying each address its name resolves
+/// to, with the magic sent and, with a cluster secret, the authenticated
+/// handshake made: ready for a `Hello`. With peer TLS, the connection is
+/// TLS, its certificate checked against the CA and the name in `addr`.
+pub fn dial(addr: &str, settings: &PushSettings) -> Result<Connection> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(SyncError::Resolve)?
+        .collect();
+    let mut last = SyncError::NoAddress;
+    for to in addrs {
+        match TcpStream::connect_timeout(&to, settings.connect_timeout) {
+            Ok(stream) => {
+                let stream = secure(addr, settings, stream)?;
+                let mut conn = Connection::new(stream, settings.io_timeout, settings.max_frame)?;
+                conn.send_magic()?;
+                if let Some(secret) = &settings.secret {
+                    conn.authenticate_to_responder(secret)?;
+                }
+                return Ok(conn);
+            }
+            Err(e) => last = e.into(),
+        }
+    }
+    Err(last)
+}
+
+/// `stream` inside TLS, if peers talk TLS; as it is otherwise.
+fn secure(addr: &str, settings: &PushSettings, stream: TcpStream) -> Result<PeerStream> {
+    let Some(tls) = &settings.tls else {
+        return Ok(PeerStream::Plain(stream));
+    };
+    match dial_tls(tls, addr) {
+        Ok(conn) => Ok(PeerStream::dialed(conn, stream)),
+        Err(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why).into()),
     }
 }
 

@@ -15,6 +15,7 @@
 
 use crate::engine::service::wall_clock_us;
 use crate::engine::StoreHandle;
+use crate::membership::Membership;
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::hello_ahead_ms;
@@ -52,6 +53,12 @@ pub struct ReceiveSettings {
     pub anti_entropy: AntiEntropy,
     /// Set while another live node uses this node's name.
     pub refusal: WriteRefusal,
+    /// The member list: gossip is merged into it, and a member it says
+    /// was forgotten or left is refused.
+    pub membership: Membership,
+    /// How this node dials a member, for an indirect probe asked of it
+    /// (`None`: it does not make them).
+    pub dialing: Option<crate::replication::pusher::PushSettings>,
 }
 
 /// Serves one peer connection until it closes; `name` is this node's. A
@@ -69,7 +76,11 @@ pub fn serve(
     let mut conn = Connection::new(stream, settings.handshake_timeout, settings.max_frame)?;
     conn.receive_magic()?;
     let hello = authenticate(&mut conn, settings.secret.as_ref())?;
-    let (peer, instance) = welcome(&mut conn, hello, name, store, settings.max_clock_offset_ms)?;
+    let member = match &hello {
+        Message::Hello { member, .. } => member.clone(),
+        _ => String::new(),
+    };
+    let (peer, instance) = welcome(&mut conn, hello, name, store, settings)?;
     // A node with this node's name and another instance: a twin, which
     // this node may not dial (so its pusher would not find it).
     // (An instance of 0 is a peer too old to say it.)
@@ -95,7 +106,25 @@ pub fn serve(
     loop {
         let (batch, done) = match conn.receive() {
             Ok(Message::Push { batch, done }) => (batch, done),
-            Ok(other) => return Err(SyncError::unexpected(&[MessageKind::Push], other.kind())),
+            Ok(Message::Gossip {
+                from,
+                digest,
+                members,
+            }) => {
+                let sender = if from.is_empty() { &member } else { &from };
+                answer_gossip(
+                    &mut conn,
+                    &settings.membership,
+                    sender,
+                    (&from, digest, members),
+                )?;
+                continue;
+            }
+            Ok(other) => {
+                // (Gossip is left out of what was expected: it is not
+                // part of a push's exchange.)
+                return Err(SyncError::unexpected(&[MessageKind::Push], other.kind()));
+            }
             Err(e) if e.is_idle_end() => return Ok(()),
             Err(e) => return Err(e),
         };
@@ -178,15 +207,31 @@ fn welcome(
     hello: Message,
     name: &str,
     store: &StoreHandle,
-    max_clock_offset_ms: u64,
+    settings: &ReceiveSettings,
 ) -> Result<(String, u64)> {
+    let max_clock_offset_ms = settings.max_clock_offset_ms;
     match hello {
         Message::Hello {
             version,
             name: peer,
             wall_clock_ms: theirs_ms,
             instance,
+            member,
+            probe,
         } => {
+            // A member that was forgotten or left must not bring its data
+            // back: it is told so, and both logs say what to do.
+            if let Some(gone) = settings
+                .membership
+                .get(&member)
+                .filter(|m| m.state.is_gone())
+            {
+                let why = crate::membership::live::expulsion(&gone);
+                log::error!("refused peer '{peer}': {why}");
+                conn.send(&MessageRef::Expelled { why: &why })?;
+                conn.flush()?;
+                return Err(ProtocolError::Expelled(why).into());
+            }
             let now_ms = wall_clock_us() / 1000;
             if let Some(ahead) = hello_ahead_ms(theirs_ms, now_ms) {
                 if ahead > max_clock_offset_ms && may_warn_about(&peer) {
@@ -197,8 +242,13 @@ fn welcome(
                     );
                 }
             }
-            // Answer before refusing, so the other side can say why.
-            let vv = store.version_vector()?;
+            // Answer before refusing, so the other side can say why. A
+            // probe is answered without the store thread.
+            let vv = if probe {
+                WireVv::new()
+            } else {
+                store.version_vector()?
+            };
             conn.send(&MessageRef::Welcome {
                 version: PROTOCOL_VERSION,
                 name,
@@ -218,6 +268,43 @@ fn welcome(
         }
         other => Err(SyncError::unexpected(&[MessageKind::Hello], other.kind())),
     }
+}
+
+/// Answers a `Gossip` (see [`crate::membership`]) from member `sender`:
+/// merges its records, if it sent them, counts it as heard from, and
+/// answers with this node's digest, and its whole list if the digests
+/// differ. The answer names this node when the `Gossip` named its sender
+/// (`from`), as a prober's first on a connection does.
+fn answer_gossip(
+    conn: &mut Connection,
+    membership: &Membership,
+    sender: &str,
+    (from, digest, members): (&str, u64, Vec<crate::membership::Member>),
+) -> Result<()> {
+    if !members.is_empty() {
+        membership
+            .merge(members)
+            .map_err(ProtocolError::BadMembers)?;
+    }
+    membership.heard_from(sender, std::time::Instant::now());
+    let ours = membership.digest();
+    let records = if ours == digest {
+        Vec::new()
+    } else {
+        membership.records()
+    };
+    let me = if from.is_empty() {
+        String::new()
+    } else {
+        membership.my_id()
+    };
+    let sent = conn.send(&MessageRef::Gossip {
+        from: &me,
+        digest: ours,
+        members: &records,
+    })?;
+    membership.count_gossip(sent);
+    conn.flush()
 }
 
 /// Whether to log now that `peer`'s clock is off: once a minute per peer

@@ -60,6 +60,13 @@ pub struct PeerStatus {
     pub clock: Option<ClockOffset>,
     /// Whether the last successful round ran over TLS.
     pub tls: bool,
+    /// The member it is, once known (see [`crate::membership`]).
+    pub member: Option<String>,
+    /// Whether the entry was retired: its member is gone, or another
+    /// entry reaches the same member. A retired entry also has `is_self`
+    /// set, so that everything that leaves this node itself out (`status`,
+    /// `WAIT`, the clock's vote) leaves it out too.
+    pub retired: bool,
 }
 
 impl PeerStatus {
@@ -75,6 +82,8 @@ impl PeerStatus {
             is_twin: false,
             clock: None,
             tls: false,
+            member: None,
+            retired: false,
         }
     }
 
@@ -127,6 +136,8 @@ pub struct PeerTable {
     max_clock_offset_ms: u64,
     /// The anti-entropy counters, for `status`.
     anti_entropy: AntiEntropy,
+    /// The member list, for `status`, `INFO` and `CLUSTER`.
+    membership: Option<crate::membership::Membership>,
 }
 
 impl PeerTable {
@@ -141,7 +152,108 @@ impl PeerTable {
             name: name.into(),
             max_clock_offset_ms: crate::core::hlc::DEFAULT_MAX_OFFSET_MS,
             anti_entropy: AntiEntropy::default(),
+            membership: None,
         }
+    }
+
+    /// The table, with the node's member list.
+    pub fn with_membership(mut self, membership: crate::membership::Membership) -> PeerTable {
+        self.membership = Some(membership);
+        self
+    }
+
+    /// The node's member list (none in a table made for a test).
+    pub fn membership(&self) -> Option<&crate::membership::Membership> {
+        self.membership.as_ref()
+    }
+
+    /// Adds an entry for `addr`, of member `member` if known; its index
+    /// is the table's length before.
+    pub fn add_peer(&self, addr: &str, member: Option<&str>) {
+        let mut entry = PeerStatus::new(addr);
+        entry.member = member.map(str::to_owned);
+        self.lock().push(entry);
+    }
+
+    /// Entry `index` is member `id`. `false` if another entry that is not
+    /// retired is that member already: this one is then a second way to
+    /// it, for the caller to retire.
+    pub fn bind(&self, index: usize, id: &str) -> bool {
+        let mut peers = self.lock();
+        let elsewhere = peers
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != index && !p.retired && p.member.as_deref() == Some(id));
+        let Some(p) = peers.get_mut(index) else {
+            return true;
+        };
+        if p.member.as_deref() == Some(id) {
+            return true;
+        }
+        if elsewhere {
+            return false;
+        }
+        p.member = Some(id.to_owned());
+        true
+    }
+
+    /// Entry `index` is no longer known to be any member (its member is
+    /// gone; whatever answers there next is bound anew).
+    pub fn unbind(&self, index: usize) {
+        if let Some(p) = self.lock().get_mut(index) {
+            p.member = None;
+        }
+    }
+
+    /// Retires entry `index` (see [`PeerStatus::retired`]).
+    pub fn retire(&self, index: usize) {
+        let mut peers = self.lock();
+        if let Some(p) = peers.get_mut(index) {
+            p.retired = true;
+            p.is_self = true;
+            p.is_twin = false;
+            p.clock = None;
+        }
+        self.refusal.set(self.refusal_reason(&peers));
+    }
+
+    /// The member entry `index` is, if known.
+    pub fn member_of(&self, index: usize) -> Option<String> {
+        self.lock().get(index).and_then(|p| p.member.clone())
+    }
+
+    /// The entry, not retired, of member `id`.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.lock()
+            .iter()
+            .position(|p| !p.retired && p.member.as_deref() == Some(id))
+    }
+
+    /// An entry, not retired and of no known member yet, for `addr`: one
+    /// spelled the same, or (resolving both) naming the same socket
+    /// address, as `localhost:7001` does `127.0.0.1:7001`.
+    pub fn unbound_at(&self, addr: &str) -> Option<usize> {
+        use std::net::ToSocketAddrs;
+        let unbound: Vec<(usize, String)> = self
+            .lock()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.retired && !p.is_self && p.member.is_none())
+            .map(|(i, p)| (i, p.addr.clone()))
+            .collect();
+        if let Some((i, _)) = unbound.iter().find(|(_, a)| a == addr) {
+            return Some(*i);
+        }
+        let resolve = |a: &str| -> Vec<std::net::SocketAddr> {
+            a.to_socket_addrs()
+                .map(Iterator::collect)
+                .unwrap_or_default()
+        };
+        let wanted = resolve(addr);
+        unbound
+            .into_iter()
+            .find(|(_, a)| resolve(a).iter().any(|s| wanted.contains(s)))
+            .map(|(i, _)| i)
     }
 
     /// Takes clocks further apart than `ms` as off (see

@@ -17,6 +17,24 @@
 //!                                <───  Ack{vv, digest}
 //! ```
 //!
+//! A probe connection (see [`crate::replication::prober`]) opens the same
+//! way, with `Hello{probe: true}` (answered with an empty vector, without
+//! the store thread), and then carries only membership:
+//!
+//! ```text
+//! prober                                   peer
+//!   Gossip{from, digest, members: []}  ───>   (every probe interval)
+//!                                <───  Gossip{from, digest, members}
+//!                                      (the whole list if the digests differ)
+//!   Gossip{.., members: whole list}  ───>   (if the prober's still differs)
+//!                                <───  Gossip{..}
+//!   ProbeFor{target}             ───>   (after a failed probe of target)
+//!                                <───  ProbeReply{reached}
+//! ```
+//!
+//! A member that was forgotten or left gets `Expelled{why}` instead of a
+//! `Welcome`, on either kind of connection.
+//!
 //! In a cluster with a secret, `Challenge`, `Proof` and `Confirm` come
 //! before the `Hello`, and every frame from the `Hello` on carries a MAC:
 //! see [`crate::replication::auth`].
@@ -70,9 +88,13 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// groups of writes one command made (`Batch::groups`), and the sender's
 /// instance id to `Hello`.
 ///
-/// Version 6 added a counter's state to every entry
+/// Version 6 added membership: the sender's member id and whether the
+/// connection is a probe to `Hello`, and the `Gossip`, `Expelled`,
+/// `ProbeFor` and `ProbeReply` messages (see [`crate::membership`]); and a
+/// counter's state to every entry
 /// ([`WireEntry::counter`](crate::store::batch::WireEntry::counter)), and
-/// an expiry to the tombstone an expiry left.
+/// an expiry to the tombstone an expiry left. (Both landed in one release:
+/// one number.)
 pub const PROTOCOL_VERSION: u16 = 6;
 
 /// What the last part of a push says besides its entries.
@@ -114,6 +136,14 @@ fn clock_or_unsaid<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(u64::deserialize(d).unwrap_or(0))
 }
 
+/// A field a `Hello` before version 6 ends before, read as its default
+/// ("not said"), so the version is what refuses that peer.
+fn or_unsaid<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(T::deserialize(d).unwrap_or_default())
+}
+
 /// A message between peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -133,6 +163,15 @@ pub enum Message {
         /// live node with its name) from itself reached another way.
         #[serde(deserialize_with = "clock_or_unsaid")]
         instance: u64,
+        /// The sender's member id (see [`crate::membership`]; empty: not
+        /// said): a member that was forgotten or left is refused here.
+        #[serde(deserialize_with = "or_unsaid")]
+        member: String,
+        /// A probe connection: it carries only `Gossip`, and its
+        /// `Welcome` an empty vector, so that answering it never waits
+        /// for the store thread.
+        #[serde(deserialize_with = "or_unsaid")]
+        probe: bool,
     },
     /// The answer to [`Message::Hello`].
     Welcome {
@@ -207,6 +246,37 @@ pub enum Message {
     /// The answer of a node with a secret to a `Hello`. The connection
     /// closes.
     SecretRequired,
+    /// Membership gossip, both ways (see [`crate::membership`]): a probe
+    /// sends its digest with no records; the answer has the answerer's
+    /// digest, and its whole list when the digests differ.
+    Gossip {
+        /// The sender's member id, in the first `Gossip` of a probe
+        /// connection and in the answer to it; empty in the others (the
+        /// answerer knows the prober from its `Hello`, and the prober
+        /// the answerer from that first answer).
+        from: String,
+        /// The digest of the sender's list.
+        digest: u64,
+        /// The sender's whole list, or nothing.
+        members: Vec<crate::membership::Member>,
+    },
+    /// The answer to the `Hello` of a member that was forgotten or left:
+    /// it must not bring its data back. The connection closes.
+    Expelled {
+        /// What it must do, as its log should say.
+        why: String,
+    },
+    /// On a probe connection: probe member `target` for the sender,
+    /// whose own probe of it failed (SWIM's indirect probe).
+    ProbeFor {
+        /// The member id to probe.
+        target: String,
+    },
+    /// The answer to [`Message::ProbeFor`].
+    ProbeReply {
+        /// Whether the target answered.
+        reached: bool,
+    },
 }
 
 impl Message {
@@ -225,6 +295,10 @@ impl Message {
             Message::ProofRefused => MessageKind::ProofRefused,
             Message::NoSecret => MessageKind::NoSecret,
             Message::SecretRequired => MessageKind::SecretRequired,
+            Message::Gossip { .. } => MessageKind::Gossip,
+            Message::Expelled { .. } => MessageKind::Expelled,
+            Message::ProbeFor { .. } => MessageKind::ProbeFor,
+            Message::ProbeReply { .. } => MessageKind::ProbeReply,
         }
     }
 }
@@ -245,6 +319,10 @@ pub enum MessageKind {
     ProofRefused,
     NoSecret,
     SecretRequired,
+    Gossip,
+    Expelled,
+    ProbeFor,
+    ProbeReply,
 }
 
 impl fmt::Display for MessageKind {
@@ -264,6 +342,8 @@ pub enum MessageRef<'a> {
         name: &'a str,
         wall_clock_ms: u64,
         instance: u64,
+        member: &'a str,
+        probe: bool,
     },
     Welcome {
         version: u16,
@@ -299,6 +379,20 @@ pub enum MessageRef<'a> {
     ProofRefused,
     NoSecret,
     SecretRequired,
+    Gossip {
+        from: &'a str,
+        digest: u64,
+        members: &'a [crate::membership::Member],
+    },
+    Expelled {
+        why: &'a str,
+    },
+    ProbeFor {
+        target: &'a str,
+    },
+    ProbeReply {
+        reached: bool,
+    },
 }
 
 #[cfg(test)]
@@ -343,12 +437,16 @@ mod tests {
                     name: "x".into(),
                     wall_clock_ms: 1_700_000_000_123,
                     instance: 42,
+                    member: String::new(),
+                    probe: false,
                 },
                 MessageRef::Hello {
                     version: 3,
                     name: "x",
                     wall_clock_ms: 1_700_000_000_123,
                     instance: 42,
+                    member: "",
+                    probe: false,
                 },
             ),
             (
@@ -500,6 +598,8 @@ mod tests {
                 name: "old".into(),
                 wall_clock_ms: 0,
                 instance: 0,
+                member: String::new(),
+                probe: false,
             }
         );
     }
@@ -512,6 +612,8 @@ mod tests {
                 name: "a".into(),
                 wall_clock_ms: 1_700_000_000_456,
                 instance: 7,
+                member: String::new(),
+                probe: false,
             },
             Message::Welcome {
                 version: PROTOCOL_VERSION,
@@ -527,6 +629,19 @@ mod tests {
                 msg
             );
         }
+    }
+
+    #[test]
+    fn an_idle_probe_is_a_few_bytes() {
+        // After the first exchange on a probe connection, neither side
+        // names itself: a probe and its answer are a digest each.
+        let idle = postcard::to_stdvec(&MessageRef::Gossip {
+            from: "",
+            digest: u64::MAX,
+            members: &[],
+        })
+        .expect("encodes");
+        assert!(idle.len() <= 14, "{} bytes", idle.len());
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub fn status_from_facts(
             .map(|e| e.to_string())
     });
     let anti_entropy = peers.anti_entropy().counts();
+    let members = peers
+        .membership()
+        .map(|m| m.view(std::time::Instant::now()))
+        .unwrap_or_default();
+    let gossip_sent = peers.membership().map(|m| m.gossip_sent());
     let peers = peers.lock().clone();
     Status {
         name: name.to_owned(),
@@ -67,6 +72,8 @@ pub fn status_from_facts(
         memory_rss: resident_bytes(),
         databases: facts.databases,
         expiring_by_database: facts.expiring_by_database,
+        members,
+        gossip_sent,
     }
 }
 

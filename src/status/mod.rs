@@ -70,6 +70,12 @@ pub struct Status {
     /// `INFO keyspace`); empty where not gathered, when `expiring` is
     /// database 0's.
     pub expiring_by_database: Vec<(crate::engine::Database, usize)>,
+    /// Every member of the cluster as this node sees it, itself first;
+    /// empty where not gathered (the machine form of a status).
+    pub members: Vec<crate::membership::MemberView>,
+    /// Bytes of gossip (probes and their answers) the node has sent since
+    /// it started; `None` where not gathered.
+    pub gossip_sent: Option<u64>,
 }
 
 /// Whether the last push to a peer worked.
@@ -214,10 +220,29 @@ pub fn format_status(status: &Status) -> String {
         // The reasons start "writes refused: ".
         lines.push(why.clone());
     }
+    // A node alone has nothing to say of its members.
+    if status.members.len() > 1 {
+        lines.extend(status.members.iter().map(member_line));
+    }
     if let Some(digest) = status.digest {
         lines.push(format!("digest: {digest}"));
     }
     lines.join("\n")
+}
+
+/// A member's `status` line: `member NAME ID at ADDR: STATE`, and for
+/// another live member how it looks from here and for how long.
+pub fn member_line(view: &crate::membership::MemberView) -> String {
+    let m = &view.member;
+    let me = if view.myself { " (this node)" } else { "" };
+    let health = match view.health {
+        Some((health, since)) => format!(", {} for {:.1} s", health.as_str(), since.as_secs_f64()),
+        None => String::new(),
+    };
+    format!(
+        "member {} {} at {}{me}: {}{health}",
+        m.name, m.id, m.addr, m.state
+    )
 }
 
 #[cfg(test)]
@@ -282,6 +307,8 @@ pub(crate) mod tests {
             memory_rss: Some(50 << 20),
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
+            members: Vec::new(),
+            gossip_sent: None,
         }
     }
 
@@ -304,6 +331,8 @@ pub(crate) mod tests {
             memory_rss: None,
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
+            members: Vec::new(),
+            gossip_sent: None,
         };
         assert_eq!(
             format_status(&status),

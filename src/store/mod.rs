@@ -390,6 +390,9 @@ pub struct Store {
     counter: WriteCounter,
     vv: VersionVector,
     peer_acks: Vec<Option<VersionVector>>,
+    /// Listed peers that are gone (their member left or was forgotten):
+    /// their acknowledgements hold back nothing (see `tombstones.rs`).
+    gone_peers: BTreeSet<usize>,
     max_value: usize,
     /// Bytes of keys and values held, tombstones included.
     data_bytes: usize,
@@ -455,6 +458,7 @@ impl Store {
             counter: WriteCounter::new(),
             vv: VersionVector::new(),
             peer_acks: Vec::new(),
+            gone_peers: BTreeSet::new(),
             max_value,
             data_bytes: 0,
             digest: Digest::default(),

@@ -1,6 +1,12 @@
 //! Tombstones and the acknowledgements that let them go: a delete is
 //! kept as a tombstone until every listed peer has acknowledged a version
 //! vector that covers it, then dropped. Also how far each peer is behind.
+//!
+//! The listed peers follow the member list (see [`crate::membership`]):
+//! a member that joins is added (and holds back every tombstone until it
+//! acknowledges it), and one that leaves or is forgotten is gone and holds
+//! back nothing. A member that is down still holds them back: removing it
+//! is what `CLUSTER FORGET` is for.
 
 use super::*;
 
@@ -33,16 +39,53 @@ impl Store {
             }
         }
         if let Some(slot) = self.peer_acks.get_mut(peer) {
-            *slot = Some(local);
+            if !self.gone_peers.contains(&peer) {
+                *slot = Some(local);
+            }
         }
         self.collect_groups();
         Ok(self.collect_tombstones())
+    }
+
+    /// Tracks listed peer `peer` from now on (a member that joined), if
+    /// it is not tracked yet: nothing it has not acknowledged is
+    /// collected.
+    pub fn add_peer(&mut self, peer: usize) {
+        if self.peer_acks.len() <= peer {
+            self.peer_acks.resize(peer + 1, None);
+        }
+    }
+
+    /// Listed peer `peer` is gone (its member left or was forgotten): its
+    /// acknowledgements hold back no tombstone any more. Collects what
+    /// that frees; returns how many tombstones went.
+    pub fn forget_peer(&mut self, peer: usize) -> usize {
+        if peer < self.peer_acks.len() {
+            self.gone_peers.insert(peer);
+            self.peer_acks[peer] = None;
+        }
+        self.collect_groups();
+        self.collect_tombstones()
+    }
+
+    /// The acknowledgements of the peers that are not gone.
+    fn counted_acks(&self) -> impl Iterator<Item = &Option<VersionVector>> {
+        self.peer_acks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.gone_peers.contains(i))
+            .map(|(_, ack)| ack)
     }
 
     /// Drops the groups (see [`Store::note_group`]) every listed peer has
     /// acknowledged whole: no part will carry them again.
     fn collect_groups(&mut self) {
         if self.groups.is_empty() {
+            return;
+        }
+        if self.counted_acks().next().is_none() {
+            // No peer left to pass a group on to.
+            self.groups.clear();
             return;
         }
         let Some(floor) = self.ack_floor(None) else {
@@ -61,7 +104,7 @@ impl Store {
     /// peer is listed and there is no `start`.
     fn ack_floor(&self, start: Option<VersionVector>) -> Option<VersionVector> {
         let mut floor = start;
-        for ack in &self.peer_acks {
+        for ack in self.counted_acks() {
             let vv = ack.as_ref()?;
             floor = Some(match floor {
                 Some(f) => f.meet(vv),
@@ -98,10 +141,12 @@ impl Store {
     /// Whether listed peer `peer` has acknowledged this node's own writes
     /// up to counter `counter` (`WAIT`).
     pub fn peer_has_own_writes(&self, peer: usize, counter: u64) -> bool {
-        self.peer_acks
-            .get(peer)
-            .and_then(Option::as_ref)
-            .is_some_and(|ack| ack.get(self.me) >= counter)
+        !self.gone_peers.contains(&peer)
+            && self
+                .peer_acks
+                .get(peer)
+                .and_then(Option::as_ref)
+                .is_some_and(|ack| ack.get(self.me) >= counter)
     }
 
     /// How far listed peer `peer` is behind.
@@ -109,6 +154,9 @@ impl Store {
         let Some(ack) = self.peer_acks.get(peer) else {
             return PeerLag::default();
         };
+        if self.gone_peers.contains(&peer) {
+            return PeerLag::default();
+        }
         let writes_behind = ack.as_ref().map(|ack| {
             self.vv
                 .iter()
@@ -133,5 +181,33 @@ impl Store {
     /// written.
     pub fn hold_tombstones(&mut self, hold: bool) {
         self.hold_tombstones = hold;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_wait_for_every_member_until_one_is_gone() {
+        let mut s = Store::new("a", 1024).with_peers(1);
+        s.put(b"k", b"v", 1_000).expect("put");
+        s.delete(b"k", 2_000).expect("delete");
+        // A member joins: it holds the tombstone back too.
+        s.add_peer(1);
+        s.add_peer(1); // twice is once
+        assert_eq!(s.peer_count(), 2);
+        let all = s.version_vector();
+        assert_eq!(s.peer_acknowledged(0, &all), Ok(0), "peer 1 has not");
+        assert_eq!(s.counts().tombstones, 1);
+        // Peer 1 is forgotten: nothing waits on it any more.
+        assert_eq!(s.forget_peer(1), 1);
+        assert_eq!(s.counts().tombstones, 0);
+        assert!(!s.peer_has_own_writes(1, 0), "a gone peer has nothing");
+        assert_eq!(s.peer_lag(1), PeerLag::default());
+        // Its later acknowledgements count for nothing.
+        s.delete(b"k2", 3_000).expect("delete");
+        assert_eq!(s.peer_acknowledged(1, &s.version_vector()), Ok(0));
+        assert_eq!(s.counts().tombstones, 1, "peer 0 has not seen k2's delete");
     }
 }

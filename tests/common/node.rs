@@ -485,9 +485,26 @@ impl Node {
 
     /// The lines of `status`: the node, the counts, one per peer (or
     /// `peers: none`), and the digest.
+    ///
+    /// The `member ...` lines (see [`Self::member_lines`]) are left out,
+    /// so that the others keep their places.
     pub fn status(&mut self) -> Vec<String> {
         let n = 3 + self.spec.peer_count.max(1);
-        self.cmd_lines("status", n)
+        let mut lines = self.cmd_lines("status", n);
+        // The member lines come before the digest, which ends the status.
+        while !lines.last().is_some_and(|l| l.starts_with("digest: ")) {
+            lines.push(self.reply());
+        }
+        lines.retain(|l| !l.starts_with("member "));
+        lines
+    }
+
+    /// The `member ...` lines of `status`: every member as this node sees
+    /// it, itself first.
+    pub fn member_lines(&mut self) -> Vec<String> {
+        let mut lines = self.status_now();
+        lines.retain(|l| l.starts_with("member "));
+        lines
     }
 
     /// The lines of `status`, however many peers it shows right now (an

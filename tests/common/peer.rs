@@ -36,6 +36,8 @@ pub fn greeting(name: &str) -> Vec<u8> {
         name: name.into(),
         wall_clock_ms: wall_clock_ms(),
         instance: 1,
+        member: String::new(),
+        probe: false,
     };
     [&MAGIC[..], &frame_of(&hello)].concat()
 }

@@ -119,6 +119,8 @@ impl AuthedPeer {
             name: name.into(),
             wall_clock_ms: wall_clock_ms(),
             instance: 1,
+            member: String::new(),
+            probe: false,
         });
         peer.send_raw(&hello)?;
         Ok(peer)

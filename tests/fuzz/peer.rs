@@ -188,6 +188,8 @@ fn message(rng: &mut Rng) -> Message {
             name: name(rng),
             wall_clock_ms: NOW_US / 1000,
             instance: rng.next_u64(),
+            member: String::new(),
+            probe: false,
         },
         1 => Message::Welcome {
             version,

@@ -42,7 +42,7 @@ fn info_command(call: Call<'_>) -> Action {
 
 /// The `INFO` sections, in the order they are printed (Redis's order,
 /// then netdb's own).
-pub const INFO_SECTIONS: [&str; 10] = [
+pub const INFO_SECTIONS: [&str; 11] = [
     "server",
     "clients",
     "memory",
@@ -51,6 +51,7 @@ pub const INFO_SECTIONS: [&str; 10] = [
     "commandstats",
     "errorstats",
     "latencystats",
+    "cluster",
     "keyspace",
     "netdb",
 ];
@@ -96,6 +97,39 @@ pub fn info(sections: &[String], status: &Status, activity: &Activity, denied_au
         }
     }
     Reply::text(text)
+}
+
+/// `# Cluster`: `cluster_enabled:0`, which is what Redis prints outside
+/// cluster mode, because netdb routes no slots yet (every node holds all
+/// the data; issue 14, sharding, changes this), then netdb's members: how
+/// many, the bytes of gossip sent (probes and answers, framing included),
+/// and one line each (`netdb_member<i>:name=..,id=..,addr=..,
+/// state=..,health=..,for_ms=..`), this node first.
+fn cluster_lines(s: &Status) -> Vec<(String, String)> {
+    let mut lines = vec![("cluster_enabled".to_owned(), "0".to_owned())];
+    if s.members.is_empty() {
+        return lines;
+    }
+    lines.push(("netdb_members".into(), s.members.len().to_string()));
+    if let Some(bytes) = s.gossip_sent {
+        lines.push(("netdb_gossip_bytes_sent".into(), bytes.to_string()));
+    }
+    for (i, v) in s.members.iter().enumerate() {
+        let m = &v.member;
+        let (health, for_ms) = match (v.myself, v.health) {
+            (true, _) => ("myself", 0),
+            (false, Some((h, since))) => (h.as_str(), since.as_millis()),
+            (false, None) => ("none", 0),
+        };
+        lines.push((
+            format!("netdb_member{i}"),
+            format!(
+                "name={},id={},addr={},state={},health={health},for_ms={for_ms}",
+                m.name, m.id, m.addr, m.state
+            ),
+        ));
+    }
+    lines
 }
 
 /// Bytes as Redis's `used_memory_human` writes them: `B`, then `K`, `M`,
@@ -191,6 +225,7 @@ fn section_lines(
                 .collect()
         }
         "keyspace" => return keyspace_lines(s),
+        "cluster" => return cluster_lines(s),
         "netdb" => return netdb_lines(s),
         _ => {}
     }
@@ -680,6 +715,8 @@ mod tests {
                 (Database::new(15), 1),
             ],
             expiring_by_database: vec![(Database::new(3), 1)],
+            members: Vec::new(),
+            gossip_sent: None,
             ..sample()
         };
         assert!(text(&["keyspace"], &status).ends_with(

@@ -20,6 +20,7 @@
 //! | [`introspection`] | `COMMAND ...` (`GETKEYS` from the key positions), generated from the table |
 //! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
 //! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
+//! | [`cluster`] | `CLUSTER MYID`, `CLUSTER NODES`, `CLUSTER INFO`, `CLUSTER MEET`, `CLUSTER FORGET`, `CLUSTER HELP`, `NETDB.LEAVE` |
 //!
 //! Handlers never touch the map, the disk or a socket: a data command
 //! appends store ops, a command about the node asks the shell for its
@@ -29,6 +30,7 @@ use crate::redis::command::Command;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+pub mod cluster;
 pub mod connection;
 pub mod debug;
 pub mod expiry;
@@ -54,6 +56,7 @@ pub static GROUPS: &[&[Command]] = &[
     introspection::COMMANDS,
     netdb::COMMANDS,
     debug::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// Every top-level command, in table order.

@@ -23,6 +23,7 @@
 //! | `max_clock_offset_ms` | integer: `--max-clock-offset-ms` |
 //! | `writes_refused` | bulk: why the node refuses writes now, or null |
 //! | `used_memory` | integer: the process's resident bytes, or null when not known |
+//! | `members` | array of maps, one per member this node knows, itself first: `id`, `name`, `addr`, `state` (bulks), `incarnation`, `myself` (0 or 1), `health` (bulk `up`, `suspect` or `down`, or null for itself and gone members) and `health_for_ms` (integer or null); absent from an older node |
 //!
 //! A peer: `addr` (bulk), `state` (bulk: `not_tried`, `reachable` or
 //! `unreachable`), `error` (bulk or null), `last_sync_ms_ago` (integer, or
@@ -51,6 +52,7 @@
 //! them decodes with none.
 
 use crate::durability::FsyncPolicy;
+use crate::membership::{Health, Member, MemberView, State};
 use crate::redis::command::{Action, Call, Command, Docs, NodeQuery};
 use crate::redis::resp::Reply;
 use crate::status::{
@@ -132,8 +134,65 @@ pub fn encode_status(s: &Status) -> Reply {
             s.writes_refused.as_deref().map_or(Reply::Null, bulk),
         ),
         ("used_memory", or_null(s.memory_rss)),
+        (
+            "members",
+            Reply::Array(s.members.iter().map(encode_member).collect()),
+        ),
     ]);
     map(fields)
+}
+
+fn encode_member(v: &MemberView) -> Reply {
+    let m = &v.member;
+    map(vec![
+        ("id", bulk(&m.id)),
+        ("name", bulk(&m.name)),
+        ("addr", bulk(&m.addr)),
+        ("state", bulk(m.state.as_str())),
+        ("incarnation", int(m.incarnation)),
+        ("myself", int(u64::from(v.myself))),
+        (
+            "health",
+            v.health.map_or(Reply::Null, |(h, _)| bulk(h.as_str())),
+        ),
+        (
+            "health_for_ms",
+            or_null(
+                v.health
+                    .map(|(_, d)| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            ),
+        ),
+    ])
+}
+
+/// A member from a `NETDB.STATUS` reply, checked as gossip is.
+fn decode_member(reply: Reply) -> Result<MemberView, String> {
+    let mut f = Fields::of(reply, "member")?;
+    let state = f.text("state")?;
+    let member = Member {
+        id: f.text("id")?,
+        name: f.text("name")?,
+        addr: f.text("addr")?,
+        state: State::parse(&state).ok_or_else(|| format!("'state': unknown '{state}'"))?,
+        incarnation: f.number("incarnation")?,
+    };
+    member.check().map_err(|e| e.to_string())?;
+    let health = match f.opt_text("health")?.as_deref() {
+        None => None,
+        Some(h) => {
+            let health = [Health::Up, Health::Suspect, Health::Down]
+                .into_iter()
+                .find(|x| x.as_str() == h)
+                .ok_or_else(|| format!("'health': unknown '{h}'"))?;
+            let ms = f.opt_number("health_for_ms")?.unwrap_or(0);
+            Some((health, std::time::Duration::from_millis(ms)))
+        }
+    };
+    Ok(MemberView {
+        member,
+        myself: f.number("myself")? == 1,
+        health,
+    })
 }
 
 fn encode_peer(p: &PeerReport) -> Reply {
@@ -338,6 +397,15 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
         },
         databases: Vec::new(),
         expiring_by_database: Vec::new(),
+        // Absent from a node older than membership.
+        members: match f.take_new("members") {
+            Reply::Array(members) => members
+                .into_iter()
+                .map(decode_member)
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        },
+        gossip_sent: None,
     })
 }
 
@@ -458,6 +526,30 @@ mod tests {
             tls: false,
         });
         status.writes_refused = Some("writes refused: the clock".into());
+        status.members = vec![
+            MemberView {
+                member: Member {
+                    id: "a".repeat(40),
+                    name: "a".into(),
+                    addr: "127.0.0.1:9001".into(),
+                    state: State::Up,
+                    incarnation: 2,
+                },
+                myself: true,
+                health: None,
+            },
+            MemberView {
+                member: Member {
+                    id: "b".repeat(40),
+                    name: "b".into(),
+                    addr: "127.0.0.1:9002".into(),
+                    state: State::Joining,
+                    incarnation: 0,
+                },
+                myself: false,
+                health: Some((Health::Suspect, std::time::Duration::from_millis(1500))),
+            },
+        ];
         status.persistence = Some(Persistence::Disk(DiskStatus {
             dir: "/data/a b".into(),
             fsync: FsyncPolicy::No,
@@ -497,8 +589,8 @@ mod tests {
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
         // A node from before the clock and memory fields: the last three,
-        // left out.
-        let older = Reply::Array(items[..items.len() - 8].to_vec());
+        // left out (and the members after them, which came later still).
+        let older = Reply::Array(items[..items.len() - 10].to_vec());
         let want = Status {
             max_clock_offset_ms: None,
             memory_rss: None,

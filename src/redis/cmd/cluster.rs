@@ -1,0 +1,331 @@
+//! `CLUSTER MYID|NODES|INFO|MEET|FORGET|HELP` and `NETDB.LEAVE`: the
+//! member list in Redis Cluster's formats, as far as they fit a cluster
+//! of equal nodes, and the commands that change it.
+//!
+//! Every node holds all the data, so `CLUSTER NODES` shows every member
+//! as a master holding all 16384 slots (`0-16383`), and `CLUSTER INFO`
+//! counts every member that is not gone in `cluster_size`. netdb routes
+//! no slots (a client in cluster mode would be redirected by nothing), so
+//! `INFO`'s `cluster_enabled` stays 0: issue 14 (sharding) changes that.
+//! Answered on the I/O thread from the member list; never appends store
+//! ops.
+
+use crate::membership::{Health, MemberView, Membership, State};
+use crate::redis::cmd::introspection::{container, help_entry};
+use crate::redis::command::{arg, error, Action, Call, Command, Docs, NodeQuery};
+use crate::redis::resp::Reply;
+use std::time::Instant;
+
+/// What this group's docs say unless an entry says otherwise.
+const DOCS: Docs = Docs::in_group("cluster");
+
+/// The cluster commands' entries.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        docs: Docs {
+            summary: "A container for Redis Cluster commands",
+            since: "3.0.0",
+            ..DOCS
+        },
+        subcommands: &[
+            Command {
+                flags: &["loading", "stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns the ID of a node",
+                    since: "3.0.0",
+                    ..DOCS
+                },
+                ..Command::new("cluster|myid", 2, myid)
+            },
+            Command {
+                flags: &["loading", "stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns the cluster configuration for a node",
+                    since: "3.0.0",
+                    ..DOCS
+                },
+                ..Command::new("cluster|nodes", 2, nodes)
+            },
+            Command {
+                flags: &["loading", "stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns information about the state of a node",
+                    since: "3.0.0",
+                    ..DOCS
+                },
+                ..Command::new("cluster|info", 2, info)
+            },
+            Command {
+                flags: &["admin", "stale", "no_async_loading"],
+                acl: &["@admin", "@slow", "@dangerous"],
+                docs: Docs {
+                    summary: "Forces a node to handshake with another node",
+                    since: "3.0.0",
+                    args: &[arg("ip", "string"), arg("port", "integer")],
+                    ..DOCS
+                },
+                ..Command::new("cluster|meet", 4, meet)
+            },
+            Command {
+                flags: &["admin", "stale", "no_async_loading"],
+                acl: &["@admin", "@slow", "@dangerous"],
+                docs: Docs {
+                    summary: "Removes a node from the nodes table",
+                    since: "3.0.0",
+                    args: &[arg("node-id", "string")],
+                    ..DOCS
+                },
+                ..Command::new("cluster|forget", 3, forget)
+            },
+            help_entry("cluster|help", "cluster", &["@slow"]),
+        ],
+        ..Command::new("cluster", -2, container)
+    },
+    Command {
+        flags: &["admin", "noscript"],
+        acl: &["@admin", "@slow", "@dangerous"],
+        docs: Docs {
+            summary: "Leaves the cluster gracefully: pushes what the others lack, marks this \
+                      node left, tells every member, then stops the node",
+            since: env!("CARGO_PKG_VERSION"),
+            group: "server",
+            args: &[],
+        },
+        ..Command::new("netdb.leave", 1, leave)
+    },
+];
+
+/// What a `CLUSTER` command (or `NETDB.LEAVE`) asks of the member list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterQuery {
+    /// `CLUSTER MYID`.
+    MyId,
+    /// `CLUSTER NODES`.
+    Nodes,
+    /// `CLUSTER INFO`.
+    Info,
+    /// `CLUSTER MEET host port`: join the member there.
+    Meet {
+        /// `host:port`.
+        addr: String,
+    },
+    /// `CLUSTER FORGET id`.
+    Forget {
+        /// The member id.
+        id: String,
+    },
+    /// `NETDB.LEAVE`.
+    Leave,
+}
+
+fn myid(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::MyId))
+}
+
+fn nodes(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Nodes))
+}
+
+fn info(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Info))
+}
+
+fn meet(call: Call<'_>) -> Action {
+    let host = String::from_utf8_lossy(&call.args[2]).into_owned();
+    let port = std::str::from_utf8(&call.args[3])
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|&p| p != 0);
+    let Some(port) = port else {
+        return error(format!(
+            "ERR Invalid base port specified: {}",
+            String::from_utf8_lossy(&call.args[3])
+        ));
+    };
+    if host.is_empty() || host.len() > 255 || host.chars().any(|c| !c.is_ascii_graphic()) {
+        return error(format!("ERR Invalid node address specified: {host}:{port}"));
+    }
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Meet { addr }))
+}
+
+fn forget(call: Call<'_>) -> Action {
+    let id = String::from_utf8_lossy(&call.args[2]).into_owned();
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Forget { id }))
+}
+
+fn leave(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Leave))
+}
+
+/// Answers `query` from the member list (`None`: the node has none yet,
+/// as in the instant before its pushers start).
+pub fn answer(query: &ClusterQuery, membership: Option<&Membership>) -> Reply {
+    let Some(membership) = membership else {
+        return Reply::Error("ERR the member list is not ready yet".into());
+    };
+    match query {
+        ClusterQuery::MyId => Reply::Bulk(membership.my_id().into_bytes()),
+        ClusterQuery::Nodes => {
+            Reply::Bulk(nodes_text(&membership.view(Instant::now())).into_bytes())
+        }
+        ClusterQuery::Info => Reply::Bulk(info_text(&membership.view(Instant::now())).into_bytes()),
+        ClusterQuery::Meet { addr } => {
+            membership.meet(addr);
+            Reply::ok()
+        }
+        ClusterQuery::Forget { id } => match membership.forget(id) {
+            Ok(()) => Reply::ok(),
+            Err(why) => Reply::Error(format!("ERR {why}")),
+        },
+        ClusterQuery::Leave => match membership.leave() {
+            Ok(()) => Reply::ok(),
+            Err(why) => Reply::Error(format!("ERR {why}")),
+        },
+    }
+}
+
+/// `CLUSTER NODES`: one line per member that is not gone, in Redis's
+/// format: `id host:port@cport,hostname flags master ping-sent pong-recv
+/// config-epoch link-state slots`. The bus port is the node's own port
+/// (peers and clients share it); the hostname is the node's name; the
+/// config epoch is its incarnation.
+pub fn nodes_text(views: &[MemberView]) -> String {
+    let mut text = String::new();
+    for v in views.iter().filter(|v| !v.member.state.is_gone()) {
+        let m = &v.member;
+        let port = m.addr.rsplit(':').next().unwrap_or("0");
+        let mut flags = Vec::new();
+        if v.myself {
+            flags.push("myself");
+        }
+        flags.push("master");
+        match v.health {
+            Some((Health::Suspect, _)) => flags.push("fail?"),
+            Some((Health::Down, _)) => flags.push("fail"),
+            _ => {}
+        }
+        if m.state == State::Joining {
+            flags.push("handshake");
+        }
+        let link = if matches!(v.health, Some((Health::Down, _))) {
+            "disconnected"
+        } else {
+            "connected"
+        };
+        text.push_str(&format!(
+            "{} {}@{port},{} {} - 0 0 {} {link} 0-16383\n",
+            m.id,
+            m.addr,
+            m.name,
+            flags.join(","),
+            m.incarnation
+        ));
+    }
+    text
+}
+
+/// `CLUSTER INFO`, with Redis's fields: the cluster is `ok` while this
+/// node knows no member down (every node holds all the data, so any
+/// that answers serves every slot; a down member only holds back
+/// tombstone collection until it is forgotten).
+pub fn info_text(views: &[MemberView]) -> String {
+    let live: Vec<&MemberView> = views.iter().filter(|v| !v.member.state.is_gone()).collect();
+    let count = |h: Health| {
+        live.iter()
+            .filter(|v| v.health.is_some_and(|(x, _)| x == h))
+            .count()
+    };
+    let (suspect, down) = (count(Health::Suspect), count(Health::Down));
+    let epoch = views
+        .iter()
+        .map(|v| v.member.incarnation)
+        .max()
+        .unwrap_or(0);
+    let my_epoch = views
+        .iter()
+        .find(|v| v.myself)
+        .map_or(0, |v| v.member.incarnation);
+    let fields = [
+        (
+            "cluster_state",
+            if down == 0 { "ok" } else { "fail" }.to_owned(),
+        ),
+        ("cluster_slots_assigned", "16384".to_owned()),
+        ("cluster_slots_ok", "16384".to_owned()),
+        ("cluster_slots_pfail", "0".to_owned()),
+        ("cluster_slots_fail", "0".to_owned()),
+        ("cluster_known_nodes", live.len().to_string()),
+        ("cluster_size", live.len().to_string()),
+        ("cluster_current_epoch", epoch.to_string()),
+        ("cluster_my_epoch", my_epoch.to_string()),
+        ("netdb_members_suspect", suspect.to_string()),
+        ("netdb_members_down", down.to_string()),
+    ];
+    fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::Member;
+    use std::time::Duration;
+
+    fn view(n: u8, myself: bool, health: Option<Health>, state: State) -> MemberView {
+        MemberView {
+            member: Member {
+                id: format!("{n:040x}"),
+                name: format!("n{n}"),
+                addr: format!("127.0.0.1:{}", 7000 + u16::from(n)),
+                state,
+                incarnation: u64::from(n),
+            },
+            myself,
+            health: health.map(|h| (h, Duration::from_secs(1))),
+        }
+    }
+
+    #[test]
+    fn nodes_are_all_masters_of_every_slot() {
+        let text = nodes_text(&[
+            view(1, true, None, State::Up),
+            view(2, false, Some(Health::Suspect), State::Up),
+            view(3, false, Some(Health::Down), State::Up),
+            view(4, false, None, State::Forgotten),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "{:040x} 127.0.0.1:7001@7001,n1 myself,master - 0 0 1 connected 0-16383",
+                1
+            )
+        );
+        assert!(lines[1].contains(" master,fail? "), "{}", lines[1]);
+        assert!(
+            lines[2].contains(" master,fail - 0 0 3 disconnected "),
+            "{}",
+            lines[2]
+        );
+    }
+
+    #[test]
+    fn info_counts_the_live_members() {
+        let text = info_text(&[
+            view(1, true, None, State::Up),
+            view(2, false, Some(Health::Up), State::Up),
+            view(3, false, None, State::Left),
+        ]);
+        assert!(text.starts_with("cluster_state:ok\r\n"), "{text}");
+        assert!(text.contains("cluster_known_nodes:2\r\n"), "{text}");
+        assert!(text.contains("cluster_size:2\r\n"), "{text}");
+    }
+}
