@@ -312,7 +312,7 @@ impl Db<'_> {
 ///
 /// Databases are namespaces of the one replicated keyspace (see
 /// [`database`]): every key-taking method above maps its key through
-/// [`Db::stored_key`], and the commands never see a stored key. The
+/// `Db::stored_key`, and the commands never see a stored key. The
 /// selected database is set for each command from its connection's at
 /// the time the command was dispatched, so a pipeline or a transaction
 /// that selects between commands writes each where it was meant to.
@@ -781,7 +781,7 @@ impl StoreHandle {
 
     /// After a peer sent its whole state (`keys`, with its vector `vv`) to
     /// this node, whose data went back in time: drops the values it has
-    /// seen and no longer holds (see [`Request::DropDeletedMeanwhile`]).
+    /// seen and no longer holds (see `Request::DropDeletedMeanwhile`).
     pub fn drop_deleted_meanwhile(
         &self,
         vv: WireVv,

@@ -5,7 +5,7 @@
 //!
 //! A [`ClientConn`] is the protocol without the socket: bytes go in
 //! ([`ClientConn::ingest`]), complete requests are decoded and run through
-//! [`dispatch`], the store work of all of them leaves as one
+//! `dispatch`, the store work of all of them leaves as one
 //! [`Part`] ([`ClientConn::take_work`]) that the I/O thread sends to the
 //! store thread together with the other connections' parts, and the
 //! answers come back ([`ClientConn::complete`]) to be queued, in request
