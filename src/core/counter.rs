@@ -73,25 +73,17 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 /// The write a counter counts on top of: a `SET` or a `DEL` (or what an
-/// expiry left of a `SET`).
+/// expiry left of a `SET`). `EXPIRE` and `PERSIST` write the value again,
+/// so they are bases too, and a key's time to live is its base's.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Base {
     /// The write's stamp.
     pub stamp: Stamp,
     /// Its value, or `None` for a delete (or an expired value's tombstone).
     pub value: Option<Vec<u8>>,
-}
-
-/// The key's time to live, and the write that set it: the base's own
-/// (`EXPIRE` and `PERSIST` write the value again, a new base). Kept apart
-/// from the base so that the portable form can carry a time to live set
-/// apart, should one be added; today the two stamps are equal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Expiry {
-    /// The stamp of the write that set it.
-    pub stamp: Stamp,
-    /// When the key expires (milliseconds since the Unix epoch), if it does.
-    pub at: Option<u64>,
+    /// When the key expires (milliseconds since the Unix epoch), if it
+    /// does; an expired value's tombstone keeps it.
+    pub expires: Option<u64>,
 }
 
 /// One writer's increments since the base.
@@ -122,8 +114,6 @@ impl Count {
 pub struct Counter {
     /// The base, or `None` for a key that had no version.
     pub base: Option<Base>,
-    /// The time to live, or `None` for none ever set.
-    pub expiry: Option<Expiry>,
     /// The live counts, sorted by writer, one per writer.
     pub counts: Vec<Count>,
 }
@@ -173,18 +163,7 @@ fn join_base(a: &Base, b: &Base, names: &Names) -> Base {
                 (Some(x), Some(y)) => Some(x.max(y).clone()),
                 _ => None,
             },
-        },
-    }
-}
-
-/// The join of two times to live: the later write's.
-fn join_expiry(a: &Expiry, b: &Expiry, names: &Names) -> Expiry {
-    match stamp_order(a.stamp, b.stamp, names) {
-        Ordering::Greater => *a,
-        Ordering::Less => *b,
-        Ordering::Equal => Expiry {
-            stamp: a.stamp,
-            at: a.at.max(b.at),
+            expires: a.expires.max(b.expires),
         },
     }
 }
@@ -196,8 +175,8 @@ impl Counter {
             base: Some(Base {
                 stamp,
                 value: value.map(<[u8]>::to_vec),
+                expires,
             }),
-            expiry: Some(Expiry { stamp, at: expires }),
             counts: Vec::new(),
         }
     }
@@ -206,21 +185,19 @@ impl Counter {
     pub fn empty() -> Counter {
         Counter {
             base: None,
-            expiry: None,
             counts: Vec::new(),
         }
     }
 
-    /// Whether the version is a plain one: nothing counted, and the time
-    /// to live set by the base's own write (see [`Self::of_plain`]).
+    /// Whether nothing is counted: the version is its base, a plain value
+    /// or tombstone.
     pub fn is_plain(&self) -> bool {
         self.counts.is_empty()
-            && matches!((&self.base, &self.expiry), (Some(b), Some(e)) if b.stamp == e.stamp)
     }
 
     /// When the key expires, if it does.
     pub fn expires(&self) -> Option<u64> {
-        self.expiry.and_then(|e| e.at)
+        self.base.as_ref().and_then(|b| b.expires)
     }
 
     /// Whether `count` counts against the base at all (began after it).
@@ -235,10 +212,6 @@ impl Counter {
         let base = match (&self.base, &other.base) {
             (Some(a), Some(b)) => Some(join_base(a, b, names)),
             (a, b) => a.clone().or_else(|| b.clone()),
-        };
-        let expiry = match (&self.expiry, &other.expiry) {
-            (Some(a), Some(b)) => Some(join_expiry(a, b, names)),
-            (a, b) => a.or(*b),
         };
         let mut counts = Vec::with_capacity(self.counts.len().max(other.counts.len()));
         let (mut i, mut j) = (0, 0);
@@ -278,11 +251,7 @@ impl Counter {
             };
             counts.push(pick);
         }
-        let mut joined = Counter {
-            base,
-            expiry,
-            counts,
-        };
+        let mut joined = Counter { base, counts };
         joined.counts.retain(|c| {
             joined
                 .base
@@ -297,8 +266,7 @@ impl Counter {
     /// a plain counter's is its base's.
     pub fn stamp(&self, names: &Names) -> Stamp {
         let mut latest = self.base.as_ref().map(|b| b.stamp);
-        let begun = self.counts.iter().map(Count::began_stamp);
-        for s in self.expiry.iter().map(|e| e.stamp).chain(begun) {
+        for s in self.counts.iter().map(Count::began_stamp) {
             latest = Some(match latest {
                 Some(l) if stamp_order(l, s, names) != Ordering::Less => l,
                 _ => s,
@@ -423,9 +391,6 @@ impl Counter {
 pub struct Portable<W> {
     /// The base, if any.
     pub base: Option<PortableBase<W>>,
-    /// The time to live, if any: (timestamp, writer, expiry) of the write
-    /// that set it.
-    pub expiry: Option<(u64, W, Option<u64>)>,
     /// The counts.
     pub counts: Vec<PortableCount<W>>,
 }
@@ -439,6 +404,8 @@ pub struct PortableBase<W> {
     pub writer: W,
     /// Its value, if not a delete.
     pub value: Option<Vec<u8>>,
+    /// The key's expiry, if any.
+    pub expires: Option<u64>,
 }
 
 /// A [`Count`] in portable form.
@@ -462,8 +429,8 @@ impl Counter {
                 ts: b.stamp.ts,
                 writer: f(b.stamp.writer),
                 value: b.value.clone(),
+                expires: b.expires,
             }),
-            expiry: self.expiry.map(|e| (e.stamp.ts, f(e.stamp.writer), e.at)),
             counts: self
                 .counts
                 .iter()
@@ -484,7 +451,6 @@ impl<W> Portable<W> {
         self.base
             .iter()
             .map(|b| &b.writer)
-            .chain(self.expiry.iter().map(|(_, w, _)| w))
             .chain(self.counts.iter().map(|c| &c.writer))
     }
 
@@ -504,16 +470,7 @@ impl<W> Portable<W> {
                     writer: f(&b.writer)?,
                 },
                 value: b.value.clone(),
-            }),
-        };
-        let expiry = match &self.expiry {
-            None => None,
-            Some((ts, w, at)) => Some(Expiry {
-                stamp: Stamp {
-                    ts: *ts,
-                    writer: f(w)?,
-                },
-                at: *at,
+                expires: b.expires,
             }),
         };
         let mut counts = Vec::with_capacity(self.counts.len());
@@ -530,11 +487,7 @@ impl<W> Portable<W> {
         if base.is_none() && counts.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Counter {
-            base,
-            expiry,
-            counts,
-        }))
+        Ok(Some(Counter { base, counts }))
     }
 }
 

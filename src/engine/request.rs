@@ -170,28 +170,6 @@ impl Db<'_> {
         Ok(done)
     }
 
-    /// Sets the time to live of the value at `key` (`None`: none), as a
-    /// local write that keeps a counter's increments (see
-    /// [`Store::set_expiry`](crate::store::Store::set_expiry)); `false` if
-    /// the key has no value.
-    pub fn set_expiry(
-        &mut self,
-        key: &[u8],
-        at: Option<u64>,
-    ) -> std::result::Result<bool, WriteError> {
-        let stored = self.stored_key(key);
-        let store = &mut self.service.store;
-        let before = store.data_digest();
-        let was_live = DatabaseSizes::counts_one_by_one(&stored) && store.get(&stored).is_some();
-        let done = store.set_expiry(&stored, at, self.now_us)?;
-        if done {
-            let after = store.data_digest();
-            (self.service.sizes).wrote(&stored, before, after, was_live, true);
-            self.wrote = true;
-        }
-        Ok(done)
-    }
-
     /// When `key`'s value expires (milliseconds since the Unix epoch), or
     /// `None` if it has no value or does not expire.
     pub fn expiry(&mut self, key: &[u8]) -> Option<u64> {

@@ -215,10 +215,10 @@ impl Store {
             // `merge`): no further ahead than a stamp may be.
             let judged = match &w.counter {
                 Some(c) => c
-                    .expiry
+                    .base
                     .as_ref()
-                    .and_then(|&(_, _, at)| at)
-                    .filter(|_| c.base.as_ref().is_some_and(|b| b.value.is_none())),
+                    .filter(|b| b.value.is_none())
+                    .and_then(|b| b.expires),
                 None => w.expires.filter(|_| w.value.is_none()),
             };
             if judged.is_some_and(|at| {
@@ -241,9 +241,7 @@ impl Store {
                 if c.counts.len() > n {
                     return fail("more counts than writers".into());
                 }
-                let stamps = (c.base.iter().map(|b| b.ts))
-                    .chain(c.expiry.iter().map(|e| e.0))
-                    .chain(c.counts.iter().map(|c| c.began));
+                let stamps = (c.base.iter().map(|b| b.ts)).chain(c.counts.iter().map(|c| c.began));
                 for ts in stamps {
                     if ts >= MAX_TIMESTAMP || ahead_ms(ts, now_us) > self.hlc.max_offset_ms() {
                         return fail("a counter stamped out of range".into());

@@ -756,32 +756,6 @@ impl Store {
         Ok(Ok(total))
     }
 
-    /// Sets the time to live of the value `key` holds (`EXPIRE`,
-    /// `PERSIST`), as a local write of the value with the new expiry:
-    /// `false` if it holds none. On a counter it is a new base, like a
-    /// `SET` of its value (see [`crate::core::counter`]): increments made
-    /// elsewhere at the same time, in counts begun before it, are replaced.
-    /// Keeping them would need the expiry apart from the base, and a node
-    /// that let the old expiry pass first drops the value for good, so the
-    /// replicas could disagree; the time to live is kept with the value.
-    pub fn set_expiry(
-        &mut self,
-        key: &[u8],
-        at: Option<u64>,
-        now_us: u64,
-    ) -> Result<bool, WriteError> {
-        self.set_now(now_us);
-        let Some(slot) = self.find(key) else {
-            return Ok(false);
-        };
-        let e = &self.slots[slot as usize];
-        let Some(value) = e.live_value(self.now_ms).map(<[u8]>::to_vec) else {
-            return Ok(false);
-        };
-        self.write(key, Some(&value), at, now_us)?;
-        Ok(true)
-    }
-
     /// The entry for `counter`'s state with `clock`, read at this store's
     /// time: a plain one where nothing counts (see [`Version::counting`]).
     fn counting_entry(&self, key: &[u8], counter: Counter, clock: Clock) -> Entry {

@@ -660,7 +660,11 @@ proptest! {
                 Op::SetExpiry(n, k, ms) => {
                     let s = &mut cluster.stores[n];
                     let at = ms.map(|ms| EXPIRY_BASE_MS + ms);
-                    if s.set_expiry(&[k], at, now + 3_000 * n as u64).expect("expiry") {
+                    // What `EXPIRE` and `PERSIST` do: write the live value
+                    // again with the new expiry.
+                    let live = s.get(&[k]).map(<[u8]>::to_vec);
+                    if let Some(v) = live {
+                        s.put_expiring(&[k], &v, at, now + 3_000 * n as u64).expect("expiry");
                         record(&mut reference, &mut names, s, k);
                     }
                 }
@@ -729,14 +733,10 @@ proptest! {
         let settle = |mut v: Vec<CanonicalEntry>| {
             for e in &mut v {
                 if let Some(c) = e.counter.as_mut() {
-                    let own = match (&c.base, &c.expiry) {
-                        (Some(b), Some((ts, w, at))) => {
-                            b.ts == *ts && &b.writer == w && at.is_some_and(|at| at <= end_ms)
+                    if let Some(b) = c.base.as_mut() {
+                        if b.expires.is_some_and(|at| at <= end_ms) {
+                            b.value = None;
                         }
-                        _ => false,
-                    };
-                    if let Some(b) = c.base.as_mut().filter(|_| own) {
-                        b.value = None;
                     }
                 }
             }

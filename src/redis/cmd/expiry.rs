@@ -285,14 +285,14 @@ fn expire(mut call: Call<'_>) -> Action {
         let Some(at) = when.at(now) else {
             return Reply::Error(invalid_expire_time_text(name)).into();
         };
-        if db.get(&key).is_none() {
+        let Some(value) = db.get(&key).map(<[u8]>::to_vec) else {
             return Reply::Integer(0).into();
-        }
+        };
         if !conditions.allow(db.expiry(&key), at) {
             return Reply::Integer(0).into();
         }
         let written = match u64::try_from(at) {
-            Ok(at) if at > now => db.set_expiry(&key, Some(at)).map(|_| ()),
+            Ok(at) if at > now => db.put_expiring(&key, &value, Some(at)),
             // Already past: Redis deletes the key.
             _ => db.delete(&key),
         };
@@ -333,11 +333,14 @@ fn ttl(mut call: Call<'_>) -> Action {
 fn persist(mut call: Call<'_>) -> Action {
     let key = call.args.swap_remove(1);
     Action::Store(Box::new(move |db| -> Answer {
-        if db.get(&key).is_none() || db.expiry(&key).is_none() {
+        let Some(value) = db.get(&key).map(<[u8]>::to_vec) else {
+            return Reply::Integer(0).into();
+        };
+        if db.expiry(&key).is_none() {
             return Reply::Integer(0).into();
         }
-        match db.set_expiry(&key, None) {
-            Ok(_) => Reply::Integer(1),
+        match db.put(&key, &value) {
+            Ok(()) => Reply::Integer(1),
             Err(e) => refused(&e),
         }
         .into()

@@ -525,21 +525,17 @@ fn getex(mut call: Call<'_>) -> Action {
         let mut tally = Tally::default();
         let found = db.get(&key).map(<[u8]>::to_vec);
         let reply = value(found.as_deref(), &mut tally);
-        if found.is_none() {
+        let Some(found) = found else {
             return Answer { reply, tally };
-        }
+        };
         let written = match option {
             ExpiryOption::Unsaid | ExpiryOption::Keep => Ok(()),
             ExpiryOption::Persist if db.expiry(&key).is_none() => Ok(()),
-            ExpiryOption::Persist => db
-                .set_expiry(&key, None)
-                .map(|_| ())
-                .map_err(|e| refused(&e)),
+            ExpiryOption::Persist => db.put(&key, &found).map_err(|e| refused(&e)),
             ExpiryOption::At(at) => match at.resolve_positive(db.now_ms(), "getex") {
                 Ok(at) if at <= db.now_ms() => db.delete(&key).map_err(|e| refused(&e)),
                 Ok(at) => db
-                    .set_expiry(&key, Some(at))
-                    .map(|_| ())
+                    .put_expiring(&key, &found, Some(at))
                     .map_err(|e| refused(&e)),
                 Err(reply) => Err(reply),
             },
