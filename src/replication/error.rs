@@ -119,6 +119,9 @@ pub enum ProtocolError {
     Expelled(String),
     /// The peer sent a member list that was refused.
     BadMembers(String),
+    /// The peer's version vector on this connection would name this many
+    /// writers, over [`crate::replication::vectors::MAX_WRITERS`].
+    LongVector(usize),
 }
 
 impl SyncError {
@@ -194,6 +197,11 @@ impl fmt::Display for ProtocolError {
             ),
             ProtocolError::Expelled(why) => write!(f, "{why}"),
             ProtocolError::BadMembers(why) => write!(f, "refused member list: {why}"),
+            ProtocolError::LongVector(n) => write!(
+                f,
+                "a version vector of {n} writers, over the limit of {}",
+                crate::replication::vectors::MAX_WRITERS
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | [`peers`] | parsing the peers file (pure) |
 //! | [`error`] | [`SyncError`]: why an exchange failed, by cause (pure) |
 //! | [`connection`] | a peer socket with timeouts, buffered, sending and receiving messages |
+//! | [`vectors`] | version vectors on one connection, sent as what changed since the last (pure) |
 //! | [`transfer`] | transfers in parts, both ways: gathering them to send, merging them as they come; part sizes |
 //! | [`pusher`] | the sending half: one pusher thread per peer, its connection, pushes and retry |
 //! | [`prober`] | probing each peer (failure detection) and gossiping the member list with it |
@@ -43,6 +44,7 @@ pub mod receiver;
 pub mod status;
 pub mod ticker;
 pub mod transfer;
+pub mod vectors;
 pub mod wire;
 
 pub use error::SyncError;

@@ -47,6 +47,7 @@ use crate::replication::connection::{dial_tls, Connection, PeerStream};
 use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::status::{instance_id, Answering, PeerTable, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts, PARTS_IN_FLIGHT};
+use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     DoneRef, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
@@ -486,6 +487,9 @@ struct Greeted {
     /// exactly what the clamp would hide. Believing it costs at most a new
     /// identity and a full round, never data.
     claimed_vv: WireVv,
+    /// The vectors sent and received on this connection, which later ones
+    /// are sent as changes to (see [`crate::replication::vectors`]).
+    vectors: VectorLink,
 }
 
 /// The thread that pushes to one peer.
@@ -755,14 +759,15 @@ impl Pusher {
             {
                 return Ok(None);
             }
-            let done = match parts.start_summary() {
-                Some(start) if last => Some(DoneRef {
-                    vv: &start.vv,
-                    digest: start.digest,
-                    full,
-                }),
+            let changes = match parts.start_summary() {
+                Some(start) if last => Some((greeted.vectors.changes(&start.vv), start.digest)),
                 _ => None,
             };
+            let done = changes.as_ref().map(|(vv, digest)| DoneRef {
+                vv,
+                digest: *digest,
+                full,
+            });
             sent += conn.send(&MessageRef::Push {
                 batch: &batch,
                 done,
@@ -800,6 +805,7 @@ impl Pusher {
                     merges.add(batch)?;
                 }
                 Message::Ack { vv, digest } => {
+                    let vv = greeted.vectors.apply(vv)?;
                     // An acknowledgement covering more than that would let
                     // tombstones go before the peer has them.
                     let (acked, over) = shown.clamp(&vv);
@@ -889,12 +895,15 @@ impl Pusher {
                     let (peer_vv, over) = Shown::from_vv(&self.store.version_vector()?).clamp(&vv);
                     let mut warned = false;
                     report_overclaims(&format!("{name} ({})", self.addr), &over, &mut warned);
+                    let mut vectors = VectorLink::new();
+                    vectors.received_whole(&vv);
                     Ok(Greeted {
                         conn,
                         peer_name: name,
                         peer_vv,
                         warned,
                         claimed_vv: vv,
+                        vectors,
                     })
                 }
                 Answerer::Myself => Err(ProtocolError::Myself.into()),

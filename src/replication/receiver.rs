@@ -24,6 +24,7 @@ use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::pusher::{who_answered, Answerer};
 use crate::replication::status::{instance_id, unlisted_twin_refusal, Answering, WriteRefusal};
 use crate::replication::transfer::{part_bytes, report_overclaims, Merges, Parts};
+use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
@@ -80,7 +81,8 @@ pub fn serve(
         Message::Hello { member, .. } => member.clone(),
         _ => String::new(),
     };
-    let (peer, instance) = welcome(&mut conn, hello, name, store, settings)?;
+    let mut vectors = VectorLink::new();
+    let (peer, instance) = welcome(&mut conn, hello, name, store, settings, &mut vectors)?;
     // A node with this node's name and another instance: a twin, which
     // this node may not dial (so its pusher would not find it).
     // (An instance of 0 is a peer too old to say it.)
@@ -131,11 +133,13 @@ pub fn serve(
         if !batch.entries.is_empty() {
             merges.add(batch)?;
         }
-        let Some(done) = done else {
+        let Some(mut done) = done else {
             conn.send(&MessageRef::Next)?;
             conn.flush()?;
             continue;
         };
+        // Sent as changes to the pusher's previous vector.
+        done.vv = vectors.apply(std::mem::take(&mut done.vv))?;
         // Before anything is sent back: has the pusher seen more of this
         // node's writer than it has issued?
         store.check_history(&peer, done.vv.clone())?;
@@ -148,6 +152,7 @@ pub fn serve(
             &mut conn,
             store,
             &done,
+            &mut vectors,
             part_bytes(settings.max_frame),
             (&settings.answering, &peer),
         )?;
@@ -208,6 +213,7 @@ fn welcome(
     name: &str,
     store: &StoreHandle,
     settings: &ReceiveSettings,
+    vectors: &mut VectorLink,
 ) -> Result<(String, u64)> {
     let max_clock_offset_ms = settings.max_clock_offset_ms;
     match hello {
@@ -249,6 +255,7 @@ fn welcome(
             } else {
                 store.version_vector()?
             };
+            vectors.sent_whole(&vv);
             conn.send(&MessageRef::Welcome {
                 version: PROTOCOL_VERSION,
                 name,
@@ -339,6 +346,7 @@ fn answer(
     conn: &mut Connection,
     store: &StoreHandle,
     done: &Done,
+    vectors: &mut VectorLink,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
 ) -> Result<Summary> {
@@ -361,7 +369,7 @@ fn answer(
     }
     let start = parts.start_summary().cloned().unwrap_or_default();
     conn.send(&MessageRef::Ack {
-        vv: &start.vv,
+        vv: &vectors.changes(&start.vv),
         digest: start.digest,
     })?;
     conn.flush()?;

@@ -43,8 +43,10 @@
 //! (from `Welcome`, or the last `Ack`), and its own vector at the start of
 //! the transfer; the peer merges, joins that vector into its own, and
 //! answers with every entry above the pusher's vector, then its own vector.
-//! So one round moves data both ways, and an idle round costs two small
-//! vectors. Each side's digest travels with its vector, so both can tell
+//! So one round moves data both ways. After the `Welcome`, each vector is
+//! sent as what changed since the sender's previous one on the connection
+//! (see [`crate::replication::vectors`]), so an idle round carries no
+//! vector entry at all, however many writers the cluster has had. Each side's digest travels with its vector, so both can tell
 //! equal vectors with different data (see
 //! [`crate::replication::anti_entropy`]); a `full` round, which repairs
 //! that, sends everything and asks for everything back.
@@ -95,12 +97,19 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// ([`WireEntry::counter`](crate::store::batch::WireEntry::counter)), and
 /// an expiry to the tombstone an expiry left. (Both landed in one release:
 /// one number.)
-pub const PROTOCOL_VERSION: u16 = 6;
+///
+/// Version 7 sends the vectors of `Push`'s last part and of `Ack` as the
+/// entries that changed since the sender's previous vector on the same
+/// connection (see [`crate::replication::vectors`]); `Welcome`'s is still
+/// whole.
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Done {
-    /// The pusher's version vector when the transfer started.
+    /// The pusher's version vector when the transfer started, as the
+    /// entries that changed since its previous one on this connection
+    /// (see [`crate::replication::vectors`]).
     pub vv: WireVv,
     /// The pusher's digest at that instant (`None`: not comparable then,
     /// see [`Summary::digest`]).
@@ -209,7 +218,9 @@ pub enum Message {
     /// Ends the answer to a push: the receiver's version vector and
     /// digest when it started answering.
     Ack {
-        /// The version vector.
+        /// The version vector, as the entries that changed since this
+        /// side's previous one on this connection (its `Welcome`'s or last
+        /// `Ack`'s; see [`crate::replication::vectors`]).
         vv: WireVv,
         /// The digest at that instant (`None`: not comparable then).
         digest: Option<DataDigest>,
