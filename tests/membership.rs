@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    debug_digest, eventually, eventually_ok, redis_connection, temp_dir, Node, NodeSpec,
-    CONVERGE_TIMEOUT,
+    debug_digest, eventually, eventually_ok, redis_connection, temp_dir, throughout, Net, Node,
+    NodeSpec, CONVERGE_TIMEOUT,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -107,7 +107,7 @@ fn wait_same_data(nodes: &[&Node], keys: usize, within: Duration) {
 }
 
 #[test]
-fn a_cluster_grows_from_one_to_four_with_join_while_a_client_writes() {
+fn a_cluster_grows_from_one_to_five_with_join_while_a_client_writes() {
     let first = joining("n1", &[]).start();
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicUsize::new(0));
@@ -127,7 +127,7 @@ fn a_cluster_grows_from_one_to_four_with_join_while_a_client_writes() {
         })
     };
     let mut nodes = vec![first];
-    for name in ["n2", "n3", "n4"] {
+    for name in ["n2", "n3", "n4", "n5"] {
         // Each joins through the one before it: any member will do.
         let through = nodes.last().expect("a member").addr();
         let node = joining(name, &[through]).start();
@@ -139,11 +139,11 @@ fn a_cluster_grows_from_one_to_four_with_join_while_a_client_writes() {
     }
     let refs: Vec<&Node> = nodes.iter().collect();
     let last_joined = Instant::now();
-    wait_members(&refs, &["n1", "n2", "n3", "n4"]);
+    wait_members(&refs, &["n1", "n2", "n3", "n4", "n5"]);
     // How long the last joiner took to be known (and up) everywhere,
     // from the moment it listened: quoted in the README.
     eprintln!(
-        "every member knew n4 as up {:?} after it started",
+        "every member knew n5 as up {:?} after it started",
         last_joined.elapsed()
     );
     stop.store(true, Ordering::SeqCst);
@@ -662,4 +662,38 @@ fn an_idle_round_stays_small_after_a_hundred_restarts_without_data() {
             }
         },
     );
+}
+
+/// With the link between n1 and n3 cut both ways (nftables) and n2
+/// reaching both, n1's direct probes of n3 fail, and the indirect ones
+/// through n2 succeed: for twice the failure timeout neither sees the
+/// other suspect or down, and a write to n1 reaches n3 through n2.
+#[test]
+fn a_member_cut_off_from_one_other_is_reached_indirectly() {
+    let Some(net) = Net::or_skip() else { return };
+    let dir = temp_dir();
+    let member = |spec: NodeSpec| net.member(spec, dir.path());
+    let mut n1 = member(joining("n1", &[])).start();
+    let n2 = member(joining("n2", &[n1.addr()])).start();
+    let n3 = member(joining("n3", &[n1.addr()])).start();
+    wait_members(&[&n1, &n2, &n3], &["n1", "n2", "n3"]);
+    net.cut(&n1, &n3);
+    // The cut is real: n1's pusher no longer reaches n3.
+    let n3_addr = n3.addr();
+    eventually(LEARN_TIMEOUT, "n1 to find n3 unreachable", || {
+        n1.peer_status(n3_addr).contains("unreachable")
+    });
+    throughout(Duration::from_millis(FAILURE_MS) * 2, |_| {
+        for (watcher, watched) in [(&n1, "n3"), (&n3, "n1")] {
+            let line = line_of(watcher.addr(), watched).unwrap_or_default();
+            assert!(
+                line.contains(" master - ") && !line.contains("fail"),
+                "{} sees {watched} as {line:?}",
+                watcher.name()
+            );
+        }
+    });
+    n1.put("around", "the cut");
+    wait_same_data(&[&n1, &n2, &n3], 1, CONVERGE_TIMEOUT * 3);
+    net.heal();
 }

@@ -9,8 +9,15 @@
 //! without asking its store thread for anything. Every probe interval it
 //! sends `Gossip` with this node's digest; the answer is the peer's
 //! digest (and its list, if they differ). A probe that fails or times
-//! out (half the failure timeout at most) drops the connection; the next
-//! one opens a new one.
+//! out (one probe interval at most) drops the connection; the next one
+//! opens a new one.
+//!
+//! A failed direct probe is followed at once by indirect ones (SWIM):
+//! up to [`INDIRECT_PROBES`] other members are asked to reach the target,
+//! and one that does counts as hearing from it. Both fit well inside the
+//! failure timeout (five probe intervals): a member that only this node
+//! cannot reach stays up here, and is not even suspect, since it is heard
+//! from within two intervals.
 
 use crate::membership::detector::probe_interval;
 use crate::membership::Health;
@@ -43,14 +50,20 @@ pub fn spawn(
         })
 }
 
-/// Probe settings: a probe may take at most half the failure timeout.
+/// Probe settings: a direct probe may take at most one probe interval
+/// (a fifth of the failure timeout), to connect and to answer each, so
+/// the indirect ones that follow a failed one are heard from before the
+/// member would turn suspect (half the failure timeout of silence).
 fn probe_settings(settings: &PushSettings) -> PushSettings {
-    let half = settings.membership.failure_timeout() / 2;
+    let budget = probe_interval(settings.membership.failure_timeout());
     let mut probing = settings.clone();
-    probing.io_timeout = probing.io_timeout.min(half).max(Duration::from_millis(10));
+    probing.io_timeout = probing
+        .io_timeout
+        .min(budget)
+        .max(Duration::from_millis(10));
     probing.connect_timeout = probing
         .connect_timeout
-        .min(half)
+        .min(budget)
         .max(Duration::from_millis(10));
     probing
 }
@@ -255,6 +268,9 @@ fn ask_to_probe(helper: &str, target: &str, settings: &PushSettings) -> Result<b
     let mut conn = open(helper, settings)?;
     conn.send(&MessageRef::ProbeFor { target })?;
     conn.flush()?;
+    // The helper may take up to this node's probe time to try (see
+    // [`reach`]), and the answer must travel back.
+    conn.set_read_timeout(settings.io_timeout * 2)?;
     match conn.receive()? {
         Message::ProbeReply { reached } => Ok(reached),
         other => Err(SyncError::unexpected(

@@ -122,6 +122,17 @@ pub fn serve(
                 )?;
                 continue;
             }
+            Ok(Message::ProbeFor { target }) => {
+                // SWIM's indirect probe: the asker could not reach
+                // `target` itself, and this node tries for it.
+                let reached = settings
+                    .dialing
+                    .as_ref()
+                    .is_some_and(|dialing| crate::replication::prober::reach(&target, dialing));
+                conn.send(&MessageRef::ProbeReply { reached })?;
+                conn.flush()?;
+                continue;
+            }
             Ok(other) => {
                 // (Gossip is left out of what was expected: it is not
                 // part of a push's exchange.)

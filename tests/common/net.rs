@@ -183,23 +183,38 @@ impl Net {
                 }
                 for &a in a_group.iter() {
                     for &b in b_group.iter() {
-                        let (ua, pa) = uid_and_port(&nodes[a]);
-                        let (ub, pb) = uid_and_port(&nodes[b]);
-                        let t = &self.table;
-                        // What a sends on connections it opened to b ...
-                        script.push_str(&format!(
-                            "add rule inet {t} cuts meta skuid {ua} tcp dport {pb} drop\n"
-                        ));
-                        // ... and its replies on connections b opened.
-                        script.push_str(&format!(
-                            "add rule inet {t} cuts meta skuid {ua} tcp sport {pa} ct mark {ub} drop\n"
-                        ));
+                        script.push_str(&self.drops_from_to(&nodes[a], &nodes[b]));
                     }
                 }
             }
         }
         self.nft(&script)
             .unwrap_or_else(|e| panic!("nft split {groups:?}: {e}\n{script}"));
+    }
+
+    /// The rules that drop what `a` sends `b`: on connections it opened
+    /// to `b`, and its replies on connections `b` opened.
+    fn drops_from_to(&self, a: &Node, b: &Node) -> String {
+        let (ua, pa) = uid_and_port(a);
+        let (ub, pb) = uid_and_port(b);
+        let t = &self.table;
+        format!(
+            "add rule inet {t} cuts meta skuid {ua} tcp dport {pb} drop\n\
+             add rule inet {t} cuts meta skuid {ua} tcp sport {pa} ct mark {ub} drop\n"
+        )
+    }
+
+    /// Cuts the one link between `a` and `b`, both ways: each still talks
+    /// to every other node. Replaces any earlier split or cut.
+    pub fn cut(&self, a: &Node, b: &Node) {
+        let script = format!(
+            "flush chain inet {} cuts\n{}{}",
+            self.table,
+            self.drops_from_to(a, b),
+            self.drops_from_to(b, a)
+        );
+        self.nft(&script)
+            .unwrap_or_else(|e| panic!("nft cut {} from {}: {e}\n{script}", a.name(), b.name()));
     }
 
     /// Cuts node `i` off from all the others, which still talk.
