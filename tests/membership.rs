@@ -697,3 +697,43 @@ fn a_member_cut_off_from_one_other_is_reached_indirectly() {
     wait_same_data(&[&n1, &n2, &n3], 1, CONVERGE_TIMEOUT * 3);
     net.heal();
 }
+
+/// A member that joins after a delete never gets the deleted value, even
+/// from a member that was down during the delete and comes back holding
+/// it: the tombstone waits for the returning member and for the joiner,
+/// and then goes everywhere.
+#[test]
+fn a_member_that_joins_after_a_delete_never_gets_the_deleted_value() {
+    let dir = temp_dir();
+    let mut n1 = joining("n1", &[]).start();
+    let mut n2 = joining("n2", &[n1.addr()]).data_dir(dir.path()).start();
+    wait_members(&[&n1, &n2], &["n1", "n2"]);
+    n1.put("gone", "old value");
+    n1.put("kept", "yes");
+    wait_same_data(&[&n1, &n2], 2, CONVERGE_TIMEOUT * 3);
+    let n2_addr = n2.addr();
+    n2.kill();
+    n1.delete("gone");
+    let mut n3 = joining("n3", &[n1.addr()]).start();
+    eventually(LEARN_TIMEOUT, "n3 to get the data", || {
+        n3.get("kept").as_deref() == Some("yes")
+    });
+    assert_eq!(n3.get("gone"), None, "n3 got a deleted value");
+    // n2 comes back with the value in its data directory.
+    let mut n2 = NodeSpec::new("n2")
+        .sync_every(SYNC_MS)
+        .args(&["--failure-timeout-ms", &FAILURE_MS.to_string()])
+        .data_dir(dir.path())
+        .listen(n2_addr)
+        .start();
+    wait_members(&[&n1, &n2, &n3], &["n1", "n2", "n3"]);
+    for node in [&mut n1, &mut n2, &mut n3] {
+        let name = node.name().to_owned();
+        eventually(
+            CONVERGE_TIMEOUT * 3,
+            format_args!("{name} to drop the tombstone, with one live key"),
+            || node.status()[1] == "keys: 1 live, 0 tombstones",
+        );
+    }
+    assert_eq!(n3.get("gone"), None, "the deleted value came back");
+}
