@@ -546,3 +546,40 @@ fn a_clock_far_in_the_future_neither_freezes_nor_poisons_the_cluster() {
     c.wait_all("get near", "Value: y", 2 * CONVERGE_TIMEOUT);
     c.wait_all("get far", "Key not found.", 2 * CONVERGE_TIMEOUT);
 }
+
+/// `FLUSHALL` on one side of a partition removes everything that node
+/// held, on every node once it heals, and the writes the other side made
+/// meanwhile (which the flushing node had not seen) survive: a new key,
+/// and a new value of a key the flush deleted, though both were made
+/// before the flush in real time.
+#[test]
+fn a_flushall_keeps_the_writes_its_node_had_not_seen() {
+    let Some(net) = Net::or_skip() else { return };
+    let mut c = Cluster::start(2, &[], |_, spec, dir| {
+        net.member(spec.sync_every(FAST_SYNC_MS), dir)
+    });
+    c[0].put("old", "1");
+    c[0].put("changed", "1");
+    c.wait_all("get changed", "Value: 1", CONVERGE_TIMEOUT);
+    net.split(&c.nodes, &[&[0], &[1]]);
+    c[1].put("changed", "2");
+    c[1].put("fresh", "1");
+    let mut con = common::redis_connection(c[0].addr());
+    let ok: String = redis::cmd("FLUSHALL").query(&mut con).expect("FLUSHALL");
+    assert_eq!(ok, "OK");
+    // The split is real: n1's flush has not reached n2.
+    assert_eq!(c[1].get("old").as_deref(), Some("1"));
+    net.heal();
+    for node in &mut c.nodes {
+        let name = node.name().to_owned();
+        eventually(
+            HEAL_TIMEOUT,
+            format!("{name} to hold n2's writes only"),
+            || {
+                node.get("old").is_none()
+                    && node.get("changed").as_deref() == Some("2")
+                    && node.get("fresh").as_deref() == Some("1")
+            },
+        );
+    }
+}

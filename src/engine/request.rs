@@ -363,17 +363,36 @@ impl Db<'_> {
         self.sizes().non_empty(live)
     }
 
-    /// Deletes every live key of every database (`FLUSHALL`), each delete
-    /// a local write like any other; stops at the first refused one.
+    /// Deletes every live key of the selected database (`FLUSHDB`), as a
+    /// flush deletes (see [`Store::flush_delete`](crate::store::Store::flush_delete)):
+    /// the versions this node holds, so writes it has not seen survive;
+    /// stops at the first refused one.
+    pub fn flush_database(&mut self) -> std::result::Result<(), WriteError> {
+        let db = self.database;
+        let keys = (self.service.store).keys_where(|stored| database::key_in(db, stored).is_some());
+        self.flush_keys(&keys)
+    }
+
+    /// [`Self::flush_database`] of every database at once (`FLUSHALL`).
     pub fn delete_everything(&mut self) -> std::result::Result<(), WriteError> {
         let keys = self.service.store.keys_where(|_| true);
-        for stored in &keys {
-            self.service.store.delete(stored, self.now_us)?;
+        self.flush_keys(&keys)
+    }
+
+    /// Flush-deletes the stored keys `keys`, then recounts the databases.
+    fn flush_keys(&mut self, keys: &[Vec<u8>]) -> std::result::Result<(), WriteError> {
+        let mut result = Ok(());
+        for stored in keys {
+            result = self.service.store.flush_delete(stored, self.now_us);
+            if result.is_err() {
+                break;
+            }
             self.wrote = true;
         }
         let digest = self.service.store.data_digest();
-        (self.service.sizes).recount(digest, std::iter::empty());
-        Ok(())
+        let prefixed = (self.service.store).keys_where(DatabaseSizes::counts_one_by_one);
+        (self.service.sizes).recount(digest, prefixed.iter().map(Vec::as_slice));
+        result
     }
 
     /// A live key of the selected database picked at random

@@ -708,6 +708,50 @@ impl Store {
         self.write(key, None, None, now_us)
     }
 
+    /// Deletes `key` as a flush does (`FLUSHDB`, `FLUSHALL`): the delete
+    /// of exactly the version this node holds, not of the key. The
+    /// tombstone has a new dot (so it replicates) on the version's clock,
+    /// and is stamped one tick after the version, not now: it wins over
+    /// that version and over whatever that version would have won over,
+    /// and loses to every write this node had not seen that is stamped
+    /// later than the version. So a write made elsewhere while the flush
+    /// ran survives it, even one made a moment before the flush in real
+    /// time; only a write the held version would have overwritten anyway
+    /// does not. A counter's stamp is its latest count's beginning, so
+    /// the counts this node had seen go with it, and counts begun later
+    /// elsewhere count on top of the tombstone. A key with no value here
+    /// is left alone.
+    ///
+    /// The merge laws hold (see [`crate::core::version`]): every version
+    /// that saw the tombstone was stamped after it (its writer observed
+    /// the stamp), and the tombstone is stamped after every version it
+    /// saw. Not the version's own stamp: a tombstone of the same stamp is
+    /// what an expiry leaves, which each node makes for itself and which
+    /// must keep the value's expiry; a flush's must not (a counter begun
+    /// on the flushed key would end at the old expiry).
+    pub fn flush_delete(&mut self, key: &[u8], now_us: u64) -> Result<(), WriteError> {
+        let Some(slot) = self.find(key) else {
+            return Ok(());
+        };
+        if self.slots[slot as usize].tombstone {
+            return Ok(());
+        }
+        // The checks of any local write (and a tick of the clock, which
+        // the tombstone does not use).
+        self.begin_write(key, None, now_us)?;
+        let dot = self.issue_dot();
+        let e = &self.slots[slot as usize];
+        let held = e.stamp();
+        let stamp = Stamp {
+            ts: held.ts.saturating_add(1),
+            writer: self.me,
+        };
+        let tombstone = Entry::build(key, None, None, None, e.clock.with(dot), stamp);
+        self.replace_logged(slot, tombstone);
+        self.log_slot(slot);
+        Ok(())
+    }
+
     /// Adds `by` to the integer `key` holds, as a local write, and makes
     /// the key a counter (see [`crate::core::counter`]): concurrent
     /// increments on other nodes all count; the key keeps its expiry. A

@@ -97,6 +97,43 @@ fn put_get_delete() {
     );
 }
 
+/// A flush deletes what the flushing node held, and a write it had not
+/// seen survives: one made on another node before the flush in real
+/// time, to a key the flush deleted, and one to a key it never had.
+/// A write to the old version that the flushing node had seen, made
+/// before that version, loses as it would have to the version.
+#[test]
+fn a_flush_deletes_what_its_node_held_and_writes_it_had_not_seen_survive() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    let mut b = Store::new("b", MAX).with_peers(1);
+    a.put(b"seen", b"1", 1_000).expect("put");
+    a.put(b"changed", b"1", 1_000).expect("put");
+    push(&mut a, &mut b);
+    // On b, unseen by a: a new value of a key a holds, and a new key.
+    b.put(b"changed", b"2", 2_000).expect("put");
+    b.put(b"fresh", b"1", 2_000).expect("put");
+    // a flushes at a later time than those writes.
+    for key in a.keys_where(|_| true) {
+        a.flush_delete(&key, 3_000).expect("flush");
+    }
+    assert_eq!(a.counts().live, 0);
+    push(&mut a, &mut b);
+    for s in [&a, &b] {
+        assert_eq!(s.get(b"seen"), None);
+        assert_eq!(s.get(b"changed"), Some(&b"2"[..]));
+        assert_eq!(s.get(b"fresh"), Some(&b"1"[..]));
+    }
+    // A plain delete at the same moment would have taken b's value too.
+    let mut c = Store::new("c", MAX).with_peers(1);
+    let mut d = Store::new("d", MAX).with_peers(1);
+    c.put(b"changed", b"1", 1_000).expect("put");
+    push(&mut c, &mut d);
+    d.put(b"changed", b"2", 2_000).expect("put");
+    c.delete(b"changed", 3_000).expect("delete");
+    push(&mut c, &mut d);
+    assert_eq!(d.get(b"changed"), None);
+}
+
 #[test]
 fn limits_are_enforced() {
     let mut s = Store::new("a", 10);
@@ -539,6 +576,8 @@ enum Op {
     /// [`EXPIRY_BASE_MS`] and it turns what expired into tombstones.
     Expire(usize, u64),
     Delete(usize, u8),
+    /// `FLUSHALL`: every key the node holds, flush-deleted.
+    Flush(usize),
     /// A put of .2 as decimal text, a value counters count on.
     PutInt(usize, u8, i8),
     /// `EXPIRE` (this many ms after [`EXPIRY_BASE_MS`]) or `PERSIST` (None).
@@ -553,6 +592,7 @@ fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         4 => (0..5usize, 0u8..12, any::<u8>()).prop_map(|(n, k, v)| Op::Put(n, k, v)),
         2 => (0..5usize, 0u8..12).prop_map(|(n, k)| Op::Delete(n, k)),
+        1 => (0..5usize).prop_map(Op::Flush),
         2 => (0..5usize, 0u8..12, any::<u8>(), 1..8_000u64)
             .prop_map(|(n, k, v, ms)| Op::PutExpiring(n, k, v, ms)),
         1 => (0..5usize, 0..EXPIRY_END_MS).prop_map(|(n, ms)| Op::Expire(n, ms)),
@@ -646,6 +686,7 @@ proptest! {
             match op {
                 Op::Put(n, ..)
                 | Op::Delete(n, _)
+                | Op::Flush(n)
                 | Op::PutExpiring(n, ..)
                 | Op::Expire(n, _)
                 | Op::Incr(n, ..)
@@ -694,6 +735,13 @@ proptest! {
                     let s = &mut cluster.stores[n];
                     s.delete(&[k], now + 3_000 * n as u64).expect("delete");
                     record(&mut reference, &mut names, s, k);
+                }
+                Op::Flush(n) => {
+                    let s = &mut cluster.stores[n];
+                    for key in s.keys_where(|_| true) {
+                        s.flush_delete(&key, now + 3_000 * n as u64).expect("flush");
+                        record(&mut reference, &mut names, s, key[0]);
+                    }
                 }
                 Op::Push(a, b, cut, dup) => {
                     cluster.push(a % nodes, b % nodes, (cut > 0).then_some(cut), dup);

@@ -278,22 +278,18 @@ fn del(mut call: Call<'_>) -> Action {
 
 /// `FLUSHDB [ASYNC|SYNC]`: a delete of every live key of the selected
 /// database, in one store command (nothing comes between), each delete
-/// clocked, logged and replicated like any other, so the whole cluster
-/// is emptied, as a Redis primary's flush empties its replicas. A write
-/// made meanwhile on another node that this node has not seen yet
-/// survives, as with any concurrent delete.
+/// clocked, logged and replicated, so the whole cluster is emptied of
+/// what this node held, as a Redis primary's flush empties its replicas.
+/// Each deletes the version this node held, not the key (see
+/// [`crate::store::Store::flush_delete`]): a write made meanwhile on
+/// another node, which this node had not seen, survives.
 fn flush(call: Call<'_>) -> Action {
     if let Err(refusal) = flush_mode(&call.args) {
         return refusal;
     }
-    Action::Store(Box::new(move |db| {
-        let keys = db.keys_where(|_| true);
-        for key in &keys {
-            if let Err(e) = db.delete(key) {
-                return refused(&e).into();
-            }
-        }
-        Reply::ok().into()
+    Action::Store(Box::new(|db| match db.flush_database() {
+        Ok(()) => Reply::ok().into(),
+        Err(e) => refused(&e).into(),
     }))
 }
 
