@@ -17,6 +17,7 @@
 //! | [`durability`] | what reaches the disk: record framing, the log's own entry types, the data directory, fsync policy, compaction, streaming recovery, fail points | `store`, `core` |
 //! | [`engine`] | the store thread: the request vocabulary other threads use, the `Db` a front end's work runs against, group commit | `store`, `durability` |
 //! | [`membership`] | the member list (a CRDT of records with incarnations), the members file, failure detection's judgement | `core` |
+//! | [`placement`] | key slots as Redis Cluster computes them, and the layout of slots over members (groundwork for sharding; pure) | `membership` |
 //! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, the prober (probes and gossip), what a node knows of its peers | `engine`, `store`, `membership` |
 //! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections | `engine`, `status`, `replication`, `durability`, `store` |
 //! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
@@ -100,6 +101,7 @@ pub mod listener;
 pub mod logging;
 pub mod membership;
 pub mod node;
+pub mod placement;
 pub mod redis;
 pub mod replication;
 pub mod status;

@@ -1,18 +1,25 @@
 //! `CLUSTER MYID|NODES|INFO|MEET|FORGET|HELP` and `NETDB.LEAVE`: the
 //! member list in Redis Cluster's formats, as far as they fit a cluster
-//! of equal nodes, and the commands that change it.
+//! of equal nodes, and the commands that change it; and
+//! `CLUSTER KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT`: key slots as Redis
+//! Cluster computes them ([`crate::placement::slot`]), and this node's
+//! keys in a slot.
 //!
 //! Every node holds all the data, so `CLUSTER NODES` shows every member
 //! as a master holding all 16384 slots (`0-16383`), and `CLUSTER INFO`
 //! counts every member that is not gone in `cluster_size`. netdb routes
 //! no slots (a client in cluster mode would be redirected by nothing), so
 //! `INFO`'s `cluster_enabled` stays 0: issue 14 (sharding) changes that.
-//! Answered on the I/O thread from the member list; never appends store
-//! ops.
+//! The member list's commands are answered on the I/O thread from the
+//! list and never append store ops; `KEYSLOT` needs nothing but its
+//! argument; the other two read the store (and never write it).
 
 use crate::membership::{Health, MemberView, Membership, State};
+use crate::placement::{key_slot, SLOTS};
 use crate::redis::cmd::introspection::{container, help_entry};
-use crate::redis::command::{arg, error, Action, Call, Command, Docs, NodeQuery};
+use crate::redis::command::{
+    arg, bulks, error, not_an_integer, parse_i64, Action, Call, Command, Docs, NodeQuery,
+};
 use crate::redis::resp::Reply;
 use std::time::Instant;
 
@@ -79,6 +86,41 @@ pub const COMMANDS: &[Command] = &[
                     ..DOCS
                 },
                 ..Command::new("cluster|forget", 3, forget)
+            },
+            Command {
+                flags: &["stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns the hash slot of the specified key",
+                    since: "3.0.0",
+                    args: &[arg("key", "string")],
+                    ..DOCS
+                },
+                ..Command::new("cluster|keyslot", 3, keyslot)
+            },
+            Command {
+                flags: &["stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Return the number of local keys in the specified hash slot \
+                              (netdb: in the selected database)",
+                    since: "3.0.0",
+                    args: &[arg("slot", "integer")],
+                    ..DOCS
+                },
+                ..Command::new("cluster|countkeysinslot", 3, countkeysinslot)
+            },
+            Command {
+                flags: &["stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Return local key names in the specified hash slot \
+                              (netdb: in the selected database)",
+                    since: "3.0.0",
+                    args: &[arg("slot", "integer"), arg("count", "integer")],
+                    ..DOCS
+                },
+                ..Command::new("cluster|getkeysinslot", 4, getkeysinslot)
             },
             help_entry("cluster|help", "cluster", &["@slow"]),
         ],
@@ -163,6 +205,59 @@ fn forget(call: Call<'_>) -> Action {
 
 fn leave(_: Call<'_>) -> Action {
     Action::Node(NodeQuery::Cluster(ClusterQuery::Leave))
+}
+
+/// `CLUSTER KEYSLOT key`: the key's slot, from its bytes alone.
+fn keyslot(call: Call<'_>) -> Action {
+    Action::Reply(Reply::Integer(i64::from(key_slot(&call.args[2]))))
+}
+
+/// A slot, if `slot` is one (in `0..SLOTS`).
+fn checked_slot(slot: i64) -> Option<u16> {
+    u16::try_from(slot).ok().filter(|&s| s < SLOTS)
+}
+
+/// `CLUSTER COUNTKEYSINSLOT slot`: how many live keys of the selected
+/// database this node holds in `slot`. Redis keeps an index of keys by
+/// slot; netdb has none yet, so this is a walk of every key on the store
+/// thread, O(keys), like `KEYS`: fine for a tool's occasional look, not
+/// for a client's every request.
+fn countkeysinslot(call: Call<'_>) -> Action {
+    let Some(slot) = parse_i64(&call.args[2]) else {
+        return not_an_integer();
+    };
+    let Some(slot) = checked_slot(slot) else {
+        return error("ERR Invalid slot");
+    };
+    Action::Store(Box::new(move |db| {
+        let count = db.keys_where(|k| key_slot(k) == slot).len();
+        Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX)).into()
+    }))
+}
+
+/// `CLUSTER GETKEYSINSLOT slot count`: up to `count` live keys of the
+/// selected database in `slot`, sorted (Redis's order is its index's,
+/// which netdb has not). A walk of every key on the store thread, as
+/// [`countkeysinslot`].
+fn getkeysinslot(call: Call<'_>) -> Action {
+    // Both are read before either is checked, as Redis does.
+    let (Some(slot), Some(count)) = (parse_i64(&call.args[2]), parse_i64(&call.args[3])) else {
+        return not_an_integer();
+    };
+    let (Some(slot), Ok(count)) = (checked_slot(slot), usize::try_from(count)) else {
+        return error("ERR Invalid slot or number of keys");
+    };
+    Action::Store(Box::new(move |db| {
+        let mut keys = db.keys_where(|k| key_slot(k) == slot);
+        keys.sort_unstable();
+        keys.truncate(count);
+        let weight: usize = keys.iter().map(|k| k.len() + 16).sum();
+        if weight > db.reply_budget() {
+            db.exceed_budget();
+            return Reply::Null.into();
+        }
+        bulks(keys).into()
+    }))
 }
 
 /// Answers `query` from the member list (`None`: the node has none yet,
@@ -276,7 +371,103 @@ pub fn info_text(views: &[MemberView]) -> String {
 mod tests {
     use super::*;
     use crate::membership::Member;
+    use crate::redis::cmd::testing::{bulk_of, err, run, session, Fake};
     use std::time::Duration;
+
+    #[test]
+    fn keyslot_is_redis_clusters() {
+        for (key, slot) in [
+            (&b"foo"[..], 12182),
+            (b"{user1000}.following", 3443),
+            (b"{user1000}.followers", 3443),
+            (b"", 0),
+        ] {
+            assert_eq!(run(&[b"CLUSTER", b"KEYSLOT", key]), Reply::Integer(slot));
+        }
+        assert_eq!(
+            run(&[b"cluster", b"keyslot"]),
+            err("ERR wrong number of arguments for 'cluster|keyslot' command")
+        );
+    }
+
+    #[test]
+    fn slot_arguments_are_checked_as_redis_does() {
+        for (args, text) in [
+            (
+                &[&b"CLUSTER"[..], b"COUNTKEYSINSLOT", b"x"][..],
+                "ERR value is not an integer or out of range",
+            ),
+            (&[b"CLUSTER", b"COUNTKEYSINSLOT", b"-1"], "ERR Invalid slot"),
+            (
+                &[b"CLUSTER", b"COUNTKEYSINSLOT", b"16384"],
+                "ERR Invalid slot",
+            ),
+            (
+                &[b"CLUSTER", b"COUNTKEYSINSLOT", b"99999999999999999999"],
+                "ERR value is not an integer or out of range",
+            ),
+            (
+                &[b"CLUSTER", b"GETKEYSINSLOT", b"16384", b"x"],
+                "ERR value is not an integer or out of range",
+            ),
+            (
+                &[b"CLUSTER", b"GETKEYSINSLOT", b"16384", b"1"],
+                "ERR Invalid slot or number of keys",
+            ),
+            (
+                &[b"CLUSTER", b"GETKEYSINSLOT", b"1", b"-1"],
+                "ERR Invalid slot or number of keys",
+            ),
+            (
+                &[b"CLUSTER", b"GETKEYSINSLOT", b"1"],
+                "ERR wrong number of arguments for 'cluster|getkeysinslot' command",
+            ),
+            (
+                &[b"CLUSTER", b"COUNTKEYSINSLOT", b"1", b"2"],
+                "ERR wrong number of arguments for 'cluster|countkeysinslot' command",
+            ),
+        ] {
+            assert_eq!(run(args), err(text), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn keys_in_a_slot_are_this_databases() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        let slot = key_slot(b"t").to_string();
+        let slot = slot.as_bytes();
+        fake.run(s, &[b"MSET", b"{t}3", b"c", b"{t}1", b"a", b"other", b"x"]);
+        fake.run(s, &[b"SELECT", b"1"]);
+        fake.run(s, &[b"SET", b"{t}2", b"b"]);
+        fake.run(s, &[b"SELECT", b"0"]);
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"COUNTKEYSINSLOT", slot]),
+            Reply::Integer(2)
+        );
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"GETKEYSINSLOT", slot, b"10"]),
+            Reply::Array(vec![bulk_of(b"{t}1"), bulk_of(b"{t}3")])
+        );
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"GETKEYSINSLOT", slot, b"1"]),
+            Reply::Array(vec![bulk_of(b"{t}1")])
+        );
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"GETKEYSINSLOT", slot, b"0"]),
+            Reply::Array(vec![])
+        );
+        fake.run(s, &[b"SELECT", b"1"]);
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"GETKEYSINSLOT", slot, b"10"]),
+            Reply::Array(vec![bulk_of(b"{t}2")])
+        );
+        fake.run(s, &[b"DEL", b"{t}2"]);
+        assert_eq!(
+            fake.run(s, &[b"CLUSTER", b"COUNTKEYSINSLOT", slot]),
+            Reply::Integer(0)
+        );
+    }
 
     fn view(n: u8, myself: bool, health: Option<Health>, state: State) -> MemberView {
         MemberView {
