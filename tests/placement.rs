@@ -118,3 +118,82 @@ fn a_replicated_key_counts_in_its_slot() {
         cluster_cmd(&mut reader, &["GETKEYSINSLOT", &slot, "10"]).expect("GETKEYSINSLOT");
     assert_eq!(keys, ["{cart}:1", "{cart}:2"]);
 }
+
+/// The node entries of `addr`'s `CLUSTER SLOTS`, as (port, id), for its
+/// one range, which must cover every slot.
+fn slots_nodes(addr: std::net::SocketAddr) -> Vec<(i64, String)> {
+    let mut con = redis_connection(addr);
+    let ranges: Vec<redis::Value> = cluster_cmd(&mut con, &["SLOTS"]).expect("CLUSTER SLOTS");
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    let redis::Value::Array(range) = &ranges[0] else {
+        panic!("{ranges:?}")
+    };
+    assert_eq!(range[0], redis::Value::Int(0));
+    assert_eq!(range[1], redis::Value::Int(16383));
+    range[2..]
+        .iter()
+        .map(|node| {
+            let (port, id): (i64, String) = match node {
+                redis::Value::Array(fields) => (
+                    redis::from_redis_value(fields[1].clone()).expect("a port"),
+                    redis::from_redis_value(fields[2].clone()).expect("an id"),
+                ),
+                other => panic!("a node entry {other:?}"),
+            };
+            (port, id)
+        })
+        .collect()
+}
+
+/// `CLUSTER SLOTS` shows the node asked as the master of every slot and
+/// every other member as a replica (every node holds all the data), so
+/// the `redis` crate's cluster client and `redis-cli -c` work against
+/// any node, and keys written through them are on every node.
+#[test]
+fn cluster_clients_connect_and_route_through_cluster_slots() {
+    let c = cluster(3, FAST_SYNC_MS);
+    let addr = c.nodes[0].addr();
+    let mut con = redis_connection(addr);
+    let my_id: String = cluster_cmd(&mut con, &["MYID"]).expect("CLUSTER MYID");
+    let mut listed = Vec::new();
+    eventually(WAIT, "n1 to list every member in CLUSTER SLOTS", || {
+        listed = slots_nodes(addr);
+        listed.len() == 3
+    });
+    assert_eq!(listed[0], (i64::from(addr.port()), my_id));
+    let shards: redis::Value = cluster_cmd(&mut con, &["SHARDS"]).expect("CLUSTER SHARDS");
+    assert!(
+        matches!(&shards, redis::Value::Array(s) if s.len() == 1),
+        "{shards:?}"
+    );
+    let _: () = redis::cmd("READONLY").query(&mut con).expect("READONLY");
+
+    let client = redis::cluster::ClusterClient::new(vec![format!("redis://{addr}/")])
+        .expect("a cluster client");
+    let mut cluster_con = client.get_connection().expect("a cluster connection");
+    for i in 0..30 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("key{i}"))
+            .arg(i)
+            .query(&mut cluster_con)
+            .expect("SET through the cluster client");
+    }
+    let got: Vec<i64> = redis::cmd("MGET")
+        .arg("{t}a")
+        .arg("{t}b")
+        .query(&mut cluster_con)
+        .map(|v: Vec<Option<i64>>| v.into_iter().map(|x| x.unwrap_or(-1)).collect())
+        .expect("MGET of one slot");
+    assert_eq!(got, vec![-1, -1]);
+    for node in &c.nodes {
+        let mut con = redis_connection(node.addr());
+        eventually(WAIT, format!("{} to hold every key", node.name()), || {
+            redis::cmd("DBSIZE").query::<i64>(&mut con).expect("DBSIZE") == 30
+        });
+    }
+    if common::missing_tool("redis-cli") {
+        return;
+    }
+    let out = common::redis_cli(addr, &["-c", "GET", "key7"]);
+    assert_eq!(out.trim(), "7");
+}

@@ -1,4 +1,5 @@
-//! `CLUSTER MYID|NODES|INFO|MEET|FORGET|HELP` and `NETDB.LEAVE`: the
+//! `CLUSTER MYID|NODES|INFO|SLOTS|SHARDS|MEET|FORGET|HELP`, `READONLY`,
+//! `READWRITE`, `ASKING` and `NETDB.LEAVE`: the
 //! member list in Redis Cluster's formats, as far as they fit a cluster
 //! of equal nodes, and the commands that change it; and
 //! `CLUSTER KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT`: key slots as Redis
@@ -6,8 +7,12 @@
 //! keys in a slot.
 //!
 //! Every node holds all the data, so `CLUSTER NODES` shows every member
-//! as a master holding all 16384 slots (`0-16383`), and `CLUSTER INFO`
-//! counts every member that is not gone in `cluster_size`. netdb routes
+//! as a master holding all 16384 slots (`0-16383`), `CLUSTER SLOTS` and
+//! `CLUSTER SHARDS` show the node asked as the master of every slot and
+//! every other member that is up as a replica (so a cluster client
+//! sends every key to the node it asked), `READONLY`, `READWRITE` and
+//! `ASKING` change nothing, and `CLUSTER INFO` counts every member that
+//! is not gone in `cluster_size`. netdb routes
 //! no slots (a client in cluster mode would be redirected by nothing), so
 //! `INFO`'s `cluster_enabled` stays 0: issue 14 (sharding) changes that.
 //! The member list's commands are answered on the I/O thread from the
@@ -88,6 +93,26 @@ pub const COMMANDS: &[Command] = &[
                 ..Command::new("cluster|forget", 3, forget)
             },
             Command {
+                flags: &["loading", "stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns the mapping of cluster slots to nodes",
+                    since: "3.0.0",
+                    ..DOCS
+                },
+                ..Command::new("cluster|slots", 2, slots)
+            },
+            Command {
+                flags: &["loading", "stale"],
+                acl: &["@slow"],
+                docs: Docs {
+                    summary: "Returns the mapping of cluster slots to shards",
+                    since: "7.0.0",
+                    ..DOCS
+                },
+                ..Command::new("cluster|shards", 2, shards)
+            },
+            Command {
                 flags: &["stale"],
                 acl: &["@slow"],
                 docs: Docs {
@@ -127,6 +152,39 @@ pub const COMMANDS: &[Command] = &[
         ..Command::new("cluster", -2, container)
     },
     Command {
+        flags: &["fast", "loading", "stale"],
+        acl: &["@fast", "@connection"],
+        docs: Docs {
+            summary: "Enables read-only queries for a connection to a Redis Cluster replica node \
+                      (netdb: every node serves reads and writes; accepted)",
+            since: "3.0.0",
+            ..DOCS
+        },
+        ..Command::new("readonly", 1, ok)
+    },
+    Command {
+        flags: &["fast", "loading", "stale"],
+        acl: &["@fast", "@connection"],
+        docs: Docs {
+            summary: "Enables read-write queries for a connection to a Redis Cluster replica node \
+                      (netdb: accepted)",
+            since: "3.0.0",
+            ..DOCS
+        },
+        ..Command::new("readwrite", 1, ok)
+    },
+    Command {
+        flags: &["fast"],
+        acl: &["@fast", "@connection"],
+        docs: Docs {
+            summary: "Signals that a cluster client is following an -ASK redirect \
+                      (netdb: never redirects; accepted)",
+            since: "3.0.0",
+            ..DOCS
+        },
+        ..Command::new("asking", 1, ok)
+    },
+    Command {
         flags: &["admin", "noscript"],
         acl: &["@admin", "@slow", "@dangerous"],
         docs: Docs {
@@ -149,6 +207,10 @@ pub enum ClusterQuery {
     Nodes,
     /// `CLUSTER INFO`.
     Info,
+    /// `CLUSTER SLOTS`.
+    Slots,
+    /// `CLUSTER SHARDS`.
+    Shards,
     /// `CLUSTER MEET host port`: join the member there.
     Meet {
         /// `host:port`.
@@ -196,6 +258,22 @@ fn meet(call: Call<'_>) -> Action {
         format!("{host}:{port}")
     };
     Action::Node(NodeQuery::Cluster(ClusterQuery::Meet { addr }))
+}
+
+fn slots(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Slots))
+}
+
+fn shards(_: Call<'_>) -> Action {
+    Action::Node(NodeQuery::Cluster(ClusterQuery::Shards))
+}
+
+/// `READONLY`, `READWRITE`, `ASKING`: what a cluster client sends before
+/// reading from a replica or following a redirect. Every netdb node
+/// serves reads and writes of every key and never redirects, so they
+/// change nothing.
+fn ok(_: Call<'_>) -> Action {
+    Action::Reply(Reply::ok())
 }
 
 fn forget(call: Call<'_>) -> Action {
@@ -272,6 +350,8 @@ pub fn answer(query: &ClusterQuery, membership: Option<&Membership>) -> Reply {
             Reply::Bulk(nodes_text(&membership.view(Instant::now())).into_bytes())
         }
         ClusterQuery::Info => Reply::Bulk(info_text(&membership.view(Instant::now())).into_bytes()),
+        ClusterQuery::Slots => slots_reply(&membership.view(Instant::now())),
+        ClusterQuery::Shards => shards_reply(&membership.view(Instant::now())),
         ClusterQuery::Meet { addr } => {
             membership.meet(addr);
             Reply::ok()
@@ -327,6 +407,87 @@ pub fn nodes_text(views: &[MemberView]) -> String {
     text
 }
 
+/// The members a client may be sent to, this node first: itself, and
+/// every other member that is up (not joining, leaving, gone or down
+/// from here).
+fn serving(views: &[MemberView]) -> Vec<&MemberView> {
+    let mut out: Vec<&MemberView> = views.iter().filter(|v| v.myself).collect();
+    out.extend(views.iter().filter(|v| {
+        !v.myself && v.member.state == State::Up && !matches!(v.health, Some((Health::Down, _)))
+    }));
+    out
+}
+
+/// A member's `host` and port, from its `host:port` (`[v6]:port` too).
+fn host_and_port(addr: &str) -> (&str, i64) {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "0"));
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port.parse().unwrap_or(0))
+}
+
+/// `CLUSTER SLOTS`, in Redis 7's format: one range, `0` to `16383`, with
+/// this node as its master and every other member that serves as a
+/// replica, each as `[host, port, id, {}]` (the map of other endpoints
+/// is empty). Every node holds all the data, so the node asked is as
+/// good a master as any: a cluster client (redis-py's `RedisCluster`,
+/// the `redis` crate's cluster client, `redis-cli -c`) sends every key to
+/// the node it asked first, and any other node it fails over to answers
+/// for every key too. Sharding (the layout in [`crate::placement`])
+/// will show each range's own replicas here.
+pub fn slots_reply(views: &[MemberView]) -> Reply {
+    let mut range = vec![Reply::Integer(0), Reply::Integer(i64::from(SLOTS) - 1)];
+    range.extend(serving(views).into_iter().map(|v| {
+        let (host, port) = host_and_port(&v.member.addr);
+        Reply::Array(vec![
+            Reply::Bulk(host.as_bytes().to_vec()),
+            Reply::Integer(port),
+            Reply::Bulk(v.member.id.as_bytes().to_vec()),
+            Reply::Map(Vec::new()),
+        ])
+    }));
+    Reply::Array(vec![Reply::Array(range)])
+}
+
+/// `CLUSTER SHARDS`, in Redis 7's format: one shard holding every slot,
+/// this node its master and every other member that serves a replica
+/// (see [`slots_reply`]).
+pub fn shards_reply(views: &[MemberView]) -> Reply {
+    let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    let nodes = serving(views)
+        .into_iter()
+        .map(|v| {
+            let (host, port) = host_and_port(&v.member.addr);
+            let health = match v.health {
+                Some((Health::Down, _)) => "failed",
+                _ => "online",
+            };
+            Reply::Map(vec![
+                (bulk("id"), bulk(&v.member.id)),
+                (bulk("port"), Reply::Integer(port)),
+                (bulk("ip"), bulk(host)),
+                (bulk("endpoint"), bulk(host)),
+                (bulk("hostname"), bulk(&v.member.name)),
+                (
+                    bulk("role"),
+                    bulk(if v.myself { "master" } else { "replica" }),
+                ),
+                (bulk("replication-offset"), Reply::Integer(0)),
+                (bulk("health"), bulk(health)),
+            ])
+        })
+        .collect();
+    Reply::Array(vec![Reply::Map(vec![
+        (
+            bulk("slots"),
+            Reply::Array(vec![
+                Reply::Integer(0),
+                Reply::Integer(i64::from(SLOTS) - 1),
+            ]),
+        ),
+        (bulk("nodes"), Reply::Array(nodes)),
+    ])])
+}
+
 /// `CLUSTER INFO`, with Redis's fields: the cluster is `ok` while this
 /// node knows no member down (every node holds all the data, so any
 /// that answers serves every slot; a down member only holds back
@@ -373,6 +534,62 @@ mod tests {
     use crate::membership::Member;
     use crate::redis::cmd::testing::{bulk_of, err, run, session, Fake};
     use std::time::Duration;
+
+    #[test]
+    fn slots_and_shards_show_this_node_as_master_of_every_slot() {
+        let views = vec![
+            view(1, true, None, State::Up),
+            view(2, false, Some(Health::Up), State::Up),
+            view(3, false, Some(Health::Down), State::Up),
+            view(4, false, Some(Health::Up), State::Joining),
+        ];
+        let Reply::Array(ranges) = slots_reply(&views) else {
+            panic!("an array")
+        };
+        let [Reply::Array(range)] = &ranges[..] else {
+            panic!("one range: {ranges:?}")
+        };
+        assert_eq!(range[..2], [Reply::Integer(0), Reply::Integer(16383)]);
+        // This node, then the one other member that serves: not the down
+        // one, nor the one still joining.
+        let ids: Vec<&Reply> = range[2..]
+            .iter()
+            .map(|n| match n {
+                Reply::Array(f) => &f[2],
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                &Reply::Bulk(views[0].member.id.clone().into_bytes()),
+                &Reply::Bulk(views[1].member.id.clone().into_bytes())
+            ]
+        );
+        let Reply::Array(shards) = shards_reply(&views) else {
+            panic!("an array")
+        };
+        assert_eq!(shards.len(), 1);
+        fn roles(r: &Reply, out: &mut Vec<Vec<u8>>) {
+            match r {
+                Reply::Array(items) => items.iter().for_each(|i| roles(i, out)),
+                Reply::Map(pairs) => {
+                    for (k, v) in pairs {
+                        match (k, v) {
+                            (Reply::Bulk(k), Reply::Bulk(v)) if k == b"role" => out.push(v.clone()),
+                            _ => roles(v, out),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut seen = Vec::new();
+        roles(&Reply::Array(shards), &mut seen);
+        assert_eq!(seen, [b"master".to_vec(), b"replica".to_vec()]);
+        assert_eq!(run(&[b"READONLY"]), Reply::ok());
+        assert_eq!(run(&[b"asking"]), Reply::ok());
+    }
 
     #[test]
     fn keyslot_is_redis_clusters() {

@@ -20,7 +20,7 @@
 //! | [`introspection`] | `COMMAND ...` (`GETKEYS` from the key positions), generated from the table |
 //! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
 //! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
-//! | [`cluster`] | `CLUSTER MYID`, `CLUSTER NODES`, `CLUSTER INFO`, `CLUSTER MEET`, `CLUSTER FORGET`, `CLUSTER HELP`, `CLUSTER KEYSLOT`, `CLUSTER COUNTKEYSINSLOT`, `CLUSTER GETKEYSINSLOT`, `NETDB.LEAVE` |
+//! | [`cluster`] | `CLUSTER MYID`, `CLUSTER NODES`, `CLUSTER INFO`, `CLUSTER SLOTS`, `CLUSTER SHARDS`, `CLUSTER MEET`, `CLUSTER FORGET`, `CLUSTER HELP`, `CLUSTER KEYSLOT`, `CLUSTER COUNTKEYSINSLOT`, `CLUSTER GETKEYSINSLOT`, `READONLY`, `READWRITE`, `ASKING`, `NETDB.LEAVE` |
 //!
 //! Handlers never touch the map, the disk or a socket: a data command
 //! appends store ops, a command about the node asks the shell for its
