@@ -16,6 +16,45 @@
 //! Pure: no thread, socket, file or clock, and no reading of the member
 //! list itself (callers pass the ids that count), so that any node, and
 //! any test, computes the same layout from the same ids.
+//!
+//! # What sharding builds on this, in order
+//!
+//! Decided, not built; each step keeps every test of the one before.
+//!
+//! 1. **Runs of slots.** Rendezvous hashing per slot scatters a member's
+//!    slots over the whole range (about `16384 (1 - 1/M)` runs), which
+//!    `CLUSTER SLOTS` cannot show compactly and which would make every
+//!    range a partition of its own. The layout is to place fixed
+//!    partitions of contiguous slots (256 of 64, as Riak's ring and
+//!    Garage's partitions), ranked by the same weights, with a
+//!    deterministic balance pass (a member over `ceil(P N / M)`
+//!    partitions hands its lowest-ranked ones to the next member in
+//!    their ranking); the property tests here keep holding it to the
+//!    balance and movement bounds.
+//! 2. **`--replicas N`, agreed.** A cluster-wide setting carried in the
+//!    member list (a last-writer-wins register with the records), so
+//!    every node computes the layout from the same ids and the same `N`;
+//!    the layout's digest travels in the gossip digest, so two nodes that
+//!    disagree see it within a probe.
+//! 3. **Each node stores only its partitions**, with a version vector per
+//!    partition: a push to a peer sends, partition by partition, the
+//!    entries of the partitions both hold above the peer's vector for it,
+//!    and an acknowledgement covers one partition, so tombstones go once
+//!    every replica of their partition has them. An idle round carries
+//!    the changed partitions' vectors only (see
+//!    `replication::vectors`).
+//! 4. **Proxying.** A command for a key this node does not hold goes to
+//!    the first live replica of its slot, over a pooled client-protocol
+//!    connection, and the reply is relayed; multi-key commands are split
+//!    by slot and gathered. Then `CLUSTER SLOTS` shows the layout and
+//!    `cluster_enabled` turns 1.
+//! 5. **Handoff.** When the layout changes, the new replicas of a
+//!    partition pull it from the current ones; writes go to both and
+//!    reads to the old until every new replica has acknowledged the
+//!    partition's vector; then the old replica drops it (its tombstones
+//!    first reach the new ones, so nothing deleted comes back).
+//! 6. **`--write-replicas W`**: a write is acknowledged once `W` replicas
+//!    acknowledged its dot (the wait `WAIT` already does).
 
 pub mod layout;
 pub mod slot;
