@@ -890,7 +890,8 @@ impl Loop {
             .stream
             .local_addr()
             .map_or_else(|_| String::new(), |a| a.to_string());
-        let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
+        let mut client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
+        client.set_fd(i64::from(conn.stream.as_raw_fd()));
         let state = match tls {
             Some(tls) => State::Tls(Box::new(TlsClient { tls: *tls, client })),
             None => State::Client(Box::new(client)),

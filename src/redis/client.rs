@@ -588,6 +588,8 @@ pub struct ClientConn {
     /// counters.
     net_input: u64,
     net_output: u64,
+    /// When the connection was accepted, for `CLIENT INFO`'s `age`.
+    connected: Instant,
 }
 
 impl ClientConn {
@@ -618,6 +620,7 @@ impl ClientConn {
             caller,
             net_input: 0,
             net_output: 0,
+            connected: Instant::now(),
         }
     }
 
@@ -723,6 +726,7 @@ impl ClientConn {
         for request in batch.requests {
             let args = slowlog_on.then(|| slow_args(&request.args));
             let mut steps = self.exec_steps(&request.args);
+            self.session.age_secs = started.saturating_duration_since(self.connected).as_secs();
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
             let dispatched = Instant::now();
             let here = nanos_between(started, dispatched);
@@ -891,6 +895,12 @@ impl ClientConn {
     }
 
     /// The slow log's name for this connection, after its name changed.
+    /// Tells the connection its socket's file descriptor, which
+    /// `CLIENT INFO` shows.
+    pub fn set_fd(&mut self, fd: i64) {
+        self.session.fd = fd;
+    }
+
     fn refresh_caller(&mut self) {
         if self.caller.name != self.session.name {
             self.caller = Arc::new(Caller {

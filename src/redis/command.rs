@@ -66,6 +66,18 @@ pub struct Session {
     pub addr: String,
     /// The node's address on this connection.
     pub laddr: String,
+    /// The connection's file descriptor (`CLIENT INFO`'s `fd`); -1 where
+    /// there is none, as for Redis's internal clients.
+    pub fd: i64,
+    /// Whole seconds since the connection was accepted, as of the command
+    /// being dispatched (`CLIENT INFO`'s `age`): the shell, which reads
+    /// the clock, sets it before each dispatch.
+    pub age_secs: u64,
+    /// The client library's name and version, as `CLIENT SETINFO`
+    /// gave them.
+    pub lib_name: Option<Vec<u8>>,
+    /// See `lib_name`.
+    pub lib_ver: Option<Vec<u8>>,
     /// RESP2 until `HELLO 3`.
     protocol: Protocol,
     /// Whether `AUTH` (or `HELLO ... AUTH`) succeeded; only asked when
@@ -116,6 +128,10 @@ impl Session {
             name: None,
             addr,
             laddr,
+            fd: -1,
+            age_secs: 0,
+            lib_name: None,
+            lib_ver: None,
             protocol: Protocol::Resp2,
             authenticated: false,
             transaction: None,

@@ -164,7 +164,7 @@ pub const COMMANDS: &[Command] = &[
                 flags: CLIENT_FLAGS,
                 acl: CLIENT_ACL,
                 docs: Docs {
-                    summary: "Set client or connection specific info (accepted and ignored)",
+                    summary: "Set client or connection specific info",
                     since: "7.2.0",
                     args: &[arg("attr", "string"), arg("value", "string")],
                     ..DOCS
@@ -329,7 +329,28 @@ fn client_info(call: Call<'_>) -> Action {
     Action::Reply(Reply::text(client_line(call.session, call.command.name)))
 }
 
-fn client_setinfo(_: Call<'_>) -> Action {
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value`: what library the client is
+/// and its version, shown by `CLIENT INFO` and `CLIENT LIST`; an empty
+/// value clears it. Redis 7.2's checks and texts.
+fn client_setinfo(call: Call<'_>) -> Action {
+    let (attr, value) = (&call.args[2], &call.args[3]);
+    let slot = match attr.to_ascii_lowercase().as_slice() {
+        b"lib-name" => &mut call.session.lib_name,
+        b"lib-ver" => &mut call.session.lib_ver,
+        _ => {
+            return error(format!(
+                "ERR Unrecognized option '{}'",
+                truncated(shown(attr), 128)
+            ))
+        }
+    };
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return error(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            shown(attr)
+        ));
+    }
+    *slot = (!value.is_empty()).then(|| value.clone());
     Action::Reply(Reply::ok())
 }
 
@@ -350,19 +371,32 @@ fn check_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-/// This connection as one line of `CLIENT LIST`.
+/// This connection as one line of `CLIENT LIST`, with every field of
+/// Redis 7.2's line in its order, so that libraries that parse the line
+/// into numbers (node-redis's `clientInfo`, redis-py's `client_info`) find
+/// each one. The buffer and memory fields netdb does not measure per
+/// connection are 0; `idle` is 0 because the connection asking is the one
+/// shown, and it is running a command.
 fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
-    let name = session.name.as_deref().map(String::from_utf8_lossy);
+    let text = |v: &Option<Vec<u8>>| {
+        String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned()
+    };
     format!(
-        "id={} addr={} laddr={} name={} db={} flags={} multi={} cmd={cmd} user=default resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags={} db={} sub=0 psub=0 ssub=0 \
+         multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+         tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         session.id,
         session.addr,
         session.laddr,
-        name.unwrap_or_default(),
-        session.database().index(),
+        session.fd,
+        text(&session.name),
+        session.age_secs,
         if session.in_transaction() { "x" } else { "N" },
+        session.database().index(),
         session.queued().map_or(-1, |n| n as i64),
         session.protocol().version(),
+        text(&session.lib_name),
+        text(&session.lib_ver),
     )
     .into_bytes()
 }
@@ -627,24 +661,108 @@ mod tests {
             panic!("a bulk")
         };
         let line = String::from_utf8(line).expect("text");
-        assert!(line.starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 name=worker-1 "));
-        assert!(line.ends_with("cmd=client|info user=default resp=2\n"));
+        assert_eq!(
+            line,
+            "id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=-1 name=worker-1 age=0 idle=0 \
+             flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 \
+             multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info \
+             user=default redir=-1 resp=2 lib-name= lib-ver=\n"
+        );
         fake.run(&mut s, &[b"HELLO", b"3"]);
         let Reply::Verbatim { format, text } = fake.run(&mut s, &[b"client", b"info"]) else {
             panic!("text")
         };
         assert_eq!(format, "txt");
-        assert!(text.ends_with(b" resp=3\n"));
+        assert!(String::from_utf8_lossy(&text).contains(" resp=3 "));
         fake.run(&mut s, &[b"HELLO", b"2"]);
-        assert_eq!(
-            fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"x"]),
-            Reply::ok()
-        );
         assert_eq!(fake.run(&mut s, &[b"client", b"setname", b""]), Reply::ok());
         assert_eq!(fake.run(&mut s, &[b"client", b"getname"]), Reply::Null);
         assert!(matches!(
             fake.run(&mut s, &[b"client", b"help"]),
             Reply::Array(lines) if lines.len() > 2
         ));
+    }
+
+    /// Every field of Redis's `CLIENT INFO` line is there, so a library
+    /// that reads one as a number (node-redis's `clientInfo().age`) gets
+    /// a number; `CLIENT SETINFO` shows in it, checked as Redis checks it.
+    #[test]
+    fn client_info_has_redis_fields_and_the_library_set() {
+        let mut s = session();
+        let mut fake = Fake::default();
+        s.fd = 12;
+        s.age_secs = 42;
+        for (attr, value) in [(&b"LIB-NAME"[..], &b"redis-py"[..]), (b"lib-ver", b"8.1.0")] {
+            assert_eq!(
+                fake.run(&mut s, &[b"client", b"setinfo", attr, value]),
+                Reply::ok()
+            );
+        }
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"a b"]),
+            err("ERR lib-name cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-color", b"red"]),
+            err("ERR Unrecognized option 'lib-color'")
+        );
+        let Reply::Bulk(line) = fake.run(&mut s, &[b"client", b"list"]) else {
+            panic!("a bulk")
+        };
+        let line = String::from_utf8(line).expect("text");
+        let fields: Vec<(&str, &str)> = line
+            .trim_end()
+            .split(' ')
+            .map(|f| f.split_once('=').expect("name=value"))
+            .collect();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp",
+                "lib-name",
+                "lib-ver"
+            ]
+        );
+        let field = |name| fields.iter().find(|(n, _)| *n == name).expect(name).1;
+        assert_eq!(field("fd"), "12");
+        assert_eq!(field("age"), "42");
+        assert_eq!(field("cmd"), "client|list");
+        assert_eq!(field("lib-name"), "redis-py");
+        assert_eq!(field("lib-ver"), "8.1.0");
+        // An empty value clears it; the refused one above changed nothing.
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-ver", b""]),
+            Reply::ok()
+        );
+        assert_eq!(s.lib_ver, None);
+        assert_eq!(s.lib_name.as_deref(), Some(&b"redis-py"[..]));
     }
 }
