@@ -678,6 +678,14 @@ impl ClientConn {
         self.eof = true;
     }
 
+    /// Whether requests are buffered that could be decoded now: a batch
+    /// was full and nothing holds the connection back (no store work out,
+    /// output under the soft mark). The loop must then serve it again by
+    /// itself: no store answer and no readiness event will.
+    pub fn can_decode_more(&self) -> bool {
+        self.more_input && self.takes_requests()
+    }
+
     /// Decodes more of what is buffered, if the connection can take it.
     pub fn resume(&mut self) {
         if self.more_input && self.takes_requests() {

@@ -147,6 +147,14 @@ async function nodeRedis(host, port, RESP) {
     await r.multi().set('p:b', '1').incr('p:b').get('p:b').execAsPipeline(), ['OK', 2, '2']);
   expect('multi exec',
     await r.multi().set('p:t', '1').incrBy('p:t', 5).get('p:t').ttl('p:t').exec(), ['OK', 6, '6', -1]);
+  // Long ones, sent in one write: the server must answer every command
+  // without waiting for more bytes.
+  const long = r.multi();
+  for (let i = 0; i < 5000; i++) long.incr('p:long');
+  const counted = await long.exec();
+  expect('long multi', [counted.length, counted[4999]], [5000, 5000]);
+  const pongs = await Promise.all(Array.from({ length: 5000 }, () => r.ping()));
+  expect('5000 pings at once', pongs.every((p) => p === 'PONG'), true);
   const failing = await r.multi().set('p:x', 'abc').incr('p:x').set('p:y', 'after').exec()
     .then((replies) => replies, (e) => e);
   show('multi exec with a failing command', failing instanceof Error ? failing.constructor.name : failing);
@@ -293,6 +301,9 @@ async function ioredis(host, port, protocol) {
     [[null, 'OK'], [null, 2], [null, '2']]);
   expect('multi', await r.multi().set('p:t', '1').incrby('p:t', 4).get('p:t').exec(),
     [[null, 'OK'], [null, 5], [null, '5']]);
+  const longPipe = r.pipeline();
+  for (let i = 0; i < 5000; i++) longPipe.ping();
+  expect('long pipeline of pings', (await longPipe.exec()).length, 5000);
   const withError = await r.multi().set('p:x', 'abc').incr('p:x').exec();
   expect('multi with a failing command', withError.map(([e, v]) => (e ? e.message : v)),
     ['OK', 'ERR value is not an integer or out of range']);

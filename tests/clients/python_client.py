@@ -215,6 +215,17 @@ def pipelines(host, port, protocol, r):
     pipe = r.pipeline(transaction=True)
     pipe.set("p:t", "1").incr("p:t").incrby("p:t", 5).get("p:t").ttl("p:t")
     expect("transaction", pipe.execute(), [True, 2, 7, "7", -1])
+    # Long ones, sent in one write: the server must answer every command
+    # without waiting for more bytes.
+    pipe = r.pipeline(transaction=True)
+    for _ in range(5000):
+        pipe.incr("p:long")
+    counted = pipe.execute()
+    expect("long transaction", (len(counted), counted[-1]), (5000, 5000))
+    pipe = r.pipeline(transaction=False)
+    for _ in range(5000):
+        pipe.ping()
+    expect("long pipeline of pings", all(pipe.execute()), True)
     # An error while running one command of the transaction: the others
     # still run, as in Redis, and redis-py raises on the first error.
     pipe = r.pipeline(transaction=True)
