@@ -219,6 +219,8 @@ async function nodeRedis(host, port, RESP) {
   const fields = parseInfo(await r.info());
   check('info redis_version', 'redis_version' in fields, Object.keys(fields));
   expect('info keyspace db0', fields.db0.split(',')[0], 'keys=2');
+  expect('info role', [fields.role, fields.connected_slaves], ['master', '0']);
+  expect('role', await r.role(), { role: 'master', replicationOffest: 0, replicas: [] });
   expect('config get', await r.configGet('databases'), { databases: '16' });
   expect('config get maxmemory-policy', await r.configGet('maxmemory-policy'),
     { 'maxmemory-policy': 'noeviction' });
@@ -347,6 +349,8 @@ async function ioredis(host, port, protocol) {
   check('time', Math.abs(Number(seconds) - Date.now() / 1000) < 5, seconds);
   const fields = parseInfo(await r.info('everything'));
   check('info parses', 'redis_version' in fields, Object.keys(fields));
+  expect('info role', fields.role, 'master');
+  expect('role', await r.role(), ['master', 0, []]);
   // ioredis gives RESP3's maps in RESP2's shape unless told otherwise.
   expect('config get', await r.config('GET', 'databases'), ['databases', '16']);
   check('command count', (await r.command('COUNT')) > 10);
