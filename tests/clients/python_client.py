@@ -135,6 +135,13 @@ def strings(host, port, protocol, r):
     expect("getex persist", r.getex("s:gx", persist=True), "v")
     expect("ttl after persist", r.ttl("s:gx"), -1)
     expect("getex missing", r.getex("s:missing", ex=10), None)
+    # Redis judges the time only once the key is found.
+    expect("getex missing, bad time", r.getex("s:missing", px=0), None)
+    expect(
+        "getex bad time",
+        error_of("getex bad time", lambda: r.getex("s:gx", px=0)),
+        ("ResponseError", "invalid expire time in 'getex' command"),
+    )
     expect("getset", r.getset("s:gs", "1"), None)
     expect("getset old", r.getset("s:gs", "2"), "1")
     expect("set bytes", r.set("s:bin", b"\xff\x00\xfe"), True)
