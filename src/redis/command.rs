@@ -109,15 +109,23 @@ pub(crate) struct Transaction {
     pub(crate) bytes: usize,
 }
 
-/// The keys a connection watches and the version each had when watched
-/// (`None`: no version at all). Shared with the work that runs on the
-/// store thread: `WATCH` fills it in there, and `EXEC` compares and
-/// empties it there, so pipelined `WATCH`, `MULTI` ... `EXEC` see each
-/// other in order.
+/// The keys a connection watches and what each was when watched.
+/// Shared with the work that runs on the store thread: `WATCH` fills it
+/// in there, and `EXEC` compares and empties it there, so pipelined
+/// `WATCH`, `MULTI` ... `EXEC` see each other in order.
 /// A map, so that watching many keys, or one key many times, costs one
 /// lookup per key.
-pub(crate) type Watched =
-    Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), Option<(Stamp, u64)>>>>;
+pub(crate) type Watched = Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), WatchedKey>>>;
+
+/// A watched key as `WATCH` found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WatchedKey {
+    /// Its version (`None`: no version at all); any write gives a new one.
+    pub(crate) version: Option<(Stamp, u64)>,
+    /// Whether it had a live value: one that expires before `EXEC` aborts
+    /// the transaction, as in Redis 7, though expiring is no write.
+    pub(crate) live: bool,
+}
 
 impl Session {
     /// A session with no name yet, speaking RESP2, not authenticated, in

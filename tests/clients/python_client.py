@@ -285,6 +285,22 @@ def pipelines(host, port, protocol, r):
     expect("transaction helper", r.transaction(bump, "p:w"), [True])
     expect("after helper", r.get("p:w"), "102")
     expect("unwatch", r.execute_command("UNWATCH"), True)
+    # A watched key that expires before EXEC aborts it too (Redis 7): a
+    # lock whose lease ran out must not commit.
+    r.set("p:lease", "mine", px=50)
+    with r.pipeline() as pipe:
+        pipe.watch("p:lease")
+        deadline = time.monotonic() + 10
+        while pipe.get("p:lease") is not None and time.monotonic() < deadline:
+            pass
+        pipe.multi()
+        pipe.set("p:done", "1")
+        try:
+            pipe.execute()
+            raise AssertionError("WatchError expected")
+        except WatchError:
+            show("watched key expired", "WatchError")
+    expect("nothing committed", r.get("p:done"), None)
     other.close()
 
 
