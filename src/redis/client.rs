@@ -741,7 +741,7 @@ impl ClientConn {
             started = dispatched;
             let ran = match outcome {
                 Outcome::Ran(command) => {
-                    if matches!(command.name, "hello" | "client|setname") {
+                    if matches!(command.name, "hello" | "client|setname" | "reset") {
                         self.refresh_caller();
                     }
                     Some(command)

@@ -199,6 +199,21 @@ impl Session {
     pub(crate) fn watched(&self) -> &Watched {
         &self.watched
     }
+
+    /// `RESET`: the connection as it was when it connected, as Redis
+    /// 6.2+ leaves it: no transaction, database 0, RESP2, no name, and
+    /// not authenticated (which only matters with a password). The
+    /// library's name and version stay, as in Redis: the same library
+    /// is still behind the connection. The watched keys are the
+    /// caller's to forget, on the store thread, after the work already
+    /// sent there.
+    pub(crate) fn reset(&mut self) {
+        self.transaction = None;
+        self.database = Database::ZERO;
+        self.protocol = Protocol::Resp2;
+        self.name = None;
+        self.authenticated = false;
+    }
 }
 
 /// Settings that some commands report (`CONFIG GET`), and the client
@@ -806,7 +821,7 @@ fn slot_table() -> &'static SlotTable {
 fn runs_inside_multi(command: &Command) -> bool {
     matches!(
         command.name,
-        "exec" | "discard" | "multi" | "watch" | "quit"
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
     )
 }
 

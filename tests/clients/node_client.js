@@ -202,6 +202,11 @@ async function nodeRedis(host, port, RESP) {
   expect('db1 dbsize', await r1.dbSize(), 1);
   expect('db1 multi', await r1.multi().set('db:t', '1').get('db:t').exec(), ['OK', '1']);
   expect('db1 multi stayed in db1', await r.exists('db:t'), 0);
+  // reset() sends RESET, then the handshake again, back to database 1.
+  await r1.select(0);
+  await r1.reset();
+  expect('db1 after reset', await r1.get('db:k'), 'one');
+  expect('name after reset', await r1.clientGetName(), 'app');
   await r1.flushDb();
   expect('db0 kept', await r.get('db:k'), 'zero');
   await r1.close();

@@ -1,5 +1,5 @@
-//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`,
-//! `HELLO` and `CLIENT ...`. They answer from the connection's
+//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `RESET`,
+//! `AUTH`, `HELLO` and `CLIENT ...`. They answer from the connection's
 //! [`Session`] and the node's [`Facts`] alone (`AUTH` checks the password
 //! in [`crate::redis::auth`]) and must never append store ops.
 
@@ -66,6 +66,16 @@ pub const COMMANDS: &[Command] = &[
             ..DOCS
         },
         ..Command::new("quit", -1, quit)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Reset the connection",
+            since: "6.2.0",
+            ..DOCS
+        },
+        ..Command::new("reset", 1, reset)
     },
     Command {
         flags: HANDSHAKE,
@@ -211,6 +221,20 @@ fn select(call: Call<'_>) -> Action {
 
 fn quit(_: Call<'_>) -> Action {
     Action::Close(Reply::ok())
+}
+
+/// `RESET`: the connection back as it was when it connected (see
+/// [`Session::reset`]), answering `+RESET`, even inside `MULTI`, as
+/// Redis does; node-redis sends it to clean a pooled connection, and
+/// redis-py's `reset()`. The watched keys are forgotten on the store
+/// thread, in order with the work sent before, as `UNWATCH` does.
+fn reset(call: Call<'_>) -> Action {
+    call.session.reset();
+    let watched = call.session.watched().clone();
+    Action::Store(Box::new(move |_| {
+        watched.lock().clear();
+        Reply::Simple("RESET".into()).into()
+    }))
 }
 
 /// `AUTH [username] password`.
@@ -460,6 +484,53 @@ mod tests {
         assert_eq!(
             fake.run_with(s, &[b"SELECT", b"1"], &one),
             err("ERR DB index is out of range")
+        );
+    }
+
+    /// `RESET` leaves the connection as a new one, as Redis 6.2+ does:
+    /// node-redis sends it to clean a pooled connection.
+    #[test]
+    fn reset_leaves_the_connection_as_new() {
+        let facts = facts_with_password("hunter2");
+        let mut fake = Fake::default();
+        let (s, other) = (&mut session(), &mut session());
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        run(
+            s,
+            &[
+                b"HELLO", b"3", b"AUTH", b"default", b"hunter2", b"SETNAME", b"w",
+            ],
+        );
+        run(s, &[b"CLIENT", b"SETINFO", b"LIB-NAME", b"node-redis"]);
+        run(s, &[b"SELECT", b"2"]);
+        run(s, &[b"SET", b"k", b"two"]);
+        run(s, &[b"WATCH", b"k"]);
+        run(s, &[b"MULTI"]);
+        run(s, &[b"SET", b"k", b"queued"]);
+        // Not queued: RESET runs inside MULTI too.
+        assert_eq!(run(s, &[b"RESET"]), Reply::Simple("RESET".into()));
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        assert_eq!(s.database().index(), 0);
+        assert_eq!(s.name, None);
+        assert!(!s.in_transaction());
+        assert_eq!(s.lib_name.as_deref(), Some(&b"node-redis"[..]));
+        assert_eq!(
+            run(s, &[b"GET", b"k"]),
+            err("NOAUTH Authentication required.")
+        );
+        assert_eq!(run(s, &[b"AUTH", b"hunter2"]), Reply::ok());
+        assert_eq!(run(s, &[b"GET", b"k"]), Reply::Null, "database 0");
+        // The watch is gone: another client's write does not abort.
+        run(other, &[b"AUTH", b"hunter2"]);
+        run(other, &[b"SELECT", b"2"]);
+        run(other, &[b"SET", b"k", b"other"]);
+        run(s, &[b"SELECT", b"2"]);
+        run(s, &[b"MULTI"]);
+        run(s, &[b"GET", b"k"]);
+        assert_eq!(run(s, &[b"EXEC"]), Reply::Array(vec![bulk_of(b"other")]));
+        assert_eq!(
+            run(s, &[b"RESET", b"x"]),
+            err("ERR wrong number of arguments for 'reset' command")
         );
     }
 
