@@ -654,7 +654,12 @@ impl Loop {
                 Err(e) => return self.close_io(idx, &e),
             }
         }
-        take_work(client, (idx, *serial), turn);
+        // Reading stopped while the connection held decoded requests, and
+        // the socket has more: read it next turn, since its readiness
+        // (edge-triggered) will not be signalled again.
+        if take_work(client, (idx, *serial), turn) || (*readable && client.wants_input()) {
+            self.again.push(idx);
+        }
         if let Err(e) = write_out(stream, writable, active, client) {
             return self.close_io(idx, &e);
         }
@@ -709,7 +714,13 @@ impl Loop {
                 return self.drop_conn(idx);
             }
         }
-        take_work(client, (idx, *serial), turn);
+        // As for plain connections; rustls may also hold decrypted bytes
+        // that reading left behind when the connection stopped taking
+        // them, and no event will say so.
+        let stalled = !client.wants_input();
+        if take_work(client, (idx, *serial), turn) || (stalled && client.wants_input()) {
+            self.again.push(idx);
+        }
         if let Err(e) = tls::write_out(stream, tls, client, writable, || *active = Instant::now()) {
             return self.close_io(idx, &e);
         }
@@ -890,7 +901,8 @@ impl Loop {
             .stream
             .local_addr()
             .map_or_else(|_| String::new(), |a| a.to_string());
-        let client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
+        let mut client = ClientConn::new(Arc::clone(&self.clients), conn.from.clone(), laddr);
+        client.set_fd(i64::from(conn.stream.as_raw_fd()));
         let state = match tls {
             Some(tls) => State::Tls(Box::new(TlsClient { tls: *tls, client })),
             None => State::Client(Box::new(client)),
@@ -1207,17 +1219,25 @@ struct Turn {
 /// Decodes what the client has buffered, if it can take it, and adds
 /// its store work to the turn's group, `owner` being its slot and serial;
 /// or, while the loop's group is at the store thread, notes that the
-/// connection is to be served once it is back.
-fn take_work(client: &mut ClientConn, owner: (usize, u64), turn: &mut Turn) {
+/// connection is to be served once it is back. Returns whether the
+/// connection must be served again next turn because requests it could
+/// decode now are buffered: a batch answered on this thread (`PING`s, a
+/// long `MULTI`'s `QUEUED`s) left more behind, and neither a store
+/// answer nor a readiness event would bring it back, since the client
+/// sends nothing more until it has its replies.
+#[must_use]
+fn take_work(client: &mut ClientConn, owner: (usize, u64), turn: &mut Turn) -> bool {
     client.resume();
     if turn.hold {
         if client.has_work() {
             turn.held.push(owner.0);
+            return false;
         }
     } else if let Some(part) = client.take_work() {
         turn.parts.push(part);
         turn.owners.push(owner);
     }
+    client.can_decode_more()
 }
 
 /// Writes what the client has queued, as far as the socket takes it.

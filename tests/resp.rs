@@ -239,6 +239,43 @@ fn a_pipeline_gets_every_reply_in_order() {
     assert_eq!(values[999], "v999");
 }
 
+/// A pipeline of thousands of commands that the store thread has no part
+/// in (`PING`, and the `QUEUED` of a long `MULTI`, as node-redis sends a
+/// 5,000-command `multi().exec()` in one write) is answered whole: each
+/// batch of decoded requests is followed by the next without waiting for
+/// more bytes from the client, which sends none until it has its replies.
+#[test]
+fn a_long_pipeline_answered_without_the_store_is_answered_whole() {
+    let node = solo(&[]);
+    let n = 5_000;
+    let mut pings = Vec::new();
+    for _ in 0..n {
+        encode_command(&[b"PING"], &mut pings);
+    }
+    let mut s = raw(node.addr());
+    s.write_all(&pings).expect("write the PINGs");
+    let want = b"+PONG\r\n".repeat(n);
+    assert!(read_n(&mut s, want.len()) == want, "every PONG, in order");
+
+    let mut transaction = Vec::new();
+    encode_command(&[b"MULTI"], &mut transaction);
+    for _ in 0..n {
+        encode_command(&[b"INCR", b"counter"], &mut transaction);
+    }
+    encode_command(&[b"EXEC"], &mut transaction);
+    s.write_all(&transaction).expect("write the transaction");
+    let mut want = b"+OK\r\n".to_vec();
+    want.extend(b"+QUEUED\r\n".repeat(n));
+    want.extend(format!("*{n}\r\n").bytes());
+    for i in 1..=n {
+        want.extend(format!(":{i}\r\n").bytes());
+    }
+    assert!(
+        read_n(&mut s, want.len()) == want,
+        "QUEUED n times, then EXEC's array"
+    );
+}
+
 #[test]
 fn malformed_input_closes_only_that_connection() {
     let mut node = solo(&[]);

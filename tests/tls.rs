@@ -260,6 +260,23 @@ fn a_rustls_client_gets_replies_pipelines_and_large_values() {
     assert_no_panic(&node.stderr_lines());
 }
 
+/// As over plain TCP: thousands of requests the store thread has no
+/// part in (`PING`s), sent in one write, are all answered, though the
+/// client sends nothing more until it has its replies (the bytes wait in
+/// the socket or, decrypted, in rustls, and no event says so).
+#[test]
+fn a_long_pipeline_of_pings_over_tls_is_answered_whole() {
+    let certs = Certs::new();
+    let node = certs.node("tls-pings");
+    let mut tls = certs.connect(node.addr());
+    let n = 5000;
+    let pings = request(&[b"PING"]).repeat(n);
+    tls.write_all(&pings).expect("write the PINGs");
+    let want = b"+PONG\r\n".repeat(n);
+    assert!(read_exact(&mut tls, want.len()) == want, "every PONG");
+    assert_no_panic(&node.stderr_lines());
+}
+
 #[test]
 fn a_tls_client_that_does_not_read_is_not_buffered_for() {
     let certs = Certs::new();

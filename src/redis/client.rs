@@ -588,6 +588,8 @@ pub struct ClientConn {
     /// counters.
     net_input: u64,
     net_output: u64,
+    /// When the connection was accepted, for `CLIENT INFO`'s `age`.
+    connected: Instant,
 }
 
 impl ClientConn {
@@ -618,6 +620,7 @@ impl ClientConn {
             caller,
             net_input: 0,
             net_output: 0,
+            connected: Instant::now(),
         }
     }
 
@@ -675,6 +678,14 @@ impl ClientConn {
         self.eof = true;
     }
 
+    /// Whether requests are buffered that could be decoded now: a batch
+    /// was full and nothing holds the connection back (no store work out,
+    /// output under the soft mark). The loop must then serve it again by
+    /// itself: no store answer and no readiness event will.
+    pub fn can_decode_more(&self) -> bool {
+        self.more_input && self.takes_requests()
+    }
+
     /// Decodes more of what is buffered, if the connection can take it.
     pub fn resume(&mut self) {
         if self.more_input && self.takes_requests() {
@@ -723,13 +734,14 @@ impl ClientConn {
         for request in batch.requests {
             let args = slowlog_on.then(|| slow_args(&request.args));
             let mut steps = self.exec_steps(&request.args);
+            self.session.age_secs = started.saturating_duration_since(self.connected).as_secs();
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
             let dispatched = Instant::now();
             let here = nanos_between(started, dispatched);
             started = dispatched;
             let ran = match outcome {
                 Outcome::Ran(command) => {
-                    if matches!(command.name, "hello" | "client|setname") {
+                    if matches!(command.name, "hello" | "client|setname" | "reset") {
                         self.refresh_caller();
                     }
                     Some(command)
@@ -891,6 +903,12 @@ impl ClientConn {
     }
 
     /// The slow log's name for this connection, after its name changed.
+    /// Tells the connection its socket's file descriptor, which
+    /// `CLIENT INFO` shows.
+    pub fn set_fd(&mut self, fd: i64) {
+        self.session.fd = fd;
+    }
+
     fn refresh_caller(&mut self) {
         if self.caller.name != self.session.name {
             self.caller = Arc::new(Caller {

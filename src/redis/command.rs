@@ -66,6 +66,18 @@ pub struct Session {
     pub addr: String,
     /// The node's address on this connection.
     pub laddr: String,
+    /// The connection's file descriptor (`CLIENT INFO`'s `fd`); -1 where
+    /// there is none, as for Redis's internal clients.
+    pub fd: i64,
+    /// Whole seconds since the connection was accepted, as of the command
+    /// being dispatched (`CLIENT INFO`'s `age`): the shell, which reads
+    /// the clock, sets it before each dispatch.
+    pub age_secs: u64,
+    /// The client library's name and version, as `CLIENT SETINFO`
+    /// gave them.
+    pub lib_name: Option<Vec<u8>>,
+    /// See `lib_name`.
+    pub lib_ver: Option<Vec<u8>>,
     /// RESP2 until `HELLO 3`.
     protocol: Protocol,
     /// Whether `AUTH` (or `HELLO ... AUTH`) succeeded; only asked when
@@ -97,15 +109,23 @@ pub(crate) struct Transaction {
     pub(crate) bytes: usize,
 }
 
-/// The keys a connection watches and the version each had when watched
-/// (`None`: no version at all). Shared with the work that runs on the
-/// store thread: `WATCH` fills it in there, and `EXEC` compares and
-/// empties it there, so pipelined `WATCH`, `MULTI` ... `EXEC` see each
-/// other in order.
+/// The keys a connection watches and what each was when watched.
+/// Shared with the work that runs on the store thread: `WATCH` fills it
+/// in there, and `EXEC` compares and empties it there, so pipelined
+/// `WATCH`, `MULTI` ... `EXEC` see each other in order.
 /// A map, so that watching many keys, or one key many times, costs one
 /// lookup per key.
-pub(crate) type Watched =
-    Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), Option<(Stamp, u64)>>>>;
+pub(crate) type Watched = Arc<Mutex<HashMap<(crate::engine::Database, Vec<u8>), WatchedKey>>>;
+
+/// A watched key as `WATCH` found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WatchedKey {
+    /// Its version (`None`: no version at all); any write gives a new one.
+    pub(crate) version: Option<(Stamp, u64)>,
+    /// Whether it had a live value: one that expires before `EXEC` aborts
+    /// the transaction, as in Redis 7, though expiring is no write.
+    pub(crate) live: bool,
+}
 
 impl Session {
     /// A session with no name yet, speaking RESP2, not authenticated, in
@@ -116,6 +136,10 @@ impl Session {
             name: None,
             addr,
             laddr,
+            fd: -1,
+            age_secs: 0,
+            lib_name: None,
+            lib_ver: None,
             protocol: Protocol::Resp2,
             authenticated: false,
             transaction: None,
@@ -174,6 +198,21 @@ impl Session {
 
     pub(crate) fn watched(&self) -> &Watched {
         &self.watched
+    }
+
+    /// `RESET`: the connection as it was when it connected, as Redis
+    /// 6.2+ leaves it: no transaction, database 0, RESP2, no name, and
+    /// not authenticated (which only matters with a password). The
+    /// library's name and version stay, as in Redis: the same library
+    /// is still behind the connection. The watched keys are the
+    /// caller's to forget, on the store thread, after the work already
+    /// sent there.
+    pub(crate) fn reset(&mut self) {
+        self.transaction = None;
+        self.database = Database::ZERO;
+        self.protocol = Protocol::Resp2;
+        self.name = None;
+        self.authenticated = false;
     }
 }
 
@@ -782,7 +821,7 @@ fn slot_table() -> &'static SlotTable {
 fn runs_inside_multi(command: &Command) -> bool {
     matches!(
         command.name,
-        "exec" | "discard" | "multi" | "watch" | "quit"
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
     )
 }
 

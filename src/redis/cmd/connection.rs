@@ -1,5 +1,5 @@
-//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `AUTH`,
-//! `HELLO` and `CLIENT ...`. They answer from the connection's
+//! The connection commands: `PING`, `ECHO`, `SELECT`, `QUIT`, `RESET`,
+//! `AUTH`, `HELLO` and `CLIENT ...`. They answer from the connection's
 //! [`Session`] and the node's [`Facts`] alone (`AUTH` checks the password
 //! in [`crate::redis::auth`]) and must never append store ops.
 
@@ -66,6 +66,16 @@ pub const COMMANDS: &[Command] = &[
             ..DOCS
         },
         ..Command::new("quit", -1, quit)
+    },
+    Command {
+        flags: HANDSHAKE,
+        acl: FAST,
+        docs: Docs {
+            summary: "Reset the connection",
+            since: "6.2.0",
+            ..DOCS
+        },
+        ..Command::new("reset", 1, reset)
     },
     Command {
         flags: HANDSHAKE,
@@ -164,7 +174,7 @@ pub const COMMANDS: &[Command] = &[
                 flags: CLIENT_FLAGS,
                 acl: CLIENT_ACL,
                 docs: Docs {
-                    summary: "Set client or connection specific info (accepted and ignored)",
+                    summary: "Set client or connection specific info",
                     since: "7.2.0",
                     args: &[arg("attr", "string"), arg("value", "string")],
                     ..DOCS
@@ -211,6 +221,20 @@ fn select(call: Call<'_>) -> Action {
 
 fn quit(_: Call<'_>) -> Action {
     Action::Close(Reply::ok())
+}
+
+/// `RESET`: the connection back as it was when it connected (see
+/// [`Session::reset`]), answering `+RESET`, even inside `MULTI`, as
+/// Redis does; node-redis sends it to clean a pooled connection, and
+/// redis-py's `reset()`. The watched keys are forgotten on the store
+/// thread, in order with the work sent before, as `UNWATCH` does.
+fn reset(call: Call<'_>) -> Action {
+    call.session.reset();
+    let watched = call.session.watched().clone();
+    Action::Store(Box::new(move |_| {
+        watched.lock().clear();
+        Reply::Simple("RESET".into()).into()
+    }))
 }
 
 /// `AUTH [username] password`.
@@ -329,7 +353,28 @@ fn client_info(call: Call<'_>) -> Action {
     Action::Reply(Reply::text(client_line(call.session, call.command.name)))
 }
 
-fn client_setinfo(_: Call<'_>) -> Action {
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value`: what library the client is
+/// and its version, shown by `CLIENT INFO` and `CLIENT LIST`; an empty
+/// value clears it. Redis 7.2's checks and texts.
+fn client_setinfo(call: Call<'_>) -> Action {
+    let (attr, value) = (&call.args[2], &call.args[3]);
+    let slot = match attr.to_ascii_lowercase().as_slice() {
+        b"lib-name" => &mut call.session.lib_name,
+        b"lib-ver" => &mut call.session.lib_ver,
+        _ => {
+            return error(format!(
+                "ERR Unrecognized option '{}'",
+                truncated(shown(attr), 128)
+            ))
+        }
+    };
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return error(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            shown(attr)
+        ));
+    }
+    *slot = (!value.is_empty()).then(|| value.clone());
     Action::Reply(Reply::ok())
 }
 
@@ -350,19 +395,32 @@ fn check_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-/// This connection as one line of `CLIENT LIST`.
+/// This connection as one line of `CLIENT LIST`, with every field of
+/// Redis 7.2's line in its order, so that libraries that parse the line
+/// into numbers (node-redis's `clientInfo`, redis-py's `client_info`) find
+/// each one. The buffer and memory fields netdb does not measure per
+/// connection are 0; `idle` is 0 because the connection asking is the one
+/// shown, and it is running a command.
 fn client_line(session: &Session, cmd: &str) -> Vec<u8> {
-    let name = session.name.as_deref().map(String::from_utf8_lossy);
+    let text = |v: &Option<Vec<u8>>| {
+        String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned()
+    };
     format!(
-        "id={} addr={} laddr={} name={} db={} flags={} multi={} cmd={cmd} user=default resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags={} db={} sub=0 psub=0 ssub=0 \
+         multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+         tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         session.id,
         session.addr,
         session.laddr,
-        name.unwrap_or_default(),
-        session.database().index(),
+        session.fd,
+        text(&session.name),
+        session.age_secs,
         if session.in_transaction() { "x" } else { "N" },
+        session.database().index(),
         session.queued().map_or(-1, |n| n as i64),
         session.protocol().version(),
+        text(&session.lib_name),
+        text(&session.lib_ver),
     )
     .into_bytes()
 }
@@ -426,6 +484,53 @@ mod tests {
         assert_eq!(
             fake.run_with(s, &[b"SELECT", b"1"], &one),
             err("ERR DB index is out of range")
+        );
+    }
+
+    /// `RESET` leaves the connection as a new one, as Redis 6.2+ does:
+    /// node-redis sends it to clean a pooled connection.
+    #[test]
+    fn reset_leaves_the_connection_as_new() {
+        let facts = facts_with_password("hunter2");
+        let mut fake = Fake::default();
+        let (s, other) = (&mut session(), &mut session());
+        let mut run = |s: &mut Session, args: &[&[u8]]| fake.run_with(s, args, &facts);
+        run(
+            s,
+            &[
+                b"HELLO", b"3", b"AUTH", b"default", b"hunter2", b"SETNAME", b"w",
+            ],
+        );
+        run(s, &[b"CLIENT", b"SETINFO", b"LIB-NAME", b"node-redis"]);
+        run(s, &[b"SELECT", b"2"]);
+        run(s, &[b"SET", b"k", b"two"]);
+        run(s, &[b"WATCH", b"k"]);
+        run(s, &[b"MULTI"]);
+        run(s, &[b"SET", b"k", b"queued"]);
+        // Not queued: RESET runs inside MULTI too.
+        assert_eq!(run(s, &[b"RESET"]), Reply::Simple("RESET".into()));
+        assert_eq!(s.protocol(), Protocol::Resp2);
+        assert_eq!(s.database().index(), 0);
+        assert_eq!(s.name, None);
+        assert!(!s.in_transaction());
+        assert_eq!(s.lib_name.as_deref(), Some(&b"node-redis"[..]));
+        assert_eq!(
+            run(s, &[b"GET", b"k"]),
+            err("NOAUTH Authentication required.")
+        );
+        assert_eq!(run(s, &[b"AUTH", b"hunter2"]), Reply::ok());
+        assert_eq!(run(s, &[b"GET", b"k"]), Reply::Null, "database 0");
+        // The watch is gone: another client's write does not abort.
+        run(other, &[b"AUTH", b"hunter2"]);
+        run(other, &[b"SELECT", b"2"]);
+        run(other, &[b"SET", b"k", b"other"]);
+        run(s, &[b"SELECT", b"2"]);
+        run(s, &[b"MULTI"]);
+        run(s, &[b"GET", b"k"]);
+        assert_eq!(run(s, &[b"EXEC"]), Reply::Array(vec![bulk_of(b"other")]));
+        assert_eq!(
+            run(s, &[b"RESET", b"x"]),
+            err("ERR wrong number of arguments for 'reset' command")
         );
     }
 
@@ -627,24 +732,108 @@ mod tests {
             panic!("a bulk")
         };
         let line = String::from_utf8(line).expect("text");
-        assert!(line.starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 name=worker-1 "));
-        assert!(line.ends_with("cmd=client|info user=default resp=2\n"));
+        assert_eq!(
+            line,
+            "id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=-1 name=worker-1 age=0 idle=0 \
+             flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 \
+             multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info \
+             user=default redir=-1 resp=2 lib-name= lib-ver=\n"
+        );
         fake.run(&mut s, &[b"HELLO", b"3"]);
         let Reply::Verbatim { format, text } = fake.run(&mut s, &[b"client", b"info"]) else {
             panic!("text")
         };
         assert_eq!(format, "txt");
-        assert!(text.ends_with(b" resp=3\n"));
+        assert!(String::from_utf8_lossy(&text).contains(" resp=3 "));
         fake.run(&mut s, &[b"HELLO", b"2"]);
-        assert_eq!(
-            fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"x"]),
-            Reply::ok()
-        );
         assert_eq!(fake.run(&mut s, &[b"client", b"setname", b""]), Reply::ok());
         assert_eq!(fake.run(&mut s, &[b"client", b"getname"]), Reply::Null);
         assert!(matches!(
             fake.run(&mut s, &[b"client", b"help"]),
             Reply::Array(lines) if lines.len() > 2
         ));
+    }
+
+    /// Every field of Redis's `CLIENT INFO` line is there, so a library
+    /// that reads one as a number (node-redis's `clientInfo().age`) gets
+    /// a number; `CLIENT SETINFO` shows in it, checked as Redis checks it.
+    #[test]
+    fn client_info_has_redis_fields_and_the_library_set() {
+        let mut s = session();
+        let mut fake = Fake::default();
+        s.fd = 12;
+        s.age_secs = 42;
+        for (attr, value) in [(&b"LIB-NAME"[..], &b"redis-py"[..]), (b"lib-ver", b"8.1.0")] {
+            assert_eq!(
+                fake.run(&mut s, &[b"client", b"setinfo", attr, value]),
+                Reply::ok()
+            );
+        }
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-name", b"a b"]),
+            err("ERR lib-name cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-color", b"red"]),
+            err("ERR Unrecognized option 'lib-color'")
+        );
+        let Reply::Bulk(line) = fake.run(&mut s, &[b"client", b"list"]) else {
+            panic!("a bulk")
+        };
+        let line = String::from_utf8(line).expect("text");
+        let fields: Vec<(&str, &str)> = line
+            .trim_end()
+            .split(' ')
+            .map(|f| f.split_once('=').expect("name=value"))
+            .collect();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp",
+                "lib-name",
+                "lib-ver"
+            ]
+        );
+        let field = |name| fields.iter().find(|(n, _)| *n == name).expect(name).1;
+        assert_eq!(field("fd"), "12");
+        assert_eq!(field("age"), "42");
+        assert_eq!(field("cmd"), "client|list");
+        assert_eq!(field("lib-name"), "redis-py");
+        assert_eq!(field("lib-ver"), "8.1.0");
+        // An empty value clears it; the refused one above changed nothing.
+        assert_eq!(
+            fake.run(&mut s, &[b"client", b"setinfo", b"lib-ver", b""]),
+            Reply::ok()
+        );
+        assert_eq!(s.lib_ver, None);
+        assert_eq!(s.lib_name.as_deref(), Some(&b"redis-py"[..]));
     }
 }

@@ -42,12 +42,13 @@ fn info_command(call: Call<'_>) -> Action {
 
 /// The `INFO` sections, in the order they are printed (Redis's order,
 /// then netdb's own).
-pub const INFO_SECTIONS: [&str; 11] = [
+pub const INFO_SECTIONS: [&str; 12] = [
     "server",
     "clients",
     "memory",
     "persistence",
     "stats",
+    "replication",
     "commandstats",
     "errorstats",
     "latencystats",
@@ -215,6 +216,16 @@ fn section_lines(
             }
             lines.push(("acl_access_denied_auth", denied_auth.to_string()));
         }
+        // What a Redis primary without replicas prints, as `ROLE` and
+        // `HELLO` answer: every node takes writes, and peers are not
+        // Redis replicas (they are in `# Netdb`).
+        "replication" => lines.extend([
+            ("role", "master".into()),
+            ("connected_slaves", "0".into()),
+            ("master_failover_state", "no-failover".into()),
+            ("master_repl_offset", "0".into()),
+            ("repl_backlog_active", "0".into()),
+        ]),
         "commandstats" => return commandstats_lines(activity),
         "latencystats" => return latencystats_lines(activity),
         "errorstats" => {
@@ -607,6 +618,7 @@ mod tests {
             "# Memory",
             "# Persistence",
             "# Stats",
+            "# Replication",
             "# Keyspace",
             "# Netdb",
         ] {
@@ -624,6 +636,8 @@ mod tests {
             "used_memory:52428800",
             "used_memory_human:50.00M",
             "maxmemory:0",
+            "role:master",
+            "connected_slaves:0",
             "db0:keys=12,expires=2,avg_ttl=0",
             "node_name:a",
             "netdb_digest:00000000000000000000000000000abc0000000c",

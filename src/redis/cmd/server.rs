@@ -1,5 +1,5 @@
 //! The server commands: `CONFIG GET`, `CONFIG RESETSTAT`, `CONFIG
-//! HELP`, `TIME`, `SLOWLOG ...` and `WAIT`. netdb's settings are its
+//! HELP`, `ROLE`, `TIME`, `SLOWLOG ...` and `WAIT`. netdb's settings are its
 //! command line, so `CONFIG SET` and `CONFIG REWRITE` are not offered.
 //!
 //! The handlers read only the [`Facts`] the node started with and their
@@ -58,6 +58,16 @@ pub const COMMANDS: &[Command] = &[
             help_entry("config|help", "server", &["@slow"]),
         ],
         ..Command::new("config", -2, container)
+    },
+    Command {
+        flags: &["noscript", "loading", "stale", "fast"],
+        acl: &["@admin", "@fast", "@dangerous"],
+        docs: Docs {
+            summary: "Returns the replication role (netdb: every node is a master)",
+            since: "2.8.12",
+            ..DOCS
+        },
+        ..Command::new("role", 1, role)
     },
     Command {
         flags: &["loading", "stale", "fast"],
@@ -138,6 +148,20 @@ pub const COMMANDS: &[Command] = &[
 /// `CONFIG RESETSTAT`: the shell zeroes the counters.
 fn config_resetstat(_: Call<'_>) -> Action {
     Action::Node(NodeQuery::ResetStat)
+}
+
+/// `ROLE`: what Redis's primary with no replicas answers (`master`,
+/// replication offset 0, no replicas), as `HELLO` and `INFO replication`
+/// say too. Every netdb node takes writes and none follows another, so
+/// a client that checks it is talking to a writable primary (redis-py's
+/// `role()`, node-redis's `role()`, Sentinel-style health checks) finds
+/// one; peers are not Redis replicas and are not listed.
+fn role(_: Call<'_>) -> Action {
+    Action::Reply(Reply::Array(vec![
+        Reply::Bulk(b"master".to_vec()),
+        Reply::Integer(0),
+        Reply::Array(Vec::new()),
+    ]))
 }
 
 /// `TIME`: the shell reads its clock ([`time_reply`]).
@@ -346,6 +370,22 @@ mod tests {
         assert_eq!(
             run(&[b"config", b"get", b"requirepass"]),
             map(&[("requirepass", "")])
+        );
+    }
+
+    /// redis-py's and node-redis's `role()` get Redis's reply for a
+    /// primary without replicas.
+    #[test]
+    fn role_answers_as_a_primary_without_replicas() {
+        let want = Reply::Array(vec![
+            Reply::Bulk(b"master".to_vec()),
+            Reply::Integer(0),
+            Reply::Array(Vec::new()),
+        ]);
+        assert_eq!(run(&[b"ROLE"]), want);
+        assert_eq!(
+            run(&[b"role", b"x"]),
+            err("ERR wrong number of arguments for 'role' command")
         );
     }
 

@@ -346,7 +346,7 @@ enum Condition {
 }
 
 /// What a `SET` or `GETEX` asks of the key's expiry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 enum ExpiryOption {
     /// None (`SET`: the expiry is cleared; `GETEX`: left as it is).
     #[default]
@@ -357,10 +357,15 @@ enum ExpiryOption {
     Keep,
     /// Clear it (`GETEX ... PERSIST`).
     Persist,
+    /// A time Redis refuses (not an integer, not above zero): this is
+    /// the reply, given once every option has been read, since a syntax
+    /// error later in the command comes first (and `GETEX` of a missing
+    /// key answers null whatever the time), as in Redis.
+    BadTime(Reply),
 }
 
 /// What a `SET` asks for beyond the key and value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct SetOptions {
     condition: Option<Condition>,
     /// Answer the old value rather than `OK`.
@@ -388,6 +393,7 @@ fn expiry_option(
             *i += 1;
             match ExpiryArg::parse_positive(&option, time, name) {
                 Ok(at) => ExpiryOption::At(at),
+                Err(Action::Reply(refusal)) => ExpiryOption::BadTime(refusal),
                 Err(refusal) => return Some(Err(refusal)),
             }
         }
@@ -429,6 +435,9 @@ fn set_options(args: &[Vec<u8>]) -> Result<SetOptions, Action> {
         }
         i += 1;
     }
+    if let ExpiryOption::BadTime(refusal) = options.expiry {
+        return Err(Action::Reply(refusal));
+    }
     Ok(options)
 }
 
@@ -449,6 +458,7 @@ fn put_with(
             let at = at.resolve_positive(db.now_ms(), name)?;
             db.put_expiring(key, value, Some(at))
         }
+        ExpiryOption::BadTime(refusal) => return Err(refusal),
     };
     written.map_err(|e| refused(&e))
 }
@@ -532,6 +542,7 @@ fn getex(mut call: Call<'_>) -> Action {
             ExpiryOption::Unsaid | ExpiryOption::Keep => Ok(()),
             ExpiryOption::Persist if db.expiry(&key).is_none() => Ok(()),
             ExpiryOption::Persist => db.put(&key, &found).map_err(|e| refused(&e)),
+            ExpiryOption::BadTime(refusal) => Err(refusal),
             ExpiryOption::At(at) => match at.resolve_positive(db.now_ms(), "getex") {
                 Ok(at) if at <= db.now_ms() => db.delete(&key).map_err(|e| refused(&e)),
                 Ok(at) => db
@@ -957,7 +968,6 @@ mod tests {
             (&[b"SET", b"k", b"v", b"PX", b"9223372036854775807"], "set"),
             (&[b"SETEX", b"k", b"0", b"v"], "setex"),
             (&[b"PSETEX", b"k", b"-5", b"v"], "psetex"),
-            (&[b"GETEX", b"k", b"EXAT", b"0"], "getex"),
         ] {
             assert_eq!(
                 run(args),
@@ -1014,6 +1024,58 @@ mod tests {
         );
         assert_eq!(fake.run(s, &[b"GET", b"k"]), Reply::Null);
         assert_eq!(ttl(&mut fake, s), Reply::Integer(-2));
+    }
+
+    /// Redis reads every option's word before it judges a time: a syntax
+    /// error later in the command comes first, and `GETEX` of a missing
+    /// key answers null whatever its time (redis-py's `getex(k, px=0)`
+    /// gets null from Redis, not an error).
+    #[test]
+    fn an_expiry_time_is_judged_after_the_options_and_the_key() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        let not_an_integer = err("ERR value is not an integer or out of range");
+        for bad in [&[b"EX", &b"x"[..]][..], &[b"PX", b"0"], &[b"EXAT", b"-1"]] {
+            let mut getex: Vec<&[u8]> = vec![b"GETEX", b"missing"];
+            getex.extend_from_slice(bad);
+            assert_eq!(fake.run(s, &getex), Reply::Null, "{bad:?}");
+        }
+        fake.run(s, &[b"SET", b"k", b"v"]);
+        assert_eq!(fake.run(s, &[b"GETEX", b"k", b"EX", b"x"]), not_an_integer);
+        assert_eq!(
+            fake.run(s, &[b"GETEX", b"k", b"EXAT", b"0"]),
+            err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(
+            fake.run(s, &[b"GETEX", b"k", b"PX", b"0"]),
+            err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(
+            fake.run(s, &[b"GETEX", b"missing", b"EX", b"x", b"BOGUS"]),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"w", b"EX", b"x", b"BOGUS"]),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SET", b"k", b"w", b"EX", b"0", b"PX", b"5"]),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            fake.run(s, &[b"SET", b"missing", b"w", b"EX", b"x"]),
+            not_an_integer
+        );
+        assert_eq!(
+            fake.run(s, &[b"SET", b"missing", b"w", b"PX", b"0", b"NX"]),
+            err("ERR invalid expire time in 'set' command")
+        );
+        assert_eq!(
+            fake.run(s, &[b"GET", b"k"]),
+            bulk_of(b"v"),
+            "nothing written"
+        );
+        assert_eq!(fake.run(s, &[b"GET", b"missing"]), Reply::Null);
     }
 
     #[test]

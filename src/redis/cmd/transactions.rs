@@ -32,7 +32,7 @@
 use crate::engine::Db;
 use crate::redis::command::{
     arg, error, lookup, multiple, run, Action, Answer, Call, Command, Docs, KeyPositions,
-    NodeQuery, Tally, Transaction,
+    NodeQuery, Tally, Transaction, WatchedKey,
 };
 use crate::redis::resp::Reply;
 use std::collections::hash_map::Entry;
@@ -131,8 +131,12 @@ fn watch(mut call: Call<'_>) -> Action {
         for key in keys {
             // A key watched twice keeps the version it had first.
             if let Entry::Vacant(entry) = watched.entry((here, key)) {
-                let version = db.version(&entry.key().1);
-                entry.insert(version);
+                let key = &entry.key().1;
+                let seen = WatchedKey {
+                    version: db.version(key),
+                    live: db.exists(key),
+                };
+                entry.insert(seen);
             }
         }
         Reply::ok().into()
@@ -190,9 +194,12 @@ fn exec(call: Call<'_>) -> Action {
     }
     Action::Store(Box::new(move |db: &mut Db<'_>| {
         let watched = std::mem::take(&mut *watched.lock());
-        // Each key in the database it was watched in.
+        // Each key in the database it was watched in: written since, or
+        // expired since (Redis 7 counts that too).
         let changed = watched.iter().any(|((database, key), seen)| {
-            db.in_database(*database, |db| db.version(key)) != *seen
+            db.in_database(*database, |db| {
+                db.version(key) != seen.version || (seen.live && !db.exists(key))
+            })
         });
         if changed {
             return Reply::NullArray.into();
@@ -376,6 +383,32 @@ mod tests {
         fake.run(mine, &[b"MULTI"]);
         fake.run(mine, &[b"GET", b"k"]);
         assert_eq!(fake.run(mine, &[b"EXEC"]), Reply::Array(vec![Reply::Null]));
+    }
+
+    /// As in Redis 7, a watched key that expires before `EXEC` aborts the
+    /// transaction, though expiring writes nothing (an optimistic lock
+    /// whose lease ran out must not commit); a key already gone when
+    /// watched does not.
+    #[test]
+    fn exec_fails_when_a_watched_key_expired() {
+        let mut fake = Fake::default();
+        let s = &mut session();
+        fake.run(s, &[b"SET", b"lease", b"mine", b"PX", b"100"]);
+        fake.run(s, &[b"SET", b"gone", b"x", b"PX", b"1"]);
+        assert_eq!(fake.run(s, &[b"WATCH", b"lease"]), Reply::ok());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while fake.run(s, &[b"GET", b"lease"]) != Reply::Null {
+            assert!(std::time::Instant::now() < deadline, "the lease expires");
+        }
+        fake.run(s, &[b"MULTI"]);
+        fake.run(s, &[b"SET", b"done", b"1"]);
+        assert_eq!(fake.run(s, &[b"EXEC"]), Reply::NullArray);
+        assert_eq!(fake.run(s, &[b"GET", b"done"]), Reply::Null);
+        assert_eq!(fake.run(s, &[b"GET", b"gone"]), Reply::Null);
+        fake.run(s, &[b"WATCH", b"gone"]);
+        fake.run(s, &[b"MULTI"]);
+        fake.run(s, &[b"SET", b"done", b"1"]);
+        assert_eq!(fake.run(s, &[b"EXEC"]), Reply::Array(vec![Reply::ok()]));
     }
 
     #[test]
