@@ -1,7 +1,8 @@
 //! Real Redis client libraries against a real node, as an application uses
 //! them: the programs in `tests/clients/` (redis-py, node-redis and
-//! ioredis, each in RESP2 and RESP3) check every reply themselves and exit
-//! non-zero on the first wrong one; these tests start a node and run them.
+//! ioredis, each in RESP2 and RESP3, and redis-py's cluster client) check
+//! every reply themselves and exit non-zero on the first wrong one; these
+//! tests start a node (or two) and run them.
 //!
 //! The libraries are not vendored: `.ci/run` installs the versions
 //! `tests/clients/requirements.txt` and `tests/clients/package-lock.json`
@@ -132,6 +133,35 @@ fn redis_py_runs_against_a_node_as_against_redis() {
             .arg("-W")
             .arg("ignore::DeprecationWarning")
             .arg(programs().join("python_client.py"))
+            .arg(addr.to_string()),
+    );
+}
+
+/// redis-py's cluster client (`RedisCluster`) through one node of a
+/// 2-node cluster, in RESP2 and RESP3: `CLUSTER SLOTS` lists every
+/// member, and every key, pipeline and one-slot `MGET` is answered.
+#[test]
+fn redis_py_s_cluster_client_runs_against_a_cluster() {
+    let Some(python) = python_with_redis() else {
+        return;
+    };
+    let cluster = cluster_with(2, FAST_SYNC_MS, &[], &[]);
+    let addr: SocketAddr = cluster.nodes[0].addr();
+    // Both members up in its view, so the client sees both.
+    let mut con = common::redis_connection(addr);
+    common::eventually(RUN, "n1 to list both members in CLUSTER SLOTS", || {
+        let v: redis::Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut con)
+            .expect("CLUSTER SLOTS");
+        matches!(&v, redis::Value::Array(r) if matches!(&r[0], redis::Value::Array(n) if n.len() == 4))
+    });
+    run_program(
+        "python_cluster.py",
+        Command::new(python)
+            .arg("-W")
+            .arg("ignore::DeprecationWarning")
+            .arg(programs().join("python_cluster.py"))
             .arg(addr.to_string()),
     );
 }

@@ -239,7 +239,10 @@ fn a_restarted_node_s_new_write_wins_over_its_own_old_one() {
 #[test]
 fn a_restarted_node_s_writes_win_also_when_made_before_any_round() {
     // No periodic rounds: the restarted node writes with nothing but its
-    // empty store, and only then hears of its old versions.
+    // empty store, and only then hears of its old versions. (A node makes
+    // one round as it starts, so on a loaded machine that round may land
+    // before the first command: then the writes follow the old versions
+    // instead, and must win all the same.)
     let mut c = cluster(3, NO_SYNC_MS);
     assert_eq!(c[2].cmd("put k old"), "Value stored.");
     assert_eq!(c[2].cmd("put doomed old"), "Value stored.");
@@ -248,7 +251,14 @@ fn a_restarted_node_s_writes_win_also_when_made_before_any_round() {
     c.assert_all("get doomed", "Value: old");
 
     c[2].restart();
-    assert_eq!(c[2].cmd("get k"), "Key not found.");
+    let before = c[2].cmd("get k");
+    assert!(
+        before == "Key not found." || before == "Value: old",
+        "{before}"
+    );
+    if before != "Key not found." {
+        eprintln!("note: the startup round came before the first write");
+    }
     assert_eq!(c[2].cmd("put k new"), "Value stored.");
     assert_eq!(c[2].cmd("delete doomed"), "Key deleted.");
     // The peers push their old versions to n3 first, then n3 pushes.
