@@ -27,18 +27,18 @@ use crate::replication::error::{ProtocolError, Result, SyncError};
 use crate::replication::pusher::{dial, expelled, who_answered, Answerer, PushSettings};
 use crate::replication::status::{instance_id, PeerTable};
 use crate::replication::wire::{Message, MessageKind, MessageRef, PROTOCOL_VERSION};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-/// Starts the prober of peer `index` at `addr`; it ends once `stop` is
-/// set, the peer turns out to be this node, or this node is expelled.
+/// Starts the prober of peer `index` at `addr`; it ends once `stop`'s
+/// sender is dropped (or sends), the peer turns out to be this node, or
+/// this node is expelled.
 pub fn spawn(
     index: usize,
     addr: String,
     settings: PushSettings,
     table: PeerTable,
-    stop: Arc<AtomicBool>,
+    stop: Receiver<()>,
 ) -> crate::error::Result<()> {
     std::thread::Builder::new()
         .name(format!("netdb-probe-{addr}"))
@@ -68,12 +68,17 @@ fn probe_settings(settings: &PushSettings) -> PushSettings {
     probing
 }
 
-fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop: &AtomicBool) {
+/// Whether the prober was told to stop.
+fn stopped(stop: &Receiver<()>) -> bool {
+    !matches!(stop.try_recv(), Err(TryRecvError::Empty))
+}
+
+fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop: &Receiver<()>) {
     let settings = probe_settings(&settings);
     let membership = &settings.membership;
     let interval = probe_interval(membership.failure_timeout());
     let mut conn: Option<Probe> = None;
-    while !stop.load(Ordering::SeqCst) {
+    while !stopped(stop) {
         let started = Instant::now();
         if membership.expelled().is_some() {
             return;
@@ -105,13 +110,9 @@ fn run(index: usize, addr: &str, settings: PushSettings, table: &PeerTable, stop
                 }
             }
         }
-        let next = started + interval;
-        while !stop.load(Ordering::SeqCst) {
-            let left = next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
+        let left = (started + interval).saturating_duration_since(Instant::now());
+        if !matches!(stop.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
+            return;
         }
     }
 }

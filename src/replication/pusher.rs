@@ -137,8 +137,9 @@ struct Slot {
     /// address): it follows the member's announced address.
     from_list: bool,
     jobs: Option<Sender<Job>>,
-    /// Stops the slot's prober.
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the slot's prober (which waits on its receiver
+    /// between probes, so it ends at once).
+    stop: Option<Sender<()>>,
 }
 
 /// The pushers of a node, one per peer, following the member list: a way
@@ -215,7 +216,7 @@ impl Pushers {
             self.settings.membership.watch(id, Instant::now());
         }
         let (tx, rx) = bounded(8);
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = bounded(0);
         let pusher = Pusher {
             index,
             addr: addr.clone(),
@@ -244,14 +245,14 @@ impl Pushers {
                     addr.clone(),
                     self.settings.clone(),
                     self.table.clone(),
-                    Arc::clone(&stop),
+                    stopped,
                 )
             });
         slots.push(Slot {
             addr,
             from_list: member.is_some(),
             jobs: Some(tx),
-            stop,
+            stop: Some(stop),
         });
         if started.is_err() {
             if let Some(slot) = slots.last_mut() {
@@ -267,7 +268,7 @@ impl Pushers {
         if slot.jobs.take().is_none() {
             return;
         }
-        slot.stop.store(true, Ordering::SeqCst);
+        slot.stop = None;
         self.table.retire(index);
         let _ = self.store.forget_peer(index);
     }
@@ -464,8 +465,8 @@ impl Pushers {
 impl Drop for Pushers {
     /// The probers end with the node.
     fn drop(&mut self) {
-        for slot in self.slots.lock().iter() {
-            slot.stop.store(true, Ordering::SeqCst);
+        for slot in self.slots.lock().iter_mut() {
+            slot.stop = None;
         }
     }
 }
