@@ -1,6 +1,6 @@
 //! Real Redis client libraries against a real node, as an application uses
 //! them: the programs in `tests/clients/` (redis-py, node-redis and
-//! ioredis, each in RESP2 and RESP3, and redis-py's cluster client) check
+//! ioredis, each in RESP2 and RESP3, and their cluster clients) check
 //! every reply themselves and exit non-zero on the first wrong one; these
 //! tests start a node (or two) and run them.
 //!
@@ -137,6 +137,20 @@ fn redis_py_runs_against_a_node_as_against_redis() {
     );
 }
 
+/// Waits until the node at `addr` lists both members of its 2-node
+/// cluster in `CLUSTER SLOTS` (its range, then two node entries), so a
+/// cluster client sees both.
+fn wait_for_both_members(addr: SocketAddr) {
+    let mut con = common::redis_connection(addr);
+    common::eventually(RUN, "both members in CLUSTER SLOTS", || {
+        let v: redis::Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut con)
+            .expect("CLUSTER SLOTS");
+        matches!(&v, redis::Value::Array(r) if matches!(&r[0], redis::Value::Array(n) if n.len() == 4))
+    });
+}
+
 /// redis-py's cluster client (`RedisCluster`) through one node of a
 /// 2-node cluster, in RESP2 and RESP3: `CLUSTER SLOTS` lists every
 /// member, and every key, pipeline and one-slot `MGET` is answered.
@@ -147,15 +161,7 @@ fn redis_py_s_cluster_client_runs_against_a_cluster() {
     };
     let cluster = cluster_with(2, FAST_SYNC_MS, &[], &[]);
     let addr: SocketAddr = cluster.nodes[0].addr();
-    // Both members up in its view, so the client sees both.
-    let mut con = common::redis_connection(addr);
-    common::eventually(RUN, "n1 to list both members in CLUSTER SLOTS", || {
-        let v: redis::Value = redis::cmd("CLUSTER")
-            .arg("SLOTS")
-            .query(&mut con)
-            .expect("CLUSTER SLOTS");
-        matches!(&v, redis::Value::Array(r) if matches!(&r[0], redis::Value::Array(n) if n.len() == 4))
-    });
+    wait_for_both_members(addr);
     run_program(
         "python_cluster.py",
         Command::new(python)
@@ -179,6 +185,25 @@ fn node_redis_and_ioredis_run_against_a_node_as_against_redis() {
         Command::new("node")
             .arg(programs().join("node_client.js"))
             .arg(node.addr().to_string())
+            .env("NODE_PATH", modules),
+    );
+}
+
+/// The cluster clients of node-redis (`createCluster`) and ioredis
+/// (`Redis.Cluster`) through one node of a 2-node cluster.
+#[test]
+fn node_cluster_clients_run_against_a_cluster() {
+    let Some(modules) = node_modules() else {
+        return;
+    };
+    let cluster = cluster_with(2, FAST_SYNC_MS, &[], &[]);
+    let addr: SocketAddr = cluster.nodes[0].addr();
+    wait_for_both_members(addr);
+    run_program(
+        "node_cluster.js",
+        Command::new("node")
+            .arg(programs().join("node_cluster.js"))
+            .arg(addr.to_string())
             .env("NODE_PATH", modules),
     );
 }
