@@ -37,7 +37,7 @@ use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
 use crate::status::activity::{Activity, CommandCounters, OpsRate, Peak, SlowArgs, SlowLog};
-use crate::status::gather::resident_bytes;
+use crate::status::gather::used_bytes;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -339,7 +339,7 @@ impl Context {
         Box::new(move |db: &mut Db<'_>| {
             let facts = db.facts();
             let status = ctx.status(facts);
-            let activity = ctx.activity(status.memory_rss);
+            let activity = ctx.activity(status.memory_used.or(status.memory_rss));
             query
                 .reply(&status, &activity)
                 .unwrap_or_else(|| Reply::Error("ERR not a status query".into()))
@@ -415,7 +415,7 @@ impl Context {
             counter.store(0, Ordering::Relaxed);
         }
         s.rate.reset();
-        s.memory_peak.reset(resident_bytes().unwrap_or(0));
+        s.memory_peak.reset(used_bytes().unwrap_or(0));
         self.recorder.commands.reset();
     }
 
@@ -426,8 +426,8 @@ impl Context {
         let now_ms = u64::try_from(now.saturating_duration_since(self.started).as_millis())
             .unwrap_or(u64::MAX);
         if self.stats.rate.tick(now_ms, total) {
-            if let Some(rss) = resident_bytes() {
-                self.stats.memory_peak.see(rss);
+            if let Some(used) = used_bytes() {
+                self.stats.memory_peak.see(used);
             }
         }
     }

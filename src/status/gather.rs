@@ -70,11 +70,30 @@ pub fn status_from_facts(
         max_clock_offset_ms: Some(bound),
         writes_refused,
         memory_rss: resident_bytes(),
+        memory_used: used_bytes(),
         databases: facts.databases,
         expiring_by_database: facts.expiring_by_database,
         members,
         gossip_sent,
     }
+}
+
+/// The bytes the allocator has handed out and not taken back
+/// (jemalloc's `stats.allocated`, its statistics refreshed first): what
+/// Redis reports as `used_memory`, read without a system call. `None`
+/// where the statistics cannot be read. Only the `netdb` binary makes
+/// jemalloc its allocator; in another process this counts jemalloc's own
+/// few allocations.
+pub fn allocated_bytes() -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    let allocated = tikv_jemalloc_ctl::stats::allocated::read().ok()?;
+    u64::try_from(allocated).ok()
+}
+
+/// `used_memory`: what the allocator has handed out, or the resident set
+/// where that cannot be read.
+pub fn used_bytes() -> Option<u64> {
+    allocated_bytes().or_else(resident_bytes)
 }
 
 /// This process's resident set (`VmRSS` in `/proc/self/status`), in

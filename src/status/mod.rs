@@ -57,10 +57,14 @@ pub struct Status {
     /// peers', another live node uses its name, its wall clock is past
     /// what a timestamp can hold), or `None` while it takes them.
     pub writes_refused: Option<String>,
-    /// The node process's resident memory in bytes (`used_memory` in
+    /// The node process's resident memory in bytes (`used_memory_rss` in
     /// `INFO`); `None` where it could not be read (no `/proc`) or a node
     /// does not report it.
     pub memory_rss: Option<u64>,
+    /// What the allocator has handed out, in bytes (`used_memory`; see
+    /// [`gather::allocated_bytes`]); `None` where it was not read (the
+    /// machine form of a status), and then `INFO` shows the resident set.
+    pub memory_used: Option<u64>,
     /// Each database with live keys and how many (`INFO keyspace`), in
     /// index order; empty where they were not counted (the console, the
     /// machine form of a status), and then every live key is database
@@ -305,6 +309,7 @@ pub(crate) mod tests {
             max_clock_offset_ms: Some(500),
             writes_refused: None,
             memory_rss: Some(50 << 20),
+            memory_used: None,
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
             members: Vec::new(),
@@ -329,6 +334,7 @@ pub(crate) mod tests {
             max_clock_offset_ms: Some(500),
             writes_refused: None,
             memory_rss: None,
+            memory_used: None,
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
             members: Vec::new(),

@@ -186,7 +186,11 @@ fn section_lines(
             }
             lines.push(("blocked_clients", "0".into()));
         }
-        "memory" => memory_lines(s.memory_rss, activity.memory_peak, &mut lines),
+        "memory" => memory_lines(
+            (s.memory_used, s.memory_rss),
+            activity.memory_peak,
+            &mut lines,
+        ),
         "persistence" => persistence_lines(s.persistence.as_ref(), &mut lines),
         "stats" => {
             if let Some(st) = stats {
@@ -276,20 +280,26 @@ fn keyspace_lines(s: &Status) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `# Memory`. netdb has no allocator statistics: what it uses is its
-/// resident set (`VmRSS`), so `used_memory` and `used_memory_rss` are the
-/// same number and `mem_fragmentation_ratio` is 1.00; the peak is the
-/// most seen by `INFO` or by the samples taken as commands run (every
-/// 100 ms while there are commands).
-fn memory_lines(rss: Option<u64>, peak: Option<u64>, lines: &mut Vec<(&str, String)>) {
-    if let Some(rss) = rss {
+/// `# Memory`, as Redis reports it: `used_memory` is what the allocator
+/// (jemalloc, as in Redis) has handed out, `used_memory_rss` the resident
+/// set (`VmRSS`), `mem_fragmentation_ratio` the one over the other; the
+/// peak is the most `used_memory` seen by `INFO` or by the samples taken
+/// as commands run (every 100 ms while there are commands). Where the
+/// allocator's count is not known, `used_memory` is the resident set.
+fn memory_lines(
+    (used, rss): (Option<u64>, Option<u64>),
+    peak: Option<u64>,
+    lines: &mut Vec<(&str, String)>,
+) {
+    let used = used.or(rss);
+    if let (Some(used), Some(rss)) = (used, rss.or(used)) {
         lines.extend([
-            ("used_memory", rss.to_string()),
-            ("used_memory_human", human_bytes(rss)),
+            ("used_memory", used.to_string()),
+            ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", rss.to_string()),
             ("used_memory_rss_human", human_bytes(rss)),
         ]);
-        let peak = peak.unwrap_or(rss).max(rss);
+        let peak = peak.unwrap_or(used).max(used);
         lines.extend([
             ("used_memory_peak", peak.to_string()),
             ("used_memory_peak_human", human_bytes(peak)),
@@ -300,8 +310,13 @@ fn memory_lines(rss: Option<u64>, peak: Option<u64>, lines: &mut Vec<(&str, Stri
         ("maxmemory_human", "0B".into()),
         ("maxmemory_policy", "noeviction".into()),
     ]);
-    if rss.is_some() {
-        lines.push(("mem_fragmentation_ratio", "1.00".into()));
+    if let (Some(used), Some(rss)) = (used, rss.or(used)) {
+        let ratio = if used == 0 {
+            1.0
+        } else {
+            rss as f64 / used as f64
+        };
+        lines.push(("mem_fragmentation_ratio", format!("{ratio:.2}")));
     }
 }
 
@@ -587,6 +602,21 @@ mod tests {
              maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
              mem_fragmentation_ratio:1.00\r\n"
         );
+        // With the allocator's count: it is used_memory, the resident set
+        // is used_memory_rss, and the ratio is the one over the other.
+        let counted = Status {
+            memory_used: Some(20 << 20),
+            ..sample()
+        };
+        let memory = text(&["memory"], &counted);
+        for line in [
+            "used_memory:20971520",
+            "used_memory_rss:52428800",
+            "used_memory_peak:62914560",
+            "mem_fragmentation_ratio:2.50",
+        ] {
+            assert!(memory.contains(&format!("{line}\r\n")), "{line}: {memory}");
+        }
         // The peak is never below what is used now.
         let low = Activity {
             memory_peak: Some(1),

@@ -395,6 +395,8 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             Reply::Integer(n) => u64::try_from(n).ok(),
             _ => None,
         },
+        // The machine form carries the resident set only.
+        memory_used: None,
         databases: Vec::new(),
         expiring_by_database: Vec::new(),
         // Absent from a node older than membership.
