@@ -602,9 +602,13 @@ impl Store {
     }
 
     /// Records that this node's writes `first..=last` were made by one
-    /// command (a transaction, `MSET`): they go to each peer in one part.
+    /// command (a transaction, `MSET`, a flush): they go to each peer in
+    /// one part. Not past [`MAX_GROUP_SPAN`] writes, which a peer refuses
+    /// to hold back for: the writes of a larger command (a `FLUSHALL` of
+    /// more than a million keys) travel as single writes, and a peer may
+    /// apply some of them before the others.
     pub fn note_group(&mut self, first: u64, last: u64) {
-        if first < last && !self.peer_acks.is_empty() {
+        if first < last && last - first <= MAX_GROUP_SPAN && !self.peer_acks.is_empty() {
             self.groups.insert(
                 Dot {
                     node: self.me,

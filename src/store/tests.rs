@@ -1232,6 +1232,26 @@ fn group_of_writes(s: &mut Store, prefix: u8, n: u8, now_us: u64) {
     s.note_group(first, s.issued());
 }
 
+/// A command of more writes than a peer lets a group span (a `FLUSHALL`
+/// of over a million keys) is sent as single writes, not as a group the
+/// peer would refuse, with every batch holding it, for good.
+#[test]
+fn a_command_of_more_writes_than_a_group_may_span_still_replicates() {
+    let mut a = Store::new("a", MAX).with_peers(1);
+    let first = a.issued() + 1;
+    for i in 0..3u8 {
+        a.put(&[b'k', i], b"v", 1_000).expect("put");
+    }
+    // As the store thread notes the writes of one huge command.
+    a.note_group(first, first + MAX_GROUP_SPAN + 1);
+    let mut b = Store::new("b", MAX).with_peers(1);
+    let d = a.delta(&b.version_vector(), None, 1 << 20);
+    assert!(d.batch.groups.is_empty(), "{:?}", d.batch.groups);
+    b.apply_batch(&d.batch, LATER_US)
+        .expect("the peer takes it");
+    assert_eq!(b.get(b"k\x02"), Some(&b"v"[..]));
+}
+
 #[test]
 fn the_writes_of_one_command_travel_in_one_part_and_stay_together_when_passed_on() {
     let mut a = Store::new("a", MAX).with_peers(2);
