@@ -43,9 +43,10 @@ use std::collections::HashMap;
 
 /// Most writer names new to this node that one batch from a peer may
 /// bring (only names its entries use count). A part of a transfer is at
-/// most a megabyte: an honest one names the writers of the keys it holds,
-/// which a cluster gains one at a time (a node, or a node that restarted
-/// empty); a batch of thousands of new names is a forged or broken one.
+/// most a megabyte, and names at most this many writers however many the
+/// sender knows ([`Store::delta`] cuts it there), so an honest one never
+/// brings more: a batch of thousands of new names is a forged or broken
+/// one.
 pub const MAX_NEW_NAMES_PER_BATCH: usize = 1024;
 
 /// Most writer names a node holds. Each costs memory for the life of the

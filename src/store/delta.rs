@@ -157,6 +157,11 @@ impl Store {
         // Where the group being gathered started: its first dot, and the
         // part as it was before it (its entry count, its last dot).
         let mut open: Option<(Dot, usize, Option<Dot>)> = None;
+        // The writers the part's entries name, and how many: a peer takes
+        // at most MAX_NEW_NAMES_PER_BATCH names new to it in one batch, and
+        // to a node that starts empty every name is new.
+        let mut named = vec![false; self.names.len()];
+        let mut names_used = 0;
         let first = cursor.map_or(0, |c| c.0.node.0);
         for n in first..self.names.len() as u32 {
             let node = NodeId(n);
@@ -183,10 +188,14 @@ impl Store {
                 if !taken.contains(&slot) {
                     let e = &self.slots[slot as usize];
                     let size_hint = e.wire_size_hint();
+                    let new_names = e.writers().filter(|w| !named[w.0 as usize]).count();
+                    let names_over = names_used + new_names > MAX_NEW_NAMES_PER_BATCH;
                     // Stop before the entry that would pass the limit, so a
                     // part stays within a frame; the next part starts at it.
-                    if let Some(cut) = last.filter(|_| size + size_hint > max_bytes) {
-                        let stretched = size + size_hint <= max_bytes.saturating_mul(GROUP_STRETCH);
+                    // The names' limit is a peer's, and no group stretches it.
+                    if let Some(cut) = last.filter(|_| size + size_hint > max_bytes || names_over) {
+                        let stretched = !names_over
+                            && size + size_hint <= max_bytes.saturating_mul(GROUP_STRETCH);
                         match open {
                             // Inside a group that may stretch the part: go on.
                             Some(_) if stretched => {}
@@ -211,6 +220,11 @@ impl Store {
                                 };
                             }
                         }
+                    }
+                    for w in e.writers() {
+                        let seen = &mut named[w.0 as usize];
+                        names_used += usize::from(!*seen);
+                        *seen = true;
                     }
                     taken.insert(slot);
                     slots.push(slot);

@@ -328,6 +328,19 @@ impl Entry {
         }
     }
 
+    /// The writers the entry names on the wire, each once: its clock's
+    /// (one dot per writer) and its stamp's, which a counter's writers are
+    /// among (each count's writer wrote a dot of the clock).
+    fn writers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let stamp = self.writer;
+        let in_clock = self.clock.dots().iter().any(|d| d.node == stamp);
+        self.clock
+            .dots()
+            .iter()
+            .map(|d| d.node)
+            .chain((!in_clock).then_some(stamp))
+    }
+
     /// An upper bound of the entry's encoded size on the wire (varints at
     /// their longest), without the batch's name table.
     fn wire_size_hint(&self) -> usize {

@@ -1071,6 +1071,50 @@ fn a_batch_with_too_many_new_names_is_refused_whole() {
     assert_eq!(a.names.len(), before + MAX_NEW_NAMES_PER_BATCH);
 }
 
+/// A node whose keys were written by more writers than a peer takes new
+/// names in one batch (over a thousand identities, as restarts without
+/// data leave behind) still brings an empty node everything: its parts
+/// name at most that many writers each.
+#[test]
+fn a_full_transfer_names_no_more_writers_a_part_than_a_peer_takes() {
+    let mut a = Store::new("a#1", MAX).with_peers(1);
+    let writers = MAX_NEW_NAMES_PER_BATCH + 500;
+    for chunk in (0..writers).collect::<Vec<_>>().chunks(500) {
+        let batch = Batch {
+            groups: Vec::new(),
+            names: chunk.iter().map(|i| format!("w{i}#1")).collect(),
+            entries: (0..chunk.len() as u32)
+                .map(|j| WireEntry {
+                    key: Bytes(format!("key{}", chunk[j as usize]).into_bytes()),
+                    value: Some(Bytes(b"v".to_vec())),
+                    ts: 1_000,
+                    writer: j,
+                    clock: vec![(j, 1)],
+                    expires: None,
+                    counter: None,
+                })
+                .collect(),
+        };
+        a.apply_batch(&batch, LATER_US).expect("under the limit");
+    }
+    let mut b = Store::new("b#1", MAX).with_peers(1);
+    let since = b.version_vector();
+    let mut cursor = None;
+    let mut parts = 0;
+    loop {
+        let d = a.delta(&since, cursor, 1 << 20);
+        b.apply_batch(&d.batch, LATER_US)
+            .expect("no part brings too many new names");
+        parts += 1;
+        match d.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(parts >= 2, "{parts} parts");
+    assert_eq!(b.counts().live, writers);
+}
+
 #[test]
 fn names_a_batch_lists_but_no_entry_uses_are_not_kept() {
     let mut a = Store::new("a#1", MAX);
