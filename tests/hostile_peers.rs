@@ -501,17 +501,20 @@ fn a_batch_with_thousands_of_new_writer_names_is_refused_and_leaves_nothing() {
     assert_eq!(c[0].cmd("put held v"), "Value stored.");
     let n = 2_000;
     let names: Vec<String> = (0..n).map(|i| format!("forged#{i}")).collect();
+    // Two entries: a batch of one may name more writers (a key that many
+    // identities wrote in turn), bounded only by the node's total.
+    let entry = |key: &[u8]| WireEntry {
+        key: Bytes(key.to_vec()),
+        value: Some(Bytes(b"x".to_vec())),
+        ts: 1,
+        writer: 0,
+        clock: (0..n as u32).map(|i| (i, 1)).collect(),
+        expires: None,
+        counter: None,
+    };
     let batch = Batch {
         groups: Vec::new(),
-        entries: vec![WireEntry {
-            key: Bytes(b"many".to_vec()),
-            value: Some(Bytes(b"x".to_vec())),
-            ts: 1,
-            writer: 0,
-            clock: (0..n as u32).map(|i| (i, 1)).collect(),
-            expires: None,
-            counter: None,
-        }],
+        entries: vec![entry(b"many"), entry(b"more")],
         names,
     };
     let (mut stream, from) = greeted(c[0].addr(), "n1");

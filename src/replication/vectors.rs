@@ -24,7 +24,7 @@
 //! deciding when every member covers one: a retired writer's counter never
 //! moves again, so it is never sent again on a live connection. The names
 //! stay in memory (a few dozen bytes each, in the vector and in the clocks
-//! of the keys they wrote until those are overwritten); the README's
+//! of the keys they wrote, which keep every writer that wrote them); the README's
 //! *Limitations* says so.
 
 use crate::replication::error::{ProtocolError, Result};

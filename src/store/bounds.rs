@@ -33,9 +33,10 @@
 //!   anywhere, so nothing is missing).
 //!
 //! * **Writer names**: every name is kept for the life of the process, and
-//!   every vector and batch carries them all. A batch may bring at most
-//!   [`MAX_NEW_NAMES_PER_BATCH`] names new to this node, and a node holds
-//!   at most [`MAX_NAMES`]; a batch over either is refused whole. Names a
+//!   every vector and batch carries them all. A batch of several entries
+//!   may bring at most [`MAX_NEW_NAMES_PER_BATCH`] names new to this node
+//!   (a batch of one, as many as its clock names), and a node holds at
+//!   most [`MAX_NAMES`]; a batch over either is refused whole. Names a
 //!   batch lists but none of its entries uses are not taken at all.
 
 use super::*;
@@ -173,14 +174,18 @@ impl Store {
     }
 
     /// Refuses a batch that would bring more new writer names than allowed
-    /// (only names its entries use count).
+    /// (only names its entries use count). A batch of one entry may bring
+    /// more: a key that over a thousand identities wrote in turn has a
+    /// clock naming them all, and a sender can cut no finer than an entry
+    /// (such a key would otherwise never reach a node that started empty);
+    /// [`MAX_NAMES`] still bounds them all.
     pub(super) fn check_new_names(&self, batch: &Batch) -> Result<(), BatchError> {
         let used = used_names(batch);
         let new = used
             .iter()
             .filter(|&&i| self.names.lookup(&batch.names[i]).is_none())
             .count();
-        if new > MAX_NEW_NAMES_PER_BATCH {
+        if new > MAX_NEW_NAMES_PER_BATCH && batch.entries.len() > 1 {
             return Err(BatchError(format!(
                 "{new} writer names new to this node, over the limit of \
                  {MAX_NEW_NAMES_PER_BATCH} per batch"

@@ -1055,7 +1055,11 @@ fn batch_of_new_names(prefix: &str, n: usize) -> Batch {
 fn a_batch_with_too_many_new_names_is_refused_whole() {
     let mut a = Store::new("a#1", MAX);
     let before = a.names.len();
-    let too_many = batch_of_new_names("w", MAX_NEW_NAMES_PER_BATCH + 1);
+    let mut too_many = batch_of_new_names("w", MAX_NEW_NAMES_PER_BATCH + 1);
+    // Two entries: one alone may name more (see the test below).
+    let mut second = too_many.entries[0].clone();
+    second.key = Bytes(b"w-key-2".to_vec());
+    too_many.entries.push(second);
     assert_eq!(
         a.apply_batch(&too_many, LATER_US),
         Err(BatchError(format!(
@@ -1113,6 +1117,18 @@ fn a_full_transfer_names_no_more_writers_a_part_than_a_peer_takes() {
     }
     assert!(parts >= 2, "{parts} parts");
     assert_eq!(b.counts().live, writers);
+}
+
+/// A key that more writers wrote in turn than a batch may bring new
+/// names has a clock naming them all: alone in its batch it is taken, so
+/// it still reaches a node that started empty.
+#[test]
+fn one_entry_naming_more_writers_than_a_batch_may_bring_is_taken_alone() {
+    let mut a = Store::new("a#1", MAX);
+    let one = batch_of_new_names("w", MAX_NEW_NAMES_PER_BATCH + 100);
+    a.apply_batch(&one, LATER_US)
+        .expect("one entry alone may name them all");
+    assert_eq!(a.get(b"w-key"), Some(&b"v"[..]));
 }
 
 #[test]
