@@ -76,6 +76,31 @@ fn run_program(name: &str, cmd: &mut Command) {
     println!("{}", stdout.lines().next().unwrap_or_default());
 }
 
+/// Runs the Python program `script` of `tests/clients/` with `python`
+/// against the node at `addr` (see [`run_program`]).
+fn run_python(python: &Path, script: &str, addr: SocketAddr) {
+    run_program(
+        script,
+        Command::new(python)
+            .arg("-W")
+            .arg("ignore::DeprecationWarning")
+            .arg(programs().join(script))
+            .arg(addr.to_string()),
+    );
+}
+
+/// Runs the Node program `script` of `tests/clients/` with the libraries
+/// in `modules` against the node at `addr` (see [`run_program`]).
+fn run_node(modules: &Path, script: &str, addr: SocketAddr) {
+    run_program(
+        script,
+        Command::new("node")
+            .arg(programs().join(script))
+            .arg(addr.to_string())
+            .env("NODE_PATH", modules),
+    );
+}
+
 /// The Python interpreter with redis-py importable: the clients
 /// directory's venv, else the system's `python3`; `None` (and a skip
 /// line) if neither has it.
@@ -127,14 +152,7 @@ fn redis_py_runs_against_a_node_as_against_redis() {
     };
     let cluster = cluster_with(2, FAST_SYNC_MS, &[dead_addr()], &[]);
     let addr: SocketAddr = cluster.nodes[0].addr();
-    run_program(
-        "python_client.py",
-        Command::new(python)
-            .arg("-W")
-            .arg("ignore::DeprecationWarning")
-            .arg(programs().join("python_client.py"))
-            .arg(addr.to_string()),
-    );
+    run_python(&python, "python_client.py", addr);
 }
 
 /// Waits until the node at `addr` lists both members of its 2-node
@@ -162,14 +180,7 @@ fn redis_py_s_cluster_client_runs_against_a_cluster() {
     let cluster = cluster_with(2, FAST_SYNC_MS, &[], &[]);
     let addr: SocketAddr = cluster.nodes[0].addr();
     wait_for_both_members(addr);
-    run_program(
-        "python_cluster.py",
-        Command::new(python)
-            .arg("-W")
-            .arg("ignore::DeprecationWarning")
-            .arg(programs().join("python_cluster.py"))
-            .arg(addr.to_string()),
-    );
+    run_python(&python, "python_cluster.py", addr);
 }
 
 /// node-redis and ioredis, each with its default protocol (RESP3, after
@@ -180,13 +191,7 @@ fn node_redis_and_ioredis_run_against_a_node_as_against_redis() {
         return;
     };
     let node = solo(&[]);
-    run_program(
-        "node_client.js",
-        Command::new("node")
-            .arg(programs().join("node_client.js"))
-            .arg(node.addr().to_string())
-            .env("NODE_PATH", modules),
-    );
+    run_node(&modules, "node_client.js", node.addr());
 }
 
 /// The cluster clients of node-redis (`createCluster`) and ioredis
@@ -199,11 +204,5 @@ fn node_cluster_clients_run_against_a_cluster() {
     let cluster = cluster_with(2, FAST_SYNC_MS, &[], &[]);
     let addr: SocketAddr = cluster.nodes[0].addr();
     wait_for_both_members(addr);
-    run_program(
-        "node_cluster.js",
-        Command::new("node")
-            .arg(programs().join("node_cluster.js"))
-            .arg(addr.to_string())
-            .env("NODE_PATH", modules),
-    );
+    run_node(&modules, "node_cluster.js", addr);
 }

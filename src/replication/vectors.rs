@@ -63,19 +63,31 @@ impl VectorLink {
     /// sent on this connection, and 0 for writers it no longer names.
     /// Records `vv` as sent.
     pub fn changes(&mut self, vv: &WireVv) -> WireVv {
-        let now = whole(vv);
+        // Names borrowed: an unchanged vector (every idle round's) copies
+        // none, and `sent` is updated by the changes alone.
+        let mut now: BTreeMap<&str, u64> = BTreeMap::new();
+        for (name, c) in vv.iter().filter(|(_, c)| *c > 0) {
+            let at = now.entry(name.as_str()).or_insert(0);
+            *at = (*at).max(*c);
+        }
         let mut out: WireVv = now
             .iter()
-            .filter(|(name, c)| self.sent.get(*name) != Some(c))
-            .map(|(name, &c)| (name.clone(), c))
+            .filter(|&(name, c)| self.sent.get(*name) != Some(c))
+            .map(|(&name, &c)| (name.to_owned(), c))
             .collect();
         out.extend(
             self.sent
                 .keys()
-                .filter(|name| !now.contains_key(*name))
+                .filter(|name| !now.contains_key(name.as_str()))
                 .map(|name| (name.clone(), 0)),
         );
-        self.sent = now;
+        for (name, c) in &out {
+            if *c == 0 {
+                self.sent.remove(name);
+            } else {
+                self.sent.insert(name.clone(), *c);
+            }
+        }
         out
     }
 

@@ -70,7 +70,7 @@ pub fn status_from_facts(
         max_clock_offset_ms: Some(bound),
         writes_refused,
         memory_rss: resident_bytes(),
-        memory_used: used_bytes(),
+        memory_used: allocated_bytes(),
         databases: facts.databases,
         expiring_by_database: facts.expiring_by_database,
         members,

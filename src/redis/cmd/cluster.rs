@@ -376,7 +376,7 @@ pub fn nodes_text(views: &[MemberView]) -> String {
     let mut text = String::new();
     for v in views.iter().filter(|v| !v.member.state.is_gone()) {
         let m = &v.member;
-        let port = m.addr.rsplit(':').next().unwrap_or("0");
+        let (_, port) = host_and_port(&m.addr);
         let mut flags = Vec::new();
         if v.myself {
             flags.push("myself");

@@ -291,16 +291,14 @@ fn memory_lines(
     peak: Option<u64>,
     lines: &mut Vec<(&str, String)>,
 ) {
-    let used = used.or(rss);
-    if let (Some(used), Some(rss)) = (used, rss.or(used)) {
+    let used_and_rss = used.or(rss).zip(rss.or(used));
+    if let Some((used, rss)) = used_and_rss {
+        let peak = peak.unwrap_or(used).max(used);
         lines.extend([
             ("used_memory", used.to_string()),
             ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", rss.to_string()),
             ("used_memory_rss_human", human_bytes(rss)),
-        ]);
-        let peak = peak.unwrap_or(used).max(used);
-        lines.extend([
             ("used_memory_peak", peak.to_string()),
             ("used_memory_peak_human", human_bytes(peak)),
         ]);
@@ -310,7 +308,7 @@ fn memory_lines(
         ("maxmemory_human", "0B".into()),
         ("maxmemory_policy", "noeviction".into()),
     ]);
-    if let (Some(used), Some(rss)) = (used, rss.or(used)) {
+    if let Some((used, rss)) = used_and_rss {
         let ratio = if used == 0 {
             1.0
         } else {
