@@ -115,6 +115,11 @@ pub struct Args {
     /// of the one replicated keyspace.
     #[arg(long, default_value_t = crate::engine::database::DEFAULT_DATABASES, value_name = "N")]
     pub databases: usize,
+    /// Shard the keys: keep each key on N members (1 to 16), not on all.
+    /// Every member must be started with the same N (see the README's
+    /// "Sharding"); without it every member keeps every key.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<usize>,
     /// Log Redis commands that take this many microseconds or more in the
     /// slow log (SLOWLOG GET); 0 logs every command, a negative number none.
     #[arg(
@@ -287,6 +292,8 @@ pub struct FileSettings {
     pub max_client_output_bytes: Option<usize>,
     /// `--databases`.
     pub databases: Option<usize>,
+    /// `--replicas`.
+    pub replicas: Option<usize>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: Option<u64>,
     /// `--requirepass`.
@@ -426,6 +433,9 @@ pub fn merge_config_file(
     if !given("io_threads") && file.io_threads.is_some() {
         args.io_threads = file.io_threads;
     }
+    if !given("replicas") && file.replicas.is_some() {
+        args.replicas = file.replicas;
+    }
     if !given("data_dir") && !given("in_memory") {
         if file.in_memory == Some(true) && file.data_dir.is_some() {
             return Err("data-dir and in-memory = true cannot both be set".into());
@@ -495,6 +505,9 @@ pub struct Config {
     pub max_client_output: usize,
     /// How many Redis databases (`--databases`).
     pub databases: usize,
+    /// Members per partition when the keys are sharded (`--replicas`);
+    /// `None`: every member holds every key.
+    pub replicas: Option<usize>,
     /// Which Redis commands the slow log keeps, and how many.
     pub slowlog: crate::redis::client::SlowlogSettings,
     /// Most a clock may be off from its peers', in milliseconds (see
@@ -525,6 +538,10 @@ pub const MIN_MAX_FRAME: usize = 1024 * 1024;
 /// not one cluster's, and a larger bound would let one wrong clock stamp
 /// writes that win over everyone's for longer.
 pub const MAX_MAX_CLOCK_OFFSET_MS: u64 = 24 * 3600 * 1000;
+
+/// Most `--replicas`: copies of a key beyond this buy nothing a cluster
+/// of equal nodes needs, and cost every write that many pushes.
+pub const MAX_REPLICAS: usize = 16;
 
 /// Most `--io-threads`.
 pub const MAX_IO_THREADS: usize = 256;
@@ -563,6 +580,7 @@ impl Config {
             io_threads: default_io_threads(),
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             databases: crate::engine::database::DEFAULT_DATABASES,
+            replicas: None,
             slowlog: crate::redis::client::SlowlogSettings::default(),
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
@@ -631,6 +649,11 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
         )));
     }
     let max_databases = crate::engine::database::MAX_DATABASES;
+    if args.replicas.is_some_and(|n| n == 0 || n > MAX_REPLICAS) {
+        return Err(Error::Config(format!(
+            "--replicas must be between 1 and {MAX_REPLICAS} (leave it out to keep every key on every member)"
+        )));
+    }
     if args.databases == 0 || args.databases > max_databases {
         return Err(Error::Config(format!(
             "--databases must be between 1 and {max_databases}"
@@ -707,6 +730,7 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.io_threads = args.io_threads.unwrap_or_else(default_io_threads);
     config.max_client_output = args.max_client_output_bytes;
     config.databases = args.databases;
+    config.replicas = args.replicas;
     config.slowlog = crate::redis::client::SlowlogSettings {
         slower_than_us: args.slowlog_log_slower_than,
         max_len: args.slowlog_max_len,

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::ioloop::IoThreads;
 use crate::listener::{self, ServerSettings};
 use crate::membership::{Membership, State};
+use crate::placement::Routing;
 use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
 use crate::replication::anti_entropy::AntiEntropy;
@@ -130,6 +131,7 @@ impl Node {
             return Err(crate::error::Error::Config(why));
         }
         let _ = members_late.set(membership.clone());
+        let routing = Arc::new(Routing::new(membership.clone(), config.replicas));
         log::debug!(
             "member id {} ({} members known)",
             membership.my_id(),
@@ -166,6 +168,7 @@ impl Node {
                 slowlog: config.slowlog,
             },
         ));
+        clients.set_routing(Arc::clone(&routing));
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
         let dialing = PushSettings {

@@ -65,7 +65,11 @@
 //!    acknowledged its dot (the wait `WAIT` already does).
 
 pub mod layout;
+pub mod partition;
+pub mod routing;
 pub mod slot;
 
 pub use layout::{Layout, SlotChange, SlotRange};
+pub use partition::{partition_of_key, PartitionSet, PARTITIONS};
+pub use routing::Routing;
 pub use slot::{key_slot, SLOTS};

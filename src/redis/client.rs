@@ -27,6 +27,7 @@ use crate::durability::DiskSettings;
 use crate::engine::service::{nanos_between, wall_clock_us};
 use crate::engine::StoreHandle;
 use crate::engine::{Command as StoreWork, Db, Part};
+use crate::placement::Routing;
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd::server::{slowlog_reply, time_reply};
 use crate::redis::command::{
@@ -177,6 +178,7 @@ pub struct Context {
     stats: Stats,
     recorder: Arc<Recorder>,
     peers: OnceLock<PeerTable>,
+    routing: OnceLock<Arc<Routing>>,
     started: Instant,
     next_id: AtomicU64,
 }
@@ -214,6 +216,7 @@ impl Context {
             stats: Stats::default(),
             recorder,
             peers: OnceLock::new(),
+            routing: OnceLock::new(),
             started: Instant::now(),
             next_id: AtomicU64::new(0),
         }
@@ -222,6 +225,19 @@ impl Context {
     /// Gives `INFO` the peers' table, once the pushers exist.
     pub fn set_peers(&self, peers: PeerTable) {
         let _ = self.peers.set(peers);
+    }
+
+    /// Gives the connections the node's routing (which keys this node
+    /// holds, and where the others are served), once the member list
+    /// exists.
+    pub fn set_routing(&self, routing: Arc<Routing>) {
+        let _ = self.routing.set(routing);
+    }
+
+    /// The node's routing; `None` before it is set (a node not yet
+    /// started, and unit tests), which means full replication.
+    pub fn routing(&self) -> Option<&Arc<Routing>> {
+        self.routing.get()
     }
 
     /// The limits on client connections.

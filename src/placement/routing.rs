@@ -1,0 +1,177 @@
+//! Routing: the layout of the member list as it is now, and what it means
+//! for this node: which partitions it holds, and where a key it does not
+//! hold is served.
+//!
+//! One [`Routing`] per node, shared by every thread that asks (the I/O
+//! threads that proxy, the pushers that filter, the store thread's work).
+//! The layout is computed again only when the member list's digest
+//! changes, so asking costs a lock and a lookup. Without `--replicas`
+//! every member holds every partition and nothing is routed.
+
+use crate::membership::{Health, Member, Membership, State};
+use crate::placement::layout::Layout;
+use crate::placement::partition::{PartitionSet, PARTITIONS, SLOTS_PER_PARTITION};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The layout, and this node's view of it, for one version of the list.
+#[derive(Debug)]
+pub struct Placed {
+    /// The layout.
+    pub layout: Layout,
+    /// The records it was computed from.
+    pub members: Vec<Member>,
+    /// This node's member id.
+    pub me: String,
+    /// The partitions this node holds.
+    pub held: PartitionSet,
+    /// The list's digest it was computed from.
+    list_digest: u64,
+}
+
+impl Placed {
+    /// The partitions member `id` holds.
+    pub fn partitions_of(&self, id: &str) -> PartitionSet {
+        if self.layout.replicas() == 0 {
+            return PartitionSet::none();
+        }
+        (0..PARTITIONS as u16)
+            .filter(|&p| self.layout.holds(id, p * SLOTS_PER_PARTITION))
+            .collect()
+    }
+
+    /// The record of member `id`.
+    pub fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+}
+
+/// The members that take part in the layout: every member that is not
+/// gone and not leaving (a leaving member hands its partitions off).
+pub fn placed_ids(records: &[Member]) -> Vec<&str> {
+    records
+        .iter()
+        .filter(|m| !m.state.is_gone() && m.state != State::Leaving)
+        .map(|m| m.id.as_str())
+        .collect()
+}
+
+/// The node's routing: see the module doc.
+pub struct Routing {
+    replicas: Option<usize>,
+    membership: Option<Membership>,
+    placed: Mutex<Option<Arc<Placed>>>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("replicas", &self.replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routing {
+    /// Full replication: every node holds every key.
+    pub fn full() -> Routing {
+        Routing {
+            replicas: None,
+            membership: None,
+            placed: Mutex::new(None),
+        }
+    }
+
+    /// Routing over `membership` with `replicas` members per partition
+    /// (`--replicas`); `None` is full replication.
+    pub fn new(membership: Membership, replicas: Option<usize>) -> Routing {
+        Routing {
+            replicas: replicas.filter(|&n| n > 0),
+            membership: Some(membership),
+            placed: Mutex::new(None),
+        }
+    }
+
+    /// `--replicas`, when the cluster is sharded.
+    pub fn replicas(&self) -> Option<usize> {
+        self.replicas
+    }
+
+    /// Whether keys are placed on some members only (`--replicas`).
+    pub fn is_sharded(&self) -> bool {
+        self.replicas.is_some() && self.membership.is_some()
+    }
+
+    /// The layout of the member list as it is now; `None` when not
+    /// sharded.
+    pub fn placed(&self) -> Option<Arc<Placed>> {
+        let membership = self.membership.as_ref().filter(|_| self.is_sharded())?;
+        let digest = membership.digest();
+        let mut cached = self.placed.lock();
+        if let Some(p) = cached.as_ref().filter(|p| p.list_digest == digest) {
+            return Some(Arc::clone(p));
+        }
+        let members = membership.records();
+        let me = membership.my_id();
+        let layout = Layout::new(placed_ids(&members), self.replicas);
+        let mut placed = Placed {
+            layout,
+            members,
+            me,
+            held: PartitionSet::none(),
+            list_digest: digest,
+        };
+        placed.held = placed.partitions_of(&placed.me);
+        let placed = Arc::new(placed);
+        *cached = Some(Arc::clone(&placed));
+        Some(placed)
+    }
+
+    /// The partitions this node holds: all of them when not sharded.
+    pub fn held(&self) -> PartitionSet {
+        self.placed().map_or_else(PartitionSet::all, |p| p.held)
+    }
+
+    /// The partitions member `id` holds: all of them when not sharded.
+    pub fn partitions_of(&self, id: &str) -> PartitionSet {
+        self.placed()
+            .map_or_else(PartitionSet::all, |p| p.partitions_of(id))
+    }
+
+    /// Whether this node holds `key`'s partition.
+    pub fn holds_key(&self, key: &[u8]) -> bool {
+        self.held().holds_key(key)
+    }
+
+    /// Where to send a command for `slot` that this node does not hold:
+    /// the addresses of the slot's replicas, master first, those that
+    /// look up before the others (a suspect or down one last, in case
+    /// this node's view is wrong). Empty when this node holds the slot
+    /// or the cluster is not sharded.
+    pub fn targets(&self, slot: u16) -> Vec<String> {
+        let Some(placed) = self.placed() else {
+            return Vec::new();
+        };
+        if placed.layout.holds(&placed.me, slot) {
+            return Vec::new();
+        }
+        let membership = self
+            .membership
+            .as_ref()
+            .expect("sharded means a member list");
+        let now = Instant::now();
+        let mut up = Vec::new();
+        let mut rest = Vec::new();
+        for id in placed.layout.replicas_of(slot) {
+            let Some(member) = placed.member(id) else {
+                continue;
+            };
+            match membership.health(id, now) {
+                Some((Health::Up, _)) | None => up.push(member.addr.clone()),
+                Some(_) => rest.push(member.addr.clone()),
+            }
+        }
+        up.extend(rest);
+        up
+    }
+}
