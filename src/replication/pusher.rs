@@ -180,7 +180,8 @@ impl Pushers {
         let table = PeerTable::new(name, &[], settings.refusal.clone())
             .with_max_clock_offset_ms(settings.max_clock_offset_ms)
             .with_anti_entropy(settings.anti_entropy.clone())
-            .with_membership(settings.membership.clone());
+            .with_membership(settings.membership.clone())
+            .with_routing(Arc::clone(&settings.routing));
         let pushers = Pushers {
             slots: Mutex::new(Vec::new()),
             dynamic: AtomicBool::new(dynamic),

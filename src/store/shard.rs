@@ -124,6 +124,19 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// The partitions this node has data of: those whose writers' vector
+    /// entries are above zero (every partition when not sharded).
+    pub fn partitions_with_data(&self) -> PartitionSet {
+        if !self.sharded {
+            return PartitionSet::all();
+        }
+        self.vv
+            .iter()
+            .filter(|&(_, c)| c > 0)
+            .filter_map(|(node, _)| partition_of_writer(self.names.name(node)))
+            .collect()
+    }
+
     /// Tells the store which partitions listed peer `peer` holds: its lag
     /// and the groups it holds back count only those.
     pub fn set_peer_partitions(&mut self, peer: usize, partitions: PartitionSet) {
