@@ -616,11 +616,13 @@ mod tests {
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
         // A node from before the clock and memory fields: the last three,
-        // left out (and the members after them, which came later still).
-        let older = Reply::Array(items[..items.len() - 10].to_vec());
+        // left out (and the members and sharding after them, which came
+        // later still).
+        let older = Reply::Array(items[..items.len() - 12].to_vec());
         let want = Status {
             max_clock_offset_ms: None,
             memory_rss: None,
+            sharding: None,
             ..sample()
         };
         assert_eq!(decode_status(older), Ok(want));
