@@ -440,4 +440,19 @@ mod tests {
         s.note_group(first, s.issued());
         assert_eq!(s.groups.len(), 1, "a command across partitions is no group");
     }
+    #[test]
+    fn wait_counts_the_peers_that_hold_the_latest_write() {
+        let mut a = Store::new("a#1", 1024).sharded().with_peers(2);
+        let k = key_in(7, 0);
+        a.set_peer_partitions(0, [7].into_iter().collect());
+        a.set_peer_partitions(1, [8].into_iter().collect());
+        a.put(&k, b"v", 1_000).expect("put");
+        let c = a.issued();
+        assert!(!a.peer_has_own_writes(0, c), "nothing acknowledged yet");
+        let vv = a.version_vector();
+        a.peer_acknowledged(0, &vv).expect("ack");
+        a.peer_acknowledged(1, &vv).expect("ack");
+        assert!(a.peer_has_own_writes(0, c));
+        assert!(!a.peer_has_own_writes(1, c), "no replica of the write");
+    }
 }
