@@ -119,6 +119,13 @@ impl Routing {
         self.replicas
     }
 
+    /// `--replicas` as peers compare it in their handshake: 0 when not
+    /// sharded.
+    pub fn replicas_code(&self) -> u16 {
+        self.replicas
+            .map_or(0, |n| u16::try_from(n).unwrap_or(u16::MAX))
+    }
+
     /// Whether keys are placed on some members only (`--replicas`).
     pub fn is_sharded(&self) -> bool {
         self.replicas.is_some() && self.membership.is_some()

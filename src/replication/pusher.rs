@@ -918,6 +918,7 @@ impl Pusher {
             instance: instance_id(),
             member: &member,
             probe: false,
+            replicas: self.settings.routing.replicas_code(),
         })?;
         conn.flush()?;
         let welcome = conn.receive()?;
@@ -927,6 +928,15 @@ impl Pusher {
                 Err(ProtocolError::Version {
                     theirs: version,
                     ours: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Message::Welcome { replicas, .. }
+                if replicas != self.settings.routing.replicas_code() =>
+            {
+                Err(ProtocolError::Replicas {
+                    theirs: replicas,
+                    ours: self.settings.routing.replicas_code(),
                 }
                 .into())
             }

@@ -247,6 +247,7 @@ fn welcome(
             instance,
             member,
             probe,
+            replicas,
         } => {
             // A member that was forgotten or left must not bring its data
             // back: it is told so, and both logs say what to do.
@@ -285,6 +286,7 @@ fn welcome(
                 vv: &vv,
                 instance: instance_id(),
                 wall_clock_ms: wall_clock_us() / 1000,
+                replicas: settings.routing.replicas_code(),
             })?;
             conn.flush()?;
             if version != PROTOCOL_VERSION {
@@ -293,6 +295,15 @@ fn welcome(
                     ours: PROTOCOL_VERSION,
                 }
                 .into());
+            }
+            let ours = settings.routing.replicas_code();
+            if replicas != ours {
+                let refused = ProtocolError::Replicas {
+                    theirs: replicas,
+                    ours,
+                };
+                log::error!("refused peer '{peer}': {refused}");
+                return Err(refused.into());
             }
             Ok((peer, instance))
         }
