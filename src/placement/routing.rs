@@ -57,6 +57,12 @@ pub fn placed_ids(records: &[Member]) -> Vec<&str> {
         .collect()
 }
 
+/// How long the layout must have stayed the same before a node drops a
+/// partition it no longer holds: members learn a change by gossip within
+/// a few probe intervals, and two members with different views could
+/// otherwise each drop a partition trusting the other to keep it.
+pub const HANDOFF_AFTER_STABLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The node's routing: see the module doc.
 ///
 /// # Partitions that move here
@@ -74,6 +80,8 @@ pub struct Routing {
     placed: Mutex<Option<Arc<Placed>>>,
     /// The held partitions that are not gaining any more.
     ready: Mutex<PartitionSet>,
+    /// When the layout last changed (or the node started).
+    changed_at: Mutex<Instant>,
     /// Whether this node, while it knows no other member, serves what it
     /// holds: not one that joins a cluster (`--join`), which has nothing
     /// until the members it joins send it.
@@ -96,6 +104,7 @@ impl Routing {
             membership: None,
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::all()),
+            changed_at: Mutex::new(Instant::now()),
             alone_serves: true,
         }
     }
@@ -110,6 +119,7 @@ impl Routing {
             membership: Some(membership),
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::none()),
+            changed_at: Mutex::new(Instant::now()),
             alone_serves: !joining,
         }
     }
@@ -174,9 +184,23 @@ impl Routing {
             .union(&unshared)
             .intersection(&placed.held);
         drop(ready);
+        if cached
+            .as_ref()
+            .is_none_or(|p| p.layout.digest() != placed.layout.digest())
+        {
+            *self.changed_at.lock() = Instant::now();
+        }
         let placed = Arc::new(placed);
         *cached = Some(Arc::clone(&placed));
         Some(placed)
+    }
+
+    /// How long the layout has stayed as it is: a partition is handed
+    /// off (dropped here) only once views of the member list had time to
+    /// agree (see [`HANDOFF_AFTER_STABLE`]).
+    pub fn stable_for(&self) -> std::time::Duration {
+        let _ = self.placed();
+        self.changed_at.lock().elapsed()
     }
 
     /// An exchange with a peer that holds `partitions` completed: the

@@ -28,7 +28,7 @@ use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
-use crate::store::{joinable, PartitionSet};
+use crate::store::PartitionSet;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -144,6 +144,8 @@ pub fn serve(
             Err(e) if e.is_idle_end() => return Ok(()),
             Err(e) => return Err(e),
         };
+        // A transfer's first part fixes the partitions it is merged for.
+        merges.holding(settings.routing.held());
         if !batch.entries.is_empty() {
             merges.add(batch)?;
         }
@@ -163,7 +165,7 @@ pub fn serve(
         // A vector entry above what this node can verify is clamped there.
         let routing = &settings.routing;
         let sent = done.sent.unwrap_or_else(PartitionSet::all);
-        let over = merges.finish(joinable(&done.vv, &sent, &routing.held()))?;
+        let over = merges.finish(done.vv.clone(), done.sent)?;
         // What the pusher serves and sent, this node now has whole.
         routing.synced(&sent.intersection(&done.serving.unwrap_or_else(PartitionSet::all)));
         let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
