@@ -66,10 +66,8 @@
 
 pub mod layout;
 pub mod partition;
-pub mod routing;
 pub mod slot;
 
 pub use layout::{Layout, SlotChange, SlotRange};
 pub use partition::{partition_of_key, PartitionSet, PARTITIONS};
-pub use routing::Routing;
 pub use slot::{key_slot, SLOTS};

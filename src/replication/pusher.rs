@@ -79,8 +79,8 @@ pub struct PushSettings {
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: u64,
     /// Which partitions this node and its peers hold (see
-    /// [`crate::placement::routing`]).
-    pub routing: Arc<crate::placement::Routing>,
+    /// [`crate::routing`]).
+    pub routing: Arc<crate::routing::Routing>,
     /// The node's anti-entropy counters, shared with its receivers.
     pub anti_entropy: AntiEntropy,
     /// The cluster secret (`--cluster-secret-file`): with one, every

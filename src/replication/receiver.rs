@@ -59,7 +59,7 @@ pub struct ReceiveSettings {
     /// was forgotten or left is refused.
     pub membership: Membership,
     /// Which partitions this node and its peers hold.
-    pub routing: Arc<crate::placement::Routing>,
+    pub routing: Arc<crate::routing::Routing>,
     /// How this node dials a member, for an indirect probe asked of it
     /// (`None`: it does not make them).
     pub dialing: Option<crate::replication::pusher::PushSettings>,
@@ -385,7 +385,7 @@ fn answer(
     vectors: &mut VectorLink,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
-    (wanted, routing): (PartitionSet, &crate::placement::Routing),
+    (wanted, routing): (PartitionSet, &crate::routing::Routing),
 ) -> Result<Summary> {
     let since = if done.full {
         WireVv::new()

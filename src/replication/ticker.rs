@@ -22,7 +22,7 @@ pub fn spawn_ticker(
     store: StoreHandle,
     interval: Duration,
     stop: Receiver<()>,
-    routing: Arc<crate::placement::Routing>,
+    routing: Arc<crate::routing::Routing>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netdb-sync".into())
@@ -41,7 +41,7 @@ pub fn spawn_ticker(
                             return;
                         }
                         if routing.is_sharded()
-                            && routing.stable_for() >= crate::placement::routing::HANDOFF_AFTER_STABLE
+                            && routing.stable_for() >= crate::routing::HANDOFF_AFTER_STABLE
                             && store.drop_released(routing.held(), holders(&pushers, &routing)).is_err()
                         {
                             return;
@@ -62,7 +62,7 @@ pub fn spawn_ticker(
 /// back until it is).
 fn holders(
     pushers: &Pushers,
-    routing: &crate::placement::Routing,
+    routing: &crate::routing::Routing,
 ) -> Vec<crate::store::PartitionSet> {
     pushers
         .table()

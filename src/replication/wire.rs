@@ -128,7 +128,7 @@ pub struct Done {
     pub sent: Option<PartitionSet>,
     /// The partitions the pusher serves (holds and has received whole;
     /// `None`: all of them): what the receiver, once it has merged the
-    /// push, holds whole too (see `crate::placement::Routing::synced`).
+    /// push, holds whole too (see `crate::routing::Routing::synced`).
     pub serving: Option<PartitionSet>,
 }
 

@@ -1,6 +1,8 @@
 //! Routing: the layout of the member list as it is now, and what it means
-//! for this node: which partitions it holds, and where a key it does not
-//! hold is served.
+//! for this node: which partitions it holds, which it serves, and where a
+//! key it does not serve is served. The shell's side of
+//! [`crate::placement`] (which is pure): it reads the live member list
+//! and the failure detector's view of each member.
 //!
 //! One [`Routing`] per node, shared by every thread that asks (the I/O
 //! threads that proxy, the pushers that filter, the store thread's work).
