@@ -12,7 +12,7 @@
 
 use crate::membership::{Health, Member, Membership, State};
 use crate::placement::layout::Layout;
-use crate::placement::partition::{PartitionSet, PARTITIONS, SLOTS_PER_PARTITION};
+use crate::placement::partition::PartitionSet;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,12 +35,7 @@ pub struct Placed {
 impl Placed {
     /// The partitions member `id` holds.
     pub fn partitions_of(&self, id: &str) -> PartitionSet {
-        if self.layout.replicas() == 0 {
-            return PartitionSet::none();
-        }
-        (0..PARTITIONS as u16)
-            .filter(|&p| self.layout.holds(id, p * SLOTS_PER_PARTITION))
-            .collect()
+        self.layout.partitions_of(id)
     }
 
     /// The record of member `id`.
