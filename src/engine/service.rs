@@ -366,6 +366,7 @@ impl Service {
                     store.set_peer_partitions(i, parts);
                 }
                 let (partitions, entries) = store.drop_released(&held);
+                store.collect_tombstones_of_holders();
                 if partitions > 0 {
                     log::info!(
                         "handed off {partitions} partitions this node holds no more: \

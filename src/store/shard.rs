@@ -455,4 +455,35 @@ mod tests {
         assert!(a.peer_has_own_writes(0, c));
         assert!(!a.peer_has_own_writes(1, c), "no replica of the write");
     }
+    #[test]
+    fn a_tombstone_waits_for_the_holders_of_its_partition_only() {
+        let mut a = Store::new("a#1", 1024).sharded().with_peers(2);
+        let k = key_in(5, 0);
+        a.set_peer_partitions(0, [5].into_iter().collect());
+        a.set_peer_partitions(1, [6].into_iter().collect());
+        a.put(&k, b"v", 1_000).expect("put");
+        a.delete(&k, 2_000).expect("delete");
+        assert_eq!(
+            a.collect_tombstones_of_holders(),
+            0,
+            "its holder has not got it"
+        );
+        let vv = a.version_vector();
+        // What peer 1 acknowledges is what concerns it: none of partition 5.
+        let p6: PartitionSet = [6].into_iter().collect();
+        a.peer_acknowledged(1, &within(&vv, &p6)).expect("ack");
+        assert_eq!(
+            a.collect_tombstones_of_holders(),
+            0,
+            "peer 1 holds none of it"
+        );
+        a.peer_acknowledged(0, &vv).expect("ack");
+        assert_eq!(a.collect_tombstones_of_holders(), 1);
+        assert_eq!(a.counts().tombstones, 0);
+        // Unsharded, this collection does nothing (the usual one does).
+        let mut plain = Store::new("b#1", 1024).with_peers(1);
+        plain.put(&k, b"v", 1_000).expect("put");
+        plain.delete(&k, 2_000).expect("delete");
+        assert_eq!(plain.collect_tombstones_of_holders(), 0);
+    }
 }

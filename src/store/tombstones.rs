@@ -114,6 +114,35 @@ impl Store {
         });
     }
 
+    /// Sharded: drops every tombstone whose every dot each listed peer
+    /// holding its partition has acknowledged (a peer that holds none of
+    /// it never will, and need not). Only once the layout has been still
+    /// for a while, with the peers' partitions as it says now (see
+    /// [`Store::drop_released`]): a member that has just come to hold the
+    /// partition counts, so a value deleted here cannot come back to it
+    /// from a member that still has the value and no tombstone. Returns
+    /// how many went.
+    pub fn collect_tombstones_of_holders(&mut self) -> usize {
+        if !self.sharded || self.tombstones.is_empty() || self.hold_tombstones {
+            return 0;
+        }
+        let mut doomed: Vec<u32> = self
+            .tombstones
+            .iter()
+            .copied()
+            .filter(|&s| {
+                let e = &self.slots[s as usize];
+                self.vv.covers_clock(&e.clock)
+                    && e.clock.dots().iter().all(|&d| self.covered_by_holders(d))
+            })
+            .collect();
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        for &slot in &doomed {
+            self.remove(slot);
+        }
+        doomed.len()
+    }
+
     /// Whether every listed peer that holds the partition of `dot`'s
     /// writer has acknowledged it.
     fn covered_by_holders(&self, dot: Dot) -> bool {
