@@ -126,6 +126,21 @@ impl Store {
         if !self.sharded || self.tombstones.is_empty() || self.hold_tombstones {
             return 0;
         }
+        // By writer id: its partition's holders' acknowledgements met (a
+        // name from before sharding: every peer's), computed once.
+        let peers: Vec<usize> = (0..self.peer_acks.len())
+            .filter(|i| !self.gone_peers.contains(i))
+            .collect();
+        let floors: Vec<Option<u64>> = (0..self.names.len() as u32)
+            .map(|n| {
+                let node = NodeId(n);
+                peers
+                    .iter()
+                    .filter(|&&i| self.concerns(node, &self.peer_partitions(i)))
+                    .map(|&i| self.peer_acks[i].as_ref().map(|a| a.get(node)))
+                    .try_fold(u64::MAX, |floor, ack| ack.map(|a| floor.min(a)))
+            })
+            .collect();
         let mut doomed: Vec<u32> = self
             .tombstones
             .iter()
@@ -133,7 +148,13 @@ impl Store {
             .filter(|&s| {
                 let e = &self.slots[s as usize];
                 self.vv.covers_clock(&e.clock)
-                    && e.clock.dots().iter().all(|&d| self.covered_by_holders(d))
+                    && e.clock.dots().iter().all(|d| {
+                        floors
+                            .get(d.node.0 as usize)
+                            .copied()
+                            .flatten()
+                            .is_some_and(|floor| floor >= d.counter)
+                    })
             })
             .collect();
         doomed.sort_unstable_by(|a, b| b.cmp(a));
