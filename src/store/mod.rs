@@ -21,6 +21,7 @@
 //! | `delta.rs` | what a peer lacks, in bounded parts; the version vector |
 //! | `tombstones.rs` | peer acknowledgements, tombstone collection, peer lag |
 //! | `scan.rs` | `KEYS` and `SCAN` and the scan order |
+//! | `shard.rs` | sharding: per-partition writer names, what a peer holding some partitions is sent and joins, handing a partition off |
 //! | `identity.rs` | this node's writer identity: noticing that its data went back in time, going on under a new one |
 //! | `journal.rs` | handing changes to the log, undo on a failed log write, snapshots, replay |
 //!
