@@ -60,19 +60,42 @@ use crate::status::{
     PeerState, Persistence, ServerStats, Status,
 };
 
-/// `NETDB.STATUS`'s entry.
-pub const COMMANDS: &[Command] = &[Command {
-    flags: &["loading", "stale"],
-    acl: &["@slow"],
-    docs: Docs {
-        summary: "The node's status for machines: name, keys, peers, persistence and clients, \
+/// `NETDB.STATUS`'s and `NETDB.PROXY`'s entries.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        flags: &["loading", "stale"],
+        acl: &["@slow"],
+        docs: Docs {
+            summary: "The node's status for machines: name, keys, peers, persistence and clients, \
                   as a map (netdb --connect reads it)",
-        since: env!("CARGO_PKG_VERSION"),
-        group: "server",
-        args: &[],
+            since: env!("CARGO_PKG_VERSION"),
+            group: "server",
+            args: &[],
+        },
+        ..Command::new("netdb.status", 1, status)
     },
-    ..Command::new("netdb.status", 1, status)
-}];
+    Command {
+        flags: &["fast", "stale"],
+        acl: &["@connection", "@fast"],
+        docs: Docs {
+            summary: "Marks the connection as another member's forwarding connection: every \
+                  command on it is served by this node, never forwarded again",
+            since: env!("CARGO_PKG_VERSION"),
+            group: "connection",
+            args: &[],
+        },
+        ..Command::new("netdb.proxy", 1, proxy)
+    },
+];
+
+/// `NETDB.PROXY`: what a member's forwarding connection sends first (see
+/// [`crate::redis::forward`]). The layout's views of two nodes may
+/// briefly differ; serving here what comes on such a connection keeps a
+/// command from going back and forth.
+fn proxy(call: Call<'_>) -> Action {
+    call.session.proxied = true;
+    Action::Reply(Reply::ok())
+}
 
 fn status(_: Call<'_>) -> Action {
     Action::Node(NodeQuery::Status)
