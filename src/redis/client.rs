@@ -1050,7 +1050,8 @@ impl ClientConn {
             }
             _ if in_transaction => None,
             _ => {
-                let members: Vec<String> = if matches!(command.name, "flushall" | "flushdb") {
+                let fans_out = matches!(command.name, "flushall" | "flushdb" | "netdb.keys");
+                let members: Vec<String> = if fans_out {
                     let ids = crate::placement::routing::placed_ids(&placed.members);
                     placed
                         .members

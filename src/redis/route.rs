@@ -73,6 +73,9 @@ pub enum Plan {
     /// `FLUSHALL`/`FLUSHDB`: the local reply, unless a member did not
     /// flush (the members' addresses, in remote-part order).
     Everywhere(Vec<String>),
+    /// `NETDB.KEYS`: the parts' keys, each once, sorted; an error naming
+    /// the members that did not answer.
+    Union(Vec<String>),
 }
 
 /// What to do with a command.
@@ -156,7 +159,7 @@ pub fn route(
     place: &impl Fn(u16) -> Place,
     members: &[String],
 ) -> Route {
-    if matches!(command.name, "flushall" | "flushdb") {
+    if matches!(command.name, "flushall" | "flushdb" | "netdb.keys") {
         if members.is_empty() {
             return Route::Here;
         }
@@ -170,7 +173,11 @@ pub fn route(
                     commands: vec![args.to_vec()],
                 })
                 .collect(),
-            plan: Plan::Everywhere(members.to_vec()),
+            plan: if command.name == "netdb.keys" {
+                Plan::Union(members.to_vec())
+            } else {
+                Plan::Everywhere(members.to_vec())
+            },
         };
     }
     let (slot, there) = match common_place(command, args, place) {
@@ -246,6 +253,19 @@ fn split(command: &Command, args: &[Vec<u8>], place: &impl Fn(u16) -> Place, pla
     }
 }
 
+/// The members whose part is an error, with it, for an error reply.
+fn failed_members(members: &[String], parts: &[Reply]) -> String {
+    members
+        .iter()
+        .zip(parts)
+        .filter_map(|(m, r)| match r {
+            Reply::Error(e) => Some(format!("{m} ({e})")),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Plan {
     /// The client's reply from the parts' replies (the local one first,
     /// if there is one): the first error among them, for a command whose
@@ -253,6 +273,26 @@ impl Plan {
     pub fn gather(&self, mut parts: Vec<Reply>, has_local: bool) -> Reply {
         match self {
             Plan::Whole => parts.pop().unwrap_or(Reply::Null),
+            Plan::Union(members) => {
+                let failed = failed_members(members, &parts[usize::from(has_local)..]);
+                if !failed.is_empty() {
+                    return Reply::Error(format!("CLUSTERDOWN {failed} did not answer"));
+                }
+                let mut keys: Vec<Vec<u8>> = parts
+                    .into_iter()
+                    .flat_map(|r| match r {
+                        Reply::Array(items) | Reply::Set(items) => items,
+                        _ => Vec::new(),
+                    })
+                    .filter_map(|r| match r {
+                        Reply::Bulk(k) => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
+            }
             Plan::Everywhere(members) => {
                 let local = if has_local && !parts.is_empty() {
                     parts.remove(0)
@@ -262,21 +302,11 @@ impl Plan {
                 if let Reply::Error(_) = local {
                     return local;
                 }
-                let failed: Vec<String> = members
-                    .iter()
-                    .zip(&parts)
-                    .filter_map(|(m, r)| match r {
-                        Reply::Error(e) => Some(format!("{m} ({e})")),
-                        _ => None,
-                    })
-                    .collect();
+                let failed = failed_members(members, &parts);
                 if failed.is_empty() {
                     local
                 } else {
-                    Reply::Error(format!(
-                        "CLUSTERDOWN flushed here, but not on {}",
-                        failed.join(", ")
-                    ))
+                    Reply::Error(format!("CLUSTERDOWN flushed here, but not on {failed}"))
                 }
             }
             _ => {
@@ -314,7 +344,7 @@ impl Plan {
                                 .collect(),
                         )
                     }
-                    Plan::Whole | Plan::Everywhere(_) => Reply::Null,
+                    Plan::Whole | Plan::Everywhere(_) | Plan::Union(_) => Reply::Null,
                 }
             }
         }

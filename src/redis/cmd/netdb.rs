@@ -86,7 +86,36 @@ pub const COMMANDS: &[Command] = &[
         },
         ..Command::new("netdb.proxy", 1, proxy)
     },
+    Command {
+        flags: &["readonly"],
+        acl: &["@keyspace", "@read", "@slow", "@dangerous"],
+        docs: Docs {
+            summary: "KEYS of the whole cluster: this node's keys matching the pattern, and, \
+                      when sharded, every other member's (the console's and --connect's keys)",
+            since: env!("CARGO_PKG_VERSION"),
+            group: "generic",
+            args: &[],
+        },
+        ..Command::new("netdb.keys", 2, cluster_keys)
+    },
 ];
+
+/// `NETDB.KEYS pattern`: as `KEYS` here; a sharded node also asks every
+/// other member (see [`crate::redis::route`]) and answers the union, so
+/// the consoles show the cluster's keys while `KEYS` stays this node's,
+/// as in Redis Cluster.
+fn cluster_keys(call: Call<'_>) -> Action {
+    let Some(keys) = crate::redis::cmd::find(b"keys") else {
+        return Action::Reply(Reply::Error("ERR KEYS is missing".into()));
+    };
+    let pattern = call.args[1].clone();
+    (keys.run)(Call {
+        command: keys,
+        args: vec![b"KEYS".to_vec(), pattern],
+        session: call.session,
+        facts: call.facts,
+    })
+}
 
 /// `NETDB.PROXY`: what a member's forwarding connection sends first (see
 /// [`crate::redis::forward`]). The layout's views of two nodes may
