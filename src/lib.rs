@@ -59,6 +59,10 @@
 //!  peer ──TCP──> peer thread (receiver; one per peer ┘
 //!    connection, handed over by an I/O thread)
 //!  listener: accepts, hands each connection to an I/O thread (round robin)
+//!  forwarding threads (sharded nodes, `--replicas`): an I/O thread sends
+//!    a connection's commands for keys held elsewhere as one job; the
+//!    replies come back on the loop's channel with a ring of its waker
+//!    (`redis::forward`)
 //!  sync thread: a round every interval, tombstone collection
 //!  prober(peer i), one per pusher: probes its peer and gossips the member
 //!    list (a shared `Membership`, never through the store thread); a

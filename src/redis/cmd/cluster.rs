@@ -14,7 +14,9 @@
 //! `ASKING` change nothing, and `CLUSTER INFO` counts every member that
 //! is not gone in `cluster_size`. netdb routes
 //! no slots (a client in cluster mode would be redirected by nothing), so
-//! `INFO`'s `cluster_enabled` stays 0: issue 14 (sharding) changes that.
+//! `INFO`'s `cluster_enabled` stays 0. With sharding (`--replicas`),
+//! `CLUSTER SLOTS`, `SHARDS`, `NODES` and `INFO` show the layout instead
+//! ([`sharded_slots`]) and `cluster_enabled` is 1.
 //! The member list's commands are answered on the I/O thread from the
 //! list and never append store ops; `KEYSLOT` needs nothing but its
 //! argument; the other two read the store (and never write it).
