@@ -313,6 +313,13 @@ fn cluster_clients_route_through_the_layout() {
         .query(&mut con)
         .expect("SLOTS");
     assert!(ranges.len() > 1, "the layout's ranges");
+    let total_proxied = || -> u64 {
+        c.nodes
+            .iter()
+            .map(|n| proxied(&mut redis_connection(n.addr())))
+            .sum()
+    };
+    let before = total_proxied();
     let client = redis::cluster::ClusterClient::new(vec![format!("redis://{addr}/")])
         .expect("a cluster client");
     let mut cluster_con = client.get_connection().expect("a cluster connection");
@@ -330,6 +337,11 @@ fn cluster_clients_route_through_the_layout() {
             .expect("GET");
         assert_eq!(got, i);
     }
+    assert_eq!(
+        total_proxied(),
+        before,
+        "the cluster client sent every command straight to a replica"
+    );
     // FLUSHALL through one node empties every node.
     let _: () = redis::cmd("FLUSHALL").query(&mut con).expect("FLUSHALL");
     for node in &c.nodes {

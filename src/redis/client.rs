@@ -26,7 +26,7 @@
 use crate::durability::DiskSettings;
 use crate::engine::service::{nanos_between, wall_clock_us};
 use crate::engine::StoreHandle;
-use crate::engine::{Command as StoreWork, Db, Part};
+use crate::engine::{Command as StoreWork, Database, Db, Part};
 use crate::placement::Routing;
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd::server::{slowlog_reply, time_reply};
@@ -1009,6 +1009,19 @@ impl ClientConn {
                     return None;
                 }
                 let transaction = self.session.transaction_mut().take()?;
+                // A SELECT among the queued commands changes the client's
+                // database as it would here (the other node's connection
+                // is set again before its next part).
+                for request in &transaction.queued {
+                    let args = &request.args;
+                    if args.len() == 2 && args[0].eq_ignore_ascii_case(b"select") {
+                        let index = crate::redis::command::parse_i64(&args[1]);
+                        let databases = self.ctx.settings.databases;
+                        if let Some(db) = index.and_then(|i| Database::checked(i, databases)) {
+                            self.session.select(db);
+                        }
+                    }
+                }
                 let mut commands = vec![vec![b"MULTI".to_vec()]];
                 commands.extend(transaction.queued.into_iter().map(|r| r.args));
                 commands.push(vec![b"EXEC".to_vec()]);

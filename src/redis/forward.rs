@@ -331,8 +331,10 @@ struct ProxyConn {
     stream: PeerStream,
     input: Vec<u8>,
     decoder: ReplyDecoder,
-    protocol: Protocol,
-    db: Database,
+    /// `None` once a part may have changed it (a forwarded transaction
+    /// may `SELECT`): the next part sets it again.
+    protocol: Option<Protocol>,
+    db: Option<Database>,
 }
 
 impl ProxyConn {
@@ -360,8 +362,8 @@ impl ProxyConn {
             stream,
             input: Vec::new(),
             decoder: ReplyDecoder::new(),
-            protocol: Protocol::Resp2,
-            db: Database::ZERO,
+            protocol: Some(Protocol::Resp2),
+            db: Some(Database::ZERO),
         };
         let mut out = Vec::new();
         let mut expected = 1;
@@ -403,24 +405,28 @@ impl ProxyConn {
         let mut skips = Vec::with_capacity(items.len());
         for item in items {
             let mut skip = 0;
-            if item.protocol != self.protocol {
+            if Some(item.protocol) != self.protocol {
                 let version: &[u8] = match item.protocol {
                     Protocol::Resp2 => b"2",
                     Protocol::Resp3 => b"3",
                 };
                 encode_command(&[b"HELLO", version], &mut out);
-                self.protocol = item.protocol;
+                self.protocol = Some(item.protocol);
                 skip += 1;
             }
-            if item.db != self.db {
+            if Some(item.db) != self.db {
                 let index = item.db.index().to_string();
                 encode_command(&[b"SELECT", index.as_bytes()], &mut out);
-                self.db = item.db;
+                self.db = Some(item.db);
                 skip += 1;
             }
             for command in &item.remote.commands {
                 let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
                 encode_command(&args, &mut out);
+            }
+            if item.remote.commands.len() > 1 {
+                self.protocol = None;
+                self.db = None;
             }
             skips.push(skip);
         }
