@@ -956,9 +956,15 @@ impl ClientConn {
         let placed = routing.placed()?;
         let place = |slot: u16| {
             if placed.layout.holds(&placed.me, slot) {
+                return Place::Here;
+            }
+            // Empty if the layout changed since `placed` and gave this
+            // node the slot.
+            let targets = routing.targets(slot);
+            if targets.is_empty() {
                 Place::Here
             } else {
-                Place::There(routing.targets(slot))
+                Place::There(targets)
             }
         };
         let args = &request.args;
