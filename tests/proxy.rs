@@ -373,3 +373,34 @@ fn the_console_serves_every_key_and_lists_the_clusters() {
     let keys = node.cmd_lines("keys", 1);
     assert_eq!(keys, vec![remote[0].clone()]);
 }
+
+#[test]
+fn connect_s_keys_lists_every_member_s_keys() {
+    let c = sharded(3, 1);
+    let addr = c.nodes[0].addr();
+    let mut con = redis_connection(addr);
+    let remote = keys_where(addr, false, 2);
+    let local = keys_where(addr, true, 1);
+    for key in remote.iter().chain(&local) {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("v")
+            .query(&mut con)
+            .expect("SET");
+    }
+    let mut want: Vec<String> = remote.iter().chain(&local).cloned().collect();
+    want.sort();
+    let got: Vec<String> = redis::cmd("NETDB.KEYS")
+        .arg("*")
+        .query(&mut con)
+        .expect("NETDB.KEYS");
+    assert_eq!(got, want);
+    let out = common::run(
+        common::netdb_command().args(["--connect", &addr.to_string()]),
+        common::Input::Bytes(b"keys\n".to_vec()),
+        Duration::from_secs(30),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.lines().collect::<Vec<_>>(), want);
+}
