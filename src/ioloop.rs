@@ -134,6 +134,7 @@ impl IoThreads {
             );
             let (incoming_tx, incoming) = unbounded();
             let (done_tx, done) = unbounded();
+            let (forwarded_tx, forwarded) = unbounded();
             let io = Loop {
                 poll,
                 bell: Arc::new(Doorbell {
@@ -143,6 +144,8 @@ impl IoThreads {
                 incoming,
                 done,
                 done_tx,
+                forwarded,
+                forwarded_tx,
                 conns: Vec::new(),
                 free: Vec::new(),
                 next_serial: 0,
@@ -257,6 +260,13 @@ impl Drop for Reply {
     }
 }
 
+/// The replies of one connection's forwarding job, back from a
+/// forwarding thread (see [`crate::redis::forward`]).
+struct Forwarded {
+    owner: (usize, u64),
+    replies: Vec<crate::redis::resp::Reply>,
+}
+
 /// What a connection is, so far.
 enum State {
     /// No byte yet: a peer's first is the magic. `admitted` says it is
@@ -364,6 +374,10 @@ struct Loop {
     incoming: Receiver<TcpStream>,
     done: Receiver<Finished>,
     done_tx: Sender<Finished>,
+    /// Forwarded commands' replies, which the forwarding threads send
+    /// like the store thread its answers, ringing the same doorbell.
+    forwarded: Receiver<Forwarded>,
+    forwarded_tx: Sender<Forwarded>,
     /// Connections by slot; a slot's token is its index.
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
@@ -450,6 +464,17 @@ impl Loop {
                 self.in_flight = false;
                 self.finish(finished, &mut touched);
             }
+            while let Ok(Forwarded { owner, replies }) = self.forwarded.try_recv() {
+                let (idx, serial) = owner;
+                if let Some(Some(conn)) = self.conns.get_mut(idx) {
+                    if conn.serial == serial {
+                        if let Some(client) = conn.state.client_mut() {
+                            client.forwarded(replies);
+                            touched.push(idx);
+                        }
+                    }
+                }
+            }
             if !self.in_flight {
                 touched.append(&mut self.held);
             }
@@ -458,6 +483,7 @@ impl Loop {
             let mut turn = Turn {
                 parts: Vec::new(),
                 owners: Vec::new(),
+                forwards: Vec::new(),
                 hold: self.in_flight,
                 held: std::mem::take(&mut self.held),
             };
@@ -467,6 +493,9 @@ impl Loop {
             self.note_waiters(&touched);
             touched.clear();
             self.held = turn.held;
+            for (owner, items) in std::mem::take(&mut turn.forwards) {
+                self.forward(owner, items);
+            }
             if !turn.parts.is_empty() {
                 self.submit(turn.parts, turn.owners);
             }
@@ -488,7 +517,7 @@ impl Loop {
         self.bell.asleep.store(true, Ordering::SeqCst);
         // Pairs with the fence in `Doorbell::ring`.
         std::sync::atomic::fence(Ordering::SeqCst);
-        let timeout = if self.done.is_empty() {
+        let timeout = if self.done.is_empty() && self.forwarded.is_empty() {
             timeout
         } else {
             Some(Duration::ZERO)
@@ -580,6 +609,28 @@ impl Loop {
         // If the store thread is gone, `done` is dropped, and the reply's
         // drop tells the connections.
         let _ = self.clients.store().submit(group, done);
+    }
+
+    /// Hands a connection's forwarded commands to the forwarder; their
+    /// replies come back on this loop's channel, with a ring of its
+    /// doorbell.
+    fn forward(&mut self, owner: (usize, u64), items: Vec<crate::redis::forward::Item>) {
+        let tx = self.forwarded_tx.clone();
+        let bell = Arc::clone(&self.bell);
+        let done: crate::redis::forward::Done = Box::new(move |replies| {
+            if tx.send(Forwarded { owner, replies }).is_ok() {
+                bell.ring();
+            }
+        });
+        match self.clients.forwarder() {
+            Some(forwarder) => forwarder.submit(items, done),
+            None => done(
+                items
+                    .iter()
+                    .map(|_| crate::redis::resp::Reply::Error("ERR no forwarder".into()))
+                    .collect(),
+            ),
+        }
     }
 
     /// Serves one connection after readiness or answers.
@@ -1209,6 +1260,8 @@ struct Turn {
     parts: Vec<Part<Answer>>,
     /// For each part, its connection's slot and serial.
     owners: Vec<(usize, u64)>,
+    /// Connections' commands to forward (whatever the store group does).
+    forwards: Vec<((usize, u64), Vec<crate::redis::forward::Item>)>,
     /// The loop's group is at the store thread: work waits for its
     /// answers (see [`Loop::held`]).
     hold: bool,
@@ -1228,6 +1281,9 @@ struct Turn {
 #[must_use]
 fn take_work(client: &mut ClientConn, owner: (usize, u64), turn: &mut Turn) -> bool {
     client.resume();
+    if let Some(items) = client.take_forwards() {
+        turn.forwards.push((owner, items));
+    }
     if turn.hold {
         if client.has_work() {
             turn.held.push(owner.0);

@@ -19,8 +19,8 @@
 //! | [`membership`] | the member list (a CRDT of records with incarnations), the members file, failure detection's judgement | `core` |
 //! | [`placement`] | key slots as Redis Cluster computes them, partitions of slots, and the layout of partitions over members (pure) | `membership` |
 //! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, the prober (probes and gossip), what a node knows of its peers | `engine`, `store`, `membership` |
-//! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections | `engine`, `status`, `replication`, `durability`, `store` |
-//! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
+//! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections, and proxying when sharded (where a command runs, the forwarding threads) | `engine`, `status`, `replication`, `durability`, `store`, `placement` |
+//! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal; keys held elsewhere through the forwarder), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node`, `placement` |
 //! | [`status`](mod@status) | the one status model that `status`, `INFO` and `NETDB.STATUS` render, and the one place it is gathered | `engine`, `replication`, `durability`, `store` |
 //!
 //! And at the top: [`config`] (the command line and the config file,
@@ -61,6 +61,10 @@
 //!  peer ──TCP──> peer thread (receiver; one per peer ┘
 //!    connection, handed over by an I/O thread)
 //!  listener: accepts, hands each connection to an I/O thread (round robin)
+//!  forwarding threads (sharded nodes, `--replicas`): an I/O thread sends
+//!    a connection's commands for keys held elsewhere as one job; the
+//!    replies come back on the loop's channel with a ring of its waker
+//!    (`redis::forward`)
 //!  sync thread: a round every interval, tombstone collection
 //!  prober(peer i), one per pusher: probes its peer and gossips the member
 //!    list (a shared `Membership`, never through the store thread); a

@@ -15,6 +15,7 @@ use crate::listener::{self, ServerSettings};
 use crate::membership::{Membership, State};
 use crate::redis::auth::ClientAuth;
 use crate::redis::client::{self, ClientSettings};
+use crate::redis::forward::{ForwardSettings, Forwarder};
 use crate::replication::anti_entropy::AntiEntropy;
 use crate::replication::pusher::{PushSettings, Pushers};
 use crate::replication::status::{Answering, PeerTable, WriteRefusal};
@@ -39,6 +40,10 @@ pub struct Node {
     store: StoreHandle,
     pushers: Arc<Pushers>,
     shutdown: Arc<AtomicBool>,
+    /// Which keys this node holds, and where the others are served.
+    routing: Arc<Routing>,
+    /// Forwards what this node does not hold (a sharded node only).
+    forwarder: Option<Arc<Forwarder>>,
     /// Taken by the first [`Node::stop`].
     running: Mutex<Option<Running>>,
 }
@@ -52,6 +57,11 @@ struct Running {
     io: Arc<IoThreads>,
     store: JoinHandle<()>,
 }
+
+/// Forwarding threads of a sharded node: each waits on one connection's
+/// forwarded commands at a time, so a few cover many clients' pipelines
+/// while a slow member holds only the connections that wait on it.
+const FORWARDING_THREADS: usize = 4;
 
 /// How long [`Node::stop`] keeps waking the listener before it leaves the
 /// thread to end with the process.
@@ -179,6 +189,21 @@ impl Node {
             },
         ));
         clients.set_routing(Arc::clone(&routing));
+        let forwarder = if routing.is_sharded() {
+            let forwarder = Arc::new(Forwarder::spawn(
+                FORWARDING_THREADS,
+                ForwardSettings {
+                    connect_timeout: config.connect_timeout,
+                    io_timeout: config.io_timeout,
+                    password: config.requirepass.as_ref().map(|p| p.reveal().to_owned()),
+                    tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
+                },
+            )?);
+            clients.set_forwarder(Arc::clone(&forwarder));
+            Some(forwarder)
+        } else {
+            None
+        };
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
         let dialing = PushSettings {
@@ -268,6 +293,8 @@ impl Node {
             store,
             pushers,
             shutdown,
+            routing,
+            forwarder,
             running: Mutex::new(Some(Running {
                 stop_ticker: stop_tx,
                 ticker,
@@ -276,6 +303,18 @@ impl Node {
                 store: store_thread,
             })),
         })
+    }
+
+    /// The node's routing: which keys it holds, and where the others are
+    /// served (the console asks it).
+    pub fn routing(&self) -> &Arc<Routing> {
+        &self.routing
+    }
+
+    /// The forwarder of a sharded node, for the console's commands on
+    /// keys it does not hold.
+    pub fn forwarder(&self) -> Option<&Arc<Forwarder>> {
+        self.forwarder.as_ref()
     }
 
     /// The node's name.
@@ -338,6 +377,9 @@ impl Node {
         let _ = running.ticker.join();
         self.join_listener(running.listener);
         running.io.stop();
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.stop();
+        }
         log::debug!("stopping: writing what is pending");
         let result = match self.store.stop() {
             Ok(Ok(())) | Err(_) => Ok(()),

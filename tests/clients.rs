@@ -206,3 +206,44 @@ fn node_cluster_clients_run_against_a_cluster() {
     wait_for_both_members(addr);
     run_node(&modules, "node_cluster.js", addr);
 }
+
+/// Waits until the node at `addr` knows the `n` members of its sharded
+/// cluster and serves every slot, so a cluster client sees the whole
+/// layout in `CLUSTER SLOTS`.
+fn wait_for_layout(addr: SocketAddr, n: usize) {
+    let mut con = common::redis_connection(addr);
+    common::eventually(RUN, "every member in the layout", || {
+        let text: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query(&mut con)
+            .expect("CLUSTER INFO");
+        text.contains(&format!("cluster_known_nodes:{n}\r")) && text.contains("cluster_state:ok")
+    });
+}
+
+/// redis-py's `RedisCluster` against a sharded cluster (`--replicas 1`):
+/// it routes by the layout's `CLUSTER SLOTS`, and whatever reaches a node
+/// that does not hold its key is proxied.
+#[test]
+fn redis_py_s_cluster_client_runs_against_a_sharded_cluster() {
+    let Some(python) = python_with_redis() else {
+        return;
+    };
+    let cluster = cluster_with(3, FAST_SYNC_MS, &[], &["--replicas", "1"]);
+    let addr: SocketAddr = cluster.nodes[0].addr();
+    wait_for_layout(addr, 3);
+    run_python(&python, "python_cluster.py", addr);
+}
+
+/// node-redis's and ioredis's cluster clients against a sharded cluster
+/// (`--replicas 1`).
+#[test]
+fn node_cluster_clients_run_against_a_sharded_cluster() {
+    let Some(modules) = node_modules() else {
+        return;
+    };
+    let cluster = cluster_with(3, FAST_SYNC_MS, &[], &["--replicas", "1"]);
+    let addr: SocketAddr = cluster.nodes[0].addr();
+    wait_for_layout(addr, 3);
+    run_node(&modules, "node_cluster.js", addr);
+}

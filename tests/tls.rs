@@ -838,3 +838,55 @@ fn a_transfer_of_several_parts_crosses_peer_tls() {
         assert_no_panic(&node.stderr_lines());
     }
 }
+
+/// A sharded cluster (`--replicas 1`) whose peers talk TLS and whose
+/// clients need a password: a node forwards the commands for keys it
+/// does not hold over TLS, authenticated with the cluster's one client
+/// password, and every key is served through every node.
+#[test]
+fn a_sharded_node_forwards_over_tls_with_the_client_password() {
+    let certs = Certs::new();
+    let tls = certs.args();
+    let mut cluster = Cluster::start(3, &[], |_, spec, dir| {
+        let secret = secret_args(dir);
+        spec.sync_every(FAST_SYNC_MS)
+            .args(&strs(&tls))
+            .args(&strs(&secret))
+            .args(&["--replicas", "1", "--requirepass", "one-for-all"])
+    });
+    for node in &mut cluster.nodes {
+        let name = node.name().to_owned();
+        eventually(
+            CONVERGE_TIMEOUT,
+            format_args!("{name} to know every member"),
+            || node.member_lines().len() == 3,
+        );
+    }
+    let keys: Vec<String> = (0..30).map(|i| format!("tls-key-{i}")).collect();
+    for key in &keys {
+        assert_eq!(
+            cluster[0].cmd(&format!("put {key} v-{key}")),
+            "Value stored."
+        );
+    }
+    for node in &mut cluster.nodes {
+        for key in &keys {
+            assert_eq!(node.get(key).as_deref(), Some(format!("v-{key}").as_str()));
+        }
+    }
+    // Some of them went through the forwarder (plain TCP for this
+    // client; the forwarding itself went over TLS).
+    let url = format!("redis://:one-for-all@{}/", cluster[0].addr());
+    let mut con = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("a client");
+    let proxied: u64 = common::info_field(&mut con, "cluster", "netdb_proxied_commands")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(proxied > 0, "nothing was forwarded");
+    for node in &cluster.nodes {
+        assert_eq!(node.count_stderr("forwarding to"), 0, "{}", node.name());
+        assert_eq!(node.count_stderr("closed TLS client"), 0, "{}", node.name());
+        assert_no_panic(&node.stderr_lines());
+    }
+}

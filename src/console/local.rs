@@ -14,6 +14,9 @@ use crate::engine::database::{self, Database};
 use crate::engine::{Command as StoreWork, Refusable};
 use crate::error::{Error, Result};
 use crate::node::Node;
+use crate::redis::forward::Item;
+use crate::redis::resp::{Protocol, Reply};
+use crate::redis::route::Remote;
 use crate::status::{format_status, Status};
 use crate::store::WriteError;
 use std::io::{BufReader, Read, Write};
@@ -121,7 +124,19 @@ impl<'a, W: Write> Session<'a, W> {
     /// caller waits for input.
     fn take(&mut self, line: &[u8], more_waiting: bool) -> Result<Flow> {
         let (node, out, batch) = (self.node, &mut self.out, &mut self.batch);
-        match parse_line(line) {
+        let parsed = parse_line(line);
+        if let Ok(command) = &parsed {
+            if let Some(text) = forwarded(node, command) {
+                // After the replies before it, in input order.
+                answer(node, batch, out)?;
+                writeln!(out, "{text}").map_err(Error::io("cannot write to stdout"))?;
+                if !more_waiting {
+                    out.flush().map_err(Error::io("cannot write to stdout"))?;
+                }
+                return Ok(Flow::Continue);
+            }
+        }
+        match parsed {
             Ok(Command::Nothing) => {}
             Ok(Command::Put { key, value }) => batch.push(Box::new(move |db| {
                 Line(match db.put(&key, &value) {
@@ -223,13 +238,24 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
         Command::Keys => {
             // The console is database 0's view, as a Redis client's
             // before SELECT: other databases' keys are left out.
-            let keys: Vec<Vec<u8>> = node
+            let mut keys: Vec<Vec<u8>> = node
                 .store()
                 .keys()?
                 .iter()
                 .filter_map(|stored| database::key_in(Database::ZERO, stored))
                 .map(<[u8]>::to_vec)
                 .collect();
+            match others_keys(node) {
+                Ok(others) => {
+                    keys.extend(others);
+                    keys.sort_unstable();
+                    keys.dedup();
+                }
+                Err(e) => {
+                    writeln!(out, "Error: {e}").map_err(Error::io("cannot write to stdout"))?;
+                    return Ok(true);
+                }
+            }
             if keys.is_empty() {
                 "(no keys)".to_string()
             } else {
@@ -255,6 +281,77 @@ fn run_other(node: &Node, cmd: Command, out: &mut impl Write) -> Result<bool> {
     };
     writeln!(out, "{text}").map_err(Error::io("cannot write to stdout"))?;
     Ok(true)
+}
+
+/// The reply line of `command` when it is for a key this node does not
+/// hold (a sharded cluster): run on a replica of the key's slot through
+/// the node's forwarder (the console may block: it is the main thread).
+/// `None` for a key held here, or another command.
+fn forwarded(node: &Node, command: &Command) -> Option<String> {
+    let forwarder = node.forwarder()?;
+    let (key, args): (&[u8], Vec<Vec<u8>>) = match command {
+        Command::Put { key, value } => (key, vec![b"SET".to_vec(), key.clone(), value.clone()]),
+        Command::Get { key } => (key, vec![b"GET".to_vec(), key.clone()]),
+        Command::Delete { key } => (key, vec![b"DEL".to_vec(), key.clone()]),
+        _ => return None,
+    };
+    let slot = crate::placement::key_slot(key);
+    let targets = node.routing().targets(slot);
+    if targets.is_empty() {
+        return None;
+    }
+    let item = Item {
+        remote: Remote {
+            slot: Some(slot),
+            targets,
+            commands: vec![args],
+        },
+        db: Database::ZERO,
+        protocol: Protocol::Resp2,
+    };
+    let reply = forwarder.run(vec![item]).pop().unwrap_or(Reply::Null);
+    Some(match (command, reply) {
+        (_, Reply::Error(e)) => format!("Error: {e}"),
+        (Command::Put { .. }, _) => "Value stored.".into(),
+        (Command::Get { .. }, Reply::Bulk(v)) => format!("Value: {}", display_value(&v)),
+        (Command::Get { .. }, _) => "Key not found.".into(),
+        _ => "Key deleted.".into(),
+    })
+}
+
+/// The keys of database 0 on every other member of a sharded cluster
+/// (`KEYS *` on each, through the forwarder); none when not sharded.
+fn others_keys(node: &Node) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let (Some(forwarder), Some(placed)) = (node.forwarder(), node.routing().placed()) else {
+        return Ok(Vec::new());
+    };
+    let ids = crate::routing::placed_ids(&placed.members);
+    let items: Vec<Item> = placed
+        .members
+        .iter()
+        .filter(|m| m.id != placed.me && ids.contains(&m.id.as_str()))
+        .map(|m| Item {
+            remote: Remote {
+                slot: None,
+                targets: vec![m.addr.clone()],
+                commands: vec![vec![b"KEYS".to_vec(), b"*".to_vec()]],
+            },
+            db: Database::ZERO,
+            protocol: Protocol::Resp2,
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for reply in forwarder.run(items) {
+        match reply {
+            Reply::Array(items) => keys.extend(items.into_iter().filter_map(|r| match r {
+                Reply::Bulk(k) => Some(k),
+                _ => None,
+            })),
+            Reply::Error(e) => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(keys)
 }
 
 fn status(node: &Node) -> Result<String> {

@@ -3,7 +3,7 @@
 //!
 //! Lines are parsed with [`parse_line`], exactly as the node's own console
 //! parses them, and sent as Redis commands: `put` as `SET`, `get` as
-//! `GET`, `delete` as `DEL`, `keys` as `KEYS *`, `status` as `NETDB.STATUS`
+//! `GET`, `delete` as `DEL`, `keys` as `NETDB.KEYS *` (the cluster's keys), `status` as `NETDB.STATUS`
 //! (a structured reply, decoded into the same [`crate::status::Status`] the console
 //! prints; no `INFO` text is parsed).
 //! The replies are printed as the console prints them (`Value stored.`,
@@ -121,7 +121,9 @@ pub fn run(
                             }
                         }
                     }
-                    Command::Keys => keys_text(remote.call(&[b"KEYS", b"*"])?),
+                    // The cluster's keys (a sharded node gathers them
+                    // from every member).
+                    Command::Keys => keys_text(remote.call(&[b"NETDB.KEYS", b"*"])?),
                     Command::Status => status_text(remote.call(&[b"NETDB.STATUS"])?),
                     Command::Sync => "Error: sync is not available over --connect \
                                       (the node pushes to its peers after every write)"

@@ -26,15 +26,18 @@
 use crate::durability::DiskSettings;
 use crate::engine::service::{nanos_between, wall_clock_us};
 use crate::engine::StoreHandle;
-use crate::engine::{Command as StoreWork, Db, Part};
+use crate::engine::{Command as StoreWork, Database, Db, Part};
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd::server::{slowlog_reply, time_reply};
 use crate::redis::command::{
-    dispatch_traced, lookup, slot_of, slots, Action, Answer, Facts, NodeQuery, Outcome, Session,
-    SlowlogQuery, Tally,
+    dispatch_traced, lookup, slot_of, slots, Action, Answer, Command, Facts, NodeQuery, Outcome,
+    Session, SlowlogQuery, Tally,
 };
+use crate::redis::forward::{Forwarder, Item};
 use crate::redis::output::Output;
+use crate::redis::resp::Request;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
+use crate::redis::route::{self, Place, Plan, Remote, Route, CROSSSLOT};
 use crate::replication::status::PeerTable;
 use crate::routing::Routing;
 use crate::status::activity::{Activity, CommandCounters, OpsRate, Peak, SlowArgs, SlowLog};
@@ -179,6 +182,7 @@ pub struct Context {
     recorder: Arc<Recorder>,
     peers: OnceLock<PeerTable>,
     routing: OnceLock<Arc<Routing>>,
+    forwarder: OnceLock<Arc<Forwarder>>,
     started: Instant,
     next_id: AtomicU64,
 }
@@ -217,6 +221,7 @@ impl Context {
             recorder,
             peers: OnceLock::new(),
             routing: OnceLock::new(),
+            forwarder: OnceLock::new(),
             started: Instant::now(),
             next_id: AtomicU64::new(0),
         }
@@ -238,6 +243,24 @@ impl Context {
     /// started, and unit tests), which means full replication.
     pub fn routing(&self) -> Option<&Arc<Routing>> {
         self.routing.get()
+    }
+
+    /// Gives the connections the way to forward commands for keys this
+    /// node does not hold (proxying, see [`crate::redis::forward`]).
+    pub fn set_forwarder(&self, forwarder: Arc<Forwarder>) {
+        let _ = self.forwarder.set(forwarder);
+    }
+
+    /// The forwarder, once the node has one (a sharded node).
+    pub fn forwarder(&self) -> Option<&Arc<Forwarder>> {
+        self.forwarder.get()
+    }
+
+    /// Whether commands are routed: the cluster is sharded and the node
+    /// can forward.
+    fn routes(&self) -> Option<&Arc<Routing>> {
+        self.forwarder.get()?;
+        self.routing.get().filter(|r| r.is_sharded())
     }
 
     /// The limits on client connections.
@@ -340,6 +363,8 @@ impl Context {
             net_input_bytes: s.net_input.load(Ordering::Relaxed),
             net_output_bytes: s.net_output.load(Ordering::Relaxed),
             memory_peak: memory.map(|m| s.memory_peak.see(m)),
+            cluster_enabled: self.routing.get().is_some_and(|r| r.is_sharded()),
+            proxied_commands: self.forwarder.get().map_or(0, |f| f.forwarded()),
         }
     }
 
@@ -410,6 +435,7 @@ impl Context {
             NodeQuery::Cluster(query) => crate::redis::cmd::cluster::answer(
                 query,
                 self.peers.get().and_then(PeerTable::membership),
+                self.routing.get().and_then(|r| r.placed()).as_deref(),
             ),
             _ => Reply::Error("ERR this query needs the store".into()),
         }
@@ -512,6 +538,28 @@ enum Pending {
     /// only once there are enough of them or its time is up (see
     /// [`Blocked`]).
     Wait(Protocol, Timing),
+    /// A command run elsewhere, all or part (sharding): its parts'
+    /// replies, gathered once all are in.
+    Routed(Protocol, Timing, Box<Routed>),
+}
+
+/// A command routed to other nodes (see [`crate::redis::route`]), waiting
+/// for its parts.
+struct Routed {
+    plan: Plan,
+    /// The part run here: `None` if there is none, `Some(None)` while its
+    /// store answer has not come.
+    local: Option<Option<Answer>>,
+    /// How many parts were forwarded.
+    parts: usize,
+    /// Their replies, once the forwarding job is back.
+    remote: Option<Vec<Reply>>,
+}
+
+impl Routed {
+    fn is_complete(&self) -> bool {
+        !matches!(self.local, Some(None)) && self.remote.is_some()
+    }
 }
 
 /// A `WAIT` not answered yet. As Redis blocks the client, the
@@ -591,6 +639,18 @@ pub struct ClientConn {
     pending: VecDeque<Pending>,
     /// Whether a part of this connection is at the store thread.
     in_flight: bool,
+    /// Parts of commands to forward, decoded and not yet sent.
+    outbox: Vec<Item>,
+    /// Whether a forwarding job of this connection is out: like store
+    /// work, one at a time, so the connection's forwarded commands run in
+    /// order.
+    forwarding: bool,
+    /// Where the keys of the open transaction are served, once a queued
+    /// command named one (sharding): the others must be served there too.
+    txn_place: Option<(u16, Place)>,
+    /// Whether `WATCH` ran since the last `EXEC`, `DISCARD`, `UNWATCH` or
+    /// `RESET` (its keys are this node's: see [`ClientConn::try_route`]).
+    watching: bool,
     /// The replies to write.
     output: Output,
     /// Set once the connection is to be closed when its output is out.
@@ -629,6 +689,10 @@ impl ClientConn {
             held: VecDeque::new(),
             pending: VecDeque::new(),
             in_flight: false,
+            outbox: Vec::new(),
+            forwarding: false,
+            txn_place: None,
+            watching: false,
             output: Output::new(),
             closing: None,
             eof: false,
@@ -663,6 +727,8 @@ impl ClientConn {
     fn takes_requests(&self) -> bool {
         self.closing.is_none()
             && !self.in_flight
+            && !self.forwarding
+            && self.outbox.is_empty()
             && self.unrun.is_empty()
             && self.output.len() < self.ctx.settings.soft_output()
     }
@@ -749,6 +815,13 @@ impl ClientConn {
         let mut started = Instant::now();
         for request in batch.requests {
             let args = slowlog_on.then(|| slow_args(&request.args));
+            if let Some((command, route)) = self.try_route(&request) {
+                let dispatched = Instant::now();
+                let here = nanos_between(started, dispatched);
+                started = dispatched;
+                self.run_route(command, route, here, args);
+                continue;
+            }
             let mut steps = self.exec_steps(&request.args);
             self.session.age_secs = started.saturating_duration_since(self.connected).as_secs();
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
@@ -849,6 +922,298 @@ impl ClientConn {
                 .map(|r| lookup(&r.args).ok().and_then(slot_of))
                 .collect(),
         )
+    }
+
+    /// Where `request` runs when the cluster is sharded, if not simply
+    /// here: `None` leaves it to [`dispatch_traced`], as without
+    /// sharding (a command for this node's keys, one that names no key,
+    /// a connection another member forwards on, or a request that
+    /// dispatch refuses anyway).
+    ///
+    /// Inside `MULTI`, every queued command's keys must be served by one
+    /// set of nodes, this one or another: a command whose keys are not
+    /// is refused with `CROSSSLOT` and the transaction fails (`EXEC`
+    /// answers `EXECABORT`, as Redis Cluster does); a transaction whose
+    /// keys are all served elsewhere is forwarded whole at `EXEC`
+    /// (`MULTI`, its commands, `EXEC`, on one connection). `WATCH` of a
+    /// key this node does not hold is refused: a forwarded `WATCH` would
+    /// only watch from `EXEC` on, which protects nothing; and keys
+    /// watched here make a transaction whose keys are elsewhere
+    /// `CROSSSLOT`.
+    fn try_route(&mut self, request: &Request) -> Option<(&'static Command, Route)> {
+        if self.session.proxied {
+            return None;
+        }
+        let routing = Arc::clone(self.ctx.routes()?);
+        let command = lookup(&request.args).ok()?;
+        let facts = &self.ctx.facts;
+        if facts.auth.is_required()
+            && !self.session.is_authenticated()
+            && !command.flags.contains(&"no_auth")
+        {
+            return None;
+        }
+        let placed = routing.placed()?;
+        let place = |slot: u16| {
+            if placed.layout.holds(&placed.me, slot) {
+                return Place::Here;
+            }
+            // Empty if the layout changed since `placed` and gave this
+            // node the slot.
+            let targets = routing.targets(slot);
+            if targets.is_empty() {
+                Place::Here
+            } else {
+                Place::There(targets)
+            }
+        };
+        let args = &request.args;
+        let in_transaction = self.session.in_transaction();
+        let crossslot = || Route::Refuse(Reply::Error(CROSSSLOT.into()));
+        match command.name {
+            "multi" => {
+                if !in_transaction {
+                    self.txn_place = None;
+                }
+                None
+            }
+            "discard" | "reset" => {
+                self.txn_place = None;
+                self.watching = false;
+                None
+            }
+            "unwatch" => {
+                self.watching = false;
+                None
+            }
+            "watch" if !in_transaction => match route::common_place(command, args, &place) {
+                None | Some(Ok((_, Place::Here))) => {
+                    self.watching = true;
+                    None
+                }
+                Some(_) => Some((
+                    command,
+                    Route::Refuse(Reply::Error(
+                        "ERR WATCH of a key this node does not hold: send the transaction to a \
+                         replica of its slot (CLUSTER SLOTS), as a cluster client does"
+                            .into(),
+                    )),
+                )),
+            },
+            "exec" if in_transaction => {
+                let place = self.txn_place.take();
+                self.watching = false;
+                let failed = self
+                    .session
+                    .transaction_mut()
+                    .as_ref()
+                    .is_none_or(|t| t.failed);
+                let (slot, Place::There(targets)) = place? else {
+                    return None;
+                };
+                if failed {
+                    return None;
+                }
+                let transaction = self.session.transaction_mut().take()?;
+                // A SELECT among the queued commands changes the client's
+                // database as it would here (the other node's connection
+                // is set again before its next part).
+                for request in &transaction.queued {
+                    let args = &request.args;
+                    if args.len() == 2 && args[0].eq_ignore_ascii_case(b"select") {
+                        let index = crate::redis::command::parse_i64(&args[1]);
+                        let databases = self.ctx.settings.databases;
+                        if let Some(db) = index.and_then(|i| Database::checked(i, databases)) {
+                            self.session.select(db);
+                        }
+                    }
+                }
+                let mut commands = vec![vec![b"MULTI".to_vec()]];
+                commands.extend(transaction.queued.into_iter().map(|r| r.args));
+                commands.push(vec![b"EXEC".to_vec()]);
+                Some((
+                    command,
+                    Route::Routed {
+                        local: None,
+                        remote: vec![Remote {
+                            slot: Some(slot),
+                            targets,
+                            commands,
+                        }],
+                        plan: Plan::Whole,
+                    },
+                ))
+            }
+            name if in_transaction
+                && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit") =>
+            {
+                let fits = match route::common_place(command, args, &place) {
+                    None => true,
+                    Some(Err(())) => false,
+                    Some(Ok((slot, here))) => match &self.txn_place {
+                        None if self.watching && here != Place::Here => false,
+                        None => {
+                            self.txn_place = Some((slot, here));
+                            true
+                        }
+                        Some((_, there)) => there.same_as(&here),
+                    },
+                };
+                if fits {
+                    return None;
+                }
+                if let Some(t) = self.session.transaction_mut().as_mut() {
+                    t.failed = true;
+                }
+                Some((command, crossslot()))
+            }
+            _ if in_transaction => None,
+            _ => {
+                let fans_out = matches!(command.name, "flushall" | "flushdb" | "netdb.keys");
+                let members: Vec<String> = if fans_out {
+                    let ids = crate::routing::placed_ids(&placed.members);
+                    placed
+                        .members
+                        .iter()
+                        .filter(|m| m.id != placed.me && ids.contains(&m.id.as_str()))
+                        .map(|m| m.addr.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                match route::route(command, args, &place, &members) {
+                    Route::Here => None,
+                    other => Some((command, other)),
+                }
+            }
+        }
+    }
+
+    /// Queues a routed command: its local part (if any) with the store
+    /// work, its forwarded parts in the outbox, and its place among the
+    /// replies.
+    fn run_route(
+        &mut self,
+        command: &'static Command,
+        route: Route,
+        here: u64,
+        args: Option<SlowArgs>,
+    ) {
+        let slot = slot_of(command);
+        let (local, remote, plan) = match route {
+            Route::Here => return,
+            Route::Refuse(reply) => {
+                self.record_here(slot, here, args, &reply);
+                self.answer(reply);
+                return;
+            }
+            Route::Routed {
+                local,
+                remote,
+                plan,
+            } => (local, remote, plan),
+        };
+        let local = local.map(|local_args| {
+            match crate::redis::command::run(
+                command,
+                local_args,
+                &mut self.session,
+                &self.ctx.facts,
+            ) {
+                Action::Store(work) => {
+                    if self.blocked.is_some() {
+                        self.held.push_back((Some(work), None));
+                    } else {
+                        self.unrun.push_back(work);
+                    }
+                    None
+                }
+                Action::Reply(reply) | Action::Close(reply) => Some(reply.into()),
+                Action::Node(_) => Some(Reply::Error("ERR cannot be split".into()).into()),
+            }
+        });
+        let proto = self.session.protocol();
+        let db = self.session.database();
+        let parts = remote.len();
+        self.outbox.extend(remote.into_iter().map(|remote| Item {
+            remote,
+            db,
+            protocol: proto,
+        }));
+        let routed = Routed {
+            plan,
+            local,
+            parts,
+            remote: (parts == 0).then(Vec::new),
+        };
+        let timing = Timing::new(slot, here, args, &self.caller);
+        self.pending
+            .push_back(Pending::Routed(proto, timing, Box::new(routed)));
+        self.flush_ready();
+    }
+
+    /// The parts to forward now, if any: the I/O thread hands them to the
+    /// forwarder, and their replies come back through
+    /// [`ClientConn::forwarded`].
+    pub fn take_forwards(&mut self) -> Option<Vec<Item>> {
+        if self.forwarding || self.outbox.is_empty() || self.closing_now() {
+            return None;
+        }
+        self.forwarding = true;
+        Some(std::mem::take(&mut self.outbox))
+    }
+
+    /// Takes the replies of the forwarding job back, one per part sent,
+    /// in order.
+    pub fn forwarded(&mut self, replies: Vec<Reply>) {
+        self.forwarding = false;
+        let mut replies = replies.into_iter();
+        for pending in &mut self.pending {
+            if let Pending::Routed(_, _, routed) = pending {
+                if routed.remote.is_none() {
+                    routed.remote = Some(replies.by_ref().take(routed.parts).collect());
+                }
+            }
+        }
+        self.flush_ready();
+        self.count();
+        self.check_output_limit(false);
+    }
+
+    /// Writes out the replies at the front whose turn has come.
+    fn flush_ready(&mut self) {
+        loop {
+            match self.pending.front() {
+                Some(Pending::Ready(..)) => {}
+                Some(Pending::Routed(_, _, routed)) if routed.is_complete() => {}
+                _ => return,
+            }
+            match self.pending.pop_front() {
+                Some(Pending::Ready(reply, proto)) => self.push_out(reply, proto),
+                Some(Pending::Routed(proto, timing, routed)) => {
+                    let Routed {
+                        plan,
+                        local,
+                        remote,
+                        ..
+                    } = *routed;
+                    let has_local = local.is_some();
+                    let mut parts = Vec::new();
+                    if let Some(Some(answer)) = local {
+                        self.tally.add(answer.tally);
+                        parts.push(answer.reply);
+                    }
+                    parts.extend(remote.unwrap_or_default());
+                    let reply = plan.gather(parts, has_local);
+                    if let Some(slot) = timing.slot {
+                        timing.caller.record(slot, timing.here, timing.args);
+                    }
+                    self.count_error(timing.slot, &reply);
+                    self.push_out(reply, proto);
+                }
+                _ => return,
+            }
+        }
     }
 
     fn queue(
@@ -1045,9 +1410,28 @@ impl ClientConn {
         let mut steps = steps.into_iter().peekable();
         let mut replies = replies.into_iter().enumerate();
         let mut durations = durations.into_iter();
-        while let Some(pending) = self.pending.pop_front() {
-            match pending {
-                Pending::Ready(reply, proto) => self.push_out(reply, proto),
+        // Each store answer goes to the next entry waiting for one, in
+        // order; entries before it may still wait for forwarded replies,
+        // so answers are kept in place and written out once their turn
+        // comes (`flush_ready`).
+        for at in 0..self.pending.len() {
+            let pending = std::mem::replace(
+                &mut self.pending[at],
+                Pending::Ready(Reply::Null, Protocol::Resp2),
+            );
+            let (resolved, stop) = match pending {
+                Pending::Ready(..) => (pending, false),
+                Pending::Routed(proto, timing, mut routed) => {
+                    if !matches!(routed.local, Some(None)) {
+                        (Pending::Routed(proto, timing, routed), false)
+                    } else if let Some((_, answer)) = replies.next() {
+                        let _ = durations.next();
+                        routed.local = Some(Some(answer));
+                        (Pending::Routed(proto, timing, routed), false)
+                    } else {
+                        (Pending::Routed(proto, timing, routed), true)
+                    }
+                }
                 Pending::Store(proto, timing) => match replies.next() {
                     Some((index, answer)) => {
                         // One duration a reply, counted or not.
@@ -1062,16 +1446,13 @@ impl ClientConn {
                         }
                         self.tally.add(answer.tally);
                         self.count_error(timing.slot, &answer.reply);
-                        self.push_out(answer.reply, proto);
+                        (Pending::Ready(answer.reply, proto), false)
                     }
-                    None => {
-                        self.pending.push_front(Pending::Store(proto, timing));
-                        break;
-                    }
+                    None => (Pending::Store(proto, timing), true),
                 },
                 Pending::Wait(proto, timing) => {
                     let Some((_, answer)) = replies.next() else {
-                        self.pending.push_front(Pending::Wait(proto, timing));
+                        self.pending[at] = Pending::Wait(proto, timing);
                         break;
                     };
                     let there = durations.next().unwrap_or(0);
@@ -1087,7 +1468,7 @@ impl ClientConn {
                         if let Some(b) = self.blocked.as_mut() {
                             b.recheck_at = Some(now + WAIT_RECHECK);
                         }
-                        self.pending.push_front(Pending::Wait(proto, timing));
+                        self.pending[at] = Pending::Wait(proto, timing);
                         break;
                     }
                     if let Some(slot) = timing.slot {
@@ -1095,15 +1476,26 @@ impl ClientConn {
                         timing.caller.record(slot, nanos, timing.args);
                     }
                     self.count_error(timing.slot, &answer.reply);
-                    self.push_out(answer.reply, proto);
                     self.unblock();
+                    (Pending::Ready(answer.reply, proto), false)
                 }
+            };
+            self.pending[at] = resolved;
+            if stop {
+                break;
             }
         }
+        self.flush_ready();
         let mut commands = commands;
         commands.extend(self.unrun.drain(..));
         self.unrun = commands;
         self.count();
+        self.check_output_limit(over_budget);
+    }
+
+    /// Closes the connection if its output passed the limit (or a reply
+    /// was not built because it would have): nothing more runs for it.
+    fn check_output_limit(&mut self, over_budget: bool) {
         let limit = self.ctx.settings.max_output;
         if over_budget || self.output.len() > limit {
             self.ctx.stats.output_closed.fetch_add(1, Ordering::Relaxed);
@@ -1112,6 +1504,7 @@ impl ClientConn {
             self.held.clear();
             self.blocked = None;
             self.pending.clear();
+            self.outbox.clear();
         }
     }
 
@@ -1131,6 +1524,7 @@ impl ClientConn {
     /// The store thread is gone: every waiting command is answered so.
     pub fn store_gone(&mut self) {
         self.in_flight = false;
+        self.outbox.clear();
         self.blocked = None;
         self.held.clear();
         self.unrun.clear();
@@ -1147,7 +1541,10 @@ impl ClientConn {
         if let Some(Close::OutputLimit(limit)) = self.closing {
             return Some(Close::OutputLimit(limit));
         }
-        let idle = !self.in_flight && self.pending.is_empty() && self.output.is_empty();
+        let idle = !self.in_flight
+            && !self.forwarding
+            && self.pending.is_empty()
+            && self.output.is_empty();
         match &self.closing {
             Some(close) if idle => Some(close.clone()),
             Some(_) => None,
@@ -1161,7 +1558,11 @@ impl ClientConn {
     /// Whether the connection waits for nothing: no work at the store
     /// thread or queued for it, no reply unwritten.
     pub fn is_idle(&self) -> bool {
-        !self.in_flight && self.unrun.is_empty() && self.output.is_empty()
+        !self.in_flight
+            && !self.forwarding
+            && self.outbox.is_empty()
+            && self.unrun.is_empty()
+            && self.output.is_empty()
     }
 
     /// Whether nothing more will be run for this connection.

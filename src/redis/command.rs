@@ -78,6 +78,9 @@ pub struct Session {
     pub lib_name: Option<Vec<u8>>,
     /// See `lib_name`.
     pub lib_ver: Option<Vec<u8>>,
+    /// Whether this is another member's forwarding connection
+    /// (`NETDB.PROXY`): its commands are served here, never forwarded.
+    pub proxied: bool,
     /// RESP2 until `HELLO 3`.
     protocol: Protocol,
     /// Whether `AUTH` (or `HELLO ... AUTH`) succeeded; only asked when
@@ -140,6 +143,7 @@ impl Session {
             age_secs: 0,
             lib_name: None,
             lib_ver: None,
+            proxied: false,
             protocol: Protocol::Resp2,
             authenticated: false,
             transaction: None,

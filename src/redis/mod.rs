@@ -9,6 +9,8 @@
 //! | [`auth`] | the client password, checked in constant time, and the count of failed attempts | log the password |
 //! | [`glob`] | Redis-style glob patterns for `KEYS`, `SCAN MATCH`, `CONFIG GET` | know a command |
 //! | [`client`] | a client connection's state for the I/O threads: batches, limits, counters, the status queries | decide what a command means, or touch a socket |
+//! | [`route`] | where a command runs when the cluster is sharded: here, forwarded whole, split by slot and gathered, or `CROSSSLOT` | touch a socket |
+//! | [`forward`] | the forwarding threads and their pooled connections to the other members (proxying) | run on an I/O thread |
 //! | [`output`] | a connection's replies on their way out: encoded chunks, large values moved in whole, vectored writes | know a command |
 //!
 //! A command becomes store requests; it never touches the map or the disk
@@ -19,6 +21,8 @@ pub mod auth;
 pub mod client;
 pub mod cmd;
 pub mod command;
+pub mod forward;
 pub mod glob;
 pub mod output;
 pub mod resp;
+pub mod route;

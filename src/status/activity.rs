@@ -588,6 +588,12 @@ pub struct Activity {
     pub net_output_bytes: u64,
     /// The most memory seen in use (`used_memory_peak`).
     pub memory_peak: Option<u64>,
+    /// Whether keys are sharded (`--replicas`): `cluster_enabled:1`, as
+    /// cluster clients need to route themselves.
+    pub cluster_enabled: bool,
+    /// Command parts forwarded to other members since the start
+    /// (`netdb_proxied_commands`), so operators and tests see proxying.
+    pub proxied_commands: u64,
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@
 //! `ASKING` change nothing, and `CLUSTER INFO` counts every member that
 //! is not gone in `cluster_size`. netdb routes
 //! no slots (a client in cluster mode would be redirected by nothing), so
-//! `INFO`'s `cluster_enabled` stays 0: issue 14 (sharding) changes that.
+//! `INFO`'s `cluster_enabled` stays 0. With sharding (`--replicas`),
+//! `CLUSTER SLOTS`, `SHARDS`, `NODES` and `INFO` show the layout instead
+//! ([`sharded_slots`]) and `cluster_enabled` is 1.
 //! The member list's commands are answered on the I/O thread from the
 //! list and never append store ops; `KEYSLOT` needs nothing but its
 //! argument; the other two read the store (and never write it).
@@ -26,6 +28,7 @@ use crate::redis::command::{
     arg, bulks, error, not_an_integer, parse_i64, Action, Call, Command, Docs, NodeQuery,
 };
 use crate::redis::resp::Reply;
+use crate::routing::Placed;
 use std::time::Instant;
 
 /// What this group's docs say unless an entry says otherwise.
@@ -340,10 +343,32 @@ fn getkeysinslot(call: Call<'_>) -> Action {
 
 /// Answers `query` from the member list (`None`: the node has none yet,
 /// as in the instant before its pushers start).
-pub fn answer(query: &ClusterQuery, membership: Option<&Membership>) -> Reply {
+///
+/// With sharding (`placed`: the layout as this node computes it), the
+/// views of the slots show the layout instead: see [`sharded_slots`].
+pub fn answer(
+    query: &ClusterQuery,
+    membership: Option<&Membership>,
+    placed: Option<&Placed>,
+) -> Reply {
     let Some(membership) = membership else {
         return Reply::Error("ERR the member list is not ready yet".into());
     };
+    if let Some(placed) = placed {
+        let views = membership.view(Instant::now());
+        let shown = sharded_slots(placed, &views);
+        match query {
+            ClusterQuery::Slots => return sharded_slots_reply(&shown),
+            ClusterQuery::Shards => return sharded_shards_reply(&shown),
+            ClusterQuery::Nodes => {
+                return Reply::Bulk(sharded_nodes_text(&views, &shown).into_bytes())
+            }
+            ClusterQuery::Info => {
+                return Reply::Bulk(sharded_info_text(&views, &shown).into_bytes())
+            }
+            _ => {}
+        }
+    }
     match query {
         ClusterQuery::MyId => Reply::Bulk(membership.my_id().into_bytes()),
         ClusterQuery::Nodes => {
@@ -365,6 +390,204 @@ pub fn answer(query: &ClusterQuery, membership: Option<&Membership>) -> Reply {
             Err(why) => Reply::Error(format!("ERR {why}")),
         },
     }
+}
+
+/// A run of slots as a sharded cluster shows it: its replicas, the
+/// first live one (as this node sees them) first, as its master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownRange<'a> {
+    /// The run's first slot.
+    pub first: u16,
+    /// Its last slot (inclusive).
+    pub last: u16,
+    /// Its replicas' views, the master first; live ones before the others.
+    pub nodes: Vec<&'a MemberView>,
+    /// Whether any replica is live.
+    pub live: bool,
+}
+
+/// Whether `view`'s member serves, as this node sees it: itself, or a
+/// member neither suspect nor down.
+fn is_live(view: &MemberView) -> bool {
+    view.myself || !matches!(view.health, Some((Health::Suspect | Health::Down, _)))
+}
+
+/// The layout's ranges as `CLUSTER SLOTS`, `SHARDS`, `NODES` and `INFO`
+/// show them when sharded: each range's live replicas first (the first
+/// is shown as master, so a cluster client sends the range's commands to
+/// it), then those that look suspect or down from here.
+pub fn sharded_slots<'a>(placed: &Placed, views: &'a [MemberView]) -> Vec<ShownRange<'a>> {
+    placed
+        .layout
+        .ranges()
+        .into_iter()
+        .map(|range| {
+            let found: Vec<&MemberView> = range
+                .replicas
+                .iter()
+                .filter_map(|id| views.iter().find(|v| v.member.id == *id))
+                .collect();
+            let mut nodes: Vec<&MemberView> =
+                found.iter().copied().filter(|v| is_live(v)).collect();
+            let live = !nodes.is_empty();
+            nodes.extend(found.iter().copied().filter(|v| !is_live(v)));
+            ShownRange {
+                first: range.first,
+                last: range.last,
+                nodes,
+                live,
+            }
+        })
+        .collect()
+}
+
+/// A node of `CLUSTER SLOTS`: `[host, port, id, {}]`.
+fn slot_node(v: &MemberView) -> Reply {
+    let (host, port) = host_and_port(&v.member.addr);
+    Reply::Array(vec![
+        Reply::Bulk(host.as_bytes().to_vec()),
+        Reply::Integer(port),
+        Reply::Bulk(v.member.id.as_bytes().to_vec()),
+        Reply::Map(Vec::new()),
+    ])
+}
+
+/// `CLUSTER SLOTS` of a sharded cluster: each range with its replicas,
+/// master first.
+pub fn sharded_slots_reply(shown: &[ShownRange<'_>]) -> Reply {
+    Reply::Array(
+        shown
+            .iter()
+            .filter(|r| !r.nodes.is_empty())
+            .map(|r| {
+                let mut range = vec![
+                    Reply::Integer(i64::from(r.first)),
+                    Reply::Integer(i64::from(r.last)),
+                ];
+                range.extend(r.nodes.iter().map(|v| slot_node(v)));
+                Reply::Array(range)
+            })
+            .collect(),
+    )
+}
+
+/// `CLUSTER SHARDS` of a sharded cluster: one shard per set of replicas
+/// in the same order, with all its ranges.
+pub fn sharded_shards_reply(shown: &[ShownRange<'_>]) -> Reply {
+    let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    let mut shards: Vec<(Vec<&str>, Vec<Reply>, &ShownRange<'_>)> = Vec::new();
+    for r in shown.iter().filter(|r| !r.nodes.is_empty()) {
+        let ids: Vec<&str> = r.nodes.iter().map(|v| v.member.id.as_str()).collect();
+        let bounds = [
+            Reply::Integer(i64::from(r.first)),
+            Reply::Integer(i64::from(r.last)),
+        ];
+        match shards.iter_mut().find(|(s, _, _)| *s == ids) {
+            Some((_, slots, _)) => slots.extend(bounds),
+            None => shards.push((ids, bounds.to_vec(), r)),
+        }
+    }
+    Reply::Array(
+        shards
+            .into_iter()
+            .map(|(_, slots, r)| {
+                let nodes = r
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let (host, port) = host_and_port(&v.member.addr);
+                        let health = if is_live(v) { "online" } else { "failed" };
+                        Reply::Map(vec![
+                            (bulk("id"), bulk(&v.member.id)),
+                            (bulk("port"), Reply::Integer(port)),
+                            (bulk("ip"), bulk(host)),
+                            (bulk("endpoint"), bulk(host)),
+                            (bulk("hostname"), bulk(&v.member.name)),
+                            (
+                                bulk("role"),
+                                bulk(if i == 0 { "master" } else { "replica" }),
+                            ),
+                            (bulk("replication-offset"), Reply::Integer(0)),
+                            (bulk("health"), bulk(health)),
+                        ])
+                    })
+                    .collect();
+                Reply::Map(vec![
+                    (bulk("slots"), Reply::Array(slots)),
+                    (bulk("nodes"), Reply::Array(nodes)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// `CLUSTER NODES` of a sharded cluster: every member that is not gone
+/// as a master, with the ranges it is shown as master of (a member holds
+/// other ranges as a replica too, which this format cannot say).
+pub fn sharded_nodes_text(views: &[MemberView], shown: &[ShownRange<'_>]) -> String {
+    let mut text = String::new();
+    for line in nodes_text(views).lines() {
+        let id = line.split(' ').next().unwrap_or("");
+        let head = line.strip_suffix(" 0-16383").unwrap_or(line);
+        let ranges: Vec<String> = shown
+            .iter()
+            .filter(|r| r.nodes.first().is_some_and(|v| v.member.id == id))
+            .map(|r| {
+                if r.first == r.last {
+                    r.first.to_string()
+                } else {
+                    format!("{}-{}", r.first, r.last)
+                }
+            })
+            .collect();
+        text.push_str(head);
+        if !ranges.is_empty() {
+            text.push(' ');
+            text.push_str(&ranges.join(" "));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// `CLUSTER INFO` of a sharded cluster: the slots served by a live
+/// replica are `ok`, the others `fail`, and the size counts the members
+/// shown as a master.
+pub fn sharded_info_text(views: &[MemberView], shown: &[ShownRange<'_>]) -> String {
+    let width = |r: &ShownRange<'_>| usize::from(r.last - r.first) + 1;
+    let assigned: usize = shown
+        .iter()
+        .filter(|r| !r.nodes.is_empty())
+        .map(width)
+        .sum();
+    let ok: usize = shown.iter().filter(|r| r.live).map(width).sum();
+    let mut masters: Vec<&str> = shown
+        .iter()
+        .filter(|r| r.live)
+        .filter_map(|r| r.nodes.first().map(|v| v.member.id.as_str()))
+        .collect();
+    masters.sort_unstable();
+    masters.dedup();
+    let mut text = String::new();
+    for line in info_text(views).lines() {
+        let (key, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = match key {
+            "cluster_state" => if ok == usize::from(SLOTS) {
+                "ok"
+            } else {
+                "fail"
+            }
+            .to_owned(),
+            "cluster_slots_assigned" => assigned.to_string(),
+            "cluster_slots_ok" => ok.to_string(),
+            "cluster_slots_fail" => (assigned - ok).to_string(),
+            "cluster_size" => masters.len().to_string(),
+            _ => value.to_owned(),
+        };
+        text.push_str(&format!("{key}:{value}\r\n"));
+    }
+    text
 }
 
 /// `CLUSTER NODES`: one line per member that is not gone, in Redis's

@@ -100,14 +100,22 @@ pub fn info(sections: &[String], status: &Status, activity: &Activity, denied_au
     Reply::text(text)
 }
 
-/// `# Cluster`: `cluster_enabled:0`, which is what Redis prints outside
-/// cluster mode, because netdb routes no slots yet (every node holds all
-/// the data; issue 14, sharding, changes this), then netdb's members: how
+/// `# Cluster`: `cluster_enabled:0` without sharding (every node holds
+/// all the data: what Redis prints outside cluster mode), `1` with
+/// `--replicas` (and `netdb_proxied_commands`: command parts forwarded to
+/// the replicas of keys this node does not hold), then netdb's members: how
 /// many, the bytes of gossip sent (probes and answers, framing included),
 /// and one line each (`netdb_member<i>:name=..,id=..,addr=..,
 /// state=..,health=..,for_ms=..`), this node first.
-fn cluster_lines(s: &Status) -> Vec<(String, String)> {
-    let mut lines = vec![("cluster_enabled".to_owned(), "0".to_owned())];
+fn cluster_lines(s: &Status, activity: &Activity) -> Vec<(String, String)> {
+    let enabled = if activity.cluster_enabled { "1" } else { "0" };
+    let mut lines = vec![("cluster_enabled".to_owned(), enabled.to_owned())];
+    if activity.cluster_enabled {
+        lines.push((
+            "netdb_proxied_commands".into(),
+            activity.proxied_commands.to_string(),
+        ));
+    }
     if s.members.is_empty() {
         return lines;
     }
@@ -240,7 +248,7 @@ fn section_lines(
                 .collect()
         }
         "keyspace" => return keyspace_lines(s),
-        "cluster" => return cluster_lines(s),
+        "cluster" => return cluster_lines(s, activity),
         "netdb" => return netdb_lines(s),
         _ => {}
     }
@@ -522,6 +530,8 @@ mod tests {
             net_input_bytes: 100,
             net_output_bytes: 200,
             memory_peak: Some(60 << 20),
+            cluster_enabled: false,
+            proxied_commands: 0,
         }
     }
 

@@ -18,7 +18,7 @@
 //! | [`server`] | `CONFIG GET`, `CONFIG RESETSTAT`, `CONFIG HELP`, `TIME`, `SLOWLOG ...`, `WAIT` |
 //! | [`info`] | `INFO`, rendered from the node's [`crate::status::Status`] |
 //! | [`introspection`] | `COMMAND ...` (`GETKEYS` from the key positions), generated from the table |
-//! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding |
+//! | [`netdb`] | `NETDB.STATUS`: the status for machines, and its decoding; `NETDB.PROXY` (a member's forwarding connection) and `NETDB.KEYS` (the cluster's keys) |
 //! | [`debug`] | `DEBUG DIGEST`, `DEBUG DIGEST-VALUE`, `DEBUG HELP` |
 //! | [`cluster`] | `CLUSTER MYID`, `CLUSTER NODES`, `CLUSTER INFO`, `CLUSTER SLOTS`, `CLUSTER SHARDS`, `CLUSTER MEET`, `CLUSTER FORGET`, `CLUSTER HELP`, `CLUSTER KEYSLOT`, `CLUSTER COUNTKEYSINSLOT`, `CLUSTER GETKEYSINSLOT`, `READONLY`, `READWRITE`, `ASKING`, `NETDB.LEAVE` |
 //!

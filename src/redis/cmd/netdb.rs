@@ -60,19 +60,71 @@ use crate::status::{
     PeerState, Persistence, ServerStats, ShardingStatus, Status,
 };
 
-/// `NETDB.STATUS`'s entry.
-pub const COMMANDS: &[Command] = &[Command {
-    flags: &["loading", "stale"],
-    acl: &["@slow"],
-    docs: Docs {
-        summary: "The node's status for machines: name, keys, peers, persistence and clients, \
+/// `NETDB.STATUS`'s and `NETDB.PROXY`'s entries.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        flags: &["loading", "stale"],
+        acl: &["@slow"],
+        docs: Docs {
+            summary: "The node's status for machines: name, keys, peers, persistence and clients, \
                   as a map (netdb --connect reads it)",
-        since: env!("CARGO_PKG_VERSION"),
-        group: "server",
-        args: &[],
+            since: env!("CARGO_PKG_VERSION"),
+            group: "server",
+            args: &[],
+        },
+        ..Command::new("netdb.status", 1, status)
     },
-    ..Command::new("netdb.status", 1, status)
-}];
+    Command {
+        flags: &["fast", "stale"],
+        acl: &["@connection", "@fast"],
+        docs: Docs {
+            summary: "Marks the connection as another member's forwarding connection: every \
+                  command on it is served by this node, never forwarded again",
+            since: env!("CARGO_PKG_VERSION"),
+            group: "connection",
+            args: &[],
+        },
+        ..Command::new("netdb.proxy", 1, proxy)
+    },
+    Command {
+        flags: &["readonly"],
+        acl: &["@keyspace", "@read", "@slow", "@dangerous"],
+        docs: Docs {
+            summary: "KEYS of the whole cluster: this node's keys matching the pattern, and, \
+                      when sharded, every other member's (the console's and --connect's keys)",
+            since: env!("CARGO_PKG_VERSION"),
+            group: "generic",
+            args: &[],
+        },
+        ..Command::new("netdb.keys", 2, cluster_keys)
+    },
+];
+
+/// `NETDB.KEYS pattern`: as `KEYS` here; a sharded node also asks every
+/// other member (see [`crate::redis::route`]) and answers the union, so
+/// the consoles show the cluster's keys while `KEYS` stays this node's,
+/// as in Redis Cluster.
+fn cluster_keys(call: Call<'_>) -> Action {
+    let Some(keys) = crate::redis::cmd::find(b"keys") else {
+        return Action::Reply(Reply::Error("ERR KEYS is missing".into()));
+    };
+    let pattern = call.args[1].clone();
+    (keys.run)(Call {
+        command: keys,
+        args: vec![b"KEYS".to_vec(), pattern],
+        session: call.session,
+        facts: call.facts,
+    })
+}
+
+/// `NETDB.PROXY`: what a member's forwarding connection sends first (see
+/// [`crate::redis::forward`]). The layout's views of two nodes may
+/// briefly differ; serving here what comes on such a connection keeps a
+/// command from going back and forth.
+fn proxy(call: Call<'_>) -> Action {
+    call.session.proxied = true;
+    Action::Reply(Reply::ok())
+}
 
 fn status(_: Call<'_>) -> Action {
     Action::Node(NodeQuery::Status)
