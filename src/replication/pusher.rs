@@ -772,7 +772,15 @@ impl Pusher {
                 return Ok(None);
             }
             let changes = match parts.start_summary() {
-                Some(start) if last => Some((greeted.vectors.changes(&start.vv), start.digest)),
+                // Sharded, the peer is told of the partitions it holds
+                // only: a write elsewhere costs it nothing.
+                Some(start) if last => Some((
+                    match wanted.is_all() {
+                        true => greeted.vectors.changes(&start.vv),
+                        false => greeted.vectors.changes(&within(&start.vv, &wanted)),
+                    },
+                    start.digest,
+                )),
                 _ => None,
             };
             let done = changes.as_ref().map(|(vv, digest)| DoneRef {

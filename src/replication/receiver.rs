@@ -408,7 +408,11 @@ fn answer(
     }
     let start = parts.start_summary().cloned().unwrap_or_default();
     conn.send(&MessageRef::Ack {
-        vv: &vectors.changes(&start.vv),
+        // Sharded, of the partitions the pusher holds only.
+        vv: &match wanted.is_all() {
+            true => vectors.changes(&start.vv),
+            false => vectors.changes(&crate::store::within(&start.vv, &wanted)),
+        },
         digest: start.digest,
         sent: (!wanted.is_all()).then_some(wanted),
         serving,
