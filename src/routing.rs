@@ -30,6 +30,8 @@ pub struct Placed {
     pub held: PartitionSet,
     /// The list's digest it was computed from.
     list_digest: u64,
+    /// When the list was last found to have that digest.
+    looked_at: Mutex<Instant>,
 }
 
 impl Placed {
@@ -53,6 +55,9 @@ pub fn placed_ids(records: &[Member]) -> Vec<&str> {
         .map(|m| m.id.as_str())
         .collect()
 }
+
+/// How often [`Routing::placed`] looks at the member list again.
+pub const RELOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long the layout must have stayed the same before a node drops a
 /// partition it no longer holds: members learn a change by gossip within
@@ -140,11 +145,24 @@ impl Routing {
 
     /// The layout of the member list as it is now; `None` when not
     /// sharded.
+    ///
+    /// Every command of a sharded node asks, so the list is looked at
+    /// again (its digest hashes every record) at most every
+    /// [`RELOOK_EVERY`]: a change reaches this node by gossip anyway,
+    /// a probe interval or more after it was made.
     pub fn placed(&self) -> Option<Arc<Placed>> {
         let membership = self.membership.as_ref().filter(|_| self.is_sharded())?;
-        let digest = membership.digest();
+        let now = Instant::now();
         let mut cached = self.placed.lock();
+        if let Some(p) = cached
+            .as_ref()
+            .filter(|p| now.duration_since(*p.looked_at.lock()) < RELOOK_EVERY)
+        {
+            return Some(Arc::clone(p));
+        }
+        let digest = membership.digest();
         if let Some(p) = cached.as_ref().filter(|p| p.list_digest == digest) {
+            *p.looked_at.lock() = now;
             return Some(Arc::clone(p));
         }
         let members = membership.records();
@@ -156,6 +174,7 @@ impl Routing {
             me,
             held: PartitionSet::none(),
             list_digest: digest,
+            looked_at: Mutex::new(now),
         };
         placed.held = placed.partitions_of(&placed.me);
         // What this node held before stays ready; what no other member
