@@ -404,3 +404,39 @@ fn connect_s_keys_lists_every_member_s_keys() {
     assert!(out.status.success(), "{text}");
     assert_eq!(text.lines().collect::<Vec<_>>(), want);
 }
+
+/// Many clients at once: the forwarding threads take their jobs
+/// together, and each client still gets its own replies, in its order.
+#[test]
+fn concurrent_clients_each_get_their_own_replies_in_order() {
+    let c = sharded(3, 1);
+    let addr = c.nodes[0].addr();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::Builder::new()
+                .name(format!("client-{t}"))
+                .spawn(move || {
+                    let mut con = redis_connection(addr);
+                    for round in 0..5 {
+                        let mut pipe = redis::pipe();
+                        for i in 0..50 {
+                            let key = format!("c{t}:{i}");
+                            pipe.cmd("SET").arg(&key).arg(round * 1000 + i);
+                            pipe.cmd("INCR").arg(&key);
+                        }
+                        let got: Vec<Value> = pipe.query(&mut con).expect("pipeline");
+                        for (i, pair) in got.chunks(2).enumerate() {
+                            let want = i64::try_from(round * 1000 + i + 1).expect("small");
+                            assert_eq!(pair[0], Value::Okay, "client {t}");
+                            assert_eq!(pair[1], Value::Int(want), "client {t} key {i}");
+                        }
+                    }
+                })
+                .expect("a client thread")
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a client's checks");
+    }
+    assert!(proxied(&mut redis_connection(addr)) > 0);
+}

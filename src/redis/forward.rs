@@ -5,9 +5,10 @@
 //! The I/O threads must never block on another node, so a connection's
 //! forwarded commands leave as one [`Job`] on a channel to a few
 //! forwarding threads (plain blocking threads: no async runtime in
-//! netdb). A thread runs the job's parts in order, pipelining each
-//! target's parts on one connection, and calls the job's `done` with one
-//! reply per part; the I/O thread's `done` puts them on its channel and
+//! netdb). A thread takes the jobs queued (many clients' at once, as the
+//! store thread takes a group), runs their parts, each job's in order,
+//! pipelining each target's parts on one connection, and calls each
+//! job's `done` with one reply per part; the I/O thread's `done` puts them on its channel and
 //! wakes its loop, the way store answers come back. The console, on the
 //! main thread, waits for its answers instead ([`Forwarder::run`]).
 //!
@@ -48,6 +49,9 @@ use std::time::Duration;
 /// The command that marks a connection as a forwarding one: what comes
 /// on it is served where it arrives, never forwarded again.
 pub const PROXY_MARK: &[u8] = b"NETDB.PROXY";
+
+/// Most jobs a forwarding thread runs together.
+const MAX_GROUP: usize = 64;
 
 /// Most parts written before their replies are read.
 const CHUNK: usize = 64;
@@ -134,9 +138,18 @@ impl Forwarder {
             std::thread::Builder::new()
                 .name(format!("netdb-forward-{i}"))
                 .spawn(move || {
-                    while let Ok(job) = rx.recv() {
-                        let replies = execute(&shared, &job.items);
-                        (job.done)(replies);
+                    while let Ok(first) = rx.recv() {
+                        // The jobs queued meanwhile go with it: their
+                        // parts for one target share one pipelined
+                        // exchange, as the store thread's group does.
+                        let mut jobs = vec![first];
+                        while jobs.len() < MAX_GROUP {
+                            match rx.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                        run_group(&shared, jobs);
                     }
                 })
                 .map_err(Error::io("cannot start a forwarding thread"))?;
@@ -204,6 +217,25 @@ fn unanswered(remote: &Remote, why: &str) -> Reply {
             "CLUSTERDOWN {} did not answer ({why})",
             remote.targets.join(", ")
         )),
+    }
+}
+
+/// Runs the items of several jobs as one (each job's stay in their
+/// order, on one connection per target), and hands each job its replies.
+fn run_group(shared: &Shared, jobs: Vec<Job>) {
+    let mut items = Vec::new();
+    let mut ends = Vec::with_capacity(jobs.len());
+    let mut dones = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        items.extend(job.items);
+        ends.push(items.len());
+        dones.push(job.done);
+    }
+    let mut replies = execute(shared, &items).into_iter();
+    let mut start = 0;
+    for (end, done) in ends.into_iter().zip(dones) {
+        done(replies.by_ref().take(end - start).collect());
+        start = end;
     }
 }
 
