@@ -913,6 +913,7 @@ mod tests {
             io-threads = 3
             max-client-output-bytes = 1000000
             databases = 4
+            replicas = 3
             max-clock-offset-ms = 250
             protected-mode = "no"
             requirepass-file = "client-password"
@@ -950,6 +951,7 @@ mod tests {
                 io_threads: Some(3),
                 max_client_output_bytes: Some(1_000_000),
                 databases: Some(4),
+                replicas: Some(3),
                 max_clock_offset_ms: Some(250),
                 requirepass: None,
                 requirepass_file: Some("client-password".into()),

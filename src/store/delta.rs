@@ -24,26 +24,21 @@ pub struct Delta {
 }
 
 impl Store {
-    fn all_names(&self) -> Vec<String> {
-        (0..self.names.len())
-            .map(|i| self.names.name(NodeId(i as u32)).to_owned())
-            .collect()
-    }
-
-    /// Wire entries use this store's ids as indices into [`Self::all_names`].
-    fn to_wire(e: &Entry) -> WireEntry {
+    /// Wire entries index the batch's own name table, which holds only
+    /// the names its entries and groups use (`table`, see [`NameTable`]).
+    fn to_wire(e: &Entry, table: &mut NameTable) -> WireEntry {
         WireEntry {
             key: Bytes::from(e.key()),
             value: e.value().map(Bytes::from),
             ts: e.ts,
-            writer: e.writer.0,
+            writer: table.index(e.writer),
             expires: e.expires(),
-            counter: e.counter().map(|c| c.to_portable(|w| w.0)),
+            counter: e.counter().map(|c| c.to_portable(|w| table.index(w))),
             clock: e
                 .clock
                 .dots()
                 .iter()
-                .map(|d| (d.node.0, d.counter))
+                .map(|d| (table.index(d.node), d.counter))
                 .collect(),
         }
     }
@@ -143,7 +138,22 @@ impl Store {
     /// up to [`GROUP_STRETCH`] times `max_bytes`; a group larger than that
     /// starts a part of its own and is split only where it must be.
     pub fn delta(&self, since: &WireVv, cursor: Option<Cursor>, max_bytes: usize) -> Delta {
+        self.delta_for(since, cursor, max_bytes, &PartitionSet::all())
+    }
+
+    /// [`Self::delta`] for a peer that holds the partitions `wanted`
+    /// only: the entries of other partitions are left out, and so are
+    /// the per-partition writers of other partitions, whose dots are not
+    /// even looked at.
+    pub fn delta_for(
+        &self,
+        since: &WireVv,
+        cursor: Option<Cursor>,
+        max_bytes: usize,
+        wanted: &PartitionSet,
+    ) -> Delta {
         self.note_shown();
+        let mut table = NameTable::new(self.names.len());
         let since = self.local_vv(since);
         let mut taken = HashSet::new();
         let mut entries: Vec<WireEntry> = Vec::new();
@@ -165,6 +175,14 @@ impl Store {
         let first = cursor.map_or(0, |c| c.0.node.0);
         for n in first..self.names.len() as u32 {
             let node = NodeId(n);
+            if !self.concerns(node, wanted) {
+                continue;
+            }
+            // A name from before sharding wrote in every partition: its
+            // entries are sorted out one by one.
+            let by_key = !wanted.is_all()
+                && crate::placement::partition::partition_of_writer(self.names.name(node))
+                    .is_none();
             let mut from = since.get(node).saturating_add(1);
             if let Some(Cursor(at)) = cursor.filter(|c| c.0.node == node) {
                 from = from.max(at.counter.saturating_add(1));
@@ -185,7 +203,9 @@ impl Store {
                     Some(_) => {}
                     None => open = None,
                 }
-                if !taken.contains(&slot) {
+                if !taken.contains(&slot)
+                    && (!by_key || wanted.holds_key(self.slots[slot as usize].key()))
+                {
                     let e = &self.slots[slot as usize];
                     let size_hint = e.wire_size_hint();
                     let new_names = e.writers().filter(|w| !named[w.0 as usize]).count();
@@ -209,13 +229,13 @@ impl Store {
                                 entries.truncate(len);
                                 groups.pop();
                                 return Delta {
-                                    batch: self.batch(entries, &groups),
+                                    batch: self.batch(entries, &groups, &mut table),
                                     next: Some(Cursor(before)),
                                 };
                             }
                             _ => {
                                 return Delta {
-                                    batch: self.batch(entries, &groups),
+                                    batch: self.batch(entries, &groups, &mut table),
                                     next: Some(Cursor(cut)),
                                 };
                             }
@@ -228,30 +248,69 @@ impl Store {
                     }
                     taken.insert(slot);
                     slots.push(slot);
-                    entries.push(Self::to_wire(e));
+                    entries.push(Self::to_wire(e, &mut table));
                     size += size_hint;
                 }
                 last = Some(dot);
             }
         }
         Delta {
-            batch: self.batch(entries, &groups),
+            batch: self.batch(entries, &groups, &mut table),
             next: None,
         }
     }
 
-    fn batch(&self, entries: Vec<WireEntry>, groups: &[(Dot, u64)]) -> Batch {
+    fn batch(
+        &self,
+        entries: Vec<WireEntry>,
+        groups: &[(Dot, u64)],
+        table: &mut NameTable,
+    ) -> Batch {
+        let groups = groups
+            .iter()
+            .map(|&(first, last)| (table.index(first.node), first.counter, last))
+            .collect();
         Batch {
-            groups: groups
-                .iter()
-                .map(|&(first, last)| (first.node.0, first.counter, last))
-                .collect(),
+            groups,
             names: if entries.is_empty() {
                 Vec::new()
             } else {
-                self.all_names()
+                table
+                    .used
+                    .iter()
+                    .map(|&id| self.names.name(id).to_owned())
+                    .collect()
             },
             entries,
         }
+    }
+}
+
+/// The names one batch uses, in order of first use: a batch carries only
+/// those (a sharded node knows a name per writer and partition, hundreds
+/// per node, of which a small batch uses a few).
+pub(super) struct NameTable {
+    /// By local id: its index in the batch's table, or `u32::MAX`.
+    index: Vec<u32>,
+    /// The local ids, in table order.
+    used: Vec<NodeId>,
+}
+
+impl NameTable {
+    fn new(names: usize) -> NameTable {
+        NameTable {
+            index: vec![u32::MAX; names],
+            used: Vec::new(),
+        }
+    }
+
+    /// The table index of local id `id`, added on first use.
+    fn index(&mut self, id: NodeId) -> u32 {
+        let slot = &mut self.index[id.0 as usize];
+        if *slot == u32::MAX {
+            *slot = self.used.len() as u32;
+            self.used.push(id);
+        }
+        *slot
     }
 }

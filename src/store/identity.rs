@@ -51,7 +51,7 @@ impl Store {
         let mine = self.writer();
         let peer_has = peer_vv
             .iter()
-            .filter(|(name, _)| name == mine)
+            .filter(|(name, _)| crate::placement::partition::base_writer(name) == mine)
             .map(|&(_, c)| c)
             .max()?;
         let issued = self.resumed_at.max(self.shown.get());
@@ -95,26 +95,39 @@ impl Store {
     /// re-issued.
     pub fn renew_identity(&mut self, new_writer: &str, now_us: u64) -> usize {
         let old = self.me;
+        let old_ids = self.my_ids();
         let floor = self.resumed_at;
         self.me = self.names.intern(new_writer);
+        for id in std::mem::take(&mut self.part_ids).into_iter().flatten() {
+            self.mine[id.0 as usize] = false;
+        }
+        self.run = None;
         self.counter = WriteCounter::new();
         self.committed_counter = 0;
         self.resumed_at = 0;
         self.shown.set(0);
         self.rotate_journal();
-        let above = Dot {
-            node: old,
-            counter: floor.saturating_add(1),
-        }..=Dot {
-            node: old,
-            counter: u64::MAX,
-        };
-        let mut slots: Vec<u32> = self.dots.range(above).map(|(_, &s)| s).collect();
+        let mut slots: Vec<(u32, NodeId)> = Vec::new();
+        for &id in &old_ids {
+            let above = Dot {
+                node: id,
+                counter: floor.saturating_add(1),
+            }..=Dot {
+                node: id,
+                counter: u64::MAX,
+            };
+            slots.extend(
+                self.dots
+                    .range(above)
+                    .map(|(_, &s)| (s, id))
+                    .filter(|&(s, id)| self.slots[s as usize].writer == id),
+            );
+        }
+        let _ = old;
         slots.sort_unstable();
         slots.dedup();
-        slots.retain(|&s| self.slots[s as usize].writer == old);
-        for &slot in &slots {
-            self.reissue(slot, old, floor, now_us);
+        for &(slot, id) in &slots {
+            self.reissue(slot, id, floor, now_us);
         }
         slots.len()
     }
@@ -126,11 +139,13 @@ impl Store {
         // A clock that refuses to tick (off from its peers) must not lose
         // the write: its new dot alone makes it later than what it saw.
         let ts = self.hlc.tick(now_us).unwrap_or(previous_ts);
+        let key = self.slots[slot as usize].key().to_vec();
+        let node = self.writer_id(&key);
         let dot = Dot {
-            node: self.me,
+            node,
             counter: self.counter.issue(),
         };
-        self.vv.raise(self.me, dot.counter);
+        self.vv.raise(node, dot.counter);
         let e = &self.slots[slot as usize];
         let kept = e
             .clock
@@ -139,10 +154,7 @@ impl Store {
             .copied()
             .filter(|d| d.node != old || d.counter <= floor);
         let clock = Clock::from_dots(kept).with(dot);
-        let stamp = Stamp {
-            ts,
-            writer: self.me,
-        };
+        let stamp = Stamp { ts, writer: node };
         let entry = e.rebuilt(clock, stamp);
         self.replace_logged(slot, entry);
         self.log_slot(slot);

@@ -135,11 +135,14 @@ impl Store {
         self.counter = WriteCounter::new();
         self.counter.observe(self.committed_counter);
         // The taken-back writes' groups: their counters will be issued again.
-        let me = self.me;
         let committed = self.committed_counter;
+        let mine: Vec<NodeId> = self.my_ids();
         self.groups
-            .retain(|first, _| first.node != me || first.counter <= committed);
-        self.vv.lower(self.me, self.committed_counter);
+            .retain(|first, _| !mine.contains(&first.node) || first.counter <= committed);
+        for id in mine {
+            self.vv.lower(id, committed);
+        }
+        self.run = None;
     }
 
     /// Begins a new log file (the old one is closed): the records every
@@ -186,11 +189,13 @@ impl Store {
     pub(crate) fn restore(&mut self, key: &[u8], v: VersionRef<'_>, file_writer: NodeId) {
         let (clock, stamp) = (v.clock, v.stamp);
         self.hlc.observe(stamp.ts);
-        let own = clock.get(file_writer);
-        if own > 0 {
-            self.vv.raise(file_writer, own);
-            if file_writer == self.me {
-                self.counter.observe(own);
+        for d in clock.dots() {
+            if d.node == file_writer || (self.sharded && self.is_name_of(d.node, file_writer)) {
+                self.vv.raise(d.node, d.counter);
+                if file_writer == self.me {
+                    self.adopt_if_mine(d.node);
+                    self.counter.observe(d.counter);
+                }
             }
         }
         if key.len() > MAX_KEY_LEN || clock.is_empty() {
@@ -210,6 +215,10 @@ impl Store {
     /// Joins the version vector as a log record says, for replay.
     pub(crate) fn restore_joined(&mut self, vv: &VersionVector) {
         self.vv.join(vv);
-        self.counter.observe(vv.get(self.me));
+        let ids: Vec<NodeId> = vv.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.adopt_if_mine(id);
+        }
+        self.counter.observe(self.own_vv_counter());
     }
 }

@@ -63,7 +63,7 @@ impl Store {
         if let Some(at) = judged {
             self.hlc.observe(timestamp_of_millis(at));
         }
-        let own = clock.get(self.me);
+        let own = self.own_counter_in(&clock);
         if own > 0 {
             self.counter.observe(own);
         }

@@ -64,8 +64,10 @@ mod identity;
 mod journal;
 mod merge;
 mod scan;
+mod shard;
 mod tombstones;
 
+pub use crate::placement::partition::PartitionSet;
 use batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use bounds::{clamp_vv, Overclaim, Shown, MAX_NAMES, MAX_NEW_NAMES_PER_BATCH};
 pub use delta::{Cursor, Delta, GROUP_STRETCH};
@@ -74,6 +76,7 @@ pub use identity::Behind;
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
 use merge::check_vv;
+pub use shard::joinable;
 pub use tombstones::PeerLag;
 
 /// The longest key accepted, in bytes.
@@ -435,6 +438,19 @@ pub struct Store {
     /// a peer since the start: the last one issued when a delta or a
     /// summary was last made.
     shown: Cell<u64>,
+    /// Whether local writes go under per-partition writer names (see
+    /// `store/shard.rs`).
+    sharded: bool,
+    /// This node's per-partition writer ids, by partition, once used.
+    part_ids: Vec<Option<NodeId>>,
+    /// By id: whether a name is one of this node's per-partition names.
+    mine: Vec<bool>,
+    /// The partitions each listed peer holds (all until told).
+    peer_parts: Vec<PartitionSet>,
+    /// The run of consecutive counters the latest local writes took
+    /// under one writer id: (id, first, last). A group is noted only
+    /// within one (see [`Store::note_group`]).
+    run: Option<(NodeId, u64, u64)>,
 }
 
 /// Why local writes are refused now, or `None` while they are allowed:
@@ -484,6 +500,11 @@ impl Store {
             repairing: false,
             resumed_at: 0,
             shown: Cell::new(0),
+            sharded: false,
+            part_ids: Vec::new(),
+            mine: Vec::new(),
+            peer_parts: Vec::new(),
+            run: None,
         }
     }
 
@@ -620,11 +641,21 @@ impl Store {
     /// to hold back for: the writes of a larger command (a `FLUSHALL` of
     /// more than a million keys) travel as single writes, and a peer may
     /// apply some of them before the others.
+    ///
+    /// Sharded, the writes of one command go under the names of their
+    /// keys' partitions: they are a group only when they all fell in one
+    /// partition (as the keys of one hash tag do); the writes of a
+    /// command across partitions travel as single writes.
     pub fn note_group(&mut self, first: u64, last: u64) {
+        let node = match self.run {
+            Some((node, from, to)) if from <= first && to >= last => node,
+            _ if !self.sharded => self.me,
+            _ => return,
+        };
         if first < last && last - first <= MAX_GROUP_SPAN && !self.peer_acks.is_empty() {
             self.groups.insert(
                 Dot {
-                    node: self.me,
+                    node,
                     counter: first,
                 },
                 last,
@@ -756,12 +787,12 @@ impl Store {
         // The checks of any local write (and a tick of the clock, which
         // the tombstone does not use).
         self.begin_write(key, None, now_us)?;
-        let dot = self.issue_dot();
+        let dot = self.issue_dot(key);
         let e = &self.slots[slot as usize];
         let held = e.stamp();
         let stamp = Stamp {
             ts: held.ts.saturating_add(1),
-            writer: self.me,
+            writer: dot.node,
         };
         let tombstone = Entry::build(key, None, None, None, e.clock.with(dot), stamp);
         self.replace_logged(slot, tombstone);
@@ -795,12 +826,13 @@ impl Store {
             }
             None => Counter::empty(),
         };
-        let total = match counter.add(self.me, by, stamp, self.now_ms, &self.names) {
+        let writer = self.writer_id(key);
+        let total = match counter.add(writer, by, stamp, self.now_ms, &self.names) {
             Ok(total) => total,
             Err(AddError::NotAnInteger) => return Ok(Err(IncrementError::NotAnInteger)),
             Err(AddError::Overflow) => return Ok(Err(IncrementError::Overflow)),
         };
-        let dot = self.issue_dot();
+        let dot = self.issue_dot(key);
         let slot = match self.find(key) {
             Some(slot) => {
                 let clock = self.slots[slot as usize].clock.with(dot);
@@ -839,7 +871,7 @@ impl Store {
         now_us: u64,
     ) -> Result<(), WriteError> {
         let stamp = self.begin_write(key, value.map(<[u8]>::len), now_us)?;
-        let dot = self.issue_dot();
+        let dot = self.issue_dot(key);
         let slot = match self.find(key) {
             Some(slot) => {
                 let clock = self.slots[slot as usize].clock.with(dot);
@@ -887,17 +919,24 @@ impl Store {
         self.set_now(now_us);
         Ok(Stamp {
             ts,
-            writer: self.me,
+            writer: self.writer_id(key),
         })
     }
 
-    /// The dot of a new local write.
-    fn issue_dot(&mut self) -> Dot {
+    /// The dot of a new local write of `key`.
+    fn issue_dot(&mut self, key: &[u8]) -> Dot {
+        let node = self.writer_id(key);
         let dot = Dot {
-            node: self.me,
+            node,
             counter: self.counter.issue(),
         };
-        self.vv.raise(self.me, dot.counter);
+        self.vv.raise(node, dot.counter);
+        self.run = match self.run {
+            Some((n, first, last)) if n == node && last + 1 == dot.counter => {
+                Some((n, first, dot.counter))
+            }
+            _ => Some((node, dot.counter, dot.counter)),
+        };
         dot
     }
 

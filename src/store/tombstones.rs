@@ -88,6 +88,21 @@ impl Store {
             self.groups.clear();
             return;
         }
+        if self.sharded {
+            // A group is in one partition: the peers that hold it are
+            // the ones it waits for.
+            let groups = std::mem::take(&mut self.groups);
+            self.groups = groups
+                .into_iter()
+                .filter(|(first, last)| {
+                    !self.covered_by_holders(Dot {
+                        node: first.node,
+                        counter: *last,
+                    })
+                })
+                .collect();
+            return;
+        }
         let Some(floor) = self.ack_floor(None) else {
             return;
         };
@@ -97,6 +112,17 @@ impl Store {
                 counter: *last,
             })
         });
+    }
+
+    /// Whether every listed peer that holds the partition of `dot`'s
+    /// writer has acknowledged it.
+    fn covered_by_holders(&self, dot: Dot) -> bool {
+        self.peer_acks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.gone_peers.contains(i))
+            .filter(|(i, _)| self.concerns(dot.node, &self.peer_partitions(*i)))
+            .all(|(_, ack)| ack.as_ref().is_some_and(|a| a.covers(dot)))
     }
 
     /// What every listed peer has acknowledged (met with `start`, if
@@ -146,7 +172,13 @@ impl Store {
                 .peer_acks
                 .get(peer)
                 .and_then(Option::as_ref)
-                .is_some_and(|ack| ack.get(self.me) >= counter)
+                .is_some_and(|ack| {
+                    let parts = self.peer_partitions(peer);
+                    self.my_ids()
+                        .into_iter()
+                        .filter(|&id| self.concerns(id, &parts))
+                        .all(|id| ack.get(id) >= counter.min(self.vv.get(id)))
+                })
     }
 
     /// How far listed peer `peer` is behind.
@@ -157,17 +189,23 @@ impl Store {
         if self.gone_peers.contains(&peer) {
             return PeerLag::default();
         }
+        // Only what the peer holds counts: a peer holding some partitions
+        // never sees the writes of the others.
+        let parts = self.peer_partitions(peer);
         let writes_behind = ack.as_ref().map(|ack| {
             self.vv
                 .iter()
+                .filter(|&(node, _)| self.concerns(node, &parts))
                 .map(|(node, c)| c.saturating_sub(ack.get(node)))
                 .sum()
         });
+        let held = |s: &u32| parts.holds_key(self.slots[*s as usize].key());
         let tombstones_waiting = match ack {
-            None => self.tombstones.len(),
+            None => self.tombstones.iter().filter(|s| held(s)).count(),
             Some(ack) => self
                 .tombstones
                 .iter()
+                .filter(|s| held(s))
                 .filter(|&&s| !ack.covers_clock(&self.slots[s as usize].clock))
                 .count(),
         };
