@@ -932,7 +932,6 @@ mod tests {
                 peers: Some("peers.txt".into()),
                 join: Some(vec!["127.0.0.1:9002".into(), "127.0.0.1:9003".into()]),
                 announce: Some("db1.example:9001".into()),
-                replicas: None,
                 failure_timeout_ms: Some(3000),
                 sync_interval_ms: Some(250),
                 no_cli: Some(true),
