@@ -117,6 +117,7 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
                     vv: &vv,
                     digest: None,
                     full: false,
+                    sent: None,
                 }),
             },
         )

@@ -60,6 +60,8 @@ pub struct ServerSettings {
     pub refusal: crate::replication::status::WriteRefusal,
     /// The member list.
     pub membership: crate::membership::Membership,
+    /// Which partitions this node and its peers hold.
+    pub routing: Arc<crate::placement::Routing>,
     /// How this node dials a member (for indirect probes).
     pub dialing: Option<crate::replication::pusher::PushSettings>,
 }
@@ -77,6 +79,7 @@ impl ServerSettings {
             secret: self.secret.clone(),
             refusal: self.refusal.clone(),
             membership: self.membership.clone(),
+            routing: Arc::clone(&self.routing),
             dialing: self.dialing.clone(),
         }
     }

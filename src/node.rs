@@ -79,6 +79,7 @@ impl Node {
         // then (and for ever, unless this node is expelled) it refuses
         // nothing.
         let members_late: Arc<OnceLock<Membership>> = Arc::default();
+        let sharded = config.replicas.is_some();
         let make_store = |writer: &str| {
             let refusal = refusal.clone();
             let members = Arc::clone(&members_late);
@@ -92,10 +93,15 @@ impl Node {
                         .map(|why| format!("writes refused: {why}"))
                 })
             });
-            Store::new(writer, max_value)
+            let store = Store::new(writer, max_value)
                 .with_peers(peers)
                 .with_max_clock_offset_ms(max_clock_offset_ms)
-                .with_write_gate(gate)
+                .with_write_gate(gate);
+            if sharded {
+                store.sharded()
+            } else {
+                store
+            }
         };
         let (store, disk) = match &config.disk {
             None => (make_store(&new_writer), None),
@@ -182,6 +188,7 @@ impl Node {
             secret: config.cluster_secret.clone(),
             tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
             membership: membership.clone(),
+            routing: Arc::clone(&routing),
         };
         let server = ServerSettings {
             max_frame: config.max_frame,
@@ -196,6 +203,7 @@ impl Node {
             peer_tls: config.tls.as_ref().is_some_and(ServerTls::peers_use_tls),
             refusal: refusal.clone(),
             membership: membership.clone(),
+            routing: Arc::clone(&routing),
             dialing: Some(dialing.clone()),
         };
         warn_about_exposure(&config, addr);
@@ -248,6 +256,7 @@ impl Node {
             store.clone(),
             config.sync_interval,
             stop_rx,
+            Arc::clone(&routing),
         )?;
         Ok(Node {
             name: config.name,

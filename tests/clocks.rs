@@ -57,6 +57,7 @@ fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
             vv: Vec::new(),
             digest: None,
             full: false,
+            sent: None,
         }),
     })
 }

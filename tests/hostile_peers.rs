@@ -220,6 +220,7 @@ fn messages_out_of_order() {
     let ack = frame_of(&Message::Ack {
         vv: Vec::new(),
         digest: None,
+        sent: None,
     });
     stream.write_all(&ack).expect("send");
     assert_closed(&c, from, "expected Push, got Ack");
@@ -252,6 +253,7 @@ fn last_push(batch: Batch) -> Vec<u8> {
             vv: Vec::new(),
             digest: None,
             full: false,
+            sent: None,
         }),
     })
 }
@@ -417,6 +419,7 @@ fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_repli
             vv: vec![(n2.clone(), FAR_AHEAD)],
             digest: None,
             full: false,
+            sent: None,
         }),
     });
     stream.write_all(&forged).expect("send");

@@ -17,6 +17,7 @@ use crate::core::version::Stamp;
 use crate::durability::{CompactionStatus, LogCounts};
 use crate::error::{Error, Result};
 use crate::store::batch::{Batch, Summary, WireVv};
+use crate::store::PartitionSet;
 use crate::store::{
     BatchError, Counts, Cursor, DataDigest, Delta, IncrementError, Overclaim, PeerLag, WriteError,
 };
@@ -518,6 +519,8 @@ pub(super) enum Request {
         cursor: Option<Cursor>,
         /// Target part size.
         max_bytes: usize,
+        /// The partitions the other node holds: only theirs are sent.
+        wanted: PartitionSet,
         /// The part, and at the start of a transfer this node's vector
         /// and digest as they were when the part was gathered.
         reply: Sender<(Delta, Option<Summary>)>,
@@ -544,9 +547,17 @@ pub(super) enum Request {
         peer: usize,
         /// Its vector.
         vv: WireVv,
+        /// The partitions it holds.
+        partitions: PartitionSet,
     },
     /// Drop the tombstones every listed peer has acknowledged.
     CollectTombstones,
+    /// Drop the partitions this node holds no more whose holders have
+    /// all of them (see `Store::drop_released`).
+    DropReleased {
+        /// The partitions this node holds now.
+        held: PartitionSet,
+    },
     /// Track listed peer `peer`: a member joined.
     AddPeer {
         /// Index in the peers list.
@@ -706,6 +717,7 @@ impl StoreHandle {
         since: WireVv,
         cursor: Option<Cursor>,
         max_bytes: usize,
+        wanted: PartitionSet,
     ) -> Result<Receiver<(Delta, Option<Summary>)>> {
         let (reply, rx) = bounded(1);
         self.tx
@@ -713,6 +725,7 @@ impl StoreHandle {
                 since,
                 cursor,
                 max_bytes,
+                wanted,
                 reply,
             })
             .map_err(|_| Error::Stopped)?;
@@ -748,9 +761,18 @@ impl StoreHandle {
     }
 
     /// Records what listed peer `peer` acknowledged, without waiting.
-    pub fn peer_acknowledged(&self, peer: usize, vv: WireVv) -> Result<()> {
+    pub fn peer_acknowledged(
+        &self,
+        peer: usize,
+        vv: WireVv,
+        partitions: PartitionSet,
+    ) -> Result<()> {
         self.tx
-            .send(Request::PeerAcknowledged { peer, vv })
+            .send(Request::PeerAcknowledged {
+                peer,
+                vv,
+                partitions,
+            })
             .map_err(|_| Error::Stopped)
     }
 
@@ -773,6 +795,14 @@ impl StoreHandle {
     pub fn collect_tombstones(&self) -> Result<()> {
         self.tx
             .send(Request::CollectTombstones)
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Drops, without waiting, the partitions this node holds no more
+    /// (it holds `held`) once their holders have all of them.
+    pub fn drop_released(&self, held: PartitionSet) -> Result<()> {
+        self.tx
+            .send(Request::DropReleased { held })
             .map_err(|_| Error::Stopped)
     }
 

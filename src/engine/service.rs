@@ -329,13 +329,15 @@ impl Service {
                 since,
                 cursor,
                 max_bytes,
+                wanted,
                 reply,
             } => {
                 // What leaves for a peer must be in the log first.
                 self.flush();
                 let store = &self.store;
                 let summary = cursor.is_none().then(|| store.summary());
-                let _ = reply.send((store.delta(&since, cursor, max_bytes), summary));
+                let delta = store.delta_for(&since, cursor, max_bytes, &wanted);
+                let _ = reply.send((delta, summary));
             }
             Request::CheckHistory { peer, vv, reply } => {
                 let renewed = self.check_history(&peer, &vv);
@@ -345,13 +347,27 @@ impl Service {
                 self.flush();
                 let _ = reply.send(self.store.version_vector());
             }
-            Request::PeerAcknowledged { peer, vv } => {
+            Request::PeerAcknowledged {
+                peer,
+                vv,
+                partitions,
+            } => {
+                store.set_peer_partitions(peer, partitions);
                 if let Err(e) = store.peer_acknowledged(peer, &vv) {
                     log::warn!("ignored an acknowledgement: {e}");
                 }
             }
             Request::CollectTombstones => {
                 store.collect_tombstones();
+            }
+            Request::DropReleased { held } => {
+                let (partitions, entries) = store.drop_released(&held);
+                if partitions > 0 {
+                    log::info!(
+                        "handed off {partitions} partitions this node holds no more: \
+                         {entries} entries dropped, every holder has them"
+                    );
+                }
             }
             Request::AddPeer { peer } => store.add_peer(peer),
             Request::ForgetPeer { peer } => {

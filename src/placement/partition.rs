@@ -52,7 +52,9 @@ pub fn base_writer(name: &str) -> &str {
 }
 
 /// A set of partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct PartitionSet([u64; PARTITIONS / 64]);
 
 impl PartitionSet {

@@ -138,6 +138,32 @@ impl Routing {
             .map_or_else(PartitionSet::all, |p| p.partitions_of(id))
     }
 
+    /// The partitions of the peer with member id `id` (when known), else
+    /// of the member named `name` or at `addr`: what to send it. All of
+    /// them when not sharded, or for a peer not in the list (it takes
+    /// only what it holds, see `crate::store::joinable`).
+    pub fn partitions_of_peer(&self, id: Option<&str>, name: &str, addr: &str) -> PartitionSet {
+        let Some(placed) = self.placed() else {
+            return PartitionSet::all();
+        };
+        let member = placed
+            .members
+            .iter()
+            .filter(|m| !m.state.is_gone())
+            .find(|m| id.is_some_and(|id| id == m.id))
+            .or_else(|| {
+                placed
+                    .members
+                    .iter()
+                    .filter(|m| !m.state.is_gone())
+                    .find(|m| m.name == name || m.addr == addr)
+            });
+        match member {
+            Some(m) => placed.partitions_of(&m.id),
+            None => PartitionSet::all(),
+        }
+    }
+
     /// Whether this node holds `key`'s partition.
     pub fn holds_key(&self, key: &[u8]) -> bool {
         self.held().holds_key(key)

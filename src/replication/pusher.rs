@@ -40,6 +40,7 @@
 use crate::engine::StoreHandle;
 use crate::error::Error;
 use crate::membership::{Membership, State};
+use crate::placement::partition::partition_of_writer;
 use crate::replication::anti_entropy::{AntiEntropy, RepairPlan};
 use crate::replication::auth::{AuthError, ClusterSecret};
 use crate::replication::clocks::ClockOffset;
@@ -51,7 +52,7 @@ use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     DoneRef, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
-use crate::store::Shown;
+use crate::store::{joinable, within, PartitionSet, Shown};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 use rustls::ClientConfig;
@@ -77,6 +78,9 @@ pub struct PushSettings {
     pub refusal: WriteRefusal,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: u64,
+    /// Which partitions this node and its peers hold (see
+    /// [`crate::placement::routing`]).
+    pub routing: Arc<crate::placement::Routing>,
     /// The node's anti-entropy counters, shared with its receivers.
     pub anti_entropy: AntiEntropy,
     /// The cluster secret (`--cluster-secret-file`): with one, every
@@ -666,10 +670,10 @@ impl Pusher {
     /// node has, so it acknowledges this node's own vector, and holds back
     /// no tombstone.
     fn acknowledge_self(&self) -> bool {
-        let acked = self
-            .store
-            .version_vector()
-            .and_then(|vv| self.store.peer_acknowledged(self.index, vv));
+        let acked = self.store.version_vector().and_then(|vv| {
+            self.store
+                .peer_acknowledged(self.index, vv, PartitionSet::all())
+        });
         acked.is_ok()
     }
 
@@ -748,7 +752,11 @@ impl Pusher {
             greeted.peer_vv.clone()
         };
         let max_part = part_bytes(self.settings.max_frame);
-        let mut parts = Parts::new(&self.store, since, max_part)?;
+        // Sharded, the peer is sent the partitions it holds, and says so.
+        let routing = &self.settings.routing;
+        let wanted = routing.partitions_of_peer(None, &greeted.peer_name, &self.addr);
+        let carried = (!wanted.is_all()).then_some(wanted);
+        let mut parts = Parts::new(&self.store, since, max_part, wanted)?;
         // Parts sent whose `Next` has not come back yet.
         let mut unanswered = 0;
         while let Some((batch, last)) = parts.next_part()? {
@@ -768,6 +776,7 @@ impl Pusher {
                 vv,
                 digest: *digest,
                 full,
+                sent: carried,
             });
             sent += conn.send(&MessageRef::Push {
                 batch: &batch,
@@ -805,28 +814,59 @@ impl Pusher {
                     }
                     merges.add(batch)?;
                 }
-                Message::Ack { vv, digest } => {
+                Message::Ack {
+                    vv,
+                    digest,
+                    sent: answered,
+                } => {
                     let vv = greeted.vectors.apply(vv)?;
+                    // Sharded, what the peer says of partitions it does
+                    // not hold is no business of this exchange, nor is
+                    // what it says of those this node neither holds nor
+                    // has data of (handed off).
+                    let mut theirs_here = within(&vv, &wanted);
+                    if routing.is_sharded() {
+                        let held = routing.held();
+                        let ours: std::collections::HashSet<&str> = parts
+                            .start_summary()
+                            .map(|s| s.vv.iter())
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, c)| *c > 0)
+                            .map(|(n, _)| n.as_str())
+                            .collect();
+                        theirs_here.retain(|(name, _)| {
+                            partition_of_writer(name).is_none_or(|p| held.contains(p))
+                                || ours.contains(name.as_str())
+                        });
+                    }
                     // An acknowledgement covering more than that would let
                     // tombstones go before the peer has them.
-                    let (acked, over) = shown.clamp(&vv);
+                    let (acked, over) = shown.clamp(&theirs_here);
                     report_overclaims(&peer, &over, &mut greeted.warned);
                     // The peer's vector covers what it sent: join it only
-                    // once all of that is merged.
-                    merges.finish(acked.clone())?;
+                    // once all of that is merged, and only for the
+                    // partitions it sent that this node holds.
+                    let answered = answered.unwrap_or_else(PartitionSet::all);
+                    let joinable = joinable(&acked, &answered, &routing.held());
+                    merges.finish(joinable.clone())?;
                     if let Some(keys) = keys.take() {
                         let peer = greeted.peer_name.clone();
-                        self.store
-                            .drop_deleted_meanwhile(acked.clone(), keys, peer)?;
+                        self.store.drop_deleted_meanwhile(joinable, keys, peer)?;
                     }
-                    self.store.peer_acknowledged(self.index, acked.clone())?;
+                    self.store
+                        .peer_acknowledged(self.index, acked.clone(), wanted)?;
                     // Compared as claimed: a vector clamped to this node's
                     // own would pass for even.
                     let theirs = Summary { vv, digest };
                     let anti_entropy = &self.settings.anti_entropy;
                     let peer = &greeted.peer_name;
+                    // Sharded nodes hold different data by design: their
+                    // vectors and digests are not comparable.
                     let diverged = if full {
                         anti_entropy.repaired(peer, "pushing to");
+                        false
+                    } else if routing.is_sharded() {
                         false
                     } else {
                         parts.start_summary().is_some_and(|ours| {

@@ -28,6 +28,7 @@ use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
+use crate::store::{joinable, PartitionSet};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct ReceiveSettings {
     /// The member list: gossip is merged into it, and a member it says
     /// was forgotten or left is refused.
     pub membership: Membership,
+    /// Which partitions this node and its peers hold.
+    pub routing: Arc<crate::placement::Routing>,
     /// How this node dials a member, for an indirect probe asked of it
     /// (`None`: it does not make them).
     pub dialing: Option<crate::replication::pusher::PushSettings>,
@@ -155,9 +158,13 @@ pub fn serve(
         // node's writer than it has issued?
         store.check_history(&peer, done.vv.clone())?;
         // Every part has arrived and, once merged, this node has seen what
-        // the pusher had: only then may its vector be joined.
+        // the pusher had: only then may its vector be joined (sharded: the
+        // entries of the partitions it sent that this node holds).
         // A vector entry above what this node can verify is clamped there.
-        let over = merges.finish(done.vv.clone())?;
+        let routing = &settings.routing;
+        let sent = done.sent.unwrap_or_else(PartitionSet::all);
+        let over = merges.finish(joinable(&done.vv, &sent, &routing.held()))?;
+        let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
         report_overclaims(&format!("{peer} ({addr})"), &over, &mut warned);
         let answered = answer(
             &mut conn,
@@ -166,11 +173,14 @@ pub fn serve(
             &mut vectors,
             part_bytes(settings.max_frame),
             (&settings.answering, &peer),
+            wanted,
         )?;
         // The same comparison the pusher makes with the same two
         // summaries, so both sides log a divergence (the pusher repairs).
         if done.full {
             settings.anti_entropy.repaired(&peer, "answering");
+        } else if routing.is_sharded() {
+            // Sharded nodes hold different data by design.
         } else {
             settings
                 .anti_entropy
@@ -360,13 +370,14 @@ fn answer(
     vectors: &mut VectorLink,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
+    wanted: PartitionSet,
 ) -> Result<Summary> {
     let since = if done.full {
         WireVv::new()
     } else {
         done.vv.clone()
     };
-    let mut parts = Parts::new(store, since, max_part)?;
+    let mut parts = Parts::new(store, since, max_part, wanted)?;
     let mut in_progress = None;
     while let Some((batch, last)) = parts.next_part()? {
         if !last && in_progress.is_none() {
@@ -382,6 +393,7 @@ fn answer(
     conn.send(&MessageRef::Ack {
         vv: &vectors.changes(&start.vv),
         digest: start.digest,
+        sent: (!wanted.is_all()).then_some(wanted),
     })?;
     conn.flush()?;
     Ok(start)

@@ -22,6 +22,7 @@ pub fn spawn_ticker(
     store: StoreHandle,
     interval: Duration,
     stop: Receiver<()>,
+    routing: Arc<crate::placement::Routing>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("netdb-sync".into())
@@ -37,6 +38,9 @@ pub fn spawn_ticker(
                     default(wait) => {
                         next_tick = Instant::now() + interval;
                         if pushers.start_round().is_err() || store.collect_tombstones().is_err() {
+                            return;
+                        }
+                        if routing.is_sharded() && store.drop_released(routing.held()).is_err() {
                             return;
                         }
                     }

@@ -11,7 +11,7 @@ use crate::engine::StoreHandle;
 use crate::replication::error::{Result, SyncError};
 use crate::replication::wire::{Batch, Summary, WireVv};
 use crate::store::GROUP_STRETCH;
-use crate::store::{BatchError, Delta, Overclaim};
+use crate::store::{BatchError, Delta, Overclaim, PartitionSet};
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::collections::VecDeque;
 
@@ -41,18 +41,25 @@ pub struct Parts<'a> {
     store: &'a StoreHandle,
     since: WireVv,
     max_bytes: usize,
+    wanted: PartitionSet,
     next: Option<Receiver<(Delta, Option<Summary>)>>,
     start: Option<Summary>,
 }
 
 impl<'a> Parts<'a> {
-    /// Asks for the first part.
-    pub fn new(store: &'a StoreHandle, since: WireVv, max_bytes: usize) -> Result<Parts<'a>> {
-        let next = Some(store.delta_later(since.clone(), None, max_bytes)?);
+    /// Asks for the first part, of the partitions `wanted` only.
+    pub fn new(
+        store: &'a StoreHandle,
+        since: WireVv,
+        max_bytes: usize,
+        wanted: PartitionSet,
+    ) -> Result<Parts<'a>> {
+        let next = Some(store.delta_later(since.clone(), None, max_bytes, wanted)?);
         Ok(Parts {
             store,
             since,
             max_bytes,
+            wanted,
             next,
             start: None,
         })
@@ -73,6 +80,7 @@ impl<'a> Parts<'a> {
                 self.since.clone(),
                 Some(cursor),
                 self.max_bytes,
+                self.wanted,
             )?);
         }
         Ok(Some((delta.batch, delta.next.is_none())))

@@ -57,6 +57,7 @@
 //! Nothing in this module is trusted: [`crate::store::Store::apply_batch`]
 //! checks every index and length before using a batch.
 
+use crate::placement::PartitionSet;
 use crate::replication::auth::{Nonce, Tag};
 pub use crate::store::batch::{Batch, Bytes, Summary, WireEntry, WireVv};
 pub use crate::store::DataDigest;
@@ -102,7 +103,12 @@ pub const MAGIC: [u8; 4] = [0xF0, b'N', b'D', b'B'];
 /// entries that changed since the sender's previous vector on the same
 /// connection (see [`crate::replication::vectors`]); `Welcome`'s is still
 /// whole.
-pub const PROTOCOL_VERSION: u16 = 7;
+///
+/// Version 8 added the partitions a transfer carried to `Push`'s last
+/// part and to `Ack` (`sent`; `None`: every partition), for sharded
+/// clusters: the receiving side joins only those partitions' entries of
+/// the sender's vector (see `crate::store::joinable`).
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// What the last part of a push says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +123,9 @@ pub struct Done {
     /// A repair: the push held everything, and the answer must too (as if
     /// the pusher's vector were empty).
     pub full: bool,
+    /// The partitions the push carried (`None`: all of them): of its
+    /// vector, only these partitions' writers may be joined.
+    pub sent: Option<PartitionSet>,
 }
 
 /// [`Done`] by reference.
@@ -126,6 +135,7 @@ pub struct DoneRef<'a> {
     pub vv: &'a WireVv,
     pub digest: Option<DataDigest>,
     pub full: bool,
+    pub sent: Option<PartitionSet>,
 }
 
 impl Done {
@@ -224,6 +234,8 @@ pub enum Message {
         vv: WireVv,
         /// The digest at that instant (`None`: not comparable then).
         digest: Option<DataDigest>,
+        /// The partitions the answer carried (`None`: all of them).
+        sent: Option<PartitionSet>,
     },
     /// First message of the connecting side when it has a cluster secret
     /// (instead of `Hello`, which follows the proofs).
@@ -374,6 +386,7 @@ pub enum MessageRef<'a> {
     Ack {
         vv: &'a WireVv,
         digest: Option<DataDigest>,
+        sent: Option<PartitionSet>,
     },
     Challenge {
         version: u16,
@@ -483,6 +496,7 @@ mod tests {
                         vv: vv.clone(),
                         digest: Some(DataDigest { sum: 9, live: 1 }),
                         full: true,
+                        sent: Some([1u16, 200].into_iter().collect()),
                     }),
                 },
                 MessageRef::Push {
@@ -491,6 +505,7 @@ mod tests {
                         vv: &vv,
                         digest: Some(DataDigest { sum: 9, live: 1 }),
                         full: true,
+                        sent: Some([1u16, 200].into_iter().collect()),
                     }),
                 },
             ),
@@ -515,10 +530,12 @@ mod tests {
                 Message::Ack {
                     vv: vv.clone(),
                     digest: None,
+                    sent: None,
                 },
                 MessageRef::Ack {
                     vv: &vv,
                     digest: None,
+                    sent: None,
                 },
             ),
             (

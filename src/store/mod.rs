@@ -76,7 +76,7 @@ pub use identity::Behind;
 use journal::Undo;
 pub use journal::{ChangeLog, SnapshotCursor};
 use merge::check_vv;
-pub use shard::joinable;
+pub use shard::{joinable, within};
 pub use tombstones::PeerLag;
 
 /// The longest key accepted, in bytes.

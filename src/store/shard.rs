@@ -150,6 +150,86 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Drops the data of the partitions this node holds no more (not in
+    /// `held`) that every listed peer holding them has acknowledged
+    /// whole: the end of a handoff. A partition is dropped only when at
+    /// least one peer holds it and each peer that does (or whose
+    /// partitions are not known yet) has acknowledged, for every writer
+    /// of the partition, all this node has of it; so nothing this node
+    /// holds is lost with it. Its entries go (tombstones included, which
+    /// the holders have) and its writers' vector entries fall to zero:
+    /// were it to hold the partition again, it would be sent the
+    /// partition whole. The drop is not logged: after a restart the log
+    /// brings the data back with the vector entries that cover it, and
+    /// the next drop takes it again. Not while a snapshot is written
+    /// (entries would move between slots). Returns how many partitions
+    /// and entries went.
+    pub fn drop_released(&mut self, held: &PartitionSet) -> (usize, usize) {
+        if !self.sharded || self.hold_tombstones || held.is_all() {
+            return (0, 0);
+        }
+        let mut names: Vec<(NodeId, u16, u64)> = Vec::new();
+        for (node, c) in self.vv.iter() {
+            if c == 0 {
+                continue;
+            }
+            if let Some(p) = partition_of_writer(self.names.name(node)) {
+                if !held.contains(p) {
+                    names.push((node, p, c));
+                }
+            }
+        }
+        if names.is_empty() {
+            return (0, 0);
+        }
+        let candidates: PartitionSet = names.iter().map(|&(_, p, _)| p).collect();
+        let mut released = PartitionSet::none();
+        for p in candidates.iter() {
+            let mut holders = 0;
+            let all_acked = (0..self.peer_acks.len())
+                .filter(|i| !self.gone_peers.contains(i))
+                .filter(|&i| self.peer_partitions(i).contains(p))
+                .all(|i| {
+                    holders += 1;
+                    self.peer_acks[i].as_ref().is_some_and(|ack| {
+                        names
+                            .iter()
+                            .filter(|&&(_, q, _)| q == p)
+                            .all(|&(node, _, c)| ack.get(node) >= c)
+                    })
+                });
+            if all_acked && holders > 0 {
+                released.insert(p);
+            }
+        }
+        if released.is_empty() {
+            return (0, 0);
+        }
+        let mut doomed: Vec<u32> = (0..)
+            .zip(&self.slots)
+            .filter(|(_, e)| released.contains(partition_of_key(e.key())))
+            .map(|(slot, _)| slot)
+            .collect();
+        // Highest first: removing a slot moves the last entry into it.
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        for &slot in &doomed {
+            self.remove(slot);
+        }
+        for &(node, p, _) in &names {
+            if released.contains(p) {
+                self.vv.lower(node, 0);
+            }
+        }
+        let gone = |node: NodeId| {
+            partition_of_writer(self.names.name(node)).is_some_and(|p| released.contains(p))
+        };
+        let groups = std::mem::take(&mut self.groups);
+        self.groups = groups.into_iter().filter(|(d, _)| !gone(d.node)).collect();
+        (released.len(), doomed.len())
+    }
+}
+
 /// Keeps the entries of `vv` that a node holding `held` may join from a
 /// transfer that carried the partitions `sent`: per-partition names of a
 /// partition in both, and other names only when the transfer carried
@@ -165,6 +245,18 @@ pub fn joinable(vv: &WireVv, sent: &PartitionSet, held: &PartitionSet) -> WireVv
             Some(p) => both.contains(p),
             None => whole,
         })
+        .cloned()
+        .collect()
+}
+
+/// Keeps the entries of `vv` for the partitions `parts` (and names from
+/// before sharding): what a peer holding `parts` says that concerns it.
+pub fn within(vv: &WireVv, parts: &PartitionSet) -> WireVv {
+    if parts.is_all() {
+        return vv.clone();
+    }
+    vv.iter()
+        .filter(|(name, _)| partition_of_writer(name).is_none_or(|p| parts.contains(p)))
         .cloned()
         .collect()
 }

@@ -286,6 +286,7 @@ fn serve_forged(
                         Message::Ack {
                             vv: heard.iter().map(|n| (n.clone(), claim)).collect(),
                             digest: None,
+                            sent: None,
                         }
                     }
                 }

@@ -52,6 +52,7 @@ pub fn overwriting_push(key: &str, value: &str, writer: &str) -> Message {
             vv: vec![(writer.into(), 1)],
             digest: None,
             full: false,
+            sent: None,
         }),
     }
 }

@@ -204,6 +204,7 @@ fn message(rng: &mut Rng) -> Message {
                 vv: vv(rng),
                 digest: digest(rng),
                 full: rng.percent(50),
+                sent: None,
             }),
         },
         3 => Message::Next,
@@ -211,6 +212,7 @@ fn message(rng: &mut Rng) -> Message {
         _ => Message::Ack {
             vv: vv(rng),
             digest: digest(rng),
+            sent: None,
         },
     }
 }
