@@ -118,6 +118,7 @@ fn run(addr: &str, batch: u64, duration: Duration) -> Result<(f64, u64, u64), St
                     digest: None,
                     full: false,
                     sent: None,
+                    serving: None,
                 }),
             },
         )

@@ -137,7 +137,11 @@ impl Node {
             return Err(crate::error::Error::Config(why));
         }
         let _ = members_late.set(membership.clone());
-        let routing = Arc::new(Routing::new(membership.clone(), config.replicas));
+        let routing = Arc::new(Routing::new(
+            membership.clone(),
+            config.replicas,
+            !config.join.is_empty(),
+        ));
         log::debug!(
             "member id {} ({} members known)",
             membership.my_id(),

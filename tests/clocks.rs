@@ -58,6 +58,7 @@ fn push_stamped(key: &str, ts: u64) -> Vec<u8> {
             digest: None,
             full: false,
             sent: None,
+            serving: None,
         }),
     })
 }

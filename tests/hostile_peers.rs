@@ -221,6 +221,7 @@ fn messages_out_of_order() {
         vv: Vec::new(),
         digest: None,
         sent: None,
+        serving: None,
     });
     stream.write_all(&ack).expect("send");
     assert_closed(&c, from, "expected Push, got Ack");
@@ -254,6 +255,7 @@ fn last_push(batch: Batch) -> Vec<u8> {
             digest: None,
             full: false,
             sent: None,
+            serving: None,
         }),
     })
 }
@@ -420,6 +422,7 @@ fn a_vector_claiming_a_writer_far_ahead_is_not_joined_and_its_writes_still_repli
             digest: None,
             full: false,
             sent: None,
+            serving: None,
         }),
     });
     stream.write_all(&forged).expect("send");

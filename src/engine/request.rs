@@ -623,6 +623,9 @@ pub struct StoreFacts {
     /// Keys with an expiry in each database that has any; empty where not
     /// counted.
     pub expiring_by_database: Vec<(Database, usize)>,
+    /// The partitions this node has data of (sharded; see
+    /// `Store::partitions_with_data`).
+    pub partitions_with_data: PartitionSet,
 }
 
 /// A cloneable way to talk to the store thread.

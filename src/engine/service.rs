@@ -293,6 +293,7 @@ impl Service {
             log: self.disk.as_ref().map(DataDir::log_counts),
             databases: Vec::new(),
             expiring_by_database: Vec::new(),
+            partitions_with_data: store.partitions_with_data(),
         }
     }
 

@@ -58,10 +58,26 @@ pub fn placed_ids(records: &[Member]) -> Vec<&str> {
 }
 
 /// The node's routing: see the module doc.
+///
+/// # Partitions that move here
+///
+/// A partition this node comes to hold (a member joined or left, or the
+/// node started) is empty here until a peer that holds it sends it: it
+/// is *gaining* until one exchange with another holder of it has
+/// completed since, and meanwhile this node does not serve it (commands
+/// for its keys go to another holder, as for a partition it does not
+/// hold), so no read sees it half there. A partition no other member
+/// holds is served at once: there is nothing to wait for.
 pub struct Routing {
     replicas: Option<usize>,
     membership: Option<Membership>,
     placed: Mutex<Option<Arc<Placed>>>,
+    /// The held partitions that are not gaining any more.
+    ready: Mutex<PartitionSet>,
+    /// Whether this node, while it knows no other member, serves what it
+    /// holds: not one that joins a cluster (`--join`), which has nothing
+    /// until the members it joins send it.
+    alone_serves: bool,
 }
 
 impl std::fmt::Debug for Routing {
@@ -79,16 +95,22 @@ impl Routing {
             replicas: None,
             membership: None,
             placed: Mutex::new(None),
+            ready: Mutex::new(PartitionSet::all()),
+            alone_serves: true,
         }
     }
 
     /// Routing over `membership` with `replicas` members per partition
-    /// (`--replicas`); `None` is full replication.
-    pub fn new(membership: Membership, replicas: Option<usize>) -> Routing {
+    /// (`--replicas`); `None` is full replication. `joining`: the node
+    /// joins a cluster (`--join`), and serves nothing before a member
+    /// sent it what it holds.
+    pub fn new(membership: Membership, replicas: Option<usize>, joining: bool) -> Routing {
         Routing {
             replicas: replicas.filter(|&n| n > 0),
             membership: Some(membership),
             placed: Mutex::new(None),
+            ready: Mutex::new(PartitionSet::none()),
+            alone_serves: !joining,
         }
     }
 
@@ -122,9 +144,59 @@ impl Routing {
             list_digest: digest,
         };
         placed.held = placed.partitions_of(&placed.me);
+        // What this node held before stays ready; what no other member
+        // holds is ready at once; the rest is gaining.
+        let others: PartitionSet = placed
+            .layout
+            .members()
+            .iter()
+            .filter(|id| **id != placed.me)
+            .fold(PartitionSet::none(), |acc, id| {
+                acc.union(&placed.partitions_of(id))
+            });
+        let mut ready = self.ready.lock();
+        let before = cached.as_ref().map_or(PartitionSet::none(), |p| p.held);
+        let alone = placed.layout.members().len() <= 1;
+        let unshared = if alone && !self.alone_serves {
+            PartitionSet::none()
+        } else {
+            placed.held.minus(&others)
+        };
+        *ready = ready
+            .intersection(&before)
+            .union(&unshared)
+            .intersection(&placed.held);
+        drop(ready);
         let placed = Arc::new(placed);
         *cached = Some(Arc::clone(&placed));
         Some(placed)
+    }
+
+    /// An exchange with a peer that holds `partitions` completed: the
+    /// ones this node holds are not gaining any more.
+    pub fn synced(&self, partitions: &PartitionSet) {
+        if !self.is_sharded() {
+            return;
+        }
+        let held = self.held();
+        let mut ready = self.ready.lock();
+        *ready = ready.union(&partitions.intersection(&held));
+    }
+
+    /// The partitions this node serves: held and not gaining (all of
+    /// them when not sharded).
+    pub fn serving(&self) -> PartitionSet {
+        let held = self.held();
+        if held.is_all() {
+            return held;
+        }
+        self.ready.lock().intersection(&held)
+    }
+
+    /// The partitions this node holds and is still gaining.
+    pub fn gaining(&self) -> PartitionSet {
+        let held = self.held();
+        held.minus(&self.ready.lock())
     }
 
     /// The partitions this node holds: all of them when not sharded.
@@ -169,16 +241,24 @@ impl Routing {
         self.held().holds_key(key)
     }
 
-    /// Where to send a command for `slot` that this node does not hold:
-    /// the addresses of the slot's replicas, master first, those that
-    /// look up before the others (a suspect or down one last, in case
-    /// this node's view is wrong). Empty when this node holds the slot
-    /// or the cluster is not sharded.
+    /// Whether this node serves `key`: it holds its partition, and is
+    /// not still gaining it.
+    pub fn serves_key(&self, key: &[u8]) -> bool {
+        self.serving().holds_key(key)
+    }
+
+    /// Where to send a command for `slot` that this node does not serve:
+    /// the addresses of the slot's other replicas, master first, those
+    /// that look up before the others (a suspect or down one last, in
+    /// case this node's view is wrong). Empty when this node serves the
+    /// slot (holds it and is not gaining it) or the cluster is not
+    /// sharded.
     pub fn targets(&self, slot: u16) -> Vec<String> {
         let Some(placed) = self.placed() else {
             return Vec::new();
         };
-        if placed.layout.holds(&placed.me, slot) {
+        let p = crate::placement::partition::partition_of_slot(slot);
+        if self.serving().contains(p) {
             return Vec::new();
         }
         let membership = self
@@ -189,6 +269,9 @@ impl Routing {
         let mut up = Vec::new();
         let mut rest = Vec::new();
         for id in placed.layout.replicas_of(slot) {
+            if id == placed.me {
+                continue;
+            }
             let Some(member) = placed.member(id) else {
                 continue;
             };

@@ -180,7 +180,8 @@ impl Pushers {
         let table = PeerTable::new(name, &[], settings.refusal.clone())
             .with_max_clock_offset_ms(settings.max_clock_offset_ms)
             .with_anti_entropy(settings.anti_entropy.clone())
-            .with_membership(settings.membership.clone());
+            .with_membership(settings.membership.clone())
+            .with_routing(Arc::clone(&settings.routing));
         let pushers = Pushers {
             slots: Mutex::new(Vec::new()),
             dynamic: AtomicBool::new(dynamic),
@@ -756,6 +757,8 @@ impl Pusher {
         let routing = &self.settings.routing;
         let wanted = routing.partitions_of_peer(None, &greeted.peer_name, &self.addr);
         let carried = (!wanted.is_all()).then_some(wanted);
+        let serving = routing.serving();
+        let serving = (!serving.is_all()).then_some(serving);
         let mut parts = Parts::new(&self.store, since, max_part, wanted)?;
         // Parts sent whose `Next` has not come back yet.
         let mut unanswered = 0;
@@ -777,6 +780,7 @@ impl Pusher {
                 digest: *digest,
                 full,
                 sent: carried,
+                serving,
             });
             sent += conn.send(&MessageRef::Push {
                 batch: &batch,
@@ -818,6 +822,7 @@ impl Pusher {
                     vv,
                     digest,
                     sent: answered,
+                    serving: theirs_served,
                 } => {
                     let vv = greeted.vectors.apply(vv)?;
                     // Sharded, what the peer says of partitions it does
@@ -850,6 +855,10 @@ impl Pusher {
                     let answered = answered.unwrap_or_else(PartitionSet::all);
                     let joinable = joinable(&acked, &answered, &routing.held());
                     merges.finish(joinable.clone())?;
+                    // What the peer serves and sent, this node now has whole.
+                    routing.synced(
+                        &answered.intersection(&theirs_served.unwrap_or_else(PartitionSet::all)),
+                    );
                     if let Some(keys) = keys.take() {
                         let peer = greeted.peer_name.clone();
                         self.store.drop_deleted_meanwhile(joinable, keys, peer)?;

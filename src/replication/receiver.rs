@@ -164,6 +164,8 @@ pub fn serve(
         let routing = &settings.routing;
         let sent = done.sent.unwrap_or_else(PartitionSet::all);
         let over = merges.finish(joinable(&done.vv, &sent, &routing.held()))?;
+        // What the pusher serves and sent, this node now has whole.
+        routing.synced(&sent.intersection(&done.serving.unwrap_or_else(PartitionSet::all)));
         let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
         report_overclaims(&format!("{peer} ({addr})"), &over, &mut warned);
         let answered = answer(
@@ -173,7 +175,7 @@ pub fn serve(
             &mut vectors,
             part_bytes(settings.max_frame),
             (&settings.answering, &peer),
-            wanted,
+            (wanted, routing),
         )?;
         // The same comparison the pusher makes with the same two
         // summaries, so both sides log a divergence (the pusher repairs).
@@ -370,7 +372,7 @@ fn answer(
     vectors: &mut VectorLink,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
-    wanted: PartitionSet,
+    (wanted, routing): (PartitionSet, &crate::placement::Routing),
 ) -> Result<Summary> {
     let since = if done.full {
         WireVv::new()
@@ -378,6 +380,8 @@ fn answer(
         done.vv.clone()
     };
     let mut parts = Parts::new(store, since, max_part, wanted)?;
+    let serving = routing.serving();
+    let serving = (!serving.is_all()).then_some(serving);
     let mut in_progress = None;
     while let Some((batch, last)) = parts.next_part()? {
         if !last && in_progress.is_none() {
@@ -394,6 +398,7 @@ fn answer(
         vv: &vectors.changes(&start.vv),
         digest: start.digest,
         sent: (!wanted.is_all()).then_some(wanted),
+        serving,
     })?;
     conn.flush()?;
     Ok(start)

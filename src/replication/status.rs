@@ -138,6 +138,8 @@ pub struct PeerTable {
     anti_entropy: AntiEntropy,
     /// The member list, for `status`, `INFO` and `CLUSTER`.
     membership: Option<crate::membership::Membership>,
+    /// Which partitions this node holds, for `status` and `INFO`.
+    routing: Option<Arc<crate::placement::Routing>>,
 }
 
 impl PeerTable {
@@ -153,7 +155,19 @@ impl PeerTable {
             max_clock_offset_ms: crate::core::hlc::DEFAULT_MAX_OFFSET_MS,
             anti_entropy: AntiEntropy::default(),
             membership: None,
+            routing: None,
         }
+    }
+
+    /// The table, with the node's routing.
+    pub fn with_routing(mut self, routing: Arc<crate::placement::Routing>) -> PeerTable {
+        self.routing = Some(routing);
+        self
+    }
+
+    /// The node's routing (none in a table made for a test).
+    pub fn routing(&self) -> Option<&Arc<crate::placement::Routing>> {
+        self.routing.as_ref()
     }
 
     /// The table, with the node's member list.

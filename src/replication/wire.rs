@@ -126,6 +126,10 @@ pub struct Done {
     /// The partitions the push carried (`None`: all of them): of its
     /// vector, only these partitions' writers may be joined.
     pub sent: Option<PartitionSet>,
+    /// The partitions the pusher serves (holds and has received whole;
+    /// `None`: all of them): what the receiver, once it has merged the
+    /// push, holds whole too (see `crate::placement::Routing::synced`).
+    pub serving: Option<PartitionSet>,
 }
 
 /// [`Done`] by reference.
@@ -136,6 +140,7 @@ pub struct DoneRef<'a> {
     pub digest: Option<DataDigest>,
     pub full: bool,
     pub sent: Option<PartitionSet>,
+    pub serving: Option<PartitionSet>,
 }
 
 impl Done {
@@ -236,6 +241,8 @@ pub enum Message {
         digest: Option<DataDigest>,
         /// The partitions the answer carried (`None`: all of them).
         sent: Option<PartitionSet>,
+        /// The partitions the answering node serves (`None`: all).
+        serving: Option<PartitionSet>,
     },
     /// First message of the connecting side when it has a cluster secret
     /// (instead of `Hello`, which follows the proofs).
@@ -387,6 +394,7 @@ pub enum MessageRef<'a> {
         vv: &'a WireVv,
         digest: Option<DataDigest>,
         sent: Option<PartitionSet>,
+        serving: Option<PartitionSet>,
     },
     Challenge {
         version: u16,
@@ -497,6 +505,7 @@ mod tests {
                         digest: Some(DataDigest { sum: 9, live: 1 }),
                         full: true,
                         sent: Some([1u16, 200].into_iter().collect()),
+                        serving: None,
                     }),
                 },
                 MessageRef::Push {
@@ -506,6 +515,7 @@ mod tests {
                         digest: Some(DataDigest { sum: 9, live: 1 }),
                         full: true,
                         sent: Some([1u16, 200].into_iter().collect()),
+                        serving: None,
                     }),
                 },
             ),
@@ -531,11 +541,13 @@ mod tests {
                     vv: vv.clone(),
                     digest: None,
                     sent: None,
+                    serving: Some([3u16].into_iter().collect()),
                 },
                 MessageRef::Ack {
                     vv: &vv,
                     digest: None,
                     sent: None,
+                    serving: Some([3u16].into_iter().collect()),
                 },
             ),
             (

@@ -48,6 +48,15 @@ pub fn status_from_facts(
         .map(|m| m.view(std::time::Instant::now()))
         .unwrap_or_default();
     let gossip_sent = peers.membership().map(|m| m.gossip_sent());
+    let sharding = peers.routing().filter(|r| r.is_sharded()).map(|r| {
+        let held = r.held();
+        super::ShardingStatus {
+            replicas: r.replicas().unwrap_or(0),
+            held: held.len(),
+            gaining: r.gaining().len(),
+            handing_off: facts.partitions_with_data.minus(&held).len(),
+        }
+    });
     let peers = peers.lock().clone();
     Status {
         name: name.to_owned(),
@@ -75,6 +84,7 @@ pub fn status_from_facts(
         expiring_by_database: facts.expiring_by_database,
         members,
         gossip_sent,
+        sharding,
     }
 }
 

@@ -80,6 +80,23 @@ pub struct Status {
     /// Bytes of gossip (probes and their answers) the node has sent since
     /// it started; `None` where not gathered.
     pub gossip_sent: Option<u64>,
+    /// Where the node's keys are placed, when the cluster is sharded
+    /// (`--replicas`); `None` otherwise, or where not gathered.
+    pub sharding: Option<ShardingStatus>,
+}
+
+/// A sharded node's partitions (see [`crate::placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardingStatus {
+    /// `--replicas`: the members each partition is placed on.
+    pub replicas: usize,
+    /// The partitions the layout gives this node.
+    pub held: usize,
+    /// Of those, the ones it is still receiving from their holders.
+    pub gaining: usize,
+    /// Partitions it no longer holds and still has data of: handed off
+    /// once every new holder has all of it.
+    pub handing_off: usize,
 }
 
 /// Whether the last push to a peer worked.
@@ -224,6 +241,17 @@ pub fn format_status(status: &Status) -> String {
         // The reasons start "writes refused: ".
         lines.push(why.clone());
     }
+    if let Some(s) = &status.sharding {
+        lines.push(format!(
+            "sharding: {} replicas per partition; this node holds {} of {} partitions, \
+             {} still arriving, {} being handed off",
+            s.replicas,
+            s.held,
+            crate::placement::PARTITIONS,
+            s.gaining,
+            s.handing_off
+        ));
+    }
     // A node alone has nothing to say of its members.
     if status.members.len() > 1 {
         lines.extend(status.members.iter().map(member_line));
@@ -314,7 +342,25 @@ pub(crate) mod tests {
             expiring_by_database: Vec::new(),
             members: Vec::new(),
             gossip_sent: None,
+            sharding: Some(ShardingStatus {
+                replicas: 3,
+                held: 128,
+                gaining: 2,
+                handing_off: 1,
+            }),
         }
+    }
+
+    #[test]
+    fn a_sharded_node_says_what_it_holds_and_what_moves() {
+        let text = format_status(&sample());
+        assert!(
+            text.contains(
+                "sharding: 3 replicas per partition; this node holds 128 of 256 partitions, \
+                 2 still arriving, 1 being handed off"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -339,6 +385,7 @@ pub(crate) mod tests {
             expiring_by_database: Vec::new(),
             members: Vec::new(),
             gossip_sent: None,
+            sharding: None,
         };
         assert_eq!(
             format_status(&status),

@@ -124,6 +124,19 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// The partitions this node has data of: those whose writers' vector
+    /// entries are above zero (every partition when not sharded).
+    pub fn partitions_with_data(&self) -> PartitionSet {
+        if !self.sharded {
+            return PartitionSet::all();
+        }
+        self.vv
+            .iter()
+            .filter(|&(_, c)| c > 0)
+            .filter_map(|(node, _)| partition_of_writer(self.names.name(node)))
+            .collect()
+    }
+
     /// Tells the store which partitions listed peer `peer` holds: its lag
     /// and the groups it holds back count only those.
     pub fn set_peer_partitions(&mut self, peer: usize, partitions: PartitionSet) {
@@ -259,4 +272,187 @@ pub fn within(vv: &WireVv, parts: &PartitionSet) -> WireVv {
         .filter(|(name, _)| partition_of_writer(name).is_none_or(|p| parts.contains(p)))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::partition::partition_of_key;
+
+    /// Later than every write here, so no batch is ahead of the clock.
+    const LATER_US: u64 = 1 << 50;
+
+    /// A key of partition `p`, found by trying.
+    fn key_in(p: u16, nth: usize) -> Vec<u8> {
+        (0..)
+            .map(|i| format!("k{i}").into_bytes())
+            .filter(|k| partition_of_key(k) == p)
+            .nth(nth)
+            .expect("some key falls in every partition")
+    }
+
+    fn names_of(vv: &WireVv) -> Vec<&str> {
+        vv.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn sharded_writes_go_under_the_name_of_their_partition() {
+        let mut s = Store::new("a#1", 1024).sharded();
+        let (k3, k9) = (key_in(3, 0), key_in(9, 0));
+        s.put(&k3, b"v", 1_000).expect("put");
+        s.put(&k9, b"v", 2_000).expect("put");
+        s.put(&key_in(3, 1), b"v", 3_000).expect("put");
+        let vv = s.version_vector();
+        assert!(names_of(&vv).contains(&"a#1/3"), "{vv:?}");
+        assert!(names_of(&vv).contains(&"a#1/9"), "{vv:?}");
+        // One counter across the names: no dot repeats.
+        assert_eq!(vv.iter().map(|(_, c)| *c).max(), Some(3));
+        // Unsharded, the name stays the node's own.
+        let mut plain = Store::new("b#1", 1024);
+        plain.put(&k3, b"v", 1_000).expect("put");
+        assert_eq!(names_of(&plain.version_vector()), vec!["b#1"]);
+    }
+
+    #[test]
+    fn a_delta_for_a_peer_holds_only_its_partitions() {
+        let mut a = Store::new("a#1", 1024).sharded();
+        for p in 0..8 {
+            a.put(&key_in(p, 0), b"v", 1_000 + u64::from(p))
+                .expect("put");
+        }
+        let wanted: PartitionSet = [1, 5].into_iter().collect();
+        let d = a.delta_for(&WireVv::new(), None, usize::MAX, &wanted);
+        let mut parts: Vec<u16> = d
+            .batch
+            .entries
+            .iter()
+            .map(|e| partition_of_key(&e.key.0))
+            .collect();
+        parts.sort_unstable();
+        assert_eq!(parts, vec![1, 5]);
+        // The batch names only the writers its entries use.
+        assert_eq!(d.batch.names.len(), 2, "{:?}", d.batch.names);
+    }
+
+    #[test]
+    fn only_the_partitions_a_transfer_carried_and_the_node_holds_are_joined() {
+        let vv: WireVv = vec![
+            ("a#1/1".into(), 5),
+            ("a#1/2".into(), 6),
+            ("a#1/3".into(), 7),
+            ("old".into(), 9),
+        ];
+        let sent: PartitionSet = [1, 2].into_iter().collect();
+        let held: PartitionSet = [2, 3].into_iter().collect();
+        assert_eq!(names_of(&joinable(&vv, &sent, &held)), vec!["a#1/2"]);
+        // A name from before sharding only when the transfer carried all
+        // the node holds.
+        let all_held: PartitionSet = [1, 2].into_iter().collect();
+        assert_eq!(
+            names_of(&joinable(&vv, &sent, &all_held)),
+            vec!["a#1/1", "a#1/2", "old"]
+        );
+        let everything = PartitionSet::all();
+        assert_eq!(joinable(&vv, &everything, &everything), vv);
+        assert_eq!(names_of(&within(&vv, &held)), vec!["a#1/2", "a#1/3", "old"]);
+    }
+
+    #[test]
+    fn a_node_that_holds_some_partitions_converges_on_those_from_two_writers() {
+        // a and b hold everything; c holds partitions 1 and 2 only.
+        let mut a = Store::new("a#1", 1024).sharded();
+        let mut b = Store::new("b#1", 1024).sharded();
+        let mut c = Store::new("c#1", 1024).sharded();
+        let c_holds: PartitionSet = [1, 2].into_iter().collect();
+        for p in 0..4 {
+            a.put(&key_in(p, 0), b"from a", 1_000).expect("put");
+            b.put(&key_in(p, 1), b"from b", 2_000).expect("put");
+        }
+        // a -> b, whole.
+        let d = a.delta(&WireVv::new(), None, usize::MAX);
+        b.apply_batch(&d.batch, LATER_US).expect("valid");
+        b.join_version_vector(&a.version_vector()).expect("join");
+        // b -> c: b's and a's writes of c's partitions, and b's vector
+        // joined for those partitions only.
+        let d = b.delta_for(&c.version_vector(), None, usize::MAX, &c_holds);
+        c.apply_batch(&d.batch, LATER_US).expect("valid");
+        let j = joinable(&b.version_vector(), &c_holds, &c_holds);
+        c.join_version_vector(&j).expect("join");
+        assert_eq!(c.counts().live, 4);
+        // A later write of a to partition 1 reaches c from a directly:
+        // c's vector is not ahead of what it holds.
+        a.put(&key_in(1, 2), b"later", 3_000).expect("put");
+        let d = a.delta_for(&c.version_vector(), None, usize::MAX, &c_holds);
+        assert_eq!(d.batch.entries.len(), 1, "only the new write");
+        c.apply_batch(&d.batch, LATER_US).expect("valid");
+        assert_eq!(c.get(&key_in(1, 2)), Some(&b"later"[..]));
+        // Nothing of partitions 0 and 3 ever reached c.
+        assert!(c.get(&key_in(0, 0)).is_none() && c.get(&key_in(3, 1)).is_none());
+    }
+
+    #[test]
+    fn a_partition_is_dropped_only_once_every_holder_has_it_all() {
+        let mut a = Store::new("a#1", 1024).sharded().with_peers(2);
+        let (k1, k2) = (key_in(1, 0), key_in(2, 0));
+        a.put(&k1, b"v", 1_000).expect("put");
+        a.put(&k2, b"v", 2_000).expect("put");
+        let held: PartitionSet = [2].into_iter().collect();
+        let p1: PartitionSet = [1].into_iter().collect();
+        a.set_peer_partitions(0, p1);
+        a.set_peer_partitions(1, p1);
+        // No holder has acknowledged yet: nothing goes.
+        assert_eq!(a.drop_released(&held), (0, 0));
+        a.peer_acknowledged(0, &a.version_vector()).expect("ack");
+        // One of the two holders: still nothing.
+        assert_eq!(a.drop_released(&held), (0, 0));
+        a.peer_acknowledged(1, &a.version_vector()).expect("ack");
+        assert_eq!(a.drop_released(&held), (1, 1));
+        assert!(a.get(&k1).is_none());
+        assert_eq!(a.get(&k2), Some(&b"v"[..]));
+        // Its writer's entry fell to zero: were it held again, it would
+        // be sent whole.
+        let entry = |name: &str| {
+            a.version_vector()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, c)| *c)
+        };
+        assert_eq!(entry("a#1/1"), 0);
+        assert!(entry("a#1/2") > 0);
+        // A partition no peer holds is never dropped.
+        let mut lone = Store::new("z#1", 1024).sharded().with_peers(1);
+        lone.set_peer_partitions(0, PartitionSet::none());
+        lone.put(&k1, b"v", 1_000).expect("put");
+        assert_eq!(lone.drop_released(&held), (0, 0));
+    }
+
+    #[test]
+    fn a_command_is_a_group_only_within_one_partition() {
+        let mut s = Store::new("a#1", 1024).sharded().with_peers(1);
+        let first = s.issued() + 1;
+        s.put(&key_in(4, 0), b"v", 1_000).expect("put");
+        s.put(&key_in(4, 1), b"v", 2_000).expect("put");
+        s.note_group(first, s.issued());
+        assert_eq!(s.groups.len(), 1);
+        let first = s.issued() + 1;
+        s.put(&key_in(4, 2), b"v", 3_000).expect("put");
+        s.put(&key_in(6, 0), b"v", 4_000).expect("put");
+        s.note_group(first, s.issued());
+        assert_eq!(s.groups.len(), 1, "a command across partitions is no group");
+    }
+    #[test]
+    fn wait_counts_the_peers_that_hold_the_latest_write() {
+        let mut a = Store::new("a#1", 1024).sharded().with_peers(2);
+        let k = key_in(7, 0);
+        a.set_peer_partitions(0, [7].into_iter().collect());
+        a.set_peer_partitions(1, [8].into_iter().collect());
+        a.put(&k, b"v", 1_000).expect("put");
+        let c = a.issued();
+        assert!(!a.peer_has_own_writes(0, c), "nothing acknowledged yet");
+        let vv = a.version_vector();
+        a.peer_acknowledged(0, &vv).expect("ack");
+        a.peer_acknowledged(1, &vv).expect("ack");
+        assert!(a.peer_has_own_writes(0, c));
+        assert!(!a.peer_has_own_writes(1, c), "no replica of the write");
+    }
 }

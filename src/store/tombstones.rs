@@ -165,8 +165,18 @@ impl Store {
     }
 
     /// Whether listed peer `peer` has acknowledged this node's own writes
-    /// up to counter `counter` (`WAIT`).
+    /// up to counter `counter` (`WAIT`). Sharded, a peer has them when it
+    /// has acknowledged those of the partitions it holds, and holds the
+    /// partition of the write at `counter` when that is the latest: a
+    /// peer that holds none of it is no replica of it.
     pub fn peer_has_own_writes(&self, peer: usize, counter: u64) -> bool {
+        if self.sharded {
+            let latest = self.run.filter(|&(_, _, last)| last == counter);
+            let parts = self.peer_partitions(peer);
+            if latest.is_some_and(|(node, _, _)| !self.concerns(node, &parts)) {
+                return false;
+            }
+        }
         !self.gone_peers.contains(&peer)
             && self
                 .peer_acks

@@ -287,6 +287,7 @@ fn serve_forged(
                             vv: heard.iter().map(|n| (n.clone(), claim)).collect(),
                             digest: None,
                             sent: None,
+                            serving: None,
                         }
                     }
                 }

@@ -53,6 +53,7 @@ pub fn overwriting_push(key: &str, value: &str, writer: &str) -> Message {
             digest: None,
             full: false,
             sent: None,
+            serving: None,
         }),
     }
 }

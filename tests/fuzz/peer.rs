@@ -205,6 +205,7 @@ fn message(rng: &mut Rng) -> Message {
                 digest: digest(rng),
                 full: rng.percent(50),
                 sent: None,
+                serving: None,
             }),
         },
         3 => Message::Next,
@@ -213,6 +214,7 @@ fn message(rng: &mut Rng) -> Message {
             vv: vv(rng),
             digest: digest(rng),
             sent: None,
+            serving: None,
         },
     }
 }

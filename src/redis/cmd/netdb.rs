@@ -57,7 +57,7 @@ use crate::redis::command::{Action, Call, Command, Docs, NodeQuery};
 use crate::redis::resp::Reply;
 use crate::status::{
     AntiEntropyCounts, CompactionStatus, DataDigest, DiskStatus, LastCompaction, PeerReport,
-    PeerState, Persistence, ServerStats, Status,
+    PeerState, Persistence, ServerStats, ShardingStatus, Status,
 };
 
 /// `NETDB.STATUS`'s entry.
@@ -139,6 +139,17 @@ pub fn encode_status(s: &Status) -> Reply {
             Reply::Array(s.members.iter().map(encode_member).collect()),
         ),
     ]);
+    if let Some(sh) = &s.sharding {
+        fields.push((
+            "sharding",
+            map(vec![
+                ("replicas", int(sh.replicas as u64)),
+                ("partitions_held", int(sh.held as u64)),
+                ("partitions_gaining", int(sh.gaining as u64)),
+                ("partitions_handing_off", int(sh.handing_off as u64)),
+            ]),
+        ));
+    }
     map(fields)
 }
 
@@ -408,6 +419,20 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
             _ => Vec::new(),
         },
         gossip_sent: None,
+        // Absent from an unsharded node, and from a node older than
+        // sharding.
+        sharding: match f.take_new("sharding") {
+            Reply::Null => None,
+            other => {
+                let mut s = Fields::of(other, "sharding")?;
+                Some(ShardingStatus {
+                    replicas: s.size("replicas")?,
+                    held: s.size("partitions_held")?,
+                    gaining: s.size("partitions_gaining")?,
+                    handing_off: s.size("partitions_handing_off")?,
+                })
+            }
+        },
     })
 }
 
@@ -591,11 +616,13 @@ mod tests {
         );
         assert!(decode_status(Reply::Integer(1)).is_err());
         // A node from before the clock and memory fields: the last three,
-        // left out (and the members after them, which came later still).
-        let older = Reply::Array(items[..items.len() - 10].to_vec());
+        // left out (and the members and sharding after them, which came
+        // later still).
+        let older = Reply::Array(items[..items.len() - 12].to_vec());
         let want = Status {
             max_clock_offset_ms: None,
             memory_rss: None,
+            sharding: None,
             ..sample()
         };
         assert_eq!(decode_status(older), Ok(want));
