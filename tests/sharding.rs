@@ -92,7 +92,8 @@ fn start_cluster(n: usize) -> Vec<Node> {
 }
 
 /// Waits until each of `nodes` knows exactly `nodes` as members, all up
-/// and none still joining.
+/// and none still joining, and says `cluster_state:ok` (what a cluster
+/// client waits for).
 fn wait_members(nodes: &[&Node]) {
     let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
     for node in nodes {
@@ -113,10 +114,15 @@ fn wait_members(nodes: &[&Node]) {
                 let settled = lines
                     .iter()
                     .all(|l| !l.contains("handshake") && !l.contains("fail"));
-                if all && settled && lines.len() == names.len() {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut con)
+                    .map_err(|e| e.to_string())?;
+                let ok = info.lines().any(|l| l == "cluster_state:ok");
+                if all && settled && lines.len() == names.len() && ok {
                     Ok(())
                 } else {
-                    Err(format!("{lines:?}"))
+                    Err(format!("{lines:?}, cluster_state:ok {ok}"))
                 }
             },
         );
