@@ -508,14 +508,19 @@ impl Writer {
                             Err(RecvTimeoutError::Timeout) => {}
                             _ => break,
                         }
+                        // Whether to write a fresh key is decided, and
+                        // the key noted, under the lock `pause_fresh`
+                        // takes: no fresh key escapes its list.
+                        let mut noted = sent.lock().expect("sent keys");
                         let key = if fresh.load(Ordering::SeqCst) && rng.percent(25) {
                             let key = format!("fresh:{seq}");
-                            sent.lock().expect("sent keys").insert(key.clone());
+                            noted.insert(key.clone());
                             names.push(key.clone());
                             key
                         } else {
                             names[rng.below(names.len())].clone()
                         };
+                        drop(noted);
                         let value = format!("written-{seq}");
                         // An unacknowledged SET may or may not have taken
                         // effect: only an acknowledged one leaves the
@@ -564,9 +569,9 @@ impl Writer {
 
     /// Stops fresh keys (overwrites go on); returns every key written.
     fn pause_fresh(&self) -> BTreeSet<String> {
+        let sent = self.sent.lock().expect("sent keys");
         self.fresh.store(false, Ordering::SeqCst);
-        // A fresh key chosen just before is in `sent` already.
-        self.sent.lock().expect("sent keys").clone()
+        sent.clone()
     }
 
     fn resume_fresh(&self) {
