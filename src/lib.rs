@@ -17,7 +17,7 @@
 //! | [`durability`] | what reaches the disk: record framing, the log's own entry types, the data directory, fsync policy, compaction, streaming recovery, fail points | `store`, `core` |
 //! | [`engine`] | the store thread: the request vocabulary other threads use, the `Db` a front end's work runs against, group commit | `store`, `durability` |
 //! | [`membership`] | the member list (a CRDT of records with incarnations), the members file, failure detection's judgement | `core` |
-//! | [`placement`] | key slots as Redis Cluster computes them, and the layout of slots over members (groundwork for sharding; pure) | `membership` |
+//! | [`placement`] | key slots as Redis Cluster computes them, partitions of slots, and the layout of partitions over members (pure) | `membership` |
 //! | [`replication`] | the peer protocol (wire, framing), the peers file, both halves of a transfer (pusher, receiver), the sync thread, the prober (probes and gossip), what a node knows of its peers | `engine`, `store`, `membership` |
 //! | [`redis`] | RESP2 and RESP3, the command table (one entry per command) and its handlers, transactions, client passwords, client connections | `engine`, `status`, `replication`, `durability`, `store` |
 //! | [`console`] | the line commands: parsing, running them on this node (stdin, with line editing at a terminal), or on another over RESP (`--connect`) | `engine`, `status`, `redis`, `replication`, `node` |
@@ -26,6 +26,8 @@
 //! And at the top: [`config`] (the command line and the config file,
 //! checked), [`node`] (starting and stopping all of it: the one stop path),
 //! [`listener`] (accepting connections, and the peer threads),
+//! [`routing`] (the layout of the member list as it is now: which
+//! partitions this node holds and serves, where the others are served),
 //! [`ioloop`] (the I/O threads' poll loops: client connections, and
 //! telling a peer from a client by the first byte), [`logging`] (levelled,
 //! timestamped lines on stderr), [`tls`] (the node's certificate, a
@@ -104,6 +106,7 @@ pub mod node;
 pub mod placement;
 pub mod redis;
 pub mod replication;
+pub mod routing;
 pub mod status;
 pub mod store;
 pub mod tls;

@@ -61,7 +61,7 @@ pub struct ServerSettings {
     /// The member list.
     pub membership: crate::membership::Membership,
     /// Which partitions this node and its peers hold.
-    pub routing: Arc<crate::placement::Routing>,
+    pub routing: Arc<crate::routing::Routing>,
     /// How this node dials a member (for indirect probes).
     pub dialing: Option<crate::replication::pusher::PushSettings>,
 }

@@ -184,6 +184,7 @@ fn a_hello_of_another_protocol_version() {
         instance: 1,
         member: String::new(),
         probe: false,
+        replicas: 0,
     });
     stream
         .write_all(&[&MAGIC[..], &hello].concat())

@@ -737,3 +737,30 @@ fn a_member_that_joins_after_a_delete_never_gets_the_deleted_value() {
     }
     assert_eq!(n3.get("gone"), None, "the deleted value came back");
 }
+
+/// Members started with different `--replicas` would each drop what it
+/// believes the other holds: they exchange nothing, and both say why,
+/// in their logs and in `status`.
+#[test]
+fn members_with_different_replicas_exchange_nothing_and_say_why() {
+    let mut a = NodeSpec::new("a")
+        .sync_every(SYNC_MS)
+        .args(&["--replicas", "2"])
+        .start();
+    let mut b = joining("b", &[a.addr()]).args(&["--replicas", "3"]).start();
+    let why = "peer runs with --replicas 2, this node with --replicas 3";
+    b.wait_log(why, LEARN_TIMEOUT);
+    a.wait_log(
+        "peer runs with --replicas 3, this node with --replicas 2",
+        LEARN_TIMEOUT,
+    );
+    eventually(LEARN_TIMEOUT, "b's status names the mismatch", || {
+        b.status_now().iter().any(|l| l.contains(why))
+    });
+    // A write on either side stays there: b's push is refused.
+    b.put("only-b", "v");
+    a.put("only-a", "v");
+    assert_eq!(b.cmd("sync"), "Synced with 0 of 1 peers.");
+    assert_eq!(a.get("only-b"), None);
+    assert_eq!(b.get("only-a"), None);
+}

@@ -557,6 +557,8 @@ pub(super) enum Request {
     DropReleased {
         /// The partitions this node holds now.
         held: PartitionSet,
+        /// The partitions each listed peer holds now, by index.
+        peers: Vec<PartitionSet>,
     },
     /// Track listed peer `peer`: a member joined.
     AddPeer {
@@ -803,9 +805,9 @@ impl StoreHandle {
 
     /// Drops, without waiting, the partitions this node holds no more
     /// (it holds `held`) once their holders have all of them.
-    pub fn drop_released(&self, held: PartitionSet) -> Result<()> {
+    pub fn drop_released(&self, held: PartitionSet, peers: Vec<PartitionSet>) -> Result<()> {
         self.tx
-            .send(Request::DropReleased { held })
+            .send(Request::DropReleased { held, peers })
             .map_err(|_| Error::Stopped)
     }
 

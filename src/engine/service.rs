@@ -361,7 +361,10 @@ impl Service {
             Request::CollectTombstones => {
                 store.collect_tombstones();
             }
-            Request::DropReleased { held } => {
+            Request::DropReleased { held, peers } => {
+                for (i, parts) in peers.into_iter().enumerate() {
+                    store.set_peer_partitions(i, parts);
+                }
                 let (partitions, entries) = store.drop_released(&held);
                 if partitions > 0 {
                     log::info!(

@@ -3,15 +3,17 @@
 //!
 //! Keys are split into Redis Cluster's 16384 slots, computed exactly as
 //! Redis does, so a cluster-mode client's routing agrees with the node's;
-//! a layout maps each slot to the members that hold it, master first,
-//! computed alike on every node from the member ids and the replica
-//! count. Nothing uses a layout to move data yet: every node still holds
+//! a layout maps each partition (64 slots) to the members that hold it,
+//! master first, computed alike on every node from the member ids and
+//! the replica count. Nothing uses a layout to move data yet: every node still holds
 //! every key.
 //!
 //! | file | holds |
 //! | --- | --- |
 //! | [`slot`] | a key's slot: CRC16 of the key or its hash tag, as `CLUSTER KEYSLOT` |
-//! | [`layout`] | the layout: rendezvous hashing of each slot over the members, its ranges, and what changes between two layouts |
+//! | [`partition`] | partitions of 64 slots, the unit placed, and sets of them |
+//! | [`layout`] | the layout: each partition's replicas (rendezvous weights, balanced), its ranges, and what changes between two layouts |
+//! | [`routing`] | this node's view of the current layout |
 //!
 //! Pure: no thread, socket, file or clock, and no reading of the member
 //! list itself (callers pass the ids that count), so that any node, and
@@ -19,26 +21,23 @@
 //!
 //! # What sharding builds on this, in order
 //!
-//! Decided, not built; each step keeps every test of the one before.
+//! Decided; built where marked. Each step keeps every test of the one
+//! before.
 //!
-//! 1. **Runs of slots.** Rendezvous hashing per slot scatters a member's
-//!    slots over the whole range (about `16384 (1 - 1/M)` runs), which
-//!    `CLUSTER SLOTS` cannot show compactly (about 2.7 MB at 6 members
-//!    and `N` = 3) and which makes every slot a partition of its own.
-//!    Plain rendezvous hashing over fewer, contiguous partitions does not
-//!    fix it: a member's share is then Binomial(P, N/M), whose spread
-//!    grows as P shrinks (the worst of 16 members at `N` = 1 is about
-//!    12% off with 16,384 partitions, as measured, about 22% with 4,096,
-//!    and over 50% with 256), and 4,096 runs are still 750 KB of
-//!    `CLUSTER SLOTS`. So the layout is to place 256 partitions of 64
-//!    slots (Riak's ring and Garage's partitions) ranked by the same
-//!    weights, and then balance them, deterministically, within one
-//!    partition of the fair share (a member over `ceil(P N / M)` hands
-//!    its lowest-ranked partitions to the next member in their ranking
-//!    with room). The price is the property the tests hold today that
-//!    no copy ever moves between two members that stayed: a balance pass
-//!    moves some, and the bound becomes the (moved copies within
-//!    1.5 times the ideal), to be measured before it replaces this one.
+//! 1. **Runs of slots** (built). Rendezvous hashing per slot scattered
+//!    a member's slots over the whole range (about `16384 (1 - 1/M)`
+//!    runs, some 2.7 MB of `CLUSTER SLOTS` at 6 members and `N` = 3), and
+//!    plain rendezvous hashing over 256 partitions would leave a member
+//!    over 50% off its share. So the layout places 256 partitions of 64
+//!    slots (Riak's ring and Garage's partitions), each on `min(N, M)`
+//!    distinct members: ranked by the same kind of weights, then
+//!    balanced, deterministically, to `floor` or `ceil` of the fair
+//!    share, copies and masters alike, by a least-loss flow (see
+//!    [`layout`]). `CLUSTER SLOTS` lists at most 256 runs. The price is
+//!    the property that no copy ever moves between two members that
+//!    stayed: a join or a leave makes, as measured, at most 1.5 times
+//!    the ideal copies for `N` >= 3, and up to about twice for `N` = 1
+//!    at 16 members, where each member's share is small.
 //! 2. **`--replicas N`, agreed.** A cluster-wide setting carried in the
 //!    member list (a last-writer-wins register with the records), so
 //!    every node computes the layout from the same ids and the same `N`;
@@ -66,10 +65,8 @@
 
 pub mod layout;
 pub mod partition;
-pub mod routing;
 pub mod slot;
 
 pub use layout::{Layout, SlotChange, SlotRange};
 pub use partition::{partition_of_key, PartitionSet, PARTITIONS};
-pub use routing::Routing;
 pub use slot::{key_slot, SLOTS};

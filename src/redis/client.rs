@@ -27,7 +27,6 @@ use crate::durability::DiskSettings;
 use crate::engine::service::{nanos_between, wall_clock_us};
 use crate::engine::StoreHandle;
 use crate::engine::{Command as StoreWork, Db, Part};
-use crate::placement::Routing;
 use crate::redis::auth::ClientAuth;
 use crate::redis::cmd::server::{slowlog_reply, time_reply};
 use crate::redis::command::{
@@ -37,6 +36,7 @@ use crate::redis::command::{
 use crate::redis::output::Output;
 use crate::redis::resp::{Limits, Protocol, Reply, RequestDecoder};
 use crate::replication::status::PeerTable;
+use crate::routing::Routing;
 use crate::status::activity::{Activity, CommandCounters, OpsRate, Peak, SlowArgs, SlowLog};
 use crate::status::gather::used_bytes;
 use crate::status::{DiskStatus, Persistence, ServerStats, Status};

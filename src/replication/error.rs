@@ -122,6 +122,15 @@ pub enum ProtocolError {
     /// The peer's version vector on this connection would name this many
     /// writers, over [`crate::replication::vectors::MAX_WRITERS`].
     LongVector(usize),
+    /// The peer places keys with another `--replicas` (0: not sharded):
+    /// the two would disagree on who holds what, so they exchange
+    /// nothing.
+    Replicas {
+        /// The peer's.
+        theirs: u16,
+        /// This node's.
+        ours: u16,
+    },
 }
 
 impl SyncError {
@@ -187,6 +196,20 @@ impl fmt::Display for ProtocolError {
                 write!(
                     f,
                     "peer speaks protocol version {theirs}, this node speaks {ours}"
+                )
+            }
+            ProtocolError::Replicas { theirs, ours } => {
+                let show = |n: &u16| match n {
+                    0 => "no --replicas (every member holds every key)".to_string(),
+                    n => format!("--replicas {n}"),
+                };
+                write!(
+                    f,
+                    "peer runs with {}, this node with {}: they would disagree on which \
+                     members hold which keys, so they exchange nothing until every member \
+                     runs with the same setting",
+                    show(theirs),
+                    show(ours)
                 )
             }
             ProtocolError::Myself => write!(f, "the address reaches this node itself"),

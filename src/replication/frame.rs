@@ -259,6 +259,7 @@ mod tests {
                 instance: 1,
                 member: String::new(),
                 probe: false,
+                replicas: 0,
             },
         )
         .expect("writes");

@@ -137,6 +137,7 @@ fn open(addr: &str, settings: &PushSettings) -> Result<Connection> {
         instance: instance_id(),
         member: &me.id,
         probe: true,
+        replicas: settings.routing.replicas_code(),
     })?;
     conn.flush()?;
     match conn.receive()? {
@@ -144,6 +145,13 @@ fn open(addr: &str, settings: &PushSettings) -> Result<Connection> {
             Err(ProtocolError::Version {
                 theirs: version,
                 ours: PROTOCOL_VERSION,
+            }
+            .into())
+        }
+        Message::Welcome { replicas, .. } if replicas != settings.routing.replicas_code() => {
+            Err(ProtocolError::Replicas {
+                theirs: replicas,
+                ours: settings.routing.replicas_code(),
             }
             .into())
         }

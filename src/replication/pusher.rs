@@ -79,8 +79,8 @@ pub struct PushSettings {
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: u64,
     /// Which partitions this node and its peers hold (see
-    /// [`crate::placement::routing`]).
-    pub routing: Arc<crate::placement::Routing>,
+    /// [`crate::routing`]).
+    pub routing: Arc<crate::routing::Routing>,
     /// The node's anti-entropy counters, shared with its receivers.
     pub anti_entropy: AntiEntropy,
     /// The cluster secret (`--cluster-secret-file`): with one, every
@@ -802,6 +802,7 @@ impl Pusher {
         // What comes back from a full round repairs this node: it is taken
         // even where this node's vector claims it has seen it.
         let mut merges = Merges::for_repair(&self.store, full);
+        merges.holding(routing.held());
         // Every key of the peer's whole state, when it tells this node
         // what was deleted meanwhile.
         let mut keys = (full && renewed).then(std::collections::HashSet::new);
@@ -852,9 +853,13 @@ impl Pusher {
                     // The peer's vector covers what it sent: join it only
                     // once all of that is merged, and only for the
                     // partitions it sent that this node holds.
+                    let joinable = joinable(
+                        &acked,
+                        &answered.unwrap_or_else(PartitionSet::all),
+                        &routing.held(),
+                    );
+                    merges.finish(acked.clone(), answered)?;
                     let answered = answered.unwrap_or_else(PartitionSet::all);
-                    let joinable = joinable(&acked, &answered, &routing.held());
-                    merges.finish(joinable.clone())?;
                     // What the peer serves and sent, this node now has whole.
                     routing.synced(
                         &answered.intersection(&theirs_served.unwrap_or_else(PartitionSet::all)),
@@ -918,6 +923,7 @@ impl Pusher {
             instance: instance_id(),
             member: &member,
             probe: false,
+            replicas: self.settings.routing.replicas_code(),
         })?;
         conn.flush()?;
         let welcome = conn.receive()?;
@@ -927,6 +933,15 @@ impl Pusher {
                 Err(ProtocolError::Version {
                     theirs: version,
                     ours: PROTOCOL_VERSION,
+                }
+                .into())
+            }
+            Message::Welcome { replicas, .. }
+                if replicas != self.settings.routing.replicas_code() =>
+            {
+                Err(ProtocolError::Replicas {
+                    theirs: replicas,
+                    ours: self.settings.routing.replicas_code(),
                 }
                 .into())
             }

@@ -28,7 +28,7 @@ use crate::replication::vectors::VectorLink;
 use crate::replication::wire::{
     Done, Message, MessageKind, MessageRef, Summary, WireVv, PROTOCOL_VERSION,
 };
-use crate::store::{joinable, PartitionSet};
+use crate::store::PartitionSet;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub struct ReceiveSettings {
     /// was forgotten or left is refused.
     pub membership: Membership,
     /// Which partitions this node and its peers hold.
-    pub routing: Arc<crate::placement::Routing>,
+    pub routing: Arc<crate::routing::Routing>,
     /// How this node dials a member, for an indirect probe asked of it
     /// (`None`: it does not make them).
     pub dialing: Option<crate::replication::pusher::PushSettings>,
@@ -144,6 +144,8 @@ pub fn serve(
             Err(e) if e.is_idle_end() => return Ok(()),
             Err(e) => return Err(e),
         };
+        // A transfer's first part fixes the partitions it is merged for.
+        merges.holding(settings.routing.held());
         if !batch.entries.is_empty() {
             merges.add(batch)?;
         }
@@ -163,7 +165,7 @@ pub fn serve(
         // A vector entry above what this node can verify is clamped there.
         let routing = &settings.routing;
         let sent = done.sent.unwrap_or_else(PartitionSet::all);
-        let over = merges.finish(joinable(&done.vv, &sent, &routing.held()))?;
+        let over = merges.finish(done.vv.clone(), done.sent)?;
         // What the pusher serves and sent, this node now has whole.
         routing.synced(&sent.intersection(&done.serving.unwrap_or_else(PartitionSet::all)));
         let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
@@ -247,6 +249,7 @@ fn welcome(
             instance,
             member,
             probe,
+            replicas,
         } => {
             // A member that was forgotten or left must not bring its data
             // back: it is told so, and both logs say what to do.
@@ -285,6 +288,7 @@ fn welcome(
                 vv: &vv,
                 instance: instance_id(),
                 wall_clock_ms: wall_clock_us() / 1000,
+                replicas: settings.routing.replicas_code(),
             })?;
             conn.flush()?;
             if version != PROTOCOL_VERSION {
@@ -293,6 +297,15 @@ fn welcome(
                     ours: PROTOCOL_VERSION,
                 }
                 .into());
+            }
+            let ours = settings.routing.replicas_code();
+            if replicas != ours {
+                let refused = ProtocolError::Replicas {
+                    theirs: replicas,
+                    ours,
+                };
+                log::error!("refused peer '{peer}': {refused}");
+                return Err(refused.into());
             }
             Ok((peer, instance))
         }
@@ -372,7 +385,7 @@ fn answer(
     vectors: &mut VectorLink,
     max_part: usize,
     (answering, peer): (&Arc<Answering>, &str),
-    (wanted, routing): (PartitionSet, &crate::placement::Routing),
+    (wanted, routing): (PartitionSet, &crate::routing::Routing),
 ) -> Result<Summary> {
     let since = if done.full {
         WireVv::new()

@@ -139,7 +139,7 @@ pub struct PeerTable {
     /// The member list, for `status`, `INFO` and `CLUSTER`.
     membership: Option<crate::membership::Membership>,
     /// Which partitions this node holds, for `status` and `INFO`.
-    routing: Option<Arc<crate::placement::Routing>>,
+    routing: Option<Arc<crate::routing::Routing>>,
 }
 
 impl PeerTable {
@@ -160,13 +160,13 @@ impl PeerTable {
     }
 
     /// The table, with the node's routing.
-    pub fn with_routing(mut self, routing: Arc<crate::placement::Routing>) -> PeerTable {
+    pub fn with_routing(mut self, routing: Arc<crate::routing::Routing>) -> PeerTable {
         self.routing = Some(routing);
         self
     }
 
     /// The node's routing (none in a table made for a test).
-    pub fn routing(&self) -> Option<&Arc<crate::placement::Routing>> {
+    pub fn routing(&self) -> Option<&Arc<crate::routing::Routing>> {
         self.routing.as_ref()
     }
 

@@ -104,11 +104,18 @@ impl<'a> Parts<'a> {
 /// ends, so that the last part and the vector's join go to the store
 /// thread as one request: one log group, one fsync with `--fsync
 /// always`, where two requests would cost two.
+///
+/// Sharded, a transfer is merged for the partitions this node held when
+/// it began ([`Merges::holding`]): entries of others are left out (a
+/// sender whose view of the layout differs may send them), and of the
+/// sender's vector only those partitions' entries are joined, so the
+/// vector never claims what was left out.
 pub struct Merges<'a> {
     store: &'a StoreHandle,
     repair: bool,
     pending: VecDeque<Receiver<std::result::Result<Vec<Overclaim>, BatchError>>>,
     held: Option<Batch>,
+    holding: PartitionSet,
 }
 
 impl<'a> Merges<'a> {
@@ -126,6 +133,15 @@ impl<'a> Merges<'a> {
             repair,
             pending: VecDeque::new(),
             held: None,
+            holding: PartitionSet::all(),
+        }
+    }
+
+    /// Merges only the partitions `held` of the transfers that begin from
+    /// now on (and joins only theirs).
+    pub fn holding(&mut self, held: PartitionSet) {
+        if self.pending.is_empty() && self.held.is_none() {
+            self.holding = held;
         }
     }
 
@@ -133,7 +149,11 @@ impl<'a> Merges<'a> {
     /// the store thread. Merges already done are checked first, and with
     /// [`PARTS_IN_FLIGHT`] pending the oldest is waited for; a part the
     /// store refused there is the error.
-    pub fn add(&mut self, batch: Batch) -> Result<()> {
+    pub fn add(&mut self, mut batch: Batch) -> Result<()> {
+        if !self.holding.is_all() {
+            let holding = self.holding;
+            batch.entries.retain(|e| holding.holds_key(&e.key.0));
+        }
         let Some(batch) = self.held.replace(batch) else {
             return Ok(());
         };
@@ -160,7 +180,9 @@ impl<'a> Merges<'a> {
     /// `vv`, only if every part was valid. Returns the entries of `vv`
     /// that claimed more than this node can verify: clamped, not joined
     /// (see [`crate::store::Overclaim`]).
-    pub fn finish(&mut self, vv: WireVv) -> Result<Vec<Overclaim>> {
+    pub fn finish(&mut self, vv: WireVv, sent: Option<PartitionSet>) -> Result<Vec<Overclaim>> {
+        let vv =
+            crate::store::joinable(&vv, &sent.unwrap_or_else(PartitionSet::all), &self.holding);
         while let Some(oldest) = self.pending.pop_front() {
             oldest.recv().map_err(|_| SyncError::Stopped)??;
         }

@@ -128,7 +128,7 @@ pub struct Done {
     pub sent: Option<PartitionSet>,
     /// The partitions the pusher serves (holds and has received whole;
     /// `None`: all of them): what the receiver, once it has merged the
-    /// push, holds whole too (see `crate::placement::Routing::synced`).
+    /// push, holds whole too (see `crate::routing::Routing::synced`).
     pub serving: Option<PartitionSet>,
 }
 
@@ -196,6 +196,10 @@ pub enum Message {
         /// for the store thread.
         #[serde(deserialize_with = "or_unsaid")]
         probe: bool,
+        /// The sender's `--replicas` (0: not sharded): peers that place
+        /// keys differently exchange nothing.
+        #[serde(deserialize_with = "or_unsaid")]
+        replicas: u16,
     },
     /// The answer to [`Message::Hello`].
     Welcome {
@@ -214,6 +218,9 @@ pub enum Message {
         /// since the Unix epoch: with the time its `Hello` took to be
         /// answered, the pusher tells how far the two clocks are apart.
         wall_clock_ms: u64,
+        /// The sender's `--replicas` (0: not sharded).
+        #[serde(deserialize_with = "or_unsaid")]
+        replicas: u16,
     },
     /// Entries for the receiver to merge: one part of a push.
     Push {
@@ -374,6 +381,7 @@ pub enum MessageRef<'a> {
         instance: u64,
         member: &'a str,
         probe: bool,
+        replicas: u16,
     },
     Welcome {
         version: u16,
@@ -381,6 +389,7 @@ pub enum MessageRef<'a> {
         vv: &'a WireVv,
         instance: u64,
         wall_clock_ms: u64,
+        replicas: u16,
     },
     Push {
         batch: &'a Batch,
@@ -471,6 +480,7 @@ mod tests {
                     instance: 42,
                     member: String::new(),
                     probe: false,
+                    replicas: 0,
                 },
                 MessageRef::Hello {
                     version: 3,
@@ -479,6 +489,7 @@ mod tests {
                     instance: 42,
                     member: "",
                     probe: false,
+                    replicas: 0,
                 },
             ),
             (
@@ -488,6 +499,7 @@ mod tests {
                     vv: vv.clone(),
                     instance: u64::MAX,
                     wall_clock_ms: u64::MAX,
+                    replicas: 3,
                 },
                 MessageRef::Welcome {
                     version: 3,
@@ -495,6 +507,7 @@ mod tests {
                     vv: &vv,
                     instance: u64::MAX,
                     wall_clock_ms: u64::MAX,
+                    replicas: 3,
                 },
             ),
             (
@@ -611,6 +624,7 @@ mod tests {
             vv: &vec![("n".into(), 1)],
             instance: 7,
             wall_clock_ms: 1_700_000_000_000,
+            replicas: 0,
         })
         .expect("encodes");
         match postcard::from_bytes::<V1>(&bytes).expect("decodes") {
@@ -640,6 +654,7 @@ mod tests {
                 instance: 0,
                 member: String::new(),
                 probe: false,
+                replicas: 0,
             }
         );
     }
@@ -654,6 +669,7 @@ mod tests {
                 instance: 7,
                 member: String::new(),
                 probe: false,
+                replicas: 0,
             },
             Message::Welcome {
                 version: PROTOCOL_VERSION,
@@ -661,6 +677,7 @@ mod tests {
                 vv: vec![("b".into(), 3)],
                 instance: 9,
                 wall_clock_ms: 1_700_000_000_789,
+                replicas: 0,
             },
         ] {
             let bytes = postcard::to_stdvec(&msg).expect("encodes");

@@ -38,6 +38,7 @@ pub fn greeting(name: &str) -> Vec<u8> {
         instance: 1,
         member: String::new(),
         probe: false,
+        replicas: 0,
     };
     [&MAGIC[..], &frame_of(&hello)].concat()
 }
@@ -270,6 +271,7 @@ fn serve_forged(
         vv: Vec::new(),
         instance: 0x5eed,
         wall_clock_ms: wall_clock_ms(),
+        replicas: 0,
     };
     stream
         .write_all(&frame_of(&welcome))

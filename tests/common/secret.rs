@@ -123,6 +123,7 @@ impl AuthedPeer {
             instance: 1,
             member: String::new(),
             probe: false,
+            replicas: 0,
         });
         peer.send_raw(&hello)?;
         Ok(peer)

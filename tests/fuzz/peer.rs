@@ -190,6 +190,7 @@ fn message(rng: &mut Rng) -> Message {
             instance: rng.next_u64(),
             member: String::new(),
             probe: false,
+            replicas: 0,
         },
         1 => Message::Welcome {
             version,
@@ -197,6 +198,7 @@ fn message(rng: &mut Rng) -> Message {
             vv: vv(rng),
             instance: rng.next_u64(),
             wall_clock_ms: NOW_US / 1000,
+            replicas: 0,
         },
         2 => Message::Push {
             batch: batch(rng),

@@ -1,6 +1,8 @@
 //! Routing: the layout of the member list as it is now, and what it means
-//! for this node: which partitions it holds, and where a key it does not
-//! hold is served.
+//! for this node: which partitions it holds, which it serves, and where a
+//! key it does not serve is served. The shell's side of
+//! [`crate::placement`] (which is pure): it reads the live member list
+//! and the failure detector's view of each member.
 //!
 //! One [`Routing`] per node, shared by every thread that asks (the I/O
 //! threads that proxy, the pushers that filter, the store thread's work).
@@ -10,7 +12,7 @@
 
 use crate::membership::{Health, Member, Membership, State};
 use crate::placement::layout::Layout;
-use crate::placement::partition::{PartitionSet, PARTITIONS, SLOTS_PER_PARTITION};
+use crate::placement::partition::PartitionSet;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,12 +35,7 @@ pub struct Placed {
 impl Placed {
     /// The partitions member `id` holds.
     pub fn partitions_of(&self, id: &str) -> PartitionSet {
-        if self.layout.replicas() == 0 {
-            return PartitionSet::none();
-        }
-        (0..PARTITIONS as u16)
-            .filter(|&p| self.layout.holds(id, p * SLOTS_PER_PARTITION))
-            .collect()
+        self.layout.partitions_of(id)
     }
 
     /// The record of member `id`.
@@ -57,6 +54,12 @@ pub fn placed_ids(records: &[Member]) -> Vec<&str> {
         .collect()
 }
 
+/// How long the layout must have stayed the same before a node drops a
+/// partition it no longer holds: members learn a change by gossip within
+/// a few probe intervals, and two members with different views could
+/// otherwise each drop a partition trusting the other to keep it.
+pub const HANDOFF_AFTER_STABLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The node's routing: see the module doc.
 ///
 /// # Partitions that move here
@@ -74,6 +77,8 @@ pub struct Routing {
     placed: Mutex<Option<Arc<Placed>>>,
     /// The held partitions that are not gaining any more.
     ready: Mutex<PartitionSet>,
+    /// When the layout last changed (or the node started).
+    changed_at: Mutex<Instant>,
     /// Whether this node, while it knows no other member, serves what it
     /// holds: not one that joins a cluster (`--join`), which has nothing
     /// until the members it joins send it.
@@ -96,6 +101,7 @@ impl Routing {
             membership: None,
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::all()),
+            changed_at: Mutex::new(Instant::now()),
             alone_serves: true,
         }
     }
@@ -110,6 +116,7 @@ impl Routing {
             membership: Some(membership),
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::none()),
+            changed_at: Mutex::new(Instant::now()),
             alone_serves: !joining,
         }
     }
@@ -117,6 +124,13 @@ impl Routing {
     /// `--replicas`, when the cluster is sharded.
     pub fn replicas(&self) -> Option<usize> {
         self.replicas
+    }
+
+    /// `--replicas` as peers compare it in their handshake: 0 when not
+    /// sharded.
+    pub fn replicas_code(&self) -> u16 {
+        self.replicas
+            .map_or(0, |n| u16::try_from(n).unwrap_or(u16::MAX))
     }
 
     /// Whether keys are placed on some members only (`--replicas`).
@@ -167,9 +181,23 @@ impl Routing {
             .union(&unshared)
             .intersection(&placed.held);
         drop(ready);
+        if cached
+            .as_ref()
+            .is_none_or(|p| p.layout.digest() != placed.layout.digest())
+        {
+            *self.changed_at.lock() = Instant::now();
+        }
         let placed = Arc::new(placed);
         *cached = Some(Arc::clone(&placed));
         Some(placed)
+    }
+
+    /// How long the layout has stayed as it is: a partition is handed
+    /// off (dropped here) only once views of the member list had time to
+    /// agree (see [`HANDOFF_AFTER_STABLE`]).
+    pub fn stable_for(&self) -> std::time::Duration {
+        let _ = self.placed();
+        self.changed_at.lock().elapsed()
     }
 
     /// An exchange with a peer that holds `partitions` completed: the
