@@ -121,9 +121,10 @@ copies() {
 # Usage: await_settled START_NS MIN_LAST
 SETTLED_SECS=""
 await_settled() {
-    local start=$1 min_last=$2 want sizes sum last deadline
+    local start=$1 min_last=$2 want sizes sum last deadline report
     want=$(($(copies) * KEYS))
     deadline=$((start + SETTLE_TIMEOUT * 1000000000))
+    report=$((start + 10000000000))
     while :; do
         sizes=$(dbsizes)
         sum=$(awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }' <<<"$sizes")
@@ -134,6 +135,11 @@ await_settled() {
         fi
         (($(now_ns) < deadline)) ||
             die "after $SETTLE_TIMEOUT s the DBSIZEs are $sizes (sum $sum, want $want; the last at least $min_last)"
+        # Every 10 s, where it stands: moving, or stuck.
+        if (($(now_ns) >= report)); then
+            echo "  $(calc '%.0f' "($(now_ns) - $start) / 1e9") s: DBSIZEs $sizes (sum $sum, want $want)" >&2
+            report=$((report + 10000000000))
+        fi
         sleep 0.2
     done
 }
