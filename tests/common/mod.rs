@@ -97,6 +97,7 @@ pub use netdb::{
     config,
     console::line::HELP,
     durability::record,
+    placement,
     redis::resp,
     replication::{auth, frame, transfer, wire},
     store,
