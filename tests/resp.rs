@@ -415,6 +415,40 @@ fn redis_cli_works_and_pipes_100k_keys() {
     assert_eq!(scanned.lines().count(), 11, "{scanned}");
 }
 
+/// `printf 'SET a 1\nGET a\n' | redis-cli`: reading commands from stdin,
+/// redis-cli first asks `COMMAND DOCS` and builds its help from the
+/// answer without checking it; a malformed entry crashed it.
+#[test]
+fn redis_cli_reads_commands_from_stdin() {
+    if missing_tool("redis-cli") {
+        return;
+    }
+    let node = solo(&[]);
+    let mut lines = String::new();
+    for i in 0..50 {
+        lines.push_str(&format!("SET piped:{i} v{i}\n"));
+    }
+    lines.push_str("INCR counter\nGET piped:49\nDBSIZE\n");
+    let out = run(
+        Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &node.addr().port().to_string()]),
+        Input::Bytes(lines.into_bytes()),
+        RUN,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "redis-cli exited {:?}: {stderr}",
+        out.status
+    );
+    let replies: Vec<&str> = stdout.lines().collect();
+    let mut want = vec!["OK"; 50];
+    want.extend(["1", "v49", "51"]);
+    assert_eq!(replies, want, "{stderr}");
+}
+
 #[test]
 fn redis_benchmark_runs_without_warnings() {
     if missing_tool("redis-benchmark") {

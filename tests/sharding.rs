@@ -737,9 +737,7 @@ fn the_redis_crate_s_cluster_client_works_against_six_nodes() {
 
 /// `redis-cli -c` through each node in turn: SETs of keys of many slots,
 /// then GETs through the next node, each on the right three members
-/// after. One command per run: redis-cli reading commands from stdin
-/// first asks `COMMAND DOCS`, and redis-cli 7.0 crashes on netdb's answer
-/// (a bug of its own to fix apart).
+/// after, one command per run as a script calling `redis-cli -c` would.
 #[test]
 fn redis_cli_in_cluster_mode_works_against_six_nodes() {
     if missing_tool("redis-cli") {

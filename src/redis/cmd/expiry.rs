@@ -17,7 +17,7 @@
 
 use crate::engine::Db;
 use crate::redis::command::{
-    arg, error, optional, parse_i64, refused, Action, Answer, Arg, Call, Command, Docs,
+    arg, error, optional, parse_i64, refused, token, Action, Answer, Arg, Call, Command, Docs,
     KeyPositions,
 };
 use crate::redis::resp::Reply;
@@ -31,7 +31,15 @@ const WRITE: &[&str] = &["@keyspace", "@write", "@fast"];
 const DOCS: Docs = Docs::in_group("generic");
 
 /// `[NX | XX | GT | LT]` in `COMMAND DOCS`.
-const CONDITION: Arg = optional(arg("condition", "oneof"));
+const CONDITION: Arg = optional(Arg {
+    parts: &[
+        token("NX", arg("nx", "pure-token")),
+        token("XX", arg("xx", "pure-token")),
+        token("GT", arg("gt", "pure-token")),
+        token("LT", arg("lt", "pure-token")),
+    ],
+    ..arg("condition", "oneof")
+});
 
 /// The expiry group's entries.
 pub const COMMANDS: &[Command] = &[

@@ -373,7 +373,60 @@ mod tests {
                     panic!("arguments array")
                 };
                 assert!(!args.is_empty());
+                for a in args {
+                    check_arg(name, a);
+                }
             }
+        }
+    }
+
+    /// What redis-cli 7.0 reads of an argument without checking (it
+    /// crashed on a `oneof` with no `arguments`): a name, a type it
+    /// knows, the parts of a `oneof` or `block`, flags as statuses.
+    fn check_arg(command: &Reply, arg: &Reply) {
+        let Reply::Array(map) = arg else {
+            panic!("{command:?}: an argument is a map")
+        };
+        let field = |k: &str| {
+            map.chunks(2)
+                .find(|pair| pair[0] == bulk_of(k.as_bytes()))
+                .map(|pair| &pair[1])
+        };
+        assert!(
+            matches!(field("name"), Some(Reply::Bulk(_))),
+            "{command:?}: {arg:?} has no name"
+        );
+        let Some(Reply::Bulk(kind)) = field("type") else {
+            panic!("{command:?}: {arg:?} has no type")
+        };
+        let kind = String::from_utf8_lossy(kind);
+        let known = [
+            "key",
+            "string",
+            "integer",
+            "double",
+            "pattern",
+            "unix-time",
+            "token",
+            "pure-token",
+            "oneof",
+            "block",
+        ];
+        assert!(known.contains(&&*kind), "{command:?}: type {kind}");
+        if kind == "oneof" || kind == "block" {
+            let Some(Reply::Array(parts)) = field("arguments") else {
+                panic!("{command:?}: a {kind} without arguments: {arg:?}")
+            };
+            assert!(!parts.is_empty(), "{command:?}: an empty {kind}");
+            for part in parts {
+                check_arg(command, part);
+            }
+        }
+        if let Some(flags) = field("flags") {
+            let (Reply::Set(flags) | Reply::Array(flags)) = flags else {
+                panic!("{command:?}: flags are a set")
+            };
+            assert!(flags.iter().all(|f| matches!(f, Reply::Simple(_))));
         }
     }
 

@@ -19,7 +19,7 @@ use crate::engine::{Database, Db};
 use crate::redis::cmd::introspection::{container, help_entry};
 use crate::redis::command::{
     arg, bulks, error, multiple, not_an_integer, optional, parse_i64, refused, syntax_error, token,
-    Action, Answer, Call, Command, Docs, Facts, KeyPositions, Tally,
+    Action, Answer, Arg, Call, Command, Docs, Facts, KeyPositions, Tally,
 };
 use crate::redis::glob::glob_match;
 use crate::redis::resp::Reply;
@@ -29,6 +29,15 @@ const ALL_KEYS: KeyPositions = KeyPositions::new(1, -1, 1);
 
 /// What this group's docs say unless an entry says otherwise.
 const DOCS: Docs = Docs::in_group("generic");
+
+/// `[ASYNC | SYNC]` of FLUSHDB and FLUSHALL in `COMMAND DOCS`.
+const FLUSH_TYPE: Arg = optional(Arg {
+    parts: &[
+        token("ASYNC", arg("async", "pure-token")),
+        token("SYNC", arg("sync", "pure-token")),
+    ],
+    ..arg("flush-type", "oneof")
+});
 
 /// The keyspace group's entries.
 pub const COMMANDS: &[Command] = &[
@@ -203,7 +212,7 @@ pub const COMMANDS: &[Command] = &[
                       key, replicated to every node like any delete; ASYNC and SYNC are the \
                       same)",
             group: "server",
-            args: &[optional(arg("flush-type", "oneof"))],
+            args: &[FLUSH_TYPE],
             ..DOCS
         },
         ..Command::new("flushdb", -1, flush)
@@ -214,7 +223,7 @@ pub const COMMANDS: &[Command] = &[
         docs: Docs {
             summary: "Delete every key of every database (as FLUSHDB)",
             group: "server",
-            args: &[optional(arg("flush-type", "oneof"))],
+            args: &[FLUSH_TYPE],
             ..DOCS
         },
         ..Command::new("flushall", -1, flushall)
