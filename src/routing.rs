@@ -76,6 +76,13 @@ pub const HANDOFF_AFTER_STABLE: std::time::Duration = std::time::Duration::from_
 /// for its keys go to another holder, as for a partition it does not
 /// hold), so no read sees it half there. A partition no other member
 /// holds is served at once: there is nothing to wait for.
+///
+/// The one exchange is with a holder that serves the partition itself,
+/// or, when none does (the cluster has just formed or restarted whole, or
+/// every holder of the partition changed: a handoff with `--replicas 1`),
+/// with every other live member: each pushes to this node what it has of
+/// the partitions this node holds, so once each has completed a push
+/// since the layout changed, this node has what any of them had.
 pub struct Routing {
     replicas: Option<usize>,
     membership: Option<Membership>,
@@ -84,6 +91,9 @@ pub struct Routing {
     ready: Mutex<PartitionSet>,
     /// When the layout last changed (or the node started).
     changed_at: Mutex<Instant>,
+    /// By member id, the partitions of this node's that each member has
+    /// sent it whole in an exchange completed since the layout changed.
+    exchanged: Mutex<std::collections::HashMap<String, PartitionSet>>,
     /// Whether this node, while it knows no other member, serves what it
     /// holds: not one that joins a cluster (`--join`), which has nothing
     /// until the members it joins send it.
@@ -107,6 +117,7 @@ impl Routing {
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::all()),
             changed_at: Mutex::new(Instant::now()),
+            exchanged: Mutex::default(),
             alone_serves: true,
         }
     }
@@ -122,6 +133,7 @@ impl Routing {
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::none()),
             changed_at: Mutex::new(Instant::now()),
+            exchanged: Mutex::default(),
             alone_serves: !joining,
         }
     }
@@ -199,12 +211,20 @@ impl Routing {
             .intersection(&before)
             .union(&unshared)
             .intersection(&placed.held);
+        let gaining = placed.held.minus(&ready).len();
         drop(ready);
         if cached
             .as_ref()
             .is_none_or(|p| p.layout.digest() != placed.layout.digest())
         {
             *self.changed_at.lock() = Instant::now();
+            self.exchanged.lock().clear();
+            log::info!(
+                "layout of {} members: this node holds {} partitions, {gaining} of them \
+                 still to arrive",
+                placed.layout.members().len(),
+                placed.held.len()
+            );
         }
         let placed = Arc::new(placed);
         *cached = Some(Arc::clone(&placed));
@@ -228,6 +248,47 @@ impl Routing {
         let held = self.held();
         let mut ready = self.ready.lock();
         *ready = ready.union(&partitions.intersection(&held));
+    }
+
+    /// An exchange with member `id` completed in which it sent this node
+    /// what it has of `sent`: a partition still gaining is ready once
+    /// every other live member has sent it so since the layout changed
+    /// (see [`Routing`]).
+    pub fn exchanged(&self, id: &str, sent: &PartitionSet) {
+        let Some(placed) = self.placed() else {
+            return;
+        };
+        let gaining = placed.held.minus(&self.ready.lock());
+        if gaining.is_empty() {
+            return;
+        }
+        let mut exchanged = self.exchanged.lock();
+        let had = exchanged
+            .entry(id.to_owned())
+            .or_insert_with(PartitionSet::none);
+        *had = had.union(&sent.intersection(&placed.held));
+        let membership = self
+            .membership
+            .as_ref()
+            .expect("sharded means a member list");
+        let now = Instant::now();
+        let mut covered = gaining;
+        for member in &placed.members {
+            if member.id == placed.me || member.state.is_gone() {
+                continue;
+            }
+            // A member down or suspect sends what it has when it is back.
+            if !matches!(membership.health(&member.id, now), Some((Health::Up, _))) {
+                continue;
+            }
+            let none = PartitionSet::none();
+            covered = covered.intersection(exchanged.get(&member.id).unwrap_or(&none));
+        }
+        drop(exchanged);
+        if !covered.is_empty() {
+            let mut ready = self.ready.lock();
+            *ready = ready.union(&covered);
+        }
     }
 
     /// The partitions this node serves: held and not gaining (all of

@@ -872,6 +872,9 @@ impl Pusher {
                     routing.synced(
                         &answered.intersection(&theirs_served.unwrap_or_else(PartitionSet::all)),
                     );
+                    if let Some(id) = self.table.member_of(self.index) {
+                        routing.exchanged(&id, &answered);
+                    }
                     if let Some(keys) = keys.take() {
                         let peer = greeted.peer_name.clone();
                         self.store.drop_deleted_meanwhile(joinable, keys, peer)?;

@@ -168,6 +168,7 @@ pub fn serve(
         let over = merges.finish(done.vv.clone(), done.sent)?;
         // What the pusher serves and sent, this node now has whole.
         routing.synced(&sent.intersection(&done.serving.unwrap_or_else(PartitionSet::all)));
+        routing.exchanged(&member, &sent);
         let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
         report_overclaims(&format!("{peer} ({addr})"), &over, &mut warned);
         let answered = answer(
@@ -407,11 +408,14 @@ fn answer(
         }
     }
     let start = parts.start_summary().cloned().unwrap_or_default();
+    let acked = wanted.union(&done.sent.unwrap_or_else(PartitionSet::all));
     conn.send(&MessageRef::Ack {
-        // Sharded, of the partitions the pusher holds only.
-        vv: &match wanted.is_all() {
+        // Sharded, of the partitions the pusher holds, and of those it
+        // sent (it hands them off, and drops them once every holder has
+        // acknowledged them whole) only.
+        vv: &match acked.is_all() {
             true => vectors.changes(&start.vv),
-            false => vectors.changes(&crate::store::within(&start.vv, &wanted)),
+            false => vectors.changes(&crate::store::within(&start.vv, &acked)),
         },
         digest: start.digest,
         sent: (!wanted.is_all()).then_some(wanted),
