@@ -120,6 +120,15 @@ pub struct Args {
     /// "Sharding"); without it every member keeps every key.
     #[arg(long, value_name = "N")]
     pub replicas: Option<usize>,
+    /// Acknowledge a Redis client's write only once W replicas of its key
+    /// hold it, this node counting as one; a write that has not reached W
+    /// within --write-timeout-ms is answered with a NOREPLICAS error (it
+    /// stays on the replicas it reached).
+    #[arg(long, default_value_t = 1, value_name = "W")]
+    pub write_replicas: usize,
+    /// How long a write waits for --write-replicas, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_WRITE_TIMEOUT_MS, value_name = "MS")]
+    pub write_timeout_ms: u64,
     /// Log Redis commands that take this many microseconds or more in the
     /// slow log (SLOWLOG GET); 0 logs every command, a negative number none.
     #[arg(
@@ -294,6 +303,10 @@ pub struct FileSettings {
     pub databases: Option<usize>,
     /// `--replicas`.
     pub replicas: Option<usize>,
+    /// `--write-replicas`.
+    pub write_replicas: Option<usize>,
+    /// `--write-timeout-ms`.
+    pub write_timeout_ms: Option<u64>,
     /// `--max-clock-offset-ms`.
     pub max_clock_offset_ms: Option<u64>,
     /// `--requirepass`.
@@ -428,7 +441,9 @@ pub fn merge_config_file(
         max_client_output_bytes,
         databases,
         protected_mode,
-        max_clock_offset_ms
+        max_clock_offset_ms,
+        write_replicas,
+        write_timeout_ms
     );
     if !given("io_threads") && file.io_threads.is_some() {
         args.io_threads = file.io_threads;
@@ -508,6 +523,11 @@ pub struct Config {
     /// Members per partition when the keys are sharded (`--replicas`);
     /// `None`: every member holds every key.
     pub replicas: Option<usize>,
+    /// Replicas a Redis client's write must reach before it is
+    /// acknowledged (`--write-replicas`), this node counting as one.
+    pub write_replicas: usize,
+    /// How long a write waits for them (`--write-timeout-ms`).
+    pub write_timeout: Duration,
     /// Which Redis commands the slow log keeps, and how many.
     pub slowlog: crate::redis::client::SlowlogSettings,
     /// Most a clock may be off from its peers', in milliseconds (see
@@ -538,6 +558,10 @@ pub const MIN_MAX_FRAME: usize = 1024 * 1024;
 /// not one cluster's, and a larger bound would let one wrong clock stamp
 /// writes that win over everyone's for longer.
 pub const MAX_MAX_CLOCK_OFFSET_MS: u64 = 24 * 3600 * 1000;
+
+/// How long a write waits for `--write-replicas` by default: Cassandra's
+/// write timeout; a replica that is up acknowledges in milliseconds.
+pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 2000;
 
 /// Most `--replicas`: copies of a key beyond this buy nothing a cluster
 /// of equal nodes needs, and cost every write that many pushes.
@@ -581,6 +605,8 @@ impl Config {
             max_client_output: crate::redis::client::DEFAULT_MAX_OUTPUT,
             databases: crate::engine::database::DEFAULT_DATABASES,
             replicas: None,
+            write_replicas: 1,
+            write_timeout: Duration::from_millis(DEFAULT_WRITE_TIMEOUT_MS),
             slowlog: crate::redis::client::SlowlogSettings::default(),
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,
@@ -653,6 +679,19 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
         return Err(Error::Config(format!(
             "--replicas must be between 1 and {MAX_REPLICAS} (leave it out to keep every key on every member)"
         )));
+    }
+    if args.write_replicas == 0 || args.write_replicas > args.replicas.unwrap_or(MAX_REPLICAS) {
+        return Err(Error::Config(match args.replicas {
+            Some(n) => format!(
+                "--write-replicas must be between 1 and --replicas ({n}): a write cannot reach more replicas than its key has"
+            ),
+            None => format!("--write-replicas must be between 1 and {MAX_REPLICAS}"),
+        }));
+    }
+    if args.write_timeout_ms == 0 {
+        return Err(Error::Config(
+            "--write-timeout-ms must be at least 1".into(),
+        ));
     }
     if args.databases == 0 || args.databases > max_databases {
         return Err(Error::Config(format!(
@@ -731,6 +770,8 @@ pub fn configure(args: &Args) -> Result<(Config, TcpListener)> {
     config.max_client_output = args.max_client_output_bytes;
     config.databases = args.databases;
     config.replicas = args.replicas;
+    config.write_replicas = args.write_replicas;
+    config.write_timeout = Duration::from_millis(args.write_timeout_ms);
     config.slowlog = crate::redis::client::SlowlogSettings {
         slower_than_us: args.slowlog_log_slower_than,
         max_len: args.slowlog_max_len,
@@ -951,6 +992,8 @@ mod tests {
                 max_client_output_bytes: Some(1_000_000),
                 databases: Some(4),
                 replicas: Some(3),
+                write_replicas: None,
+                write_timeout_ms: None,
                 max_clock_offset_ms: Some(250),
                 requirepass: None,
                 requirepass_file: Some("client-password".into()),

@@ -186,6 +186,10 @@ impl Node {
                 max_output: config.max_client_output,
                 databases: config.databases,
                 slowlog: config.slowlog,
+                write_quorum: client::WriteQuorum {
+                    replicas: config.write_replicas,
+                    timeout: config.write_timeout,
+                },
             },
         ));
         clients.set_routing(Arc::clone(&routing));
@@ -250,8 +254,12 @@ impl Node {
         // its I/O timeout for nothing (a push after the stop sends nothing
         // new).
         // Every peer came from --join (or there is none): the peer set
-        // follows the member list. A peers file without --join fixes it.
-        let dynamic = config.peers.iter().all(|p| config.join.contains(p));
+        // follows the member list. A peers file without --join fixes it,
+        // except on a sharded node: the layout comes from the member list,
+        // and a partition's holders must reach each other (a member that
+        // joins later gets its partitions from every holder, and a holder
+        // hands one off only once the new holders have it).
+        let dynamic = sharded || config.peers.iter().all(|p| config.join.contains(p));
         let pushers = Pushers::spawn(
             &config.name,
             config.peers.clone(),

@@ -195,6 +195,24 @@ fn bad_option_values() {
             "netdb: error: --max-frame-bytes must be between 1048576 and 4294967295",
         );
     }
+    let done = run(&[
+        &"n1",
+        &any_port(),
+        &"--replicas",
+        &"2",
+        &"--write-replicas",
+        &"3",
+    ]);
+    assert_fails_with(
+        &done,
+        "netdb: error: --write-replicas must be between 1 and --replicas (2): a write cannot \
+         reach more replicas than its key has",
+    );
+    let done = run(&[&"n1", &any_port(), &"--write-replicas", &"0"]);
+    assert_fails_with(
+        &done,
+        "netdb: error: --write-replicas must be between 1 and 16",
+    );
 }
 
 #[test]

@@ -76,6 +76,29 @@ pub struct ClientSettings {
     pub databases: usize,
     /// `--slowlog-log-slower-than` and `--slowlog-max-len`.
     pub slowlog: SlowlogSettings,
+    /// `--write-replicas` and `--write-timeout-ms`: a write's reply waits
+    /// until that many replicas hold it (see [`Pending::Wait`]).
+    pub write_quorum: WriteQuorum,
+}
+
+/// How many replicas a write must reach before its reply goes out, this
+/// node counting as one, and for how long at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteQuorum {
+    /// Replicas, this node included (`--write-replicas`); 1 answers at
+    /// once.
+    pub replicas: usize,
+    /// How long a write's reply waits for them.
+    pub timeout: Duration,
+}
+
+impl Default for WriteQuorum {
+    fn default() -> WriteQuorum {
+        WriteQuorum {
+            replicas: 1,
+            timeout: Duration::from_millis(crate::config::DEFAULT_WRITE_TIMEOUT_MS),
+        }
+    }
 }
 
 /// Which commands the slow log keeps, and how many.
@@ -536,11 +559,23 @@ enum Pending {
     Store(Protocol, Timing),
     /// The answer to a `WAIT`: the peers with every write so far, given
     /// only once there are enough of them or its time is up (see
-    /// [`Blocked`]).
-    Wait(Protocol, Timing),
+    /// [`Blocked`]). For [`WaitFor::Write`], no reply of its own: it
+    /// holds back the write's reply just before it, and turns it into a
+    /// `NOREPLICAS` error if too few peers have the write in time.
+    Wait(Protocol, Timing, WaitFor),
+    /// An entry whose reply went out with another's: skipped.
+    Gone,
     /// A command run elsewhere, all or part (sharding): its parts'
     /// replies, gathered once all are in.
     Routed(Protocol, Timing, Box<Routed>),
+}
+
+/// Who waits for peers: a client's `WAIT`, or `--write-replicas` for the
+/// write just before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitFor {
+    Client,
+    Write,
 }
 
 /// A command routed to other nodes (see [`crate::redis::route`]), waiting
@@ -554,6 +589,9 @@ struct Routed {
     parts: usize,
     /// Their replies, once the forwarding job is back.
     remote: Option<Vec<Reply>>,
+    /// The error the gathered reply becomes (unless it is one already):
+    /// the part written here did not reach `--write-replicas` in time.
+    short: Option<Reply>,
 }
 
 impl Routed {
@@ -823,6 +861,8 @@ impl ClientConn {
                 continue;
             }
             let mut steps = self.exec_steps(&request.args);
+            let quorum = self.ctx.settings.write_quorum;
+            let exec_writes = quorum.replicas > 1 && self.exec_writes(&request.args);
             self.session.age_secs = started.saturating_duration_since(self.connected).as_secs();
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
             let dispatched = Instant::now();
@@ -856,6 +896,10 @@ impl ClientConn {
                     if let Some(Pending::Store(_, timing)) = self.pending.back_mut() {
                         timing.steps = steps.take();
                     }
+                    let writes = ran.is_some_and(|c| c.flags.contains(&"write")) || exec_writes;
+                    if writes && quorum.replicas > 1 {
+                        self.confirm(quorum);
+                    }
                 }
                 Action::Node(NodeQuery::Wait {
                     replicas,
@@ -864,6 +908,7 @@ impl ClientConn {
                     replicas,
                     timeout_ms,
                     Timing::new(slot, here, args, &self.caller),
+                    WaitFor::Client,
                 ),
                 Action::Node(query) if query.needs_store() => {
                     let work = self.ctx.node_work(query);
@@ -908,6 +953,22 @@ impl ClientConn {
 
     /// If `args` is an `EXEC` that will run its transaction: the slots of
     /// the commands queued, in order (`None` for one not in the table).
+    /// Whether `args` is an `EXEC` of a transaction with a write in it
+    /// (whose reply then waits for `--write-replicas`).
+    fn exec_writes(&mut self, args: &[Vec<u8>]) -> bool {
+        if !args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+        {
+            return false;
+        }
+        let Some(transaction) = self.session.transaction_mut().as_ref() else {
+            return false;
+        };
+        (transaction.queued.iter())
+            .any(|r| lookup(&r.args).is_ok_and(|c| c.flags.contains(&"write")))
+    }
+
     fn exec_steps(&mut self, args: &[Vec<u8>]) -> Option<Vec<Option<usize>>> {
         if !args.first()?.eq_ignore_ascii_case(b"exec") {
             return None;
@@ -1113,6 +1174,7 @@ impl ClientConn {
                 plan,
             } => (local, remote, plan),
         };
+        let mut stored = false;
         let local = local.map(|local_args| {
             match crate::redis::command::run(
                 command,
@@ -1126,6 +1188,7 @@ impl ClientConn {
                     } else {
                         self.unrun.push_back(work);
                     }
+                    stored = true;
                     None
                 }
                 Action::Reply(reply) | Action::Close(reply) => Some(reply.into()),
@@ -1145,10 +1208,17 @@ impl ClientConn {
             local,
             parts,
             remote: (parts == 0).then(Vec::new),
+            short: None,
         };
         let timing = Timing::new(slot, here, args, &self.caller);
         self.pending
             .push_back(Pending::Routed(proto, timing, Box::new(routed)));
+        // The forwarded parts wait for their replicas there; the part
+        // written here, here.
+        let quorum = self.ctx.settings.write_quorum;
+        if stored && quorum.replicas > 1 && command.flags.contains(&"write") {
+            self.confirm(quorum);
+        }
         self.flush_ready();
     }
 
@@ -1184,6 +1254,16 @@ impl ClientConn {
     fn flush_ready(&mut self) {
         loop {
             match self.pending.front() {
+                // A write's reply waits for its replicas.
+                Some(Pending::Ready(..) | Pending::Routed(..))
+                    if matches!(self.pending.get(1), Some(Pending::Wait(.., WaitFor::Write))) =>
+                {
+                    return
+                }
+                Some(Pending::Gone) => {
+                    self.pending.pop_front();
+                    continue;
+                }
                 Some(Pending::Ready(..)) => {}
                 Some(Pending::Routed(_, _, routed)) if routed.is_complete() => {}
                 _ => return,
@@ -1195,6 +1275,7 @@ impl ClientConn {
                         plan,
                         local,
                         remote,
+                        short,
                         ..
                     } = *routed;
                     let has_local = local.is_some();
@@ -1204,7 +1285,10 @@ impl ClientConn {
                         parts.push(answer.reply);
                     }
                     parts.extend(remote.unwrap_or_default());
-                    let reply = plan.gather(parts, has_local);
+                    let mut reply = plan.gather(parts, has_local);
+                    if let Some(error) = short.filter(|_| !matches!(reply, Reply::Error(_))) {
+                        reply = error;
+                    }
                     if let Some(slot) = timing.slot {
                         timing.caller.record(slot, timing.here, timing.args);
                     }
@@ -1235,15 +1319,29 @@ impl ClientConn {
 
     /// Queues a `WAIT` for `replicas` peers, for up to `timeout_ms` (0: for
     /// ever): the connection is blocked behind it (see [`Blocked`]).
-    fn wait(&mut self, replicas: i64, timeout_ms: u64, timing: Timing) {
+    fn wait(&mut self, replicas: i64, timeout_ms: u64, timing: Timing, waits: WaitFor) {
         let proto = self.session.protocol();
-        self.pending.push_back(Pending::Wait(proto, timing));
+        self.pending.push_back(Pending::Wait(proto, timing, waits));
         if self.blocked.is_some() {
             // Behind another WAIT: it starts when that one is answered.
             self.held.push_back((None, Some((replicas, timeout_ms))));
         } else {
             self.block(replicas, timeout_ms);
         }
+    }
+
+    /// Holds the reply of the write just queued until `quorum` replicas
+    /// have it, this node one of them: a `WAIT` for the others whose own
+    /// reply is not sent. As a `WAIT`, it blocks the connection's later
+    /// commands (a client pipelining writes gets each acknowledged in
+    /// turn), and counts the peers that hold every write this node took
+    /// up to it; on a sharded node, only the replicas of the write's
+    /// partition (see [`Db::peers_with_writes_up_to`]).
+    fn confirm(&mut self, quorum: WriteQuorum) {
+        let others = i64::try_from(quorum.replicas - 1).unwrap_or(i64::MAX);
+        let timeout_ms = u64::try_from(quorum.timeout.as_millis()).unwrap_or(u64::MAX);
+        let timing = Timing::new(None, 0, None, &self.caller);
+        self.wait(others, timeout_ms.max(1), timing, WaitFor::Write);
     }
 
     /// Blocks the connection behind a `WAIT` that starts now, and queues
@@ -1420,7 +1518,7 @@ impl ClientConn {
                 Pending::Ready(Reply::Null, Protocol::Resp2),
             );
             let (resolved, stop) = match pending {
-                Pending::Ready(..) => (pending, false),
+                Pending::Ready(..) | Pending::Gone => (pending, false),
                 Pending::Routed(proto, timing, mut routed) => {
                     if !matches!(routed.local, Some(None)) {
                         (Pending::Routed(proto, timing, routed), false)
@@ -1450,9 +1548,9 @@ impl ClientConn {
                     }
                     None => (Pending::Store(proto, timing), true),
                 },
-                Pending::Wait(proto, timing) => {
+                Pending::Wait(proto, timing, waits) => {
                     let Some((_, answer)) = replies.next() else {
-                        self.pending[at] = Pending::Wait(proto, timing);
+                        self.pending[at] = Pending::Wait(proto, timing, waits);
                         break;
                     };
                     let there = durations.next().unwrap_or(0);
@@ -1468,8 +1566,19 @@ impl ClientConn {
                         if let Some(b) = self.blocked.as_mut() {
                             b.recheck_at = Some(now + WAIT_RECHECK);
                         }
-                        self.pending[at] = Pending::Wait(proto, timing);
+                        self.pending[at] = Pending::Wait(proto, timing, waits);
                         break;
+                    }
+                    if waits == WaitFor::Write {
+                        let wanted = self.blocked.as_ref().map_or(0, |b| b.replicas);
+                        self.unblock();
+                        if let Reply::Integer(reached) = answer.reply {
+                            if reached < wanted {
+                                self.short_of_replicas(at, reached);
+                            }
+                        }
+                        self.pending[at] = Pending::Gone;
+                        continue;
                     }
                     if let Some(slot) = timing.slot {
                         let nanos = timing.here.saturating_add(there);
@@ -1510,6 +1619,36 @@ impl ClientConn {
 
     /// The `WAIT` is answered: the commands held behind it go on, up to
     /// the next `WAIT` among them, which blocks the connection again.
+    /// The write whose reply is at `at - 1` reached only `peers` peers in
+    /// time: its reply becomes Redis's `NOREPLICAS` error (an error stays
+    /// as it is: nothing was written).
+    fn short_of_replicas(&mut self, at: usize, peers: i64) {
+        let quorum = self.ctx.settings.write_quorum;
+        let before = at.checked_sub(1).and_then(|i| self.pending.get(i));
+        if matches!(before, Some(Pending::Ready(Reply::Error(_), _)) | None) {
+            return;
+        }
+        let error = Reply::Error(format!(
+            "NOREPLICAS the write reached {} of the {} replicas --write-replicas asks for \
+             within {} ms; it stays on those it reached and goes on to the others when \
+             they are back",
+            peers.saturating_add(1),
+            quorum.replicas,
+            quorum.timeout.as_millis()
+        ));
+        match self.pending.get_mut(at - 1) {
+            Some(Pending::Ready(reply, _)) => {
+                if let Reply::Error(text) = &error {
+                    self.ctx.recorder.commands.record_error(text);
+                }
+                *reply = error;
+            }
+            // Counted once gathered, if it is the reply.
+            Some(Pending::Routed(_, _, routed)) => routed.short = Some(error),
+            _ => {}
+        }
+    }
+
     fn unblock(&mut self) {
         self.blocked = None;
         while let Some((work, wait)) = self.held.pop_front() {
@@ -1688,6 +1827,7 @@ mod tests {
             protected_mode: false,
             databases: crate::engine::database::DEFAULT_DATABASES,
             slowlog,
+            write_quorum: WriteQuorum::default(),
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("address");
         (Arc::new(Context::new("c", addr, store, settings)), thread)
