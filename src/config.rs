@@ -127,7 +127,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "W")]
     pub write_replicas: usize,
     /// How long a write waits for --write-replicas, in milliseconds.
-    #[arg(long, default_value_t = DEFAULT_WRITE_TIMEOUT_MS, value_name = "MS")]
+    #[arg(long, default_value_t = crate::redis::client::DEFAULT_WRITE_TIMEOUT_MS, value_name = "MS")]
     pub write_timeout_ms: u64,
     /// Log Redis commands that take this many microseconds or more in the
     /// slow log (SLOWLOG GET); 0 logs every command, a negative number none.
@@ -559,10 +559,6 @@ pub const MIN_MAX_FRAME: usize = 1024 * 1024;
 /// writes that win over everyone's for longer.
 pub const MAX_MAX_CLOCK_OFFSET_MS: u64 = 24 * 3600 * 1000;
 
-/// How long a write waits for `--write-replicas` by default: Cassandra's
-/// write timeout; a replica that is up acknowledges in milliseconds.
-pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 2000;
-
 /// Most `--replicas`: copies of a key beyond this buy nothing a cluster
 /// of equal nodes needs, and cost every write that many pushes.
 pub const MAX_REPLICAS: usize = 16;
@@ -606,7 +602,7 @@ impl Config {
             databases: crate::engine::database::DEFAULT_DATABASES,
             replicas: None,
             write_replicas: 1,
-            write_timeout: Duration::from_millis(DEFAULT_WRITE_TIMEOUT_MS),
+            write_timeout: Duration::from_millis(crate::redis::client::DEFAULT_WRITE_TIMEOUT_MS),
             slowlog: crate::redis::client::SlowlogSettings::default(),
             max_clock_offset_ms: DEFAULT_MAX_OFFSET_MS,
             requirepass: None,

@@ -198,7 +198,13 @@ impl Node {
                 FORWARDING_THREADS,
                 ForwardSettings {
                     connect_timeout: config.connect_timeout,
-                    io_timeout: config.io_timeout,
+                    // A forwarded write's reply waits for its replicas
+                    // (`--write-replicas`) at the member that runs it.
+                    io_timeout: if config.write_replicas > 1 {
+                        config.io_timeout + config.write_timeout
+                    } else {
+                        config.io_timeout
+                    },
                     password: config.requirepass.as_ref().map(|p| p.reveal().to_owned()),
                     tls: config.tls.as_ref().and_then(ServerTls::peer_dialing),
                 },

@@ -81,6 +81,10 @@ pub struct ClientSettings {
     pub write_quorum: WriteQuorum,
 }
 
+/// How long a write waits for `--write-replicas` by default: Cassandra's
+/// write timeout; a replica that is up acknowledges in milliseconds.
+pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 2000;
+
 /// How many replicas a write must reach before its reply goes out, this
 /// node counting as one, and for how long at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +100,7 @@ impl Default for WriteQuorum {
     fn default() -> WriteQuorum {
         WriteQuorum {
             replicas: 1,
-            timeout: Duration::from_millis(crate::config::DEFAULT_WRITE_TIMEOUT_MS),
+            timeout: Duration::from_millis(DEFAULT_WRITE_TIMEOUT_MS),
         }
     }
 }
@@ -1015,12 +1019,16 @@ impl ClientConn {
             return None;
         }
         let placed = routing.placed()?;
+        // A partition this node holds but is still gaining is served by
+        // another holder (reads see the old replicas), unless none is
+        // left to serve it.
+        let serving = routing.serving();
         let place = |slot: u16| {
-            if placed.layout.holds(&placed.me, slot) {
+            if serving.contains(crate::placement::partition::partition_of_slot(slot)) {
                 return Place::Here;
             }
-            // Empty if the layout changed since `placed` and gave this
-            // node the slot.
+            // Empty if the layout changed since `serving` and gave this
+            // node the slot, or no other member holds it.
             let targets = routing.targets(slot);
             if targets.is_empty() {
                 Place::Here
