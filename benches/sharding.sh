@@ -122,7 +122,7 @@ copies() {
 SETTLED_SECS=""
 await_settled() {
     local start=$1 min_last=$2 want sizes sum last deadline report
-    want=$(($(copies) * KEYS))
+    want=$(($(copies) * TOTAL_KEYS))
     deadline=$((start + SETTLE_TIMEOUT * 1000000000))
     report=$((start + 10000000000))
     while :; do
@@ -296,16 +296,34 @@ part_proxy() {
 }
 
 part_rebalance() {
-    local start share
+    local start share sum deadline
+    # The proxy part's SETs added keys: count them all, once every copy
+    # is in place (the sum of the DBSIZEs a multiple of the copies, and
+    # still).
+    deadline=$((SECONDS + 60))
+    while :; do
+        sum=$(awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }' <<<"$(dbsizes)")
+        sleep 1
+        if ((sum % $(copies) == 0)) &&
+            ((sum == $(awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }' <<<"$(dbsizes)"))); then
+            break
+        fi
+        ((SECONDS < deadline)) || die "the copies never settled: DBSIZEs $(dbsizes)"
+    done
+    TOTAL_KEYS=$((sum / $(copies)))
     echo
-    echo "rebalance: a seventh node joins $NODES holding $KEYS keys (x $(copies))"
+    echo "rebalance: a seventh node joins $NODES holding $TOTAL_KEYS keys (x $(copies))"
     start=$(now_ns)
     start_member n7
-    share=$(calc '%.0f' "$SHARE_FRACTION * $(copies) * $KEYS / ${#MEMBER_PORTS[@]}")
+    share=$(calc '%.0f' "$SHARE_FRACTION * $(copies) * $TOTAL_KEYS / ${#MEMBER_PORTS[@]}")
     await_settled "$start" "$share"
     printf '  settled %s s after n7 started: DBSIZEs %s\n' "$SETTLED_SECS" "$(dbsizes)"
+    printf '  n7 holds %s copies, %.2f x its share (%s)\n' "$(dbsize "${MEMBER_PORTS[6]}")" \
+        "$(calc '%.4f' "$(dbsize "${MEMBER_PORTS[6]}") * 7 / ($(copies) * $TOTAL_KEYS)")" \
+        "$(calc '%.0f' "$(copies) * $TOTAL_KEYS / 7")"
 }
 
+TOTAL_KEYS=$KEYS
 machine_notes
 echo "generating $KEYS SETs..." >&2
 gen_sets "$KEYS" padded >"$BENCH_TMP/sets.resp"

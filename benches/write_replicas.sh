@@ -50,7 +50,7 @@ start_three() {
     done
     deadline=$((SECONDS + 60))
     for port in "${PORTS[@]}"; do
-        until redis-cli -p "$port" info cluster | grep -q 'cluster_state:ok'; do
+        until redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok'; do
             ((SECONDS < deadline)) || die "cluster_state never ok"
             sleep 0.2
         done

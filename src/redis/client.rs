@@ -618,6 +618,8 @@ struct Blocked {
     deadline: Option<Instant>,
     /// When to ask again, once the last answer said too few.
     recheck_at: Option<Instant>,
+    /// How many times it asked already.
+    asked: u32,
 }
 
 /// A `WAIT`'s peers asked for and timeout in milliseconds.
@@ -626,10 +628,19 @@ type WaitArgs = (i64, u64);
 /// A `WAIT`'s target before its first run (see `Context::wait_work`).
 const WAIT_TARGET_UNSET: u64 = u64::MAX;
 
-/// How often a `WAIT` asks again how many peers have everything: a peer's
-/// acknowledgement comes with a push round, so a few milliseconds at most
-/// are lost to this.
+/// How often a `WAIT` asks again how many peers have everything, at
+/// most: a peer's acknowledgement comes with a push round, so a few
+/// milliseconds at most are lost to this.
 pub const WAIT_RECHECK: Duration = Duration::from_millis(5);
+
+/// When a `WAIT` that has asked `asked` times asks again: soon at first
+/// (a write starts a push at once, and a peer on the same network
+/// acknowledges it within a millisecond or two: what `--write-replicas`
+/// waits for on every write), then every [`WAIT_RECHECK`].
+fn recheck_after(asked: u32) -> Duration {
+    let soon = Duration::from_micros(500).saturating_mul(1 << asked.min(4));
+    soon.min(WAIT_RECHECK)
+}
 
 /// What a store command's statistics need once it has run: its slot in
 /// the table (`None`: not counted), the time its handler took on this
@@ -1363,6 +1374,7 @@ impl ClientConn {
             target,
             deadline: (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms)),
             recheck_at: None,
+            asked: 0,
         });
     }
 
@@ -1572,7 +1584,8 @@ impl ClientConn {
                     };
                     if !enough {
                         if let Some(b) = self.blocked.as_mut() {
-                            b.recheck_at = Some(now + WAIT_RECHECK);
+                            b.recheck_at = Some(now + recheck_after(b.asked));
+                            b.asked = b.asked.saturating_add(1);
                         }
                         self.pending[at] = Pending::Wait(proto, timing, waits);
                         break;
