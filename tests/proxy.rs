@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{cluster_with, eventually, info_field, redis_connection, Cluster, FAST_SYNC_MS};
+use common::{eventually, info_field, redis_connection, sharded_cluster, Cluster};
 use redis::{Connection, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,24 +16,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// `n` nodes with `--replicas replicas`, each knowing every member.
 fn sharded(n: usize, replicas: usize) -> Cluster {
-    let r = replicas.to_string();
-    let c = cluster_with(n, FAST_SYNC_MS, &[], &["--replicas", &r]);
-    for node in &c.nodes {
-        let mut con = redis_connection(node.addr());
-        eventually(
-            WAIT,
-            format!("{} to know every member", node.name()),
-            || {
-                let text: String = redis::cmd("CLUSTER")
-                    .arg("INFO")
-                    .query(&mut con)
-                    .expect("CLUSTER INFO");
-                text.contains(&format!("cluster_known_nodes:{n}\r"))
-                    && text.contains("cluster_state:ok")
-            },
-        );
-    }
-    c
+    sharded_cluster(n, &["--replicas", &replicas.to_string()])
 }
 
 /// The ids of the replicas of `key`'s slot, from `addr`'s

@@ -6,20 +6,15 @@
 
 mod common;
 
-use common::{cluster_with, eventually, redis_connection, Cluster, Node, FAST_SYNC_MS};
+use common::{redis_connection, sharded_cluster, Cluster, Node};
 use std::collections::BTreeSet;
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Three nodes, each key on two of them, a write acknowledged once both
 /// have it (or refused after `timeout_ms`).
 fn cluster(timeout_ms: u64) -> Cluster {
     let timeout = timeout_ms.to_string();
-    let c = cluster_with(
+    sharded_cluster(
         3,
-        FAST_SYNC_MS,
-        &[],
         &[
             "--replicas",
             "2",
@@ -28,22 +23,7 @@ fn cluster(timeout_ms: u64) -> Cluster {
             "--write-timeout-ms",
             &timeout,
         ],
-    );
-    for node in &c.nodes {
-        let mut con = redis_connection(node.addr());
-        eventually(
-            WAIT,
-            format!("{} to know every member", node.name()),
-            || {
-                let text: String = redis::cmd("CLUSTER")
-                    .arg("INFO")
-                    .query(&mut con)
-                    .expect("CLUSTER INFO");
-                text.contains("cluster_known_nodes:3\r") && text.contains("cluster_state:ok")
-            },
-        );
-    }
-    c
+    )
 }
 
 /// The nodes whose own data holds `key` (`KEYS` answers for the node's

@@ -56,6 +56,29 @@ pub fn cluster_with(
     })
 }
 
+/// [`cluster_with`] `args`, sharded (`args` has `--replicas`): returns
+/// once every node knows all `n` members and says `cluster_state:ok`, as
+/// a cluster client waits for.
+pub fn sharded_cluster(n: usize, args: &[&str]) -> Cluster {
+    let c = cluster_with(n, FAST_SYNC_MS, &[], args);
+    for node in &c.nodes {
+        let mut con = super::resp_client::redis_connection(node.addr());
+        super::wait::eventually(
+            Duration::from_secs(20),
+            format!("{} to know every member", node.name()),
+            || {
+                let text: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut con)
+                    .expect("CLUSTER INFO");
+                text.contains(&format!("cluster_known_nodes:{n}\r"))
+                    && text.contains("cluster_state:ok")
+            },
+        );
+    }
+    c
+}
+
 /// [`cluster`] of nodes that keep their data in a directory each (in the
 /// cluster's), so a killed node restarts from its data; `args` go on every
 /// command line.

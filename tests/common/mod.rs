@@ -62,8 +62,8 @@ mod wait;
 pub use self::{
     clock::{clock_offset_secs, Faketime},
     cluster::{
-        cluster, cluster_with, durable_cluster, on_disk, Cluster, CONVERGE_TIMEOUT,
-        DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
+        cluster, cluster_with, durable_cluster, on_disk, sharded_cluster, Cluster,
+        CONVERGE_TIMEOUT, DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},
     net::Net,
