@@ -94,6 +94,9 @@ pub struct Routing {
     /// By member id, the partitions of this node's that each member has
     /// sent it whole in an exchange completed since the layout changed.
     exchanged: Mutex<std::collections::HashMap<String, PartitionSet>>,
+    /// Keys received since the layout changed while partitions were
+    /// still arriving (progress for `status`).
+    arrived: std::sync::atomic::AtomicU64,
     /// Whether this node, while it knows no other member, serves what it
     /// holds: not one that joins a cluster (`--join`), which has nothing
     /// until the members it joins send it.
@@ -118,6 +121,7 @@ impl Routing {
             ready: Mutex::new(PartitionSet::all()),
             changed_at: Mutex::new(Instant::now()),
             exchanged: Mutex::default(),
+            arrived: std::sync::atomic::AtomicU64::new(0),
             alone_serves: true,
         }
     }
@@ -134,6 +138,7 @@ impl Routing {
             ready: Mutex::new(PartitionSet::none()),
             changed_at: Mutex::new(Instant::now()),
             exchanged: Mutex::default(),
+            arrived: std::sync::atomic::AtomicU64::new(0),
             alone_serves: !joining,
         }
     }
@@ -219,6 +224,7 @@ impl Routing {
         {
             *self.changed_at.lock() = Instant::now();
             self.exchanged.lock().clear();
+            self.arrived.store(0, std::sync::atomic::Ordering::Relaxed);
             log::info!(
                 "layout of {} members: this node holds {} partitions, {gaining} of them \
                  still to arrive",
@@ -289,6 +295,26 @@ impl Routing {
             let mut ready = self.ready.lock();
             *ready = ready.union(&covered);
         }
+    }
+
+    /// A peer sent `keys` entries: counted while partitions are still
+    /// arriving.
+    pub fn received(&self, keys: usize) {
+        if keys > 0 && self.is_sharded() && !self.gaining().is_empty() {
+            self.arrived
+                .fetch_add(keys as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The keys received while partitions were arriving since the layout
+    /// last changed, and how long ago it changed: how a rebalance
+    /// progresses. (No ETA: the senders stream what this node lacks, and
+    /// none knows how much that is before it is sent.)
+    pub fn arrival(&self) -> (u64, std::time::Duration) {
+        (
+            self.arrived.load(std::sync::atomic::Ordering::Relaxed),
+            self.changed_at.lock().elapsed(),
+        )
     }
 
     /// The partitions this node serves: held and not gaining (all of

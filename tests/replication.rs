@@ -270,11 +270,14 @@ fn a_restarted_node_s_writes_win_also_when_made_before_any_round() {
     c.assert_all("get doomed", "Key not found.");
 }
 
+/// `quit` pushes once more, and waits for the acknowledgements, before
+/// the node exits. (The write starts a push of its own at once, so the
+/// peer may have it before the `quit`; the final push is what the log
+/// line shows either way.)
 #[test]
 fn quit_pushes_the_last_writes_to_the_peers_before_exiting() {
     let mut c = cluster(2, NO_SYNC_MS);
     assert_eq!(c[0].cmd("put last words"), "Value stored.");
-    assert_eq!(c[1].cmd("get last"), "Key not found.");
     assert_eq!(c[0].cmd("quit"), "Goodbye!");
     assert!(c[0].wait_exit().status.success());
     assert_eq!(

@@ -298,7 +298,9 @@ fn exchange_with(shared: &Shared, target: &str, items: &[&Item]) -> (Vec<Reply>,
             }
             // A connection idle in the pool may have been closed by the
             // other side: try a fresh one before giving up on the target.
-            Some(_) if got.is_empty() => {}
+            // Only then: after a timeout the other side may have run the
+            // commands (an INCR must not run twice).
+            Some(e) if got.is_empty() && e.found_closed() => {}
             Some(e) => return (got, Some(e.to_string())),
         }
     }
@@ -348,6 +350,23 @@ impl std::fmt::Display for ExchangeError {
             ExchangeError::Io(e) => write!(f, "{e}"),
             ExchangeError::Protocol(e) => write!(f, "{e}"),
         }
+    }
+}
+
+impl ExchangeError {
+    /// Whether the other side had closed the connection (so it ran
+    /// nothing sent on it): end of stream, reset, or a broken pipe.
+    fn found_closed(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::Io(e) if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            )
+        )
     }
 }
 

@@ -825,6 +825,7 @@ impl Pusher {
                     if let Some(keys) = keys.as_mut() {
                         keys.extend(batch.entries.iter().map(|e| e.key.0.clone()));
                     }
+                    self.settings.routing.received(batch.entries.len());
                     merges.add(batch)?;
                 }
                 Message::Ack {

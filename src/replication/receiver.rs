@@ -147,6 +147,7 @@ pub fn serve(
         // A transfer's first part fixes the partitions it is merged for.
         merges.holding(settings.routing.held());
         if !batch.entries.is_empty() {
+            settings.routing.received(batch.entries.len());
             merges.add(batch)?;
         }
         let Some(mut done) = done else {

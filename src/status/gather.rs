@@ -50,7 +50,10 @@ pub fn status_from_facts(
     let gossip_sent = peers.membership().map(|m| m.gossip_sent());
     let sharding = peers.routing().filter(|r| r.is_sharded()).map(|r| {
         let held = r.held();
+        let (keys_arrived, age) = r.arrival();
         super::ShardingStatus {
+            keys_arrived,
+            layout_age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
             replicas: r.replicas().unwrap_or(0),
             held: held.len(),
             gaining: r.gaining().len(),

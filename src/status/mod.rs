@@ -97,6 +97,11 @@ pub struct ShardingStatus {
     /// Partitions it no longer holds and still has data of: handed off
     /// once every new holder has all of it.
     pub handing_off: usize,
+    /// Keys received while partitions were arriving, since the layout
+    /// last changed.
+    pub keys_arrived: u64,
+    /// Milliseconds since the layout last changed.
+    pub layout_age_ms: u64,
 }
 
 /// Whether the last push to a peer worked.
@@ -244,12 +249,15 @@ pub fn format_status(status: &Status) -> String {
     if let Some(s) = &status.sharding {
         lines.push(format!(
             "sharding: {} replicas per partition; this node holds {} of {} partitions, \
-             {} still arriving, {} being handed off",
+             {} still arriving, {} being handed off; layout changed {:.1} s ago, {} keys \
+             received since while partitions were arriving",
             s.replicas,
             s.held,
             crate::placement::PARTITIONS,
             s.gaining,
-            s.handing_off
+            s.handing_off,
+            s.layout_age_ms as f64 / 1000.0,
+            s.keys_arrived
         ));
     }
     // A node alone has nothing to say of its members.
@@ -347,6 +355,8 @@ pub(crate) mod tests {
                 held: 128,
                 gaining: 2,
                 handing_off: 1,
+                keys_arrived: 1000,
+                layout_age_ms: 2500,
             }),
         }
     }
@@ -357,7 +367,8 @@ pub(crate) mod tests {
         assert!(
             text.contains(
                 "sharding: 3 replicas per partition; this node holds 128 of 256 partitions, \
-                 2 still arriving, 1 being handed off"
+                 2 still arriving, 1 being handed off; layout changed 2.5 s ago, 1000 keys \
+                 received since while partitions were arriving"
             ),
             "{text}"
         );

@@ -199,6 +199,8 @@ pub fn encode_status(s: &Status) -> Reply {
                 ("partitions_held", int(sh.held as u64)),
                 ("partitions_gaining", int(sh.gaining as u64)),
                 ("partitions_handing_off", int(sh.handing_off as u64)),
+                ("keys_arrived", int(sh.keys_arrived)),
+                ("layout_age_ms", int(sh.layout_age_ms)),
             ]),
         ));
     }
@@ -482,6 +484,8 @@ pub fn decode_status(reply: Reply) -> Result<Status, String> {
                     held: s.size("partitions_held")?,
                     gaining: s.size("partitions_gaining")?,
                     handing_off: s.size("partitions_handing_off")?,
+                    keys_arrived: s.size("keys_arrived")? as u64,
+                    layout_age_ms: s.size("layout_age_ms")? as u64,
                 })
             }
         },
