@@ -458,6 +458,68 @@ fn a_killed_node_costs_no_key_and_every_key_stays_writable() {
     }
 }
 
+/// Six members keeping their data on disk; n3 killed with SIGKILL while
+/// writes and deletes go on through n1, then restarted from its data
+/// directory: every acknowledged write and delete is in place afterwards,
+/// each key on exactly its three members again (n3 catching up on what
+/// it missed, and serving its partitions once it has).
+#[test]
+fn a_member_killed_and_restarted_from_its_data_loses_nothing() {
+    const KEYS: usize = 1200;
+    let dir = common::temp_dir();
+    let first = common::on_disk(member("n1", None), dir.path()).start();
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    for i in 2..=6 {
+        nodes.push(common::on_disk(member(&format!("n{i}"), Some(seed)), dir.path()).start());
+    }
+    wait_members(&nodes.iter().collect::<Vec<_>>());
+    let pairs = numbered("key", KEYS);
+    set_all(seed, &pairs).expect("SETs through n1");
+    let keys: BTreeSet<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+    wait_placed(&nodes.iter().collect::<Vec<_>>(), &keys);
+
+    nodes[2].kill();
+    // While n3 is down: new values for a third of the keys, a third
+    // deleted, and fresh keys.
+    let mut want: BTreeMap<String, Option<String>> = present(&pairs);
+    let mut con = redis_connection(seed);
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        match i % 3 {
+            0 => {
+                let _: () = redis::cmd("SET")
+                    .arg(k)
+                    .arg("while-down")
+                    .query(&mut con)
+                    .expect("SET while n3 is down");
+                want.insert(k.clone(), Some("while-down".into()));
+            }
+            1 => {
+                let _: i64 = redis::cmd("DEL")
+                    .arg(k)
+                    .query(&mut con)
+                    .expect("DEL while n3 is down");
+                want.insert(k.clone(), None);
+            }
+            _ => {}
+        }
+    }
+    let fresh = numbered("fresh", 300);
+    set_all(seed, &fresh).expect("fresh SETs while n3 is down");
+    want.extend(present(&fresh));
+
+    nodes[2].restart();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_members(&refs);
+    wait_served(&refs, &want, SERVE_TIMEOUT);
+    let left: BTreeSet<String> = want
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    wait_placed(&refs, &left);
+}
+
 /// A Redis connection to `addr`, or why there is none (the writer
 /// retries rather than fail on a connection the cluster dropped).
 fn try_connect(addr: SocketAddr) -> redis::RedisResult<redis::Connection> {
