@@ -162,11 +162,11 @@ impl Node {
         let pushers_late: Arc<OnceLock<Arc<Pushers>>> = Arc::default();
         let on_write = {
             let pushers = Arc::clone(&pushers_late);
-            Box::new(move || {
+            Box::new(move |written: &crate::store::PartitionSet| {
                 if let Some(pushers) = pushers.get() {
                     // Never blocks: a pusher with a round queued already
                     // takes this write in it.
-                    let _ = pushers.start_round();
+                    let _ = pushers.start_round_for(written);
                 }
             })
         };

@@ -98,9 +98,10 @@ enum Deferred {
     },
 }
 
-/// Called by the store thread after a group with local writes is logged;
-/// it must not block.
-pub type OnWrite = Box<dyn Fn() + Send>;
+/// Called by the store thread after a group with local writes is logged,
+/// with the partitions they wrote to (every one when not sharded); it
+/// must not block.
+pub type OnWrite = Box<dyn Fn(&crate::store::PartitionSet) + Send>;
 
 /// The store thread's state.
 ///
@@ -237,7 +238,7 @@ impl Service {
             }
         }
         if std::mem::take(&mut self.wrote) && failure.is_none() {
-            (self.written)();
+            (self.written)(&self.store.take_written_partitions());
         }
         failure
     }
@@ -574,7 +575,7 @@ mod tests {
     #[test]
     fn a_batch_runs_in_order_and_each_command_gets_its_own_reply() {
         let (store, thread) =
-            spawn(Store::new("a#1", 1 << 20), None, Box::new(|| {})).expect("store thread");
+            spawn(Store::new("a#1", 1 << 20), None, Box::new(|_| {})).expect("store thread");
         let commands: Vec<Command<Seen>> = vec![
             Box::new(|db| Seen::Value(db.get(b"k").map(<[u8]>::to_vec))),
             Box::new(|db| match db.put(b"k", b"v") {

@@ -1836,7 +1836,7 @@ mod tests {
         max_output: usize,
         slowlog: SlowlogSettings,
     ) -> (Arc<Context>, std::thread::JoinHandle<()>) {
-        let (store, thread) = service::spawn(Store::new("c#1", 1 << 22), None, Box::new(|| {}))
+        let (store, thread) = service::spawn(Store::new("c#1", 1 << 22), None, Box::new(|_| {}))
             .expect("store thread");
         let settings = ClientSettings {
             max_clients: 10,

@@ -411,6 +411,37 @@ impl Pushers {
         Ok(())
     }
 
+    /// [`Pushers::start_round`] for writes to the partitions `written`:
+    /// only the pushers of peers that hold one of them (sharded, a peer
+    /// that holds none has nothing new to be sent; it gets the periodic
+    /// rounds).
+    pub fn start_round_for(&self, written: &crate::store::PartitionSet) -> Result<()> {
+        let routing = &self.settings.routing;
+        if written.is_all() || !routing.is_sharded() {
+            return self.start_round();
+        }
+        let wanted: Vec<bool> = self
+            .table
+            .lock()
+            .iter()
+            .map(|p| {
+                !written
+                    .intersection(&routing.partitions_of_peer(p.member.as_deref(), "", &p.addr))
+                    .is_empty()
+            })
+            .collect();
+        for (index, jobs) in self.queues() {
+            if !wanted.get(index).copied().unwrap_or(true) {
+                continue;
+            }
+            match jobs.try_send(Job { done: None }) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return Err(SyncError::Stopped),
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes to every peer now and waits up to `timeout` for their
     /// acknowledgements; returns how many acknowledged. Unlike a periodic
     /// round, this waits for room in a busy pusher's queue: the caller

@@ -444,6 +444,9 @@ pub struct Store {
     sharded: bool,
     /// This node's per-partition writer ids, by partition, once used.
     part_ids: Vec<Option<NodeId>>,
+    /// The partitions this node wrote to since the last
+    /// [`Store::take_written_partitions`].
+    written_parts: crate::placement::partition::PartitionSet,
     /// By id: whether a name is one of this node's per-partition names.
     mine: Vec<bool>,
     /// The partitions each listed peer holds (all until told).
@@ -503,6 +506,7 @@ impl Store {
             shown: Cell::new(0),
             sharded: false,
             part_ids: Vec::new(),
+            written_parts: crate::placement::partition::PartitionSet::none(),
             mine: Vec::new(),
             peer_parts: Vec::new(),
             run: None,

@@ -40,6 +40,7 @@ impl Store {
             return self.me;
         }
         let p = usize::from(partition_of_key(key));
+        self.written_parts.insert(p as u16);
         if self.part_ids.len() < PARTITIONS {
             self.part_ids.resize(PARTITIONS, None);
         }
@@ -51,6 +52,16 @@ impl Store {
         self.part_ids[p] = Some(id);
         self.mark_mine(id);
         id
+    }
+
+    /// The partitions this node wrote to since the last call (every one
+    /// when not sharded): the peers that hold none of them have nothing
+    /// new to be pushed.
+    pub fn take_written_partitions(&mut self) -> PartitionSet {
+        if !self.sharded {
+            return PartitionSet::all();
+        }
+        std::mem::replace(&mut self.written_parts, PartitionSet::none())
     }
 
     /// Remembers that `id` is one of this node's current writer names.

@@ -59,7 +59,7 @@ impl Fake {
     /// A store refusing values over `max_value` bytes.
     pub(crate) fn with_max_value(max_value: usize) -> Fake {
         let (store, thread) =
-            service::spawn(Store::new("test#1", max_value), None, Box::new(|| {}))
+            service::spawn(Store::new("test#1", max_value), None, Box::new(|_| {}))
                 .expect("store thread");
         Fake {
             store,
