@@ -129,6 +129,10 @@ struct Job {
     done: Option<Sender<bool>>,
 }
 
+/// The least time from the end of one push to a peer to the start of the
+/// next one a write starts (see [`Pusher::run`]).
+const PUSH_GAP: Duration = Duration::from_millis(1);
+
 /// One peer a node pushes to: an entry of the peers file or of `--join`
 /// (whose member id is learned on the first gossip), or a member the
 /// list brought. Its index is its index in the peer table and in the
@@ -569,7 +573,20 @@ struct Round {
 
 impl Pusher {
     fn run(mut self, jobs: Receiver<Job>) {
+        let mut last_end: Option<Instant> = None;
         while let Ok(first) = jobs.recv() {
+            // Writes coming fast are gathered for a moment: an exchange
+            // costs about the same whatever it carries (its vectors), so
+            // one every PUSH_GAP carries them all for less. A push someone
+            // waits for goes at once.
+            if first.done.is_none() {
+                if let Some(wait) = last_end
+                    .map(|end| PUSH_GAP.saturating_sub(end.elapsed()))
+                    .filter(|w| !w.is_zero())
+                {
+                    std::thread::sleep(wait);
+                }
+            }
             // Rounds that queued up while this push was busy are all served
             // by the next push, which sends everything they would have.
             let mut waiting: Vec<Sender<bool>> = first.done.into_iter().collect();
@@ -579,6 +596,7 @@ impl Pusher {
             // A push someone waits for (`sync`, the last push at `quit`)
             // is made in full.
             let ok = self.push_with_retry(waiting.is_empty());
+            last_end = Some(Instant::now());
             for done in waiting {
                 let _ = done.send(ok);
             }
