@@ -217,6 +217,12 @@ impl Node {
         let answering = Arc::new(Answering::default());
         let anti_entropy = AntiEntropy::default();
         let dialing = PushSettings {
+            // Writes that wait for other replicas are pushed at once.
+            push_gap: if config.write_replicas > 1 {
+                std::time::Duration::ZERO
+            } else {
+                crate::replication::pusher::PUSH_GAP
+            },
             connect_timeout: config.connect_timeout,
             io_timeout: config.io_timeout,
             max_frame: config.max_frame,

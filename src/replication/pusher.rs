@@ -65,6 +65,11 @@ use std::time::{Duration, Instant, SystemTime};
 /// Timeouts and limits for outgoing pushes.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
+    /// The least time from the end of one push to the start of the next
+    /// one a write starts (see [`Pusher::run`]): [`PUSH_GAP`], or none
+    /// when clients wait for their writes to reach other replicas
+    /// (`--write-replicas`).
+    pub push_gap: Duration,
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
     /// Time allowed for each read and write.
@@ -130,8 +135,8 @@ struct Job {
 }
 
 /// The least time from the end of one push to a peer to the start of the
-/// next one a write starts (see [`Pusher::run`]).
-const PUSH_GAP: Duration = Duration::from_millis(1);
+/// next one a write starts, by default (see [`Pusher::run`]).
+pub const PUSH_GAP: Duration = Duration::from_millis(1);
 
 /// One peer a node pushes to: an entry of the peers file or of `--join`
 /// (whose member id is learned on the first gossip), or a member the
@@ -579,9 +584,10 @@ impl Pusher {
             // costs about the same whatever it carries (its vectors), so
             // one every PUSH_GAP carries them all for less. A push someone
             // waits for goes at once.
-            if first.done.is_none() {
+            let gap = self.settings.push_gap;
+            if first.done.is_none() && !gap.is_zero() {
                 if let Some(wait) = last_end
-                    .map(|end| PUSH_GAP.saturating_sub(end.elapsed()))
+                    .map(|end| gap.saturating_sub(end.elapsed()))
                     .filter(|w| !w.is_zero())
                 {
                     std::thread::sleep(wait);
