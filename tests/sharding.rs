@@ -398,6 +398,25 @@ fn six_nodes_store_each_key_on_three_and_serve_every_key_through_each() {
             held.len()
         );
     }
+    // INFO says where the rebalance stands: each node holds its exact
+    // share of the 256 partitions (3 x 256 / 6), none still arriving.
+    for node in &nodes {
+        let mut con = redis_connection(node.addr());
+        eventually(
+            SERVE_TIMEOUT,
+            format!("{} to have every partition in", node.name()),
+            || {
+                common::info_field(&mut con, "cluster", "netdb_partitions_arriving").as_deref()
+                    == Some("0")
+            },
+        );
+        assert_eq!(
+            common::info_field(&mut con, "cluster", "netdb_partitions_held").as_deref(),
+            Some("128"),
+            "{}",
+            node.name()
+        );
+    }
 }
 
 /// Six members with their keys in place; n4 killed with SIGKILL: every

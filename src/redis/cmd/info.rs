@@ -103,7 +103,9 @@ pub fn info(sections: &[String], status: &Status, activity: &Activity, denied_au
 /// `# Cluster`: `cluster_enabled:0` without sharding (every node holds
 /// all the data: what Redis prints outside cluster mode), `1` with
 /// `--replicas` (and `netdb_proxied_commands`: command parts forwarded to
-/// the replicas of keys this node does not hold), then netdb's members: how
+/// the replicas of keys this node does not hold, and where a rebalance
+/// stands: partitions held, arriving and handed off, keys arrived since
+/// the layout changed and how long ago), then netdb's members: how
 /// many, the bytes of gossip sent (probes and answers, framing included),
 /// and one line each (`netdb_member<i>:name=..,id=..,addr=..,
 /// state=..,health=..,for_ms=..`), this node first.
@@ -115,6 +117,19 @@ fn cluster_lines(s: &Status, activity: &Activity) -> Vec<(String, String)> {
             "netdb_proxied_commands".into(),
             activity.proxied_commands.to_string(),
         ));
+    }
+    if let Some(sh) = &s.sharding {
+        // Where a rebalance stands (see `status`).
+        for (name, value) in [
+            ("netdb_replicas", sh.replicas as u64),
+            ("netdb_partitions_held", sh.held as u64),
+            ("netdb_partitions_arriving", sh.gaining as u64),
+            ("netdb_partitions_handing_off", sh.handing_off as u64),
+            ("netdb_keys_arrived", sh.keys_arrived),
+            ("netdb_layout_age_ms", sh.layout_age_ms),
+        ] {
+            lines.push((name.into(), value.to_string()));
+        }
     }
     if s.members.is_empty() {
         return lines;
