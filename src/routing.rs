@@ -14,8 +14,9 @@ use crate::membership::{Health, Member, Membership, State};
 use crate::placement::layout::Layout;
 use crate::placement::partition::PartitionSet;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The layout, and this node's view of it, for one version of the list.
 #[derive(Debug)]
@@ -28,16 +29,42 @@ pub struct Placed {
     pub me: String,
     /// The partitions this node holds.
     pub held: PartitionSet,
-    /// The list's digest it was computed from.
-    list_digest: u64,
-    /// When the list was last found to have that digest.
-    looked_at: Mutex<Instant>,
+    /// By member id, the partitions each member of the layout holds:
+    /// computed once, asked for every peer at every write and exchange.
+    by_member: HashMap<String, PartitionSet>,
 }
 
 impl Placed {
+    fn new(layout: Layout, members: Vec<Member>, me: String) -> Placed {
+        let by_member: HashMap<String, PartitionSet> = (layout.members().iter())
+            .map(|id| (id.clone(), layout.partitions_of(id)))
+            .collect();
+        let held = by_member
+            .get(&me)
+            .copied()
+            .unwrap_or_else(PartitionSet::none);
+        Placed {
+            layout,
+            members,
+            me,
+            held,
+            by_member,
+        }
+    }
+
     /// The partitions member `id` holds.
     pub fn partitions_of(&self, id: &str) -> PartitionSet {
-        self.layout.partitions_of(id)
+        self.by_member
+            .get(id)
+            .copied()
+            .unwrap_or_else(PartitionSet::none)
+    }
+
+    /// The partitions the members other than this node hold.
+    fn others(&self) -> PartitionSet {
+        (self.by_member.iter())
+            .filter(|(id, _)| **id != self.me)
+            .fold(PartitionSet::none(), |acc, (_, parts)| acc.union(parts))
     }
 
     /// The record of member `id`.
@@ -56,14 +83,55 @@ pub fn placed_ids(records: &[Member]) -> Vec<&str> {
         .collect()
 }
 
+/// Whether `layout` places exactly the members `ids` (in any order).
+fn same_members(layout: &Layout, ids: &[&str]) -> bool {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .copied()
+        .eq(layout.members().iter().map(String::as_str))
+}
+
 /// How often [`Routing::placed`] looks at the member list again.
-pub const RELOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+pub const RELOOK_EVERY: Duration = Duration::from_millis(20);
 
 /// How long the layout must have stayed the same before a node drops a
 /// partition it no longer holds: members learn a change by gossip within
 /// a few probe intervals, and two members with different views could
 /// otherwise each drop a partition trusting the other to keep it.
-pub const HANDOFF_AFTER_STABLE: std::time::Duration = std::time::Duration::from_secs(5);
+pub const HANDOFF_AFTER_STABLE: Duration = Duration::from_secs(5);
+
+/// The layout as last computed, and of which member list.
+struct Cached {
+    placed: Arc<Placed>,
+    /// The list's digest it was computed from.
+    digest: u64,
+    /// When the list was last found to have that digest.
+    looked_at: Instant,
+}
+
+/// What has happened since the layout last changed.
+struct SinceChange {
+    /// When it changed (or the node started).
+    at: Instant,
+    /// By member id, the partitions of this node's that each member has
+    /// sent it whole in an exchange completed since.
+    exchanged: HashMap<String, PartitionSet>,
+    /// Keys received since while partitions were still arriving
+    /// (progress for `status`).
+    arrived: u64,
+}
+
+impl SinceChange {
+    fn now() -> SinceChange {
+        SinceChange {
+            at: Instant::now(),
+            exchanged: HashMap::new(),
+            arrived: 0,
+        }
+    }
+}
 
 /// The node's routing: see the module doc.
 ///
@@ -86,17 +154,10 @@ pub const HANDOFF_AFTER_STABLE: std::time::Duration = std::time::Duration::from_
 pub struct Routing {
     replicas: Option<usize>,
     membership: Option<Membership>,
-    placed: Mutex<Option<Arc<Placed>>>,
+    placed: Mutex<Option<Cached>>,
     /// The held partitions that are not gaining any more.
     ready: Mutex<PartitionSet>,
-    /// When the layout last changed (or the node started).
-    changed_at: Mutex<Instant>,
-    /// By member id, the partitions of this node's that each member has
-    /// sent it whole in an exchange completed since the layout changed.
-    exchanged: Mutex<std::collections::HashMap<String, PartitionSet>>,
-    /// Keys received since the layout changed while partitions were
-    /// still arriving (progress for `status`).
-    arrived: std::sync::atomic::AtomicU64,
+    since_change: Mutex<SinceChange>,
     /// Whether this node, while it knows no other member, serves what it
     /// holds: not one that joins a cluster (`--join`), which has nothing
     /// until the members it joins send it.
@@ -119,9 +180,7 @@ impl Routing {
             membership: None,
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::all()),
-            changed_at: Mutex::new(Instant::now()),
-            exchanged: Mutex::default(),
-            arrived: std::sync::atomic::AtomicU64::new(0),
+            since_change: Mutex::new(SinceChange::now()),
             alone_serves: true,
         }
     }
@@ -136,9 +195,7 @@ impl Routing {
             membership: Some(membership),
             placed: Mutex::new(None),
             ready: Mutex::new(PartitionSet::none()),
-            changed_at: Mutex::new(Instant::now()),
-            exchanged: Mutex::default(),
-            arrived: std::sync::atomic::AtomicU64::new(0),
+            since_change: Mutex::new(SinceChange::now()),
             alone_serves: !joining,
         }
     }
@@ -166,46 +223,39 @@ impl Routing {
     /// Every command of a sharded node asks, so the list is looked at
     /// again (its digest hashes every record) at most every
     /// [`RELOOK_EVERY`]: a change reaches this node by gossip anyway,
-    /// a probe interval or more after it was made.
+    /// a probe interval or more after it was made. A new list whose
+    /// placed members are the same (a record's state, address or
+    /// incarnation changed) keeps the layout: only a join, a leave or a
+    /// forget computes it again.
     pub fn placed(&self) -> Option<Arc<Placed>> {
         let membership = self.membership.as_ref().filter(|_| self.is_sharded())?;
         let now = Instant::now();
         let mut cached = self.placed.lock();
-        if let Some(p) = cached
-            .as_ref()
-            .filter(|p| now.duration_since(*p.looked_at.lock()) < RELOOK_EVERY)
-        {
-            return Some(Arc::clone(p));
+        if let Some(c) = cached.as_mut() {
+            if now.duration_since(c.looked_at) < RELOOK_EVERY {
+                return Some(Arc::clone(&c.placed));
+            }
+            c.looked_at = now;
         }
         let digest = membership.digest();
-        if let Some(p) = cached.as_ref().filter(|p| p.list_digest == digest) {
-            *p.looked_at.lock() = now;
-            return Some(Arc::clone(p));
+        if let Some(c) = cached.as_ref().filter(|c| c.digest == digest) {
+            return Some(Arc::clone(&c.placed));
         }
         let members = membership.records();
         let me = membership.my_id();
-        let layout = Layout::new(placed_ids(&members), self.replicas);
-        let mut placed = Placed {
-            layout,
-            members,
-            me,
-            held: PartitionSet::none(),
-            list_digest: digest,
-            looked_at: Mutex::new(now),
+        let ids = placed_ids(&members);
+        let layout = match cached.as_ref().map(|c| &c.placed.layout) {
+            Some(layout) if same_members(layout, &ids) => layout.clone(),
+            _ => Layout::new(ids, self.replicas),
         };
-        placed.held = placed.partitions_of(&placed.me);
+        let placed = Placed::new(layout, members, me);
         // What this node held before stays ready; what no other member
         // holds is ready at once; the rest is gaining.
-        let others: PartitionSet = placed
-            .layout
-            .members()
-            .iter()
-            .filter(|id| **id != placed.me)
-            .fold(PartitionSet::none(), |acc, id| {
-                acc.union(&placed.partitions_of(id))
-            });
+        let others = placed.others();
         let mut ready = self.ready.lock();
-        let before = cached.as_ref().map_or(PartitionSet::none(), |p| p.held);
+        let before = cached
+            .as_ref()
+            .map_or(PartitionSet::none(), |c| c.placed.held);
         let alone = placed.layout.members().len() <= 1;
         let unshared = if alone && !self.alone_serves {
             PartitionSet::none()
@@ -220,11 +270,9 @@ impl Routing {
         drop(ready);
         if cached
             .as_ref()
-            .is_none_or(|p| p.layout.digest() != placed.layout.digest())
+            .is_none_or(|c| c.placed.layout.digest() != placed.layout.digest())
         {
-            *self.changed_at.lock() = Instant::now();
-            self.exchanged.lock().clear();
-            self.arrived.store(0, std::sync::atomic::Ordering::Relaxed);
+            *self.since_change.lock() = SinceChange::now();
             log::info!(
                 "layout of {} members: this node holds {} partitions, {gaining} of them \
                  still to arrive",
@@ -233,43 +281,48 @@ impl Routing {
             );
         }
         let placed = Arc::new(placed);
-        *cached = Some(Arc::clone(&placed));
+        *cached = Some(Cached {
+            placed: Arc::clone(&placed),
+            digest,
+            looked_at: now,
+        });
         Some(placed)
     }
 
     /// How long the layout has stayed as it is: a partition is handed
     /// off (dropped here) only once views of the member list had time to
     /// agree (see [`HANDOFF_AFTER_STABLE`]).
-    pub fn stable_for(&self) -> std::time::Duration {
+    pub fn stable_for(&self) -> Duration {
         let _ = self.placed();
-        self.changed_at.lock().elapsed()
+        self.since_change.lock().at.elapsed()
     }
 
-    /// An exchange with a peer that holds `partitions` completed: the
-    /// ones this node holds are not gaining any more.
-    pub fn synced(&self, partitions: &PartitionSet) {
-        if !self.is_sharded() {
-            return;
-        }
-        let held = self.held();
-        let mut ready = self.ready.lock();
-        *ready = ready.union(&partitions.intersection(&held));
-    }
-
-    /// An exchange with member `id` completed in which it sent this node
-    /// what it has of `sent`: a partition still gaining is ready once
-    /// every other live member has sent it so since the layout changed
-    /// (see [`Routing`]).
-    pub fn exchanged(&self, id: &str, sent: &PartitionSet) {
+    /// An exchange completed in which the peer with member id `id` (if
+    /// known) sent this node what it has of `sent`, serving `serving` of
+    /// it (`None`: all): a partition still gaining is ready once a peer
+    /// that serves it has sent it, or once every other live member has
+    /// sent it since the layout changed (see [`Routing`]).
+    pub fn exchange_completed(
+        &self,
+        id: Option<&str>,
+        sent: &PartitionSet,
+        serving: Option<PartitionSet>,
+    ) {
         let Some(placed) = self.placed() else {
             return;
         };
-        let gaining = placed.held.minus(&self.ready.lock());
-        if gaining.is_empty() {
+        let served = sent.intersection(&serving.unwrap_or_else(PartitionSet::all));
+        let gaining = {
+            let mut ready = self.ready.lock();
+            *ready = ready.union(&served.intersection(&placed.held));
+            placed.held.minus(&ready)
+        };
+        let Some(id) = id.filter(|_| !gaining.is_empty()) else {
             return;
-        }
-        let mut exchanged = self.exchanged.lock();
-        let had = exchanged
+        };
+        let mut since = self.since_change.lock();
+        let had = since
+            .exchanged
             .entry(id.to_owned())
             .or_insert_with(PartitionSet::none);
         *had = had.union(&sent.intersection(&placed.held));
@@ -288,9 +341,9 @@ impl Routing {
                 continue;
             }
             let none = PartitionSet::none();
-            covered = covered.intersection(exchanged.get(&member.id).unwrap_or(&none));
+            covered = covered.intersection(since.exchanged.get(&member.id).unwrap_or(&none));
         }
-        drop(exchanged);
+        drop(since);
         if !covered.is_empty() {
             let mut ready = self.ready.lock();
             *ready = ready.union(&covered);
@@ -301,8 +354,7 @@ impl Routing {
     /// arriving.
     pub fn received(&self, keys: usize) {
         if keys > 0 && self.is_sharded() && !self.gaining().is_empty() {
-            self.arrived
-                .fetch_add(keys as u64, std::sync::atomic::Ordering::Relaxed);
+            self.since_change.lock().arrived += keys as u64;
         }
     }
 
@@ -310,11 +362,9 @@ impl Routing {
     /// last changed, and how long ago it changed: how a rebalance
     /// progresses. (No ETA: the senders stream what this node lacks, and
     /// none knows how much that is before it is sent.)
-    pub fn arrival(&self) -> (u64, std::time::Duration) {
-        (
-            self.arrived.load(std::sync::atomic::Ordering::Relaxed),
-            self.changed_at.lock().elapsed(),
-        )
+    pub fn arrival(&self) -> (u64, Duration) {
+        let since = self.since_change.lock();
+        (since.arrived, since.at.elapsed())
     }
 
     /// The partitions this node serves: held and not gaining (all of

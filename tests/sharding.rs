@@ -16,7 +16,7 @@ mod common;
 
 use common::{
     eventually, eventually_ok, missing_tool, placement::key_slot, poll, redis_cli,
-    redis_connection, redis_url, Node, NodeSpec, Rng, RESP_TIMEOUT,
+    redis_connection, redis_url, wait_cluster_ok, Node, NodeSpec, Rng, RESP_TIMEOUT,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -35,9 +35,6 @@ const SYNC_MS: u64 = 100;
 /// Failure timeout of these tests' nodes: a killed member is down after
 /// this long.
 const FAILURE_MS: u64 = 2000;
-
-/// How long a member may take to learn of another.
-const LEARN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the data may take to be where the layout says, after writes
 /// or a change of members: each partition's keys pulled by its new
@@ -87,46 +84,8 @@ fn start_cluster(n: usize) -> Vec<Node> {
     for i in 2..=n {
         nodes.push(member(&format!("n{i}"), Some(seed)).start());
     }
-    wait_members(&nodes.iter().collect::<Vec<_>>());
+    wait_cluster_ok(&nodes.iter().collect::<Vec<_>>());
     nodes
-}
-
-/// Waits until each of `nodes` knows exactly `nodes` as members, all up
-/// and none still joining, and says `cluster_state:ok` (what a cluster
-/// client waits for).
-fn wait_members(nodes: &[&Node]) {
-    let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
-    for node in nodes {
-        let addr = node.addr();
-        eventually_ok(
-            LEARN_TIMEOUT,
-            format_args!("{} to know members {names:?}", node.name()),
-            || {
-                let mut con = redis_connection(addr);
-                let text: String = redis::cmd("CLUSTER")
-                    .arg("NODES")
-                    .query(&mut con)
-                    .map_err(|e| e.to_string())?;
-                let lines: Vec<&str> = text.lines().collect();
-                let all = names
-                    .iter()
-                    .all(|n| lines.iter().any(|l| l.contains(&format!(",{n} "))));
-                let settled = lines
-                    .iter()
-                    .all(|l| !l.contains("handshake") && !l.contains("fail"));
-                let info: String = redis::cmd("CLUSTER")
-                    .arg("INFO")
-                    .query(&mut con)
-                    .map_err(|e| e.to_string())?;
-                let ok = info.lines().any(|l| l == "cluster_state:ok");
-                if all && settled && lines.len() == names.len() && ok {
-                    Ok(())
-                } else {
-                    Err(format!("{lines:?}, cluster_state:ok {ok}"))
-                }
-            },
-        );
-    }
 }
 
 /// `n` keys `prefix:0` ... with values `value-0` ...
@@ -492,7 +451,7 @@ fn a_member_killed_and_restarted_from_its_data_loses_nothing() {
     for i in 2..=6 {
         nodes.push(common::on_disk(member(&format!("n{i}"), Some(seed)), dir.path()).start());
     }
-    wait_members(&nodes.iter().collect::<Vec<_>>());
+    wait_cluster_ok(&nodes.iter().collect::<Vec<_>>());
     let pairs = numbered("key", KEYS);
     set_all(seed, &pairs).expect("SETs through n1");
     let keys: BTreeSet<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
@@ -529,7 +488,7 @@ fn a_member_killed_and_restarted_from_its_data_loses_nothing() {
 
     nodes[2].restart();
     let refs: Vec<&Node> = nodes.iter().collect();
-    wait_members(&refs);
+    wait_cluster_ok(&refs);
     wait_served(&refs, &want, SERVE_TIMEOUT);
     let left: BTreeSet<String> = want
         .iter()
@@ -690,7 +649,7 @@ fn a_join_and_a_leave_while_a_client_writes_lose_nothing_and_move_little() {
     let started = Instant::now();
     nodes.push(member("n7", Some(seed)).start());
     writer.wait_progress(50);
-    wait_members(&nodes.iter().collect::<Vec<_>>());
+    wait_cluster_ok(&nodes.iter().collect::<Vec<_>>());
     let keys_now = writer.pause_fresh();
     let seven = wait_placed(&nodes.iter().collect::<Vec<_>>(), &keys_now);
     let old_keys = all_keys(&six);
@@ -726,7 +685,7 @@ fn a_join_and_a_leave_while_a_client_writes_lose_nothing_and_move_little() {
     nodes.remove(1);
     writer.wait_progress(50);
     let refs: Vec<&Node> = nodes.iter().collect();
-    wait_members(&refs);
+    wait_cluster_ok(&refs);
     let keys_now = writer.pause_fresh();
     let after = wait_placed(&refs, &keys_now);
     let old_keys = all_keys(&seven);

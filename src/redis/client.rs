@@ -876,8 +876,9 @@ impl ClientConn {
                 continue;
             }
             let mut steps = self.exec_steps(&request.args);
-            let quorum = self.ctx.settings.write_quorum;
-            let exec_writes = quorum.replicas > 1 && self.exec_writes(&request.args);
+            // An EXEC writes if a command it runs does.
+            let exec_writes = (steps.iter().flatten().flatten())
+                .any(|&slot| slots()[slot].flags.contains(&"write"));
             self.session.age_secs = started.saturating_duration_since(self.connected).as_secs();
             let (outcome, action) = dispatch_traced(&mut self.session, request, &self.ctx.facts);
             let dispatched = Instant::now();
@@ -911,9 +912,8 @@ impl ClientConn {
                     if let Some(Pending::Store(_, timing)) = self.pending.back_mut() {
                         timing.steps = steps.take();
                     }
-                    let writes = ran.is_some_and(|c| c.flags.contains(&"write")) || exec_writes;
-                    if writes && quorum.replicas > 1 {
-                        self.confirm(quorum);
+                    if ran.is_some_and(|c| c.flags.contains(&"write")) || exec_writes {
+                        self.confirm();
                     }
                 }
                 Action::Node(NodeQuery::Wait {
@@ -968,22 +968,6 @@ impl ClientConn {
 
     /// If `args` is an `EXEC` that will run its transaction: the slots of
     /// the commands queued, in order (`None` for one not in the table).
-    /// Whether `args` is an `EXEC` of a transaction with a write in it
-    /// (whose reply then waits for `--write-replicas`).
-    fn exec_writes(&mut self, args: &[Vec<u8>]) -> bool {
-        if !args
-            .first()
-            .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
-        {
-            return false;
-        }
-        let Some(transaction) = self.session.transaction_mut().as_ref() else {
-            return false;
-        };
-        (transaction.queued.iter())
-            .any(|r| lookup(&r.args).is_ok_and(|c| c.flags.contains(&"write")))
-    }
-
     fn exec_steps(&mut self, args: &[Vec<u8>]) -> Option<Vec<Option<usize>>> {
         if !args.first()?.eq_ignore_ascii_case(b"exec") {
             return None;
@@ -1234,9 +1218,8 @@ impl ClientConn {
             .push_back(Pending::Routed(proto, timing, Box::new(routed)));
         // The forwarded parts wait for their replicas there; the part
         // written here, here.
-        let quorum = self.ctx.settings.write_quorum;
-        if stored && quorum.replicas > 1 && command.flags.contains(&"write") {
-            self.confirm(quorum);
+        if stored && command.flags.contains(&"write") {
+            self.confirm();
         }
         self.flush_ready();
     }
@@ -1355,8 +1338,13 @@ impl ClientConn {
     /// commands (a client pipelining writes gets each acknowledged in
     /// turn), and counts the peers that hold every write this node took
     /// up to it; on a sharded node, only the replicas of the write's
-    /// partition (see [`Db::peers_with_writes_up_to`]).
-    fn confirm(&mut self, quorum: WriteQuorum) {
+    /// partition (see [`Db::peers_with_writes_up_to`]). Nothing with
+    /// `--write-replicas 1`.
+    fn confirm(&mut self) {
+        let quorum = self.ctx.settings.write_quorum;
+        if quorum.replicas <= 1 {
+            return;
+        }
         let others = i64::try_from(quorum.replicas - 1).unwrap_or(i64::MAX);
         let timeout_ms = u64::try_from(quorum.timeout.as_millis()).unwrap_or(u64::MAX);
         let timing = Timing::new(None, 0, None, &self.caller);
@@ -1638,38 +1626,33 @@ impl ClientConn {
         }
     }
 
-    /// The `WAIT` is answered: the commands held behind it go on, up to
-    /// the next `WAIT` among them, which blocks the connection again.
     /// The write whose reply is at `at - 1` reached only `peers` peers in
     /// time: its reply becomes Redis's `NOREPLICAS` error (an error stays
     /// as it is: nothing was written).
     fn short_of_replicas(&mut self, at: usize, peers: i64) {
         let quorum = self.ctx.settings.write_quorum;
-        let before = at.checked_sub(1).and_then(|i| self.pending.get(i));
-        if matches!(before, Some(Pending::Ready(Reply::Error(_), _)) | None) {
-            return;
-        }
-        let error = Reply::Error(format!(
+        let text = format!(
             "NOREPLICAS the write reached {} of the {} replicas --write-replicas asks for \
              within {} ms; it stays on those it reached and goes on to the others when \
              they are back",
             peers.saturating_add(1),
             quorum.replicas,
             quorum.timeout.as_millis()
-        ));
-        match self.pending.get_mut(at - 1) {
+        );
+        match at.checked_sub(1).and_then(|i| self.pending.get_mut(i)) {
+            Some(Pending::Ready(Reply::Error(_), _)) => {}
             Some(Pending::Ready(reply, _)) => {
-                if let Reply::Error(text) = &error {
-                    self.ctx.recorder.commands.record_error(text);
-                }
-                *reply = error;
+                self.ctx.recorder.commands.record_error(&text);
+                *reply = Reply::Error(text);
             }
             // Counted once gathered, if it is the reply.
-            Some(Pending::Routed(_, _, routed)) => routed.short = Some(error),
+            Some(Pending::Routed(_, _, routed)) => routed.short = Some(Reply::Error(text)),
             _ => {}
         }
     }
 
+    /// The `WAIT` is answered: the commands held behind it go on, up to
+    /// the next `WAIT` among them, which blocks the connection again.
     fn unblock(&mut self) {
         self.blocked = None;
         while let Some((work, wait)) = self.held.pop_front() {

@@ -411,36 +411,30 @@ impl Pushers {
     /// queued push sends everything this one would). `Stopped` once the
     /// pushers are gone.
     pub fn start_round(&self) -> Result<()> {
-        for (_, jobs) in self.queues() {
-            match jobs.try_send(Job { done: None }) {
-                Ok(()) | Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Disconnected(_)) => return Err(SyncError::Stopped),
-            }
-        }
-        Ok(())
+        self.start_round_where(|_| true)
     }
 
     /// [`Pushers::start_round`] for writes to the partitions `written`:
     /// only the pushers of peers that hold one of them (sharded, a peer
     /// that holds none has nothing new to be sent; it gets the periodic
-    /// rounds).
-    pub fn start_round_for(&self, written: &crate::store::PartitionSet) -> Result<()> {
-        let routing = &self.settings.routing;
-        if written.is_all() || !routing.is_sharded() {
+    /// rounds), and of an entry that is this node.
+    pub fn start_round_for(&self, written: &PartitionSet) -> Result<()> {
+        if written.is_all() || !self.settings.routing.is_sharded() {
             return self.start_round();
         }
-        let wanted: Vec<bool> = self
-            .table
-            .lock()
-            .iter()
-            .map(|p| {
-                !written
-                    .intersection(&routing.partitions_of_peer(p.member.as_deref(), "", &p.addr))
-                    .is_empty()
-            })
-            .collect();
+        let holds = self.peer_partitions();
+        self.start_round_where(|index| {
+            self.table.is_self(index)
+                || holds
+                    .get(index)
+                    .is_none_or(|parts| !written.intersection(parts).is_empty())
+        })
+    }
+
+    /// Asks the pushers of the peers `wanted` (by index) for a push.
+    fn start_round_where(&self, wanted: impl Fn(usize) -> bool) -> Result<()> {
         for (index, jobs) in self.queues() {
-            if !wanted.get(index).copied().unwrap_or(true) {
+            if !wanted(index) {
                 continue;
             }
             match jobs.try_send(Job { done: None }) {
@@ -449,6 +443,23 @@ impl Pushers {
             }
         }
         Ok(())
+    }
+
+    /// The partitions each listed peer holds in the layout as it is now,
+    /// by index: none for an entry that is this node or retired, all of
+    /// them for a peer whose member is not known yet (which then holds
+    /// every handoff back until it is).
+    pub fn peer_partitions(&self) -> Vec<PartitionSet> {
+        let routing = &self.settings.routing;
+        (self.table.lock().iter())
+            .map(|p| {
+                if p.is_self || p.retired {
+                    PartitionSet::none()
+                } else {
+                    routing.partitions_of_peer(p.member.as_deref(), "", &p.addr)
+                }
+            })
+            .collect()
     }
 
     /// Pushes to every peer now and waits up to `timeout` for their
@@ -830,10 +841,7 @@ impl Pusher {
                 // Sharded, the peer is told of the partitions it holds
                 // only: a write elsewhere costs it nothing.
                 Some(start) if last => Some((
-                    match wanted.is_all() {
-                        true => greeted.vectors.changes(&start.vv),
-                        false => greeted.vectors.changes(&within(&start.vv, &wanted)),
-                    },
+                    greeted.vectors.changes_within(&start.vv, &wanted),
                     start.digest,
                 )),
                 _ => None,
@@ -925,12 +933,11 @@ impl Pusher {
                     merges.finish(acked.clone(), answered)?;
                     let answered = answered.unwrap_or_else(PartitionSet::all);
                     // What the peer serves and sent, this node now has whole.
-                    routing.synced(
-                        &answered.intersection(&theirs_served.unwrap_or_else(PartitionSet::all)),
+                    routing.exchange_completed(
+                        self.table.member_of(self.index).as_deref(),
+                        &answered,
+                        theirs_served,
                     );
-                    if let Some(id) = self.table.member_of(self.index) {
-                        routing.exchanged(&id, &answered);
-                    }
                     if let Some(keys) = keys.take() {
                         let peer = greeted.peer_name.clone();
                         self.store.drop_deleted_meanwhile(joinable, keys, peer)?;

@@ -168,8 +168,7 @@ pub fn serve(
         let sent = done.sent.unwrap_or_else(PartitionSet::all);
         let over = merges.finish(done.vv.clone(), done.sent)?;
         // What the pusher serves and sent, this node now has whole.
-        routing.synced(&sent.intersection(&done.serving.unwrap_or_else(PartitionSet::all)));
-        routing.exchanged(&member, &sent);
+        routing.exchange_completed(Some(&member), &sent, done.serving);
         let wanted = routing.partitions_of_peer(Some(&member), &peer, &addr);
         report_overclaims(&format!("{peer} ({addr})"), &over, &mut warned);
         let answered = answer(
@@ -414,10 +413,7 @@ fn answer(
         // Sharded, of the partitions the pusher holds, and of those it
         // sent (it hands them off, and drops them once every holder has
         // acknowledged them whole) only.
-        vv: &match acked.is_all() {
-            true => vectors.changes(&start.vv),
-            false => vectors.changes(&crate::store::within(&start.vv, &acked)),
-        },
+        vv: &vectors.changes_within(&start.vv, &acked),
         digest: start.digest,
         sent: (!wanted.is_all()).then_some(wanted),
         serving,

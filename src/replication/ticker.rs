@@ -42,7 +42,7 @@ pub fn spawn_ticker(
                         }
                         if routing.is_sharded()
                             && routing.stable_for() >= crate::routing::HANDOFF_AFTER_STABLE
-                            && store.drop_released(routing.held(), holders(&pushers, &routing)).is_err()
+                            && store.drop_released(routing.held(), pushers.peer_partitions()).is_err()
                         {
                             return;
                         }
@@ -54,26 +54,4 @@ pub fn spawn_ticker(
             context: "cannot start the sync thread",
             source,
         })
-}
-
-/// The partitions each listed peer holds in the layout as it is now, by
-/// index (none for an entry that is this node or retired; all of them for
-/// a peer whose member is not known yet, which then holds every handoff
-/// back until it is).
-fn holders(
-    pushers: &Pushers,
-    routing: &crate::routing::Routing,
-) -> Vec<crate::store::PartitionSet> {
-    pushers
-        .table()
-        .lock()
-        .iter()
-        .map(|p| {
-            if p.is_self || p.retired {
-                crate::store::PartitionSet::none()
-            } else {
-                routing.partitions_of_peer(p.member.as_deref(), "", &p.addr)
-            }
-        })
-        .collect()
 }

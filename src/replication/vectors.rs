@@ -29,6 +29,7 @@
 
 use crate::replication::error::{ProtocolError, Result};
 use crate::store::batch::WireVv;
+use crate::store::{within, PartitionSet};
 use std::collections::BTreeMap;
 
 /// Most writers a vector on one connection may name: a peer whose changes
@@ -57,6 +58,17 @@ impl VectorLink {
     /// Records `vv` as received whole (the peer's `Welcome`).
     pub fn received_whole(&mut self, vv: &WireVv) {
         self.received = whole(vv);
+    }
+
+    /// [`VectorLink::changes`] of `vv`'s entries for the partitions
+    /// `parts` only (sharded, a peer is told of the partitions it deals
+    /// in); all of it when `parts` is every partition.
+    pub fn changes_within(&mut self, vv: &WireVv, parts: &PartitionSet) -> WireVv {
+        if parts.is_all() {
+            self.changes(vv)
+        } else {
+            self.changes(&within(vv, parts))
+        }
     }
 
     /// What to send for `vv`: its entries that differ from the last vector

@@ -1035,6 +1035,17 @@ impl Store {
         old
     }
 
+    /// Removes the entries in `slots`; returns how many.
+    fn remove_all(&mut self, mut slots: Vec<u32>) -> usize {
+        // Highest first: removing a slot moves the last entry into it, and
+        // the last entry is then never one still to remove.
+        slots.sort_unstable_by(|a, b| b.cmp(a));
+        for &slot in &slots {
+            self.remove(slot);
+        }
+        slots.len()
+    }
+
     /// Removes the entry in `slot`, moving the last entry into its place.
     fn remove(&mut self, slot: u32) {
         let hash = table_hash(self.slots[slot as usize].hash);

@@ -230,16 +230,12 @@ impl Store {
         if released.is_empty() {
             return (0, 0);
         }
-        let mut doomed: Vec<u32> = (0..)
+        let doomed: Vec<u32> = (0..)
             .zip(&self.slots)
             .filter(|(_, e)| released.contains(partition_of_key(e.key())))
             .map(|(slot, _)| slot)
             .collect();
-        // Highest first: removing a slot moves the last entry into it.
-        doomed.sort_unstable_by(|a, b| b.cmp(a));
-        for &slot in &doomed {
-            self.remove(slot);
-        }
+        let dropped = self.remove_all(doomed);
         for &(node, p, _) in &names {
             if released.contains(p) {
                 self.vv.lower(node, 0);
@@ -250,7 +246,7 @@ impl Store {
         };
         let groups = std::mem::take(&mut self.groups);
         self.groups = groups.into_iter().filter(|(d, _)| !gone(d.node)).collect();
-        (released.len(), doomed.len())
+        (released.len(), dropped)
     }
 }
 

@@ -141,7 +141,7 @@ impl Store {
                     .try_fold(u64::MAX, |floor, ack| ack.map(|a| floor.min(a)))
             })
             .collect();
-        let mut doomed: Vec<u32> = self
+        let doomed: Vec<u32> = self
             .tombstones
             .iter()
             .copied()
@@ -157,11 +157,7 @@ impl Store {
                     })
             })
             .collect();
-        doomed.sort_unstable_by(|a, b| b.cmp(a));
-        for &slot in &doomed {
-            self.remove(slot);
-        }
-        doomed.len()
+        self.remove_all(doomed)
     }
 
     /// Whether every listed peer that holds the partition of `dot`'s
@@ -199,19 +195,13 @@ impl Store {
         let Some(floor) = self.ack_floor(Some(self.vv.clone())) else {
             return 0;
         };
-        let mut doomed: Vec<u32> = self
+        let doomed: Vec<u32> = self
             .tombstones
             .iter()
             .copied()
             .filter(|&s| floor.covers_clock(&self.slots[s as usize].clock))
             .collect();
-        // Highest first: removing a slot moves the last entry into it, and
-        // the last entry is then never one still to remove.
-        doomed.sort_unstable_by(|a, b| b.cmp(a));
-        for &slot in &doomed {
-            self.remove(slot);
-        }
-        doomed.len()
+        self.remove_all(doomed)
     }
 
     /// Whether listed peer `peer` has acknowledged this node's own writes

@@ -57,26 +57,49 @@ pub fn cluster_with(
 }
 
 /// [`cluster_with`] `args`, sharded (`args` has `--replicas`): returns
-/// once every node knows all `n` members and says `cluster_state:ok`, as
-/// a cluster client waits for.
+/// once the members know each other (see [`wait_cluster_ok`]).
 pub fn sharded_cluster(n: usize, args: &[&str]) -> Cluster {
     let c = cluster_with(n, FAST_SYNC_MS, &[], args);
-    for node in &c.nodes {
-        let mut con = super::resp_client::redis_connection(node.addr());
-        super::wait::eventually(
-            Duration::from_secs(20),
-            format!("{} to know every member", node.name()),
+    wait_cluster_ok(&c.nodes.iter().collect::<Vec<_>>());
+    c
+}
+
+/// Waits until each of `nodes` knows exactly `nodes` as members, all up
+/// and none still joining, and says `cluster_state:ok` (what a cluster
+/// client waits for).
+pub fn wait_cluster_ok(nodes: &[&Node]) {
+    let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+    for node in nodes {
+        let addr = node.addr();
+        eventually_ok(
+            Duration::from_secs(10),
+            format_args!("{} to know members {names:?}", node.name()),
             || {
+                let mut con = super::resp_client::redis_connection(addr);
                 let text: String = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut con)
+                    .map_err(|e| e.to_string())?;
+                let lines: Vec<&str> = text.lines().collect();
+                let all = names
+                    .iter()
+                    .all(|n| lines.iter().any(|l| l.contains(&format!(",{n} "))));
+                let settled = lines
+                    .iter()
+                    .all(|l| !l.contains("handshake") && !l.contains("fail"));
+                let info: String = redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query(&mut con)
-                    .expect("CLUSTER INFO");
-                text.contains(&format!("cluster_known_nodes:{n}\r"))
-                    && text.contains("cluster_state:ok")
+                    .map_err(|e| e.to_string())?;
+                let ok = info.lines().any(|l| l == "cluster_state:ok");
+                if all && settled && lines.len() == names.len() && ok {
+                    Ok(())
+                } else {
+                    Err(format!("{lines:?}, cluster_state:ok {ok}"))
+                }
             },
         );
     }
-    c
 }
 
 /// [`cluster`] of nodes that keep their data in a directory each (in the

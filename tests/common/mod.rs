@@ -62,7 +62,7 @@ mod wait;
 pub use self::{
     clock::{clock_offset_secs, Faketime},
     cluster::{
-        cluster, cluster_with, durable_cluster, on_disk, sharded_cluster, Cluster,
+        cluster, cluster_with, durable_cluster, on_disk, sharded_cluster, wait_cluster_ok, Cluster,
         CONVERGE_TIMEOUT, DISK_CONVERGE_TIMEOUT, FAST_SYNC_MS, NO_SYNC_MS,
     },
     disk::{contains, data_files, file_names, last_log, max_gen, record_spans, temp_dir, Kind},

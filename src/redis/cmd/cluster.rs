@@ -452,6 +452,28 @@ fn slot_node(v: &MemberView) -> Reply {
     ])
 }
 
+/// A node of `CLUSTER SHARDS`: its id, address, name, role and health.
+fn shard_node(v: &MemberView, master: bool, online: bool) -> Reply {
+    let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    let (host, port) = host_and_port(&v.member.addr);
+    Reply::Map(vec![
+        (bulk("id"), bulk(&v.member.id)),
+        (bulk("port"), Reply::Integer(port)),
+        (bulk("ip"), bulk(host)),
+        (bulk("endpoint"), bulk(host)),
+        (bulk("hostname"), bulk(&v.member.name)),
+        (
+            bulk("role"),
+            bulk(if master { "master" } else { "replica" }),
+        ),
+        (bulk("replication-offset"), Reply::Integer(0)),
+        (
+            bulk("health"),
+            bulk(if online { "online" } else { "failed" }),
+        ),
+    ])
+}
+
 /// `CLUSTER SLOTS` of a sharded cluster: each range with its replicas,
 /// master first.
 pub fn sharded_slots_reply(shown: &[ShownRange<'_>]) -> Reply {
@@ -491,27 +513,8 @@ pub fn sharded_shards_reply(shown: &[ShownRange<'_>]) -> Reply {
         shards
             .into_iter()
             .map(|(_, slots, r)| {
-                let nodes = r
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let (host, port) = host_and_port(&v.member.addr);
-                        let health = if is_live(v) { "online" } else { "failed" };
-                        Reply::Map(vec![
-                            (bulk("id"), bulk(&v.member.id)),
-                            (bulk("port"), Reply::Integer(port)),
-                            (bulk("ip"), bulk(host)),
-                            (bulk("endpoint"), bulk(host)),
-                            (bulk("hostname"), bulk(&v.member.name)),
-                            (
-                                bulk("role"),
-                                bulk(if i == 0 { "master" } else { "replica" }),
-                            ),
-                            (bulk("replication-offset"), Reply::Integer(0)),
-                            (bulk("health"), bulk(health)),
-                        ])
-                    })
+                let nodes = (r.nodes.iter().enumerate())
+                    .map(|(i, v)| shard_node(v, i == 0, is_live(v)))
                     .collect();
                 Reply::Map(vec![
                     (bulk("slots"), Reply::Array(slots)),
@@ -659,15 +662,7 @@ fn host_and_port(addr: &str) -> (&str, i64) {
 /// will show each range's own replicas here.
 pub fn slots_reply(views: &[MemberView]) -> Reply {
     let mut range = vec![Reply::Integer(0), Reply::Integer(i64::from(SLOTS) - 1)];
-    range.extend(serving(views).into_iter().map(|v| {
-        let (host, port) = host_and_port(&v.member.addr);
-        Reply::Array(vec![
-            Reply::Bulk(host.as_bytes().to_vec()),
-            Reply::Integer(port),
-            Reply::Bulk(v.member.id.as_bytes().to_vec()),
-            Reply::Map(Vec::new()),
-        ])
-    }));
+    range.extend(serving(views).into_iter().map(slot_node));
     Reply::Array(vec![Reply::Array(range)])
 }
 
@@ -679,24 +674,8 @@ pub fn shards_reply(views: &[MemberView]) -> Reply {
     let nodes = serving(views)
         .into_iter()
         .map(|v| {
-            let (host, port) = host_and_port(&v.member.addr);
-            let health = match v.health {
-                Some((Health::Down, _)) => "failed",
-                _ => "online",
-            };
-            Reply::Map(vec![
-                (bulk("id"), bulk(&v.member.id)),
-                (bulk("port"), Reply::Integer(port)),
-                (bulk("ip"), bulk(host)),
-                (bulk("endpoint"), bulk(host)),
-                (bulk("hostname"), bulk(&v.member.name)),
-                (
-                    bulk("role"),
-                    bulk(if v.myself { "master" } else { "replica" }),
-                ),
-                (bulk("replication-offset"), Reply::Integer(0)),
-                (bulk("health"), bulk(health)),
-            ])
+            let online = !matches!(v.health, Some((Health::Down, _)));
+            shard_node(v, v.myself, online)
         })
         .collect();
     Reply::Array(vec![Reply::Map(vec![
